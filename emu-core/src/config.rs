@@ -1,0 +1,355 @@
+//! Machine configuration: what the CLI flags and `--config` TOML files describe.
+//!
+//! A [`MachineSpec`] is a partial description (every field optional), as read from a
+//! file or from flags. Specs layer: flags override the file, and
+//! [`MachineSpec::resolve`] fills the remaining gaps with defaults to give a
+//! [`MachineConfig`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+use thiserror::Error;
+
+/// Default guest RAM: 256 MiB (QEMU's virt board defaults to 128 MiB; 256 MiB leaves
+/// room for a distribution kernel and its initramfs).
+pub const DEFAULT_MEMORY: u64 = 256 << 20;
+
+/// Errors reading a configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's one-line message, with line and column.
+        message: String,
+    },
+    /// A value that does not parse.
+    #[error("{0}")]
+    Value(String),
+}
+
+/// A size in bytes, written as a number with an optional K, M or G suffix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ByteSize, String> {
+        let bad = || format!("invalid size '{text}': expected a number with an optional K, M or G suffix");
+        let trimmed = text.trim();
+        let (digits, shift) = match trimmed.char_indices().last() {
+            Some((i, 'k' | 'K')) => (&trimmed[..i], 10),
+            Some((i, 'm' | 'M')) => (&trimmed[..i], 20),
+            Some((i, 'g' | 'G')) => (&trimmed[..i], 30),
+            Some((i, 'b' | 'B')) => (&trimmed[..i], 0),
+            Some(_) => (trimmed, 0),
+            None => return Err(bad()),
+        };
+        let value: u64 = digits.parse().map_err(|_| bad())?;
+        value
+            .checked_mul(1u64 << shift)
+            .map(ByteSize)
+            .ok_or_else(|| format!("size '{text}' is too large"))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        if v != 0 && v % (1 << 30) == 0 {
+            write!(f, "{}G", v >> 30)
+        } else if v != 0 && v % (1 << 20) == 0 {
+            write!(f, "{}M", v >> 20)
+        } else if v != 0 && v % (1 << 10) == 0 {
+            write!(f, "{}K", v >> 10)
+        } else {
+            write!(f, "{v}")
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ByteSize, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(ByteSize(n)),
+            Raw::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// Where the guest's serial console goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SerialBackend {
+    /// The host's standard output and input.
+    Stdio,
+    /// Output appended to a file; no input.
+    File(PathBuf),
+    /// Discarded.
+    Null,
+}
+
+impl FromStr for SerialBackend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<SerialBackend, String> {
+        match text {
+            "stdio" => Ok(SerialBackend::Stdio),
+            "null" | "none" => Ok(SerialBackend::Null),
+            _ => match text.strip_prefix("file:") {
+                Some(path) if !path.is_empty() => Ok(SerialBackend::File(PathBuf::from(path))),
+                _ => Err(format!(
+                    "invalid serial backend '{text}': expected stdio, file:PATH or null"
+                )),
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SerialBackend {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<SerialBackend, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Firmware choice: none (start the kernel directly in M-mode) or a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BiosChoice {
+    /// No firmware.
+    None,
+    /// A firmware image loaded at the start of RAM.
+    File(PathBuf),
+}
+
+impl FromStr for BiosChoice {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<BiosChoice, String> {
+        match text {
+            "" => Err("empty --bios value: expected none or a file".to_owned()),
+            "none" => Ok(BiosChoice::None),
+            path => Ok(BiosChoice::File(PathBuf::from(path))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BiosChoice {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<BiosChoice, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A partial machine description, from a TOML file or from flags.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MachineSpec {
+    /// Machine model name, e.g. `riscv-virt`.
+    pub machine: Option<String>,
+    /// Program or kernel to load.
+    pub kernel: Option<PathBuf>,
+    /// Firmware.
+    pub bios: Option<BiosChoice>,
+    /// Guest RAM size.
+    pub memory: Option<ByteSize>,
+    /// Number of CPUs.
+    pub smp: Option<u32>,
+    /// Serial console backend.
+    pub serial: Option<SerialBackend>,
+    /// Wall-clock limit in seconds.
+    pub timeout: Option<f64>,
+}
+
+impl MachineSpec {
+    /// Reads a spec from a TOML file. Relative paths in it are taken relative to the
+    /// file's folder, so a config can be used from anywhere.
+    pub fn from_file(path: &Path) -> Result<MachineSpec, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut spec = MachineSpec::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(kernel) = spec.kernel.as_mut() {
+            rebase(kernel);
+        }
+        if let Some(BiosChoice::File(bios)) = spec.bios.as_mut() {
+            rebase(bios);
+        }
+        if let Some(SerialBackend::File(out)) = spec.serial.as_mut() {
+            rebase(out);
+        }
+        Ok(spec)
+    }
+
+    /// Parses TOML text; the error is one line naming line and column.
+    pub fn from_toml(text: &str) -> Result<MachineSpec, String> {
+        toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_owned();
+            match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("line {line}: {message}")
+                }
+                None => message,
+            }
+        })
+    }
+
+    /// Layers `over` on top of `self`: every field set in `over` wins.
+    pub fn overlay(self, over: MachineSpec) -> MachineSpec {
+        MachineSpec {
+            machine: over.machine.or(self.machine),
+            kernel: over.kernel.or(self.kernel),
+            bios: over.bios.or(self.bios),
+            memory: over.memory.or(self.memory),
+            smp: over.smp.or(self.smp),
+            serial: over.serial.or(self.serial),
+            timeout: over.timeout.or(self.timeout),
+        }
+    }
+
+    /// Fills the gaps with defaults and checks the values.
+    pub fn resolve(self) -> Result<MachineConfig, ConfigError> {
+        let memory = self.memory.map_or(DEFAULT_MEMORY, |m| m.0);
+        if memory < (1 << 20) || memory % 4096 != 0 {
+            return Err(ConfigError::Value(format!(
+                "invalid memory size {}: need at least 1M in whole 4K pages",
+                ByteSize(memory)
+            )));
+        }
+        let smp = self.smp.unwrap_or(1);
+        if !(1..=8).contains(&smp) {
+            return Err(ConfigError::Value(format!(
+                "invalid smp {smp}: expected 1 to 8 CPUs"
+            )));
+        }
+        if let Some(t) = self.timeout {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(ConfigError::Value(format!(
+                    "invalid timeout {t}: expected a positive number of seconds"
+                )));
+            }
+        }
+        Ok(MachineConfig {
+            machine: self.machine.unwrap_or_else(|| "riscv-virt".to_owned()),
+            kernel: self.kernel,
+            bios: self.bios.unwrap_or(BiosChoice::None),
+            memory,
+            smp,
+            serial: self.serial.unwrap_or(SerialBackend::Stdio),
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// A complete machine configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MachineConfig {
+    /// Machine model name.
+    pub machine: String,
+    /// Program or kernel to load; `None` boots the built-in demo guest.
+    pub kernel: Option<PathBuf>,
+    /// Firmware.
+    pub bios: BiosChoice,
+    /// Guest RAM in bytes.
+    pub memory: u64,
+    /// Number of CPUs.
+    pub smp: u32,
+    /// Serial console backend.
+    pub serial: SerialBackend,
+    /// Wall-clock limit in seconds.
+    pub timeout: Option<f64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_with_suffixes() {
+        assert_eq!("256M".parse(), Ok(ByteSize(256 << 20)));
+        assert_eq!("1G".parse(), Ok(ByteSize(1 << 30)));
+        assert_eq!("64k".parse(), Ok(ByteSize(64 << 10)));
+        assert_eq!("4096".parse(), Ok(ByteSize(4096)));
+        assert!("12Q".parse::<ByteSize>().is_err());
+        assert!("".parse::<ByteSize>().is_err());
+        assert!("M".parse::<ByteSize>().is_err());
+        assert!("99999999999G".parse::<ByteSize>().is_err());
+        assert_eq!(ByteSize(256 << 20).to_string(), "256M");
+    }
+
+    #[test]
+    fn toml_file_and_flags_layer() {
+        let file = MachineSpec::from_toml(
+            "machine = \"riscv-virt\"\nmemory = \"64M\"\nserial = \"null\"\nkernel = \"a.elf\"\n",
+        )
+        .unwrap();
+        let flags = MachineSpec {
+            memory: Some(ByteSize(128 << 20)),
+            ..MachineSpec::default()
+        };
+        let config = file.overlay(flags).resolve().unwrap();
+        assert_eq!(config.memory, 128 << 20);
+        assert_eq!(config.serial, SerialBackend::Null);
+        assert_eq!(config.kernel, Some(PathBuf::from("a.elf")));
+        assert_eq!(config.bios, BiosChoice::None);
+    }
+
+    #[test]
+    fn bad_toml_names_the_line() {
+        let err = MachineSpec::from_toml("machine = \"x\"\nmemroy = \"1G\"\n").unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+        assert!(err.contains("memroy"), "{err}");
+        let err = MachineSpec::from_toml("memory = \"lots\"\n").unwrap_err();
+        assert!(err.contains("invalid size"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_rejected() {
+        let spec = |memory, smp| MachineSpec {
+            memory: Some(ByteSize(memory)),
+            smp: Some(smp),
+            ..MachineSpec::default()
+        };
+        assert!(spec(4096, 1).resolve().is_err());
+        assert!(spec(1 << 30, 9).resolve().is_err());
+        assert!(spec(1 << 30, 0).resolve().is_err());
+        assert!(spec(1 << 30, 8).resolve().is_ok());
+    }
+
+    #[test]
+    fn serial_backends() {
+        assert_eq!("stdio".parse(), Ok(SerialBackend::Stdio));
+        assert_eq!("file:/tmp/x".parse(), Ok(SerialBackend::File("/tmp/x".into())));
+        assert!("file:".parse::<SerialBackend>().is_err());
+        assert!("tcp:1".parse::<SerialBackend>().is_err());
+    }
+}

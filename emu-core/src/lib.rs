@@ -1,0 +1,21 @@
+//! The machine-independent heart of Turing.
+//!
+//! Guest RAM and ROM ([`memory`]), the physical address map ([`bus`]), the traits
+//! device models implement ([`device`]), virtual time ([`clock`]) and the machine
+//! configuration shared by the CLI and TOML files ([`config`]). Nothing here knows
+//! which CPU architecture runs on top: RISC-V and x86 machines are both built from
+//! these parts.
+#![deny(missing_docs)]
+
+pub mod addr;
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod device;
+pub mod memory;
+
+pub use addr::GuestPhysAddr;
+pub use bus::{Bus, BusError, BusFault};
+pub use clock::VirtualClock;
+pub use device::{IrqLine, MmioDevice, RunControl, StopReason};
+pub use memory::GuestRam;

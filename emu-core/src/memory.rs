@@ -1,0 +1,248 @@
+//! Guest RAM: one anonymous host mapping per RAM region.
+//!
+//! Every access is bounds-checked and goes through a raw pointer, never through a
+//! Rust reference into guest memory, because other vCPUs and DMA may change any byte
+//! at any time. Naturally aligned accesses use host atomics (relaxed), so concurrent
+//! vCPUs see whole values, never torn ones, and the code stays free of data races.
+//! A bitmap of code pages lets CPUs learn which writes hit memory they decoded.
+
+use std::ptr;
+use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+use thiserror::Error;
+
+/// Size of a guest page for dirty and code tracking.
+pub const PAGE_SIZE: u64 = 4096;
+const PAGE_SHIFT: u32 = 12;
+
+/// Errors creating guest memory.
+#[derive(Debug, Error)]
+pub enum MemoryError {
+    /// RAM size zero or beyond what the host can map.
+    #[error("invalid RAM size {0} bytes")]
+    InvalidSize(u64),
+    /// The host refused the mapping.
+    #[error("cannot map {size} bytes of guest RAM: {source}")]
+    Map {
+        /// Requested size.
+        size: u64,
+        /// The host error.
+        source: std::io::Error,
+    },
+}
+
+/// A block of guest RAM backed by an anonymous host mapping.
+#[derive(Debug)]
+pub struct GuestRam {
+    map: MmapRaw,
+    len: u64,
+    /// One bit per page: set when some CPU holds decoded instructions for the page.
+    code_pages: Box<[AtomicU64]>,
+}
+
+macro_rules! ram_access {
+    ($read:ident, $write:ident, $atomic:ident, $ty:ty) => {
+        /// Reads a little-endian value at `offset`, or `None` when out of range.
+        #[inline]
+        pub fn $read(&self, offset: u64) -> Option<$ty> {
+            const N: u64 = std::mem::size_of::<$ty>() as u64;
+            let ptr = self.host_ptr(offset, N)?;
+            let raw = if offset % N == 0 {
+                // SAFETY: `host_ptr` checked that [offset, offset+N) lies inside the
+                // live mapping, and the address is aligned to N because the mapping is
+                // page-aligned and offset is a multiple of N.
+                unsafe { $atomic::from_ptr(ptr.cast::<$ty>()) }.load(Ordering::Relaxed)
+            } else {
+                // SAFETY: in bounds as above; read_unaligned has no alignment needs.
+                unsafe { ptr::read_unaligned(ptr.cast::<$ty>()) }
+            };
+            Some(<$ty>::from_le(raw))
+        }
+
+        /// Writes a little-endian value at `offset`; false when out of range.
+        #[inline]
+        pub fn $write(&self, offset: u64, value: $ty) -> bool {
+            const N: u64 = std::mem::size_of::<$ty>() as u64;
+            let Some(ptr) = self.host_ptr(offset, N) else {
+                return false;
+            };
+            if offset % N == 0 {
+                // SAFETY: in bounds of the live mapping and N-aligned (see the read).
+                unsafe { $atomic::from_ptr(ptr.cast::<$ty>()) }
+                    .store(value.to_le(), Ordering::Relaxed);
+            } else {
+                // SAFETY: in bounds; write_unaligned has no alignment needs.
+                unsafe { ptr::write_unaligned(ptr.cast::<$ty>(), value.to_le()) };
+            }
+            true
+        }
+    };
+}
+
+impl GuestRam {
+    /// Maps `size` bytes of zeroed anonymous memory.
+    pub fn new(size: u64) -> Result<GuestRam, MemoryError> {
+        let len = usize::try_from(size).map_err(|_| MemoryError::InvalidSize(size))?;
+        if len == 0 || size % PAGE_SIZE != 0 {
+            return Err(MemoryError::InvalidSize(size));
+        }
+        let map = MmapOptions::new()
+            .len(len)
+            .map_anon()
+            .map_err(|source| MemoryError::Map { size, source })?;
+        let map = MmapRaw::from(map);
+        let pages = size >> PAGE_SHIFT;
+        let words = pages.div_ceil(64);
+        let code_pages = (0..words).map(|_| AtomicU64::new(0)).collect();
+        Ok(GuestRam {
+            map,
+            len: size,
+            code_pages,
+        })
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Always false: RAM has at least one page.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The host pointer for `[offset, offset+len)`, when that range is inside RAM.
+    #[inline]
+    fn host_ptr(&self, offset: u64, len: u64) -> Option<*mut u8> {
+        let end = offset.checked_add(len)?;
+        if end > self.len {
+            return None;
+        }
+        // `offset < len <= usize::MAX` was established in `new`, so the cast is exact.
+        Some(self.map.as_mut_ptr().wrapping_add(offset as usize))
+    }
+
+    ram_access!(read_u8, write_u8, AtomicU8, u8);
+    ram_access!(read_u16, write_u16, AtomicU16, u16);
+    ram_access!(read_u32, write_u32, AtomicU32, u32);
+    ram_access!(read_u64, write_u64, AtomicU64, u64);
+
+    /// Copies bytes out of RAM; false (and nothing copied) when out of range.
+    pub fn read_bytes(&self, offset: u64, buf: &mut [u8]) -> bool {
+        let Some(ptr) = self.host_ptr(offset, buf.len() as u64) else {
+            return false;
+        };
+        // SAFETY: the source range is inside the mapping; `buf` is a distinct host
+        // buffer, so the ranges cannot overlap.
+        unsafe { ptr::copy_nonoverlapping(ptr, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+
+    /// Copies bytes into RAM; false (and nothing written) when out of range.
+    pub fn write_bytes(&self, offset: u64, data: &[u8]) -> bool {
+        let Some(ptr) = self.host_ptr(offset, data.len() as u64) else {
+            return false;
+        };
+        // SAFETY: the destination range is inside the mapping; `data` is host memory
+        // outside it, so the ranges cannot overlap.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
+        true
+    }
+
+    /// The 32-bit atomic at `offset` for AMOs and LR/SC, when in range and aligned.
+    pub fn atomic_u32(&self, offset: u64) -> Option<&AtomicU32> {
+        if offset % 4 != 0 {
+            return None;
+        }
+        let ptr = self.host_ptr(offset, 4)?;
+        // SAFETY: in bounds and 4-aligned; the mapping lives as long as `self`, which
+        // bounds the returned reference, and all other accesses to these bytes are
+        // atomic or raw-pointer copies, never Rust references.
+        Some(unsafe { AtomicU32::from_ptr(ptr.cast::<u32>()) })
+    }
+
+    /// The 64-bit atomic at `offset` for AMOs and LR/SC, when in range and aligned.
+    pub fn atomic_u64(&self, offset: u64) -> Option<&AtomicU64> {
+        if offset % 8 != 0 {
+            return None;
+        }
+        let ptr = self.host_ptr(offset, 8)?;
+        // SAFETY: as for `atomic_u32`, with 8-byte alignment.
+        Some(unsafe { AtomicU64::from_ptr(ptr.cast::<u64>()) })
+    }
+
+    /// Records that a CPU decoded instructions from the page holding `offset`.
+    pub fn mark_code_page(&self, offset: u64) {
+        let page = offset >> PAGE_SHIFT;
+        if let Some(word) = self.code_pages.get((page / 64) as usize) {
+            word.fetch_or(1 << (page % 64), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether some CPU decoded instructions from the page holding `offset`.
+    #[inline]
+    pub fn is_code_page(&self, offset: u64) -> bool {
+        let page = offset >> PAGE_SHIFT;
+        match self.code_pages.get((page / 64) as usize) {
+            Some(word) => word.load(Ordering::Relaxed) & (1 << (page % 64)) != 0,
+            None => false,
+        }
+    }
+
+    /// Forgets all code-page marks (after the CPUs dropped their decoded code).
+    pub fn clear_code_pages(&self) {
+        for word in self.code_pages.iter() {
+            word.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_back_what_was_written_at_every_width() {
+        let ram = GuestRam::new(2 * PAGE_SIZE).unwrap();
+        assert!(ram.write_u64(8, 0x1122_3344_5566_7788));
+        assert_eq!(ram.read_u64(8), Some(0x1122_3344_5566_7788));
+        assert_eq!(ram.read_u32(8), Some(0x5566_7788));
+        assert_eq!(ram.read_u16(14), Some(0x1122));
+        assert_eq!(ram.read_u8(9), Some(0x77));
+        // Misaligned accesses work and see little-endian bytes.
+        assert!(ram.write_u32(3, 0xdead_beef));
+        assert_eq!(ram.read_u8(3), Some(0xef));
+        assert_eq!(ram.read_u32(3), Some(0xdead_beef));
+    }
+
+    #[test]
+    fn out_of_range_accesses_fail_without_touching_memory() {
+        let ram = GuestRam::new(PAGE_SIZE).unwrap();
+        assert_eq!(ram.read_u64(PAGE_SIZE - 4), None);
+        assert_eq!(ram.read_u8(PAGE_SIZE), None);
+        assert_eq!(ram.read_u64(u64::MAX - 3), None);
+        assert!(!ram.write_u16(PAGE_SIZE - 1, 1));
+        assert!(!ram.write_bytes(PAGE_SIZE - 2, &[1, 2, 3]));
+        assert_eq!(ram.read_u8(PAGE_SIZE - 2), Some(0));
+        assert!(ram.atomic_u64(PAGE_SIZE).is_none());
+        assert!(ram.atomic_u32(2).is_none());
+    }
+
+    #[test]
+    fn rejects_sizes_that_are_not_whole_pages() {
+        assert!(GuestRam::new(0).is_err());
+        assert!(GuestRam::new(100).is_err());
+    }
+
+    #[test]
+    fn code_page_marks() {
+        let ram = GuestRam::new(128 * PAGE_SIZE).unwrap();
+        assert!(!ram.is_code_page(70 * PAGE_SIZE));
+        ram.mark_code_page(70 * PAGE_SIZE + 12);
+        assert!(ram.is_code_page(70 * PAGE_SIZE));
+        assert!(!ram.is_code_page(71 * PAGE_SIZE));
+        ram.clear_code_pages();
+        assert!(!ram.is_code_page(70 * PAGE_SIZE));
+    }
+}
