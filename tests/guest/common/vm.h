@@ -11,6 +11,7 @@
  *    SET_RECOVER (the address is consumed), else at mepc + 4 (same mode).
  *    An instruction page fault without a recovery address fails the test.
  *  - any other trap fails the test with the current check number.
+ * vm_init also opens PMP entry 0 over all memory for S and U.
  *
  * trap_area layout (dwords): 0 cause (-1 = no trap since CLR_TRAP), 8 epc,
  * 16 tval, 24 mstatus at trap, 32 recovery address, 40 resume address,
@@ -152,6 +153,12 @@ run_u:
   /* Install vm_trap as the M-mode trap vector and reset the trap record. */
   .globl vm_init
 vm_init:
+  /* PMP entry 0 = NAPOT over the whole address space, RWX, so S and U may
+   * access memory (QEMU also refuses mret to S/U while no PMP rule is set). */
+  li t0, -1
+  csrw pmpaddr0, t0
+  li t0, 0x1f
+  csrw pmpcfg0, t0
   la t0, vm_trap
   csrw mtvec, t0
   la t0, trap_area

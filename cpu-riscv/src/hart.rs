@@ -1,0 +1,705 @@
+//! One RISC-V hart: architectural state, the fetch/decode cache, memory access and
+//! trap delivery. Instruction semantics live in [`crate::exec`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use emu_core::{Bus, GuestRam, IrqLine, VirtualClock};
+
+use crate::csr::{
+    MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_SIE, MSTATUS_SPIE,
+    MSTATUS_SPP,
+};
+use crate::decode::{Insn, Op, decode, insn_len};
+use crate::mmu::{Access, Tlb};
+use crate::trap::{TVAL_INSTRUCTION_BITS, Trap, cause, irq};
+
+/// User mode.
+pub const PRIV_U: u8 = 0;
+/// Supervisor mode.
+pub const PRIV_S: u8 = 1;
+/// Machine mode.
+pub const PRIV_M: u8 = 3;
+
+const PAGE_SIZE: u64 = 4096;
+const SLOTS_PER_PAGE: usize = (PAGE_SIZE / 2) as usize;
+
+/// The architectural state of a hart, in one `#[repr(C)]` block so translated code
+/// can address fields at fixed offsets.
+#[derive(Clone, Debug)]
+#[repr(C)]
+pub struct HartState {
+    /// Integer registers; x0 is kept zero.
+    pub x: [u64; 32],
+    /// FP registers, raw bits (single values NaN-boxed).
+    pub f: [u64; 32],
+    /// Program counter.
+    pub pc: u64,
+    /// Current privilege level (0 U, 1 S, 3 M).
+    pub privilege: u8,
+    /// fcsr: frm in bits 7:5, fflags in bits 4:0.
+    pub fcsr: u32,
+    /// Retired instructions (also reported as cycles).
+    pub instret: u64,
+    /// The hart's id (mhartid).
+    pub hart_id: u64,
+    /// mstatus without the read-only fields.
+    pub mstatus: u64,
+    /// Software-writable mip bits (device lines are kept apart in the pins).
+    pub mip: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub mie: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub medeleg: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub mideleg: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub mtvec: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub mcounteren: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub mscratch: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub mepc: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub mcause: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub mtval: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub stvec: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub scounteren: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub sscratch: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub sepc: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub scause: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub stval: u64,
+    #[allow(missing_docs, reason = "CSR fields named after the CSRs")]
+    pub satp: u64,
+    /// PMP configuration registers (stored, not enforced).
+    pub pmpcfg: [u64; 8],
+    /// PMP address registers (stored, not enforced).
+    pub pmpaddr: [u64; 64],
+    /// Physical address reserved by LR, or `u64::MAX`.
+    pub reservation: u64,
+    /// The value LR loaded, which SC compares against.
+    pub reservation_value: u64,
+}
+
+impl HartState {
+    fn reset(hart_id: u64) -> HartState {
+        HartState {
+            x: [0; 32],
+            f: [0; 32],
+            pc: 0,
+            privilege: PRIV_M,
+            fcsr: 0,
+            instret: 0,
+            hart_id,
+            mstatus: 0,
+            mip: 0,
+            mie: 0,
+            medeleg: 0,
+            mideleg: 0,
+            mtvec: 0,
+            mcounteren: 0,
+            mscratch: 0,
+            mepc: 0,
+            mcause: 0,
+            mtval: 0,
+            stvec: 0,
+            scounteren: 0,
+            sscratch: 0,
+            sepc: 0,
+            scause: 0,
+            stval: 0,
+            satp: 0,
+            pmpcfg: [0; 8],
+            pmpaddr: [0; 64],
+            reservation: u64::MAX,
+            reservation_value: 0,
+        }
+    }
+}
+
+/// Why [`Hart::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// The instruction budget ran out.
+    Budget,
+    /// The hart executed WFI and has no interrupt to take.
+    WaitForInterrupt,
+    /// The machine asked to stop (power-off, reset or the host).
+    Stopped,
+}
+
+/// Decoded instructions of one RAM page, one slot per halfword.
+struct DecodedPage {
+    slots: Box<[Insn; SLOTS_PER_PAGE]>,
+}
+
+/// The interrupt lines a device drives into a hart's mip (MSIP, MTIP, MEIP, SEIP).
+#[derive(Debug)]
+pub struct HartIrqLine {
+    pins: Arc<AtomicU64>,
+    bit: u64,
+    control: Arc<emu_core::RunControl>,
+}
+
+impl HartIrqLine {
+    /// A line driving bit `bit` of the pin word `pins` (shared with a hart made by
+    /// [`Hart::with_pins`]); changes are announced through `control`.
+    pub fn new(pins: Arc<AtomicU64>, bit: u64, control: Arc<emu_core::RunControl>) -> HartIrqLine {
+        HartIrqLine { pins, bit, control }
+    }
+}
+
+impl IrqLine for HartIrqLine {
+    fn set_level(&self, high: bool) {
+        let old = if high {
+            self.pins.fetch_or(1 << self.bit, Ordering::AcqRel)
+        } else {
+            self.pins.fetch_and(!(1 << self.bit), Ordering::AcqRel)
+        };
+        if (old >> self.bit) & 1 != u64::from(high) {
+            self.control.notify_irq();
+        }
+    }
+}
+
+/// A record of one executed instruction, for reports.
+#[derive(Clone, Copy, Debug)]
+pub struct TraceEntry {
+    /// Where it was.
+    pub pc: u64,
+    /// Privilege it ran at.
+    pub privilege: u8,
+    /// What it was.
+    pub insn: Insn,
+}
+
+/// One RISC-V hart attached to a machine's bus.
+pub struct Hart {
+    /// Architectural state.
+    pub state: HartState,
+    pub(crate) bus: Arc<Bus>,
+    pub(crate) ram: Arc<GuestRam>,
+    pub(crate) clock: Arc<VirtualClock>,
+    pub(crate) pins: Arc<AtomicU64>,
+    pub(crate) tlb: Tlb,
+    pages: Vec<DecodedPage>,
+    free_pages: Vec<usize>,
+    page_of: HashMap<u64, usize>,
+    /// Virtual page number of the page instructions are fetched from, or MAX.
+    pub(crate) fetch_vpn: u64,
+    fetch_page: usize,
+    /// Set when something may have made an interrupt takeable.
+    pub(crate) irq_check: bool,
+    /// Set when the run loop must return early (WFI, stop request).
+    pub(crate) exit: Option<RunExit>,
+    irq_epoch: u64,
+}
+
+impl std::fmt::Debug for Hart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hart")
+            .field("hart_id", &self.state.hart_id)
+            .field("pc", &format_args!("{:#x}", self.state.pc))
+            .field("privilege", &self.state.privilege)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hart {
+    /// A hart in its reset state attached to `bus`.
+    pub fn new(hart_id: u64, bus: Arc<Bus>, clock: Arc<VirtualClock>) -> Hart {
+        Hart::with_pins(hart_id, bus, clock, Arc::new(AtomicU64::new(0)))
+    }
+
+    /// A hart whose device-driven mip bits are the word `pins`, so interrupt lines
+    /// can be made (with [`HartIrqLine::new`]) before the hart and its bus exist.
+    pub fn with_pins(hart_id: u64, bus: Arc<Bus>, clock: Arc<VirtualClock>, pins: Arc<AtomicU64>) -> Hart {
+        let ram = bus.ram().clone();
+        Hart {
+            state: HartState::reset(hart_id),
+            bus,
+            ram,
+            clock,
+            pins,
+            tlb: Tlb::default(),
+            pages: Vec::new(),
+            free_pages: Vec::new(),
+            page_of: HashMap::new(),
+            fetch_vpn: u64::MAX,
+            fetch_page: 0,
+            irq_check: true,
+            exit: None,
+            irq_epoch: 0,
+        }
+    }
+
+    /// Resets architectural state and drops all cached translations and code.
+    pub fn reset(&mut self) {
+        self.state = HartState::reset(self.state.hart_id);
+        self.flush_translations();
+        self.flush_code();
+        self.irq_check = true;
+    }
+
+    /// An interrupt line into this hart's mip bit `bit` (3 MSIP, 7 MTIP, 9 SEIP, 11 MEIP).
+    pub fn irq_line(&self, bit: u64) -> HartIrqLine {
+        HartIrqLine {
+            pins: self.pins.clone(),
+            bit,
+            control: self.bus.control().clone(),
+        }
+    }
+
+    /// Runs up to `budget` instructions.
+    pub fn run(&mut self, budget: u64) -> RunExit {
+        let control = self.bus.control().clone();
+        let mut remaining = budget;
+        self.exit = None;
+        self.irq_check = true;
+        while remaining > 0 {
+            if self.irq_check {
+                self.irq_check = false;
+                self.irq_epoch = control.irq_epoch();
+                self.take_pending_interrupt();
+            }
+            let pc = self.state.pc;
+            let step = match self.fetch(pc) {
+                Ok(insn) => self.execute(insn),
+                Err(trap) => Err(trap),
+            };
+            match step {
+                Ok(()) => self.state.instret = self.state.instret.wrapping_add(1),
+                Err(trap) => self.take_trap(trap),
+            }
+            remaining -= 1;
+            if let Some(exit) = self.exit.take() {
+                self.clock.retire(budget - remaining);
+                return exit;
+            }
+        }
+        self.clock.retire(budget);
+        if control.stop_requested() {
+            return RunExit::Stopped;
+        }
+        RunExit::Budget
+    }
+
+    /// Executes one instruction and returns what it was (for traces and reports).
+    pub fn step_traced(&mut self) -> Option<TraceEntry> {
+        let pc = self.state.pc;
+        let privilege = self.state.privilege;
+        self.take_pending_interrupt();
+        if self.state.pc != pc {
+            return None;
+        }
+        let insn = match self.fetch(pc) {
+            Ok(insn) => insn,
+            Err(trap) => {
+                self.take_trap(trap);
+                return None;
+            }
+        };
+        match self.execute(insn) {
+            Ok(()) => self.state.instret = self.state.instret.wrapping_add(1),
+            Err(trap) => self.take_trap(trap),
+        }
+        self.exit = None;
+        self.clock.retire(1);
+        Some(TraceEntry { pc, privilege, insn })
+    }
+
+    /// Whether an interrupt is pending and enabled in mie, ignoring global enables:
+    /// the condition that ends WFI.
+    pub fn wfi_wakeup_pending(&self) -> bool {
+        self.mip_value() & self.state.mie != 0
+    }
+
+    /// Whether a device changed an interrupt line since this hart last looked.
+    pub fn irq_changed(&self) -> bool {
+        self.bus.control().irq_epoch() != self.irq_epoch
+    }
+
+    // ---- fetch and the decoded-instruction cache ----
+
+    #[inline]
+    fn fetch(&mut self, pc: u64) -> Result<Insn, Trap> {
+        if pc >> 12 == self.fetch_vpn {
+            let insn = self.pages[self.fetch_page].slots[((pc & 0xfff) >> 1) as usize];
+            if insn.op != Op::Undecoded {
+                return Ok(insn);
+            }
+        }
+        self.fetch_slow(pc)
+    }
+
+    fn fetch_slow(&mut self, pc: u64) -> Result<Insn, Trap> {
+        let pa = self.translate(pc, Access::Execute)?;
+        let low = self.fetch_halfword(pa, pc)?;
+        let ram_off = self.bus.ram_offset(pa, 2);
+        let crosses_page = insn_len(low) == 4 && pc & 0xfff == 0xffe;
+        let high = if insn_len(low) == 2 {
+            0
+        } else if crosses_page {
+            let pa2 = self.translate(pc + 2, Access::Execute)?;
+            self.fetch_halfword(pa2, pc + 2)?
+        } else {
+            self.fetch_halfword(pa + 2, pc)?
+        };
+        let insn = decode(low, high);
+        match ram_off {
+            Some(off) if !crosses_page => {
+                let index = self.code_page(off);
+                self.pages[index].slots[((pc & 0xfff) >> 1) as usize] = insn;
+                self.fetch_vpn = pc >> 12;
+                self.fetch_page = index;
+            }
+            _ => self.fetch_vpn = u64::MAX,
+        }
+        Ok(insn)
+    }
+
+    fn fetch_halfword(&self, pa: u64, va: u64) -> Result<u16, Trap> {
+        let value = match self.bus.ram_offset(pa, 2) {
+            Some(off) => self.ram.read_u16(off),
+            None => self.bus.read(pa, 2).ok().map(|v| v as u16),
+        };
+        value.ok_or(Trap::new(cause::INSTRUCTION_ACCESS_FAULT, va))
+    }
+
+    /// The decoded page for the RAM page holding `ram_off`, created on first use.
+    fn code_page(&mut self, ram_off: u64) -> usize {
+        let page = ram_off >> 12;
+        if let Some(&index) = self.page_of.get(&page) {
+            return index;
+        }
+        let fresh = DecodedPage {
+            slots: Box::new([Insn::default(); SLOTS_PER_PAGE]),
+        };
+        let index = match self.free_pages.pop() {
+            Some(index) => {
+                self.pages[index] = fresh;
+                index
+            }
+            None => {
+                self.pages.push(fresh);
+                self.pages.len() - 1
+            }
+        };
+        self.page_of.insert(page, index);
+        if !self.ram.is_code_page(ram_off) {
+            self.ram.mark_code_page(ram_off);
+        }
+        // Stores to this page must now take the slow path, which invalidates code.
+        self.tlb.flush_write();
+        index
+    }
+
+    /// Forgets decoded instructions overlapping a store of `len` bytes at `ram_off`.
+    pub(crate) fn invalidate_code(&mut self, ram_off: u64, len: u64) {
+        let page = ram_off >> 12;
+        let Some(&index) = self.page_of.get(&page) else {
+            return;
+        };
+        // A 4-byte instruction starting 2 bytes before the store overlaps it too.
+        let first = ((ram_off & 0xfff).saturating_sub(2) >> 1) as usize;
+        let last = (((ram_off & 0xfff) + len - 1) >> 1).min(SLOTS_PER_PAGE as u64 - 1) as usize;
+        for slot in &mut self.pages[index].slots[first..=last] {
+            *slot = Insn::default();
+        }
+    }
+
+    /// Drops every decoded instruction (fence.i, reset).
+    pub(crate) fn flush_code(&mut self) {
+        self.free_pages.clear();
+        for (_, index) in self.page_of.drain() {
+            self.free_pages.push(index);
+        }
+        self.fetch_vpn = u64::MAX;
+    }
+
+    // ---- data memory ----
+
+    /// Translates for a data access and checks that the whole access is in one page.
+    fn data_slow_path(&mut self, va: u64, access: Access) -> Result<u64, Trap> {
+        let pa = self.translate(va, access)?;
+        if let Some(off) = self.bus.ram_offset(pa & !0xfff, PAGE_SIZE) {
+            let entry = crate::mmu::TlbEntry {
+                tag: va >> 12,
+                delta: (off | (pa & 0xfff)).wrapping_sub(va),
+            };
+            match access {
+                Access::Read => self.tlb.read[Tlb::index(va)] = entry,
+                Access::Write if !self.ram.is_code_page(off) => {
+                    self.tlb.write[Tlb::index(va)] = entry
+                }
+                _ => {}
+            }
+        }
+        Ok(pa)
+    }
+
+    /// Loads `size` bytes (1, 2, 4, 8) at virtual address `va`, zero-extended.
+    #[inline]
+    pub(crate) fn load(&mut self, va: u64, size: u8) -> Result<u64, Trap> {
+        let entry = self.tlb.read[Tlb::index(va)];
+        if entry.tag == va >> 12 && (va & 0xfff) <= PAGE_SIZE - u64::from(size) {
+            let off = va.wrapping_add(entry.delta);
+            let value = match size {
+                1 => self.ram.read_u8(off).map(u64::from),
+                2 => self.ram.read_u16(off).map(u64::from),
+                4 => self.ram.read_u32(off).map(u64::from),
+                _ => self.ram.read_u64(off),
+            };
+            if let Some(value) = value {
+                return Ok(value);
+            }
+        }
+        self.load_slow(va, size)
+    }
+
+    fn load_slow(&mut self, va: u64, size: u8) -> Result<u64, Trap> {
+        if (va & 0xfff) > PAGE_SIZE - u64::from(size) {
+            // Misaligned across a page boundary: assemble from bytes.
+            let mut value = 0u64;
+            for i in 0..u64::from(size) {
+                value |= self.load(va.wrapping_add(i), 1)? << (8 * i);
+            }
+            return Ok(value);
+        }
+        let pa = self.data_slow_path(va, Access::Read)?;
+        self.bus
+            .read(pa, size)
+            .map_err(|_| Trap::new(cause::LOAD_ACCESS_FAULT, va))
+    }
+
+    /// Stores the low `size` bytes of `value` at virtual address `va`.
+    #[inline]
+    pub(crate) fn store(&mut self, va: u64, size: u8, value: u64) -> Result<(), Trap> {
+        let entry = self.tlb.write[Tlb::index(va)];
+        if entry.tag == va >> 12 && (va & 0xfff) <= PAGE_SIZE - u64::from(size) {
+            let off = va.wrapping_add(entry.delta);
+            let done = match size {
+                1 => self.ram.write_u8(off, value as u8),
+                2 => self.ram.write_u16(off, value as u16),
+                4 => self.ram.write_u32(off, value as u32),
+                _ => self.ram.write_u64(off, value),
+            };
+            if done {
+                return Ok(());
+            }
+        }
+        self.store_slow(va, size, value)
+    }
+
+    fn store_slow(&mut self, va: u64, size: u8, value: u64) -> Result<(), Trap> {
+        if (va & 0xfff) > PAGE_SIZE - u64::from(size) {
+            // Check both pages first so a fault leaves memory untouched.
+            self.translate(va, Access::Write)?;
+            self.translate(va.wrapping_add(u64::from(size) - 1), Access::Write)?;
+            for i in 0..u64::from(size) {
+                self.store(va.wrapping_add(i), 1, value >> (8 * i))?;
+            }
+            return Ok(());
+        }
+        let pa = self.data_slow_path(va, Access::Write)?;
+        if let Some(off) = self.bus.ram_offset(pa, u64::from(size)) {
+            if self.ram.is_code_page(off) {
+                self.invalidate_code(off, u64::from(size));
+            }
+        }
+        self.bus
+            .write(pa, size, value)
+            .map_err(|_| Trap::new(cause::STORE_ACCESS_FAULT, va))?;
+        if self.bus.control().stop_requested() {
+            self.exit = Some(RunExit::Stopped);
+        }
+        if self.irq_changed() {
+            self.irq_check = true;
+        }
+        Ok(())
+    }
+
+    /// Translates an AMO/LR/SC address to a RAM offset, checking alignment.
+    pub(crate) fn atomic_offset(&mut self, va: u64, size: u64, access: Access) -> Result<u64, Trap> {
+        if va % size != 0 {
+            let code = if access == Access::Read {
+                cause::LOAD_MISALIGNED
+            } else {
+                cause::STORE_MISALIGNED
+            };
+            return Err(Trap::new(code, va));
+        }
+        let pa = self.translate(va, access)?;
+        let off = self
+            .bus
+            .ram_offset(pa, size)
+            .ok_or(access.access_fault(va))?;
+        if access == Access::Write && self.ram.is_code_page(off) {
+            self.invalidate_code(off, size);
+        }
+        Ok(off)
+    }
+
+    // ---- traps and interrupts ----
+
+    /// Delivers a synchronous exception.
+    pub(crate) fn take_trap(&mut self, trap: Trap) {
+        let tval = if trap.tval == TVAL_INSTRUCTION_BITS {
+            self.instruction_bits(self.state.pc)
+        } else {
+            trap.tval
+        };
+        self.enter_trap(trap.cause, tval);
+    }
+
+    /// The raw bits of the instruction at `pc` (0 if it cannot be read).
+    fn instruction_bits(&mut self, pc: u64) -> u64 {
+        let Ok(pa) = self.translate(pc, Access::Execute) else {
+            return 0;
+        };
+        let Ok(low) = self.fetch_halfword(pa, pc) else {
+            return 0;
+        };
+        if insn_len(low) == 2 {
+            return u64::from(low);
+        }
+        let high = self
+            .translate(pc + 2, Access::Execute)
+            .and_then(|pa2| self.fetch_halfword(pa2, pc + 2))
+            .unwrap_or(0);
+        u64::from(low) | (u64::from(high) << 16)
+    }
+
+    /// Enters the trap handler for `cause` (interrupt bit included).
+    fn enter_trap(&mut self, cause: u64, tval: u64) {
+        let interrupt = cause >> 63 != 0;
+        let code = cause & 0x3f;
+        let deleg = if interrupt {
+            self.state.mideleg
+        } else {
+            self.state.medeleg
+        };
+        let pc = self.state.pc;
+        let from = self.state.privilege;
+        self.state.reservation = u64::MAX;
+        let mut mstatus = self.state.mstatus;
+        if from <= PRIV_S && (deleg >> code) & 1 != 0 {
+            self.state.scause = cause;
+            self.state.sepc = pc;
+            self.state.stval = tval;
+            mstatus = set_bit(mstatus, MSTATUS_SPP, from == PRIV_S);
+            mstatus = set_bit(mstatus, MSTATUS_SPIE, mstatus & MSTATUS_SIE != 0);
+            mstatus &= !MSTATUS_SIE;
+            self.state.pc = vector(self.state.stvec, interrupt, code);
+            self.set_privilege(PRIV_S);
+        } else {
+            self.state.mcause = cause;
+            self.state.mepc = pc;
+            self.state.mtval = tval;
+            mstatus = (mstatus & !MSTATUS_MPP) | (u64::from(from) << 11);
+            mstatus = set_bit(mstatus, MSTATUS_MPIE, mstatus & MSTATUS_MIE != 0);
+            mstatus &= !MSTATUS_MIE;
+            self.state.pc = vector(self.state.mtvec, interrupt, code);
+            self.set_privilege(PRIV_M);
+        }
+        self.state.mstatus = mstatus;
+    }
+
+    /// Changes privilege, flushing translations when it changes.
+    pub(crate) fn set_privilege(&mut self, level: u8) {
+        if level != self.state.privilege {
+            self.state.privilege = level;
+            self.flush_translations();
+        }
+    }
+
+    /// Returns from an M-mode trap (mret).
+    pub(crate) fn mret(&mut self) {
+        let mut mstatus = self.state.mstatus;
+        let target = ((mstatus & MSTATUS_MPP) >> 11) as u8;
+        mstatus = set_bit(mstatus, MSTATUS_MIE, mstatus & MSTATUS_MPIE != 0);
+        mstatus |= MSTATUS_MPIE;
+        mstatus &= !MSTATUS_MPP;
+        if target != PRIV_M {
+            mstatus &= !MSTATUS_MPRV;
+        }
+        self.state.mstatus = mstatus;
+        self.state.pc = self.state.mepc;
+        self.set_privilege(target);
+        self.tlb.flush();
+        self.irq_check = true;
+    }
+
+    /// Returns from an S-mode trap (sret).
+    pub(crate) fn sret(&mut self) {
+        let mut mstatus = self.state.mstatus;
+        let target = if mstatus & MSTATUS_SPP != 0 { PRIV_S } else { PRIV_U };
+        mstatus = set_bit(mstatus, MSTATUS_SIE, mstatus & MSTATUS_SPIE != 0);
+        mstatus |= MSTATUS_SPIE;
+        mstatus &= !MSTATUS_SPP;
+        mstatus &= !MSTATUS_MPRV;
+        self.state.mstatus = mstatus;
+        self.state.pc = self.state.sepc;
+        self.set_privilege(target);
+        self.tlb.flush();
+        self.irq_check = true;
+    }
+
+    /// The interrupt to take now, if any, by the privileged spec's priority order.
+    pub fn pending_interrupt(&self) -> Option<u64> {
+        let pending = self.mip_value() & self.state.mie;
+        if pending == 0 {
+            return None;
+        }
+        let privilege = self.state.privilege;
+        let mstatus = self.state.mstatus;
+        let m_enabled = privilege < PRIV_M || mstatus & MSTATUS_MIE != 0;
+        let s_enabled = privilege < PRIV_S || (privilege == PRIV_S && mstatus & MSTATUS_SIE != 0);
+        let mut takeable = 0;
+        if m_enabled {
+            takeable |= pending & !self.state.mideleg;
+        }
+        if s_enabled {
+            takeable |= pending & self.state.mideleg;
+        }
+        // M-level interrupts (not delegated) outrank delegated ones.
+        let m_level = takeable & !self.state.mideleg;
+        let candidates = if m_level != 0 { m_level } else { takeable };
+        [irq::MEI, irq::MSI, irq::MTI, irq::SEI, irq::SSI, irq::STI]
+            .into_iter()
+            .find(|&n| candidates & (1 << n) != 0)
+    }
+
+    fn take_pending_interrupt(&mut self) {
+        if let Some(n) = self.pending_interrupt() {
+            self.enter_trap((1 << 63) | n, 0);
+        }
+    }
+
+    /// Reads guest memory through the current translation, for reports and tests.
+    pub fn read_virtual(&mut self, va: u64, size: u8) -> Option<u64> {
+        self.load(va, size).ok()
+    }
+}
+
+fn set_bit(value: u64, bit: u64, on: bool) -> u64 {
+    if on { value | bit } else { value & !bit }
+}
+
+fn vector(tvec: u64, interrupt: bool, code: u64) -> u64 {
+    let base = tvec & !3;
+    if interrupt && tvec & 1 != 0 {
+        base + 4 * code
+    } else {
+        base
+    }
+}

@@ -1,0 +1,12 @@
+//! Device models. Each model sees only offsets into its own register window and
+//! signals interrupts through [`emu_core::IrqLine`]s; machine definitions map them
+//! onto a bus and wire the lines.
+#![deny(missing_docs)]
+
+pub mod clint;
+pub mod sifive_test;
+pub mod uart16550;
+
+pub use clint::Clint;
+pub use sifive_test::SifiveTest;
+pub use uart16550::Uart16550;

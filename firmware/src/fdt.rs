@@ -1,0 +1,195 @@
+//! Flattened device trees for riscv-virt, generated with vm-fdt.
+//!
+//! The layout follows what QEMU's `virt` board describes, so the same guests find
+//! the same devices at the same places.
+
+use thiserror::Error;
+use vm_fdt::FdtWriter;
+
+/// Errors building a device tree.
+#[derive(Debug, Error)]
+#[error("cannot build the device tree: {0}")]
+pub struct FdtError(#[from] vm_fdt::Error);
+
+/// A memory-mapped device to describe.
+#[derive(Clone, Debug)]
+pub struct FdtDevice {
+    /// Node name without the unit address, e.g. `serial`.
+    pub name: &'static str,
+    /// `compatible` strings, most specific first.
+    pub compatible: &'static [&'static str],
+    /// Base address.
+    pub base: u64,
+    /// Window size.
+    pub size: u64,
+    /// Extra u32 properties (e.g. `clock-frequency`).
+    pub u32_props: Vec<(&'static str, u32)>,
+}
+
+/// What the device tree describes.
+#[derive(Clone, Debug)]
+pub struct RiscvVirtFdt {
+    /// Number of harts.
+    pub harts: u32,
+    /// RAM base and size.
+    pub ram: (u64, u64),
+    /// Timebase (mtime) frequency.
+    pub timebase_hz: u32,
+    /// Kernel command line.
+    pub bootargs: String,
+    /// Address of the console UART, for `stdout-path`.
+    pub console: Option<u64>,
+    /// CLINT base and size.
+    pub clint: (u64, u64),
+    /// Test/finisher device base and size (also exposed as syscon poweroff/reboot).
+    pub finisher: Option<(u64, u64)>,
+    /// Other devices on the SoC bus.
+    pub devices: Vec<FdtDevice>,
+}
+
+/// ISA string for the device tree: what the hart implements.
+pub const RISCV_ISA: &str = "rv64imafdc_zicntr_zicsr_zifencei";
+const ISA_EXTENSIONS: &[&str] = &["i", "m", "a", "f", "d", "c", "zicntr", "zicsr", "zifencei"];
+
+impl RiscvVirtFdt {
+    /// Serialises the tree to a DTB.
+    pub fn build(&self) -> Result<Vec<u8>, FdtError> {
+        let mut fdt = FdtWriter::new()?;
+        let root = fdt.begin_node("")?;
+        fdt.property_u32("#address-cells", 2)?;
+        fdt.property_u32("#size-cells", 2)?;
+        fdt.property_string("compatible", "riscv-virtio")?;
+        fdt.property_string("model", "riscv-virtio,qemu")?;
+
+        let chosen = fdt.begin_node("chosen")?;
+        fdt.property_string("bootargs", &self.bootargs)?;
+        if let Some(console) = self.console {
+            fdt.property_string("stdout-path", &format!("/soc/serial@{console:x}"))?;
+        }
+        fdt.end_node(chosen)?;
+
+        let (ram_base, ram_size) = self.ram;
+        let memory = fdt.begin_node(&format!("memory@{ram_base:x}"))?;
+        fdt.property_string("device_type", "memory")?;
+        fdt.property_array_u64("reg", &[ram_base, ram_size])?;
+        fdt.end_node(memory)?;
+
+        // phandle 1.. for the per-hart interrupt controllers.
+        let intc_phandle = |hart: u32| hart + 1;
+        let cpus = fdt.begin_node("cpus")?;
+        fdt.property_u32("#address-cells", 1)?;
+        fdt.property_u32("#size-cells", 0)?;
+        fdt.property_u32("timebase-frequency", self.timebase_hz)?;
+        for hart in 0..self.harts {
+            let cpu = fdt.begin_node(&format!("cpu@{hart}"))?;
+            fdt.property_string("device_type", "cpu")?;
+            fdt.property_u32("reg", hart)?;
+            fdt.property_string("status", "okay")?;
+            fdt.property_string("compatible", "riscv")?;
+            fdt.property_string("riscv,isa", RISCV_ISA)?;
+            fdt.property_string("riscv,isa-base", "rv64i")?;
+            fdt.property_string_list(
+                "riscv,isa-extensions",
+                ISA_EXTENSIONS.iter().map(|s| (*s).to_owned()).collect(),
+            )?;
+            fdt.property_string("mmu-type", "riscv,sv57")?;
+            let intc = fdt.begin_node("interrupt-controller")?;
+            fdt.property_u32("#interrupt-cells", 1)?;
+            fdt.property_null("interrupt-controller")?;
+            fdt.property_string("compatible", "riscv,cpu-intc")?;
+            fdt.property_u32("phandle", intc_phandle(hart))?;
+            fdt.end_node(intc)?;
+            fdt.end_node(cpu)?;
+        }
+        fdt.end_node(cpus)?;
+
+        let soc = fdt.begin_node("soc")?;
+        fdt.property_u32("#address-cells", 2)?;
+        fdt.property_u32("#size-cells", 2)?;
+        fdt.property_string("compatible", "simple-bus")?;
+        fdt.property_null("ranges")?;
+
+        let (clint_base, clint_size) = self.clint;
+        let clint = fdt.begin_node(&format!("clint@{clint_base:x}"))?;
+        fdt.property_string_list(
+            "compatible",
+            vec!["sifive,clint0".to_owned(), "riscv,clint0".to_owned()],
+        )?;
+        fdt.property_array_u64("reg", &[clint_base, clint_size])?;
+        let mut extended = Vec::new();
+        for hart in 0..self.harts {
+            // Machine software (3) and machine timer (7) interrupts of each hart.
+            extended.extend_from_slice(&[intc_phandle(hart), 3, intc_phandle(hart), 7]);
+        }
+        fdt.property_array_u32("interrupts-extended", &extended)?;
+        fdt.end_node(clint)?;
+
+        for device in &self.devices {
+            let node = fdt.begin_node(&format!("{}@{:x}", device.name, device.base))?;
+            fdt.property_string_list(
+                "compatible",
+                device.compatible.iter().map(|s| (*s).to_owned()).collect(),
+            )?;
+            fdt.property_array_u64("reg", &[device.base, device.size])?;
+            for (name, value) in &device.u32_props {
+                fdt.property_u32(name, *value)?;
+            }
+            fdt.end_node(node)?;
+        }
+
+        if let Some((base, size)) = self.finisher {
+            let syscon_phandle = self.harts + 1;
+            let test = fdt.begin_node(&format!("test@{base:x}"))?;
+            fdt.property_string_list(
+                "compatible",
+                vec!["sifive,test1".to_owned(), "sifive,test0".to_owned(), "syscon".to_owned()],
+            )?;
+            fdt.property_array_u64("reg", &[base, size])?;
+            fdt.property_u32("phandle", syscon_phandle)?;
+            fdt.end_node(test)?;
+            for (name, value) in [("poweroff", 0x5555u32), ("reboot", 0x7777u32)] {
+                let node = fdt.begin_node(name)?;
+                fdt.property_string("compatible", &format!("syscon-{name}"))?;
+                fdt.property_u32("regmap", syscon_phandle)?;
+                fdt.property_u32("offset", 0)?;
+                fdt.property_u32("value", value)?;
+                fdt.end_node(node)?;
+            }
+        }
+        fdt.end_node(soc)?;
+        fdt.end_node(root)?;
+        Ok(fdt.finish()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_a_valid_blob() {
+        let tree = RiscvVirtFdt {
+            harts: 2,
+            ram: (0x8000_0000, 256 << 20),
+            timebase_hz: 10_000_000,
+            bootargs: "console=ttyS0".to_owned(),
+            console: Some(0x1000_0000),
+            clint: (0x200_0000, 0x1_0000),
+            finisher: Some((0x10_0000, 0x1000)),
+            devices: vec![FdtDevice {
+                name: "serial",
+                compatible: &["ns16550a"],
+                base: 0x1000_0000,
+                size: 0x100,
+                u32_props: vec![("clock-frequency", 3_686_400)],
+            }],
+        };
+        let blob = tree.build().unwrap();
+        assert_eq!(&blob[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
+        let total = u32::from_be_bytes(blob[4..8].try_into().unwrap()) as usize;
+        assert_eq!(total, blob.len());
+        let text = String::from_utf8_lossy(&blob);
+        assert!(text.contains("ns16550a"));
+        assert!(text.contains("/soc/serial@10000000"));
+    }
+}

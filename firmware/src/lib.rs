@@ -1,0 +1,12 @@
+//! What platform firmware does for a guest: loading program images into guest
+//! memory ([`loader`]), describing the machine in a device tree ([`fdt`]), and the
+//! built-in demo guest ([`DEMO_GUEST`]).
+#![deny(missing_docs)]
+
+pub mod fdt;
+pub mod loader;
+
+/// The built-in demo guest: a raw RV64GC program for riscv-virt that prints a
+/// banner and runs a tiny interactive shell on the serial console. Source and build
+/// script are in `firmware/demo/`; a test rebuilds it and compares the bytes.
+pub static DEMO_GUEST: &[u8] = include_bytes!("../demo/demo.bin");

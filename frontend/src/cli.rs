@@ -1,0 +1,158 @@
+//! The command line.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use emu_core::RunControl;
+use emu_core::config::{BiosChoice, ByteSize, MachineSpec, SerialBackend};
+
+use crate::console::Console;
+use crate::machines::riscv_virt::RiscvVirt;
+use crate::machines::{MACHINES, MachineError, RunOutcome};
+
+/// Exit code for bad input (files, flags, configs), as clap uses for bad flags.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code when `--timeout` expires, as timeout(1) uses.
+pub const EXIT_TIMEOUT: i32 = 124;
+
+/// Turing: a full-system emulator.
+#[derive(Debug, Parser)]
+#[command(name = "turing", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot a machine. With no arguments, boots the built-in demo guest.
+    Run(RunArgs),
+}
+
+/// Flags of `turing run`; each overrides the same key of `--config`.
+#[derive(Debug, Default, clap::Args)]
+pub struct RunArgs {
+    /// Machine model.
+    #[arg(long, value_name = "NAME")]
+    pub machine: Option<String>,
+    /// Program to boot: an RV64 ELF (loaded at its physical addresses) or raw code
+    /// (loaded at the start of RAM).
+    #[arg(long, value_name = "PROG")]
+    pub kernel: Option<PathBuf>,
+    /// Firmware image, or `none` to start the kernel directly in M-mode.
+    #[arg(long, value_name = "FILE|none")]
+    pub bios: Option<BiosChoice>,
+    /// Guest RAM size, e.g. 256M or 1G.
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<ByteSize>,
+    /// Number of harts (1 to 8).
+    #[arg(long, value_name = "N")]
+    pub smp: Option<u32>,
+    /// Serial console: stdio, file:PATH or null.
+    #[arg(long, value_name = "BACKEND")]
+    pub serial: Option<SerialBackend>,
+    /// Stop after this many seconds of wall time with exit code 124.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Machine configuration file (TOML) with the same keys as these flags.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Write the generated device tree blob to FILE before booting.
+    #[arg(long, value_name = "FILE")]
+    pub dump_dtb: Option<PathBuf>,
+}
+
+impl RunArgs {
+    fn spec(&self) -> MachineSpec {
+        MachineSpec {
+            machine: self.machine.clone(),
+            kernel: self.kernel.clone(),
+            bios: self.bios.clone(),
+            memory: self.memory,
+            smp: self.smp,
+            serial: self.serial.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// Parses the process arguments and runs; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => match run(&args) {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("turing: error: {message}");
+                EXIT_USAGE
+            }
+        },
+    }
+}
+
+/// Runs `turing run` with `args`: Ok(exit code) once the guest stopped, Err(message)
+/// for bad input.
+pub fn run(args: &RunArgs) -> Result<i32, String> {
+    let file = match &args.config {
+        Some(path) => MachineSpec::from_file(path).map_err(|e| e.to_string())?,
+        None => MachineSpec::default(),
+    };
+    let config = file.overlay(args.spec()).resolve().map_err(|e| e.to_string())?;
+    if !MACHINES.contains(&config.machine.as_str()) {
+        return Err(MachineError::UnknownMachine(config.machine).to_string());
+    }
+    let control = Arc::new(RunControl::new());
+    let console = Console::open(&config.serial, control.clone()).map_err(|e| e.to_string())?;
+    let tail = console.tail.clone();
+    let mut machine = RiscvVirt::build(&config, console, control, firmware::DEMO_GUEST)
+        .map_err(|e| e.to_string())?;
+    if let Some(path) = &args.dump_dtb {
+        std::fs::write(path, machine.device_tree())
+            .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
+    }
+    let limit = config.timeout.map(Duration::from_secs_f64);
+    let outcome = machine.run(limit).map_err(|e| e.to_string())?;
+    let _ = std::io::stdout().flush();
+    Ok(match outcome {
+        RunOutcome::PoweredOff(code) => code,
+        RunOutcome::Stopped => 0,
+        RunOutcome::TimedOut => {
+            report_timeout(&mut machine, &tail, config.timeout.unwrap_or_default());
+            EXIT_TIMEOUT
+        }
+    })
+}
+
+/// Tells where the guest was when the time limit passed.
+fn report_timeout(machine: &mut RiscvVirt, tail: &crate::console::SerialTail, seconds: f64) {
+    let mut report = format!("\nturing: timeout after {seconds} s\n");
+    for (id, trace) in machine.trace_tail(8) {
+        let hart = &machine.harts()[id as usize];
+        report += &format!(
+            "  hart {id}: pc {:#x}, {}-mode; instructions executed:\n",
+            hart.state.pc,
+            cpu_riscv::csr::privilege_name(hart.state.privilege)
+        );
+        for entry in trace {
+            report += &format!(
+                "    {:#014x} [{}] {:?}\n",
+                entry.pc,
+                cpu_riscv::csr::privilege_name(entry.privilege),
+                entry.insn
+            );
+        }
+    }
+    let lines = tail.last_lines(5);
+    if !lines.is_empty() {
+        report += "  last serial output:\n";
+        for line in lines {
+            report += &format!("    | {line}\n");
+        }
+    }
+    eprint!("{report}");
+}

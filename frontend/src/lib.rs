@@ -1,0 +1,8 @@
+//! The `turing` frontend: command line, machine definitions and the headless
+//! runner. Machine definitions (in [`machines`]) are the one place that knows both
+//! CPUs and devices.
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod console;
+pub mod machines;

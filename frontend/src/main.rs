@@ -1,0 +1,5 @@
+//! The `turing` command.
+
+fn main() {
+    std::process::exit(frontend::cli::main());
+}

@@ -1,0 +1,153 @@
+/* RV64M: mul, mulh, mulhsu, mulhu, div, divu, rem, remu and mulw, divw, divuw,
+ * remw, remuw. Covers signs, 64x64 high halves, rounding towards zero, division
+ * by zero (quotient all ones, remainder = dividend), signed overflow
+ * (INT_MIN / -1 = INT_MIN, remainder 0), and that the *W forms ignore the upper
+ * 32 bits of their operands and sign-extend their 32-bit result (also for divuw
+ * and remuw). Expected values computed from the spec's definitions. */
+#include "test.h"
+
+/* rd = a op b must equal r. */
+#define RR(n, insn, a, b, r) TEST(n); li a0, a; li a1, b; insn a2, a0, a1; CHECK(a2, r)
+
+  .text
+  .globl test_main
+test_main:
+  /* mul */
+  RR(1, mul, 0x0, 0x0, 0x0)
+  RR(2, mul, 0x3, 0x7, 0x15)
+  RR(3, mul, 0xfffffffffffffffd, 0x7, 0xffffffffffffffeb)
+  RR(4, mul, 0xfffffffffffffffd, 0xfffffffffffffff9, 0x15)
+  RR(5, mul, 0x7fffffffffffffff, 0x7fffffffffffffff, 0x1)
+  RR(6, mul, 0x8000000000000000, 0xffffffffffffffff, 0x8000000000000000)
+  RR(7, mul, 0x123456789abcdef0, 0xfedcba9876543210, 0x236d88fe5618cf00)
+  RR(8, mul, 0xffffffff, 0xffffffff, 0xfffffffe00000001)
+  RR(9, mul, 0x8000000000000000, 0x2, 0x0)
+  /* mulh */
+  RR(10, mulh, 0x3, 0x7, 0x0)
+  RR(11, mulh, 0xfffffffffffffffd, 0x7, 0xffffffffffffffff)
+  RR(12, mulh, 0xffffffffffffffff, 0xffffffffffffffff, 0x0)
+  RR(13, mulh, 0x8000000000000000, 0x8000000000000000, 0x4000000000000000)
+  RR(14, mulh, 0x8000000000000000, 0x7fffffffffffffff, 0xc000000000000000)
+  RR(15, mulh, 0x7fffffffffffffff, 0x7fffffffffffffff, 0x3fffffffffffffff)
+  RR(16, mulh, 0x123456789abcdef0, 0xfedcba9876543210, 0xffeb49923cc09532)
+  RR(17, mulh, 0xffffffffffffffff, 0x1, 0xffffffffffffffff)
+  RR(18, mulh, 0x8000000000000000, 0xffffffffffffffff, 0x0)
+  RR(19, mulh, 0x100000000, 0x100000000, 0x1)
+  /* mulhsu */
+  RR(20, mulhsu, 0x3, 0x7, 0x0)
+  RR(21, mulhsu, 0xffffffffffffffff, 0xffffffffffffffff, 0xffffffffffffffff)
+  RR(22, mulhsu, 0xffffffffffffffff, 0x1, 0xffffffffffffffff)
+  RR(23, mulhsu, 0x8000000000000000, 0xffffffffffffffff, 0x8000000000000000)
+  RR(24, mulhsu, 0x7fffffffffffffff, 0xffffffffffffffff, 0x7ffffffffffffffe)
+  RR(25, mulhsu, 0x123456789abcdef0, 0xfedcba9876543210, 0x121fa00ad77d7422)
+  RR(26, mulhsu, 0xfffffffffffffffe, 0x8000000000000000, 0xffffffffffffffff)
+  RR(27, mulhsu, 0x8000000000000000, 0x8000000000000000, 0xc000000000000000)
+  /* mulhu */
+  RR(28, mulhu, 0x3, 0x7, 0x0)
+  RR(29, mulhu, 0xffffffffffffffff, 0xffffffffffffffff, 0xfffffffffffffffe)
+  RR(30, mulhu, 0xffffffffffffffff, 0x2, 0x1)
+  RR(31, mulhu, 0x8000000000000000, 0x8000000000000000, 0x4000000000000000)
+  RR(32, mulhu, 0x123456789abcdef0, 0xfedcba9876543210, 0x121fa00ad77d7422)
+  RR(33, mulhu, 0x100000000, 0x100000000, 0x1)
+  RR(34, mulhu, 0x8000000000000000, 0x2, 0x1)
+  /* div */
+  RR(35, div, 0x14, 0x6, 0x3)
+  RR(36, div, 0xffffffffffffffec, 0x6, 0xfffffffffffffffd)
+  RR(37, div, 0x14, 0xfffffffffffffffa, 0xfffffffffffffffd)
+  RR(38, div, 0xffffffffffffffec, 0xfffffffffffffffa, 0x3)
+  RR(39, div, 0x7, 0x0, 0xffffffffffffffff)
+  RR(40, div, 0xfffffffffffffff9, 0x0, 0xffffffffffffffff)
+  RR(41, div, 0x0, 0x0, 0xffffffffffffffff)
+  RR(42, div, 0x8000000000000000, 0xffffffffffffffff, 0x8000000000000000)
+  RR(43, div, 0x8000000000000000, 0x1, 0x8000000000000000)
+  RR(44, div, 0x8000000000000000, 0x2, 0xc000000000000000)
+  RR(45, div, 0x7fffffffffffffff, 0xffffffffffffffff, 0x8000000000000001)
+  RR(46, div, 0x5, 0x7, 0x0)
+  RR(47, div, 0xfffffffffffffffb, 0x7, 0x0)
+  /* divu */
+  RR(48, divu, 0x14, 0x6, 0x3)
+  RR(49, divu, 0xffffffffffffffec, 0x6, 0x2aaaaaaaaaaaaaa7)
+  RR(50, divu, 0x7, 0x0, 0xffffffffffffffff)
+  RR(51, divu, 0x0, 0x0, 0xffffffffffffffff)
+  RR(52, divu, 0xffffffffffffffff, 0x1, 0xffffffffffffffff)
+  RR(53, divu, 0x8000000000000000, 0xffffffffffffffff, 0x0)
+  RR(54, divu, 0xffffffffffffffff, 0xffffffffffffffff, 0x1)
+  RR(55, divu, 0x8000000000000000, 0xffffffffffffffff, 0x0)
+  /* rem */
+  RR(56, rem, 0x14, 0x6, 0x2)
+  RR(57, rem, 0xffffffffffffffec, 0x6, 0xfffffffffffffffe)
+  RR(58, rem, 0x14, 0xfffffffffffffffa, 0x2)
+  RR(59, rem, 0xffffffffffffffec, 0xfffffffffffffffa, 0xfffffffffffffffe)
+  RR(60, rem, 0x7, 0x0, 0x7)
+  RR(61, rem, 0xfffffffffffffff9, 0x0, 0xfffffffffffffff9)
+  RR(62, rem, 0x0, 0x0, 0x0)
+  RR(63, rem, 0x8000000000000000, 0xffffffffffffffff, 0x0)
+  RR(64, rem, 0x8000000000000000, 0x3, 0xfffffffffffffffe)
+  RR(65, rem, 0x7fffffffffffffff, 0xffffffffffffffff, 0x0)
+  RR(66, rem, 0x5, 0x7, 0x5)
+  RR(67, rem, 0xfffffffffffffffb, 0x7, 0xfffffffffffffffb)
+  /* remu */
+  RR(68, remu, 0x14, 0x6, 0x2)
+  RR(69, remu, 0xffffffffffffffec, 0x6, 0x2)
+  RR(70, remu, 0x7, 0x0, 0x7)
+  RR(71, remu, 0xffffffffffffffff, 0x0, 0xffffffffffffffff)
+  RR(72, remu, 0x8000000000000000, 0x3, 0x2)
+  RR(73, remu, 0xffffffffffffffff, 0xffffffffffffffff, 0x0)
+  RR(74, remu, 0x5, 0xffffffffffffffff, 0x5)
+  /* mulw */
+  RR(75, mulw, 0x3, 0x7, 0x15)
+  RR(76, mulw, 0xfffffffffffffffd, 0x7, 0xffffffffffffffeb)
+  RR(77, mulw, 0x7fffffff, 0x2, 0xfffffffffffffffe)
+  RR(78, mulw, 0x10000, 0x10000, 0x0)
+  RR(79, mulw, 0x1234567800000003, 0xabcdef0000000005, 0xf)
+  RR(80, mulw, 0xffffffff, 0xffffffff, 0x1)
+  RR(81, mulw, 0x80000000, 0xffffffffffffffff, 0xffffffff80000000)
+  RR(82, mulw, 0x40000000, 0x2, 0xffffffff80000000)
+  /* divw */
+  RR(83, divw, 0x14, 0x6, 0x3)
+  RR(84, divw, 0xffffffffffffffec, 0x6, 0xfffffffffffffffd)
+  RR(85, divw, 0x14, 0xfffffffffffffffa, 0xfffffffffffffffd)
+  RR(86, divw, 0x7, 0x0, 0xffffffffffffffff)
+  RR(87, divw, 0x80000000, 0xffffffffffffffff, 0xffffffff80000000)
+  RR(88, divw, 0xffffffff80000000, 0xffffffffffffffff, 0xffffffff80000000)
+  RR(89, divw, 0x80000000, 0x1, 0xffffffff80000000)
+  RR(90, divw, 0x100000014, 0x200000006, 0x3)
+  RR(91, divw, 0xfffffff9, 0x2, 0xfffffffffffffffd)
+  RR(92, divw, 0x0, 0x0, 0xffffffffffffffff)
+  /* divuw */
+  RR(93, divuw, 0x14, 0x6, 0x3)
+  RR(94, divuw, 0x7, 0x0, 0xffffffffffffffff)
+  RR(95, divuw, 0x80000000, 0x1, 0xffffffff80000000)
+  RR(96, divuw, 0xffffffff, 0x1, 0xffffffffffffffff)
+  RR(97, divuw, 0xffffffff, 0x2, 0x7fffffff)
+  RR(98, divuw, 0x100000014, 0x200000006, 0x3)
+  RR(99, divuw, 0xfffffffffffffff0, 0x3, 0x55555550)
+  RR(100, divuw, 0x0, 0x0, 0xffffffffffffffff)
+  /* remw */
+  RR(101, remw, 0x14, 0x6, 0x2)
+  RR(102, remw, 0xffffffffffffffec, 0x6, 0xfffffffffffffffe)
+  RR(103, remw, 0x14, 0xfffffffffffffffa, 0x2)
+  RR(104, remw, 0x7, 0x0, 0x7)
+  RR(105, remw, 0x80000000, 0xffffffffffffffff, 0x0)
+  RR(106, remw, 0x80000000, 0x0, 0xffffffff80000000)
+  RR(107, remw, 0x80000000, 0x3, 0xfffffffffffffffe)
+  RR(108, remw, 0x100000014, 0x200000006, 0x2)
+  RR(109, remw, 0x12345678fffffff9, 0x2, 0xffffffffffffffff)
+  RR(110, remw, 0x0, 0x0, 0x0)
+  /* remuw */
+  RR(111, remuw, 0x14, 0x6, 0x2)
+  RR(112, remuw, 0x7, 0x0, 0x7)
+  RR(113, remuw, 0x80000000, 0x0, 0xffffffff80000000)
+  RR(114, remuw, 0xffffffff, 0x0, 0xffffffffffffffff)
+  RR(115, remuw, 0x1234567880000005, 0x0, 0xffffffff80000005)
+  RR(116, remuw, 0xffffffff, 0xa, 0x5)
+  RR(117, remuw, 0x100000014, 0x200000006, 0x2)
+  RR(118, remuw, 0x80000001, 0x80000000, 0x1)
+  /* Destination equal to a source. */
+  TEST(200); li a0, -7; li a1, 2; div a0, a0, a1; CHECK(a0, -3)
+  TEST(201); li a0, -7; li a1, 2; rem a1, a0, a1; CHECK(a1, -1)
+  TEST(202); li a0, 0x100000000; mul a0, a0, a0; CHECK(a0, 0)
+  TEST(203); li a0, 0x100000000; mulhu a0, a0, a0; CHECK(a0, 1)
+  /* Writes to x0 are discarded. */
+  TEST(204); li a0, 5; mul x0, a0, a0; div x0, a0, x0; CHECK(x0, 0)
+  ret
