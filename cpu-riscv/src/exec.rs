@@ -76,7 +76,7 @@ impl Hart {
     }
 
     /// Executes one decoded instruction at the current pc.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn execute(&mut self, insn: Insn) -> Result<(), Trap> {
         use Op::*;
         let pc = self.state.pc;
@@ -258,6 +258,22 @@ impl Hart {
                 let r = if b == 0 { a } else { a % b };
                 self.set_x(rd, sext32(u64::from(r)));
             }
+            LrW | LrD | ScW | ScD | AmoSwapW | AmoAddW | AmoXorW | AmoAndW | AmoOrW | AmoMinW
+            | AmoMaxW | AmoMinuW | AmoMaxuW | AmoSwapD | AmoAddD | AmoXorD | AmoAndD | AmoOrD
+            | AmoMinD | AmoMaxD | AmoMinuD | AmoMaxuD => self.execute_atomic(&insn, rs1, rs2)?,
+            _ => self.execute_fp(&insn, rs1)?,
+        }
+        self.state.pc = next;
+        Ok(())
+    }
+
+    /// LR/SC and AMOs: aligned, on RAM, with host atomics so other harts see them.
+    #[inline(never)]
+    fn execute_atomic(&mut self, insn: &Insn, rs1: u64, rs2: u64) -> Result<(), Trap> {
+        use Op::*;
+        let rd = insn.rd;
+        let sext32 = |v: u64| v as i32 as i64 as u64;
+        match insn.op {
             LrW | LrD => {
                 let size = if insn.op == LrW { 4 } else { 8 };
                 let off = self.atomic_offset(rs1, size, Access::Read)?;
@@ -356,12 +372,12 @@ impl Hart {
                 });
                 self.set_x(rd, old);
             }
-            _ => self.execute_fp(&insn, rs1)?,
+            _ => return Err(Trap::illegal()),
         }
-        self.state.pc = next;
         Ok(())
     }
 
+    #[inline(never)]
     fn exec_csr(&mut self, insn: &Insn, rs1: u64) -> Result<(), Trap> {
         use Op::*;
         let csr = insn.imm as u16 & 0xfff;
@@ -393,6 +409,7 @@ impl Hart {
         Ok(())
     }
 
+    #[inline(never)]
     fn execute_fp(&mut self, insn: &Insn, rs1: u64) -> Result<(), Trap> {
         use Op::*;
         self.require_fp()?;

@@ -330,7 +330,7 @@ impl Hart {
 
     // ---- fetch and the decoded-instruction cache ----
 
-    #[inline]
+    #[inline(always)]
     fn fetch(&mut self, pc: u64) -> Result<Insn, Trap> {
         if pc >> 12 == self.fetch_vpn {
             let insn = self.pages[self.fetch_page].slots[((pc & 0xfff) >> 1) as usize];
@@ -341,6 +341,8 @@ impl Hart {
         self.fetch_slow(pc)
     }
 
+    #[cold]
+    #[inline(never)]
     fn fetch_slow(&mut self, pc: u64) -> Result<Insn, Trap> {
         let pa = self.translate(pc, Access::Execute)?;
         let low = self.fetch_halfword(pa, pc)?;
@@ -448,7 +450,7 @@ impl Hart {
     }
 
     /// Loads `size` bytes (1, 2, 4, 8) at virtual address `va`, zero-extended.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn load(&mut self, va: u64, size: u8) -> Result<u64, Trap> {
         let entry = self.tlb.read[Tlb::index(va)];
         if entry.tag == va >> 12 && (va & 0xfff) <= PAGE_SIZE - u64::from(size) {
@@ -466,6 +468,7 @@ impl Hart {
         self.load_slow(va, size)
     }
 
+    #[inline(never)]
     fn load_slow(&mut self, va: u64, size: u8) -> Result<u64, Trap> {
         if (va & 0xfff) > PAGE_SIZE - u64::from(size) {
             // Misaligned across a page boundary: assemble from bytes.
@@ -482,7 +485,7 @@ impl Hart {
     }
 
     /// Stores the low `size` bytes of `value` at virtual address `va`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn store(&mut self, va: u64, size: u8, value: u64) -> Result<(), Trap> {
         let entry = self.tlb.write[Tlb::index(va)];
         if entry.tag == va >> 12 && (va & 0xfff) <= PAGE_SIZE - u64::from(size) {
@@ -500,6 +503,7 @@ impl Hart {
         self.store_slow(va, size, value)
     }
 
+    #[inline(never)]
     fn store_slow(&mut self, va: u64, size: u8, value: u64) -> Result<(), Trap> {
         if (va & 0xfff) > PAGE_SIZE - u64::from(size) {
             // Check both pages first so a fault leaves memory untouched.
@@ -552,6 +556,8 @@ impl Hart {
     // ---- traps and interrupts ----
 
     /// Delivers a synchronous exception.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn take_trap(&mut self, trap: Trap) {
         let tval = if trap.tval == TVAL_INSTRUCTION_BITS {
             self.instruction_bits(self.state.pc)

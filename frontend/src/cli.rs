@@ -65,6 +65,9 @@ pub struct RunArgs {
     /// Write the generated device tree blob to FILE before booting.
     #[arg(long, value_name = "FILE")]
     pub dump_dtb: Option<PathBuf>,
+    /// Print instructions retired, run time and guest MIPS on exit (to stderr).
+    #[arg(long)]
+    pub stats: bool,
 }
 
 impl RunArgs {
@@ -83,7 +86,17 @@ impl RunArgs {
 
 /// Parses the process arguments and runs; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line, like every other input error (clap adds a usage hint).
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or_default();
+            eprintln!("turing: {first}");
+            return EXIT_USAGE;
+        }
+        Err(e) => e.exit(),
+    };
     match cli.command {
         Command::Run(args) => match run(&args) {
             Ok(code) => code,
@@ -95,9 +108,25 @@ pub fn main() -> i32 {
     }
 }
 
+/// What a finished run reports.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunReport {
+    /// The process exit code.
+    pub exit_code: i32,
+    /// Guest instructions retired, all harts.
+    pub instructions: u64,
+    /// Wall time the machine ran, in seconds (set-up excluded).
+    pub seconds: f64,
+}
+
 /// Runs `turing run` with `args`: Ok(exit code) once the guest stopped, Err(message)
 /// for bad input.
 pub fn run(args: &RunArgs) -> Result<i32, String> {
+    run_measured(args).map(|report| report.exit_code)
+}
+
+/// Like [`run`], also reporting instructions and time.
+pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     let file = match &args.config {
         Some(path) => MachineSpec::from_file(path).map_err(|e| e.to_string())?,
         None => MachineSpec::default(),
@@ -116,15 +145,29 @@ pub fn run(args: &RunArgs) -> Result<i32, String> {
             .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
     }
     let limit = config.timeout.map(Duration::from_secs_f64);
+    let started = std::time::Instant::now();
     let outcome = machine.run(limit).map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
     let _ = std::io::stdout().flush();
-    Ok(match outcome {
+    if args.stats {
+        let retired = machine.instructions_retired();
+        eprintln!(
+            "turing: stats: {retired} instructions in {elapsed:.3} s, {:.1} MIPS",
+            retired as f64 / elapsed.max(1e-9) / 1e6
+        );
+    }
+    let exit_code = match outcome {
         RunOutcome::PoweredOff(code) => code,
         RunOutcome::Stopped => 0,
         RunOutcome::TimedOut => {
             report_timeout(&mut machine, &tail, config.timeout.unwrap_or_default());
             EXIT_TIMEOUT
         }
+    };
+    Ok(RunReport {
+        exit_code,
+        instructions: machine.instructions_retired(),
+        seconds: elapsed,
     })
 }
 

@@ -3,6 +3,7 @@
 //!
 //! | region | base |
 //! |---|---|
+//! | reset-vector ROM | 0x1000 |
 //! | SiFive test (finisher) | 0x10_0000 |
 //! | CLINT | 0x200_0000 |
 //! | ns16550a UART | 0x1000_0000 |
@@ -29,6 +30,10 @@ use crate::console::Console;
 
 /// Start of RAM.
 pub const RAM_BASE: u64 = 0x8000_0000;
+/// The mask ROM holding the reset vector, where harts start (as on QEMU).
+pub const MROM_BASE: u64 = 0x1000;
+/// Size of the mask ROM window.
+pub const MROM_SIZE: u64 = 0xf000;
 /// The finisher.
 pub const TEST_BASE: u64 = 0x10_0000;
 /// The CLINT.
@@ -48,7 +53,6 @@ const MAX_IDLE: Duration = Duration::from_millis(5);
 #[derive(Clone, Debug)]
 struct BootImages {
     images: Vec<ProgramImage>,
-    entry: u64,
     fdt: Vec<u8>,
     fdt_addr: u64,
 }
@@ -128,6 +132,7 @@ impl RiscvVirt {
             )));
         }
 
+        bus.map_rom("mrom", MROM_BASE, reset_vector(entry, fdt_addr, MROM_SIZE))?;
         // The UART's interrupt line goes to the PLIC, which comes with the Linux
         // machine; until then guests poll it.
         let uart = Uart16550::new(console.output, console.input);
@@ -161,7 +166,6 @@ impl RiscvVirt {
             control,
             boot: BootImages {
                 images,
-                entry,
                 fdt,
                 fdt_addr,
             },
@@ -187,9 +191,7 @@ impl RiscvVirt {
             .map_err(|_| MachineError::Setup("cannot place the device tree".to_owned()))?;
         for hart in &mut self.harts {
             hart.reset();
-            hart.state.pc = self.boot.entry;
-            hart.state.x[10] = hart.state.hart_id;
-            hart.state.x[11] = self.boot.fdt_addr;
+            hart.state.pc = MROM_BASE;
         }
         Ok(())
     }
@@ -252,4 +254,31 @@ impl RiscvVirt {
     pub fn harts(&self) -> &[Hart] {
         &self.harts
     }
+
+    /// Instructions retired by all harts.
+    pub fn instructions_retired(&self) -> u64 {
+        self.harts.iter().map(|h| h.state.instret).sum()
+    }
+}
+
+/// The reset vector in the mask ROM, as QEMU's virt board has it: every hart starts
+/// at the ROM with a0 = its hart id and a1 = the device tree address, and jumps to
+/// the entry point stored after the code.
+fn reset_vector(entry: u64, fdt_addr: u64, size: u64) -> Box<[u8]> {
+    const CODE: [u32; 6] = [
+        0x0000_0297, // auipc t0, 0
+        0x0282_8613, // addi  a2, t0, 40    (a2: firmware dynamic info, when present)
+        0xf140_2573, // csrr  a0, mhartid
+        0x0202_b583, // ld    a1, 32(t0)    (device tree)
+        0x0182_b283, // ld    t0, 24(t0)    (entry)
+        0x0002_8067, // jr    t0
+    ];
+    let mut rom = Vec::with_capacity(size as usize);
+    for word in CODE {
+        rom.extend_from_slice(&word.to_le_bytes());
+    }
+    rom.extend_from_slice(&entry.to_le_bytes());
+    rom.extend_from_slice(&fdt_addr.to_le_bytes());
+    rom.resize(size as usize, 0);
+    rom.into_boxed_slice()
 }

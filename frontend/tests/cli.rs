@@ -1,0 +1,175 @@
+//! The `turing` command as a user meets it: the demo guest, exit codes, time-outs
+//! and one-line errors (exit code 2) for bad input.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const TURING: &str = env!("CARGO_BIN_EXE_turing");
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn turing(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(TURING)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start turing");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Raw RV64 code that writes `value` to the finisher and spins.
+fn finisher_program(value: u32) -> Vec<u8> {
+    let upper = (value.wrapping_add(0x800)) & 0xffff_f000;
+    let lower = value.wrapping_sub(upper) & 0xfff;
+    let words = [
+        0x0010_02b7,         // lui  t0, 0x100
+        upper | (6 << 7) | 0x37, // lui  t1, upper
+        (lower << 20) | (6 << 15) | (6 << 7) | 0x13, // addi t1, t1, lower
+        0x0062_a023,         // sw   t1, 0(t0)
+        0x0000_006f,         // j    .
+    ];
+    words.iter().flat_map(|w: &u32| w.to_le_bytes()).collect()
+}
+
+fn write_program(name: &str, bytes: &[u8]) -> String {
+    let path = scratch(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Bad input: exit code 2 and exactly one line naming the problem.
+fn assert_usage_error(output: &Output, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+}
+
+#[test]
+fn demo_guest_shows_banner_and_prompt_and_powers_off() {
+    let output = turing(&["run"], b"help\necho hello turing\npoweroff\n");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr(&output));
+    assert!(out.contains("Turing demo guest"), "{out}");
+    assert!(out.contains("turing> "), "{out}");
+    assert!(out.contains("poweroff"), "help lists commands: {out}");
+    assert!(out.contains("\nhello turing"), "{out}");
+    assert!(out.contains("Powering off."), "{out}");
+}
+
+#[test]
+fn finisher_codes_become_exit_codes() {
+    let pass = write_program("pass.bin", &finisher_program(0x5555));
+    let fail7 = write_program("fail7.bin", &finisher_program(0x0007_3333));
+    let fail0 = write_program("fail0.bin", &finisher_program(0x3333));
+    assert_eq!(turing(&["run", "--kernel", &pass], b"").status.code(), Some(0));
+    assert_eq!(turing(&["run", "--kernel", &fail7], b"").status.code(), Some(7));
+    assert_eq!(turing(&["run", "--kernel", &fail0], b"").status.code(), Some(1));
+}
+
+#[test]
+fn timeout_exits_124_and_reports_where_the_guest_was() {
+    let spin = write_program("spin.bin", &0x0000_006fu32.to_le_bytes());
+    let output = turing(&["run", "--kernel", &spin, "--timeout", "0.3"], b"");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(124), "{err}");
+    assert!(err.contains("timeout after 0.3 s"), "{err}");
+    assert!(err.contains("pc 0x80000000, M-mode"), "{err}");
+    assert!(err.contains("Jal"), "the report lists instructions: {err}");
+}
+
+#[test]
+fn config_file_and_flags() {
+    let fail7 = write_program("cfg-fail7.bin", &finisher_program(0x0007_3333));
+    let pass = write_program("cfg-pass.bin", &finisher_program(0x5555));
+    let config = scratch("vm.toml");
+    std::fs::write(
+        &config,
+        format!("machine = \"riscv-virt\"\nkernel = \"{fail7}\"\nmemory = \"64M\"\nserial = \"null\"\n"),
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    assert_eq!(turing(&["run", "--config", &config], b"").status.code(), Some(7));
+    // A flag overrides the file.
+    let output = turing(&["run", "--config", &config, "--kernel", &pass], b"");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn missing_file() {
+    let output = turing(&["run", "--kernel", "/nonexistent/prog.elf"], b"");
+    assert_usage_error(&output, "cannot read /nonexistent/prog.elf");
+}
+
+#[test]
+fn text_file_is_not_a_program() {
+    let text = write_program("notes.txt", b"this is not a program\n");
+    assert_usage_error(&turing(&["run", "--kernel", &text], b""), "is not a RISC-V program");
+}
+
+#[test]
+fn elf_for_another_architecture() {
+    // The test binary itself is an x86-64 ELF.
+    let exe = std::env::current_exe().unwrap();
+    let output = turing(&["run", "--kernel", exe.to_str().unwrap()], b"");
+    assert_usage_error(&output, "it is an ELF for x86-64");
+}
+
+#[test]
+fn unknown_machine() {
+    assert_usage_error(&turing(&["run", "--machine", "pdp11"], b""), "unknown machine 'pdp11'");
+}
+
+#[test]
+fn malformed_config() {
+    let config = scratch("bad.toml");
+    std::fs::write(&config, "machine = \"riscv-virt\"\nmemroy = \"64M\"\n").unwrap();
+    let output = turing(&["run", "--config", config.to_str().unwrap()], b"");
+    assert_usage_error(&output, "line 2");
+    assert!(stderr(&output).contains("bad.toml"));
+    let config = scratch("garbage.toml");
+    std::fs::write(&config, "machine = [unclosed\n").unwrap();
+    assert_usage_error(&turing(&["run", "--config", config.to_str().unwrap()], b""), "garbage.toml");
+}
+
+#[test]
+fn malformed_size() {
+    assert_usage_error(&turing(&["run", "--memory", "12Q"], b""), "invalid size '12Q'");
+    assert_usage_error(&turing(&["run", "--memory", "100K"], b""), "invalid memory size");
+}
+
+#[test]
+fn ram_too_small_for_the_image() {
+    let big = write_program("big.bin", &vec![0x13u8; 3 << 20]);
+    let output = turing(&["run", "--kernel", &big, "--memory", "2M"], b"");
+    assert_usage_error(&output, "does not fit in guest RAM");
+}
+
+#[test]
+fn device_tree_dump_is_valid() {
+    let pass = write_program("dtb-pass.bin", &finisher_program(0x5555));
+    let dtb = scratch("virt.dtb");
+    let output = turing(&["run", "--kernel", &pass, "--dump-dtb", dtb.to_str().unwrap()], b"");
+    assert_eq!(output.status.code(), Some(0));
+    let blob = std::fs::read(&dtb).unwrap();
+    assert_eq!(&blob[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
+    let dtc = Command::new("dtc").args(["-I", "dtb", "-O", "dts"]).arg(&dtb).output();
+    if let Ok(dtc) = dtc {
+        let dts = String::from_utf8_lossy(&dtc.stdout);
+        assert!(dtc.status.success(), "dtc rejected the blob: {}", String::from_utf8_lossy(&dtc.stderr));
+        assert!(dts.contains("riscv,isa-extensions"), "{dts}");
+        assert!(dts.contains("serial@10000000"), "{dts}");
+    }
+}

@@ -1,0 +1,66 @@
+//! Every guest test program in `tests/guest/` runs on Turing and on QEMU, and must
+//! pass on both: the QEMU run shows the test itself expects what real hardware
+//! does. Programs in `tests/guest/turing_only/` check Turing behaviour that QEMU
+//! does not share (documented in each file) and run on Turing alone.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tests::{build_guest_test, repo_root, run_on_qemu, run_on_turing};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn sources(folder: &str) -> Vec<PathBuf> {
+    let dir = repo_root().join(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "S"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn guest_programs_pass_on_turing_and_qemu() {
+    let programs = sources("tests/guest");
+    assert!(programs.len() >= 10, "expected the guest test programs, found {}", programs.len());
+    let mut failures = Vec::new();
+    for source in &programs {
+        let name = source.file_stem().unwrap().to_string_lossy().into_owned();
+        let elf = build_guest_test(source);
+        let turing = run_on_turing(&elf, TIMEOUT);
+        let qemu = run_on_qemu(&elf, TIMEOUT, &[]);
+        println!("{name:<16} turing: {turing:>3}  qemu: {qemu:>3}");
+        if turing != 0 {
+            failures.push(format!("{name}: fails on Turing at check {turing}"));
+        }
+        if qemu != 0 {
+            failures.push(format!("{name}: fails on QEMU with exit code {qemu}"));
+        }
+    }
+    println!(
+        "guest programs: {} ran on Turing and QEMU, {} failures",
+        programs.len(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "guest program failures:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn turing_only_guest_programs_pass() {
+    let programs = sources("tests/guest/turing_only");
+    let mut failures = Vec::new();
+    for source in &programs {
+        let name = source.file_stem().unwrap().to_string_lossy().into_owned();
+        let elf = build_guest_test(source);
+        let code = run_on_turing(&elf, TIMEOUT);
+        println!("{name:<16} turing: {code:>3}");
+        if code != 0 {
+            failures.push(format!("{name}: fails on Turing at check {code}"));
+        }
+    }
+    println!("turing-only guest programs: {} ran, {} failures", programs.len(), failures.len());
+    assert!(!programs.is_empty());
+    assert!(failures.is_empty(), "guest program failures:\n{}", failures.join("\n"));
+}

@@ -1,0 +1,112 @@
+//! Project tasks, run as `cargo xtask TASK`:
+//!
+//! - `setup`: install what building and testing need (Debian packages), idempotently
+//! - `run [ARGS..]`: set up, build, and `turing run ARGS` (no ARGS: the demo guest)
+//! - `test`: set up, then format check, clippy and the whole test suite
+//! - `bench`: set up, then the guest benchmarks against QEMU
+
+use std::process::{Command, ExitCode};
+
+/// Debian packages the project needs: the bare-metal cross toolchain for guest
+/// programs, QEMU as the reference machine, dtc to check device trees.
+const PACKAGES: &[&str] = &[
+    "gcc-riscv64-unknown-elf",
+    "binutils-riscv64-unknown-elf",
+    "qemu-system-misc",
+    "device-tree-compiler",
+];
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let result = match task.as_str() {
+        "setup" => setup(),
+        "run" => setup().and_then(|()| run(&rest)),
+        "test" => setup().and_then(|()| test()),
+        "bench" => setup().and_then(|()| bench(&rest)),
+        _ => Err(format!(
+            "unknown task '{task}': expected setup, run [ARGS..], test or bench"
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn installed(package: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+}
+
+/// Installs missing Debian packages; does nothing when all are present.
+fn setup() -> Result<(), String> {
+    let missing: Vec<&str> = PACKAGES.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let apt = |args: &[&str]| -> Result<(), String> {
+        let mut command = if root {
+            Command::new("apt-get")
+        } else {
+            let mut sudo = Command::new("sudo");
+            sudo.arg("apt-get");
+            sudo
+        };
+        command
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        let status = command.status().map_err(|e| format!("cannot run apt-get: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("apt-get {} failed", args.join(" ")))
+        }
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install)
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let status = Command::new(env!("CARGO"))
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed", args.join(" ")))
+    }
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let mut full = vec!["run", "--release", "--quiet", "--package", "frontend", "--bin", "turing", "--", "run"];
+    full.extend(args.iter().map(String::as_str));
+    cargo(&full)
+}
+
+fn test() -> Result<(), String> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&["test", "--workspace", "--", "--nocapture"])
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut full = vec!["bench", "--package", "benches", "--bench", "guest_vs_qemu", "--"];
+    full.extend(args.iter().map(String::as_str));
+    cargo(&full)
+}
