@@ -16,8 +16,19 @@ fn build_bench_compute() -> PathBuf {
     let root = repo_root();
     let out = build_dir("benches").join("bench_compute.elf");
     let status = Command::new(CROSS_GCC)
-        .args(["-O2", "-march=rv64gc_zicsr", "-mabi=lp64d", "-mcmodel=medany"])
-        .args(["-ffreestanding", "-nostdlib", "-static", "-Wl,--no-warn-rwx-segments", "-Wl,--build-id=none"])
+        .args([
+            "-O2",
+            "-march=rv64gc_zicsr",
+            "-mabi=lp64d",
+            "-mcmodel=medany",
+        ])
+        .args([
+            "-ffreestanding",
+            "-nostdlib",
+            "-static",
+            "-Wl,--no-warn-rwx-segments",
+            "-Wl,--build-id=none",
+        ])
         .arg("-T")
         .arg(root.join("tests/guest/common/link.ld"))
         .arg(root.join("benches/guest/start.S"))
@@ -45,7 +56,10 @@ fn run_turing(program: &Path) -> (f64, u64) {
     let started = Instant::now();
     let report = frontend::cli::run_measured(&args).expect("turing runs the benchmark");
     let wall = started.elapsed().as_secs_f64();
-    assert_eq!(report.exit_code, 0, "the benchmark failed its self-check on Turing");
+    assert_eq!(
+        report.exit_code, 0,
+        "the benchmark failed its self-check on Turing"
+    );
     (wall, report.instructions)
 }
 
@@ -54,7 +68,9 @@ fn run_qemu(program: &Path) -> f64 {
     let started = Instant::now();
     let status = Command::new("qemu-system-riscv64")
         .args(["-M", "virt", "-bios", "none", "-m", "256M"])
-        .args(["-display", "none", "-serial", "null", "-monitor", "none", "-kernel"])
+        .args([
+            "-display", "none", "-serial", "null", "-monitor", "none", "-kernel",
+        ])
         .arg(program)
         .status()
         .expect("run qemu");

@@ -318,7 +318,7 @@ pub fn decode32(raw: u32) -> Insn {
             }
         }
         0x1b => {
-            let shamt = rs2 as i32;
+            let shamt = i32::from(rs2);
             match (funct3, funct7) {
                 (0, _) => make(Addiw, imm_i),
                 (1, 0) => make(Slliw, shamt),
@@ -580,12 +580,48 @@ pub fn decode16(raw: u16) -> Insn {
             }
             insn(Addi, rd_p, 2, 0, imm as i32)
         }
-        (0, 1) => insn(Fld, rd_p, rs1_p, 0, ((b(6, 5) << 6) | (b(12, 10) << 3)) as i32),
-        (0, 2) => insn(Lw, rd_p, rs1_p, 0, ((b(5, 5) << 6) | (b(12, 10) << 3) | (b(6, 6) << 2)) as i32),
-        (0, 3) => insn(Ld, rd_p, rs1_p, 0, ((b(6, 5) << 6) | (b(12, 10) << 3)) as i32),
-        (0, 5) => insn(Fsd, 0, rs1_p, rd_p, ((b(6, 5) << 6) | (b(12, 10) << 3)) as i32),
-        (0, 6) => insn(Sw, 0, rs1_p, rd_p, ((b(5, 5) << 6) | (b(12, 10) << 3) | (b(6, 6) << 2)) as i32),
-        (0, 7) => insn(Sd, 0, rs1_p, rd_p, ((b(6, 5) << 6) | (b(12, 10) << 3)) as i32),
+        (0, 1) => insn(
+            Fld,
+            rd_p,
+            rs1_p,
+            0,
+            ((b(6, 5) << 6) | (b(12, 10) << 3)) as i32,
+        ),
+        (0, 2) => insn(
+            Lw,
+            rd_p,
+            rs1_p,
+            0,
+            ((b(5, 5) << 6) | (b(12, 10) << 3) | (b(6, 6) << 2)) as i32,
+        ),
+        (0, 3) => insn(
+            Ld,
+            rd_p,
+            rs1_p,
+            0,
+            ((b(6, 5) << 6) | (b(12, 10) << 3)) as i32,
+        ),
+        (0, 5) => insn(
+            Fsd,
+            0,
+            rs1_p,
+            rd_p,
+            ((b(6, 5) << 6) | (b(12, 10) << 3)) as i32,
+        ),
+        (0, 6) => insn(
+            Sw,
+            0,
+            rs1_p,
+            rd_p,
+            ((b(5, 5) << 6) | (b(12, 10) << 3) | (b(6, 6) << 2)) as i32,
+        ),
+        (0, 7) => insn(
+            Sd,
+            0,
+            rs1_p,
+            rd_p,
+            ((b(6, 5) << 6) | (b(12, 10) << 3)) as i32,
+        ),
         (1, 0) => {
             // c.addi / c.nop
             let imm = sext((b(12, 12) << 5) | b(6, 2), 6);
@@ -608,7 +644,11 @@ pub fn decode16(raw: u16) -> Insn {
             if rd_full == 2 {
                 // c.addi16sp
                 let imm = sext(
-                    (b(12, 12) << 9) | (b(4, 3) << 7) | (b(5, 5) << 6) | (b(2, 2) << 5) | (b(6, 6) << 4),
+                    (b(12, 12) << 9)
+                        | (b(4, 3) << 7)
+                        | (b(5, 5) << 6)
+                        | (b(2, 2) << 5)
+                        | (b(6, 6) << 4),
                     10,
                 );
                 if imm == 0 {
@@ -662,7 +702,11 @@ pub fn decode16(raw: u16) -> Insn {
         }
         (1, 6) | (1, 7) => {
             let imm = sext(
-                (b(12, 12) << 8) | (b(6, 5) << 6) | (b(2, 2) << 5) | (b(11, 10) << 3) | (b(4, 3) << 1),
+                (b(12, 12) << 8)
+                    | (b(6, 5) << 6)
+                    | (b(2, 2) << 5)
+                    | (b(11, 10) << 3)
+                    | (b(4, 3) << 1),
                 9,
             );
             let op = if funct3 == 6 { Beq } else { Bne };
@@ -672,18 +716,36 @@ pub fn decode16(raw: u16) -> Insn {
             let shamt = ((b(12, 12) << 5) | b(6, 2)) as i32;
             insn(Slli, rd_full, rd_full, 0, shamt)
         }
-        (2, 1) => insn(Fld, rd_full, 2, 0, ((b(4, 2) << 6) | (b(12, 12) << 5) | (b(6, 5) << 3)) as i32),
+        (2, 1) => insn(
+            Fld,
+            rd_full,
+            2,
+            0,
+            ((b(4, 2) << 6) | (b(12, 12) << 5) | (b(6, 5) << 3)) as i32,
+        ),
         (2, 2) => {
             if rd_full == 0 {
                 return bad;
             }
-            insn(Lw, rd_full, 2, 0, ((b(3, 2) << 6) | (b(12, 12) << 5) | (b(6, 4) << 2)) as i32)
+            insn(
+                Lw,
+                rd_full,
+                2,
+                0,
+                ((b(3, 2) << 6) | (b(12, 12) << 5) | (b(6, 4) << 2)) as i32,
+            )
         }
         (2, 3) => {
             if rd_full == 0 {
                 return bad;
             }
-            insn(Ld, rd_full, 2, 0, ((b(4, 2) << 6) | (b(12, 12) << 5) | (b(6, 5) << 3)) as i32)
+            insn(
+                Ld,
+                rd_full,
+                2,
+                0,
+                ((b(4, 2) << 6) | (b(12, 12) << 5) | (b(6, 5) << 3)) as i32,
+            )
         }
         (2, 4) => match (b(12, 12), rd_full, rs2_full) {
             (0, 0, 0) => bad,
@@ -693,9 +755,27 @@ pub fn decode16(raw: u16) -> Insn {
             (1, rs1, 0) => insn(Jalr, 1, rs1, 0, 0),
             (_, rd, rs2) => insn(Add, rd, rd, rs2, 0),
         },
-        (2, 5) => insn(Fsd, 0, 2, rs2_full, ((b(9, 7) << 6) | (b(12, 10) << 3)) as i32),
-        (2, 6) => insn(Sw, 0, 2, rs2_full, ((b(8, 7) << 6) | (b(12, 9) << 2)) as i32),
-        (2, 7) => insn(Sd, 0, 2, rs2_full, ((b(9, 7) << 6) | (b(12, 10) << 3)) as i32),
+        (2, 5) => insn(
+            Fsd,
+            0,
+            2,
+            rs2_full,
+            ((b(9, 7) << 6) | (b(12, 10) << 3)) as i32,
+        ),
+        (2, 6) => insn(
+            Sw,
+            0,
+            2,
+            rs2_full,
+            ((b(8, 7) << 6) | (b(12, 9) << 2)) as i32,
+        ),
+        (2, 7) => insn(
+            Sd,
+            0,
+            2,
+            rs2_full,
+            ((b(9, 7) << 6) | (b(12, 10) << 3)) as i32,
+        ),
         _ => bad,
     }
 }

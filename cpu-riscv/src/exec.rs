@@ -27,7 +27,11 @@ impl Hart {
     fn f32(&self, r: u8) -> u32 {
         let v = self.state.f[usize::from(r & 31)];
         // A single-precision operand that is not NaN-boxed reads as the canonical NaN.
-        if v & F32_BOX == F32_BOX { v as u32 } else { fpu::F32_CANONICAL_NAN }
+        if v & F32_BOX == F32_BOX {
+            v as u32
+        } else {
+            fpu::F32_CANONICAL_NAN
+        }
     }
 
     #[inline(always)]
@@ -69,7 +73,7 @@ impl Hart {
     fn branch(&mut self, insn: &Insn, taken: bool) {
         let pc = self.state.pc;
         self.state.pc = if taken {
-            pc.wrapping_add(insn.imm as i64 as u64)
+            pc.wrapping_add(i64::from(insn.imm) as u64)
         } else {
             pc.wrapping_add(u64::from(insn.len))
         };
@@ -81,10 +85,10 @@ impl Hart {
         use Op::*;
         let pc = self.state.pc;
         let next = pc.wrapping_add(u64::from(insn.len));
-        let imm = insn.imm as i64 as u64;
+        let imm = i64::from(insn.imm) as u64;
         let rs1 = self.x(insn.rs1);
         let rs2 = self.x(insn.rs2);
-        let (rd, sext32) = (insn.rd, |v: u64| v as i32 as i64 as u64);
+        let (rd, sext32) = (insn.rd, |v: u64| i64::from(v as i32) as u64);
         match insn.op {
             Undecoded | Illegal => return Err(Trap::illegal()),
             Lui => self.set_x(rd, imm),
@@ -100,19 +104,37 @@ impl Hart {
                 self.state.pc = target;
                 return Ok(());
             }
-            Beq => return Ok(self.branch(&insn, rs1 == rs2)),
-            Bne => return Ok(self.branch(&insn, rs1 != rs2)),
-            Blt => return Ok(self.branch(&insn, (rs1 as i64) < (rs2 as i64))),
-            Bge => return Ok(self.branch(&insn, (rs1 as i64) >= (rs2 as i64))),
-            Bltu => return Ok(self.branch(&insn, rs1 < rs2)),
-            Bgeu => return Ok(self.branch(&insn, rs1 >= rs2)),
+            Beq => {
+                self.branch(&insn, rs1 == rs2);
+                return Ok(());
+            }
+            Bne => {
+                self.branch(&insn, rs1 != rs2);
+                return Ok(());
+            }
+            Blt => {
+                self.branch(&insn, (rs1 as i64) < (rs2 as i64));
+                return Ok(());
+            }
+            Bge => {
+                self.branch(&insn, (rs1 as i64) >= (rs2 as i64));
+                return Ok(());
+            }
+            Bltu => {
+                self.branch(&insn, rs1 < rs2);
+                return Ok(());
+            }
+            Bgeu => {
+                self.branch(&insn, rs1 >= rs2);
+                return Ok(());
+            }
             Lb => {
                 let v = self.load(rs1.wrapping_add(imm), 1)?;
-                self.set_x(rd, v as i8 as i64 as u64);
+                self.set_x(rd, i64::from(v as i8) as u64);
             }
             Lh => {
                 let v = self.load(rs1.wrapping_add(imm), 2)?;
-                self.set_x(rd, v as i16 as i64 as u64);
+                self.set_x(rd, i64::from(v as i16) as u64);
             }
             Lw => {
                 let v = self.load(rs1.wrapping_add(imm), 4)?;
@@ -160,12 +182,12 @@ impl Hart {
             Addiw => self.set_x(rd, sext32(rs1.wrapping_add(imm))),
             Slliw => self.set_x(rd, sext32(u64::from((rs1 as u32) << (imm & 31)))),
             Srliw => self.set_x(rd, sext32(u64::from((rs1 as u32) >> (imm & 31)))),
-            Sraiw => self.set_x(rd, ((rs1 as i32) >> (imm & 31)) as i64 as u64),
+            Sraiw => self.set_x(rd, i64::from((rs1 as i32) >> (imm & 31)) as u64),
             Addw => self.set_x(rd, sext32(rs1.wrapping_add(rs2))),
             Subw => self.set_x(rd, sext32(rs1.wrapping_sub(rs2))),
             Sllw => self.set_x(rd, sext32(u64::from((rs1 as u32) << (rs2 & 31)))),
             Srlw => self.set_x(rd, sext32(u64::from((rs1 as u32) >> (rs2 & 31)))),
-            Sraw => self.set_x(rd, ((rs1 as i32) >> (rs2 & 31)) as i64 as u64),
+            Sraw => self.set_x(rd, i64::from((rs1 as i32) >> (rs2 & 31)) as u64),
             Fence => {}
             FenceI => self.flush_code(),
             Ecall => {
@@ -176,7 +198,8 @@ impl Hart {
                 };
                 return Err(Trap::new(code, 0));
             }
-            Ebreak => return Err(Trap::new(cause::BREAKPOINT, pc)),
+            // QEMU leaves xtval zero for breakpoints; the spec allows zero or the pc.
+            Ebreak => return Err(Trap::new(cause::BREAKPOINT, 0)),
             Mret => {
                 if self.state.privilege != PRIV_M {
                     return Err(Trap::illegal());
@@ -222,8 +245,14 @@ impl Hart {
                 self.irq_check = true;
             }
             Mul => self.set_x(rd, rs1.wrapping_mul(rs2)),
-            Mulh => self.set_x(rd, ((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64),
-            Mulhsu => self.set_x(rd, ((i128::from(rs1 as i64) * (rs2 as i128)) >> 64) as u64),
+            Mulh => self.set_x(
+                rd,
+                ((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64,
+            ),
+            Mulhsu => self.set_x(
+                rd,
+                ((i128::from(rs1 as i64) * i128::from(rs2)) >> 64) as u64,
+            ),
             Mulhu => self.set_x(rd, ((u128::from(rs1) * u128::from(rs2)) >> 64) as u64),
             Div => {
                 let (a, b) = (rs1 as i64, rs2 as i64);
@@ -241,7 +270,7 @@ impl Hart {
             Divw => {
                 let (a, b) = (rs1 as i32, rs2 as i32);
                 let q = if b == 0 { -1 } else { a.wrapping_div(b) };
-                self.set_x(rd, q as i64 as u64);
+                self.set_x(rd, i64::from(q) as u64);
             }
             Divuw => {
                 let (a, b) = (rs1 as u32, rs2 as u32);
@@ -251,7 +280,7 @@ impl Hart {
             Remw => {
                 let (a, b) = (rs1 as i32, rs2 as i32);
                 let r = if b == 0 { a } else { a.wrapping_rem(b) };
-                self.set_x(rd, r as i64 as u64);
+                self.set_x(rd, i64::from(r) as u64);
             }
             Remuw => {
                 let (a, b) = (rs1 as u32, rs2 as u32);
@@ -272,7 +301,7 @@ impl Hart {
     fn execute_atomic(&mut self, insn: &Insn, rs1: u64, rs2: u64) -> Result<(), Trap> {
         use Op::*;
         let rd = insn.rd;
-        let sext32 = |v: u64| v as i32 as i64 as u64;
+        let sext32 = |v: u64| i64::from(v as i32) as u64;
         match insn.op {
             LrW | LrD => {
                 let size = if insn.op == LrW { 4 } else { 8 };
@@ -319,7 +348,10 @@ impl Hart {
             AmoSwapW | AmoAddW | AmoXorW | AmoAndW | AmoOrW | AmoMinW | AmoMaxW | AmoMinuW
             | AmoMaxuW => {
                 let off = self.atomic_offset(rs1, 4, Access::Write)?;
-                let cell = self.ram.atomic_u32(off).ok_or(Trap::new(cause::STORE_ACCESS_FAULT, rs1))?;
+                let cell = self
+                    .ram
+                    .atomic_u32(off)
+                    .ok_or(Trap::new(cause::STORE_ACCESS_FAULT, rs1))?;
                 let b = rs2 as u32;
                 let old = u32::from_le(match insn.op {
                     AmoSwapW => cell.swap(b.to_le(), Ordering::AcqRel),
@@ -349,7 +381,10 @@ impl Hart {
             AmoSwapD | AmoAddD | AmoXorD | AmoAndD | AmoOrD | AmoMinD | AmoMaxD | AmoMinuD
             | AmoMaxuD => {
                 let off = self.atomic_offset(rs1, 8, Access::Write)?;
-                let cell = self.ram.atomic_u64(off).ok_or(Trap::new(cause::STORE_ACCESS_FAULT, rs1))?;
+                let cell = self
+                    .ram
+                    .atomic_u64(off)
+                    .ok_or(Trap::new(cause::STORE_ACCESS_FAULT, rs1))?;
                 let b = rs2;
                 let old = u64::from_le(match insn.op {
                     AmoSwapD => cell.swap(b.to_le(), Ordering::AcqRel),
@@ -416,20 +451,20 @@ impl Hart {
         let rd = insn.rd;
         match insn.op {
             Flw => {
-                let v = self.load(rs1.wrapping_add(insn.imm as i64 as u64), 4)?;
+                let v = self.load(rs1.wrapping_add(i64::from(insn.imm) as u64), 4)?;
                 self.set_f32(rd, v as u32);
             }
             Fld => {
-                let v = self.load(rs1.wrapping_add(insn.imm as i64 as u64), 8)?;
+                let v = self.load(rs1.wrapping_add(i64::from(insn.imm) as u64), 8)?;
                 self.set_f64(rd, v);
             }
             Fsw => {
                 let v = self.state.f[usize::from(insn.rs2 & 31)];
-                self.store(rs1.wrapping_add(insn.imm as i64 as u64), 4, v)?;
+                self.store(rs1.wrapping_add(i64::from(insn.imm) as u64), 4, v)?;
             }
             Fsd => {
                 let v = self.f64(insn.rs2);
-                self.store(rs1.wrapping_add(insn.imm as i64 as u64), 8, v)?;
+                self.store(rs1.wrapping_add(i64::from(insn.imm) as u64), 8, v)?;
             }
             FsgnjS | FsgnjnS | FsgnjxS => {
                 let (a, b) = (self.f32(insn.rs1), self.f32(insn.rs2));
@@ -451,7 +486,7 @@ impl Hart {
             }
             FmvXW => {
                 let v = self.state.f[usize::from(insn.rs1 & 31)] as u32;
-                self.set_x(rd, v as i32 as i64 as u64);
+                self.set_x(rd, i64::from(v as i32) as u64);
             }
             FmvWX => self.set_f32(rd, rs1 as u32),
             FmvXD => {
@@ -469,13 +504,21 @@ impl Hart {
             }
             FminS | FmaxS => {
                 let (a, b) = (self.f32(insn.rs1), self.f32(insn.rs2));
-                let (v, fl) = if insn.op == FminS { fpu::f32_min(a, b) } else { fpu::f32_max(a, b) };
+                let (v, fl) = if insn.op == FminS {
+                    fpu::f32_min(a, b)
+                } else {
+                    fpu::f32_max(a, b)
+                };
                 self.accrue(fl);
                 self.set_f32(rd, v);
             }
             FminD | FmaxD => {
                 let (a, b) = (self.f64(insn.rs1), self.f64(insn.rs2));
-                let (v, fl) = if insn.op == FminD { fpu::f64_min(a, b) } else { fpu::f64_max(a, b) };
+                let (v, fl) = if insn.op == FminD {
+                    fpu::f64_min(a, b)
+                } else {
+                    fpu::f64_max(a, b)
+                };
                 self.accrue(fl);
                 self.set_f64(rd, v);
             }
@@ -511,7 +554,7 @@ impl Hart {
         let rd = insn.rd;
         let (a32, b32, c32) = (self.f32(insn.rs1), self.f32(insn.rs2), self.f32(insn.rs3));
         let (a64, b64, c64) = (self.f64(insn.rs1), self.f64(insn.rs2), self.f64(insn.rs3));
-        let sext32 = |v: u32| v as i32 as i64 as u64;
+        let sext32 = |v: u32| i64::from(v as i32) as u64;
         let (result, flags): (FpResult, u8) = match insn.op {
             FaddS => wrap32(fpu::f32_add(a32, b32, rm)),
             FsubS => wrap32(fpu::f32_sub(a32, b32, rm)),

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use emu_core::{Bus, GuestRam, IrqLine, VirtualClock};
 
 use crate::csr::{
-    MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_SIE, MSTATUS_SPIE,
-    MSTATUS_SPP,
+    MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP,
 };
 use crate::decode::{Insn, Op, decode, insn_len};
 use crate::mmu::{Access, Tlb};
@@ -222,7 +221,12 @@ impl Hart {
 
     /// A hart whose device-driven mip bits are the word `pins`, so interrupt lines
     /// can be made (with [`HartIrqLine::new`]) before the hart and its bus exist.
-    pub fn with_pins(hart_id: u64, bus: Arc<Bus>, clock: Arc<VirtualClock>, pins: Arc<AtomicU64>) -> Hart {
+    pub fn with_pins(
+        hart_id: u64,
+        bus: Arc<Bus>,
+        clock: Arc<VirtualClock>,
+        pins: Arc<AtomicU64>,
+    ) -> Hart {
         let ram = bus.ram().clone();
         Hart {
             state: HartState::reset(hart_id),
@@ -314,7 +318,11 @@ impl Hart {
         }
         self.exit = None;
         self.clock.retire(1);
-        Some(TraceEntry { pc, privilege, insn })
+        Some(TraceEntry {
+            pc,
+            privilege,
+            insn,
+        })
     }
 
     /// Whether an interrupt is pending and enabled in mie, ignoring global enables:
@@ -515,10 +523,10 @@ impl Hart {
             return Ok(());
         }
         let pa = self.data_slow_path(va, Access::Write)?;
-        if let Some(off) = self.bus.ram_offset(pa, u64::from(size)) {
-            if self.ram.is_code_page(off) {
-                self.invalidate_code(off, u64::from(size));
-            }
+        if let Some(off) = self.bus.ram_offset(pa, u64::from(size))
+            && self.ram.is_code_page(off)
+        {
+            self.invalidate_code(off, u64::from(size));
         }
         self.bus
             .write(pa, size, value)
@@ -533,8 +541,13 @@ impl Hart {
     }
 
     /// Translates an AMO/LR/SC address to a RAM offset, checking alignment.
-    pub(crate) fn atomic_offset(&mut self, va: u64, size: u64, access: Access) -> Result<u64, Trap> {
-        if va % size != 0 {
+    pub(crate) fn atomic_offset(
+        &mut self,
+        va: u64,
+        size: u64,
+        access: Access,
+    ) -> Result<u64, Trap> {
+        if !va.is_multiple_of(size) {
             let code = if access == Access::Read {
                 cause::LOAD_MISALIGNED
             } else {
@@ -648,7 +661,11 @@ impl Hart {
     /// Returns from an S-mode trap (sret).
     pub(crate) fn sret(&mut self) {
         let mut mstatus = self.state.mstatus;
-        let target = if mstatus & MSTATUS_SPP != 0 { PRIV_S } else { PRIV_U };
+        let target = if mstatus & MSTATUS_SPP != 0 {
+            PRIV_S
+        } else {
+            PRIV_U
+        };
         mstatus = set_bit(mstatus, MSTATUS_SIE, mstatus & MSTATUS_SPIE != 0);
         mstatus |= MSTATUS_SPIE;
         mstatus &= !MSTATUS_SPP;

@@ -166,8 +166,13 @@ impl Hart {
             level -= 1;
             let vpn = (va >> (PAGE_SHIFT + 9 * level)) & 0x1ff;
             let pte_addr = table + vpn * 8;
-            let pte = self.read_phys_u64(pte_addr).ok_or(access.access_fault(va))?;
-            if pte & PTE_V == 0 || (pte & PTE_R == 0 && pte & PTE_W != 0) || pte & PTE_HIGH_MASK != 0 {
+            let pte = self
+                .read_phys_u64(pte_addr)
+                .ok_or(access.access_fault(va))?;
+            if pte & PTE_V == 0
+                || (pte & PTE_R == 0 && pte & PTE_W != 0)
+                || pte & PTE_HIGH_MASK != 0
+            {
                 return Err(access.page_fault(va));
             }
             let ppn = (pte >> 10) & PTE_PPN_MASK;

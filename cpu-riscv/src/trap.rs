@@ -23,7 +23,10 @@ pub mod cause {
 }
 
 /// Interrupt numbers (bit positions in mip/mie).
-#[allow(missing_docs, reason = "names are the privileged spec's interrupt names")]
+#[allow(
+    missing_docs,
+    reason = "names are the privileged spec's interrupt names"
+)]
 pub mod irq {
     pub const SSI: u64 = 1;
     pub const MSI: u64 = 3;

@@ -36,7 +36,9 @@ pub struct Clint {
 
 impl std::fmt::Debug for Clint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Clint").field("harts", &self.harts.len()).finish()
+        f.debug_struct("Clint")
+            .field("harts", &self.harts.len())
+            .finish()
     }
 }
 
@@ -80,7 +82,11 @@ impl Clint {
 
 /// Merges a partial write of `size` bytes at byte `shift` into a 64-bit register.
 fn merge(old: u64, shift: u64, size: u8, value: u64) -> u64 {
-    let mask = if size >= 8 { u64::MAX } else { (1u64 << (8 * u64::from(size))) - 1 };
+    let mask = if size >= 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * u64::from(size))) - 1
+    };
     (old & !(mask << (8 * shift))) | ((value & mask) << (8 * shift))
 }
 
@@ -88,7 +94,9 @@ impl MmioDevice for Clint {
     fn read(&mut self, offset: u64, size: u8) -> Result<u64, BusFault> {
         let harts = self.harts.len() as u64;
         let value = match offset {
-            o if o < MSIP + 4 * harts => u64::from(self.harts[(o / 4) as usize].msip) >> (8 * (o % 4)),
+            o if o < MSIP + 4 * harts => {
+                u64::from(self.harts[(o / 4) as usize].msip) >> (8 * (o % 4))
+            }
             o if (MTIMECMP..MTIMECMP + 8 * harts).contains(&o) => {
                 let rel = o - MTIMECMP;
                 self.harts[(rel / 8) as usize].mtimecmp >> (8 * (rel % 8))
@@ -96,19 +104,21 @@ impl MmioDevice for Clint {
             o if (MTIME..MTIME + 8).contains(&o) => self.mtime() >> (8 * (o - MTIME)),
             _ => 0,
         };
-        let mask = if size >= 8 { u64::MAX } else { (1u64 << (8 * u64::from(size))) - 1 };
+        let mask = if size >= 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * u64::from(size))) - 1
+        };
         Ok(value & mask)
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) -> Result<(), BusFault> {
         let harts = self.harts.len() as u64;
         match offset {
-            o if o < MSIP + 4 * harts => {
-                if o % 4 == 0 {
-                    let hart = &mut self.harts[(o / 4) as usize];
-                    hart.msip = value & 1 != 0;
-                    hart.lines.software.set_level(hart.msip);
-                }
+            o if o < MSIP + 4 * harts && o % 4 == 0 => {
+                let hart = &mut self.harts[(o / 4) as usize];
+                hart.msip = value & 1 != 0;
+                hart.lines.software.set_level(hart.msip);
             }
             o if (MTIMECMP..MTIMECMP + 8 * harts).contains(&o) => {
                 let rel = o - MTIMECMP;

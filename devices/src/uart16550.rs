@@ -65,7 +65,9 @@ pub struct Uart16550 {
 
 impl std::fmt::Debug for Uart16550 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Uart16550").field("state", &self.state).finish_non_exhaustive()
+        f.debug_struct("Uart16550")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 
@@ -148,14 +150,22 @@ impl MmioDevice for Uart16550 {
                     self.state.thr_interrupt = false;
                     self.update_irq();
                 }
-                let fifo = if self.state.fifo_enabled { IIR_FIFO_ENABLED } else { 0 };
+                let fifo = if self.state.fifo_enabled {
+                    IIR_FIFO_ENABLED
+                } else {
+                    0
+                };
                 id | fifo
             }
             LCR => self.state.lcr,
             MCR => self.state.mcr,
             LSR => {
                 self.pull_input();
-                let ready = if self.state.rx.is_empty() { 0 } else { LSR_DATA_READY };
+                let ready = if self.state.rx.is_empty() {
+                    0
+                } else {
+                    LSR_DATA_READY
+                };
                 // Output is written synchronously, so the transmitter is always idle.
                 ready | LSR_THR_EMPTY | LSR_TRANSMITTER_EMPTY
             }
@@ -237,7 +247,10 @@ mod tests {
         assert_eq!(sink.0.lock().unwrap().as_slice(), b"hi\n");
         assert_eq!(uart.read(LSR, 1).unwrap() as u8 & LSR_DATA_READY, 0);
         tx.send(b'x').unwrap();
-        assert_eq!(uart.read(LSR, 1).unwrap() as u8 & LSR_DATA_READY, LSR_DATA_READY);
+        assert_eq!(
+            uart.read(LSR, 1).unwrap() as u8 & LSR_DATA_READY,
+            LSR_DATA_READY
+        );
         assert_eq!(uart.read(RBR_THR, 1).unwrap(), u64::from(b'x'));
         assert_eq!(uart.read(LSR, 1).unwrap() as u8 & LSR_DATA_READY, 0);
     }
@@ -261,7 +274,8 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut uart = Uart16550::new(Box::new(Sink::default()), Some(rx));
         assert_eq!(uart.read(IIR_FCR, 1).unwrap() as u8, IIR_NONE);
-        uart.write(IER, 1, u64::from(IER_RX_AVAILABLE | IER_THR_EMPTY)).unwrap();
+        uart.write(IER, 1, u64::from(IER_RX_AVAILABLE | IER_THR_EMPTY))
+            .unwrap();
         assert_eq!(uart.read(IIR_FCR, 1).unwrap() as u8, IIR_THR_EMPTY);
         // Reading IIR acknowledged the THR-empty condition.
         assert_eq!(uart.read(IIR_FCR, 1).unwrap() as u8, IIR_NONE);

@@ -89,7 +89,11 @@ impl fmt::Debug for Bus {
 
 impl Bus {
     /// A bus with `ram` mapped at `ram_base`.
-    pub fn new(ram_base: u64, ram: Arc<GuestRam>, control: Arc<RunControl>) -> Result<Bus, BusError> {
+    pub fn new(
+        ram_base: u64,
+        ram: Arc<GuestRam>,
+        control: Arc<RunControl>,
+    ) -> Result<Bus, BusError> {
         let mut bus = Bus {
             ram_base,
             ram: ram.clone(),
@@ -100,7 +104,13 @@ impl Bus {
         Ok(bus)
     }
 
-    fn insert(&mut self, name: &str, base: u64, size: u64, kind: RegionKind) -> Result<(), BusError> {
+    fn insert(
+        &mut self,
+        name: &str,
+        base: u64,
+        size: u64,
+        kind: RegionKind,
+    ) -> Result<(), BusError> {
         let end = match base.checked_add(size) {
             Some(end) if size > 0 => end,
             _ => {
@@ -227,7 +237,11 @@ impl Bus {
                     8 => self.ram.write_u64(offset, value),
                     _ => false,
                 };
-                if ok { Ok(()) } else { Err(BusFault::Unsupported) }
+                if ok {
+                    Ok(())
+                } else {
+                    Err(BusFault::Unsupported)
+                }
             }
             RegionKind::Rom(_) => Err(BusFault::ReadOnly),
             RegionKind::Mmio(device) => {
@@ -239,7 +253,9 @@ impl Bus {
 
     /// Copies `data` into RAM or ROM-free memory at `addr` (for loaders).
     pub fn load_bytes(&self, addr: u64, data: &[u8]) -> Result<(), BusFault> {
-        let offset = self.ram_offset(addr, data.len() as u64).ok_or(BusFault::Unmapped)?;
+        let offset = self
+            .ram_offset(addr, data.len() as u64)
+            .ok_or(BusFault::Unmapped)?;
         if self.ram.write_bytes(offset, data) {
             Ok(())
         } else {
@@ -288,16 +304,25 @@ mod tests {
     #[test]
     fn dispatches_by_offset_and_rejects_overlap() {
         let mut bus = bus();
-        bus.map_mmio("echo", 0x1000, 0x100, Box::new(Echo { last: 0 })).unwrap();
+        bus.map_mmio("echo", 0x1000, 0x100, Box::new(Echo { last: 0 }))
+            .unwrap();
         bus.write(0x1010, 4, 40).unwrap();
         assert_eq!(bus.read(0x1002, 4), Ok(42));
         // Half-open: the end address belongs to nobody.
         assert_eq!(bus.read(0x1100, 4), Err(BusFault::Unmapped));
         let err = bus.map_mmio("late", 0x10ff, 0x10, Box::new(Echo { last: 0 }));
         assert!(matches!(err, Err(BusError::Overlap { .. })));
-        let err = bus.map_mmio("inside-ram", 0x8000_fff0, 0x1000, Box::new(Echo { last: 0 }));
+        let err = bus.map_mmio(
+            "inside-ram",
+            0x8000_fff0,
+            0x1000,
+            Box::new(Echo { last: 0 }),
+        );
         assert!(matches!(err, Err(BusError::Overlap { .. })));
-        assert!(bus.map_mmio("adjacent", 0x1100, 0x10, Box::new(Echo { last: 0 })).is_ok());
+        assert!(
+            bus.map_mmio("adjacent", 0x1100, 0x10, Box::new(Echo { last: 0 }))
+                .is_ok()
+        );
         assert!(matches!(
             bus.map_mmio("empty", 0x5000, 0, Box::new(Echo { last: 0 })),
             Err(BusError::InvalidRange { .. })
@@ -307,7 +332,8 @@ mod tests {
     #[test]
     fn ram_and_rom() {
         let mut bus = bus();
-        bus.map_rom("rom", 0x1000, vec![1, 2, 3, 4].into_boxed_slice()).unwrap();
+        bus.map_rom("rom", 0x1000, vec![1, 2, 3, 4].into_boxed_slice())
+            .unwrap();
         assert_eq!(bus.read(0x1000, 4), Ok(0x0403_0201));
         assert_eq!(bus.write(0x1000, 1, 9), Err(BusFault::ReadOnly));
         assert_eq!(bus.read(0x1002, 4), Err(BusFault::Unmapped));

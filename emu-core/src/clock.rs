@@ -12,8 +12,14 @@ use std::time::{Duration, Instant};
 /// How ticks are derived.
 #[derive(Debug)]
 enum Source {
-    Host { start: Instant },
-    Instructions { per_tick: u64, retired: AtomicU64, skipped: AtomicU64 },
+    Host {
+        start: Instant,
+    },
+    Instructions {
+        per_tick: u64,
+        retired: AtomicU64,
+        skipped: AtomicU64,
+    },
 }
 
 /// The machine's clock.

@@ -48,7 +48,9 @@ impl FromStr for ByteSize {
     type Err = String;
 
     fn from_str(text: &str) -> Result<ByteSize, String> {
-        let bad = || format!("invalid size '{text}': expected a number with an optional K, M or G suffix");
+        let bad = || {
+            format!("invalid size '{text}': expected a number with an optional K, M or G suffix")
+        };
         let trimmed = text.trim();
         let (digits, shift) = match trimmed.char_indices().last() {
             Some((i, 'k' | 'K')) => (&trimmed[..i], 10),
@@ -69,11 +71,11 @@ impl FromStr for ByteSize {
 impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let v = self.0;
-        if v != 0 && v % (1 << 30) == 0 {
+        if v != 0 && v.is_multiple_of(1 << 30) {
             write!(f, "{}G", v >> 30)
-        } else if v != 0 && v % (1 << 20) == 0 {
+        } else if v != 0 && v.is_multiple_of(1 << 20) {
             write!(f, "{}M", v >> 20)
-        } else if v != 0 && v % (1 << 10) == 0 {
+        } else if v != 0 && v.is_multiple_of(1 << 10) {
             write!(f, "{}K", v >> 10)
         } else {
             write!(f, "{v}")
@@ -239,7 +241,7 @@ impl MachineSpec {
     /// Fills the gaps with defaults and checks the values.
     pub fn resolve(self) -> Result<MachineConfig, ConfigError> {
         let memory = self.memory.map_or(DEFAULT_MEMORY, |m| m.0);
-        if memory < (1 << 20) || memory % 4096 != 0 {
+        if memory < (1 << 20) || !memory.is_multiple_of(4096) {
             return Err(ConfigError::Value(format!(
                 "invalid memory size {}: need at least 1M in whole 4K pages",
                 ByteSize(memory)
@@ -251,12 +253,12 @@ impl MachineSpec {
                 "invalid smp {smp}: expected 1 to 8 CPUs"
             )));
         }
-        if let Some(t) = self.timeout {
-            if !(t.is_finite() && t > 0.0) {
-                return Err(ConfigError::Value(format!(
-                    "invalid timeout {t}: expected a positive number of seconds"
-                )));
-            }
+        if let Some(t) = self.timeout
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(ConfigError::Value(format!(
+                "invalid timeout {t}: expected a positive number of seconds"
+            )));
         }
         Ok(MachineConfig {
             machine: self.machine.unwrap_or_else(|| "riscv-virt".to_owned()),
@@ -348,7 +350,10 @@ mod tests {
     #[test]
     fn serial_backends() {
         assert_eq!("stdio".parse(), Ok(SerialBackend::Stdio));
-        assert_eq!("file:/tmp/x".parse(), Ok(SerialBackend::File("/tmp/x".into())));
+        assert_eq!(
+            "file:/tmp/x".parse(),
+            Ok(SerialBackend::File("/tmp/x".into()))
+        );
         assert!("file:".parse::<SerialBackend>().is_err());
         assert!("tcp:1".parse::<SerialBackend>().is_err());
     }

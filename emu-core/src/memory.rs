@@ -48,7 +48,7 @@ macro_rules! ram_access {
         pub fn $read(&self, offset: u64) -> Option<$ty> {
             const N: u64 = std::mem::size_of::<$ty>() as u64;
             let ptr = self.host_ptr(offset, N)?;
-            let raw = if offset % N == 0 {
+            let raw = if offset.is_multiple_of(N) {
                 // SAFETY: `host_ptr` checked that [offset, offset+N) lies inside the
                 // live mapping, and the address is aligned to N because the mapping is
                 // page-aligned and offset is a multiple of N.
@@ -67,7 +67,7 @@ macro_rules! ram_access {
             let Some(ptr) = self.host_ptr(offset, N) else {
                 return false;
             };
-            if offset % N == 0 {
+            if offset.is_multiple_of(N) {
                 // SAFETY: in bounds of the live mapping and N-aligned (see the read).
                 unsafe { $atomic::from_ptr(ptr.cast::<$ty>()) }
                     .store(value.to_le(), Ordering::Relaxed);
@@ -84,7 +84,7 @@ impl GuestRam {
     /// Maps `size` bytes of zeroed anonymous memory.
     pub fn new(size: u64) -> Result<GuestRam, MemoryError> {
         let len = usize::try_from(size).map_err(|_| MemoryError::InvalidSize(size))?;
-        if len == 0 || size % PAGE_SIZE != 0 {
+        if len == 0 || !size.is_multiple_of(PAGE_SIZE) {
             return Err(MemoryError::InvalidSize(size));
         }
         let map = MmapOptions::new()
@@ -152,7 +152,7 @@ impl GuestRam {
 
     /// The 32-bit atomic at `offset` for AMOs and LR/SC, when in range and aligned.
     pub fn atomic_u32(&self, offset: u64) -> Option<&AtomicU32> {
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return None;
         }
         let ptr = self.host_ptr(offset, 4)?;
@@ -164,7 +164,7 @@ impl GuestRam {
 
     /// The 64-bit atomic at `offset` for AMOs and LR/SC, when in range and aligned.
     pub fn atomic_u64(&self, offset: u64) -> Option<&AtomicU64> {
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return None;
         }
         let ptr = self.host_ptr(offset, 8)?;

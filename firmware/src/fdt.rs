@@ -142,7 +142,11 @@ impl RiscvVirtFdt {
             let test = fdt.begin_node(&format!("test@{base:x}"))?;
             fdt.property_string_list(
                 "compatible",
-                vec!["sifive,test1".to_owned(), "sifive,test0".to_owned(), "syscon".to_owned()],
+                vec![
+                    "sifive,test1".to_owned(),
+                    "sifive,test0".to_owned(),
+                    "syscon".to_owned(),
+                ],
             )?;
             fdt.property_array_u64("reg", &[base, size])?;
             fdt.property_u32("phandle", syscon_phandle)?;

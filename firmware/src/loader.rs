@@ -118,7 +118,9 @@ pub fn parse_program(path: &Path, bytes: &[u8], raw_base: u64) -> Result<Program
         return Err(not_program(&format!("it is {kind}")));
     }
     if looks_like_text(bytes) {
-        return Err(not_program("it is a text file, not an ELF executable or raw code"));
+        return Err(not_program(
+            "it is a text file, not an ELF executable or raw code",
+        ));
     }
     Ok(ProgramImage {
         segments: vec![Segment {
@@ -138,7 +140,10 @@ fn archive_kind(bytes: &[u8]) -> Option<&'static str> {
         (b"PK\x03\x04", "a zip archive"),
         (b"#!", "a script"),
     ];
-    KINDS.iter().find(|(magic, _)| bytes.starts_with(magic)).map(|(_, kind)| *kind)
+    KINDS
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map(|(_, kind)| *kind)
 }
 
 /// Text files (a common mistake: passing a source file or a log) are all printable
@@ -174,20 +179,33 @@ fn parse_elf(path: &Path, bytes: &[u8]) -> Result<ProgramImage, LoadError> {
         )));
     }
     if !elf.is_64 {
-        return Err(not_program("it is a 32-bit (RV32) ELF; riscv-virt runs RV64 programs".to_owned()));
+        return Err(not_program(
+            "it is a 32-bit (RV32) ELF; riscv-virt runs RV64 programs".to_owned(),
+        ));
     }
     if !elf.little_endian {
         return Err(not_program("it is a big-endian ELF".to_owned()));
     }
     let mut segments = Vec::new();
-    for ph in elf.program_headers.iter().filter(|ph| ph.p_type == PT_LOAD && ph.p_memsz > 0) {
+    for ph in elf
+        .program_headers
+        .iter()
+        .filter(|ph| ph.p_type == PT_LOAD && ph.p_memsz > 0)
+    {
         let start = usize::try_from(ph.p_offset).ok();
         let len = usize::try_from(ph.p_filesz).ok();
         let data = match (start, len) {
-            (Some(start), Some(len)) => start.checked_add(len).and_then(|end| bytes.get(start..end)),
+            (Some(start), Some(len)) => {
+                start.checked_add(len).and_then(|end| bytes.get(start..end))
+            }
             _ => None,
         }
-        .ok_or_else(|| not_program(format!("segment at {:#x} extends past the end of the file", ph.p_paddr)))?;
+        .ok_or_else(|| {
+            not_program(format!(
+                "segment at {:#x} extends past the end of the file",
+                ph.p_paddr
+            ))
+        })?;
         if ph.p_filesz > ph.p_memsz {
             return Err(not_program(format!(
                 "segment at {:#x} has more file bytes than memory bytes",
@@ -249,7 +267,9 @@ mod tests {
             }],
             entry: 0x8000_0000,
         };
-        let err = image.check_fits(path(), 0x8000_0000, 0x10_0000).unwrap_err();
+        let err = image
+            .check_fits(path(), 0x8000_0000, 0x10_0000)
+            .unwrap_err();
         assert!(err.to_string().contains("raise --memory"), "{err}");
         let low = ProgramImage {
             segments: vec![Segment {

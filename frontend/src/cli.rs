@@ -131,7 +131,10 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         Some(path) => MachineSpec::from_file(path).map_err(|e| e.to_string())?,
         None => MachineSpec::default(),
     };
-    let config = file.overlay(args.spec()).resolve().map_err(|e| e.to_string())?;
+    let config = file
+        .overlay(args.spec())
+        .resolve()
+        .map_err(|e| e.to_string())?;
     if !MACHINES.contains(&config.machine.as_str()) {
         return Err(MachineError::UnknownMachine(config.machine).to_string());
     }

@@ -98,7 +98,12 @@ impl Console {
                     .create(true)
                     .append(true)
                     .open(path)
-                    .map_err(|e| io::Error::new(e.kind(), format!("cannot open serial file {}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot open serial file {}: {e}", path.display()),
+                        )
+                    })?;
                 (Box::new(io::BufWriter::new(file)), None, None)
             }
             SerialBackend::Null => (Box::new(io::sink()), None, None),

@@ -30,11 +30,11 @@ fn finisher_program(value: u32) -> Vec<u8> {
     let upper = (value.wrapping_add(0x800)) & 0xffff_f000;
     let lower = value.wrapping_sub(upper) & 0xfff;
     let words = [
-        0x0010_02b7,         // lui  t0, 0x100
-        upper | (6 << 7) | 0x37, // lui  t1, upper
+        0x0010_02b7,                                 // lui  t0, 0x100
+        upper | (6 << 7) | 0x37,                     // lui  t1, upper
         (lower << 20) | (6 << 15) | (6 << 7) | 0x13, // addi t1, t1, lower
-        0x0062_a023,         // sw   t1, 0(t0)
-        0x0000_006f,         // j    .
+        0x0062_a023,                                 // sw   t1, 0(t0)
+        0x0000_006f,                                 // j    .
     ];
     words.iter().flat_map(|w: &u32| w.to_le_bytes()).collect()
 }
@@ -74,9 +74,18 @@ fn finisher_codes_become_exit_codes() {
     let pass = write_program("pass.bin", &finisher_program(0x5555));
     let fail7 = write_program("fail7.bin", &finisher_program(0x0007_3333));
     let fail0 = write_program("fail0.bin", &finisher_program(0x3333));
-    assert_eq!(turing(&["run", "--kernel", &pass], b"").status.code(), Some(0));
-    assert_eq!(turing(&["run", "--kernel", &fail7], b"").status.code(), Some(7));
-    assert_eq!(turing(&["run", "--kernel", &fail0], b"").status.code(), Some(1));
+    assert_eq!(
+        turing(&["run", "--kernel", &pass], b"").status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        turing(&["run", "--kernel", &fail7], b"").status.code(),
+        Some(7)
+    );
+    assert_eq!(
+        turing(&["run", "--kernel", &fail0], b"").status.code(),
+        Some(1)
+    );
 }
 
 #[test]
@@ -97,11 +106,16 @@ fn config_file_and_flags() {
     let config = scratch("vm.toml");
     std::fs::write(
         &config,
-        format!("machine = \"riscv-virt\"\nkernel = \"{fail7}\"\nmemory = \"64M\"\nserial = \"null\"\n"),
+        format!(
+            "machine = \"riscv-virt\"\nkernel = \"{fail7}\"\nmemory = \"64M\"\nserial = \"null\"\n"
+        ),
     )
     .unwrap();
     let config = config.to_string_lossy().into_owned();
-    assert_eq!(turing(&["run", "--config", &config], b"").status.code(), Some(7));
+    assert_eq!(
+        turing(&["run", "--config", &config], b"").status.code(),
+        Some(7)
+    );
     // A flag overrides the file.
     let output = turing(&["run", "--config", &config, "--kernel", &pass], b"");
     assert_eq!(output.status.code(), Some(0));
@@ -116,7 +130,10 @@ fn missing_file() {
 #[test]
 fn text_file_is_not_a_program() {
     let text = write_program("notes.txt", b"this is not a program\n");
-    assert_usage_error(&turing(&["run", "--kernel", &text], b""), "is not a RISC-V program");
+    assert_usage_error(
+        &turing(&["run", "--kernel", &text], b""),
+        "is not a RISC-V program",
+    );
 }
 
 #[test]
@@ -129,7 +146,10 @@ fn elf_for_another_architecture() {
 
 #[test]
 fn unknown_machine() {
-    assert_usage_error(&turing(&["run", "--machine", "pdp11"], b""), "unknown machine 'pdp11'");
+    assert_usage_error(
+        &turing(&["run", "--machine", "pdp11"], b""),
+        "unknown machine 'pdp11'",
+    );
 }
 
 #[test]
@@ -141,13 +161,22 @@ fn malformed_config() {
     assert!(stderr(&output).contains("bad.toml"));
     let config = scratch("garbage.toml");
     std::fs::write(&config, "machine = [unclosed\n").unwrap();
-    assert_usage_error(&turing(&["run", "--config", config.to_str().unwrap()], b""), "garbage.toml");
+    assert_usage_error(
+        &turing(&["run", "--config", config.to_str().unwrap()], b""),
+        "garbage.toml",
+    );
 }
 
 #[test]
 fn malformed_size() {
-    assert_usage_error(&turing(&["run", "--memory", "12Q"], b""), "invalid size '12Q'");
-    assert_usage_error(&turing(&["run", "--memory", "100K"], b""), "invalid memory size");
+    assert_usage_error(
+        &turing(&["run", "--memory", "12Q"], b""),
+        "invalid size '12Q'",
+    );
+    assert_usage_error(
+        &turing(&["run", "--memory", "100K"], b""),
+        "invalid memory size",
+    );
 }
 
 #[test]
@@ -161,14 +190,30 @@ fn ram_too_small_for_the_image() {
 fn device_tree_dump_is_valid() {
     let pass = write_program("dtb-pass.bin", &finisher_program(0x5555));
     let dtb = scratch("virt.dtb");
-    let output = turing(&["run", "--kernel", &pass, "--dump-dtb", dtb.to_str().unwrap()], b"");
+    let output = turing(
+        &[
+            "run",
+            "--kernel",
+            &pass,
+            "--dump-dtb",
+            dtb.to_str().unwrap(),
+        ],
+        b"",
+    );
     assert_eq!(output.status.code(), Some(0));
     let blob = std::fs::read(&dtb).unwrap();
     assert_eq!(&blob[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
-    let dtc = Command::new("dtc").args(["-I", "dtb", "-O", "dts"]).arg(&dtb).output();
+    let dtc = Command::new("dtc")
+        .args(["-I", "dtb", "-O", "dts"])
+        .arg(&dtb)
+        .output();
     if let Ok(dtc) = dtc {
         let dts = String::from_utf8_lossy(&dtc.stdout);
-        assert!(dtc.status.success(), "dtc rejected the blob: {}", String::from_utf8_lossy(&dtc.stderr));
+        assert!(
+            dtc.status.success(),
+            "dtc rejected the blob: {}",
+            String::from_utf8_lossy(&dtc.stderr)
+        );
         assert!(dts.contains("riscv,isa-extensions"), "{dts}");
         assert!(dts.contains("serial@10000000"), "{dts}");
     }

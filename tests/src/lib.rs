@@ -8,7 +8,10 @@ use std::time::Duration;
 
 /// Root of the repository.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
 }
 
 /// Where built guest programs go (inside the cargo target folder).
@@ -28,7 +31,10 @@ pub fn require_tool(tool: &str) {
         .arg(format!("command -v {tool}"))
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(found, "{tool} is not installed; run `cargo xtask setup` (or `cargo xtask test`)");
+    assert!(
+        found,
+        "{tool} is not installed; run `cargo xtask setup` (or `cargo xtask test`)"
+    );
 }
 
 /// Builds one assembly test program from `tests/guest/NAME.S` with the shared
@@ -36,11 +42,24 @@ pub fn require_tool(tool: &str) {
 pub fn build_guest_test(source: &Path) -> PathBuf {
     require_tool(CROSS_GCC);
     let common = repo_root().join("tests/guest/common");
-    let name = source.file_stem().expect("source has a name").to_string_lossy().into_owned();
+    let name = source
+        .file_stem()
+        .expect("source has a name")
+        .to_string_lossy()
+        .into_owned();
     let out = build_dir("tests").join(format!("{name}.elf"));
     let status = Command::new(CROSS_GCC)
-        .args(["-march=rv64gc_zicsr_zifencei", "-mabi=lp64d", "-nostdlib", "-nostartfiles"])
-        .args(["-static", "-Wl,--build-id=none", "-Wl,--no-warn-rwx-segments"])
+        .args([
+            "-march=rv64gc_zicsr_zifencei",
+            "-mabi=lp64d",
+            "-nostdlib",
+            "-nostartfiles",
+        ])
+        .args([
+            "-static",
+            "-Wl,--build-id=none",
+            "-Wl,--no-warn-rwx-segments",
+        ])
         .arg(format!("-I{}", common.display()))
         .arg("-T")
         .arg(common.join("link.ld"))
@@ -74,7 +93,15 @@ pub fn run_on_qemu(program: &Path, timeout: Duration, extra: &[&str]) -> i32 {
     require_tool("qemu-system-riscv64");
     let status = Command::new("timeout")
         .arg(timeout.as_secs().max(1).to_string())
-        .args(["qemu-system-riscv64", "-M", "virt", "-bios", "none", "-m", "256M"])
+        .args([
+            "qemu-system-riscv64",
+            "-M",
+            "virt",
+            "-bios",
+            "none",
+            "-m",
+            "256M",
+        ])
         .args(["-display", "none", "-serial", "null", "-monitor", "none"])
         .args(extra)
         .arg("-kernel")

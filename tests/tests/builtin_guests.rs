@@ -9,10 +9,15 @@ fn demo_guest_blob_matches_its_source() {
     require_tool(CROSS_GCC);
     let out = build_dir("demo");
     let script = repo_root().join("firmware/demo/build.sh");
-    let status = Command::new("bash").arg(&script).arg(&out).status().expect("run build.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(&out)
+        .status()
+        .expect("run build.sh");
     assert!(status.success(), "firmware/demo/build.sh failed");
     let rebuilt = std::fs::read(out.join("demo.bin")).expect("rebuilt demo.bin");
-    let committed = std::fs::read(repo_root().join("firmware/demo/demo.bin")).expect("committed demo.bin");
+    let committed =
+        std::fs::read(repo_root().join("firmware/demo/demo.bin")).expect("committed demo.bin");
     assert!(!committed.is_empty());
     assert!(
         rebuilt == committed,

@@ -24,7 +24,11 @@ fn sources(folder: &str) -> Vec<PathBuf> {
 #[test]
 fn guest_programs_pass_on_turing_and_qemu() {
     let programs = sources("tests/guest");
-    assert!(programs.len() >= 10, "expected the guest test programs, found {}", programs.len());
+    assert!(
+        programs.len() >= 10,
+        "expected the guest test programs, found {}",
+        programs.len()
+    );
     let mut failures = Vec::new();
     for source in &programs {
         let name = source.file_stem().unwrap().to_string_lossy().into_owned();
@@ -44,7 +48,11 @@ fn guest_programs_pass_on_turing_and_qemu() {
         programs.len(),
         failures.len()
     );
-    assert!(failures.is_empty(), "guest program failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "guest program failures:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -60,7 +68,15 @@ fn turing_only_guest_programs_pass() {
             failures.push(format!("{name}: fails on Turing at check {code}"));
         }
     }
-    println!("turing-only guest programs: {} ran, {} failures", programs.len(), failures.len());
+    println!(
+        "turing-only guest programs: {} ran, {} failures",
+        programs.len(),
+        failures.len()
+    );
     assert!(!programs.is_empty());
-    assert!(failures.is_empty(), "guest program failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "guest program failures:\n{}",
+        failures.join("\n")
+    );
 }

@@ -64,10 +64,10 @@ fn setup() -> Result<(), String> {
             sudo.arg("apt-get");
             sudo
         };
-        command
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        let status = command.status().map_err(|e| format!("cannot run apt-get: {e}"))?;
+        command.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        let status = command
+            .status()
+            .map_err(|e| format!("cannot run apt-get: {e}"))?;
         if status.success() {
             Ok(())
         } else {
@@ -94,19 +94,43 @@ fn cargo(args: &[&str]) -> Result<(), String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let mut full = vec!["run", "--release", "--quiet", "--package", "frontend", "--bin", "turing", "--", "run"];
+    let mut full = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "frontend",
+        "--bin",
+        "turing",
+        "--",
+        "run",
+    ];
     full.extend(args.iter().map(String::as_str));
     cargo(&full)
 }
 
 fn test() -> Result<(), String> {
     cargo(&["fmt", "--all", "--check"])?;
-    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
     cargo(&["test", "--workspace", "--", "--nocapture"])
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
-    let mut full = vec!["bench", "--package", "benches", "--bench", "guest_vs_qemu", "--"];
+    let mut full = vec![
+        "bench",
+        "--package",
+        "benches",
+        "--bench",
+        "guest_vs_qemu",
+        "--",
+    ];
     full.extend(args.iter().map(String::as_str));
     cargo(&full)
 }

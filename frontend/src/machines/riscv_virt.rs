@@ -68,7 +68,9 @@ pub struct RiscvVirt {
 
 impl std::fmt::Debug for RiscvVirt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RiscvVirt").field("harts", &self.harts).finish_non_exhaustive()
+        f.debug_struct("RiscvVirt")
+            .field("harts", &self.harts)
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,7 +126,11 @@ impl RiscvVirt {
         // The device tree goes at the top of RAM, above everything loaded.
         let ram_end = RAM_BASE + config.memory;
         let fdt_addr = (ram_end - fdt.len() as u64) & !0xfff;
-        let loaded_end = images.iter().map(ProgramImage::end).max().unwrap_or(RAM_BASE);
+        let loaded_end = images
+            .iter()
+            .map(ProgramImage::end)
+            .max()
+            .unwrap_or(RAM_BASE);
         if fdt_addr < loaded_end {
             return Err(MachineError::Setup(format!(
                 "guest RAM ({} bytes) is too small for the program and its device tree (raise --memory)",
@@ -137,7 +143,12 @@ impl RiscvVirt {
         // machine; until then guests poll it.
         let uart = Uart16550::new(console.output, console.input);
         bus.map_mmio("uart", UART_BASE, uart16550::SIZE, Box::new(uart))?;
-        bus.map_mmio("test", TEST_BASE, sifive_test::SIZE, Box::new(SifiveTest::new(control.clone())))?;
+        bus.map_mmio(
+            "test",
+            TEST_BASE,
+            sifive_test::SIZE,
+            Box::new(SifiveTest::new(control.clone())),
+        )?;
 
         // Interrupt lines live in the harts, which need the bus; the CLINT is on the
         // bus. Break the cycle with shared pin words created before the bus is frozen.
@@ -151,7 +162,12 @@ impl RiscvVirt {
                 timer: Box::new(cpu_riscv::HartIrqLine::new(pin.clone(), 7, control.clone())),
             })
             .collect();
-        bus.map_mmio("clint", CLINT_BASE, clint::SIZE, Box::new(Clint::new(clock.clone(), lines)))?;
+        bus.map_mmio(
+            "clint",
+            CLINT_BASE,
+            clint::SIZE,
+            Box::new(Clint::new(clock.clone(), lines)),
+        )?;
 
         let bus = Arc::new(bus);
         let harts = pins
@@ -182,8 +198,13 @@ impl RiscvVirt {
                 let zeros = vec![0u8; (segment.mem_size - segment.data.len() as u64) as usize];
                 self.bus
                     .load_bytes(segment.addr, &segment.data)
-                    .and_then(|()| self.bus.load_bytes(segment.addr + segment.data.len() as u64, &zeros))
-                    .map_err(|_| MachineError::Setup(format!("cannot load segment at {:#x}", segment.addr)))?;
+                    .and_then(|()| {
+                        self.bus
+                            .load_bytes(segment.addr + segment.data.len() as u64, &zeros)
+                    })
+                    .map_err(|_| {
+                        MachineError::Setup(format!("cannot load segment at {:#x}", segment.addr))
+                    })?;
             }
         }
         self.bus
