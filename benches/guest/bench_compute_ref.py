@@ -6,7 +6,7 @@ import struct
 import zlib
 
 BUF_SIZE = 1 << 20
-ROUNDS = 128
+ROUNDS = 16
 SIEVE_N = 4000000
 M64 = (1 << 64) - 1
 

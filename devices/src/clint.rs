@@ -53,7 +53,9 @@ impl Clint {
                 .map(|lines| HartTimer {
                     lines,
                     msip: false,
-                    mtimecmp: u64::MAX,
+                    // Zero at reset, as on QEMU: the timer interrupt is pending until
+                    // software programs a compare value.
+                    mtimecmp: 0,
                 })
                 .collect(),
         }

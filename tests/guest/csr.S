@@ -16,8 +16,10 @@
  * trapping instruction (2 or 4 bytes) in the mode it came from; an ecall with
  * a7 = 0x4d instead resumes in M-mode (used to come back from S/U).
  * PMP entry 0 is set to allow everything so S/U-mode code can run.
- * (QEMU 7.2 also does not raise illegal for `csrrs rd, <read-only>, rs1` when rs1
- * != x0 holds 0, which the spec requires; that case is not tested.) */
+ * Not tested because QEMU 7.2 departs from the spec there: `csrrs/csrrc rd,
+ * <read-only CSR>, rs1` with rs1 != x0 holding 0 does not trap (the spec says
+ * it must); writing all ones to mstatus makes UXL read 3 and writing MPP = 2
+ * reads back 2 (both should be legalised); mepc keeps bit 0 when written. */
 #include "test.h"
 
 #define MSTATUS_SIE  (1 << 1)

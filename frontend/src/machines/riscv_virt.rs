@@ -6,6 +6,7 @@
 //! | reset-vector ROM | 0x1000 |
 //! | SiFive test (finisher) | 0x10_0000 |
 //! | CLINT | 0x200_0000 |
+//! | PLIC | 0xc00_0000 |
 //! | ns16550a UART | 0x1000_0000 |
 //! | RAM | 0x8000_0000 |
 //!
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use cpu_riscv::{Hart, RunExit, TraceEntry};
 use devices::clint::{Clint, ClintHart};
-use devices::{SifiveTest, Uart16550, clint, sifive_test, uart16550};
+use devices::{Plic, SifiveTest, Uart16550, clint, plic, sifive_test, uart16550};
 use emu_core::config::{BiosChoice, MachineConfig};
 use emu_core::{Bus, GuestRam, RunControl, StopReason, VirtualClock};
 use firmware::fdt::{FdtDevice, RiscvVirtFdt};
@@ -38,6 +39,10 @@ pub const MROM_SIZE: u64 = 0xf000;
 pub const TEST_BASE: u64 = 0x10_0000;
 /// The CLINT.
 pub const CLINT_BASE: u64 = 0x200_0000;
+/// The PLIC.
+pub const PLIC_BASE: u64 = 0xc00_0000;
+/// The UART's PLIC source number.
+pub const UART_IRQ: usize = 10;
 /// The UART.
 pub const UART_BASE: u64 = 0x1000_0000;
 /// mtime frequency, as QEMU's.
@@ -139,9 +144,28 @@ impl RiscvVirt {
         }
 
         bus.map_rom("mrom", MROM_BASE, reset_vector(entry, fdt_addr, MROM_SIZE))?;
-        // The UART's interrupt line goes to the PLIC, which comes with the Linux
-        // machine; until then guests poll it.
-        let uart = Uart16550::new(console.output, console.input);
+        // Interrupt lines live in the harts, which need the bus; the CLINT and PLIC
+        // are on the bus. Break the cycle with shared pin words made first.
+        let pins: Vec<Arc<std::sync::atomic::AtomicU64>> = (0..config.smp)
+            .map(|_| Arc::new(std::sync::atomic::AtomicU64::new(0)))
+            .collect();
+        let plic_outputs = pins
+            .iter()
+            .flat_map(|pin| {
+                // Context 2h is hart h's M-mode (MEIP), 2h+1 its S-mode (SEIP).
+                [11, 9].map(|bit| {
+                    Box::new(cpu_riscv::HartIrqLine::new(
+                        pin.clone(),
+                        bit,
+                        control.clone(),
+                    )) as Box<dyn emu_core::IrqLine>
+                })
+            })
+            .collect();
+        let plic = Plic::new(plic_outputs, control.clone());
+        let mut uart = Uart16550::new(console.output, console.input);
+        uart.set_irq(Box::new(plic.source(UART_IRQ)));
+        bus.map_mmio("plic", PLIC_BASE, plic::SIZE, Box::new(plic))?;
         bus.map_mmio("uart", UART_BASE, uart16550::SIZE, Box::new(uart))?;
         bus.map_mmio(
             "test",
@@ -149,12 +173,6 @@ impl RiscvVirt {
             sifive_test::SIZE,
             Box::new(SifiveTest::new(control.clone())),
         )?;
-
-        // Interrupt lines live in the harts, which need the bus; the CLINT is on the
-        // bus. Break the cycle with shared pin words created before the bus is frozen.
-        let pins: Vec<Arc<std::sync::atomic::AtomicU64>> = (0..config.smp)
-            .map(|_| Arc::new(std::sync::atomic::AtomicU64::new(0)))
-            .collect();
         let lines = pins
             .iter()
             .map(|pin| ClintHart {
