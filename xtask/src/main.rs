@@ -119,7 +119,48 @@ fn test() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
-    cargo(&["test", "--workspace", "--", "--nocapture"])
+    cargo_test(&["test", "--workspace", "--", "--nocapture"])
+}
+
+/// Runs cargo test, passing its output through, and ends with one line totalling
+/// every test binary's results (cargo prints a result line per binary, the last of
+/// which is often an empty doc-test run).
+fn cargo_test(args: &[&str]) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    eprintln!("xtask: cargo {}", args.join(" "));
+    let mut child = Command::new(env!("CARGO"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line.map_err(|e| format!("reading cargo test output: {e}"))?;
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                passed += count_before(rest, " passed");
+                failed += count_before(rest, " failed");
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("waiting for cargo: {e}"))?;
+    println!("tests: {passed} passed, {failed} failed");
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo {} failed", args.join(" ")))
+    }
+}
+
+/// The number just before `label` in a cargo result line ("ok. 12 passed; 0 failed").
+fn count_before(text: &str, label: &str) -> u64 {
+    text.find(label)
+        .and_then(|end| text[..end].rsplit([' ', '.']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
