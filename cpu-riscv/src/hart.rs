@@ -630,6 +630,10 @@ impl Hart {
             self.state.pc = vector(self.state.mtvec, interrupt, code);
             self.set_privilege(PRIV_M);
         }
+        // Under MPRV, loads and stores use MPP's privilege, which the trap just changed.
+        if mstatus & MSTATUS_MPRV != 0 {
+            self.tlb.flush();
+        }
         self.state.mstatus = mstatus;
     }
 
