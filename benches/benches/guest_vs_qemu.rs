@@ -1,5 +1,6 @@
 //! Guest workloads on Turing and on qemu-system-riscv64 in the same run: prints
-//! Turing's guest MIPS and the wall-time ratio Turing/QEMU (median of `RUNS`).
+//! Turing's guest MIPS and the wall-time ratio Turing/QEMU (median of the runs).
+//! Both are measured as whole processes, start-up included.
 //!
 //! `cargo xtask bench` runs it; `cargo xtask bench -- --runs N` changes the count.
 
@@ -46,21 +47,42 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn run_turing(program: &Path) -> (f64, u64) {
-    let args = frontend::cli::RunArgs {
-        kernel: Some(program.to_owned()),
-        serial: Some(emu_core::config::SerialBackend::Null),
-        timeout: Some(600.0),
-        ..frontend::cli::RunArgs::default()
-    };
-    let started = Instant::now();
-    let report = frontend::cli::run_measured(&args).expect("turing runs the benchmark");
-    let wall = started.elapsed().as_secs_f64();
-    assert_eq!(
-        report.exit_code, 0,
-        "the benchmark failed its self-check on Turing"
+/// The `turing` binary to measure: `$TURING_BIN` (set by `cargo xtask bench`, which
+/// builds it in release mode first), else the release build in the target folder.
+fn turing_binary() -> PathBuf {
+    let path = std::env::var_os("TURING_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/release/turing"));
+    assert!(
+        path.exists(),
+        "{} not found: run `cargo xtask bench` (it builds the release binary)",
+        path.display()
     );
-    (wall, report.instructions)
+    path
+}
+
+/// Runs the program on the `turing` binary users run; returns wall time and the
+/// instruction count it reports with `--stats`.
+fn run_turing(turing: &Path, program: &Path) -> (f64, u64) {
+    let started = Instant::now();
+    let output = Command::new(turing)
+        .args(["run", "--serial", "null", "--stats", "--kernel"])
+        .arg(program)
+        .output()
+        .expect("run turing");
+    let wall = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the benchmark failed on Turing: {stderr}"
+    );
+    let instructions = stderr
+        .split("stats: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no instruction count in: {stderr}"));
+    (wall, instructions)
 }
 
 fn run_qemu(program: &Path) -> f64 {
@@ -87,20 +109,23 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(DEFAULT_RUNS);
     let program = build_bench_compute();
+    let turing = turing_binary();
     let mut turing_times = Vec::new();
     let mut qemu_times = Vec::new();
     let mut instructions = 0;
     for _ in 0..runs {
-        let (seconds, retired) = run_turing(&program);
+        let (seconds, retired) = run_turing(&turing, &program);
         turing_times.push(seconds);
         instructions = retired;
         qemu_times.push(run_qemu(&program));
     }
-    let turing = median(turing_times);
+    let turing_time = median(turing_times);
     let qemu = median(qemu_times);
-    let mips = instructions as f64 / turing / 1e6;
+    let mips = instructions as f64 / turing_time / 1e6;
     println!("bench_compute (median of {runs}):");
-    println!("  turing (interpreter): {turing:.3} s, {instructions} instructions, {mips:.1} MIPS");
+    println!(
+        "  turing (interpreter): {turing_time:.3} s, {instructions} instructions, {mips:.1} MIPS"
+    );
     println!("  qemu-system-riscv64 (TCG): {qemu:.3} s");
-    println!("  wall-time ratio turing/qemu: {:.2}", turing / qemu);
+    println!("  wall-time ratio turing/qemu: {:.2}", turing_time / qemu);
 }

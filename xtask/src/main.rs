@@ -164,6 +164,16 @@ fn count_before(text: &str, label: &str) -> u64 {
 }
 
 fn bench(args: &[String]) -> Result<(), String> {
+    cargo(&[
+        "build",
+        "--release",
+        "--package",
+        "frontend",
+        "--bin",
+        "turing",
+    ])?;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let turing = root.join("target/release/turing");
     let mut full = vec![
         "bench",
         "--package",
@@ -173,5 +183,15 @@ fn bench(args: &[String]) -> Result<(), String> {
         "--",
     ];
     full.extend(args.iter().map(String::as_str));
-    cargo(&full)
+    eprintln!("xtask: cargo {}", full.join(" "));
+    let status = Command::new(env!("CARGO"))
+        .args(&full)
+        .env("TURING_BIN", &turing)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("the benchmark failed".to_owned())
+    }
 }
