@@ -4,11 +4,13 @@
 #![deny(missing_docs)]
 
 pub mod clint;
+pub mod goldfish_rtc;
 pub mod plic;
 pub mod sifive_test;
 pub mod uart16550;
 
 pub use clint::Clint;
+pub use goldfish_rtc::GoldfishRtc;
 pub use plic::Plic;
 pub use sifive_test::SifiveTest;
 pub use uart16550::Uart16550;

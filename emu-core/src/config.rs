@@ -161,6 +161,52 @@ impl<'de> Deserialize<'de> for BiosChoice {
     }
 }
 
+/// A disk attached with `--drive file=PATH[,format=raw][,readonly=on]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriveSpec {
+    /// Host image file.
+    pub file: PathBuf,
+    /// Whether the guest may only read.
+    pub read_only: bool,
+}
+
+impl FromStr for DriveSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DriveSpec, String> {
+        let mut file = None;
+        let mut read_only = false;
+        for option in text.split(',') {
+            let (key, value) = option.split_once('=').unwrap_or((option, ""));
+            match (key, value) {
+                ("file", path) if !path.is_empty() => file = Some(PathBuf::from(path)),
+                ("format", "raw") => {}
+                ("format", other) => {
+                    return Err(format!(
+                        "unsupported drive format '{other}': only raw images are supported"
+                    ));
+                }
+                ("readonly", "on" | "true" | "yes") => read_only = true,
+                ("readonly", "off" | "false" | "no") => read_only = false,
+                _ => {
+                    return Err(format!(
+                        "unknown drive option '{option}' in '{text}': expected file=PATH, format=raw or readonly=on|off"
+                    ));
+                }
+            }
+        }
+        let file = file.ok_or_else(|| format!("drive '{text}' has no file=PATH"))?;
+        Ok(DriveSpec { file, read_only })
+    }
+}
+
+impl<'de> Deserialize<'de> for DriveSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<DriveSpec, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A partial machine description, from a TOML file or from flags.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -179,6 +225,12 @@ pub struct MachineSpec {
     pub serial: Option<SerialBackend>,
     /// Wall-clock limit in seconds.
     pub timeout: Option<f64>,
+    /// Initial RAM disk for a Linux kernel.
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    pub append: Option<String>,
+    /// Disks, in slot order.
+    pub drive: Option<Vec<DriveSpec>>,
 }
 
 impl MachineSpec {
@@ -208,6 +260,12 @@ impl MachineSpec {
         if let Some(SerialBackend::File(out)) = spec.serial.as_mut() {
             rebase(out);
         }
+        if let Some(initrd) = spec.initrd.as_mut() {
+            rebase(initrd);
+        }
+        for drive in spec.drive.iter_mut().flatten() {
+            rebase(&mut drive.file);
+        }
         Ok(spec)
     }
 
@@ -235,6 +293,9 @@ impl MachineSpec {
             smp: over.smp.or(self.smp),
             serial: over.serial.or(self.serial),
             timeout: over.timeout.or(self.timeout),
+            initrd: over.initrd.or(self.initrd),
+            append: over.append.or(self.append),
+            drive: over.drive.or(self.drive),
         }
     }
 
@@ -263,11 +324,14 @@ impl MachineSpec {
         Ok(MachineConfig {
             machine: self.machine.unwrap_or_else(|| "riscv-virt".to_owned()),
             kernel: self.kernel,
-            bios: self.bios.unwrap_or(BiosChoice::None),
+            bios: self.bios,
             memory,
             smp,
             serial: self.serial.unwrap_or(SerialBackend::Stdio),
             timeout: self.timeout,
+            initrd: self.initrd,
+            append: self.append,
+            drives: self.drive.unwrap_or_default(),
         })
     }
 }
@@ -279,8 +343,8 @@ pub struct MachineConfig {
     pub machine: String,
     /// Program or kernel to load; `None` boots the built-in demo guest.
     pub kernel: Option<PathBuf>,
-    /// Firmware.
-    pub bios: BiosChoice,
+    /// Firmware; `None` when not given (the machine picks a default).
+    pub bios: Option<BiosChoice>,
     /// Guest RAM in bytes.
     pub memory: u64,
     /// Number of CPUs.
@@ -289,6 +353,12 @@ pub struct MachineConfig {
     pub serial: SerialBackend,
     /// Wall-clock limit in seconds.
     pub timeout: Option<f64>,
+    /// Initial RAM disk for a Linux kernel.
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    pub append: Option<String>,
+    /// Disks, in slot order.
+    pub drives: Vec<DriveSpec>,
 }
 
 #[cfg(test)]
@@ -322,7 +392,7 @@ mod tests {
         assert_eq!(config.memory, 128 << 20);
         assert_eq!(config.serial, SerialBackend::Null);
         assert_eq!(config.kernel, Some(PathBuf::from("a.elf")));
-        assert_eq!(config.bios, BiosChoice::None);
+        assert_eq!(config.bios, None);
     }
 
     #[test]
@@ -345,6 +415,34 @@ mod tests {
         assert!(spec(1 << 30, 9).resolve().is_err());
         assert!(spec(1 << 30, 0).resolve().is_err());
         assert!(spec(1 << 30, 8).resolve().is_ok());
+    }
+
+    #[test]
+    fn drive_options() {
+        let d: DriveSpec = "file=disk.img,format=raw,readonly=on".parse().unwrap();
+        assert_eq!(
+            d,
+            DriveSpec {
+                file: "disk.img".into(),
+                read_only: true
+            }
+        );
+        assert!(
+            "file=a,cache=none"
+                .parse::<DriveSpec>()
+                .unwrap_err()
+                .contains("unknown drive option 'cache=none'")
+        );
+        assert!(
+            "format=raw"
+                .parse::<DriveSpec>()
+                .unwrap_err()
+                .contains("no file=PATH")
+        );
+        assert!("file=a,format=qcow2".parse::<DriveSpec>().is_err());
+        let spec = MachineSpec::from_toml("drive = [\"file=a.img\", \"file=b.img,readonly=on\"]\n")
+            .unwrap();
+        assert_eq!(spec.drive.unwrap().len(), 2);
     }
 
     #[test]

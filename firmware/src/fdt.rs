@@ -24,6 +24,8 @@ pub struct FdtDevice {
     pub size: u64,
     /// Extra u32 properties (e.g. `clock-frequency`).
     pub u32_props: Vec<(&'static str, u32)>,
+    /// PLIC interrupt source, if the device has one.
+    pub irq: Option<u32>,
 }
 
 /// What the device tree describes.
@@ -37,6 +39,10 @@ pub struct RiscvVirtFdt {
     pub timebase_hz: u32,
     /// Kernel command line.
     pub bootargs: String,
+    /// Initial RAM disk location, `[start, end)`.
+    pub initrd: Option<(u64, u64)>,
+    /// PLIC base, size and number of sources.
+    pub plic: (u64, u64, u32),
     /// Address of the console UART, for `stdout-path`.
     pub console: Option<u64>,
     /// CLINT base and size.
@@ -63,6 +69,10 @@ impl RiscvVirtFdt {
 
         let chosen = fdt.begin_node("chosen")?;
         fdt.property_string("bootargs", &self.bootargs)?;
+        if let Some((start, end)) = self.initrd {
+            fdt.property_u64("linux,initrd-start", start)?;
+            fdt.property_u64("linux,initrd-end", end)?;
+        }
         if let Some(console) = self.console {
             fdt.property_string("stdout-path", &format!("/soc/serial@{console:x}"))?;
         }
@@ -124,6 +134,27 @@ impl RiscvVirtFdt {
         fdt.property_array_u32("interrupts-extended", &extended)?;
         fdt.end_node(clint)?;
 
+        let plic_phandle = self.harts + 1;
+        let (plic_base, plic_size, plic_sources) = self.plic;
+        let plic = fdt.begin_node(&format!("plic@{plic_base:x}"))?;
+        fdt.property_string_list(
+            "compatible",
+            vec!["sifive,plic-1.0.0".to_owned(), "riscv,plic0".to_owned()],
+        )?;
+        fdt.property_array_u64("reg", &[plic_base, plic_size])?;
+        fdt.property_u32("#address-cells", 0)?;
+        fdt.property_u32("#interrupt-cells", 1)?;
+        fdt.property_null("interrupt-controller")?;
+        fdt.property_u32("riscv,ndev", plic_sources)?;
+        let mut contexts = Vec::new();
+        for hart in 0..self.harts {
+            // Context 2h: machine external (11); 2h+1: supervisor external (9).
+            contexts.extend_from_slice(&[intc_phandle(hart), 11, intc_phandle(hart), 9]);
+        }
+        fdt.property_array_u32("interrupts-extended", &contexts)?;
+        fdt.property_u32("phandle", plic_phandle)?;
+        fdt.end_node(plic)?;
+
         for device in &self.devices {
             let node = fdt.begin_node(&format!("{}@{:x}", device.name, device.base))?;
             fdt.property_string_list(
@@ -134,11 +165,15 @@ impl RiscvVirtFdt {
             for (name, value) in &device.u32_props {
                 fdt.property_u32(name, *value)?;
             }
+            if let Some(irq) = device.irq {
+                fdt.property_u32("interrupts", irq)?;
+                fdt.property_u32("interrupt-parent", plic_phandle)?;
+            }
             fdt.end_node(node)?;
         }
 
         if let Some((base, size)) = self.finisher {
-            let syscon_phandle = self.harts + 1;
+            let syscon_phandle = self.harts + 2;
             let test = fdt.begin_node(&format!("test@{base:x}"))?;
             fdt.property_string_list(
                 "compatible",
@@ -177,6 +212,8 @@ mod tests {
             ram: (0x8000_0000, 256 << 20),
             timebase_hz: 10_000_000,
             bootargs: "console=ttyS0".to_owned(),
+            initrd: Some((0x8800_0000, 0x8810_0000)),
+            plic: (0xc00_0000, 0x60_0000, 95),
             console: Some(0x1000_0000),
             clint: (0x200_0000, 0x1_0000),
             finisher: Some((0x10_0000, 0x1000)),
@@ -186,6 +223,7 @@ mod tests {
                 base: 0x1000_0000,
                 size: 0x100,
                 u32_props: vec![("clock-frequency", 3_686_400)],
+                irq: Some(10),
             }],
         };
         let blob = tree.build().unwrap();

@@ -10,3 +10,7 @@ pub mod loader;
 /// banner and runs a tiny interactive shell on the serial console. Source and build
 /// script are in `firmware/demo/`; a test rebuilds it and compares the bytes.
 pub static DEMO_GUEST: &[u8] = include_bytes!("../demo/demo.bin");
+
+/// Turing's own M-mode SBI firmware (`firmware/sbi/`), booted before a Linux kernel
+/// when no `--bios` is given.
+pub static SBI_FIRMWARE: &[u8] = &[];

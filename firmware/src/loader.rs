@@ -47,6 +47,17 @@ pub struct Segment {
     pub mem_size: u64,
 }
 
+/// What kind of file an image came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageKind {
+    /// An ELF executable.
+    Elf,
+    /// A RISC-V Linux kernel `Image` (boots in S-mode under SBI firmware).
+    LinuxImage,
+    /// Raw code.
+    Raw,
+}
+
 /// A program ready to be copied into a machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramImage {
@@ -54,6 +65,8 @@ pub struct ProgramImage {
     pub segments: Vec<Segment>,
     /// Where execution starts.
     pub entry: u64,
+    /// What the file was.
+    pub kind: ImageKind,
 }
 
 impl ProgramImage {
@@ -93,23 +106,48 @@ impl ProgramImage {
     }
 }
 
-/// Reads a program file: an RV64 ELF executable, or raw code loaded at `raw_base`.
-pub fn load_program(path: &Path, raw_base: u64) -> Result<ProgramImage, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+/// Reads a whole file, naming it in the error.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_owned(),
         source,
-    })?;
-    parse_program(path, &bytes, raw_base)
+    })
 }
 
+/// Reads a program file: an RV64 ELF executable, a RISC-V Linux `Image` (placed
+/// at `ram_base` plus its text offset), or raw code loaded at `raw_base`.
+pub fn load_program(path: &Path, ram_base: u64, raw_base: u64) -> Result<ProgramImage, LoadError> {
+    parse_program(path, &read_file(path)?, ram_base, raw_base)
+}
+
+/// Whether `bytes` start with a RISC-V Linux `Image` header.
+pub fn is_linux_image(bytes: &[u8]) -> bool {
+    bytes.len() >= IMAGE_HEADER_LEN
+        && &bytes[IMAGE_MAGIC2_OFFSET..IMAGE_MAGIC2_OFFSET + 4] == b"RSC\x05"
+}
+
+/// Offset of the RISC-V Image header's `magic2` field ("RSC\x05").
+const IMAGE_MAGIC2_OFFSET: usize = 0x38;
+const IMAGE_HEADER_LEN: usize = 0x40;
+
 /// Parses program bytes (see [`load_program`]); `path` is only used in messages.
-pub fn parse_program(path: &Path, bytes: &[u8], raw_base: u64) -> Result<ProgramImage, LoadError> {
+/// A RISC-V Linux `Image` is recognised by its header and placed at `ram_base`
+/// plus the header's text offset, reserving its full image size (bss included).
+pub fn parse_program(
+    path: &Path,
+    bytes: &[u8],
+    ram_base: u64,
+    raw_base: u64,
+) -> Result<ProgramImage, LoadError> {
     let not_program = |reason: &str| LoadError::NotAProgram {
         path: path.to_owned(),
         reason: reason.to_owned(),
     };
     if bytes.starts_with(b"\x7fELF") {
         return parse_elf(path, bytes);
+    }
+    if let Some(image) = parse_linux_image(bytes, ram_base) {
+        return Ok(image);
     }
     if bytes.is_empty() {
         return Err(not_program("the file is empty"));
@@ -129,6 +167,29 @@ pub fn parse_program(path: &Path, bytes: &[u8], raw_base: u64) -> Result<Program
             mem_size: bytes.len() as u64,
         }],
         entry: raw_base,
+        kind: ImageKind::Raw,
+    })
+}
+
+/// The RISC-V Linux boot image header (Documentation/arch/riscv/boot-image-header):
+/// text offset at 8, image size at 16, "RSC\x05" at 0x38. `ram_base` is the start of
+/// RAM; the kernel goes `text_offset` above it.
+fn parse_linux_image(bytes: &[u8], ram_base: u64) -> Option<ProgramImage> {
+    if !is_linux_image(bytes) {
+        return None;
+    }
+    let field = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+    let text_offset = field(8);
+    let image_size = field(16).max(bytes.len() as u64);
+    let addr = ram_base.checked_add(text_offset)?;
+    Some(ProgramImage {
+        segments: vec![Segment {
+            addr,
+            data: bytes.to_vec(),
+            mem_size: image_size,
+        }],
+        entry: addr,
+        kind: ImageKind::LinuxImage,
     })
 }
 
@@ -224,6 +285,7 @@ fn parse_elf(path: &Path, bytes: &[u8]) -> Result<ProgramImage, LoadError> {
     Ok(ProgramImage {
         segments,
         entry: elf.entry,
+        kind: ImageKind::Elf,
     })
 }
 
@@ -237,23 +299,43 @@ mod tests {
 
     #[test]
     fn raw_code_loads_at_the_base() {
-        let image = parse_program(path(), &[0x13, 0, 0, 0, 0x6f, 0, 0, 0], 0x8000_0000).unwrap();
+        let image = parse_program(
+            path(),
+            &[0x13, 0, 0, 0, 0x6f, 0, 0, 0],
+            0x8000_0000,
+            0x8000_0000,
+        )
+        .unwrap();
         assert_eq!(image.entry, 0x8000_0000);
         assert_eq!(image.end(), 0x8000_0008);
         assert!(image.check_fits(path(), 0x8000_0000, 4096).is_ok());
     }
 
     #[test]
+    fn linux_image_header_sets_place_and_size() {
+        let mut bytes = vec![0u8; 0x1000];
+        bytes[0..2].copy_from_slice(b"MZ");
+        bytes[8..16].copy_from_slice(&0x20_0000u64.to_le_bytes());
+        bytes[16..24].copy_from_slice(&0x250_0000u64.to_le_bytes());
+        bytes[0x30..0x38].copy_from_slice(b"RISCV\0\0\0");
+        bytes[0x38..0x3c].copy_from_slice(b"RSC\x05");
+        let image = parse_program(path(), &bytes, 0x8000_0000, 0x8020_0000).unwrap();
+        assert_eq!(image.kind, ImageKind::LinuxImage);
+        assert_eq!(image.entry, 0x8020_0000);
+        assert_eq!(image.end(), 0x8020_0000 + 0x250_0000);
+    }
+
+    #[test]
     fn rejects_text_compressed_and_empty_files() {
         for bytes in [&b"hello world\n"[..], b"\x1f\x8b\x08\0", b""] {
-            let err = parse_program(path(), bytes, 0x8000_0000).unwrap_err();
+            let err = parse_program(path(), bytes, 0x8000_0000, 0x8000_0000).unwrap_err();
             assert!(matches!(err, LoadError::NotAProgram { .. }), "{err}");
         }
     }
 
     #[test]
     fn rejects_malformed_elf() {
-        let err = parse_program(path(), b"\x7fELF\x02\x01\x01garbage", 0).unwrap_err();
+        let err = parse_program(path(), b"\x7fELF\x02\x01\x01garbage", 0, 0).unwrap_err();
         assert!(err.to_string().contains("malformed ELF"), "{err}");
     }
 
@@ -266,6 +348,7 @@ mod tests {
                 mem_size: 0x20_0000,
             }],
             entry: 0x8000_0000,
+            kind: ImageKind::Raw,
         };
         let err = image
             .check_fits(path(), 0x8000_0000, 0x10_0000)
@@ -278,6 +361,7 @@ mod tests {
                 mem_size: 1,
             }],
             entry: 0x1000,
+            kind: ImageKind::Raw,
         };
         assert!(low.check_fits(path(), 0x8000_0000, 0x10_0000).is_err());
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use emu_core::RunControl;
-use emu_core::config::{BiosChoice, ByteSize, MachineSpec, SerialBackend};
+use emu_core::config::{BiosChoice, ByteSize, DriveSpec, MachineSpec, SerialBackend};
 
 use crate::console::Console;
 use crate::machines::riscv_virt::RiscvVirt;
@@ -59,6 +59,15 @@ pub struct RunArgs {
     /// Stop after this many seconds of wall time with exit code 124.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
+    /// Initial RAM disk for a Linux kernel.
+    #[arg(long, value_name = "FILE")]
+    pub initrd: Option<PathBuf>,
+    /// Kernel command line.
+    #[arg(long, value_name = "ARGS")]
+    pub append: Option<String>,
+    /// A virtio disk: file=PATH[,format=raw][,readonly=on]. Repeatable.
+    #[arg(long, value_name = "SPEC")]
+    pub drive: Vec<DriveSpec>,
     /// Machine configuration file (TOML) with the same keys as these flags.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -80,6 +89,9 @@ impl RunArgs {
             smp: self.smp,
             serial: self.serial.clone(),
             timeout: self.timeout,
+            initrd: self.initrd.clone(),
+            append: self.append.clone(),
+            drive: (!self.drive.is_empty()).then(|| self.drive.clone()),
         }
     }
 }

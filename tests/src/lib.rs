@@ -110,3 +110,154 @@ pub fn run_on_qemu(program: &Path, timeout: Duration, extra: &[&str]) -> i32 {
         .expect("run qemu");
     status.code().unwrap_or(-1)
 }
+
+/// The `turing` binary of this build profile, built on first use (integration tests
+/// in this package cannot name another package's binary directly).
+pub fn turing_binary() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/turing
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile folder");
+    let binary = profile_dir.join("turing");
+    BUILD.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut command = Command::new(cargo);
+        command.args([
+            "build",
+            "--quiet",
+            "--package",
+            "frontend",
+            "--bin",
+            "turing",
+        ]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            command.arg("--release");
+        }
+        let status = command
+            .current_dir(repo_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the turing binary failed");
+    });
+    binary
+}
+
+/// A running `turing` process whose serial console the test drives.
+#[derive(Debug)]
+pub struct GuestSession {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    output: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// How much of the output earlier expectations consumed.
+    consumed: usize,
+}
+
+impl GuestSession {
+    /// Starts `turing run ARGS` with the console on pipes.
+    pub fn start(args: &[&str]) -> GuestSession {
+        use std::io::Read;
+        use std::process::Stdio;
+        let mut child = Command::new(turing_binary())
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start turing");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(&buf[..n]);
+            }
+        });
+        let stdin = child.stdin.take();
+        GuestSession {
+            child,
+            stdin,
+            output,
+            consumed: 0,
+        }
+    }
+
+    /// Everything the guest printed so far.
+    pub fn transcript(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+
+    /// Waits until `needle` appears in output not consumed yet; returns the text up
+    /// to and including it. Panics with the transcript after `timeout`.
+    pub fn expect(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            {
+                let out = self.output.lock().unwrap_or_else(|e| e.into_inner());
+                let text =
+                    String::from_utf8_lossy(&out[self.consumed.min(out.len())..]).into_owned();
+                if let Some(at) = text.find(needle) {
+                    let end = at + needle.len();
+                    self.consumed += text[..end].len();
+                    return text[..end].to_owned();
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "timed out waiting for {needle:?}; output so far:\n{}",
+                    self.transcript()
+                );
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                let text = self.transcript();
+                if text[self.consumed.min(text.len())..].contains(needle) {
+                    continue;
+                }
+                panic!("turing exited ({status}) before {needle:?}; output:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Types a line into the guest console.
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        stdin.write_all(line.as_bytes()).expect("write to guest");
+        stdin.write_all(b"\n").expect("write to guest");
+        stdin.flush().expect("flush guest input");
+    }
+
+    /// Waits for the process to end; returns its exit code.
+    pub fn wait(mut self, timeout: Duration) -> i32 {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code().unwrap_or(-1);
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!("turing did not exit; output:\n{}", self.transcript());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for GuestSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

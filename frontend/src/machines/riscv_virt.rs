@@ -4,10 +4,12 @@
 //! | region | base |
 //! |---|---|
 //! | reset-vector ROM | 0x1000 |
+//! | Goldfish RTC | 0x10_1000 |
 //! | SiFive test (finisher) | 0x10_0000 |
 //! | CLINT | 0x200_0000 |
 //! | PLIC | 0xc00_0000 |
 //! | ns16550a UART | 0x1000_0000 |
+//! | virtio-mmio slots 0..8 | 0x1000_1000 + 0x1000 * n |
 //! | RAM | 0x8000_0000 |
 //!
 //! Harts are interleaved on the calling thread, each running a slice of
@@ -20,11 +22,13 @@ use std::time::{Duration, Instant};
 
 use cpu_riscv::{Hart, RunExit, TraceEntry};
 use devices::clint::{Clint, ClintHart};
-use devices::{Plic, SifiveTest, Uart16550, clint, plic, sifive_test, uart16550};
+use devices::{
+    GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc, plic, sifive_test, uart16550,
+};
 use emu_core::config::{BiosChoice, MachineConfig};
 use emu_core::{Bus, GuestRam, RunControl, StopReason, VirtualClock};
 use firmware::fdt::{FdtDevice, RiscvVirtFdt};
-use firmware::loader::{self, ProgramImage};
+use firmware::loader::{self, ImageKind, ProgramImage};
 
 use super::{MachineError, RunOutcome};
 use crate::console::Console;
@@ -39,6 +43,16 @@ pub const MROM_SIZE: u64 = 0xf000;
 pub const TEST_BASE: u64 = 0x10_0000;
 /// The CLINT.
 pub const CLINT_BASE: u64 = 0x200_0000;
+/// The Goldfish RTC.
+pub const RTC_BASE: u64 = 0x10_1000;
+/// The RTC's PLIC source number.
+pub const RTC_IRQ: usize = 11;
+/// The first virtio-mmio slot; slots follow every `VIRTIO_STRIDE` bytes.
+pub const VIRTIO_BASE: u64 = 0x1000_1000;
+/// Distance between virtio-mmio slots.
+pub const VIRTIO_STRIDE: u64 = 0x1000;
+/// Number of virtio-mmio slots (PLIC sources 1..=8).
+pub const VIRTIO_SLOTS: u64 = 8;
 /// The PLIC.
 pub const PLIC_BASE: u64 = 0xc00_0000;
 /// The UART's PLIC source number.
@@ -92,58 +106,17 @@ impl RiscvVirt {
         let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
         let mut bus = Bus::new(RAM_BASE, ram, control.clone())?;
 
-        let mut images = Vec::new();
-        let mut kernel_base = RAM_BASE;
-        if let BiosChoice::File(path) = &config.bios {
-            let bios = loader::load_program(path, RAM_BASE)?;
-            bios.check_fits(path, RAM_BASE, config.memory)?;
-            images.push(bios);
-            kernel_base = RAM_BASE + KERNEL_OFFSET_WITH_BIOS;
-        }
-        let kernel = match &config.kernel {
-            Some(path) => {
-                let image = loader::load_program(path, kernel_base)?;
-                image.check_fits(path, RAM_BASE, config.memory)?;
-                image
-            }
-            None => loader::parse_program(Path::new("built-in demo"), demo, kernel_base)?,
-        };
-        let entry = images.first().map_or(kernel.entry, |bios| bios.entry);
-        images.push(kernel);
-
-        let fdt = RiscvVirtFdt {
-            harts: config.smp,
-            ram: (RAM_BASE, config.memory),
-            timebase_hz: TIMEBASE_HZ as u32,
-            bootargs: String::new(),
-            console: Some(UART_BASE),
-            clint: (CLINT_BASE, clint::SIZE),
-            finisher: Some((TEST_BASE, sifive_test::SIZE)),
-            devices: vec![FdtDevice {
-                name: "serial",
-                compatible: &["ns16550a"],
-                base: UART_BASE,
-                size: uart16550::SIZE,
-                u32_props: vec![("clock-frequency", 3_686_400)],
-            }],
-        }
-        .build()?;
-        // The device tree goes at the top of RAM, above everything loaded.
-        let ram_end = RAM_BASE + config.memory;
-        let fdt_addr = (ram_end - fdt.len() as u64) & !0xfff;
-        let loaded_end = images
-            .iter()
-            .map(ProgramImage::end)
-            .max()
-            .unwrap_or(RAM_BASE);
-        if fdt_addr < loaded_end {
-            return Err(MachineError::Setup(format!(
-                "guest RAM ({} bytes) is too small for the program and its device tree (raise --memory)",
-                config.memory
-            )));
-        }
-
-        bus.map_rom("mrom", MROM_BASE, reset_vector(entry, fdt_addr, MROM_SIZE))?;
+        let plan = BootPlan::new(config, demo)?;
+        let entry = plan.entry;
+        let fdt_addr = plan.fdt_addr;
+        let images = plan.images;
+        let fdt = plan.fdt;
+        let fw_dynamic = plan.next_stage;
+        bus.map_rom(
+            "mrom",
+            MROM_BASE,
+            reset_vector(entry, fdt_addr, fw_dynamic, MROM_SIZE),
+        )?;
         // Interrupt lines live in the harts, which need the bus; the CLINT and PLIC
         // are on the bus. Break the cycle with shared pin words made first.
         let pins: Vec<Arc<std::sync::atomic::AtomicU64>> = (0..config.smp)
@@ -165,7 +138,6 @@ impl RiscvVirt {
         let plic = Plic::new(plic_outputs, control.clone());
         let mut uart = Uart16550::new(console.output, console.input);
         uart.set_irq(Box::new(plic.source(UART_IRQ)));
-        bus.map_mmio("plic", PLIC_BASE, plic::SIZE, Box::new(plic))?;
         bus.map_mmio("uart", UART_BASE, uart16550::SIZE, Box::new(uart))?;
         bus.map_mmio(
             "test",
@@ -173,6 +145,10 @@ impl RiscvVirt {
             sifive_test::SIZE,
             Box::new(SifiveTest::new(control.clone())),
         )?;
+        let mut rtc = GoldfishRtc::new(goldfish_rtc::host_time());
+        rtc.set_irq(Box::new(plic.source(RTC_IRQ)));
+        bus.map_mmio("rtc", RTC_BASE, goldfish_rtc::SIZE, Box::new(rtc))?;
+        bus.map_mmio("plic", PLIC_BASE, plic::SIZE, Box::new(plic))?;
         let lines = pins
             .iter()
             .map(|pin| ClintHart {
@@ -300,13 +276,21 @@ impl RiscvVirt {
     }
 }
 
+/// `fw_dynamic_info` magic ("OSBI"), as OpenSBI's fw_dynamic expects.
+const FW_DYNAMIC_MAGIC: u64 = 0x4942_534f;
+/// fw_dynamic_info version with the boot_hart field.
+const FW_DYNAMIC_VERSION: u64 = 2;
+/// next_mode value for S-mode.
+const NEXT_MODE_S: u64 = 1;
+
 /// The reset vector in the mask ROM, as QEMU's virt board has it: every hart starts
-/// at the ROM with a0 = its hart id and a1 = the device tree address, and jumps to
-/// the entry point stored after the code.
-fn reset_vector(entry: u64, fdt_addr: u64, size: u64) -> Box<[u8]> {
+/// at the ROM with a0 = its hart id, a1 = the device tree address and a2 = the
+/// address of a `fw_dynamic_info` block (read by firmware such as OpenSBI's
+/// fw_dynamic, ignored by bare-metal programs), and jumps to the entry point.
+fn reset_vector(entry: u64, fdt_addr: u64, next_stage: Option<u64>, size: u64) -> Box<[u8]> {
     const CODE: [u32; 6] = [
         0x0000_0297, // auipc t0, 0
-        0x0282_8613, // addi  a2, t0, 40    (a2: firmware dynamic info, when present)
+        0x0282_8613, // addi  a2, t0, 40    (a2: fw_dynamic_info below)
         0xf140_2573, // csrr  a0, mhartid
         0x0202_b583, // ld    a1, 32(t0)    (device tree)
         0x0182_b283, // ld    t0, 24(t0)    (entry)
@@ -318,6 +302,200 @@ fn reset_vector(entry: u64, fdt_addr: u64, size: u64) -> Box<[u8]> {
     }
     rom.extend_from_slice(&entry.to_le_bytes());
     rom.extend_from_slice(&fdt_addr.to_le_bytes());
+    // fw_dynamic_info: magic, version, next_addr, next_mode, options, boot_hart.
+    let info = [
+        FW_DYNAMIC_MAGIC,
+        FW_DYNAMIC_VERSION,
+        next_stage.unwrap_or(0),
+        NEXT_MODE_S,
+        0,
+        0,
+    ];
+    for field in info {
+        rom.extend_from_slice(&field.to_le_bytes());
+    }
     rom.resize(size as usize, 0);
     rom.into_boxed_slice()
+}
+
+/// Where everything goes in RAM and where the harts start.
+struct BootPlan {
+    images: Vec<ProgramImage>,
+    /// Where the reset vector jumps.
+    entry: u64,
+    /// The kernel's entry when firmware runs first.
+    next_stage: Option<u64>,
+    fdt: Vec<u8>,
+    fdt_addr: u64,
+}
+
+impl BootPlan {
+    fn new(config: &MachineConfig, demo: &[u8]) -> Result<BootPlan, MachineError> {
+        let ram_end = RAM_BASE + config.memory;
+        let kernel_path = config.kernel.as_deref();
+        let name = kernel_path.unwrap_or(Path::new("built-in demo"));
+        let kernel_bytes = match kernel_path {
+            Some(path) => loader::read_file(path)?,
+            None => demo.to_vec(),
+        };
+        let is_linux = loader::is_linux_image(&kernel_bytes);
+        // Firmware: the one named; for a Linux kernel without --bios, Turing's own SBI;
+        // bare-metal programs (and `--bios none`) start directly in M-mode.
+        let bios = match &config.bios {
+            Some(BiosChoice::File(path)) => {
+                let bytes = loader::read_file(path)?;
+                Some((
+                    path.clone(),
+                    loader::parse_program(path, &bytes, RAM_BASE, RAM_BASE)?,
+                ))
+            }
+            Some(BiosChoice::None) => None,
+            None if !is_linux => None,
+            None => {
+                let path = Path::new("built-in SBI firmware");
+                Some((
+                    path.to_owned(),
+                    loader::parse_program(path, firmware::SBI_FIRMWARE, RAM_BASE, RAM_BASE)?,
+                ))
+            }
+        };
+        // Raw code goes to the start of RAM, or above the firmware when there is one.
+        let raw_base = if bios.is_some() {
+            RAM_BASE + KERNEL_OFFSET_WITH_BIOS
+        } else {
+            RAM_BASE
+        };
+        let kernel = loader::parse_program(name, &kernel_bytes, RAM_BASE, raw_base)?;
+        kernel.check_fits(name, RAM_BASE, config.memory)?;
+        let mut images = Vec::new();
+        let (entry, next_stage) = match bios {
+            Some((path, image)) => {
+                image.check_fits(&path, RAM_BASE, config.memory)?;
+                if image.end()
+                    > kernel
+                        .segments
+                        .iter()
+                        .map(|s| s.addr)
+                        .min()
+                        .unwrap_or(u64::MAX)
+                {
+                    return Err(MachineError::Setup(format!(
+                        "firmware {} overlaps the kernel at {:#x}",
+                        path.display(),
+                        kernel.entry
+                    )));
+                }
+                let entry = image.entry;
+                images.push(image);
+                (entry, Some(kernel.entry))
+            }
+            None => (kernel.entry, None),
+        };
+        images.push(kernel);
+        let loaded_end = images
+            .iter()
+            .map(ProgramImage::end)
+            .max()
+            .unwrap_or(RAM_BASE);
+
+        // The device tree goes at the top of RAM and the initrd just below it, both
+        // above everything loaded (a kernel's bss included).
+        let initrd = match &config.initrd {
+            Some(path) => Some((
+                path,
+                std::fs::read(path).map_err(|e| {
+                    MachineError::Setup(format!("cannot read initrd {}: {e}", path.display()))
+                })?,
+            )),
+            None => None,
+        };
+        let fdt_room = 64 * 1024;
+        let fdt_addr = (ram_end - fdt_room) & !0xfff;
+        let initrd_range = match &initrd {
+            Some((path, data)) => {
+                let start = fdt_addr.checked_sub(data.len() as u64).map(|a| a & !0xfff);
+                match start {
+                    Some(start) if start >= loaded_end => Some((start, start + data.len() as u64)),
+                    _ => {
+                        return Err(MachineError::Setup(format!(
+                            "initrd {} ({} bytes) does not fit in guest RAM above the kernel (raise --memory)",
+                            path.display(),
+                            data.len()
+                        )));
+                    }
+                }
+            }
+            None => None,
+        };
+        if fdt_addr < loaded_end {
+            return Err(MachineError::Setup(format!(
+                "guest RAM ({} bytes) is too small for the program and its device tree (raise --memory)",
+                config.memory
+            )));
+        }
+        let mut devices = vec![
+            FdtDevice {
+                name: "serial",
+                compatible: &["ns16550a"],
+                base: UART_BASE,
+                size: uart16550::SIZE,
+                u32_props: vec![("clock-frequency", 3_686_400)],
+                irq: Some(UART_IRQ as u32),
+            },
+            FdtDevice {
+                name: "rtc",
+                compatible: &["google,goldfish-rtc"],
+                base: RTC_BASE,
+                size: goldfish_rtc::SIZE,
+                u32_props: vec![],
+                irq: Some(RTC_IRQ as u32),
+            },
+        ];
+        for slot in 0..VIRTIO_SLOTS {
+            devices.push(FdtDevice {
+                name: "virtio_mmio",
+                compatible: &["virtio,mmio"],
+                base: VIRTIO_BASE + slot * VIRTIO_STRIDE,
+                size: VIRTIO_STRIDE,
+                u32_props: vec![],
+                irq: Some(slot as u32 + 1),
+            });
+        }
+        let fdt = RiscvVirtFdt {
+            harts: config.smp,
+            ram: (RAM_BASE, config.memory),
+            timebase_hz: TIMEBASE_HZ as u32,
+            bootargs: config.append.clone().unwrap_or_default(),
+            initrd: initrd_range,
+            plic: (PLIC_BASE, plic::SIZE, plic::SOURCES as u32 - 1),
+            console: Some(UART_BASE),
+            clint: (CLINT_BASE, clint::SIZE),
+            finisher: Some((TEST_BASE, sifive_test::SIZE)),
+            devices,
+        }
+        .build()?;
+        if fdt.len() as u64 > fdt_room {
+            return Err(MachineError::Setup(
+                "the device tree is larger than its 64 KiB slot".to_owned(),
+            ));
+        }
+        if let (Some((_, data)), Some((start, _))) = (initrd, initrd_range) {
+            images.push(ProgramImage {
+                segments: vec![loader::Segment {
+                    addr: start,
+                    mem_size: data.len() as u64,
+                    data,
+                }],
+                entry: start,
+                kind: ImageKind::Raw,
+            });
+        }
+        Ok(BootPlan {
+            images,
+            entry,
+            next_stage,
+            fdt,
+            fdt_addr,
+        })
+    }
 }
