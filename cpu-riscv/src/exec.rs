@@ -431,10 +431,19 @@ impl Hart {
                 let old = self.csr_read(csr)?;
                 // rs1 = x0 (or a zero immediate) means no write at all.
                 if insn.rs1 != 0 {
-                    let new = if matches!(insn.op, Csrrs | Csrrsi) {
-                        old | operand
+                    // Read-modify-write of mip uses only the software-writable SEIP
+                    // bit, not the PLIC's line (privileged spec, mip): otherwise a
+                    // `csrs mip, STIP` would latch a device interrupt forever.
+                    let base = if csr == crate::csr::num::MIP {
+                        let seip = 1 << crate::trap::irq::SEI;
+                        (old & !seip) | (self.state.mip & seip)
                     } else {
-                        old & !operand
+                        old
+                    };
+                    let new = if matches!(insn.op, Csrrs | Csrrsi) {
+                        base | operand
+                    } else {
+                        base & !operand
                     };
                     self.csr_write(csr, new)?;
                 }

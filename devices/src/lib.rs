@@ -8,6 +8,7 @@ pub mod goldfish_rtc;
 pub mod plic;
 pub mod sifive_test;
 pub mod uart16550;
+pub mod virtio;
 
 pub use clint::Clint;
 pub use goldfish_rtc::GoldfishRtc;

@@ -61,6 +61,8 @@ pub struct Uart16550 {
     output: Box<dyn Write + Send>,
     input: Option<Receiver<u8>>,
     irq: Option<Box<dyn IrqLine>>,
+    /// Output written since the last flush (prompts end without a newline).
+    unflushed: bool,
 }
 
 impl std::fmt::Debug for Uart16550 {
@@ -79,6 +81,7 @@ impl Uart16550 {
             output,
             input,
             irq: None,
+            unflushed: false,
         }
     }
 
@@ -125,6 +128,9 @@ impl Uart16550 {
             let _ = self.output.write_all(&[byte]);
             if byte == b'\n' {
                 let _ = self.output.flush();
+                self.unflushed = false;
+            } else {
+                self.unflushed = true;
             }
         }
         self.state.thr_interrupt = true;
@@ -210,6 +216,10 @@ impl MmioDevice for Uart16550 {
     }
 
     fn tick(&mut self, _now: u64) -> Option<u64> {
+        if self.unflushed {
+            let _ = self.output.flush();
+            self.unflushed = false;
+        }
         if self.state.rx.is_empty() {
             self.pull_input();
             self.update_irq();

@@ -112,6 +112,25 @@ impl GuestRam {
         self.len == 0
     }
 
+    /// The host address of RAM offset 0, for device models that access guest memory
+    /// through another library (virtio's `vm-memory` regions).
+    ///
+    /// The mapping behind it is `len()` bytes long, page-aligned, readable and
+    /// writable, private and anonymous, and stays at this address, never moved or
+    /// unmapped, for as long as this `GuestRam` lives.
+    ///
+    /// Getting the pointer is safe; using it is not. Whoever dereferences it must
+    /// (1) stay inside `[ptr, ptr + len())`; (2) keep this `GuestRam` alive while the
+    /// pointer is in use, for example by holding an `Arc<GuestRam>` next to it;
+    /// (3) never form `&`/`&mut` references to the bytes, because vCPUs and devices
+    /// change them concurrently: use raw-pointer, volatile or atomic accesses, as this
+    /// module does. Writes through the pointer skip code-page tracking, so CPUs learn
+    /// of them only when the guest itself synchronizes its instruction stream
+    /// (`fence.i` and the like), as it must after DMA on real hardware.
+    pub fn host_base_ptr(&self) -> *mut u8 {
+        self.map.as_mut_ptr()
+    }
+
     /// The host pointer for `[offset, offset+len)`, when that range is inside RAM.
     #[inline]
     fn host_ptr(&self, offset: u64, len: u64) -> Option<*mut u8> {

@@ -2,6 +2,8 @@
 //! RISC-V cross toolchain and running them on Turing and on QEMU.
 #![deny(missing_docs)]
 
+pub mod images;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

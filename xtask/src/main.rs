@@ -5,6 +5,8 @@
 //! - `test`: set up, then format check, clippy and the whole test suite
 //! - `bench`: set up, then the guest benchmarks against QEMU
 
+mod images;
+
 use std::process::{Command, ExitCode};
 
 /// Debian packages the project needs: the bare-metal cross toolchain for guest
@@ -14,6 +16,9 @@ const PACKAGES: &[&str] = &[
     "binutils-riscv64-unknown-elf",
     "qemu-system-misc",
     "device-tree-compiler",
+    "debian-archive-keyring",
+    "e2fsprogs",
+    "xz-utils",
 ];
 
 fn main() -> ExitCode {
@@ -25,6 +30,7 @@ fn main() -> ExitCode {
         "run" => setup().and_then(|()| run(&rest)),
         "test" => setup().and_then(|()| test()),
         "bench" => setup().and_then(|()| bench(&rest)),
+        "images" => setup().and_then(|()| images::build()),
         _ => Err(format!(
             "unknown task '{task}': expected setup, run [ARGS..], test or bench"
         )),
@@ -119,6 +125,7 @@ fn test() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
+    images::build()?;
     cargo_test(&["test", "--workspace", "--", "--nocapture"])
 }
 

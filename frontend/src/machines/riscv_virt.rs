@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use cpu_riscv::{Hart, RunExit, TraceEntry};
 use devices::clint::{Clint, ClintHart};
+use devices::virtio::{GuestMemoryHandle, VirtioBlk, VirtioDevice, VirtioMmio, VirtioRng};
 use devices::{
     GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc, plic, sifive_test, uart16550,
 };
@@ -145,6 +146,38 @@ impl RiscvVirt {
             sifive_test::SIZE,
             Box::new(SifiveTest::new(control.clone())),
         )?;
+        // virtio-mmio slots: disks first, in --drive order, then the entropy device
+        // in the last slot; the rest are empty (device ID 0, skipped by drivers).
+        if config.drives.len() >= VIRTIO_SLOTS as usize {
+            return Err(MachineError::Setup(format!(
+                "too many drives ({}): riscv-virt has room for {}",
+                config.drives.len(),
+                VIRTIO_SLOTS - 1
+            )));
+        }
+        let guest_memory = GuestMemoryHandle::new(bus.ram().clone(), RAM_BASE)
+            .map_err(|e| MachineError::Setup(e.to_string()))?;
+        for slot in 0..VIRTIO_SLOTS {
+            let irq = Box::new(plic.source(slot as usize + 1));
+            let device: Option<Box<dyn VirtioDevice>> = match config.drives.get(slot as usize) {
+                Some(drive) => Some(Box::new(
+                    VirtioBlk::open(&drive.file, drive.read_only)
+                        .map_err(|e| MachineError::Setup(e.to_string()))?,
+                )),
+                None if slot == VIRTIO_SLOTS - 1 => Some(Box::new(VirtioRng::from_host())),
+                None => None,
+            };
+            let transport = match device {
+                Some(device) => VirtioMmio::new(device, guest_memory.clone(), irq),
+                None => VirtioMmio::empty(),
+            };
+            bus.map_mmio(
+                &format!("virtio{slot}"),
+                VIRTIO_BASE + slot * VIRTIO_STRIDE,
+                VIRTIO_STRIDE,
+                Box::new(transport),
+            )?;
+        }
         let mut rtc = GoldfishRtc::new(goldfish_rtc::host_time());
         rtc.set_irq(Box::new(plic.source(RTC_IRQ)));
         bus.map_mmio("rtc", RTC_BASE, goldfish_rtc::SIZE, Box::new(rtc))?;

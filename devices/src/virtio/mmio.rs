@@ -1,0 +1,915 @@
+//! The virtio-mmio transport, version 2 (VIRTIO 1.x §4.2.2).
+//!
+//! Registers are 32 bits wide and must be accessed as aligned 32-bit words; other
+//! accesses to them read 0 and are ignored on write, as QEMU does. Device
+//! configuration space, at 0x100, takes any width.
+
+use std::fmt;
+
+use emu_core::{BusFault, IrqLine, MmioDevice};
+use virtio_queue::{Queue, QueueT};
+use vm_memory::GuestAddress;
+
+use super::memory::GuestMemoryHandle;
+use super::queue::QueueAccess;
+use super::{
+    DEVICE_ID_NONE, INT_CONFIG_CHANGE, INT_USED_BUFFER, VIRTIO_F_VERSION_1, VirtioDevice, status,
+};
+
+/// Size of a virtio-mmio register window.
+pub const MMIO_SIZE: u64 = 0x1000;
+
+/// "virt", little-endian.
+const MAGIC: u32 = 0x7472_6976;
+const VERSION: u32 = 2;
+/// "QEMU", as QEMU reports, so guests treat us the same way.
+const VENDOR_ID: u32 = 0x554d_4551;
+
+const MAGIC_VALUE: u64 = 0x000;
+const VERSION_REG: u64 = 0x004;
+const DEVICE_ID: u64 = 0x008;
+const VENDOR_ID_REG: u64 = 0x00c;
+const DEVICE_FEATURES: u64 = 0x010;
+const DEVICE_FEATURES_SEL: u64 = 0x014;
+const DRIVER_FEATURES: u64 = 0x020;
+const DRIVER_FEATURES_SEL: u64 = 0x024;
+const QUEUE_SEL: u64 = 0x030;
+const QUEUE_NUM_MAX: u64 = 0x034;
+const QUEUE_NUM: u64 = 0x038;
+const QUEUE_READY: u64 = 0x044;
+const QUEUE_NOTIFY: u64 = 0x050;
+const INTERRUPT_STATUS: u64 = 0x060;
+const INTERRUPT_ACK: u64 = 0x064;
+const STATUS: u64 = 0x070;
+const QUEUE_DESC_LOW: u64 = 0x080;
+const QUEUE_DESC_HIGH: u64 = 0x084;
+const QUEUE_DRIVER_LOW: u64 = 0x090;
+const QUEUE_DRIVER_HIGH: u64 = 0x094;
+const QUEUE_DEVICE_LOW: u64 = 0x0a0;
+const QUEUE_DEVICE_HIGH: u64 = 0x0a4;
+const SHM_LEN_LOW: u64 = 0x0b0;
+const SHM_BASE_HIGH: u64 = 0x0bc;
+const CONFIG_GENERATION: u64 = 0x0fc;
+const CONFIG: u64 = 0x100;
+
+/// The driver-visible registers of one queue.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueRegs {
+    /// QueueNum: the size the driver chose.
+    pub size: u16,
+    /// QueueReady.
+    pub ready: bool,
+    /// Guest physical address of the descriptor table.
+    pub desc: u64,
+    /// Guest physical address of the driver (available) ring.
+    pub driver: u64,
+    /// Guest physical address of the device (used) ring.
+    pub device: u64,
+    /// Next available-ring entry the device will take.
+    pub next_avail: u16,
+    /// Next used-ring entry the device will fill.
+    pub next_used: u16,
+}
+
+/// The transport's register state, apart from the device and host connections.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VirtioMmioState {
+    /// Device status (§2.1), including DEVICE_NEEDS_RESET when the device broke.
+    pub status: u32,
+    /// DeviceFeaturesSel.
+    pub device_features_sel: u32,
+    /// DriverFeaturesSel.
+    pub driver_features_sel: u32,
+    /// Features the driver accepted.
+    pub driver_features: u64,
+    /// QueueSel.
+    pub queue_sel: u32,
+    /// InterruptStatus: [`INT_USED_BUFFER`] and [`INT_CONFIG_CHANGE`].
+    pub interrupt_status: u32,
+    /// ConfigGeneration.
+    pub config_generation: u32,
+    /// One entry per queue of the device.
+    pub queues: Vec<QueueRegs>,
+}
+
+/// A virtio device behind a virtio-mmio register window.
+pub struct VirtioMmio {
+    state: VirtioMmioState,
+    device: Box<dyn VirtioDevice>,
+    device_features: u64,
+    /// The live queues; only those whose registers say `ready` are used.
+    queues: Vec<Queue>,
+    mem: Option<GuestMemoryHandle>,
+    irq: Option<Box<dyn IrqLine>>,
+    irq_level: bool,
+}
+
+impl fmt::Debug for VirtioMmio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VirtioMmio")
+            .field("device", &self.device.name())
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What an empty slot holds: device ID 0, no features, no queues.
+struct EmptySlot;
+
+impl VirtioDevice for EmptySlot {
+    fn device_type(&self) -> u32 {
+        DEVICE_ID_NONE
+    }
+    fn name(&self) -> &'static str {
+        "virtio-empty"
+    }
+    fn features(&self) -> u64 {
+        0
+    }
+    fn queue_max_sizes(&self) -> &[u16] {
+        &[]
+    }
+    fn read_config(&self, _offset: u64, data: &mut [u8]) {
+        data.fill(0);
+    }
+    fn process_queue(
+        &mut self,
+        _index: usize,
+        _queue: &mut QueueAccess<'_>,
+    ) -> Result<(), super::DeviceError> {
+        Ok(())
+    }
+}
+
+/// A fresh queue of at most `max` entries; a device that declares an invalid maximum
+/// (not a power of two up to 32768) gets a queue that can never become ready.
+fn new_queue(max: u16) -> Queue {
+    Queue::new(max).unwrap_or_default()
+}
+
+fn set_low(value: &mut u64, low: u32) {
+    *value = (*value & !0xffff_ffff) | u64::from(low);
+}
+
+fn set_high(value: &mut u64, high: u32) {
+    *value = (*value & 0xffff_ffff) | (u64::from(high) << 32);
+}
+
+impl VirtioMmio {
+    /// `device` behind a register window; it reaches guest RAM through `mem` and
+    /// interrupts the guest through `irq` (level-triggered).
+    pub fn new(
+        device: Box<dyn VirtioDevice>,
+        mem: GuestMemoryHandle,
+        irq: Box<dyn IrqLine>,
+    ) -> VirtioMmio {
+        VirtioMmio::build(device, Some(mem), Some(irq))
+    }
+
+    /// An empty slot: reads as a virtio-mmio window with device ID 0.
+    pub fn empty() -> VirtioMmio {
+        VirtioMmio::build(Box::new(EmptySlot), None, None)
+    }
+
+    fn build(
+        device: Box<dyn VirtioDevice>,
+        mem: Option<GuestMemoryHandle>,
+        irq: Option<Box<dyn IrqLine>>,
+    ) -> VirtioMmio {
+        let device_features = if device.device_type() == DEVICE_ID_NONE {
+            0
+        } else {
+            device.features() | VIRTIO_F_VERSION_1
+        };
+        let mut mmio = VirtioMmio {
+            state: VirtioMmioState::default(),
+            device,
+            device_features,
+            queues: Vec::new(),
+            mem,
+            irq,
+            irq_level: false,
+        };
+        mmio.reset();
+        mmio
+    }
+
+    /// A copy of the register state (with each queue's ring positions).
+    pub fn state(&self) -> VirtioMmioState {
+        let mut state = self.state.clone();
+        for (regs, queue) in state.queues.iter_mut().zip(&self.queues) {
+            regs.next_avail = queue.next_avail();
+            regs.next_used = queue.next_used();
+        }
+        state
+    }
+
+    /// Whether the device broke on a driver error and waits for a reset.
+    pub fn needs_reset(&self) -> bool {
+        self.state.status & status::DEVICE_NEEDS_RESET != 0
+    }
+
+    /// Back to the power-on state: what the driver gets by writing 0 to Status.
+    fn reset(&mut self) {
+        let sizes = self.device.queue_max_sizes().to_vec();
+        self.state = VirtioMmioState {
+            config_generation: self.state.config_generation,
+            queues: sizes
+                .iter()
+                .map(|&max| QueueRegs {
+                    size: max,
+                    ..QueueRegs::default()
+                })
+                .collect(),
+            ..VirtioMmioState::default()
+        };
+        self.queues = sizes.iter().map(|&max| new_queue(max)).collect();
+        self.device.reset();
+        self.update_irq();
+    }
+
+    fn update_irq(&mut self) {
+        let level = self.state.interrupt_status != 0;
+        if level != self.irq_level {
+            self.irq_level = level;
+            if let Some(irq) = &self.irq {
+                irq.set_level(level);
+            }
+        }
+    }
+
+    /// Marks the device broken (§2.1.2): NEEDS_RESET plus a configuration-change
+    /// interrupt; its queues are ignored until the driver resets it.
+    fn fail(&mut self, reason: &dyn fmt::Display) {
+        if !self.needs_reset() {
+            tracing::warn!("{}: {reason}; device needs reset", self.device.name());
+        }
+        self.state.status |= status::DEVICE_NEEDS_RESET;
+        self.state.interrupt_status |= INT_CONFIG_CHANGE;
+        self.update_irq();
+    }
+
+    fn selected(&self) -> Option<usize> {
+        let index = usize::try_from(self.state.queue_sel).ok()?;
+        (index < self.state.queues.len()).then_some(index)
+    }
+
+    /// The selected queue's registers, when it exists and is not live yet (the
+    /// driver must not change a ready queue).
+    fn selected_setup(&mut self) -> Option<&mut QueueRegs> {
+        let index = self.selected()?;
+        let regs = &mut self.state.queues[index];
+        (!regs.ready).then_some(regs)
+    }
+
+    fn enable_queue(&mut self, index: usize) {
+        let regs = self.state.queues[index].clone();
+        if regs.ready {
+            return;
+        }
+        let Some(mem) = &self.mem else {
+            return;
+        };
+        let max = self
+            .device
+            .queue_max_sizes()
+            .get(index)
+            .copied()
+            .unwrap_or(0);
+        let mut queue = new_queue(max);
+        let setup = queue
+            .try_set_size(regs.size)
+            .and_then(|()| queue.try_set_desc_table_address(GuestAddress(regs.desc)))
+            .and_then(|()| queue.try_set_avail_ring_address(GuestAddress(regs.driver)))
+            .and_then(|()| queue.try_set_used_ring_address(GuestAddress(regs.device)));
+        queue.set_event_idx(false);
+        queue.set_ready(true);
+        if let Err(e) = setup {
+            self.fail(&format_args!("queue {index} set up with {e}"));
+            return;
+        }
+        if !queue.is_valid(mem.memory()) {
+            self.fail(&format_args!(
+                "queue {index} rings (size {}, at {:#x}/{:#x}/{:#x}) are not in RAM",
+                regs.size, regs.desc, regs.driver, regs.device
+            ));
+            return;
+        }
+        self.queues[index] = queue;
+        self.state.queues[index].ready = true;
+    }
+
+    fn disable_queue(&mut self, index: usize) {
+        let max = self
+            .device
+            .queue_max_sizes()
+            .get(index)
+            .copied()
+            .unwrap_or(0);
+        self.queues[index] = new_queue(max);
+        self.state.queues[index].ready = false;
+    }
+
+    /// Lets the device work on queue `index` and raises the interrupts that follow.
+    fn process(&mut self, index: usize) {
+        if self.needs_reset()
+            || self.state.status & status::DRIVER_OK == 0
+            || !self.state.queues.get(index).is_some_and(|q| q.ready)
+        {
+            return;
+        }
+        let Some(mem) = &self.mem else {
+            return;
+        };
+        let mut access = QueueAccess::new(&mut self.queues[index], mem.memory());
+        let result = self.device.process_queue(index, &mut access);
+        if access.used_count() > 0 {
+            self.state.interrupt_status |= INT_USED_BUFFER;
+        }
+        match result {
+            Ok(()) => self.update_irq(),
+            Err(e) => self.fail(&format_args!("queue {index}: {e}")),
+        }
+    }
+
+    fn features_acceptable(&self) -> bool {
+        let features = self.state.driver_features;
+        features & !self.device_features == 0 && features & VIRTIO_F_VERSION_1 != 0
+    }
+
+    fn write_status(&mut self, value: u32) {
+        if value == 0 {
+            self.reset();
+            return;
+        }
+        let old = self.state.status;
+        // NEEDS_RESET belongs to the device: the driver can neither set nor clear it.
+        let mut new =
+            (value & 0xff & !status::DEVICE_NEEDS_RESET) | (old & status::DEVICE_NEEDS_RESET);
+        if new & status::FEATURES_OK != 0
+            && old & status::FEATURES_OK == 0
+            && !self.features_acceptable()
+        {
+            // The driver reads Status back and gives up (§3.1.1).
+            new &= !status::FEATURES_OK;
+        }
+        self.state.status = new;
+        if new & status::DRIVER_OK != 0 && old & status::DRIVER_OK == 0 {
+            if new & status::FEATURES_OK == 0 {
+                self.fail(&"DRIVER_OK without FEATURES_OK (legacy driver?)");
+                return;
+            }
+            self.device.activate(self.state.driver_features);
+            // Buffers made available before DRIVER_OK are ours now.
+            for index in 0..self.state.queues.len() {
+                self.process(index);
+            }
+        }
+    }
+
+    fn read_register(&self, offset: u64) -> u32 {
+        let state = &self.state;
+        let queue = self.selected().map(|i| &state.queues[i]);
+        match offset {
+            MAGIC_VALUE => MAGIC,
+            VERSION_REG => VERSION,
+            DEVICE_ID => self.device.device_type(),
+            VENDOR_ID_REG => VENDOR_ID,
+            DEVICE_FEATURES => match state.device_features_sel {
+                0 => self.device_features as u32,
+                1 => (self.device_features >> 32) as u32,
+                _ => 0,
+            },
+            QUEUE_NUM_MAX => self
+                .selected()
+                .and_then(|i| self.device.queue_max_sizes().get(i))
+                .map_or(0, |&max| u32::from(max)),
+            QUEUE_NUM => queue.map_or(0, |q| u32::from(q.size)),
+            QUEUE_READY => queue.map_or(0, |q| u32::from(q.ready)),
+            INTERRUPT_STATUS => state.interrupt_status,
+            STATUS => state.status,
+            QUEUE_DESC_LOW => queue.map_or(0, |q| q.desc as u32),
+            QUEUE_DESC_HIGH => queue.map_or(0, |q| (q.desc >> 32) as u32),
+            QUEUE_DRIVER_LOW => queue.map_or(0, |q| q.driver as u32),
+            QUEUE_DRIVER_HIGH => queue.map_or(0, |q| (q.driver >> 32) as u32),
+            QUEUE_DEVICE_LOW => queue.map_or(0, |q| q.device as u32),
+            QUEUE_DEVICE_HIGH => queue.map_or(0, |q| (q.device >> 32) as u32),
+            // No shared memory regions: their length and base read as all ones.
+            SHM_LEN_LOW..=SHM_BASE_HIGH => u32::MAX,
+            CONFIG_GENERATION => state.config_generation,
+            _ => 0,
+        }
+    }
+
+    fn write_register(&mut self, offset: u64, value: u32) {
+        match offset {
+            DEVICE_FEATURES_SEL => self.state.device_features_sel = value,
+            // Frozen once FEATURES_OK is set.
+            DRIVER_FEATURES if self.state.status & status::FEATURES_OK == 0 => {
+                match self.state.driver_features_sel {
+                    0 => set_low(&mut self.state.driver_features, value),
+                    1 => set_high(&mut self.state.driver_features, value),
+                    _ => {}
+                }
+            }
+            DRIVER_FEATURES_SEL => self.state.driver_features_sel = value,
+            QUEUE_SEL => self.state.queue_sel = value,
+            QUEUE_NUM => {
+                if let Some(regs) = self.selected_setup() {
+                    // An impossible size stays impossible: enabling the queue fails.
+                    regs.size = u16::try_from(value).unwrap_or(0);
+                }
+            }
+            QUEUE_READY => {
+                if let Some(index) = self.selected() {
+                    if value & 1 != 0 {
+                        self.enable_queue(index);
+                    } else {
+                        self.disable_queue(index);
+                    }
+                }
+            }
+            QUEUE_NOTIFY => {
+                // Without VIRTIO_F_NOTIFICATION_DATA the value is the queue index.
+                self.process(value as usize & 0xffff);
+            }
+            INTERRUPT_ACK => {
+                self.state.interrupt_status &= !value;
+                self.update_irq();
+            }
+            STATUS => self.write_status(value),
+            QUEUE_DESC_LOW => {
+                if let Some(regs) = self.selected_setup() {
+                    set_low(&mut regs.desc, value);
+                }
+            }
+            QUEUE_DESC_HIGH => {
+                if let Some(regs) = self.selected_setup() {
+                    set_high(&mut regs.desc, value);
+                }
+            }
+            QUEUE_DRIVER_LOW => {
+                if let Some(regs) = self.selected_setup() {
+                    set_low(&mut regs.driver, value);
+                }
+            }
+            QUEUE_DRIVER_HIGH => {
+                if let Some(regs) = self.selected_setup() {
+                    set_high(&mut regs.driver, value);
+                }
+            }
+            QUEUE_DEVICE_LOW => {
+                if let Some(regs) = self.selected_setup() {
+                    set_low(&mut regs.device, value);
+                }
+            }
+            QUEUE_DEVICE_HIGH => {
+                if let Some(regs) = self.selected_setup() {
+                    set_high(&mut regs.device, value);
+                }
+            }
+            // Read-only and unknown registers (SHMSel included) ignore writes.
+            _ => {}
+        }
+    }
+}
+
+fn check_size(size: u8) -> Result<usize, BusFault> {
+    match size {
+        1 | 2 | 4 | 8 => Ok(usize::from(size)),
+        _ => Err(BusFault::Unsupported),
+    }
+}
+
+impl MmioDevice for VirtioMmio {
+    fn read(&mut self, offset: u64, size: u8) -> Result<u64, BusFault> {
+        let width = check_size(size)?;
+        if offset >= CONFIG {
+            let mut bytes = [0u8; 8];
+            self.device
+                .read_config(offset - CONFIG, &mut bytes[..width]);
+            return Ok(u64::from_le_bytes(bytes));
+        }
+        if width != 4 || !offset.is_multiple_of(4) {
+            return Ok(0);
+        }
+        Ok(u64::from(self.read_register(offset)))
+    }
+
+    fn write(&mut self, offset: u64, size: u8, value: u64) -> Result<(), BusFault> {
+        let width = check_size(size)?;
+        if offset >= CONFIG {
+            let bytes = value.to_le_bytes();
+            self.device.write_config(offset - CONFIG, &bytes[..width]);
+            return Ok(());
+        }
+        if width == 4 && offset.is_multiple_of(4) {
+            self.write_register(offset, value as u32);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virtio::testing::{Driver, TestIrq, test_memory};
+    use crate::virtio::{DeviceError, VIRTIO_RING_F_INDIRECT_DESC};
+
+    /// A device with two queues that returns every chain with the number of
+    /// writable bytes as its length, filling them with 0xaa.
+    struct Echo {
+        activated: Option<u64>,
+        resets: u32,
+        config: [u8; 8],
+    }
+
+    impl VirtioDevice for Echo {
+        fn device_type(&self) -> u32 {
+            42
+        }
+        fn name(&self) -> &'static str {
+            "echo"
+        }
+        fn features(&self) -> u64 {
+            VIRTIO_RING_F_INDIRECT_DESC | 1
+        }
+        fn queue_max_sizes(&self) -> &[u16] {
+            &[16, 8]
+        }
+        fn read_config(&self, offset: u64, data: &mut [u8]) {
+            crate::virtio::copy_config(&self.config, offset, data);
+        }
+        fn write_config(&mut self, offset: u64, data: &[u8]) {
+            for (i, b) in data.iter().enumerate() {
+                if let Some(slot) = self.config.get_mut(offset as usize + i) {
+                    *slot = *b;
+                }
+            }
+        }
+        fn activate(&mut self, features: u64) {
+            self.activated = Some(features);
+        }
+        fn reset(&mut self) {
+            self.resets += 1;
+        }
+        fn process_queue(
+            &mut self,
+            _index: usize,
+            queue: &mut QueueAccess<'_>,
+        ) -> Result<(), DeviceError> {
+            while let Some(chain) = queue.pop()? {
+                let len = chain.writable_len() as usize;
+                chain.write_at(queue.memory(), 0, &vec![0xaa; len])?;
+                queue.add_used(chain.head, len as u32)?;
+            }
+            Ok(())
+        }
+    }
+
+    fn echo() -> Box<Echo> {
+        Box::new(Echo {
+            activated: None,
+            resets: 0,
+            config: [1, 2, 3, 4, 5, 6, 7, 8],
+        })
+    }
+
+    #[test]
+    fn identification_registers() {
+        let (mem, _ram) = test_memory();
+        let mut dev = VirtioMmio::new(echo(), mem, Box::new(TestIrq::default()));
+        assert_eq!(dev.read(0x000, 4), Ok(0x7472_6976));
+        assert_eq!(dev.read(0x004, 4), Ok(2));
+        assert_eq!(dev.read(0x008, 4), Ok(42));
+        assert_eq!(dev.read(0x00c, 4), Ok(0x554d_4551));
+        dev.write(0x014, 4, 0).unwrap();
+        assert_eq!(dev.read(0x010, 4), Ok(u64::from(1u32 << 28 | 1)));
+        dev.write(0x014, 4, 1).unwrap();
+        assert_eq!(dev.read(0x010, 4), Ok(1), "VERSION_1 is offered");
+        dev.write(0x014, 4, 2).unwrap();
+        assert_eq!(dev.read(0x010, 4), Ok(0));
+        dev.write(0x030, 4, 1).unwrap();
+        assert_eq!(dev.read(0x034, 4), Ok(8));
+        dev.write(0x030, 4, 2).unwrap();
+        assert_eq!(dev.read(0x034, 4), Ok(0), "no third queue");
+        assert_eq!(dev.read(0x0b0, 4), Ok(0xffff_ffff), "no shared memory");
+        assert_eq!(dev.read(0x0fc, 4), Ok(0));
+        // Config space at any width, zero past its end.
+        assert_eq!(dev.read(0x100, 1), Ok(1));
+        assert_eq!(dev.read(0x102, 2), Ok(0x0403));
+        assert_eq!(dev.read(0x104, 8), Ok(0x0807_0605));
+        dev.write(0x101, 1, 0xee).unwrap();
+        assert_eq!(dev.read(0x100, 4), Ok(0x0403_ee01));
+        // Registers want aligned 32-bit accesses.
+        assert_eq!(dev.read(0x000, 2), Ok(0));
+        assert_eq!(dev.read(0x002, 4), Ok(0));
+        assert_eq!(dev.read(0x000, 3), Err(BusFault::Unsupported));
+    }
+
+    #[test]
+    fn works_behind_the_bus() {
+        use emu_core::{Bus, RunControl};
+        use std::sync::Arc;
+        let (mem, ram) = test_memory();
+        let mut bus = Bus::new(0x8000_0000, ram, Arc::new(RunControl::new())).unwrap();
+        let dev = VirtioMmio::new(echo(), mem, Box::new(TestIrq::default()));
+        bus.map_mmio("virtio0", 0x1000_1000, MMIO_SIZE, Box::new(dev))
+            .unwrap();
+        bus.map_mmio(
+            "virtio1",
+            0x1000_2000,
+            MMIO_SIZE,
+            Box::new(VirtioMmio::empty()),
+        )
+        .unwrap();
+        assert_eq!(bus.read(0x1000_1000, 4), Ok(0x7472_6976));
+        assert_eq!(bus.read(0x1000_1008, 4), Ok(42));
+        assert_eq!(bus.read(0x1000_2008, 4), Ok(0));
+        bus.write(0x1000_1070, 4, 1).unwrap();
+        assert_eq!(bus.read(0x1000_1070, 4), Ok(1));
+    }
+
+    #[test]
+    fn empty_slot_reads_as_device_zero() {
+        let mut slot = VirtioMmio::empty();
+        assert_eq!(slot.read(0x000, 4), Ok(0x7472_6976));
+        assert_eq!(slot.read(0x004, 4), Ok(2));
+        assert_eq!(slot.read(0x008, 4), Ok(0));
+        assert_eq!(slot.read(0x010, 4), Ok(0));
+        assert_eq!(slot.read(0x034, 4), Ok(0));
+        // A confused driver cannot make it do anything.
+        for (offset, value) in [(0x070, 0xf), (0x044, 1), (0x050, 0), (0x064, 3)] {
+            slot.write(offset, 4, value).unwrap();
+        }
+        assert_eq!(slot.read(0x060, 4), Ok(0));
+        assert_eq!(slot.read(0x100, 4), Ok(0));
+    }
+
+    #[test]
+    fn feature_negotiation_requires_version_1_and_known_bits() {
+        let (mem, _ram) = test_memory();
+        let mut dev = VirtioMmio::new(echo(), mem, Box::new(TestIrq::default()));
+        let negotiate = |dev: &mut VirtioMmio, features: u64| {
+            dev.write(0x070, 4, 0).unwrap();
+            dev.write(0x070, 4, 3).unwrap();
+            dev.write(0x024, 4, 0).unwrap();
+            dev.write(0x020, 4, features & 0xffff_ffff).unwrap();
+            dev.write(0x024, 4, 1).unwrap();
+            dev.write(0x020, 4, features >> 32).unwrap();
+            dev.write(0x070, 4, 3 | 8).unwrap();
+            dev.read(0x070, 4).unwrap() & 8 != 0
+        };
+        assert!(!negotiate(&mut dev, 0), "legacy driver refused");
+        assert!(
+            !negotiate(&mut dev, VIRTIO_F_VERSION_1 | 1 << 5),
+            "unknown bit"
+        );
+        assert!(negotiate(&mut dev, VIRTIO_F_VERSION_1));
+        assert!(negotiate(&mut dev, VIRTIO_F_VERSION_1 | 1 | 1 << 28));
+        // After FEATURES_OK the driver features are frozen.
+        dev.write(0x024, 4, 0).unwrap();
+        dev.write(0x020, 4, 0).unwrap();
+        assert_eq!(
+            dev.state().driver_features,
+            VIRTIO_F_VERSION_1 | 1 | 1 << 28
+        );
+    }
+
+    #[test]
+    fn driver_ok_activates_and_status_zero_resets() {
+        let (mem, ram) = test_memory();
+        let irq = TestIrq::default();
+        let mut driver = Driver::new(VirtioMmio::new(echo(), mem, Box::new(irq.clone())), &ram);
+        driver.init(VIRTIO_F_VERSION_1 | 1);
+        assert_eq!(driver.status() & 0xf, 0xf);
+        let head = driver.submit(0, &[(0x1_0000, 16, true)]);
+        assert_eq!(driver.used(0, 0), Some((u32::from(head), 16)));
+        assert!(irq.level());
+        driver.write(0x070, 0);
+        assert!(!irq.level(), "reset lowers the line");
+        assert_eq!(driver.status(), 0);
+        assert_eq!(driver.read(0x060), 0);
+        assert_eq!(driver.read(0x044), 0, "queues are no longer ready");
+        let state = driver.dev.state();
+        assert_eq!(state.driver_features, 0);
+        assert_eq!(state.queues[0].next_used, 0);
+    }
+
+    #[test]
+    fn used_ring_and_interrupt_handshake() {
+        let (mem, ram) = test_memory();
+        let irq = TestIrq::default();
+        let mut driver = Driver::new(VirtioMmio::new(echo(), mem, Box::new(irq.clone())), &ram);
+        driver.init(VIRTIO_F_VERSION_1);
+        let a = driver.submit(0, &[(0x1_0000, 4, true), (0x1_0100, 3, true)]);
+        assert_eq!(driver.used_idx(0), 1);
+        assert_eq!(driver.used(0, 0), Some((u32::from(a), 7)));
+        assert_eq!(ram.read_u32(0x1_0000), Some(0xaaaa_aaaa));
+        assert_eq!(ram.read_u8(0x1_0102), Some(0xaa));
+        assert_eq!(ram.read_u8(0x1_0103), Some(0));
+        assert_eq!(driver.read(0x060), 1);
+        assert!(irq.level());
+        // Acknowledging another bit keeps the line up; acknowledging bit 0 drops it.
+        driver.write(0x064, 2);
+        assert!(irq.level());
+        driver.write(0x064, 1);
+        assert!(!irq.level());
+        // The second queue works independently.
+        let b = driver.submit(1, &[(0x1_0200, 2, true)]);
+        assert_eq!(driver.used(1, 0), Some((u32::from(b), 2)));
+        assert!(irq.level());
+        // A notify with nothing available uses nothing.
+        driver.write(0x064, 1);
+        driver.write(0x050, 0);
+        assert!(!irq.level());
+        assert_eq!(driver.used_idx(0), 1);
+        // The ring wraps around its size.
+        for i in 0..40u16 {
+            driver.submit(0, &[(0x1_0000, 1, true)]);
+            assert_eq!(driver.used_idx(0), 2 + i);
+        }
+    }
+
+    #[test]
+    fn notify_before_driver_ok_waits_for_it() {
+        let (mem, ram) = test_memory();
+        let mut driver = Driver::new(
+            VirtioMmio::new(echo(), mem, Box::new(TestIrq::default())),
+            &ram,
+        );
+        driver.init_without_driver_ok(VIRTIO_F_VERSION_1);
+        driver.submit(0, &[(0x1_0000, 4, true)]);
+        assert_eq!(driver.used_idx(0), 0);
+        driver.write(0x070, 0xf);
+        assert_eq!(driver.used_idx(0), 1);
+    }
+
+    fn assert_broken(driver: &mut Driver, irq: &TestIrq) {
+        assert!(driver.dev.needs_reset());
+        assert_ne!(driver.status() & 0x40, 0, "DEVICE_NEEDS_RESET");
+        assert_ne!(driver.read(0x060) & 2, 0, "configuration-change interrupt");
+        assert!(irq.level());
+    }
+
+    /// Feeds one bad chain (written by `bad`) and checks the device breaks, ignores
+    /// further notifications, and works again after a reset.
+    fn breaks_on(bad: impl FnOnce(&mut Driver)) {
+        let (mem, ram) = test_memory();
+        let irq = TestIrq::default();
+        let mut driver = Driver::new(VirtioMmio::new(echo(), mem, Box::new(irq.clone())), &ram);
+        driver.init(VIRTIO_F_VERSION_1 | 1 << 28);
+        bad(&mut driver);
+        assert_broken(&mut driver, &irq);
+        let used = driver.used_idx(0);
+        driver.submit(0, &[(0x1_0000, 4, true)]);
+        assert_eq!(driver.used_idx(0), used, "a broken device does nothing");
+        driver.write(0x070, 0);
+        assert!(!irq.level());
+        assert_eq!(driver.status(), 0);
+        driver.init(VIRTIO_F_VERSION_1);
+        driver.submit(0, &[(0x1_0000, 4, true)]);
+        assert_eq!(driver.used(0, 0), Some((0, 4)));
+    }
+
+    #[test]
+    fn buffer_outside_ram_breaks_the_device() {
+        breaks_on(|d| {
+            d.submit(0, &[(0x7fff_0000u64.wrapping_sub(d.base()), 16, true)]);
+        });
+        breaks_on(|d| {
+            // Starts in RAM, ends past it.
+            let end = d.ram_len();
+            d.submit(0, &[(end - 8, 16, true)]);
+        });
+        breaks_on(|d| {
+            d.submit(0, &[(u64::MAX - d.base() - 4, 16, true)]);
+        });
+    }
+
+    #[test]
+    fn looping_chain_breaks_the_device() {
+        breaks_on(|d| {
+            // Descriptor 0 -> 1 -> 0 -> ...
+            d.write_desc(0, 0, 0x1_0000, 4, 1 | 2, 1);
+            d.write_desc(0, 1, 0x1_0010, 4, 1 | 2, 0);
+            d.publish(0, 0);
+        });
+        breaks_on(|d| {
+            // A descriptor that points at itself.
+            d.write_desc(0, 3, 0x1_0000, 4, 1 | 2, 3);
+            d.publish(0, 3);
+        });
+    }
+
+    #[test]
+    fn bad_indices_break_the_device() {
+        breaks_on(|d| {
+            // Head index past the table.
+            d.publish(0, 16);
+        });
+        breaks_on(|d| {
+            // `next` past the table.
+            d.write_desc(0, 0, 0x1_0000, 4, 1 | 2, 99);
+            d.publish(0, 0);
+        });
+        breaks_on(|d| {
+            // The driver claims more new entries than the ring holds.
+            d.write_avail_idx(0, 17);
+            d.write(0x050, 0);
+        });
+    }
+
+    #[test]
+    fn readable_after_writable_breaks_the_device() {
+        breaks_on(|d| {
+            d.submit(0, &[(0x1_0000, 4, true), (0x1_0010, 4, false)]);
+        });
+    }
+
+    #[test]
+    fn bad_indirect_tables_break_the_device() {
+        breaks_on(|d| {
+            // Table length not a multiple of 16.
+            d.write_desc(0, 0, 0x1_8000, 20, 4, 0);
+            d.publish(0, 0);
+        });
+        breaks_on(|d| {
+            // A table whose entry points back at itself.
+            d.write_raw_desc(0x1_8000, 0x1_0000, 4, 1 | 2, 0);
+            d.write_desc(0, 0, 0x1_8000, 16, 4, 0);
+            d.publish(0, 0);
+        });
+        breaks_on(|d| {
+            // A table outside RAM.
+            d.write_desc(0, 0, 0x10_0000_0000, 32, 4, 0);
+            d.publish(0, 0);
+        });
+    }
+
+    #[test]
+    fn indirect_tables_work() {
+        let (mem, ram) = test_memory();
+        let mut driver = Driver::new(
+            VirtioMmio::new(echo(), mem, Box::new(TestIrq::default())),
+            &ram,
+        );
+        driver.init(VIRTIO_F_VERSION_1 | 1 << 28);
+        driver.write_raw_desc(0x1_8000, 0x1_0000, 4, 1 | 2, 1);
+        driver.write_raw_desc(0x1_8010, 0x1_0020, 2, 2, 0);
+        driver.write_desc(0, 5, 0x1_8000, 32, 4, 0);
+        driver.publish(0, 5);
+        assert_eq!(driver.used(0, 0), Some((5, 6)));
+        assert_eq!(ram.read_u16(0x1_0020), Some(0xaaaa));
+    }
+
+    #[test]
+    fn queue_rings_outside_ram_break_the_device() {
+        let (mem, ram) = test_memory();
+        let irq = TestIrq::default();
+        let mut driver = Driver::new(VirtioMmio::new(echo(), mem, Box::new(irq.clone())), &ram);
+        driver.negotiate(VIRTIO_F_VERSION_1);
+        driver.write(0x030, 0);
+        driver.write(0x038, 16);
+        driver.write(0x080, 0x1000);
+        driver.write(0x084, 0);
+        driver.write(0x090, 0x8000_2000);
+        driver.write(0x0a0, 0x8000_3000);
+        driver.write(0x044, 1);
+        assert_eq!(driver.read(0x044), 0);
+        assert_broken(&mut driver, &irq);
+    }
+
+    #[test]
+    fn bad_queue_size_or_alignment_breaks_the_device() {
+        for (size, desc) in [(12, 0x8000_1000), (32, 0x8000_1000), (16, 0x8000_1004)] {
+            let (mem, ram) = test_memory();
+            let irq = TestIrq::default();
+            let mut driver = Driver::new(VirtioMmio::new(echo(), mem, Box::new(irq.clone())), &ram);
+            driver.negotiate(VIRTIO_F_VERSION_1);
+            driver.write(0x030, 0);
+            driver.write(0x038, size);
+            driver.write(0x080, desc);
+            driver.write(0x090, 0x8000_2000);
+            driver.write(0x0a0, 0x8000_3000);
+            driver.write(0x044, 1);
+            assert_broken(&mut driver, &irq);
+        }
+    }
+
+    #[test]
+    fn device_errors_after_some_work_keep_the_used_entries() {
+        let (mem, ram) = test_memory();
+        let irq = TestIrq::default();
+        let mut driver = Driver::new(VirtioMmio::new(echo(), mem, Box::new(irq.clone())), &ram);
+        driver.init(VIRTIO_F_VERSION_1);
+        driver.write_desc(0, 0, 0x1_0000, 4, 2, 0);
+        driver.write_desc(0, 1, 0x1_0000, 4, 1 | 2, 1);
+        driver.add_avail(0, 0);
+        driver.add_avail(0, 1);
+        driver.write(0x050, 0);
+        assert_eq!(driver.used_idx(0), 1);
+        assert_eq!(driver.read(0x060), 3);
+        assert!(driver.dev.needs_reset());
+    }
+}

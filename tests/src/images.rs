@@ -1,0 +1,102 @@
+//! The Linux guest images made from Debian's riscv64 packages by `cargo xtask images`
+//! (which `cargo xtask test` runs first). That task writes the paths of the newest
+//! images to `~/.cache/turing/images/current.toml`, read here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Paths of the Debian guest images built by `cargo xtask images`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebianImages {
+    /// The uncompressed RISC-V Linux `Image` (Debian's kernel, EFI stub header).
+    pub kernel: PathBuf,
+    /// `initramfs.cpio.gz`: busybox and the virtio-mmio, virtio-blk, virtio-rng and ext4
+    /// modules; its `/init` prints [`READY_MARKER`] and starts a shell on the console.
+    pub initramfs: PathBuf,
+    /// `disk.img`: a 32 MiB ext4 file system whose `/hello.txt` holds [`DISK_HELLO`].
+    /// Copy it before booting a guest that may write to it.
+    pub disk: PathBuf,
+    /// OpenSBI's `fw_dynamic.bin` (generic platform).
+    pub opensbi: PathBuf,
+}
+
+/// The line `/init` prints when the modules are loaded, just before the shell starts.
+pub const READY_MARKER: &str = "TURING-INIT-READY";
+
+/// The text of `/hello.txt` on the disk image (without its final newline).
+pub const DISK_HELLO: &str = "hello from the turing disk image";
+
+/// Where `cargo xtask images` writes the manifest of the newest images.
+pub fn current_manifest() -> PathBuf {
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    Path::new(&home).join(".cache/turing/images/current.toml")
+}
+
+/// Reads ~/.cache/turing/images/current.toml; panics with "run `cargo xtask images`" if missing.
+pub fn debian_images() -> DebianImages {
+    let manifest = current_manifest();
+    let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| {
+        panic!(
+            "no Debian guest images ({}: {e}): run `cargo xtask images`",
+            manifest.display()
+        )
+    });
+    let values = parse_strings(&text);
+    let path = |key: &str| -> PathBuf {
+        let path = PathBuf::from(values.get(key).unwrap_or_else(|| {
+            panic!(
+                "{} has no `{key}`: run `cargo xtask images`",
+                manifest.display()
+            )
+        }));
+        assert!(
+            path.is_file(),
+            "{} (`{key}` in {}) is missing: run `cargo xtask images`",
+            path.display(),
+            manifest.display()
+        );
+        path
+    };
+    DebianImages {
+        kernel: path("kernel"),
+        initramfs: path("initramfs"),
+        disk: path("disk"),
+        opensbi: path("opensbi"),
+    }
+}
+
+/// The `key = "value"` lines of a small TOML file (other lines are skipped).
+fn parse_strings(text: &str) -> BTreeMap<String, String> {
+    let mut values = BTreeMap::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        if let Some(inner) = value
+            .trim()
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+        {
+            let unescaped = inner.replace("\\\"", "\"").replace("\\\\", "\\");
+            values.insert(key.trim().to_owned(), unescaped);
+        }
+    }
+    values
+}
+
+#[cfg(test)]
+mod unit {
+    use super::parse_strings;
+
+    #[test]
+    fn parses_string_lines_and_skips_the_rest() {
+        let values = parse_strings(
+            "# comment\nkernel = \"/a b/Image\"\nrecipe = 1\nq = \"say \\\"hi\\\" \\\\ ok\"\n\
+             modules = [\"a\", \"b\"]\n",
+        );
+        assert_eq!(values["kernel"], "/a b/Image");
+        assert_eq!(values["q"], "say \"hi\" \\ ok");
+        assert!(!values.contains_key("recipe"));
+        assert!(!values.contains_key("modules"));
+    }
+}
