@@ -1,0 +1,144 @@
+//! Debian's riscv64 kernel and a busybox initramfs (built from Debian packages by
+//! `cargo xtask images`) boot on riscv-virt to an interactive shell, headless, with
+//! Debian's OpenSBI and with Turing's own SBI firmware; disks, SMP and power-off
+//! behave as on QEMU.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tests::GuestSession;
+use tests::images::{DISK_HELLO, READY_MARKER, debian_images};
+
+/// Generous: the interpreter boots the kernel in well under a minute on 2 cores.
+const BOOT: Duration = Duration::from_secs(240);
+const COMMAND: Duration = Duration::from_secs(60);
+const PROMPT: &str = "~ # ";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("linux");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Boots with `extra` arguments and waits for the shell prompt.
+fn boot(extra: &[&str]) -> GuestSession {
+    let images = debian_images();
+    let mut args = vec![
+        "--kernel".to_owned(),
+        images.kernel.display().to_string(),
+        "--initrd".to_owned(),
+        images.initramfs.display().to_string(),
+        "--append".to_owned(),
+        "console=ttyS0 quiet".to_owned(),
+        "--memory".to_owned(),
+        "512M".to_owned(),
+        "--timeout".to_owned(),
+        "600".to_owned(),
+    ];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut guest = GuestSession::start(&args);
+    guest.expect(READY_MARKER, BOOT);
+    guest.expect(PROMPT, COMMAND);
+    guest
+}
+
+/// Runs a shell command and returns its output up to the next prompt.
+fn shell(guest: &mut GuestSession, command: &str) -> String {
+    guest.send_line(command);
+    guest.expect(PROMPT, COMMAND)
+}
+
+fn power_off(mut guest: GuestSession) {
+    guest.send_line("poweroff -f");
+    assert_eq!(
+        guest.wait(COMMAND),
+        0,
+        "poweroff -f must end turing with exit code 0"
+    );
+}
+
+#[test]
+fn boots_to_a_shell_with_debian_opensbi() {
+    let images = debian_images();
+    let opensbi = images.opensbi.display().to_string();
+    let mut guest = boot(&["--bios", &opensbi]);
+    let out = shell(&mut guest, "uname -m");
+    assert!(out.contains("riscv64"), "{out}");
+    assert!(
+        guest.transcript().contains("OpenSBI"),
+        "OpenSBI's banner is on the console"
+    );
+    power_off(guest);
+}
+
+#[test]
+fn disk_writes_persist_and_read_only_disks_refuse_writes() {
+    let images = debian_images();
+    let disk = scratch("disk.img");
+    std::fs::copy(&images.disk, &disk).unwrap();
+    let drive = format!("file={}", disk.display());
+    let opensbi = images.opensbi.display().to_string();
+
+    // First boot: mount, check the image's file, write a new one, sync.
+    let mut guest = boot(&["--bios", &opensbi, "--drive", &drive]);
+    let out = shell(&mut guest, "mount /dev/vda /mnt && cat /mnt/hello.txt");
+    assert!(out.contains(DISK_HELLO), "{out}");
+    shell(
+        &mut guest,
+        "echo written-by-turing-$((6*7)) > /mnt/new.txt && sync && umount /mnt",
+    );
+    power_off(guest);
+
+    // Second boot reads the same bytes back.
+    let mut guest = boot(&["--bios", &opensbi, "--drive", &drive]);
+    let out = shell(&mut guest, "mount /dev/vda /mnt && cat /mnt/new.txt");
+    assert!(out.contains("written-by-turing-42"), "{out}");
+    shell(&mut guest, "umount /mnt");
+    power_off(guest);
+
+    // Read-only: raw writes fail inside the guest and the host file is untouched.
+    let before = std::fs::read(&disk).unwrap();
+    let read_only = format!("{drive},readonly=on");
+    let mut guest = boot(&["--bios", &opensbi, "--drive", &read_only]);
+    let out = shell(
+        &mut guest,
+        "dd if=/dev/zero of=/dev/vda bs=4096 count=1 conv=fsync; echo dd-status=$?",
+    );
+    assert!(
+        !out.contains("dd-status=0"),
+        "a write to a read-only disk succeeded: {out}"
+    );
+    let out = shell(&mut guest, "cat /sys/block/vda/ro");
+    assert!(
+        out.contains('1'),
+        "the kernel sees the disk as read-only: {out}"
+    );
+    power_off(guest);
+    assert!(
+        std::fs::read(&disk).unwrap() == before,
+        "the read-only image changed"
+    );
+}
+
+#[test]
+fn four_harts_come_online_and_share_work() {
+    let images = debian_images();
+    let opensbi = images.opensbi.display().to_string();
+    let mut guest = boot(&["--bios", &opensbi, "--smp", "4"]);
+    let out = shell(&mut guest, "grep -c ^processor /proc/cpuinfo");
+    assert!(out.contains("\n4"), "{out}");
+    let out = shell(
+        &mut guest,
+        "for i in 1 2 3 4; do (head -c 2000000 /dev/zero | sha256sum > /tmp/s$i) & done; wait; cat /tmp/s1 /tmp/s2 /tmp/s3 /tmp/s4 | sort -u | wc -l",
+    );
+    // Four identical digests: the jobs ran to completion on whatever harts.
+    assert!(out.contains("\n1"), "{out}");
+    let out = shell(&mut guest, "cat /tmp/s1");
+    // sha256 of 2,000,000 zero bytes.
+    assert!(
+        out.contains("13aea96040f2133033d103008d5d96cfe98b3361f7202d77bea97b2424a7a6cd"),
+        "{out}"
+    );
+    power_off(guest);
+}
