@@ -218,3 +218,39 @@ fn device_tree_dump_is_valid() {
         assert!(dts.contains("serial@10000000"), "{dts}");
     }
 }
+
+#[test]
+fn smp_out_of_range() {
+    assert_usage_error(&turing(&["run", "--smp", "9"], b""), "invalid smp 9");
+    assert_usage_error(&turing(&["run", "--smp", "0"], b""), "invalid smp 0");
+}
+
+#[test]
+fn drive_errors() {
+    assert_usage_error(
+        &turing(&["run", "--drive", "file=/nonexistent/disk.img"], b""),
+        "/nonexistent/disk.img",
+    );
+    assert_usage_error(
+        &turing(&["run", "--drive", "file=disk.img,cache=none"], b""),
+        "unknown drive option 'cache=none'",
+    );
+    // A disk another process holds open for writing is refused, not shared.
+    let disk = scratch("locked.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let holder = std::fs::OpenOptions::new().read(true).write(true).open(&disk).unwrap();
+    holder.lock().unwrap();
+    let drive = format!("file={}", disk.display());
+    assert_usage_error(&turing(&["run", "--drive", &drive], b""), "is locked by another process");
+    holder.unlock().unwrap();
+}
+
+#[test]
+fn initrd_that_does_not_fit() {
+    let pass = write_program("initrd-pass.bin", &finisher_program(0x5555));
+    let initrd = write_program("big-initrd.img", &vec![0u8; 3 << 20]);
+    let output = turing(&["run", "--kernel", &pass, "--initrd", &initrd, "--memory", "2M"], b"");
+    assert_usage_error(&output, "does not fit in guest RAM");
+    let output = turing(&["run", "--kernel", &pass, "--initrd", "/nonexistent/initrd"], b"");
+    assert_usage_error(&output, "cannot read initrd /nonexistent/initrd");
+}
