@@ -160,11 +160,17 @@ pub struct GuestSession {
 impl GuestSession {
     /// Starts `turing run ARGS` with the console on pipes.
     pub fn start(args: &[&str]) -> GuestSession {
+        let mut command = Command::new(turing_binary());
+        command.arg("run").args(args);
+        GuestSession::spawn(command)
+    }
+
+    /// Starts any emulator command whose standard input and output are the guest's
+    /// serial console (for side-by-side runs with QEMU).
+    pub fn spawn(mut command: Command) -> GuestSession {
         use std::io::Read;
         use std::process::Stdio;
-        let mut child = Command::new(turing_binary())
-            .arg("run")
-            .args(args)
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

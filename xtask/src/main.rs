@@ -179,26 +179,21 @@ fn bench(args: &[String]) -> Result<(), String> {
         "--bin",
         "turing",
     ])?;
+    images::build()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let turing = root.join("target/release/turing");
-    let mut full = vec![
-        "bench",
-        "--package",
-        "benches",
-        "--bench",
-        "guest_vs_qemu",
-        "--",
-    ];
-    full.extend(args.iter().map(String::as_str));
-    eprintln!("xtask: cargo {}", full.join(" "));
-    let status = Command::new(env!("CARGO"))
-        .args(&full)
-        .env("TURING_BIN", &turing)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err("the benchmark failed".to_owned())
+    for bench in ["guest_vs_qemu", "linux_vs_qemu"] {
+        let mut full = vec!["bench", "--package", "benches", "--bench", bench, "--"];
+        full.extend(args.iter().map(String::as_str));
+        eprintln!("xtask: cargo {}", full.join(" "));
+        let status = Command::new(env!("CARGO"))
+            .args(&full)
+            .env("TURING_BIN", &turing)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("the {bench} benchmark failed"));
+        }
     }
+    Ok(())
 }
