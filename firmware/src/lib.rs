@@ -11,6 +11,7 @@ pub mod loader;
 /// script are in `firmware/demo/`; a test rebuilds it and compares the bytes.
 pub static DEMO_GUEST: &[u8] = include_bytes!("../demo/demo.bin");
 
-/// Turing's own M-mode SBI firmware (`firmware/sbi/`), booted before a Linux kernel
-/// when no `--bios` is given.
-pub static SBI_FIRMWARE: &[u8] = &[];
+/// Turing's own M-mode SBI firmware (`firmware/sbi/`: SBI v2.0 base, TIME, IPI,
+/// RFENCE, HSM, SRST, DBCN and the legacy console), booted before a Linux kernel when
+/// no `--bios` is given. A test rebuilds it from source and compares the bytes.
+pub static SBI_FIRMWARE: &[u8] = include_bytes!("../sbi/turing-sbi.bin");

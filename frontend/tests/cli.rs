@@ -238,10 +238,17 @@ fn drive_errors() {
     // A disk another process holds open for writing is refused, not shared.
     let disk = scratch("locked.img");
     std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
-    let holder = std::fs::OpenOptions::new().read(true).write(true).open(&disk).unwrap();
+    let holder = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&disk)
+        .unwrap();
     holder.lock().unwrap();
     let drive = format!("file={}", disk.display());
-    assert_usage_error(&turing(&["run", "--drive", &drive], b""), "is locked by another process");
+    assert_usage_error(
+        &turing(&["run", "--drive", &drive], b""),
+        "is locked by another process",
+    );
     holder.unlock().unwrap();
 }
 
@@ -249,8 +256,16 @@ fn drive_errors() {
 fn initrd_that_does_not_fit() {
     let pass = write_program("initrd-pass.bin", &finisher_program(0x5555));
     let initrd = write_program("big-initrd.img", &vec![0u8; 3 << 20]);
-    let output = turing(&["run", "--kernel", &pass, "--initrd", &initrd, "--memory", "2M"], b"");
+    let output = turing(
+        &[
+            "run", "--kernel", &pass, "--initrd", &initrd, "--memory", "2M",
+        ],
+        b"",
+    );
     assert_usage_error(&output, "does not fit in guest RAM");
-    let output = turing(&["run", "--kernel", &pass, "--initrd", "/nonexistent/initrd"], b"");
+    let output = turing(
+        &["run", "--kernel", &pass, "--initrd", "/nonexistent/initrd"],
+        b"",
+    );
     assert_usage_error(&output, "cannot read initrd /nonexistent/initrd");
 }

@@ -113,6 +113,31 @@ pub fn run_on_qemu(program: &Path, timeout: Duration, extra: &[&str]) -> i32 {
     status.code().unwrap_or(-1)
 }
 
+/// Runs a payload on QEMU's virt board (two harts) after `bios`; returns the exit code.
+pub fn run_on_qemu_with_bios(program: &Path, bios: &Path, timeout: Duration) -> i32 {
+    require_tool("qemu-system-riscv64");
+    let status = Command::new("timeout")
+        .arg(timeout.as_secs().max(1).to_string())
+        .args([
+            "qemu-system-riscv64",
+            "-M",
+            "virt",
+            "-smp",
+            "2",
+            "-m",
+            "256M",
+        ])
+        .args([
+            "-display", "none", "-serial", "null", "-monitor", "none", "-bios",
+        ])
+        .arg(bios)
+        .arg("-kernel")
+        .arg(program)
+        .status()
+        .expect("run qemu");
+    status.code().unwrap_or(-1)
+}
+
 /// The `turing` binary of this build profile, built on first use (integration tests
 /// in this package cannot name another package's binary directly).
 pub fn turing_binary() -> PathBuf {

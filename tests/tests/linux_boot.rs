@@ -73,6 +73,19 @@ fn boots_to_a_shell_with_debian_opensbi() {
 }
 
 #[test]
+fn boots_to_a_shell_with_turings_own_sbi_firmware_on_two_harts() {
+    let mut guest = boot(&["--smp", "2"]);
+    assert!(
+        guest.transcript().contains("Turing SBI"),
+        "the built-in firmware's banner"
+    );
+    let out = shell(&mut guest, "uname -m; grep -c ^processor /proc/cpuinfo");
+    assert!(out.contains("riscv64"), "{out}");
+    assert!(out.contains("\n2"), "both harts online: {out}");
+    power_off(guest);
+}
+
+#[test]
 fn disk_writes_persist_and_read_only_disks_refuse_writes() {
     let images = debian_images();
     let disk = scratch("disk.img");
