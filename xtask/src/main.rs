@@ -2,8 +2,9 @@
 //!
 //! - `setup`: install what building and testing need (Debian packages), idempotently
 //! - `run [ARGS..]`: set up, build, and `turing run ARGS` (no ARGS: the demo guest)
-//! - `test`: set up, then format check, clippy and the whole test suite
-//! - `bench`: set up, then the guest benchmarks against QEMU
+//! - `images`: set up, then build the Debian riscv64 guest images (cached)
+//! - `test`: set up, build the images, then format check, clippy and all tests
+//! - `bench`: set up, then the bare-metal and Linux benchmarks against QEMU
 
 mod images;
 
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
         "bench" => setup().and_then(|()| bench(&rest)),
         "images" => setup().and_then(|()| images::build()),
         _ => Err(format!(
-            "unknown task '{task}': expected setup, run [ARGS..], test or bench"
+            "unknown task '{task}': expected setup, run [ARGS..], images, test or bench"
         )),
     };
     match result {
