@@ -146,21 +146,12 @@ impl MmioDevice for Clint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    #[derive(Clone, Default)]
-    struct Probe(Arc<Mutex<bool>>);
-
-    impl IrqLine for Probe {
-        fn set_level(&self, high: bool) {
-            *self.0.lock().unwrap() = high;
-        }
-    }
+    use crate::testing::TestIrq;
 
     #[test]
     fn timer_fires_at_mtimecmp_and_software_bit_follows_msip() {
         let clock = Arc::new(VirtualClock::instruction_counted(10_000_000, 1));
-        let (soft, timer) = (Probe::default(), Probe::default());
+        let (soft, timer) = (TestIrq::default(), TestIrq::default());
         let mut clint = Clint::new(
             clock.clone(),
             vec![ClintHart {
@@ -169,20 +160,20 @@ mod tests {
             }],
         );
         clint.write(MTIMECMP, 8, 100).unwrap();
-        assert!(!*timer.0.lock().unwrap());
+        assert!(!timer.level());
         assert_eq!(clint.tick(0), Some(100));
         clock.retire(100);
         assert_eq!(clint.read(MTIME, 8).unwrap(), 100);
         assert_eq!(clint.tick(100), None);
-        assert!(*timer.0.lock().unwrap());
+        assert!(timer.level());
         // Writing the high word only moves the compare value far away again.
         clint.write(MTIMECMP + 4, 4, 1).unwrap();
         assert_eq!(clint.read(MTIMECMP, 8).unwrap(), (1 << 32) | 100);
-        assert!(!*timer.0.lock().unwrap());
+        assert!(!timer.level());
         clint.write(MSIP, 4, 1).unwrap();
-        assert!(*soft.0.lock().unwrap());
+        assert!(soft.level());
         assert_eq!(clint.read(MSIP, 4).unwrap(), 1);
         clint.write(MSIP, 4, 0).unwrap();
-        assert!(!*soft.0.lock().unwrap());
+        assert!(!soft.level());
     }
 }

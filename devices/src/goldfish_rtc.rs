@@ -129,24 +129,16 @@ impl MmioDevice for GoldfishRtc {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::TestIrq;
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Probe(Arc<Mutex<bool>>);
-
-    impl IrqLine for Probe {
-        fn set_level(&self, high: bool) {
-            *self.0.lock().unwrap() = high;
-        }
-    }
 
     #[test]
     fn time_is_latched_and_alarm_fires() {
         let clock = Arc::new(AtomicU64::new(0x1_2345_6789));
         let source = clock.clone();
         let mut rtc = GoldfishRtc::new(Box::new(move || source.load(Ordering::Relaxed)));
-        let probe = Probe::default();
+        let probe = TestIrq::default();
         rtc.set_irq(Box::new(probe.clone()));
         assert_eq!(rtc.read(TIME_LOW, 4).unwrap(), 0x2345_6789);
         clock.store(0x2_0000_0000, Ordering::Relaxed);
@@ -156,11 +148,11 @@ mod tests {
         rtc.write(ALARM_HIGH, 4, 3).unwrap();
         rtc.write(ALARM_LOW, 4, 0).unwrap();
         assert_eq!(rtc.read(ALARM_STATUS, 4).unwrap(), 1);
-        assert!(!*probe.0.lock().unwrap());
+        assert!(!probe.level());
         clock.store(0x3_0000_0000, Ordering::Relaxed);
         rtc.tick(0);
-        assert!(*probe.0.lock().unwrap());
+        assert!(probe.level());
         rtc.write(CLEAR_INTERRUPT, 4, 1).unwrap();
-        assert!(!*probe.0.lock().unwrap());
+        assert!(!probe.level());
     }
 }

@@ -7,6 +7,8 @@ pub mod clint;
 pub mod goldfish_rtc;
 pub mod plic;
 pub mod sifive_test;
+#[cfg(test)]
+mod testing;
 pub mod uart16550;
 pub mod virtio;
 

@@ -233,41 +233,32 @@ impl MmioDevice for Plic {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Mutex;
-
-    #[derive(Clone, Default)]
-    struct Probe(Arc<Mutex<bool>>);
-
-    impl IrqLine for Probe {
-        fn set_level(&self, high: bool) {
-            *self.0.lock().unwrap() = high;
-        }
-    }
+    use crate::testing::TestIrq;
 
     #[test]
     fn claim_complete_cycle() {
-        let out = Probe::default();
+        let out = TestIrq::default();
         let mut plic = Plic::new(vec![Box::new(out.clone())], Arc::new(RunControl::new()));
         let uart = plic.source(10);
         plic.write(4 * 10, 4, 1).unwrap();
         plic.write(ENABLE, 4, 1 << 10).unwrap();
         uart.set_level(true);
         plic.tick(0);
-        assert!(*out.0.lock().unwrap());
+        assert!(out.level());
         assert_eq!(plic.read(PENDING, 4).unwrap(), 1 << 10);
         assert_eq!(plic.read(CONTEXT + 4, 4).unwrap(), 10);
         // Claimed: no longer pending, output drops until completion.
-        assert!(!*out.0.lock().unwrap());
+        assert!(!out.level());
         assert_eq!(plic.read(CONTEXT + 4, 4).unwrap(), 0);
         plic.write(CONTEXT + 4, 4, 10).unwrap();
         // Still high after completion: pending again.
-        assert!(*out.0.lock().unwrap());
+        assert!(out.level());
         // A threshold at the source's priority masks it.
         plic.write(CONTEXT, 4, 1).unwrap();
-        assert!(!*out.0.lock().unwrap());
+        assert!(!out.level());
         plic.write(CONTEXT, 4, 0).unwrap();
         uart.set_level(false);
         plic.tick(0);
-        assert!(!*out.0.lock().unwrap());
+        assert!(!out.level());
     }
 }

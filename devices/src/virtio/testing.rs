@@ -2,9 +2,8 @@
 //! RAM and drives the MMIO registers the way Linux's virtio-mmio driver does.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use emu_core::{GuestRam, IrqLine, MmioDevice};
+use emu_core::{GuestRam, MmioDevice};
 
 use super::{GuestMemoryHandle, VirtioMmio};
 
@@ -24,21 +23,7 @@ pub(crate) fn test_memory() -> (GuestMemoryHandle, Arc<GuestRam>) {
     (mem, ram)
 }
 
-/// An interrupt line that remembers its level.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct TestIrq(Arc<AtomicBool>);
-
-impl TestIrq {
-    pub(crate) fn level(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl IrqLine for TestIrq {
-    fn set_level(&self, high: bool) {
-        self.0.store(high, Ordering::SeqCst);
-    }
-}
+pub(crate) use crate::testing::TestIrq;
 
 const F_NEXT: u16 = 1;
 const F_WRITE: u16 = 2;
