@@ -201,7 +201,19 @@ pub struct Hart {
     /// Set when the run loop must return early (WFI, stop request).
     pub(crate) exit: Option<RunExit>,
     irq_epoch: u64,
+    /// The translator, when the JIT is on.
+    pub(crate) jit: Option<Box<crate::jit::JitEngine>>,
+    /// Set by translated code's memory helpers: 1 = fault pending in `jit_trap`,
+    /// 2 = the machine wants the block to stop after this instruction.
+    pub(crate) jit_fault: u8,
+    /// The fault a translated block's helper ran into.
+    pub(crate) jit_trap: Option<Trap>,
+    /// Instruction-fetch translations for block dispatch: (vpn, RAM page).
+    exec_cache: Box<[(u64, u64); EXEC_CACHE]>,
 }
+
+/// Entries of the dispatch's fetch-translation cache.
+const EXEC_CACHE: usize = 64;
 
 impl std::fmt::Debug for Hart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -243,6 +255,10 @@ impl Hart {
             irq_check: true,
             exit: None,
             irq_epoch: 0,
+            jit: None,
+            jit_fault: 0,
+            jit_trap: None,
+            exec_cache: Box::new([(u64::MAX, 0); EXEC_CACHE]),
         }
     }
 
@@ -265,6 +281,9 @@ impl Hart {
 
     /// Runs up to `budget` instructions.
     pub fn run(&mut self, budget: u64) -> RunExit {
+        if self.jit.is_some() {
+            return self.run_jit(budget);
+        }
         let control = self.bus.control().clone();
         let mut remaining = budget;
         self.exit = None;
@@ -295,6 +314,61 @@ impl Hart {
             return RunExit::Stopped;
         }
         RunExit::Budget
+    }
+
+    /// Interprets one instruction (or takes its trap); returns the operation when it
+    /// completed.
+    pub(crate) fn step_one(&mut self) -> Option<Op> {
+        let pc = self.state.pc;
+        let step = match self.fetch(pc) {
+            Ok(insn) => self.execute(insn).map(|()| insn.op),
+            Err(trap) => Err(trap),
+        };
+        match step {
+            Ok(op) => {
+                self.state.instret = self.state.instret.wrapping_add(1);
+                Some(op)
+            }
+            Err(trap) => {
+                self.take_trap(trap);
+                None
+            }
+        }
+    }
+
+    /// Remembers the interrupt epoch the hart has seen.
+    pub(crate) fn note_irq_epoch(&mut self) {
+        self.irq_epoch = self.bus.control().irq_epoch();
+    }
+
+    /// Takes a pending, enabled interrupt now.
+    pub(crate) fn take_pending_interrupt_now(&mut self) {
+        self.take_pending_interrupt();
+    }
+
+    /// The RAM offset `pc` fetches from, when it is in RAM and executable now.
+    pub(crate) fn exec_ram_offset(&mut self, pc: u64) -> Option<u64> {
+        let vpn = pc >> 12;
+        let slot = (vpn as usize) & (EXEC_CACHE - 1);
+        let (tag, page) = self.exec_cache[slot];
+        if tag == vpn {
+            return Some((page << 12) | (pc & 0xfff));
+        }
+        let pa = self.translate(pc, Access::Execute).ok()?;
+        let off = self.bus.ram_offset(pa & !0xfff, PAGE_SIZE)?;
+        self.exec_cache[slot] = (vpn, off >> 12);
+        Some(off | (pc & 0xfff))
+    }
+
+    /// Forgets the dispatch's fetch translations.
+    pub(crate) fn flush_exec_cache(&mut self) {
+        self.exec_cache.fill((u64::MAX, 0));
+    }
+
+    /// Marks the RAM page holding `ram_off` as holding code, so stores to it take
+    /// the slow path and invalidate what was decoded or translated from it.
+    pub(crate) fn mark_code(&mut self, ram_off: u64) {
+        self.code_page(ram_off);
     }
 
     /// Executes one instruction and returns what it was (for traces and reports).
@@ -415,6 +489,9 @@ impl Hart {
 
     /// Forgets decoded instructions overlapping a store of `len` bytes at `ram_off`.
     pub(crate) fn invalidate_code(&mut self, ram_off: u64, len: u64) {
+        if let Some(jit) = self.jit.as_mut() {
+            jit.invalidate_range(ram_off, len);
+        }
         let page = ram_off >> 12;
         let Some(&index) = self.page_of.get(&page) else {
             return;
@@ -429,6 +506,9 @@ impl Hart {
 
     /// Drops every decoded instruction (fence.i, reset).
     pub(crate) fn flush_code(&mut self) {
+        if let Some(jit) = self.jit.as_mut() {
+            jit.invalidate_all();
+        }
         self.free_pages.clear();
         for (_, index) in self.page_of.drain() {
             self.free_pages.push(index);

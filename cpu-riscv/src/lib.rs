@@ -15,6 +15,7 @@ pub mod decode;
 mod exec;
 pub mod fpu;
 pub mod hart;
+pub mod jit;
 pub mod mmu;
 pub mod trap;
 

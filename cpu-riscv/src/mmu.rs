@@ -244,5 +244,6 @@ impl Hart {
     pub fn flush_translations(&mut self) {
         self.tlb.flush();
         self.fetch_vpn = u64::MAX;
+        self.flush_exec_cache();
     }
 }

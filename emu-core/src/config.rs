@@ -207,6 +207,35 @@ impl<'de> Deserialize<'de> for DriveSpec {
     }
 }
 
+/// Which CPU engine runs guest code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Accel {
+    /// The interpreter only.
+    #[default]
+    Interp,
+    /// The interpreter for cold code, Cranelift-translated blocks for hot code.
+    Jit,
+}
+
+impl FromStr for Accel {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Accel, String> {
+        match text {
+            "interp" => Ok(Accel::Interp),
+            "jit" => Ok(Accel::Jit),
+            _ => Err(format!("invalid accel '{text}': expected jit or interp")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Accel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Accel, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A partial machine description, from a TOML file or from flags.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -231,6 +260,8 @@ pub struct MachineSpec {
     pub append: Option<String>,
     /// Disks, in slot order.
     pub drive: Option<Vec<DriveSpec>>,
+    /// CPU engine.
+    pub accel: Option<Accel>,
 }
 
 impl MachineSpec {
@@ -296,6 +327,7 @@ impl MachineSpec {
             initrd: over.initrd.or(self.initrd),
             append: over.append.or(self.append),
             drive: over.drive.or(self.drive),
+            accel: over.accel.or(self.accel),
         }
     }
 
@@ -332,6 +364,7 @@ impl MachineSpec {
             initrd: self.initrd,
             append: self.append,
             drives: self.drive.unwrap_or_default(),
+            accel: self.accel.unwrap_or_default(),
         })
     }
 }
@@ -359,6 +392,8 @@ pub struct MachineConfig {
     pub append: Option<String>,
     /// Disks, in slot order.
     pub drives: Vec<DriveSpec>,
+    /// CPU engine.
+    pub accel: Accel,
 }
 
 #[cfg(test)]

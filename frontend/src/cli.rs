@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use emu_core::RunControl;
-use emu_core::config::{BiosChoice, ByteSize, DriveSpec, MachineSpec, SerialBackend};
+use emu_core::config::{Accel, BiosChoice, ByteSize, DriveSpec, MachineSpec, SerialBackend};
 
 use crate::console::Console;
 use crate::machines::riscv_virt::RiscvVirt;
@@ -68,6 +68,12 @@ pub struct RunArgs {
     /// A virtio disk: file=PATH[,format=raw][,readonly=on]. Repeatable.
     #[arg(long, value_name = "SPEC")]
     pub drive: Vec<DriveSpec>,
+    /// CPU engine: jit (Cranelift for hot blocks) or interp.
+    #[arg(long, value_name = "ENGINE")]
+    pub accel: Option<Accel>,
+    /// Times a block runs in the interpreter before the JIT compiles it.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub jit_threshold: u32,
     /// Machine configuration file (TOML) with the same keys as these flags.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -92,6 +98,7 @@ impl RunArgs {
             initrd: self.initrd.clone(),
             append: self.append.clone(),
             drive: (!self.drive.is_empty()).then(|| self.drive.clone()),
+            accel: self.accel,
         }
     }
 }
@@ -155,6 +162,9 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     let tail = console.tail.clone();
     let mut machine = RiscvVirt::build(&config, console, control, firmware::DEMO_GUEST)
         .map_err(|e| e.to_string())?;
+    if config.accel == Accel::Jit {
+        machine.enable_jit(args.jit_threshold)?;
+    }
     if let Some(path) = &args.dump_dtb {
         std::fs::write(path, machine.device_tree())
             .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
@@ -170,6 +180,20 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
             "turing: stats: {retired} instructions in {elapsed:.3} s, {:.1} MIPS",
             retired as f64 / elapsed.max(1e-9) / 1e6
         );
+        if let Some(jit) = machine.jit_stats() {
+            let per_insn =
+                jit.compile_time.as_secs_f64() * 1e6 / jit.instructions_compiled.max(1) as f64;
+            eprintln!(
+                "turing: stats: jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks run translated, {} interpreted; {} invalidations, {} cache flushes",
+                jit.blocks_compiled,
+                jit.instructions_compiled,
+                jit.compile_time.as_secs_f64(),
+                jit.blocks_run,
+                jit.blocks_interpreted,
+                jit.invalidations,
+                jit.cache_flushes
+            );
+        }
     }
     let exit_code = match outcome {
         RunOutcome::PoweredOff(code) => code,

@@ -75,13 +75,16 @@ pub fn build_guest_test(source: &Path) -> PathBuf {
     out
 }
 
-/// Runs a program on Turing (in this process) with the serial console discarded;
-/// returns the exit code.
-pub fn run_on_turing(program: &Path, timeout: Duration) -> i32 {
+/// Runs a program on Turing (in this process) with the serial console discarded,
+/// under the given engine; returns the exit code. The JIT compiles every block on
+/// first entry here, so tests exercise translated code as much as possible.
+pub fn run_on_turing(program: &Path, timeout: Duration, accel: emu_core::config::Accel) -> i32 {
     let args = frontend::cli::RunArgs {
         kernel: Some(program.to_owned()),
         serial: Some(emu_core::config::SerialBackend::Null),
         timeout: Some(timeout.as_secs_f64()),
+        accel: Some(accel),
+        jit_threshold: 1,
         ..frontend::cli::RunArgs::default()
     };
     match frontend::cli::run(&args) {

@@ -1,11 +1,12 @@
-//! Every guest test program in `tests/guest/` runs on Turing and on QEMU, and must
-//! pass on both: the QEMU run shows the test itself expects what real hardware
-//! does. Programs in `tests/guest/turing_only/` check Turing behaviour that QEMU
+//! Every guest test program in `tests/guest/` runs on Turing (interpreter and JIT)
+//! and on QEMU, and must pass on all three: the QEMU run shows the test itself
+//! expects what real hardware does, and the two engines must agree. Programs in `tests/guest/turing_only/` check Turing behaviour that QEMU
 //! does not share (documented in each file) and run on Turing alone.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use emu_core::config::Accel;
 use tests::{build_guest_test, repo_root, run_on_qemu, run_on_turing};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,18 +34,24 @@ fn guest_programs_pass_on_turing_and_qemu() {
     for source in &programs {
         let name = source.file_stem().unwrap().to_string_lossy().into_owned();
         let elf = build_guest_test(source);
-        let turing = run_on_turing(&elf, TIMEOUT);
+        let turing = run_on_turing(&elf, TIMEOUT, Accel::Interp);
+        let jit = run_on_turing(&elf, TIMEOUT, Accel::Jit);
         let qemu = run_on_qemu(&elf, TIMEOUT, &[]);
-        println!("{name:<16} turing: {turing:>3}  qemu: {qemu:>3}");
+        println!("{name:<16} interp: {turing:>3}  jit: {jit:>3}  qemu: {qemu:>3}");
         if turing != 0 {
-            failures.push(format!("{name}: fails on Turing at check {turing}"));
+            failures.push(format!(
+                "{name}: fails on Turing's interpreter at check {turing}"
+            ));
+        }
+        if jit != 0 {
+            failures.push(format!("{name}: fails on Turing's JIT at check {jit}"));
         }
         if qemu != 0 {
             failures.push(format!("{name}: fails on QEMU with exit code {qemu}"));
         }
     }
     println!(
-        "guest programs: {} ran on Turing and QEMU, {} failures",
+        "guest programs: {} ran on Turing (interpreter and JIT) and QEMU, {} failures",
         programs.len(),
         failures.len()
     );
@@ -62,10 +69,14 @@ fn turing_only_guest_programs_pass() {
     for source in &programs {
         let name = source.file_stem().unwrap().to_string_lossy().into_owned();
         let elf = build_guest_test(source);
-        let code = run_on_turing(&elf, TIMEOUT);
-        println!("{name:<16} turing: {code:>3}");
-        if code != 0 {
-            failures.push(format!("{name}: fails on Turing at check {code}"));
+        for accel in [Accel::Interp, Accel::Jit] {
+            let code = run_on_turing(&elf, TIMEOUT, accel);
+            println!("{name:<16} {accel:?}: {code:>3}");
+            if code != 0 {
+                failures.push(format!(
+                    "{name}: fails on Turing ({accel:?}) at check {code}"
+                ));
+            }
         }
     }
     println!(

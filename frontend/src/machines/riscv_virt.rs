@@ -303,6 +303,30 @@ impl RiscvVirt {
         &self.harts
     }
 
+    /// Turns on the Cranelift translator for every hart.
+    pub fn enable_jit(&mut self, threshold: u32) -> Result<(), String> {
+        for hart in &mut self.harts {
+            hart.enable_jit(threshold)?;
+        }
+        Ok(())
+    }
+
+    /// Translator statistics summed over the harts, when the JIT is on.
+    pub fn jit_stats(&self) -> Option<cpu_riscv::jit::JitStats> {
+        let mut total: Option<cpu_riscv::jit::JitStats> = None;
+        for stats in self.harts.iter().filter_map(Hart::jit_stats) {
+            let t = total.get_or_insert_with(Default::default);
+            t.blocks_compiled += stats.blocks_compiled;
+            t.instructions_compiled += stats.instructions_compiled;
+            t.compile_time += stats.compile_time;
+            t.blocks_run += stats.blocks_run;
+            t.blocks_interpreted += stats.blocks_interpreted;
+            t.invalidations += stats.invalidations;
+            t.cache_flushes += stats.cache_flushes;
+        }
+        total
+    }
+
     /// Instructions retired by all harts.
     pub fn instructions_retired(&self) -> u64 {
         self.harts.iter().map(|h| h.state.instret).sum()
