@@ -507,7 +507,7 @@ impl Hart {
     /// Drops every decoded instruction (fence.i, reset).
     pub(crate) fn flush_code(&mut self) {
         if let Some(jit) = self.jit.as_mut() {
-            jit.invalidate_all();
+            jit.revalidate_all();
         }
         self.free_pages.clear();
         for (_, index) in self.page_of.drain() {

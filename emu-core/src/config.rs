@@ -211,9 +211,9 @@ impl<'de> Deserialize<'de> for DriveSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Accel {
     /// The interpreter only.
-    #[default]
     Interp,
     /// The interpreter for cold code, Cranelift-translated blocks for hot code.
+    #[default]
     Jit,
 }
 

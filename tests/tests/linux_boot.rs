@@ -1,7 +1,7 @@
 //! Debian's riscv64 kernel and a busybox initramfs (built from Debian packages by
 //! `cargo xtask images`) boot on riscv-virt to an interactive shell, headless, with
-//! Debian's OpenSBI and with Turing's own SBI firmware; disks, SMP and power-off
-//! behave as on QEMU.
+//! Debian's OpenSBI and with Turing's own SBI firmware, under the JIT (the default)
+//! and the interpreter; disks, SMP and power-off behave as on QEMU.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,11 +58,12 @@ fn power_off(mut guest: GuestSession) {
     );
 }
 
+/// Under the interpreter (the other boots use the default engine, the JIT).
 #[test]
-fn boots_to_a_shell_with_debian_opensbi() {
+fn boots_to_a_shell_with_debian_opensbi_on_the_interpreter() {
     let images = debian_images();
     let opensbi = images.opensbi.display().to_string();
-    let mut guest = boot(&["--bios", &opensbi]);
+    let mut guest = boot(&["--bios", &opensbi, "--accel", "interp"]);
     let out = shell(&mut guest, "uname -m");
     assert!(out.contains("riscv64"), "{out}");
     assert!(

@@ -37,6 +37,15 @@ pub(crate) type BlockFn = unsafe extern "C" fn(*mut Hart) -> u64;
 /// Key of a translation: virtual pc and the RAM page number of its code.
 type BlockKey = (u64, u64);
 
+/// A translated block and what it was translated from.
+struct CompiledBlock {
+    entry: BlockFn,
+    /// The guest code bytes, to re-validate the block after a fence.i.
+    code: Box<[u8]>,
+    /// The fence.i epoch in which the code bytes were last known to match RAM.
+    epoch: u64,
+}
+
 /// A translation's place in its page, for invalidating only what a store hits.
 #[derive(Clone, Copy, Debug)]
 struct PlacedBlock {
@@ -70,7 +79,10 @@ pub struct JitEngine {
     module: Option<JITModule>,
     ctx: cranelift_codegen::Context,
     fctx: cranelift_frontend::FunctionBuilderContext,
-    blocks: HashMap<BlockKey, BlockFn>,
+    blocks: HashMap<BlockKey, CompiledBlock>,
+    /// Bumped by fence.i: blocks from an older epoch are checked against RAM
+    /// before they run again (memory written by devices is not tracked per store).
+    epoch: u64,
     by_page: HashMap<u64, Vec<PlacedBlock>>,
     heat: HashMap<BlockKey, u32>,
     untranslatable: HashSet<BlockKey>,
@@ -112,6 +124,7 @@ impl JitEngine {
             ctx,
             fctx: cranelift_frontend::FunctionBuilderContext::new(),
             blocks: HashMap::new(),
+            epoch: 0,
             by_page: HashMap::new(),
             heat: HashMap::new(),
             untranslatable: HashSet::new(),
@@ -145,7 +158,12 @@ impl JitEngine {
         }
     }
 
-    /// Drops every translation (fence.i, reset). The code memory is kept until
+    /// After fence.i: every block must match RAM again before it next runs.
+    pub(crate) fn revalidate_all(&mut self) {
+        self.epoch += 1;
+    }
+
+    /// Drops every translation (reset, full cache). The code memory is kept until
     /// the cache fills, since nothing can call into it any more.
     pub(crate) fn invalidate_all(&mut self) {
         self.stats.invalidations += self.blocks.len() as u64;
@@ -259,8 +277,17 @@ impl Hart {
         let ram_off = self.exec_ram_offset(pc)?;
         let key = (pc, ram_off >> 12);
         let jit = self.jit.as_mut()?;
-        if let Some(&block) = jit.blocks.get(&key) {
-            return Some(block);
+        if let Some(block) = jit.blocks.get_mut(&key) {
+            if block.epoch == jit.epoch {
+                return Some(block.entry);
+            }
+            let mut current = vec![0u8; block.code.len()];
+            if self.ram.read_bytes(ram_off, &mut current) && *current == *block.code {
+                block.epoch = jit.epoch;
+                return Some(block.entry);
+            }
+            jit.blocks.remove(&key);
+            jit.stats.invalidations += 1;
         }
         if jit.untranslatable.contains(&key) {
             return None;
@@ -292,19 +319,30 @@ impl Hart {
         let compiled = translate::compile(jit, &insns, ram_base);
         jit.stats.compile_time += started.elapsed();
         match compiled {
-            Ok(block) => {
+            Ok(entry) => {
                 jit.stats.blocks_compiled += 1;
                 jit.stats.instructions_compiled += insns.len() as u64;
-                jit.blocks.insert(key, block);
                 let (last_pc, last) = insns[insns.len() - 1];
                 let start = ram_off & 0xfff;
                 let end = start + (last_pc - pc) + u64::from(last.len);
+                let mut code = vec![0u8; (end - start) as usize];
+                self.ram.read_bytes(ram_off, &mut code);
+                let jit = self.jit.as_mut()?;
+                let epoch = jit.epoch;
+                jit.blocks.insert(
+                    key,
+                    CompiledBlock {
+                        entry,
+                        code: code.into_boxed_slice(),
+                        epoch,
+                    },
+                );
                 jit.by_page
                     .entry(key.1)
                     .or_default()
                     .push(PlacedBlock { key, start, end });
                 jit.heat.remove(&key);
-                Some(block)
+                Some(entry)
             }
             Err(_) => {
                 jit.untranslatable.insert(key);

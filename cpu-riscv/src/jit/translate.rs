@@ -341,19 +341,19 @@ impl Emitter<'_, '_> {
                 self.set(rd, v);
             }
             Auipc => {
-                let v = self
-                    .b
-                    .ins()
-                    .iconst(types::I64, pc.wrapping_add(i64::from(insn.imm) as u64) as i64);
+                let v = self.b.ins().iconst(
+                    types::I64,
+                    pc.wrapping_add(i64::from(insn.imm) as u64) as i64,
+                );
                 self.set(rd, v);
             }
             Jal => {
                 let link = self.b.ins().iconst(types::I64, next as i64);
                 self.set(rd, link);
-                let target = self
-                    .b
-                    .ins()
-                    .iconst(types::I64, pc.wrapping_add(i64::from(insn.imm) as u64) as i64);
+                let target = self.b.ins().iconst(
+                    types::I64,
+                    pc.wrapping_add(i64::from(insn.imm) as u64) as i64,
+                );
                 self.exit(target, index + 1, 0);
                 return false;
             }
@@ -378,10 +378,10 @@ impl Emitter<'_, '_> {
                     _ => IntCC::UnsignedGreaterThanOrEqual,
                 };
                 let cond = self.b.ins().icmp(cc, a, c);
-                let taken = self
-                    .b
-                    .ins()
-                    .iconst(types::I64, pc.wrapping_add(i64::from(insn.imm) as u64) as i64);
+                let taken = self.b.ins().iconst(
+                    types::I64,
+                    pc.wrapping_add(i64::from(insn.imm) as u64) as i64,
+                );
                 let fall = self.b.ins().iconst(types::I64, next as i64);
                 let target = self.b.ins().select(cond, taken, fall);
                 self.exit(target, index + 1, 0);
