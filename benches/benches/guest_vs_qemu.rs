@@ -63,10 +63,12 @@ fn turing_binary() -> PathBuf {
 
 /// Runs the program on the `turing` binary users run; returns wall time and the
 /// instruction count it reports with `--stats`.
-fn run_turing(turing: &Path, program: &Path) -> (f64, u64) {
+fn run_turing(turing: &Path, program: &Path, accel: &str) -> (f64, u64) {
     let started = Instant::now();
     let output = Command::new(turing)
-        .args(["run", "--serial", "null", "--stats", "--kernel"])
+        .args([
+            "run", "--serial", "null", "--stats", "--accel", accel, "--kernel",
+        ])
         .arg(program)
         .output()
         .expect("run turing");
@@ -110,22 +112,31 @@ fn main() {
         .unwrap_or(DEFAULT_RUNS);
     let program = build_bench_compute();
     let turing = turing_binary();
-    let mut turing_times = Vec::new();
+    let mut interp_times = Vec::new();
+    let mut jit_times = Vec::new();
     let mut qemu_times = Vec::new();
     let mut instructions = 0;
     for _ in 0..runs {
-        let (seconds, retired) = run_turing(&turing, &program);
-        turing_times.push(seconds);
+        let (seconds, retired) = run_turing(&turing, &program, "interp");
+        interp_times.push(seconds);
         instructions = retired;
+        jit_times.push(run_turing(&turing, &program, "jit").0);
         qemu_times.push(run_qemu(&program));
     }
-    let turing_time = median(turing_times);
+    let interp = median(interp_times);
+    let jit = median(jit_times);
     let qemu = median(qemu_times);
-    let mips = instructions as f64 / turing_time / 1e6;
-    println!("bench_compute (median of {runs}):");
+    let mips = |seconds: f64| instructions as f64 / seconds / 1e6;
+    println!("bench_compute ({instructions} guest instructions, median of {runs}):");
     println!(
-        "  turing (interpreter): {turing_time:.3} s, {instructions} instructions, {mips:.1} MIPS"
+        "  turing interpreter: {interp:.3} s, {:.1} MIPS, ratio to qemu {:.2}",
+        mips(interp),
+        interp / qemu
+    );
+    println!(
+        "  turing jit:         {jit:.3} s, {:.1} MIPS, ratio to qemu {:.2}",
+        mips(jit),
+        jit / qemu
     );
     println!("  qemu-system-riscv64 (TCG): {qemu:.3} s");
-    println!("  wall-time ratio turing/qemu: {:.2}", turing_time / qemu);
 }

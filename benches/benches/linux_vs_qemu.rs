@@ -43,18 +43,28 @@ fn turing_binary() -> PathBuf {
         .unwrap_or_else(|| tests::repo_root().join("target/release/turing"))
 }
 
-fn main() {
+fn turing_run(accel: &str) -> Timing {
     let images = debian_images();
-    let append = "console=ttyS0 quiet";
     let mut turing = Command::new(turing_binary());
     turing
-        .args(["run", "--memory", "512M", "--append", append, "--bios"])
+        .args([
+            "run", "--memory", "512M", "--accel", accel, "--append", APPEND, "--bios",
+        ])
         .arg(&images.opensbi)
         .arg("--kernel")
         .arg(&images.kernel)
         .arg("--initrd")
         .arg(&images.initramfs);
-    let turing = measure(GuestSession::spawn(turing));
+    measure(GuestSession::spawn(turing))
+}
+
+const APPEND: &str = "console=ttyS0 quiet";
+
+fn main() {
+    let images = debian_images();
+    let append = APPEND;
+    let jit = turing_run("jit");
+    let interp = turing_run("interp");
     let mut qemu = Command::new("qemu-system-riscv64");
     qemu.args([
         "-M",
@@ -72,17 +82,21 @@ fn main() {
     .arg("-initrd")
     .arg(&images.initramfs);
     let qemu = measure(GuestSession::spawn(qemu));
-    println!("debian linux, OpenSBI, 1 hart:");
+    println!("debian linux, OpenSBI, 1 hart (seconds; ratio = turing / qemu):");
     println!(
-        "  boot to shell prompt: turing {:.2} s, qemu {:.2} s, ratio {:.2}",
-        turing.boot,
-        qemu.boot,
-        turing.boot / qemu.boot
+        "  boot to shell prompt: jit {:.2} ({:.2}x), interpreter {:.2} ({:.2}x), qemu {:.2}",
+        jit.boot,
+        jit.boot / qemu.boot,
+        interp.boot,
+        interp.boot / qemu.boot,
+        qemu.boot
     );
     println!(
-        "  sha256sum of 64 MiB:  turing {:.2} s, qemu {:.2} s, ratio {:.2}",
-        turing.workload,
-        qemu.workload,
-        turing.workload / qemu.workload
+        "  sha256sum of 64 MiB:  jit {:.2} ({:.2}x), interpreter {:.2} ({:.2}x), qemu {:.2}",
+        jit.workload,
+        jit.workload / qemu.workload,
+        interp.workload,
+        interp.workload / qemu.workload,
+        qemu.workload
     );
 }
