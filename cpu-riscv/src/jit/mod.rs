@@ -34,6 +34,23 @@ const MAX_BLOCKS: usize = 32 * 1024;
 /// (a fault is pending in `Hart::jit_trap`).
 pub(crate) type BlockFn = unsafe extern "C" fn(*mut Hart) -> u64;
 
+/// Entries of the direct-mapped jump cache in front of the block map.
+const JUMP_CACHE: usize = 4096;
+
+/// One jump-cache entry: a recently run block, valid for one fence.i epoch.
+#[derive(Clone, Copy)]
+struct JumpEntry {
+    key: BlockKey,
+    epoch: u64,
+    entry: Option<BlockFn>,
+}
+
+const EMPTY_JUMP: JumpEntry = JumpEntry {
+    key: (u64::MAX, u64::MAX),
+    epoch: u64::MAX,
+    entry: None,
+};
+
 /// Key of a translation: virtual pc and the RAM page number of its code.
 type BlockKey = (u64, u64);
 
@@ -80,6 +97,8 @@ pub struct JitEngine {
     ctx: cranelift_codegen::Context,
     fctx: cranelift_frontend::FunctionBuilderContext,
     blocks: HashMap<BlockKey, CompiledBlock>,
+    /// Recently run blocks by pc, so most dispatches skip the hash map.
+    jump_cache: Box<[JumpEntry; JUMP_CACHE]>,
     /// Bumped by fence.i: blocks from an older epoch are checked against RAM
     /// before they run again (memory written by devices is not tracked per store).
     epoch: u64,
@@ -124,6 +143,7 @@ impl JitEngine {
             ctx,
             fctx: cranelift_frontend::FunctionBuilderContext::new(),
             blocks: HashMap::new(),
+            jump_cache: Box::new([EMPTY_JUMP; JUMP_CACHE]),
             epoch: 0,
             by_page: HashMap::new(),
             heat: HashMap::new(),
@@ -149,6 +169,9 @@ impl JitEngine {
             }
             !overlaps
         });
+        if !dropped.is_empty() {
+            self.jump_cache.fill(EMPTY_JUMP);
+        }
         for key in dropped {
             if self.blocks.remove(&key).is_some() {
                 self.stats.invalidations += 1;
@@ -166,6 +189,7 @@ impl JitEngine {
     /// Drops every translation (reset, full cache). The code memory is kept until
     /// the cache fills, since nothing can call into it any more.
     pub(crate) fn invalidate_all(&mut self) {
+        self.jump_cache.fill(EMPTY_JUMP);
         self.stats.invalidations += self.blocks.len() as u64;
         self.blocks.clear();
         self.by_page.clear();
@@ -277,8 +301,18 @@ impl Hart {
         let ram_off = self.exec_ram_offset(pc)?;
         let key = (pc, ram_off >> 12);
         let jit = self.jit.as_mut()?;
+        let slot = ((pc >> 1) as usize) & (JUMP_CACHE - 1);
+        let cached = jit.jump_cache[slot];
+        if cached.key == key && cached.epoch == jit.epoch {
+            return cached.entry;
+        }
         if let Some(block) = jit.blocks.get_mut(&key) {
             if block.epoch == jit.epoch {
+                jit.jump_cache[slot] = JumpEntry {
+                    key,
+                    epoch: jit.epoch,
+                    entry: Some(block.entry),
+                };
                 return Some(block.entry);
             }
             let mut current = vec![0u8; block.code.len()];
@@ -287,6 +321,7 @@ impl Hart {
                 return Some(block.entry);
             }
             jit.blocks.remove(&key);
+            jit.jump_cache.fill(EMPTY_JUMP);
             jit.stats.invalidations += 1;
         }
         if jit.untranslatable.contains(&key) {
