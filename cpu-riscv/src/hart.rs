@@ -341,11 +341,6 @@ impl Hart {
         self.irq_epoch = self.bus.control().irq_epoch();
     }
 
-    /// Takes a pending, enabled interrupt now.
-    pub(crate) fn take_pending_interrupt_now(&mut self) {
-        self.take_pending_interrupt();
-    }
-
     /// The RAM offset `pc` fetches from, when it is in RAM and executable now.
     pub(crate) fn exec_ram_offset(&mut self, pc: u64) -> Option<u64> {
         let vpn = pc >> 12;
@@ -363,12 +358,6 @@ impl Hart {
     /// Forgets the dispatch's fetch translations.
     pub(crate) fn flush_exec_cache(&mut self) {
         self.exec_cache.fill((u64::MAX, 0));
-    }
-
-    /// Marks the RAM page holding `ram_off` as holding code, so stores to it take
-    /// the slow path and invalidate what was decoded or translated from it.
-    pub(crate) fn mark_code(&mut self, ram_off: u64) {
-        self.code_page(ram_off);
     }
 
     /// Executes one instruction and returns what it was (for traces and reports).
@@ -460,7 +449,9 @@ impl Hart {
     }
 
     /// The decoded page for the RAM page holding `ram_off`, created on first use.
-    fn code_page(&mut self, ram_off: u64) -> usize {
+    /// Marks the page as holding code, so stores to it take the slow path and
+    /// invalidate what was decoded or translated from it.
+    pub(crate) fn code_page(&mut self, ram_off: u64) -> usize {
         let page = ram_off >> 12;
         if let Some(&index) = self.page_of.get(&page) {
             return index;
@@ -786,7 +777,7 @@ impl Hart {
             .find(|&n| candidates & (1 << n) != 0)
     }
 
-    fn take_pending_interrupt(&mut self) {
+    pub(crate) fn take_pending_interrupt(&mut self) {
         if let Some(n) = self.pending_interrupt() {
             self.enter_trap((1 << 63) | n, 0);
         }

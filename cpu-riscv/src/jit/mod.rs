@@ -240,7 +240,7 @@ impl Hart {
             if self.irq_check {
                 self.irq_check = false;
                 self.note_irq_epoch();
-                self.take_pending_interrupt_now();
+                self.take_pending_interrupt();
             }
             if let Some(exit) = self.exit.take() {
                 self.clock.retire(steps);
@@ -344,7 +344,7 @@ impl Hart {
             return None;
         }
         // Stores into this page must now invalidate the translation.
-        self.mark_code(ram_off);
+        self.code_page(ram_off);
         let ram_base = self.ram.host_base_ptr() as u64;
         let jit = self.jit.as_mut()?;
         if jit.blocks.len() >= MAX_BLOCKS || jit.module.is_none() {
