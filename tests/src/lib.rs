@@ -93,47 +93,23 @@ pub fn run_on_turing(program: &Path, timeout: Duration, accel: emu_core::config:
     }
 }
 
-/// Runs a program on qemu-system-riscv64's virt board; returns the exit code.
-pub fn run_on_qemu(program: &Path, timeout: Duration, extra: &[&str]) -> i32 {
+/// Runs a program on qemu-system-riscv64's virt board with `harts` harts, after
+/// `bios` (or directly in M-mode with `None`); returns the exit code.
+pub fn run_on_qemu(program: &Path, bios: Option<&Path>, harts: u32, timeout: Duration) -> i32 {
     require_tool("qemu-system-riscv64");
-    let status = Command::new("timeout")
+    let mut command = Command::new("timeout");
+    command
         .arg(timeout.as_secs().max(1).to_string())
-        .args([
-            "qemu-system-riscv64",
-            "-M",
-            "virt",
-            "-bios",
-            "none",
-            "-m",
-            "256M",
-        ])
-        .args(["-display", "none", "-serial", "null", "-monitor", "none"])
-        .args(extra)
-        .arg("-kernel")
-        .arg(program)
-        .status()
-        .expect("run qemu");
-    status.code().unwrap_or(-1)
-}
-
-/// Runs a payload on QEMU's virt board (two harts) after `bios`; returns the exit code.
-pub fn run_on_qemu_with_bios(program: &Path, bios: &Path, timeout: Duration) -> i32 {
-    require_tool("qemu-system-riscv64");
-    let status = Command::new("timeout")
-        .arg(timeout.as_secs().max(1).to_string())
-        .args([
-            "qemu-system-riscv64",
-            "-M",
-            "virt",
-            "-smp",
-            "2",
-            "-m",
-            "256M",
-        ])
+        .args(["qemu-system-riscv64", "-M", "virt", "-m", "256M", "-smp"])
+        .arg(harts.to_string())
         .args([
             "-display", "none", "-serial", "null", "-monitor", "none", "-bios",
-        ])
-        .arg(bios)
+        ]);
+    match bios {
+        Some(path) => command.arg(path),
+        None => command.arg("none"),
+    };
+    let status = command
         .arg("-kernel")
         .arg(program)
         .status()

@@ -78,6 +78,6 @@ fn sbi_firmware_passes_its_payload_on_turing_and_qemu() {
         .status()
         .expect("run turing");
     assert_eq!(turing.code(), Some(0), "SBI payload on Turing");
-    let qemu = tests::run_on_qemu_with_bios(&payload, &blob, std::time::Duration::from_secs(60));
+    let qemu = tests::run_on_qemu(&payload, Some(&blob), 2, std::time::Duration::from_secs(60));
     assert_eq!(qemu, 0, "SBI payload on QEMU");
 }

@@ -36,7 +36,7 @@ fn guest_programs_pass_on_turing_and_qemu() {
         let elf = build_guest_test(source);
         let turing = run_on_turing(&elf, TIMEOUT, Accel::Interp);
         let jit = run_on_turing(&elf, TIMEOUT, Accel::Jit);
-        let qemu = run_on_qemu(&elf, TIMEOUT, &[]);
+        let qemu = run_on_qemu(&elf, None, 1, TIMEOUT);
         println!("{name:<16} interp: {turing:>3}  jit: {jit:>3}  qemu: {qemu:>3}");
         if turing != 0 {
             failures.push(format!(
