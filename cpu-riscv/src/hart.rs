@@ -294,6 +294,8 @@ impl Hart {
                 self.irq_epoch = control.irq_epoch();
                 self.take_pending_interrupt();
             }
+            // This is `step_one` without its result: calling `step_one` here costs
+            // about 12% more host instructions (callgrind) and ~25% of MIPS.
             let pc = self.state.pc;
             let step = match self.fetch(pc) {
                 Ok(insn) => self.execute(insn),
