@@ -1,7 +1,7 @@
 //! One RISC-V hart: architectural state, the fetch/decode cache, memory access and
 //! trap delivery. Instruction semantics live in [`crate::exec`].
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -208,6 +208,14 @@ pub struct Hart {
     pub(crate) jit_fault: u8,
     /// The fault a translated block's helper ran into.
     pub(crate) jit_trap: Option<Trap>,
+    /// Instructions translated code may still run by chaining from block to block
+    /// before it must return to the dispatch loop.
+    pub(crate) chain_budget: i64,
+    /// Address of the chain slot of the last block exit that could not chain
+    /// (its successor was not known yet), for the dispatch loop to fill; or 0.
+    pub(crate) chain_from: usize,
+    /// Block-to-block jumps made inside translated code.
+    pub(crate) chained: u64,
     /// Instruction-fetch translations for block dispatch: (vpn, RAM page).
     exec_cache: Box<[(u64, u64); EXEC_CACHE]>,
 }
@@ -249,7 +257,7 @@ impl Hart {
             tlb: Tlb::default(),
             pages: Vec::new(),
             free_pages: Vec::new(),
-            page_of: HashMap::new(),
+            page_of: HashMap::default(),
             fetch_vpn: u64::MAX,
             fetch_page: 0,
             irq_check: true,
@@ -258,6 +266,9 @@ impl Hart {
             jit: None,
             jit_fault: 0,
             jit_trap: None,
+            chain_budget: 0,
+            chain_from: 0,
+            chained: 0,
             exec_cache: Box::new([(u64::MAX, 0); EXEC_CACHE]),
         }
     }

@@ -195,11 +195,12 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
             let per_insn =
                 jit.compile_time.as_secs_f64() * 1e6 / jit.instructions_compiled.max(1) as f64;
             eprintln!(
-                "turing: stats: jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks run translated, {} interpreted; {} invalidations, {} cache flushes",
+                "turing: stats: jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes",
                 jit.blocks_compiled,
                 jit.instructions_compiled,
                 jit.compile_time.as_secs_f64(),
                 jit.blocks_run,
+                jit.chained,
                 jit.blocks_interpreted,
                 jit.invalidations,
                 jit.cache_flushes

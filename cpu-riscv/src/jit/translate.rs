@@ -7,79 +7,41 @@ use cranelift_codegen::ir::{AbiParam, InstBuilder, MemFlagsData, Signature, Type
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_module::Module;
 
-use super::{BlockFn, JitEngine};
+use cranelift_codegen::isa::CallConv;
+
+use super::{BlockFn, ChainSlot, ChainSlots, JitEngine, Trampoline};
 use crate::decode::{Insn, Op};
 use crate::hart::{Hart, HartState};
 use crate::mmu::{TLB_ENTRIES, Tlb, TlbEntry};
 
-/// Whether the translator handles `op`; anything else ends a block before it.
-pub(super) fn supported(op: Op) -> bool {
+/// How a block handles an instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Translated to host code in the block.
+    Inline,
+    /// Executed by the interpreter through a call; the block goes on after it.
+    Helper,
+    /// Ends the block: a control transfer (translated) or a system instruction
+    /// (executed by the interpreter, after which the block returns to dispatch so
+    /// that interrupts, privilege and translation changes take effect).
+    EndsBlock,
+}
+
+/// How the translator handles `op`; `None` ends a block before it.
+pub(super) fn kind(op: Op) -> Option<Kind> {
     use Op::*;
-    matches!(
-        op,
-        Lui | Auipc
-            | Jal
-            | Jalr
-            | Beq
-            | Bne
-            | Blt
-            | Bge
-            | Bltu
-            | Bgeu
-            | Lb
-            | Lh
-            | Lw
-            | Ld
-            | Lbu
-            | Lhu
-            | Lwu
-            | Sb
-            | Sh
-            | Sw
-            | Sd
-            | Addi
-            | Slti
-            | Sltiu
-            | Xori
-            | Ori
-            | Andi
-            | Slli
-            | Srli
-            | Srai
-            | Add
-            | Sub
-            | Sll
-            | Slt
-            | Sltu
-            | Xor
-            | Srl
-            | Sra
-            | Or
-            | And
-            | Addiw
-            | Slliw
-            | Srliw
-            | Sraiw
-            | Addw
-            | Subw
-            | Sllw
-            | Srlw
-            | Sraw
-            | Fence
-            | Mul
-            | Mulh
-            | Mulhsu
-            | Mulhu
-            | Div
-            | Divu
-            | Rem
-            | Remu
-            | Mulw
-            | Divw
-            | Divuw
-            | Remw
-            | Remuw
-    )
+    Some(match op {
+        Undecoded | Illegal => return None,
+        Jal | Jalr | Beq | Bne | Blt | Bge | Bltu | Bgeu => Kind::EndsBlock,
+        FenceI | Ecall | Ebreak | Mret | Sret | Wfi | SfenceVma | Csrrw | Csrrs | Csrrc
+        | Csrrwi | Csrrsi | Csrrci => Kind::EndsBlock,
+        Lui | Auipc | Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu | Sb | Sh | Sw | Sd | Addi | Slti
+        | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Add | Sub | Sll | Slt | Sltu | Xor
+        | Srl | Sra | Or | And | Addiw | Slliw | Srliw | Sraiw | Addw | Subw | Sllw | Srlw
+        | Sraw | Fence | Mul | Mulh | Mulhsu | Mulhu | Div | Divu | Rem | Remu | Mulw | Divw
+        | Divuw | Remw | Remuw => Kind::Inline,
+        _ => Kind::Helper,
+    })
 }
 
 const OFF_STATE: i32 = offset_of!(Hart, state) as i32;
@@ -89,6 +51,11 @@ const OFF_INSTRET: i32 = OFF_STATE + offset_of!(HartState, instret) as i32;
 const OFF_TLB_READ: i32 = (offset_of!(Hart, tlb) + offset_of!(Tlb, read)) as i32;
 const OFF_TLB_WRITE: i32 = (offset_of!(Hart, tlb) + offset_of!(Tlb, write)) as i32;
 const OFF_FAULT: i32 = offset_of!(Hart, jit_fault) as i32;
+const OFF_CHAIN_BUDGET: i32 = offset_of!(Hart, chain_budget) as i32;
+const OFF_CHAIN_FROM: i32 = offset_of!(Hart, chain_from) as i32;
+const OFF_CHAINED: i32 = offset_of!(Hart, chained) as i32;
+const OFF_SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
+const OFF_SLOT_GENERATION: i32 = offset_of!(ChainSlot, generation) as i32;
 const ENTRY_SHIFT: i64 = size_of::<TlbEntry>().trailing_zeros() as i64;
 const OFF_TAG: i32 = offset_of!(TlbEntry, tag) as i32;
 const OFF_DELTA: i32 = offset_of!(TlbEntry, delta) as i32;
@@ -111,8 +78,21 @@ struct Emitter<'a, 'b> {
     ram_base: u64,
     load_sig: cranelift_codegen::ir::SigRef,
     store_sig: cranelift_codegen::ir::SigRef,
+    exec_sig: cranelift_codegen::ir::SigRef,
+    next_sig: cranelift_codegen::ir::SigRef,
+    block_sig: cranelift_codegen::ir::SigRef,
     tlb_read: Value,
     tlb_write: Value,
+    /// Virtual page of the block: exits to targets in it may chain.
+    page: u64,
+    slots: &'a mut ChainSlots,
+    /// Address of the engine's chain generation.
+    generation: i64,
+    /// Where the block's decoded instructions are kept for helper calls.
+    insns: *const Insn,
+    /// Instructions of this block already added to `instret` in memory (before a
+    /// helper call, so the interpreter sees the exact count).
+    instret_synced: u64,
 }
 
 impl Emitter<'_, '_> {
@@ -135,8 +115,26 @@ impl Emitter<'_, '_> {
         self.b.ins().iconst(types::I64, i64::from(insn.imm))
     }
 
-    /// Writes back registers, pc and the retired count; returns `status`.
-    fn exit(&mut self, pc: Value, retired: u64, status: i64) {
+    /// Stores the registers the block changed and adds the instructions retired
+    /// (of the block's first `retired`) to `instret`; stores `pc` when given.
+    fn write_back(&mut self, pc: Option<Value>, retired: u64) {
+        self.spill();
+        if let Some(pc) = pc {
+            self.b.ins().store(flags(), pc, self.hart, OFF_PC);
+        }
+        let unsynced = retired - self.instret_synced;
+        if unsynced != 0 {
+            let instret = self
+                .b
+                .ins()
+                .load(types::I64, flags(), self.hart, OFF_INSTRET);
+            let instret = self.b.ins().iadd_imm_s(instret, unsynced as i64);
+            self.b.ins().store(flags(), instret, self.hart, OFF_INSTRET);
+        }
+    }
+
+    /// Stores every register the block has changed so far.
+    fn spill(&mut self) {
         for r in 1..32u8 {
             if self.written[usize::from(r)] {
                 let v = self.b.use_var(self.vars[usize::from(r)]);
@@ -145,15 +143,196 @@ impl Emitter<'_, '_> {
                     .store(flags(), v, self.hart, OFF_X + 8 * i32::from(r));
             }
         }
-        self.b.ins().store(flags(), pc, self.hart, OFF_PC);
-        let instret = self
-            .b
-            .ins()
-            .load(types::I64, flags(), self.hart, OFF_INSTRET);
-        let instret = self.b.ins().iadd_imm_s(instret, retired as i64);
-        self.b.ins().store(flags(), instret, self.hart, OFF_INSTRET);
+    }
+
+    /// Writes back registers, pc and the retired count; returns `status`.
+    fn exit(&mut self, pc: Value, retired: u64, status: i64) {
+        self.write_back(Some(pc), retired);
+        self.ret(status);
+    }
+
+    fn ret(&mut self, status: i64) {
         let status = self.b.ins().iconst(types::I64, status);
         self.b.ins().return_(&[status]);
+    }
+
+    /// Leaves the block for the known address `target` after `retired`
+    /// instructions: straight into the target's translation when the exit's chain
+    /// slot is linked and current and the chain budget allows, else back to the
+    /// dispatch loop (asking it to link the slot).
+    fn exit_to(&mut self, target: u64, retired: u64) {
+        let pc = self.b.ins().iconst(types::I64, target as i64);
+        self.write_back(Some(pc), retired);
+        if target >> 12 != self.page {
+            // Another page may map elsewhere next time: look it up each time.
+            self.chain_by_lookup(retired);
+            return;
+        }
+        let slot = self.slots.alloc() as i64;
+        let check = self.b.create_block();
+        let done = self.b.create_block();
+        self.spend_chain_budget(retired, check, done);
+
+        self.b.switch_to_block(check);
+        let slot_v = self.b.ins().iconst(types::I64, slot);
+        let generation_at = self.b.ins().iconst(types::I64, self.generation);
+        let current = self.b.ins().load(types::I64, flags(), generation_at, 0);
+        let linked = self
+            .b
+            .ins()
+            .load(types::I64, flags(), slot_v, OFF_SLOT_GENERATION);
+        let valid = self.b.ins().icmp(IntCC::Equal, current, linked);
+        let follow = self.b.create_block();
+        let unlinked = self.b.create_block();
+        self.b.ins().brif(valid, follow, &[], unlinked, &[]);
+
+        self.b.switch_to_block(follow);
+        let entry = self
+            .b
+            .ins()
+            .load(types::I64, flags(), slot_v, OFF_SLOT_ENTRY);
+        let chained = self
+            .b
+            .ins()
+            .load(types::I64, flags(), self.hart, OFF_CHAINED);
+        let chained = self.b.ins().iadd_imm_s(chained, 1);
+        self.b.ins().store(flags(), chained, self.hart, OFF_CHAINED);
+        self.b
+            .ins()
+            .return_call_indirect(self.block_sig, entry, &[self.hart]);
+
+        self.b.switch_to_block(unlinked);
+        self.b
+            .ins()
+            .store(flags(), slot_v, self.hart, OFF_CHAIN_FROM);
+        self.ret(0);
+
+        self.b.switch_to_block(done);
+        self.ret(0);
+    }
+
+    /// Takes `retired` from the chain budget; goes on to `more` while some is left,
+    /// else to `done`.
+    fn spend_chain_budget(
+        &mut self,
+        retired: u64,
+        more: cranelift_codegen::ir::Block,
+        done: cranelift_codegen::ir::Block,
+    ) {
+        let budget = self
+            .b
+            .ins()
+            .load(types::I64, flags(), self.hart, OFF_CHAIN_BUDGET);
+        let budget = self.b.ins().iadd_imm_s(budget, -(retired as i64));
+        self.b
+            .ins()
+            .store(flags(), budget, self.hart, OFF_CHAIN_BUDGET);
+        let left = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, budget, 0);
+        self.b.ins().brif(left, more, &[], done, &[]);
+    }
+
+    /// After the registers and pc are written back: jumps into the translation
+    /// for `state.pc` if the dispatch's jump cache has a current one, else returns
+    /// to dispatch. For targets known only at run time or in another page.
+    fn chain_by_lookup(&mut self, retired: u64) {
+        let look = self.b.create_block();
+        let done = self.b.create_block();
+        self.spend_chain_budget(retired, look, done);
+
+        self.b.switch_to_block(look);
+        let callee = self
+            .b
+            .ins()
+            .iconst(types::I64, jit_next_block as *const () as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.next_sig, callee, &[self.hart]);
+        let entry = self.b.inst_results(call)[0];
+        let follow = self.b.create_block();
+        self.b.ins().brif(entry, follow, &[], done, &[]);
+
+        self.b.switch_to_block(follow);
+        let chained = self
+            .b
+            .ins()
+            .load(types::I64, flags(), self.hart, OFF_CHAINED);
+        let chained = self.b.ins().iadd_imm_s(chained, 1);
+        self.b.ins().store(flags(), chained, self.hart, OFF_CHAINED);
+        self.b
+            .ins()
+            .return_call_indirect(self.block_sig, entry, &[self.hart]);
+
+        self.b.switch_to_block(done);
+        self.ret(0);
+    }
+
+    /// Runs the instruction at `index` in the interpreter. With `ends` the block
+    /// returns to dispatch after it; otherwise it goes on unless the instruction
+    /// jumped, trapped or asked the machine to look up.
+    fn helper(&mut self, insn: &Insn, pc: u64, index: u64, ends: bool) {
+        self.spill();
+        if index != self.instret_synced {
+            let instret = self
+                .b
+                .ins()
+                .load(types::I64, flags(), self.hart, OFF_INSTRET);
+            let instret = self
+                .b
+                .ins()
+                .iadd_imm_s(instret, (index - self.instret_synced) as i64);
+            self.b.ins().store(flags(), instret, self.hart, OFF_INSTRET);
+            self.instret_synced = index;
+        }
+        // SAFETY: (pointer arithmetic only) `index` is within the block's
+        // instructions, which `insns` points at.
+        let insn_at = unsafe { self.insns.add(index as usize) } as i64;
+        let callee = self
+            .b
+            .ins()
+            .iconst(types::I64, jit_exec as *const () as i64);
+        let insn_v = self.b.ins().iconst(types::I64, insn_at);
+        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.exec_sig, callee, &[self.hart, insn_v, pc_v]);
+        let status = self.b.inst_results(call)[0];
+        // The interpreter may have written any integer register the instruction
+        // names; the others are unchanged, and memory now holds every register.
+        if insn.rd != 0 {
+            let v = self.b.ins().load(
+                types::I64,
+                flags(),
+                self.hart,
+                OFF_X + 8 * i32::from(insn.rd),
+            );
+            self.b.def_var(self.vars[usize::from(insn.rd)], v);
+        }
+        let fault = self.b.create_block();
+        let go_on = self.b.create_block();
+        let is_fault = self.b.ins().icmp_imm_s(IntCC::Equal, status, 1);
+        self.b.ins().brif(is_fault, fault, &[], go_on, &[]);
+
+        self.b.switch_to_block(fault);
+        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
+        self.exit(pc_v, index, 1);
+
+        self.b.switch_to_block(go_on);
+        if ends {
+            self.write_back(None, index + 1);
+            self.ret(0);
+            return;
+        }
+        let leave = self.b.create_block();
+        let next = self.b.create_block();
+        self.b.ins().brif(status, leave, &[], next, &[]);
+
+        self.b.switch_to_block(leave);
+        self.write_back(None, index + 1);
+        self.ret(0);
+
+        self.b.switch_to_block(next);
     }
 
     /// Inline TLB check; returns (hit block param path) host address on hit.
@@ -335,6 +514,19 @@ impl Emitter<'_, '_> {
         use Op::*;
         let next = pc.wrapping_add(u64::from(insn.len));
         let rd = insn.rd;
+        match kind(insn.op) {
+            Some(Kind::Helper) => {
+                self.helper(insn, pc, index, false);
+                return true;
+            }
+            Some(Kind::EndsBlock)
+                if !matches!(insn.op, Jal | Jalr | Beq | Bne | Blt | Bge | Bltu | Bgeu) =>
+            {
+                self.helper(insn, pc, index, true);
+                return false;
+            }
+            _ => {}
+        }
         match insn.op {
             Lui => {
                 let v = self.imm(insn);
@@ -350,11 +542,7 @@ impl Emitter<'_, '_> {
             Jal => {
                 let link = self.b.ins().iconst(types::I64, next as i64);
                 self.set(rd, link);
-                let target = self.b.ins().iconst(
-                    types::I64,
-                    pc.wrapping_add(i64::from(insn.imm) as u64) as i64,
-                );
-                self.exit(target, index + 1, 0);
+                self.exit_to(pc.wrapping_add(i64::from(insn.imm) as u64), index + 1);
                 return false;
             }
             Jalr => {
@@ -363,7 +551,8 @@ impl Emitter<'_, '_> {
                 let target = self.b.ins().band_imm_s(sum, !1);
                 let link = self.b.ins().iconst(types::I64, next as i64);
                 self.set(rd, link);
-                self.exit(target, index + 1, 0);
+                self.write_back(Some(target), index + 1);
+                self.chain_by_lookup(index + 1);
                 return false;
             }
             Beq | Bne | Blt | Bge | Bltu | Bgeu => {
@@ -378,13 +567,13 @@ impl Emitter<'_, '_> {
                     _ => IntCC::UnsignedGreaterThanOrEqual,
                 };
                 let cond = self.b.ins().icmp(cc, a, c);
-                let taken = self.b.ins().iconst(
-                    types::I64,
-                    pc.wrapping_add(i64::from(insn.imm) as u64) as i64,
-                );
-                let fall = self.b.ins().iconst(types::I64, next as i64);
-                let target = self.b.ins().select(cond, taken, fall);
-                self.exit(target, index + 1, 0);
+                let taken = self.b.create_block();
+                let fall = self.b.create_block();
+                self.b.ins().brif(cond, taken, &[], fall, &[]);
+                self.b.switch_to_block(taken);
+                self.exit_to(pc.wrapping_add(i64::from(insn.imm) as u64), index + 1);
+                self.b.switch_to_block(fall);
+                self.exit_to(next, index + 1);
                 return false;
             }
             Lb => self.load(insn, pc, index, 1, true),
@@ -497,10 +686,61 @@ impl Emitter<'_, '_> {
                 let v = self.b.ins().sextend(types::I64, v);
                 self.set(rd, v);
             }
-            _ => unreachable!("block_instructions only takes supported operations"),
+            _ => unreachable!("helper and untranslatable operations are handled above"),
         }
         true
     }
+}
+
+/// The signature of every block: `(hart) -> status`, tail calling convention.
+fn block_signature(ptr: Type) -> Signature {
+    let mut sig = Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(ptr));
+    sig.returns.push(AbiParam::new(types::I64));
+    sig
+}
+
+/// Defines `func` in the module and returns its finalized entry.
+fn finish(jit: &mut JitEngine, sig: &Signature) -> Result<*const u8, String> {
+    let module = jit.module.as_mut().ok_or("no code cache")?;
+    let id = module
+        .declare_anonymous_function(sig)
+        .map_err(|e| e.to_string())?;
+    module
+        .define_function(id, &mut jit.ctx)
+        .map_err(|e| e.to_string())?;
+    module.clear_context(&mut jit.ctx);
+    module.finalize_definitions().map_err(|e| e.to_string())?;
+    Ok(module.get_finalized_function(id))
+}
+
+/// Compiles the host-convention function through which Rust enters blocks.
+pub(super) fn compile_trampoline(jit: &mut JitEngine) -> Result<Trampoline, String> {
+    let module = jit.module.as_mut().ok_or("no code cache")?;
+    let ptr = module.target_config().pointer_type();
+    jit.ctx.clear();
+    let mut sig = module.make_signature();
+    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
+    sig.returns.push(AbiParam::new(types::I64));
+    jit.ctx.func.signature = sig.clone();
+    {
+        let mut b = FunctionBuilder::new(&mut jit.ctx.func, &mut jit.fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let (hart, target) = (b.block_params(entry)[0], b.block_params(entry)[1]);
+        let block_sig = b.import_signature(block_signature(ptr));
+        let call = b.ins().call_indirect(block_sig, target, &[hart]);
+        let status = b.inst_results(call)[0];
+        b.ins().return_(&[status]);
+        b.seal_all_blocks();
+        b.finalize(module.target_config());
+    }
+    let code = finish(jit, &sig)?;
+    // SAFETY: `code` is the function just defined with the host's C convention and
+    // signature `(ptr, ptr) -> i64`; the module keeps it alive until `free_memory`,
+    // which also drops the engine's copy of this pointer.
+    Ok(unsafe { std::mem::transmute::<*const u8, Trampoline>(code) })
 }
 
 /// Translates one block and returns its entry point.
@@ -513,9 +753,7 @@ pub(super) fn compile(
     let ptr = module.target_config().pointer_type();
     let call_conv = module.isa().default_call_conv();
     jit.ctx.clear();
-    let mut sig = module.make_signature();
-    sig.params.push(AbiParam::new(ptr));
-    sig.returns.push(AbiParam::new(types::I64));
+    let sig = block_signature(ptr);
     jit.ctx.func.signature = sig.clone();
     let mut load_sig = Signature::new(call_conv);
     load_sig.params.extend([
@@ -531,6 +769,21 @@ pub(super) fn compile(
         AbiParam::new(types::I64),
         AbiParam::new(types::I64),
     ]);
+    let mut exec_sig = Signature::new(call_conv);
+    exec_sig.params.extend([
+        AbiParam::new(ptr),
+        AbiParam::new(ptr),
+        AbiParam::new(types::I64),
+    ]);
+    exec_sig.returns.push(AbiParam::new(types::I64));
+    let mut next_sig = Signature::new(call_conv);
+    next_sig.params.push(AbiParam::new(ptr));
+    next_sig.returns.push(AbiParam::new(ptr));
+    // Helper calls find their instruction here; kept until the module is freed.
+    let kept: Box<[Insn]> = insns.iter().map(|(_, insn)| *insn).collect();
+    let kept_at = kept.as_ptr();
+    jit.insn_arena.push(kept);
+    let generation = &raw const jit.chain_generation as i64;
     {
         let mut b = FunctionBuilder::new(&mut jit.ctx.func, &mut jit.fctx);
         let entry = b.create_block();
@@ -558,6 +811,9 @@ pub(super) fn compile(
         let tlb_write = b.ins().load(ptr, flags(), hart, OFF_TLB_WRITE);
         let load_sig = b.import_signature(load_sig);
         let store_sig = b.import_signature(store_sig);
+        let exec_sig = b.import_signature(exec_sig);
+        let next_sig = b.import_signature(next_sig);
+        let block_sig = b.import_signature(sig.clone());
         let mut e = Emitter {
             b: &mut b,
             hart,
@@ -566,8 +822,16 @@ pub(super) fn compile(
             ram_base,
             load_sig,
             store_sig,
+            exec_sig,
+            next_sig,
+            block_sig,
             tlb_read,
             tlb_write,
+            page: insns[0].0 >> 12,
+            slots: &mut jit.slots,
+            generation,
+            insns: kept_at,
+            instret_synced: 0,
         };
         let mut open = true;
         for (index, (pc, insn)) in insns.iter().enumerate() {
@@ -578,27 +842,44 @@ pub(super) fn compile(
         }
         if open {
             let (last_pc, last) = insns[insns.len() - 1];
-            let next =
-                e.b.ins()
-                    .iconst(types::I64, (last_pc + u64::from(last.len)) as i64);
-            e.exit(next, insns.len() as u64, 0);
+            e.exit_to(last_pc + u64::from(last.len), insns.len() as u64);
         }
         b.seal_all_blocks();
         b.finalize(module.target_config());
     }
-    let id = module
-        .declare_anonymous_function(&sig)
-        .map_err(|e| e.to_string())?;
-    module
-        .define_function(id, &mut jit.ctx)
-        .map_err(|e| e.to_string())?;
-    module.clear_context(&mut jit.ctx);
-    module.finalize_definitions().map_err(|e| e.to_string())?;
-    let code = module.get_finalized_function(id);
-    // SAFETY: `code` is the entry of the function just defined with signature
-    // `extern "C" fn(*mut Hart) -> u64` (the module's default call convention is the
-    // host's C convention), and the module keeps it alive until `free_memory`.
-    Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
+    let code = finish(jit, &sig)?;
+    Ok(BlockFn(code))
+}
+
+/// The translation to chain to at `state.pc`, if the jump cache holds a current
+/// one (null otherwise: the dispatch loop will look, compile or interpret).
+extern "C" fn jit_next_block(hart: *mut Hart) -> *const u8 {
+    // SAFETY: as for `jit_load`.
+    let hart = unsafe { &mut *hart };
+    hart.cached_block(hart.state.pc)
+        .map_or(std::ptr::null(), |block| block.0)
+}
+
+/// Runs one instruction of a block in the interpreter (FP, atomics, system).
+/// Returns 0 to go on with the block, 1 when a fault is parked in the hart, 2 when
+/// the block must return to dispatch (the pc changed, or the machine wants to look
+/// at interrupts or stop).
+extern "C" fn jit_exec(hart: *mut Hart, insn: *const Insn, pc: u64) -> u64 {
+    // SAFETY: translated code passes the hart pointer it was called with (derived
+    // from `&mut Hart` by the dispatch loop, exclusive during the call) and a
+    // pointer into the engine's instruction arena, which outlives the code.
+    let (hart, insn) = unsafe { (&mut *hart, *insn) };
+    hart.state.pc = pc;
+    match hart.execute(insn) {
+        Ok(()) => {
+            let next = pc.wrapping_add(u64::from(insn.len));
+            u64::from(hart.state.pc != next || hart.exit.is_some() || hart.irq_check) * 2
+        }
+        Err(trap) => {
+            hart.jit_trap = Some(trap);
+            1
+        }
+    }
 }
 
 /// Slow-path load called from translated code: the interpreter's memory path.

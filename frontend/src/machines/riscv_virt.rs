@@ -315,14 +315,7 @@ impl RiscvVirt {
     pub fn jit_stats(&self) -> Option<cpu_riscv::jit::JitStats> {
         let mut total: Option<cpu_riscv::jit::JitStats> = None;
         for stats in self.harts.iter().filter_map(Hart::jit_stats) {
-            let t = total.get_or_insert_with(Default::default);
-            t.blocks_compiled += stats.blocks_compiled;
-            t.instructions_compiled += stats.instructions_compiled;
-            t.compile_time += stats.compile_time;
-            t.blocks_run += stats.blocks_run;
-            t.blocks_interpreted += stats.blocks_interpreted;
-            t.invalidations += stats.invalidations;
-            t.cache_flushes += stats.cache_flushes;
+            *total.get_or_insert_with(Default::default) += stats;
         }
         total
     }

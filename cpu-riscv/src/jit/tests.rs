@@ -1,0 +1,196 @@
+//! The translator against the interpreter on small hand-assembled programs that
+//! exercise chaining, invalidation and the interpreter helpers.
+
+use std::sync::Arc;
+
+use emu_core::bus::Bus;
+use emu_core::clock::VirtualClock;
+use emu_core::device::RunControl;
+use emu_core::memory::GuestRam;
+
+use crate::hart::{Hart, RunExit};
+
+const RAM_BASE: u64 = 0x8000_0000;
+// Register numbers.
+const T0: u32 = 5;
+const T1: u32 = 6;
+const T2: u32 = 7;
+const A0: u32 = 10;
+const A1: u32 = 11;
+const A2: u32 = 12;
+const A3: u32 = 13;
+const A4: u32 = 14;
+const T3: u32 = 28;
+
+fn addi(rd: u32, rs1: u32, imm: i32) -> u32 {
+    ((imm as u32 & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x13
+}
+
+fn jal(rd: u32, offset: i32) -> u32 {
+    let o = offset as u32;
+    (((o >> 20) & 1) << 31)
+        | (((o >> 1) & 0x3ff) << 21)
+        | (((o >> 11) & 1) << 20)
+        | (((o >> 12) & 0xff) << 12)
+        | (rd << 7)
+        | 0x6f
+}
+
+fn bne(rs1: u32, rs2: u32, offset: i32) -> u32 {
+    let o = offset as u32;
+    (((o >> 12) & 1) << 31)
+        | (((o >> 5) & 0x3f) << 25)
+        | (rs2 << 20)
+        | (rs1 << 15)
+        | (1 << 12)
+        | (((o >> 1) & 0xf) << 8)
+        | (((o >> 11) & 1) << 7)
+        | 0x63
+}
+
+fn sw(rs2: u32, rs1: u32, offset: i32) -> u32 {
+    let o = offset as u32;
+    (((o >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | ((o & 0x1f) << 7) | 0x23
+}
+
+const FENCE_I: u32 = 0x0000_100f;
+
+/// fadd.d fd, fs1, fs2 (round to nearest even).
+fn fadd_d(rd: u32, rs1: u32, rs2: u32) -> u32 {
+    (0x01 << 25) | (rs2 << 20) | (rs1 << 15) | (rd << 7) | 0x53
+}
+
+/// fmv.d.x fd, rs1.
+fn fmv_d_x(rd: u32, rs1: u32) -> u32 {
+    (0x79 << 25) | (rs1 << 15) | (rd << 7) | 0x53
+}
+
+/// fmv.x.d rd, fs1.
+fn fmv_x_d(rd: u32, rs1: u32) -> u32 {
+    (0x71 << 25) | (rs1 << 15) | (rd << 7) | 0x53
+}
+
+/// csrrs rd, csr, x0 (csrr).
+fn csrr(rd: u32, csr: u32) -> u32 {
+    (csr << 20) | (2 << 12) | (rd << 7) | 0x73
+}
+
+const CSR_INSTRET: u32 = 0xc02;
+/// mstatus.FS = Initial.
+const MSTATUS_FS_INITIAL: u64 = 1 << 13;
+
+/// A hart at the start of `program` in a fresh machine, with the JIT on when
+/// `jit` (compiling every block on first entry).
+fn hart_with(program: &[u32], jit: bool) -> Hart {
+    let ram = Arc::new(GuestRam::new(1 << 20).expect("guest RAM"));
+    let bytes: Vec<u8> = program.iter().flat_map(|w| w.to_le_bytes()).collect();
+    assert!(ram.write_bytes(0, &bytes));
+    let bus = Bus::new(RAM_BASE, ram, Arc::new(RunControl::new())).expect("bus");
+    let clock = Arc::new(VirtualClock::instruction_counted(10_000_000, 1));
+    let mut hart = Hart::new(0, Arc::new(bus), clock);
+    hart.state.pc = RAM_BASE;
+    if jit {
+        hart.enable_jit(1).expect("the JIT starts");
+    }
+    hart
+}
+
+/// Runs `program` under both engines with `setup` applied; returns (interp, jit).
+fn run_both(program: &[u32], budget: u64, setup: impl Fn(&mut Hart)) -> (Hart, Hart) {
+    let mut out = [false, true].map(|jit| {
+        let mut hart = hart_with(program, jit);
+        setup(&mut hart);
+        assert_eq!(hart.run(budget), RunExit::Budget);
+        Some(hart)
+    });
+    (out[0].take().unwrap(), out[1].take().unwrap())
+}
+
+#[test]
+fn a_chained_loop_returns_when_the_budget_is_spent() {
+    // loop: addi a0, a0, 1; j loop
+    let program = [addi(A0, A0, 1), jal(0, -4)];
+    let (interp, jit) = run_both(&program, 100_001, |_| {});
+    assert_eq!(interp.state.x, jit.state.x);
+    assert_eq!(interp.state.instret, 100_001);
+    // The dispatch stops between blocks, so at most one block past the budget.
+    assert!((100_001..=100_002).contains(&jit.state.instret));
+    let stats = jit.jit_stats().expect("JIT on");
+    assert!(stats.chained > 40_000, "loop did not chain: {stats:?}");
+}
+
+#[test]
+fn code_patched_by_the_guest_replaces_a_chained_loop() {
+    // Loop 100 times adding 1, patch the add to add 2, fence.i, loop again.
+    let program = [
+        addi(T0, 0, 100), // 0x00
+        addi(A0, A0, 1),  // 0x04: patched to addi a0, a0, 2
+        addi(T0, T0, -1), // 0x08
+        bne(T0, 0, -8),   // 0x0c -> 0x04
+        bne(T3, 0, 0x14), // 0x10 -> 0x24 once patched
+        sw(T1, T2, 4),    // 0x14
+        FENCE_I,          // 0x18
+        addi(T3, 0, 1),   // 0x1c
+        jal(0, -0x20),    // 0x20 -> 0x00
+        jal(0, 0),        // 0x24: j .
+    ];
+    let (interp, jit) = run_both(&program, 10_000, |hart| {
+        hart.state.x[T1 as usize] = u64::from(addi(A0, A0, 2));
+        hart.state.x[T2 as usize] = RAM_BASE;
+    });
+    assert_eq!(interp.state.x[A0 as usize], 300);
+    assert_eq!(jit.state.x[A0 as usize], 300);
+    assert!(jit.jit_stats().expect("JIT on").invalidations > 0);
+}
+
+#[test]
+fn fp_and_csr_instructions_inside_blocks_match_the_interpreter() {
+    let program = [
+        fmv_d_x(1, A1),
+        fmv_d_x(2, A2),
+        fadd_d(3, 1, 2),
+        fmv_x_d(A0, 3),
+        addi(A3, A3, 7),
+        csrr(A4, CSR_INSTRET),
+        jal(0, 0),
+    ];
+    let (interp, jit) = run_both(&program, 1_000, |hart| {
+        hart.state.mstatus |= MSTATUS_FS_INITIAL;
+        hart.state.x[A1 as usize] = 1.5f64.to_bits();
+        hart.state.x[A2 as usize] = 2.25f64.to_bits();
+    });
+    assert_eq!(interp.state.x[A0 as usize], 3.75f64.to_bits());
+    // instret counts the five instructions before the csrr.
+    assert_eq!(interp.state.x[A4 as usize], 5);
+    assert_eq!(interp.state.x, jit.state.x);
+    assert_eq!(interp.state.f, jit.state.f);
+    assert_eq!(interp.state.fcsr, jit.state.fcsr);
+    assert_eq!(interp.state.mstatus, jit.state.mstatus);
+}
+
+#[test]
+fn a_trap_in_a_helper_is_precise() {
+    // With mstatus.FS off, the fadd is illegal: mepc must be its address, with
+    // the integer work before it done and none after it.
+    let program = [
+        addi(A0, A0, 1),
+        addi(A1, A1, 2),
+        fadd_d(3, 1, 2),
+        addi(A2, A2, 3),
+        jal(0, 0),
+        jal(0, 0), // 0x14: trap handler, j .
+    ];
+    let (interp, jit) = run_both(&program, 1_000, |hart| {
+        hart.state.mtvec = RAM_BASE + 0x14;
+    });
+    assert_eq!(interp.state.mepc, RAM_BASE + 8);
+    assert_eq!(interp.state.mcause, 2);
+    for hart in [&interp, &jit] {
+        assert_eq!(hart.state.mepc, RAM_BASE + 8);
+        assert_eq!(hart.state.mcause, 2);
+        assert_eq!(hart.state.x[A0 as usize], 1);
+        assert_eq!(hart.state.x[A2 as usize], 0);
+    }
+    assert_eq!(interp.state.x, jit.state.x);
+    assert_eq!(interp.state.instret, jit.state.instret);
+}
