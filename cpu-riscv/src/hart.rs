@@ -469,16 +469,15 @@ impl Hart {
         if let Some(&index) = self.page_of.get(&page) {
             return index;
         }
-        let fresh = DecodedPage {
-            slots: Box::new([Insn::default(); SLOTS_PER_PAGE]),
-        };
         let index = match self.free_pages.pop() {
             Some(index) => {
-                self.pages[index] = fresh;
+                self.pages[index].slots.fill(Insn::default());
                 index
             }
             None => {
-                self.pages.push(fresh);
+                self.pages.push(DecodedPage {
+                    slots: Box::new([Insn::default(); SLOTS_PER_PAGE]),
+                });
                 self.pages.len() - 1
             }
         };
@@ -513,7 +512,7 @@ impl Hart {
         if let Some(jit) = self.jit.as_mut() {
             jit.revalidate_all();
         }
-        self.free_pages.clear();
+        // Pages already free stay free: forgetting them would leak their memory.
         for (_, index) in self.page_of.drain() {
             self.free_pages.push(index);
         }

@@ -262,6 +262,13 @@ pub struct MachineSpec {
     pub drive: Option<Vec<DriveSpec>>,
     /// CPU engine.
     pub accel: Option<Accel>,
+    /// Repeatable run: virtual time follows retired instructions, and entropy and
+    /// the RTC's start come from `seed`.
+    pub deterministic: Option<bool>,
+    /// Seed for a deterministic run's entropy and RTC start.
+    pub seed: Option<u64>,
+    /// Stop the guest after this many retired instructions (all CPUs).
+    pub max_instructions: Option<u64>,
 }
 
 impl MachineSpec {
@@ -328,6 +335,9 @@ impl MachineSpec {
             append: over.append.or(self.append),
             drive: over.drive.or(self.drive),
             accel: over.accel.or(self.accel),
+            deterministic: over.deterministic.or(self.deterministic),
+            seed: over.seed.or(self.seed),
+            max_instructions: over.max_instructions.or(self.max_instructions),
         }
     }
 
@@ -345,6 +355,11 @@ impl MachineSpec {
             return Err(ConfigError::Value(format!(
                 "invalid smp {smp}: expected 1 to 8 CPUs"
             )));
+        }
+        if self.max_instructions == Some(0) {
+            return Err(ConfigError::Value(
+                "invalid max-instructions 0: expected a positive count".to_owned(),
+            ));
         }
         if let Some(t) = self.timeout
             && !(t.is_finite() && t > 0.0)
@@ -365,6 +380,9 @@ impl MachineSpec {
             append: self.append,
             drives: self.drive.unwrap_or_default(),
             accel: self.accel.unwrap_or_default(),
+            deterministic: self.deterministic.unwrap_or(false) || self.seed.is_some(),
+            seed: self.seed.unwrap_or(0),
+            max_instructions: self.max_instructions,
         })
     }
 }
@@ -394,6 +412,12 @@ pub struct MachineConfig {
     pub drives: Vec<DriveSpec>,
     /// CPU engine.
     pub accel: Accel,
+    /// Virtual time from retired instructions; entropy and RTC from `seed`.
+    pub deterministic: bool,
+    /// Seed of a deterministic run.
+    pub seed: u64,
+    /// Instruction limit, all CPUs together.
+    pub max_instructions: Option<u64>,
 }
 
 #[cfg(test)]

@@ -39,6 +39,9 @@ pub struct RiscvVirtFdt {
     pub timebase_hz: u32,
     /// Kernel command line.
     pub bootargs: String,
+    /// Bytes for `/chosen/rng-seed`, which Linux mixes into its entropy pool at
+    /// boot (as QEMU provides).
+    pub rng_seed: Option<Vec<u8>>,
     /// Initial RAM disk location, `[start, end)`.
     pub initrd: Option<(u64, u64)>,
     /// PLIC base, size and number of sources.
@@ -69,6 +72,9 @@ impl RiscvVirtFdt {
 
         let chosen = fdt.begin_node("chosen")?;
         fdt.property_string("bootargs", &self.bootargs)?;
+        if let Some(seed) = &self.rng_seed {
+            fdt.property("rng-seed", seed)?;
+        }
         if let Some((start, end)) = self.initrd {
             fdt.property_u64("linux,initrd-start", start)?;
             fdt.property_u64("linux,initrd-end", end)?;
@@ -212,6 +218,7 @@ mod tests {
             ram: (0x8000_0000, 256 << 20),
             timebase_hz: 10_000_000,
             bootargs: "console=ttyS0".to_owned(),
+            rng_seed: Some(vec![7; 32]),
             initrd: Some((0x8800_0000, 0x8810_0000)),
             plic: (0xc00_0000, 0x60_0000, 95),
             console: Some(0x1000_0000),

@@ -5,13 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use emu_core::RunControl;
 use emu_core::config::{Accel, BiosChoice, ByteSize, DriveSpec, MachineSpec, SerialBackend};
 
 use crate::console::Console;
 use crate::machines::riscv_virt::RiscvVirt;
 use crate::machines::{MACHINES, MachineError, RunOutcome};
+use crate::script::{self, OutputFeed, Script, ScriptStatus, Step, read_script_file};
 
 /// Exit code for bad input (files, flags, configs), as clap uses for bad flags.
 pub const EXIT_USAGE: i32 = 2;
@@ -88,6 +89,35 @@ pub struct RunArgs {
     /// Print instructions retired, run time and guest MIPS on exit (to stderr).
     #[arg(long)]
     pub stats: bool,
+    /// Write the run's result (exit code, outcome, instructions, time, peak memory)
+    /// to FILE as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub stats_json: Option<PathBuf>,
+    /// Succeed once REGEX has appeared on the serial output; repeatable, matched
+    /// in order.
+    #[arg(long, value_name = "REGEX")]
+    pub expect: Vec<String>,
+    /// Type TEXT and Enter into the serial console once the `--expect` given
+    /// before it has matched; repeatable.
+    #[arg(long, value_name = "TEXT")]
+    pub send: Vec<String>,
+    /// How many `--expect`s come before each `--send` on the command line (set
+    /// from the parsed arguments; when absent, send i follows expect i).
+    #[arg(skip)]
+    pub sends_after: Option<Vec<usize>>,
+    /// Play a script file of `[[step]]` tables (expect/within, send, exit).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["expect", "send"])]
+    pub script: Option<PathBuf>,
+    /// Repeatable run: virtual time follows retired instructions; entropy and the
+    /// RTC come from the seed.
+    #[arg(long)]
+    pub deterministic: bool,
+    /// Seed of a deterministic run (implies --deterministic; default 0).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Stop with exit code 124 after N guest instructions (all CPUs).
+    #[arg(long, value_name = "N")]
+    pub max_instructions: Option<u64>,
 }
 
 impl RunArgs {
@@ -104,14 +134,53 @@ impl RunArgs {
             append: self.append.clone(),
             drive: (!self.drive.is_empty()).then(|| self.drive.clone()),
             accel: self.accel,
+            deterministic: self.deterministic.then_some(true),
+            seed: self.seed,
+            max_instructions: self.max_instructions,
         }
+    }
+
+    /// The script the flags describe, if any.
+    fn steps(&self) -> Result<Option<Vec<Step>>, String> {
+        if let Some(path) = &self.script {
+            return read_script_file(path).map(Some);
+        }
+        if self.expect.is_empty() && self.send.is_empty() {
+            return Ok(None);
+        }
+        let mut steps = Vec::new();
+        let mut sends = self.send.iter().enumerate().peekable();
+        let after = |i: usize| match &self.sends_after {
+            Some(after) => after.get(i).copied().unwrap_or(usize::MAX),
+            None => i + 1,
+        };
+        for (index, pattern) in self.expect.iter().enumerate() {
+            while let Some((_, text)) = sends.next_if(|&(i, _)| after(i) <= index) {
+                steps.push(Step::Send(text.clone()));
+            }
+            steps.push(Step::Expect {
+                pattern: script::compile(pattern)?,
+                within: None,
+            });
+        }
+        steps.extend(sends.map(|(_, text)| Step::Send(text.clone())));
+        Ok(Some(steps))
     }
 }
 
 /// Parses the process arguments and runs; returns the process exit code.
 pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let cli = match parsed {
+        Ok((mut cli, matches)) => {
+            let Command::Run(args) = &mut cli.command;
+            if let Some(run) = matches.subcommand_matches("run") {
+                args.sends_after = Some(sends_after(run));
+            }
+            cli
+        }
         Err(e) if e.use_stderr() => {
             // One line, like every other input error (clap adds a usage hint).
             let text = e.to_string();
@@ -130,6 +199,16 @@ pub fn main() -> i32 {
             }
         },
     }
+}
+
+/// For each `--send`, how many `--expect`s precede it on the command line.
+fn sends_after(run: &clap::ArgMatches) -> Vec<usize> {
+    let expects: Vec<usize> = run.indices_of("expect").into_iter().flatten().collect();
+    run.indices_of("send")
+        .into_iter()
+        .flatten()
+        .map(|at| expects.iter().filter(|&&e| e < at).count())
+        .collect()
 }
 
 /// What a finished run reports.
@@ -162,9 +241,16 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     if !MACHINES.contains(&config.machine.as_str()) {
         return Err(MachineError::UnknownMachine(config.machine).to_string());
     }
+    let steps = args.steps()?;
+    let feed = steps.as_ref().map(|_| OutputFeed::default());
     let control = Arc::new(RunControl::new());
-    let console = Console::open(&config.serial, control.clone()).map_err(|e| e.to_string())?;
+    let mut console =
+        Console::open(&config.serial, control.clone(), feed.clone()).map_err(|e| e.to_string())?;
     let tail = console.tail.clone();
+    let mut script = match (steps, feed, console.script_input.take()) {
+        (Some(steps), Some(feed), Some(input)) => Some(Script::new(steps, feed, input)),
+        _ => None,
+    };
     let mut machine = RiscvVirt::build(&config, console, control, firmware::DEMO_GUEST)
         .map_err(|e| e.to_string())?;
     if config.accel == Accel::Jit {
@@ -182,7 +268,20 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     }
     let limit = config.timeout.map(Duration::from_secs_f64);
     let started = std::time::Instant::now();
-    let outcome = machine.run(limit).map_err(|e| e.to_string())?;
+    let mut awaiting_exit = None;
+    let outcome = machine
+        .run_watched(limit, config.max_instructions, || {
+            match script.as_mut()?.poll() {
+                ScriptStatus::Running => None,
+                ScriptStatus::Finished => Some(RunOutcome::ScriptFinished),
+                ScriptStatus::AwaitingExit(code) => {
+                    awaiting_exit = Some(code);
+                    None
+                }
+                ScriptStatus::TimedOut(why) => Some(RunOutcome::ScriptTimedOut(why)),
+            }
+        })
+        .map_err(|e| e.to_string())?;
     let elapsed = started.elapsed().as_secs_f64();
     let _ = std::io::stdout().flush();
     if args.stats {
@@ -207,24 +306,105 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
             );
         }
     }
-    let exit_code = match outcome {
-        RunOutcome::PoweredOff(code) => code,
-        RunOutcome::Stopped => 0,
-        RunOutcome::TimedOut => {
-            report_timeout(&mut machine, &tail, config.timeout.unwrap_or_default());
-            EXIT_TIMEOUT
+    // Output written just before a power-off may complete the script.
+    let waiting_for = script.as_mut().and_then(|script| {
+        if let ScriptStatus::AwaitingExit(code) = script.poll() {
+            awaiting_exit = Some(code);
         }
+        script.waiting_for()
+    });
+    let (exit_code, message) = match &outcome {
+        RunOutcome::PoweredOff(code) => match (awaiting_exit, &waiting_for) {
+            (Some(expected), _) if expected == *code => (0, None),
+            (Some(expected), _) => (
+                if *code == 0 { 1 } else { *code },
+                Some(format!(
+                    "guest exited with code {code}, expected {expected}"
+                )),
+            ),
+            (None, Some(what)) => (
+                if *code == 0 { 1 } else { *code },
+                Some(format!(
+                    "guest powered off (exit code {code}) while waiting for {what}"
+                )),
+            ),
+            (None, None) => (*code, None),
+        },
+        RunOutcome::Stopped => (0, None),
+        RunOutcome::ScriptFinished => (0, None),
+        RunOutcome::TimedOut => {
+            let seconds = config.timeout.unwrap_or_default();
+            let waiting = waiting_for.map_or(String::new(), |w| format!(" waiting for {w}"));
+            (
+                EXIT_TIMEOUT,
+                Some(format!("timeout after {seconds} s{waiting}")),
+            )
+        }
+        RunOutcome::ScriptTimedOut(why) => (EXIT_TIMEOUT, Some(format!("expect failed: {why}"))),
+        RunOutcome::InstructionLimit => (
+            EXIT_TIMEOUT,
+            Some(format!(
+                "instruction limit reached: {} of {} retired",
+                machine.instructions_retired(),
+                config.max_instructions.unwrap_or_default()
+            )),
+        ),
     };
-    Ok(RunReport {
+    match (&outcome, &message) {
+        (RunOutcome::TimedOut | RunOutcome::ScriptTimedOut(_), Some(headline)) => {
+            report_where(&mut machine, &tail, headline);
+        }
+        (_, Some(message)) => eprintln!("turing: {message}"),
+        (_, None) => {}
+    }
+    let report = RunReport {
         exit_code,
         instructions: machine.instructions_retired(),
         seconds: elapsed,
-    })
+    };
+    if let Some(path) = &args.stats_json {
+        write_stats_json(path, &report, &outcome, message.as_deref())?;
+    }
+    Ok(report)
 }
 
-/// Tells where the guest was when the time limit passed.
-fn report_timeout(machine: &mut RiscvVirt, tail: &crate::console::SerialTail, seconds: f64) {
-    let mut report = format!("\nturing: timeout after {seconds} s\n");
+/// Writes a run's result for `turing test` (and other tools) to read.
+fn write_stats_json(
+    path: &std::path::Path,
+    report: &RunReport,
+    outcome: &RunOutcome,
+    message: Option<&str>,
+) -> Result<(), String> {
+    let outcome = match outcome {
+        RunOutcome::PoweredOff(_) => "powered-off",
+        RunOutcome::TimedOut => "timeout",
+        RunOutcome::Stopped => "stopped",
+        RunOutcome::InstructionLimit => "instruction-limit",
+        RunOutcome::ScriptFinished => "script-finished",
+        RunOutcome::ScriptTimedOut(_) => "expect-timeout",
+    };
+    let json = serde_json::json!({
+        "exit_code": report.exit_code,
+        "outcome": outcome,
+        "message": message,
+        "instructions": report.instructions,
+        "seconds": report.seconds,
+        "max_rss_kib": peak_memory_kib(),
+    });
+    std::fs::write(path, format!("{json:#}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The process's peak resident memory (VmHWM), in KiB, where Linux reports it.
+pub fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Tells why the run stopped (`headline`) and where the guest was.
+fn report_where(machine: &mut RiscvVirt, tail: &crate::console::SerialTail, headline: &str) {
+    let mut report = format!("\nturing: {headline}\n");
     for (id, trace) in machine.trace_tail(8) {
         let hart = &machine.harts()[id as usize];
         report += &format!(

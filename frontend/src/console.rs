@@ -12,6 +12,8 @@ use emu_core::config::SerialBackend;
 use emu_core::{RunControl, StopReason};
 use nix::sys::termios::{self, SetArg, Termios};
 
+use crate::script::OutputFeed;
+
 /// How many bytes of recent output to keep for reports.
 const TAIL_BYTES: usize = 4096;
 /// Ctrl-A, the escape prefix (as in QEMU).
@@ -47,11 +49,15 @@ impl SerialTail {
 struct TeeWriter {
     inner: Box<dyn Write + Send>,
     tail: SerialTail,
+    script: Option<OutputFeed>,
 }
 
 impl Write for TeeWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.tail.push(buf);
+        if let Some(feed) = &self.script {
+            feed.push(buf);
+        }
         // A closed output (a pipe whose reader left) must not stop the guest.
         match self.inner.write_all(buf) {
             Ok(()) | Err(_) => Ok(buf.len()),
@@ -72,6 +78,8 @@ pub struct Console {
     pub input: Option<Receiver<u8>>,
     /// Recent output, for reports.
     pub tail: SerialTail,
+    /// Types into the guest for a script (which then owns the input).
+    pub script_input: Option<Sender<u8>>,
     /// Restores the terminal when dropped.
     _raw: Option<RawTerminal>,
 }
@@ -84,10 +92,19 @@ impl std::fmt::Debug for Console {
 
 impl Console {
     /// Opens the backend. For stdio on a terminal, the terminal goes into raw mode
-    /// until the console is dropped, and `Ctrl-A x` asks `control` to stop.
-    pub fn open(backend: &SerialBackend, control: Arc<RunControl>) -> io::Result<Console> {
+    /// until the console is dropped, and `Ctrl-A x` asks `control` to stop. With a
+    /// `script` feed, output is also copied there and the script, not the host's
+    /// stdin, types into the guest.
+    pub fn open(
+        backend: &SerialBackend,
+        control: Arc<RunControl>,
+        script: Option<OutputFeed>,
+    ) -> io::Result<Console> {
         let tail = SerialTail::default();
-        let (output, input, raw): (Box<dyn Write + Send>, _, _) = match backend {
+        let (output, mut input, raw): (Box<dyn Write + Send>, _, _) = match backend {
+            SerialBackend::Stdio if script.is_some() => {
+                (Box::new(io::BufWriter::new(io::stdout())), None, None)
+            }
             SerialBackend::Stdio => {
                 let raw = RawTerminal::enter();
                 let input = spawn_stdin_reader(control, raw.is_some());
@@ -108,13 +125,21 @@ impl Console {
             }
             SerialBackend::Null => (Box::new(io::sink()), None, None),
         };
+        let mut script_input = None;
+        if script.is_some() {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            script_input = Some(tx);
+            input = Some(rx);
+        }
         Ok(Console {
             output: Box::new(TeeWriter {
                 inner: output,
                 tail: tail.clone(),
+                script,
             }),
             input,
             tail,
+            script_input,
             _raw: raw,
         })
     }
@@ -197,6 +222,7 @@ mod tests {
         let mut tee = TeeWriter {
             inner: Box::new(io::sink()),
             tail: tail.clone(),
+            script: None,
         };
         tee.write_all(b"one\r\ntwo\nthree\nfour").unwrap();
         assert_eq!(tail.last_lines(2), vec!["three", "four"]);

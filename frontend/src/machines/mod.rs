@@ -39,4 +39,10 @@ pub enum RunOutcome {
     TimedOut,
     /// The host stopped the machine (console escape, signal).
     Stopped,
+    /// The guest retired the instruction limit.
+    InstructionLimit,
+    /// A script saw everything it waited for.
+    ScriptFinished,
+    /// A script step's time ran out; says which.
+    ScriptTimedOut(String),
 }

@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use cpu_riscv::{Hart, RunExit, TraceEntry};
 use devices::clint::{Clint, ClintHart};
-use devices::virtio::{GuestMemoryHandle, VirtioBlk, VirtioDevice, VirtioMmio, VirtioRng};
+use devices::virtio::{
+    GuestMemoryHandle, VirtioBlk, VirtioDevice, VirtioMmio, VirtioRng, host_entropy, seeded_entropy,
+};
 use devices::{
     GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc, plic, sifive_test, uart16550,
 };
@@ -66,8 +68,21 @@ pub const TIMEBASE_HZ: u64 = 10_000_000;
 const KERNEL_OFFSET_WITH_BIOS: u64 = 0x20_0000;
 /// Instructions a hart runs before the machine looks at devices and time.
 const SLICE: u64 = 1 << 16;
+/// Guest instructions per 100 ns tick of virtual time in a deterministic run: 100
+/// million instructions make a guest second, near what the JIT runs.
+const DETERMINISTIC_INSNS_PER_TICK: u64 = 10;
+/// A deterministic run's wall clock starts at 2026-01-01T00:00:00Z plus up to a
+/// year chosen by the seed.
+const DETERMINISTIC_EPOCH_SECONDS: u64 = 1_767_225_600;
 /// Longest idle sleep, so host input and stop requests are seen promptly.
 const MAX_IDLE: Duration = Duration::from_millis(5);
+
+/// The RTC of a deterministic run: a seeded start time advancing with virtual time.
+fn deterministic_rtc(clock: Arc<VirtualClock>, seed: u64) -> goldfish_rtc::TimeSource {
+    let start_ns = (DETERMINISTIC_EPOCH_SECONDS + seed % (365 * 86_400)) * 1_000_000_000;
+    let ns_per_tick = 1_000_000_000 / TIMEBASE_HZ;
+    Box::new(move || start_ns + clock.now() * ns_per_tick)
+}
 
 /// The images a riscv-virt machine boots.
 #[derive(Clone, Debug)]
@@ -104,10 +119,25 @@ impl RiscvVirt {
         demo: &[u8],
     ) -> Result<RiscvVirt, MachineError> {
         let ram = Arc::new(GuestRam::new(config.memory)?);
-        let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
+        let clock = Arc::new(if config.deterministic {
+            VirtualClock::instruction_counted(TIMEBASE_HZ, DETERMINISTIC_INSNS_PER_TICK)
+        } else {
+            VirtualClock::host(TIMEBASE_HZ)
+        });
         let mut bus = Bus::new(RAM_BASE, ram, control.clone())?;
+        // One stream seeds the kernel's entropy pool, another feeds virtio-rng.
+        let (mut boot_entropy, device_entropy) = if config.deterministic {
+            (
+                seeded_entropy(config.seed),
+                seeded_entropy(config.seed ^ 0x5eed_0f7a_11d3_ad00),
+            )
+        } else {
+            (host_entropy(), host_entropy())
+        };
+        let mut rng_seed = vec![0; 64];
+        boot_entropy(&mut rng_seed);
 
-        let plan = BootPlan::new(config, demo)?;
+        let plan = BootPlan::new(config, demo, rng_seed)?;
         let entry = plan.entry;
         let fdt_addr = plan.fdt_addr;
         let images = plan.images;
@@ -157,6 +187,7 @@ impl RiscvVirt {
         }
         let guest_memory = GuestMemoryHandle::new(bus.ram().clone(), RAM_BASE)
             .map_err(|e| MachineError::Setup(e.to_string()))?;
+        let mut device_entropy = Some(device_entropy);
         for slot in 0..VIRTIO_SLOTS {
             let irq = Box::new(plic.source(slot as usize + 1));
             let device: Option<Box<dyn VirtioDevice>> = match config.drives.get(slot as usize) {
@@ -164,7 +195,11 @@ impl RiscvVirt {
                     VirtioBlk::open(&drive.file, drive.read_only)
                         .map_err(|e| MachineError::Setup(e.to_string()))?,
                 )),
-                None if slot == VIRTIO_SLOTS - 1 => Some(Box::new(VirtioRng::from_host())),
+                None if slot == VIRTIO_SLOTS - 1 => {
+                    Some(Box::new(VirtioRng::new(device_entropy.take().ok_or_else(
+                        || MachineError::Setup("one entropy device only".to_owned()),
+                    )?)))
+                }
                 None => None,
             };
             let transport = match device {
@@ -178,7 +213,12 @@ impl RiscvVirt {
                 Box::new(transport),
             )?;
         }
-        let mut rtc = GoldfishRtc::new(goldfish_rtc::host_time());
+        let rtc_time = if config.deterministic {
+            deterministic_rtc(clock.clone(), config.seed)
+        } else {
+            goldfish_rtc::host_time()
+        };
+        let mut rtc = GoldfishRtc::new(rtc_time);
         rtc.set_irq(Box::new(plic.source(RTC_IRQ)));
         bus.map_mmio("rtc", RTC_BASE, goldfish_rtc::SIZE, Box::new(rtc))?;
         bus.map_mmio("plic", PLIC_BASE, plic::SIZE, Box::new(plic))?;
@@ -251,11 +291,27 @@ impl RiscvVirt {
 
     /// Runs until the guest powers off, `limit` passes or the host stops it.
     pub fn run(&mut self, limit: Option<Duration>) -> Result<RunOutcome, MachineError> {
+        self.run_watched(limit, None, || None)
+    }
+
+    /// Like [`RiscvVirt::run`], also stopping after `max_instructions` (all harts)
+    /// or when `watch`, called between instruction slices, returns an outcome.
+    pub fn run_watched(
+        &mut self,
+        limit: Option<Duration>,
+        max_instructions: Option<u64>,
+        mut watch: impl FnMut() -> Option<RunOutcome>,
+    ) -> Result<RunOutcome, MachineError> {
         let deadline = limit.map(|l| Instant::now() + l);
         loop {
             let mut all_waiting = true;
+            // Near the instruction limit, run only what is left of it.
+            let slice = max_instructions.map_or(SLICE, |max| {
+                let left = max.saturating_sub(self.instructions_retired());
+                left.div_ceil(self.harts.len() as u64).clamp(1, SLICE)
+            });
             for hart in &mut self.harts {
-                let exit = hart.run(SLICE);
+                let exit = hart.run(slice);
                 if exit != RunExit::WaitForInterrupt || hart.wfi_wakeup_pending() {
                     all_waiting = false;
                 }
@@ -278,6 +334,12 @@ impl RiscvVirt {
             if all_waiting {
                 self.clock.idle_until(next, MAX_IDLE);
                 self.bus.tick_devices(self.clock.now());
+            }
+            if let Some(outcome) = watch() {
+                return Ok(outcome);
+            }
+            if max_instructions.is_some_and(|max| self.instructions_retired() >= max) {
+                return Ok(RunOutcome::InstructionLimit);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(RunOutcome::TimedOut);
@@ -380,7 +442,11 @@ struct BootPlan {
 }
 
 impl BootPlan {
-    fn new(config: &MachineConfig, demo: &[u8]) -> Result<BootPlan, MachineError> {
+    fn new(
+        config: &MachineConfig,
+        demo: &[u8],
+        rng_seed: Vec<u8>,
+    ) -> Result<BootPlan, MachineError> {
         let ram_end = RAM_BASE + config.memory;
         let kernel_path = config.kernel.as_deref();
         let name = kernel_path.unwrap_or(Path::new("built-in demo"));
@@ -516,6 +582,7 @@ impl BootPlan {
             ram: (RAM_BASE, config.memory),
             timebase_hz: TIMEBASE_HZ as u32,
             bootargs: config.append.clone().unwrap_or_default(),
+            rng_seed: Some(rng_seed),
             initrd: initrd_range,
             plic: (PLIC_BASE, plic::SIZE, plic::SOURCES as u32 - 1),
             console: Some(UART_BASE),
