@@ -236,6 +236,27 @@ impl<'de> Deserialize<'de> for Accel {
     }
 }
 
+/// Replaces each `${NAME}` in `text` with the environment variable NAME, so
+/// configs can point into caches that differ between hosts.
+pub fn expand_env(text: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed '${{' in '{text}'"))?;
+        let name = &after[..end];
+        let value = std::env::var(name)
+            .map_err(|_| format!("'{text}' uses ${{{name}}}, which is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// A partial machine description, from a TOML file or from flags.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -284,27 +305,42 @@ impl MachineSpec {
             message,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let rebase = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        if let Some(kernel) = spec.kernel.as_mut() {
-            rebase(kernel);
-        }
-        if let Some(BiosChoice::File(bios)) = spec.bios.as_mut() {
-            rebase(bios);
-        }
-        if let Some(SerialBackend::File(out)) = spec.serial.as_mut() {
-            rebase(out);
-        }
-        if let Some(initrd) = spec.initrd.as_mut() {
-            rebase(initrd);
-        }
-        for drive in spec.drive.iter_mut().flatten() {
-            rebase(&mut drive.file);
-        }
+        spec.locate_files(base)
+            .map_err(|message| ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            })?;
         Ok(spec)
+    }
+
+    /// Expands `${VAR}` in the spec's file paths from the environment, then takes
+    /// relative ones relative to `base` (the folder of the file they came from).
+    pub fn locate_files(&mut self, base: &Path) -> Result<(), String> {
+        let locate = |p: &mut PathBuf| -> Result<(), String> {
+            let expanded = PathBuf::from(expand_env(&p.to_string_lossy())?);
+            *p = if expanded.is_relative() {
+                base.join(expanded)
+            } else {
+                expanded
+            };
+            Ok(())
+        };
+        if let Some(kernel) = self.kernel.as_mut() {
+            locate(kernel)?;
+        }
+        if let Some(BiosChoice::File(bios)) = self.bios.as_mut() {
+            locate(bios)?;
+        }
+        if let Some(SerialBackend::File(out)) = self.serial.as_mut() {
+            locate(out)?;
+        }
+        if let Some(initrd) = self.initrd.as_mut() {
+            locate(initrd)?;
+        }
+        for drive in self.drive.iter_mut().flatten() {
+            locate(&mut drive.file)?;
+        }
+        Ok(())
     }
 
     /// Parses TOML text; the error is one line naming line and column.
@@ -423,6 +459,19 @@ pub struct MachineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_variables_expand_in_paths() {
+        let path = std::env::var("PATH").expect("PATH is set");
+        assert_eq!(expand_env("${PATH}/Image"), Ok(format!("{path}/Image")));
+        assert!(
+            expand_env("${TURING_NOT_SET_ANYWHERE}/x")
+                .unwrap_err()
+                .contains("not set")
+        );
+        assert!(expand_env("${OPEN").is_err());
+        assert_eq!(expand_env("plain/path").as_deref(), Ok("plain/path"));
+    }
 
     #[test]
     fn sizes_with_suffixes() {

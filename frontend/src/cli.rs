@@ -37,7 +37,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Boot a machine. With no arguments, boots the built-in demo guest.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Run a suite of guest cases headless and report verdicts.
+    Test(crate::suite::TestArgs),
 }
 
 /// Flags of `turing run`; each overrides the same key of `--config`.
@@ -175,8 +177,9 @@ pub fn main() -> i32 {
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
     let cli = match parsed {
         Ok((mut cli, matches)) => {
-            let Command::Run(args) = &mut cli.command;
-            if let Some(run) = matches.subcommand_matches("run") {
+            if let (Command::Run(args), Some(run)) =
+                (&mut cli.command, matches.subcommand_matches("run"))
+            {
                 args.sends_after = Some(sends_after(run));
             }
             cli
@@ -190,14 +193,16 @@ pub fn main() -> i32 {
         }
         Err(e) => e.exit(),
     };
-    match cli.command {
-        Command::Run(args) => match run(&args) {
-            Ok(code) => code,
-            Err(message) => {
-                eprintln!("turing: error: {message}");
-                EXIT_USAGE
-            }
-        },
+    let result = match cli.command {
+        Command::Run(args) => run(&args),
+        Command::Test(args) => crate::suite::test(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("turing: error: {message}");
+            EXIT_USAGE
+        }
     }
 }
 

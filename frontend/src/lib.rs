@@ -7,3 +7,4 @@ pub mod cli;
 pub mod console;
 pub mod machines;
 pub mod script;
+pub mod suite;

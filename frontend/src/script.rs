@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 use regex::bytes::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Output kept for matching when no pattern matches it (older bytes are dropped).
 const MAX_UNMATCHED: usize = 1 << 20;
@@ -34,16 +34,20 @@ pub enum Step {
 }
 
 /// A step as written in a script or suite file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     /// A regular expression to wait for.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expect: Option<String>,
     /// Seconds the expect may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub within: Option<f64>,
     /// A line to type.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send: Option<String>,
     /// The exit code the guest must end with.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub exit: Option<i32>,
 }
 

@@ -269,3 +269,106 @@ fn initrd_that_does_not_fit() {
     );
     assert_usage_error(&output, "cannot read initrd /nonexistent/initrd");
 }
+
+#[test]
+fn expect_and_send_drive_the_serial_console_in_order() {
+    let log = scratch("expect.log");
+    let _ = std::fs::remove_file(&log);
+    let serial = format!("file:{}", log.display());
+    let output = turing(
+        &[
+            "run",
+            "--serial",
+            &serial,
+            "--timeout",
+            "30",
+            "--expect",
+            "turing> ",
+            "--send",
+            "echo first",
+            "--expect",
+            "\nfirst",
+            "--send",
+            "echo second",
+            "--expect",
+            "\nsecond",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let first = text
+        .find("turing> echo first")
+        .expect("first command typed");
+    let second = text
+        .find("turing> echo second")
+        .expect("second command typed");
+    assert!(first < second, "{text}");
+}
+
+#[test]
+fn an_unmet_expect_fails_when_the_guest_powers_off() {
+    let output = turing(
+        &[
+            "run",
+            "--serial",
+            "null",
+            "--timeout",
+            "30",
+            "--expect",
+            "turing> ",
+            "--send",
+            "poweroff",
+            "--expect",
+            "never printed",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("while waiting for 'never printed'"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn max_instructions_stops_a_runaway_guest() {
+    let spin = write_program("spin.bin", &[0x6f, 0, 0, 0]); // j .
+    let json = scratch("spin.json");
+    let output = turing(
+        &[
+            "run",
+            "--kernel",
+            &spin,
+            "--bios",
+            "none",
+            "--serial",
+            "null",
+            "--max-instructions",
+            "1000000",
+            "--stats-json",
+            json.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(124));
+    assert!(
+        stderr(&output).contains("instruction limit reached"),
+        "{}",
+        stderr(&output)
+    );
+    let stats = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        stats.contains("\"outcome\": \"instruction-limit\""),
+        "{stats}"
+    );
+    // Within one translated block of the limit.
+    assert!(stats.contains("\"instructions\": 100000"), "{stats}");
+}
+
+#[test]
+fn a_bad_expect_pattern_is_a_usage_error() {
+    let output = turing(&["run", "--expect", "(unclosed"], b"");
+    assert_usage_error(&output, "invalid regex '(unclosed'");
+}

@@ -634,12 +634,30 @@ fn entry_complete(entry: &Path) -> bool {
             .all(|f| fs::metadata(entry.join(f)).is_ok_and(|m| m.is_file() && m.len() > 0))
 }
 
-/// Copies the entry's manifest to `current.toml` if it differs.
+/// Copies the entry's manifest to `current.toml` if it differs, and points the
+/// `current` symlink at the entry (for suites: `TURING_IMAGES=.../current`).
 fn publish_current(dirs: &Dirs, entry: &Path) -> Result<(), String> {
     let manifest = read_file(&entry.join("manifest.toml"))?;
     let current = dirs.images.join("current.toml");
     if fs::read(&current).ok().as_deref() != Some(manifest.as_slice()) {
         write_atomic(&current, manifest)?;
+    }
+    let link = dirs.images.join("current");
+    if fs::read_link(&link).ok().as_deref() != Some(entry) {
+        // Replace atomically: a new link under a temporary name, renamed over.
+        let tmp = dirs
+            .images
+            .join(format!(".tmp-link-{}", std::process::id()));
+        let _ = fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(entry, &tmp)
+            .and_then(|()| fs::rename(&tmp, &link))
+            .map_err(|e| {
+                format!(
+                    "cannot point {} at {}: {e}",
+                    link.display(),
+                    entry.display()
+                )
+            })?;
     }
     Ok(())
 }
