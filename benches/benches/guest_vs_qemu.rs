@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use benches::{median, run_qemu, run_turing, runs_arg, turing_binary};
 use tests::{CROSS_GCC, build_dir, repo_root, require_tool};
-
-const DEFAULT_RUNS: usize = 3;
 
 fn build_bench_compute() -> PathBuf {
     require_tool(CROSS_GCC);
@@ -42,74 +41,8 @@ fn build_bench_compute() -> PathBuf {
     out
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
-}
-
-/// The `turing` binary to measure: `$TURING_BIN` (set by `cargo xtask bench`, which
-/// builds it in release mode first), else the release build in the target folder.
-fn turing_binary() -> PathBuf {
-    let path = std::env::var_os("TURING_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/release/turing"));
-    assert!(
-        path.exists(),
-        "{} not found: run `cargo xtask bench` (it builds the release binary)",
-        path.display()
-    );
-    path
-}
-
-/// Runs the program on the `turing` binary users run; returns wall time and the
-/// instruction count it reports with `--stats`.
-fn run_turing(turing: &Path, program: &Path, accel: &str) -> (f64, u64) {
-    let started = Instant::now();
-    let output = Command::new(turing)
-        .args([
-            "run", "--serial", "null", "--stats", "--accel", accel, "--kernel",
-        ])
-        .arg(program)
-        .output()
-        .expect("run turing");
-    let wall = started.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the benchmark failed on Turing: {stderr}"
-    );
-    let instructions = stderr
-        .split("stats: ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no instruction count in: {stderr}"));
-    (wall, instructions)
-}
-
-fn run_qemu(program: &Path) -> f64 {
-    require_tool("qemu-system-riscv64");
-    let started = Instant::now();
-    let status = Command::new("qemu-system-riscv64")
-        .args(["-M", "virt", "-bios", "none", "-m", "256M"])
-        .args([
-            "-display", "none", "-serial", "null", "-monitor", "none", "-kernel",
-        ])
-        .arg(program)
-        .status()
-        .expect("run qemu");
-    assert!(status.success(), "the benchmark failed on QEMU");
-    started.elapsed().as_secs_f64()
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let runs = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_RUNS);
+    let runs = runs_arg();
     let program = build_bench_compute();
     let turing = turing_binary();
     let mut interp_times = Vec::new();
@@ -117,11 +50,11 @@ fn main() {
     let mut qemu_times = Vec::new();
     let mut instructions = 0;
     for _ in 0..runs {
-        let (seconds, retired) = run_turing(&turing, &program, "interp");
-        interp_times.push(seconds);
-        instructions = retired;
-        jit_times.push(run_turing(&turing, &program, "jit").0);
-        qemu_times.push(run_qemu(&program));
+        let interp = run_turing(&turing, &program, "interp", "bench_compute");
+        interp_times.push(interp.seconds);
+        instructions = interp.instructions;
+        jit_times.push(run_turing(&turing, &program, "jit", "bench_compute").seconds);
+        qemu_times.push(run_qemu(&program, "bench_compute"));
     }
     let interp = median(interp_times);
     let jit = median(jit_times);

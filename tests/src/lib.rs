@@ -273,3 +273,64 @@ impl Drop for GuestSession {
         let _ = self.child.wait();
     }
 }
+
+/// The benchmark workloads in `benches/guest/workloads/`, each `NAME.c`.
+pub const WORKLOADS: &[&str] = &[
+    "crc32",
+    "sort",
+    "matmul",
+    "pointer_chase",
+    "bytecode",
+    "memops",
+];
+
+/// Flags both builds of a workload share: -O2, and no rewriting of loops into
+/// library calls or of multiply-adds into fused ones, so the bare-metal and the
+/// native build run the same arithmetic.
+const WORKLOAD_FLAGS: &[&str] = &[
+    "-O2",
+    "-fno-builtin",
+    "-fno-tree-loop-distribute-patterns",
+    "-ffp-contract=off",
+];
+
+/// Builds a workload for bare-metal riscv64 (with `small` sizes for quick
+/// correctness runs); returns the ELF path.
+pub fn build_workload(name: &str, small: bool) -> PathBuf {
+    require_tool(CROSS_GCC);
+    let root = repo_root();
+    let suffix = if small { "-small" } else { "" };
+    let out = build_dir("workloads").join(format!("{name}{suffix}.elf"));
+    let status = Command::new(CROSS_GCC)
+        .args(WORKLOAD_FLAGS)
+        .args(["-march=rv64gc_zicsr", "-mabi=lp64d", "-mcmodel=medany"])
+        .args(["-ffreestanding", "-nostdlib", "-static"])
+        .args(["-Wl,--no-warn-rwx-segments", "-Wl,--build-id=none"])
+        .args(small.then_some("-DSMALL"))
+        .arg("-T")
+        .arg(root.join("tests/guest/common/link.ld"))
+        .arg(root.join("benches/guest/start.S"))
+        .arg(root.join(format!("benches/guest/workloads/{name}.c")))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run the cross compiler");
+    assert!(status.success(), "building workload {name} failed");
+    out
+}
+
+/// Builds a workload as a Linux program for the host; returns its path.
+pub fn build_native_workload(name: &str) -> PathBuf {
+    require_tool("cc");
+    let out = build_dir("workloads").join(format!("{name}.native"));
+    let status = Command::new("cc")
+        .args(WORKLOAD_FLAGS)
+        .arg("-DNATIVE")
+        .arg(repo_root().join(format!("benches/guest/workloads/{name}.c")))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run the host compiler");
+    assert!(status.success(), "building native workload {name} failed");
+    out
+}
