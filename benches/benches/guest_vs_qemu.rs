@@ -4,9 +4,8 @@
 //!
 //! `cargo xtask bench` runs it; `cargo xtask bench -- --runs N` changes the count.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::Instant;
 
 use benches::{median, run_qemu, run_turing, runs_arg, turing_binary};
 use tests::{CROSS_GCC, build_dir, repo_root, require_tool};
