@@ -887,17 +887,63 @@ pub fn f64_to_f32(a: u64, rm: RoundingMode) -> (u32, u8) {
 
 /// `fadd.d`: a + b.
 pub fn f64_add(a: u64, b: u64, rm: RoundingMode) -> (u64, u8) {
-    add(F64, a, b, false, rm)
+    host_add(a, b, rm).unwrap_or_else(|| add(F64, a, b, false, rm))
 }
 
 /// `fsub.d`: a - b.
 pub fn f64_sub(a: u64, b: u64, rm: RoundingMode) -> (u64, u8) {
-    add(F64, a, b, true, rm)
+    host_add(a, b ^ (1 << 63), rm).unwrap_or_else(|| add(F64, a, b, true, rm))
 }
 
 /// `fmul.d`: a * b.
 pub fn f64_mul(a: u64, b: u64, rm: RoundingMode) -> (u64, u8) {
-    mul(F64, a, b, rm)
+    host_mul(a, b, rm).unwrap_or_else(|| mul(F64, a, b, rm))
+}
+
+/// Unbiased exponent of a double whose exponent field is neither 0 nor all ones
+/// (a normal number), else `None`.
+fn normal_exponent(bits: u64) -> Option<i32> {
+    let field = ((bits >> 52) & 0x7ff) as i32;
+    (field != 0 && field != 0x7ff).then_some(field - 1023)
+}
+
+/// The common case of `fadd.d` on the host FPU: round to nearest even, normal
+/// operands and a normal result far from the subnormal range. The host's
+/// IEEE-754 addition rounds the same way, and the exact error of the sum (Knuth's
+/// TwoSum) tells whether it was inexact, the only flag such a case can raise.
+/// Everything else (`None`) goes to the soft-float path.
+fn host_add(a: u64, b: u64, rm: RoundingMode) -> Option<(u64, u8)> {
+    if rm != RoundingMode::NearestEven {
+        return None;
+    }
+    normal_exponent(a)?;
+    normal_exponent(b)?;
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    let sum = x + y;
+    if normal_exponent(sum.to_bits())? < -1000 {
+        return None;
+    }
+    let y_part = sum - x;
+    let error = (x - (sum - y_part)) + (y - y_part);
+    Some((sum.to_bits(), if error == 0.0 { 0 } else { NX }))
+}
+
+/// `fmul.d` on the host FPU under the same conditions as [`host_add`]; the exact
+/// error of the product is a fused multiply-add away.
+fn host_mul(a: u64, b: u64, rm: RoundingMode) -> Option<(u64, u8)> {
+    if rm != RoundingMode::NearestEven {
+        return None;
+    }
+    normal_exponent(a)?;
+    normal_exponent(b)?;
+    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+    let product = x * y;
+    // The error of the product is exact unless it falls below the normal range.
+    if normal_exponent(product.to_bits())? < -900 {
+        return None;
+    }
+    let error = x.mul_add(y, -product);
+    Some((product.to_bits(), if error == 0.0 { 0 } else { NX }))
 }
 
 /// `fdiv.d`: a / b.
@@ -1007,6 +1053,44 @@ mod tests {
     }
     fn d(x: f64) -> u64 {
         x.to_bits()
+    }
+
+    #[test]
+    fn host_fast_paths_agree_with_soft_float() {
+        // Random doubles over the whole exponent range (mantissas with few and
+        // many bits set, so both exact and inexact results occur).
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut fast = 0;
+        for i in 0..200_000 {
+            let mut a = next();
+            let mut b = next();
+            if i % 3 == 0 {
+                // Short mantissas: sums and products are often exact.
+                a &= !0xffff_ffff;
+                b &= !0x00ff_ffff_ffff;
+            }
+            if i % 5 == 0 {
+                // Nearby exponents: cancellation in sums.
+                b = (b & !(0x7ff << 52)) | (a & (0x7ff << 52));
+            }
+            let soft_add = add(F64, a, b, false, NearestEven);
+            let soft_sub = add(F64, a, b, true, NearestEven);
+            let soft_mul = mul(F64, a, b, NearestEven);
+            assert_eq!(f64_add(a, b, NearestEven), soft_add, "add {a:#x} {b:#x}");
+            assert_eq!(f64_sub(a, b, NearestEven), soft_sub, "sub {a:#x} {b:#x}");
+            assert_eq!(f64_mul(a, b, NearestEven), soft_mul, "mul {a:#x} {b:#x}");
+            fast += usize::from(host_add(a, b, NearestEven).is_some());
+            fast += usize::from(host_mul(a, b, NearestEven).is_some());
+        }
+        assert!(fast > 100_000, "the fast paths were rarely taken: {fast}");
+        // Other rounding modes never take them.
+        assert!(host_add(d(1.0), d(1e-30), TowardZero).is_none());
     }
 
     const S_SNAN: u32 = 0x7f80_0001;

@@ -10,7 +10,7 @@ use crate::hart::{Hart, PRIV_M, PRIV_S, PRIV_U};
 use crate::trap::{Trap, cause};
 
 /// Entries per TLB array.
-pub const TLB_ENTRIES: usize = 256;
+pub const TLB_ENTRIES: usize = 1024;
 const PAGE_SHIFT: u32 = 12;
 
 /// One TLB entry: virtual page number tag and the delta to the RAM offset.

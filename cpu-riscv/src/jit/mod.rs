@@ -411,12 +411,15 @@ impl Hart {
                     if let Some(jit) = self.jit.as_ref() {
                         pending_link = (self.chain_from, self.state.pc, jit.chain_generation);
                     }
+                    let retired = self.state.instret - before;
                     if status == 1 {
                         let trap = self.jit_trap.take().unwrap_or(Trap::illegal());
                         self.take_trap(trap);
-                        steps += 1;
+                        // The faulting instruction is a step, as in the interpreter.
+                        steps += retired + 1;
+                    } else {
+                        steps += retired.max(1);
                     }
-                    steps += (self.state.instret - before).max(1);
                     if let Some(jit) = self.jit.as_mut() {
                         jit.stats.blocks_run += 1;
                     }

@@ -194,3 +194,54 @@ fn a_trap_in_a_helper_is_precise() {
     assert_eq!(interp.state.x, jit.state.x);
     assert_eq!(interp.state.instret, jit.state.instret);
 }
+
+/// fld fd, offset(rs1).
+fn fld(rd: u32, rs1: u32, offset: i32) -> u32 {
+    ((offset as u32 & 0xfff) << 20) | (rs1 << 15) | (3 << 12) | (rd << 7) | 0x07
+}
+
+/// fsd fs2, offset(rs1).
+fn fsd(rs2: u32, rs1: u32, offset: i32) -> u32 {
+    let o = offset as u32;
+    (((o >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (3 << 12) | ((o & 0x1f) << 7) | 0x27
+}
+
+#[test]
+fn inline_fp_loads_and_stores_match_the_interpreter() {
+    // Copy a double through f1 and mark the FPU dirty; then the same with the FPU
+    // off must trap on the fld with nothing after it done.
+    let program = [
+        fld(1, A1, 0),
+        fsd(1, A1, 8),
+        addi(A0, A0, 1),
+        jal(0, 0),
+        jal(0, 0), // 0x10: trap handler
+    ];
+    let data = RAM_BASE + 0x800;
+    let setup = |fs_on: bool| {
+        move |hart: &mut Hart| {
+            if fs_on {
+                hart.state.mstatus |= MSTATUS_FS_INITIAL;
+            }
+            hart.state.mtvec = RAM_BASE + 0x10;
+            hart.state.x[A1 as usize] = data;
+            assert!(hart.ram.write_bytes(0x800, &2.5f64.to_bits().to_le_bytes()));
+        }
+    };
+    let (interp, jit) = run_both(&program, 1_000, setup(true));
+    for hart in [&interp, &jit] {
+        assert_eq!(hart.state.f[1], 2.5f64.to_bits());
+        let mut copied = [0u8; 8];
+        assert!(hart.ram.read_bytes(0x808, &mut copied));
+        assert_eq!(f64::from_le_bytes(copied), 2.5);
+        assert_eq!(hart.state.mstatus & (3 << 13), 3 << 13, "FS not dirty");
+        assert_eq!(hart.state.x[A0 as usize], 1);
+    }
+    let (interp, jit) = run_both(&program, 1_000, setup(false));
+    for hart in [&interp, &jit] {
+        assert_eq!(hart.state.mcause, 2);
+        assert_eq!(hart.state.mepc, RAM_BASE);
+        assert_eq!(hart.state.x[A0 as usize], 0);
+    }
+    assert_eq!(interp.state.instret, jit.state.instret);
+}

@@ -35,6 +35,7 @@ pub(super) fn kind(op: Op) -> Option<Kind> {
         Jal | Jalr | Beq | Bne | Blt | Bge | Bltu | Bgeu => Kind::EndsBlock,
         FenceI | Ecall | Ebreak | Mret | Sret | Wfi | SfenceVma | Csrrw | Csrrs | Csrrc
         | Csrrwi | Csrrsi | Csrrci => Kind::EndsBlock,
+        Flw | Fld | Fsw | Fsd => Kind::Inline,
         Lui | Auipc | Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu | Sb | Sh | Sw | Sd | Addi | Slti
         | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Add | Sub | Sll | Slt | Sltu | Xor
         | Srl | Sra | Or | And | Addiw | Slliw | Srliw | Sraiw | Addw | Subw | Sllw | Srlw
@@ -47,6 +48,12 @@ pub(super) fn kind(op: Op) -> Option<Kind> {
 const OFF_STATE: i32 = offset_of!(Hart, state) as i32;
 const OFF_X: i32 = OFF_STATE + offset_of!(HartState, x) as i32;
 const OFF_PC: i32 = OFF_STATE + offset_of!(HartState, pc) as i32;
+const OFF_F: i32 = OFF_STATE + offset_of!(HartState, f) as i32;
+const OFF_MSTATUS: i32 = OFF_STATE + offset_of!(HartState, mstatus) as i32;
+/// mstatus.FS (Off = 0; any other value lets FP instructions run; 3 = Dirty).
+const MSTATUS_FS: u64 = 3 << 13;
+/// The upper half of a NaN-boxed single in an FP register.
+const NAN_BOX: u64 = 0xffff_ffff_0000_0000;
 const OFF_INSTRET: i32 = OFF_STATE + offset_of!(HartState, instret) as i32;
 const OFF_TLB_READ: i32 = (offset_of!(Hart, tlb) + offset_of!(Tlb, read)) as i32;
 const OFF_TLB_WRITE: i32 = (offset_of!(Hart, tlb) + offset_of!(Tlb, write)) as i32;
@@ -358,6 +365,13 @@ impl Emitter<'_, '_> {
     }
 
     fn load(&mut self, insn: &Insn, pc: u64, index: u64, size: u8, signed: bool) {
+        let value = self.load_value(insn, pc, index, size, signed);
+        self.set(insn.rd, value);
+    }
+
+    /// Loads `size` bytes at rs1 + imm: inline on a TLB hit, else through the
+    /// interpreter's memory path, leaving the block on a fault.
+    fn load_value(&mut self, insn: &Insn, pc: u64, index: u64, size: u8, signed: bool) -> Value {
         let base = self.reg(insn.rs1);
         let va = self.b.ins().iadd_imm_s(base, i64::from(insn.imm));
         let (ok, host) = self.tlb_lookup(self.tlb_read, va, size);
@@ -413,13 +427,17 @@ impl Emitter<'_, '_> {
         self.exit(pc_v, index, 1);
 
         self.b.switch_to_block(join);
-        let value = self.b.block_params(join)[0];
-        self.set(insn.rd, value);
+        self.b.block_params(join)[0]
     }
 
     fn store(&mut self, insn: &Insn, pc: u64, index: u64, size: u8) {
-        let base = self.reg(insn.rs1);
         let value = self.reg(insn.rs2);
+        self.store_value(insn, pc, index, size, value);
+    }
+
+    /// Stores the low `size` bytes of `value` at rs1 + imm, like `load_value`.
+    fn store_value(&mut self, insn: &Insn, pc: u64, index: u64, size: u8, value: Value) {
+        let base = self.reg(insn.rs1);
         let va = self.b.ins().iadd_imm_s(base, i64::from(insn.imm));
         let (ok, host) = self.tlb_lookup(self.tlb_write, va, size);
         let fast = self.b.create_block();
@@ -469,6 +487,80 @@ impl Emitter<'_, '_> {
         self.exit(next, index + 1, 0);
 
         self.b.switch_to_block(join);
+    }
+
+    /// Goes on when the FPU is on (mstatus.FS not Off); otherwise runs the
+    /// instruction in the interpreter, which traps, and leaves the block.
+    fn fpu_enabled(&mut self, pc: u64, index: u64) {
+        let mstatus = self
+            .b
+            .ins()
+            .load(types::I64, flags(), self.hart, OFF_MSTATUS);
+        let fs = self.b.ins().band_imm_s(mstatus, MSTATUS_FS as i64);
+        let on = self.b.create_block();
+        let off = self.b.create_block();
+        self.b.ins().brif(fs, on, &[], off, &[]);
+
+        // The interpreter raises the illegal-instruction trap; this path never
+        // goes on with the block.
+        self.b.switch_to_block(off);
+        self.spill();
+        let callee = self
+            .b
+            .ins()
+            .iconst(types::I64, jit_exec as *const () as i64);
+        // SAFETY: (pointer arithmetic only) `index` is within the block's
+        // instructions, which `insns` points at.
+        let insn_at = unsafe { self.insns.add(index as usize) } as i64;
+        let insn_v = self.b.ins().iconst(types::I64, insn_at);
+        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
+        let call = self
+            .b
+            .ins()
+            .call_indirect(self.exec_sig, callee, &[self.hart, insn_v, pc_v]);
+        let status = self.b.inst_results(call)[0];
+        let trapped = self.b.create_block();
+        let ran = self.b.create_block();
+        let is_trap = self.b.ins().icmp_imm_s(IntCC::Equal, status, 1);
+        self.b.ins().brif(is_trap, trapped, &[], ran, &[]);
+        self.b.switch_to_block(trapped);
+        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
+        self.exit(pc_v, index, 1);
+        self.b.switch_to_block(ran);
+        self.write_back(None, index + 1);
+        self.ret(0);
+
+        self.b.switch_to_block(on);
+    }
+
+    /// flw/fld: the load, NaN-boxing singles, and mstatus.FS = Dirty.
+    fn fp_load(&mut self, insn: &Insn, pc: u64, index: u64, size: u8) {
+        self.fpu_enabled(pc, index);
+        let mut value = self.load_value(insn, pc, index, size, false);
+        if size == 4 {
+            value = self.b.ins().bor_imm_s(value, NAN_BOX as i64);
+        }
+        self.b
+            .ins()
+            .store(flags(), value, self.hart, OFF_F + 8 * i32::from(insn.rd));
+        let mstatus = self
+            .b
+            .ins()
+            .load(types::I64, flags(), self.hart, OFF_MSTATUS);
+        let dirty = self.b.ins().bor_imm_s(mstatus, MSTATUS_FS as i64);
+        self.b.ins().store(flags(), dirty, self.hart, OFF_MSTATUS);
+    }
+
+    /// fsw/fsd: the low `size` bytes of an FP register.
+    fn fp_store(&mut self, insn: &Insn, pc: u64, index: u64, size: u8) {
+        self.fpu_enabled(pc, index);
+        let value = self.b.ins().load(
+            types::I64,
+            flags(),
+            self.hart,
+            OFF_F + 8 * i32::from(insn.rs2),
+        );
+        self.store_value(insn, pc, index, size, value);
     }
 
     /// Signed division with RISC-V's results for zero and overflow.
@@ -587,6 +679,10 @@ impl Emitter<'_, '_> {
             Sh => self.store(insn, pc, index, 2),
             Sw => self.store(insn, pc, index, 4),
             Sd => self.store(insn, pc, index, 8),
+            Flw => self.fp_load(insn, pc, index, 4),
+            Fld => self.fp_load(insn, pc, index, 8),
+            Fsw => self.fp_store(insn, pc, index, 4),
+            Fsd => self.fp_store(insn, pc, index, 8),
             Fence => {}
             Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Addiw | Slliw
             | Srliw | Sraiw => {
