@@ -148,14 +148,14 @@ fn int_value(rng: &mut Rng) -> u64 {
             0x8000_0000,
         ]),
         1 => rng.below(64),
-        2 => (rng.next() as i32) as i64 as u64,
+        2 => i64::from(rng.next() as i32) as u64,
         _ => rng.next(),
     }
 }
 
 /// Interesting FP bit patterns (doubles, and NaN-boxed singles).
 fn fp_value(rng: &mut Rng) -> u64 {
-    let double = match rng.below(8) {
+    match rng.below(8) {
         0 => rng.pick(&[
             0.0f64.to_bits(),
             (-0.0f64).to_bits(),
@@ -172,8 +172,7 @@ fn fp_value(rng: &mut Rng) -> u64 {
         3 => 0xffff_ffff_0000_0000 | u64::from((rng.below(1000) as f32 * 0.25).to_bits()),
         4 => 0xffff_ffff_0000_0000 | (rng.next() & 0xffff_ffff),
         _ => rng.next(),
-    };
-    double
+    }
 }
 
 /// Generates one program: returns its instruction words.
