@@ -16,9 +16,10 @@ use crate::script::{self, OutputFeed, Script, ScriptStatus, Step, read_script_fi
 
 /// Exit code for bad input (files, flags, configs), as clap uses for bad flags.
 pub const EXIT_USAGE: i32 = 2;
-/// Block entries before the JIT compiles a block: Cranelift costs about 60 µs per
+/// Block entries before the JIT compiles a block: Cranelift costs about 35 µs per
 /// guest instruction, so only code that runs often repays it (measured on the Linux
-/// boot: 16 -> 22.7 s, 300 -> 20.9 s, 1000 -> 19.3 s to the shell prompt).
+/// boot with chaining, to the init's ready line: 100 -> 8.7 s, 500 -> 7.9 s,
+/// 2000 -> 9.1 s).
 pub const DEFAULT_JIT_THRESHOLD: u32 = 500;
 
 /// Exit code when `--timeout` expires, as timeout(1) uses.

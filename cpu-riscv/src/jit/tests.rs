@@ -107,7 +107,7 @@ fn run_both(program: &[u32], budget: u64, setup: impl Fn(&mut Hart)) -> (Hart, H
 }
 
 #[test]
-fn a_chained_loop_returns_when_the_budget_is_spent() {
+fn a_translated_loop_returns_when_the_budget_is_spent() {
     // loop: addi a0, a0, 1; j loop
     let program = [addi(A0, A0, 1), jal(0, -4)];
     let (interp, jit) = run_both(&program, 100_001, |_| {});
@@ -115,8 +115,33 @@ fn a_chained_loop_returns_when_the_budget_is_spent() {
     assert_eq!(interp.state.instret, 100_001);
     // The dispatch stops between blocks, so at most one block past the budget.
     assert!((100_001..=100_002).contains(&jit.state.instret));
+    // The loop stays in translated code instead of returning to dispatch.
     let stats = jit.jit_stats().expect("JIT on");
-    assert!(stats.chained > 40_000, "loop did not chain: {stats:?}");
+    assert!(
+        stats.blocks_run < 10,
+        "loop went through dispatch: {stats:?}"
+    );
+}
+
+#[test]
+fn blocks_chain_into_each_other() {
+    // Two blocks jumping to each other: a: addi a0, 1; j b  b: addi a1, 1; j a
+    let program = [
+        addi(A0, A0, 1),
+        jal(0, 8),
+        jal(0, 0),
+        addi(A1, A1, 1),
+        jal(0, -16),
+    ];
+    let (interp, jit) = run_both(&program, 100_000, |_| {});
+    assert_eq!(interp.state.x, jit.state.x);
+    assert_eq!(interp.state.instret, jit.state.instret);
+    let stats = jit.jit_stats().expect("JIT on");
+    assert!(stats.chained > 20_000, "blocks did not chain: {stats:?}");
+    assert!(
+        stats.blocks_run < 10,
+        "blocks went through dispatch: {stats:?}"
+    );
 }
 
 #[test]

@@ -27,6 +27,60 @@ pub(super) enum Kind {
     EndsBlock,
 }
 
+/// Whether an instruction run by a helper writes an integer register `rd` (the
+/// rest of the helper instructions write FP registers or nothing).
+fn writes_integer_rd(op: Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        FeqS | FltS
+            | FleS
+            | FclassS
+            | FmvXW
+            | FcvtWS
+            | FcvtWuS
+            | FcvtLS
+            | FcvtLuS
+            | FeqD
+            | FltD
+            | FleD
+            | FclassD
+            | FmvXD
+            | FcvtWD
+            | FcvtWuD
+            | FcvtLD
+            | FcvtLuD
+            | LrW
+            | ScW
+            | AmoSwapW
+            | AmoAddW
+            | AmoXorW
+            | AmoAndW
+            | AmoOrW
+            | AmoMinW
+            | AmoMaxW
+            | AmoMinuW
+            | AmoMaxuW
+            | LrD
+            | ScD
+            | AmoSwapD
+            | AmoAddD
+            | AmoXorD
+            | AmoAndD
+            | AmoOrD
+            | AmoMinD
+            | AmoMaxD
+            | AmoMinuD
+            | AmoMaxuD
+            | Csrrw
+            | Csrrs
+            | Csrrc
+            | Csrrwi
+            | Csrrsi
+            | Csrrci
+    )
+}
+
 /// How the translator handles `op`; `None` ends a block before it.
 pub(super) fn kind(op: Op) -> Option<Kind> {
     use Op::*;
@@ -82,6 +136,8 @@ struct Emitter<'a, 'b> {
     hart: Value,
     vars: [Variable; 32],
     written: [bool; 32],
+    /// Registers some instruction of the block writes (a superset: every rd).
+    may_write: [bool; 32],
     ram_base: u64,
     load_sig: cranelift_codegen::ir::SigRef,
     store_sig: cranelift_codegen::ir::SigRef,
@@ -92,6 +148,10 @@ struct Emitter<'a, 'b> {
     tlb_write: Value,
     /// Virtual page of the block: exits to targets in it may chain.
     page: u64,
+    /// The block's first pc, and the IR block its first instruction starts in
+    /// (where a jump back to the start loops).
+    start: u64,
+    header: cranelift_codegen::ir::Block,
     slots: &'a mut ChainSlots,
     /// Address of the engine's chain generation.
     generation: i64,
@@ -140,10 +200,12 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Stores every register the block has changed so far.
+    /// Stores every register the block may have changed: those changed so far,
+    /// and those later instructions change, which a jump back to the block's
+    /// start (a loop) may already have changed in an earlier iteration.
     fn spill(&mut self) {
         for r in 1..32u8 {
-            if self.written[usize::from(r)] {
+            if self.written[usize::from(r)] || self.may_write[usize::from(r)] {
                 let v = self.b.use_var(self.vars[usize::from(r)]);
                 self.b
                     .ins()
@@ -168,6 +230,10 @@ impl Emitter<'_, '_> {
     /// slot is linked and current and the chain budget allows, else back to the
     /// dispatch loop (asking it to link the slot).
     fn exit_to(&mut self, target: u64, retired: u64) {
+        if target == self.start {
+            self.loop_back(retired);
+            return;
+        }
         let pc = self.b.ins().iconst(types::I64, target as i64);
         self.write_back(Some(pc), retired);
         if target >> 12 != self.page {
@@ -215,6 +281,34 @@ impl Emitter<'_, '_> {
         self.ret(0);
 
         self.b.switch_to_block(done);
+        self.ret(0);
+    }
+
+    /// A jump back to the block's own start: the next iteration runs in this
+    /// function with the registers still in host registers, while the chain
+    /// budget lasts (then the registers are written back and dispatch resumes).
+    fn loop_back(&mut self, retired: u64) {
+        let instret = self
+            .b
+            .ins()
+            .load(types::I64, flags(), self.hart, OFF_INSTRET);
+        // Helper calls may already have added part of this iteration.
+        let instret = self
+            .b
+            .ins()
+            .iadd_imm_s(instret, (retired - self.instret_synced) as i64);
+        self.b.ins().store(flags(), instret, self.hart, OFF_INSTRET);
+        let again = self.b.create_block();
+        let done = self.b.create_block();
+        self.spend_chain_budget(retired, again, done);
+
+        self.b.switch_to_block(again);
+        self.b.ins().jump(self.header, &[]);
+
+        self.b.switch_to_block(done);
+        let pc = self.b.ins().iconst(types::I64, self.start as i64);
+        self.spill();
+        self.b.ins().store(flags(), pc, self.hart, OFF_PC);
         self.ret(0);
     }
 
@@ -305,9 +399,9 @@ impl Emitter<'_, '_> {
             .ins()
             .call_indirect(self.exec_sig, callee, &[self.hart, insn_v, pc_v]);
         let status = self.b.inst_results(call)[0];
-        // The interpreter may have written any integer register the instruction
-        // names; the others are unchanged, and memory now holds every register.
-        if insn.rd != 0 {
+        // Memory now holds every register; the instruction changed at most its
+        // integer destination.
+        if insn.rd != 0 && writes_integer_rd(insn.op) {
             let v = self.b.ins().load(
                 types::I64,
                 flags(),
@@ -889,11 +983,14 @@ pub(super) fn compile(
         let vars: [Variable; 32] = std::array::from_fn(|_| b.declare_var(types::I64));
         // Load the registers the block reads or writes.
         let mut used = [false; 32];
+        let mut may_write = [false; 32];
         for (_, insn) in insns {
             for r in [insn.rs1, insn.rs2, insn.rd] {
                 used[usize::from(r & 31)] = true;
             }
+            may_write[usize::from(insn.rd & 31)] = true;
         }
+        may_write[0] = false;
         for r in 1..32 {
             let v = if used[r] {
                 b.ins()
@@ -905,6 +1002,9 @@ pub(super) fn compile(
         }
         let tlb_read = b.ins().load(ptr, flags(), hart, OFF_TLB_READ);
         let tlb_write = b.ins().load(ptr, flags(), hart, OFF_TLB_WRITE);
+        let header = b.create_block();
+        b.ins().jump(header, &[]);
+        b.switch_to_block(header);
         let load_sig = b.import_signature(load_sig);
         let store_sig = b.import_signature(store_sig);
         let exec_sig = b.import_signature(exec_sig);
@@ -915,6 +1015,7 @@ pub(super) fn compile(
             hart,
             vars,
             written: [false; 32],
+            may_write,
             ram_base,
             load_sig,
             store_sig,
@@ -924,6 +1025,8 @@ pub(super) fn compile(
             tlb_read,
             tlb_write,
             page: insns[0].0 >> 12,
+            start: insns[0].0,
+            header,
             slots: &mut jit.slots,
             generation,
             insns: kept_at,
