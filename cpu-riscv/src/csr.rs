@@ -385,3 +385,21 @@ pub fn privilege_name(level: u8) -> &'static str {
         _ => "?",
     }
 }
+
+/// Reads a CSR for a debugger: as M-mode would, whatever mode the hart is in.
+pub fn debug_read(hart: &mut Hart, csr: u16) -> Option<u64> {
+    let privilege = hart.state.privilege;
+    hart.state.privilege = PRIV_M;
+    let value = hart.csr_read(csr).ok();
+    hart.state.privilege = privilege;
+    value
+}
+
+/// Writes a CSR for a debugger, as M-mode would; false if it cannot be written.
+pub fn debug_write(hart: &mut Hart, csr: u16, value: u64) -> bool {
+    let privilege = hart.state.privilege;
+    hart.state.privilege = PRIV_M;
+    let done = hart.csr_write(csr, value).is_ok();
+    hart.state.privilege = privilege;
+    done
+}

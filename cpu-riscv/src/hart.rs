@@ -134,6 +134,8 @@ pub enum RunExit {
     WaitForInterrupt,
     /// The machine asked to stop (power-off, reset or the host).
     Stopped,
+    /// A breakpoint or watchpoint stopped the hart (see `Hart::take_debug_stop`).
+    Debug,
 }
 
 /// Decoded instructions of one RAM page, one slot per halfword.
@@ -216,6 +218,8 @@ pub struct Hart {
     pub(crate) chain_from: usize,
     /// Block-to-block jumps made inside translated code.
     pub(crate) chained: u64,
+    /// Breakpoints and watchpoints, once a debugger has set any.
+    pub(crate) debug: Option<Box<crate::debug::DebugState>>,
     /// Instruction-fetch translations for block dispatch: (vpn, RAM page).
     exec_cache: Box<[(u64, u64); EXEC_CACHE]>,
 }
@@ -269,6 +273,7 @@ impl Hart {
             chain_budget: 0,
             chain_from: 0,
             chained: 0,
+            debug: None,
             exec_cache: Box::new([(u64::MAX, 0); EXEC_CACHE]),
         }
     }
@@ -292,6 +297,9 @@ impl Hart {
 
     /// Runs up to `budget` instructions.
     pub fn run(&mut self, budget: u64) -> RunExit {
+        if self.debug.is_some() && (self.watching() || self.jit.is_none()) {
+            return self.run_watched(budget);
+        }
         if self.jit.is_some() {
             return self.run_jit(budget);
         }
@@ -415,7 +423,7 @@ impl Hart {
     // ---- fetch and the decoded-instruction cache ----
 
     #[inline(always)]
-    fn fetch(&mut self, pc: u64) -> Result<Insn, Trap> {
+    pub(crate) fn fetch(&mut self, pc: u64) -> Result<Insn, Trap> {
         if pc >> 12 == self.fetch_vpn {
             let insn = self.pages[self.fetch_page].slots[((pc & 0xfff) >> 1) as usize];
             if insn.op != Op::Undecoded {
@@ -570,9 +578,11 @@ impl Hart {
             return Ok(value);
         }
         let pa = self.data_slow_path(va, Access::Read)?;
-        self.bus
+        let value = self
+            .bus
             .read(pa, size)
-            .map_err(|_| Trap::new(cause::LOAD_ACCESS_FAULT, va))
+            .map_err(|_| Trap::new(cause::LOAD_ACCESS_FAULT, va))?;
+        Ok(value)
     }
 
     /// Stores the low `size` bytes of `value` at virtual address `va`.

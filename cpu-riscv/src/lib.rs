@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod csr;
+pub mod debug;
 pub mod decode;
 mod exec;
 pub mod fpu;

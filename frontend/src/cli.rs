@@ -121,6 +121,15 @@ pub struct RunArgs {
     /// Stop with exit code 124 after N guest instructions (all CPUs).
     #[arg(long, value_name = "N")]
     pub max_instructions: Option<u64>,
+    /// Serve the GDB remote protocol: tcp:HOST:PORT (HOST defaults to 127.0.0.1).
+    #[arg(long, value_name = "tcp:HOST:PORT")]
+    pub gdb: Option<String>,
+    /// With --gdb: hold the CPUs at reset until a debugger attaches.
+    #[arg(long = "gdb-wait", short = 'S')]
+    pub gdb_wait: bool,
+    /// Shorthand for --gdb tcp:127.0.0.1:1234, as in QEMU.
+    #[arg(short = 's')]
+    pub gdb_default: bool,
 }
 
 impl RunArgs {
@@ -274,20 +283,40 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     }
     let limit = config.timeout.map(Duration::from_secs_f64);
     let started = std::time::Instant::now();
+    let gdb_listen = match (&args.gdb, args.gdb_default || args.gdb_wait) {
+        (Some(spec), _) => Some(crate::gdb::parse_listen(spec)?),
+        (None, true) => Some(crate::gdb::parse_listen("tcp:127.0.0.1:1234")?),
+        (None, false) => None,
+    };
+    let mut debugged = None;
+    if let Some(addr) = gdb_listen {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| format!("cannot listen for gdb on {addr}: {e}"))?;
+        eprintln!("turing: waiting for gdb on {addr}");
+        let (back, end) = crate::gdb::serve(machine, listener, args.gdb_wait);
+        machine = back;
+        match end? {
+            crate::gdb::SessionEnd::Finished(outcome) => debugged = Some(outcome),
+            crate::gdb::SessionEnd::Detached => {}
+        }
+    }
     let mut awaiting_exit = None;
-    let outcome = machine
-        .run_watched(limit, config.max_instructions, || {
-            match script.as_mut()?.poll() {
-                ScriptStatus::Running => None,
-                ScriptStatus::Finished => Some(RunOutcome::ScriptFinished),
-                ScriptStatus::AwaitingExit(code) => {
-                    awaiting_exit = Some(code);
-                    None
+    let outcome = match debugged {
+        Some(outcome) => outcome,
+        None => machine
+            .run_watched(limit, config.max_instructions, || {
+                match script.as_mut()?.poll() {
+                    ScriptStatus::Running => None,
+                    ScriptStatus::Finished => Some(RunOutcome::ScriptFinished),
+                    ScriptStatus::AwaitingExit(code) => {
+                        awaiting_exit = Some(code);
+                        None
+                    }
+                    ScriptStatus::TimedOut(why) => Some(RunOutcome::ScriptTimedOut(why)),
                 }
-                ScriptStatus::TimedOut(why) => Some(RunOutcome::ScriptTimedOut(why)),
-            }
-        })
-        .map_err(|e| e.to_string())?;
+            })
+            .map_err(|e| e.to_string())?,
+    };
     let elapsed = started.elapsed().as_secs_f64();
     let _ = std::io::stdout().flush();
     if args.stats {

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod console;
+pub mod gdb;
 pub mod machines;
 pub mod script;
 pub mod suite;

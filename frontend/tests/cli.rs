@@ -372,3 +372,11 @@ fn a_bad_expect_pattern_is_a_usage_error() {
     let output = turing(&["run", "--expect", "(unclosed"], b"");
     assert_usage_error(&output, "invalid regex '(unclosed'");
 }
+
+#[test]
+fn a_bad_gdb_address_is_a_usage_error() {
+    let output = turing(&["run", "--gdb", "tcp:127.0.0.1:99999"], b"");
+    assert_usage_error(&output, "is not a port number");
+    let output = turing(&["run", "--gdb", "tcp:no-such-host.invalid:1234"], b"");
+    assert_usage_error(&output, "cannot resolve host 'no-such-host.invalid'");
+}

@@ -11,7 +11,8 @@ mod images;
 use std::process::{Command, ExitCode};
 
 /// Debian packages the project needs: the bare-metal cross toolchain for guest
-/// programs, QEMU as the reference machine, dtc to check device trees.
+/// programs, QEMU as the reference machine, dtc to check device trees, gdb to
+/// drive the gdbstub in tests.
 const PACKAGES: &[&str] = &[
     "gcc-riscv64-unknown-elf",
     "binutils-riscv64-unknown-elf",
@@ -20,6 +21,7 @@ const PACKAGES: &[&str] = &[
     "debian-archive-keyring",
     "e2fsprogs",
     "xz-utils",
+    "gdb-multiarch",
 ];
 
 fn main() -> ExitCode {

@@ -307,6 +307,29 @@ impl JitEngine {
         }
     }
 
+    /// Drops the translations whose code covers virtual address `pc` (a new
+    /// breakpoint): only those, whatever physical page they were made from.
+    pub(crate) fn invalidate_pc(&mut self, pc: u64) {
+        let covering: Vec<BlockKey> = self
+            .blocks
+            .iter()
+            .filter(|((start, _), block)| {
+                *start <= pc && pc < start.wrapping_add(block.code.len() as u64)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        if covering.is_empty() {
+            return;
+        }
+        for key in covering {
+            self.blocks.remove(&key);
+            self.heat.remove(&key);
+            self.stats.invalidations += 1;
+        }
+        self.jump_cache.fill(EMPTY_JUMP);
+        self.chain_generation += 1;
+    }
+
     /// After fence.i: every block must match RAM again before it next runs.
     pub(crate) fn revalidate_all(&mut self) {
         self.epoch += 1;
@@ -386,6 +409,19 @@ impl Hart {
                 return exit;
             }
             let pc = self.state.pc;
+            if self.debug.is_some() {
+                if self.breakpoint_at(pc) {
+                    self.clock.retire(steps);
+                    return crate::hart::RunExit::Debug;
+                }
+                if self.breakpoint_inside_block(pc) {
+                    // Resuming from this breakpoint: run it alone, so no block
+                    // (or loop inside one) starts at it.
+                    self.step_one();
+                    steps += 1;
+                    continue;
+                }
+            }
             // The exit that left an unlinked slot, if the block it wanted is next.
             let (slot, to, generation) = std::mem::take(&mut pending_link);
             match self.lookup_block(pc) {
@@ -462,6 +498,10 @@ impl Hart {
             if ends_block(op) || self.exit.is_some() || self.irq_check {
                 return n;
             }
+            // The dispatch loop must see a breakpoint before it runs.
+            if self.debug.is_some() && self.breakpoint_inside_block(self.state.pc) {
+                return n;
+            }
         }
         MAX_BLOCK as u64
     }
@@ -469,6 +509,9 @@ impl Hart {
     /// The translation for `pc` if the jump cache has a current one: what a block
     /// exit may chain to without the dispatch loop.
     pub(crate) fn cached_block(&mut self, pc: u64) -> Option<BlockFn> {
+        if self.debug.is_some() && self.breakpoint_inside_block(pc) {
+            return None;
+        }
         let ram_off = self.exec_ram_offset(pc)?;
         let jit = self.jit.as_ref()?;
         let cached = jit.jump_cache[((pc >> 1) as usize) & (JUMP_CACHE - 1)];
@@ -594,6 +637,9 @@ impl Hart {
             let Some(kind) = translate::kind(insn.op) else {
                 break;
             };
+            if !out.is_empty() && self.breakpoint_inside_block(pc) {
+                break;
+            }
             out.push((pc, insn));
             if kind == translate::Kind::EndsBlock {
                 break;

@@ -270,3 +270,44 @@ fn inline_fp_loads_and_stores_match_the_interpreter() {
     }
     assert_eq!(interp.state.instret, jit.state.instret);
 }
+
+#[test]
+fn a_breakpoint_drops_only_the_translation_it_falls_in_and_stops_the_jit() {
+    // Two blocks: a: addi a0, 1; addi a2, 1; j b    b: addi a1, 1; j a
+    let program = [
+        addi(A0, A0, 1),
+        addi(A2, A2, 1),
+        jal(0, 8),
+        jal(0, 0),
+        addi(A1, A1, 1),
+        jal(0, -20),
+    ];
+    let mut hart = hart_with(&program, true);
+    assert_eq!(hart.run(10_000), RunExit::Budget);
+    let before = hart.jit_stats().expect("JIT on");
+    assert_eq!(before.blocks_compiled, 2);
+    // A breakpoint on the second instruction of block a.
+    hart.insert_breakpoint(RAM_BASE + 4);
+    assert_eq!(
+        hart.jit_stats().unwrap().invalidations,
+        before.invalidations + 1
+    );
+    assert_eq!(hart.run(10_000), RunExit::Debug);
+    assert_eq!(hart.state.pc, RAM_BASE + 4);
+    assert_eq!(
+        hart.take_debug_stop(),
+        Some(crate::debug::DebugStop::Breakpoint(RAM_BASE + 4))
+    );
+    // Resuming runs the instruction under the breakpoint and stops there again
+    // one loop later.
+    let a2 = hart.state.x[A2 as usize];
+    hart.resume_from_breakpoint();
+    assert_eq!(hart.run(10_000), RunExit::Debug);
+    assert_eq!(hart.state.pc, RAM_BASE + 4);
+    assert_eq!(hart.state.x[A2 as usize], a2 + 1);
+    // Block b was never dropped.
+    assert_eq!(
+        hart.jit_stats().unwrap().invalidations,
+        before.invalidations + 1
+    );
+}

@@ -74,8 +74,30 @@ const DETERMINISTIC_INSNS_PER_TICK: u64 = 10;
 /// A deterministic run's wall clock starts at 2026-01-01T00:00:00Z plus up to a
 /// year chosen by the seed.
 const DETERMINISTIC_EPOCH_SECONDS: u64 = 1_767_225_600;
+/// Instructions per hart between looks at the debugger's connection.
+const DEBUG_SLICE: u64 = 1 << 12;
+/// Longest idle sleep under a debugger (a Ctrl-C must be seen promptly).
+const DEBUG_IDLE: Duration = Duration::from_millis(2);
 /// Longest idle sleep, so host input and stop requests are seen promptly.
 const MAX_IDLE: Duration = Duration::from_millis(5);
+
+/// What a debugger slice ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebugEvent {
+    /// Nothing to report; run another slice.
+    Ran,
+    /// The hart of a single step finished it.
+    Stepped(usize),
+    /// A hart stopped at a breakpoint or watchpoint.
+    Stopped {
+        /// Which hart.
+        hart: usize,
+        /// Why.
+        stop: cpu_riscv::debug::DebugStop,
+    },
+    /// The guest powered off with this code.
+    PoweredOff(i32),
+}
 
 /// The RTC of a deterministic run: a seeded start time advancing with virtual time.
 fn deterministic_rtc(clock: Arc<VirtualClock>, seed: u64) -> goldfish_rtc::TimeSource {
@@ -345,6 +367,64 @@ impl RiscvVirt {
                 return Ok(RunOutcome::TimedOut);
             }
         }
+    }
+
+    /// The harts, for a debugger.
+    pub fn harts_mut(&mut self) -> &mut [Hart] {
+        &mut self.harts
+    }
+
+    /// Runs one short slice for a debugger: every hart (`step` = None), or exactly
+    /// one instruction of hart `step`; then devices and time, as [`RiscvVirt::run`]
+    /// does. Reports a hart's breakpoint or watchpoint, a power-off, or nothing.
+    pub fn debug_slice(&mut self, step: Option<usize>) -> Result<DebugEvent, MachineError> {
+        let mut event = DebugEvent::Ran;
+        let mut all_waiting = step.is_none();
+        match step {
+            Some(index) => {
+                let hart = &mut self.harts[index];
+                hart.debug_step();
+                event = match hart.take_debug_stop() {
+                    Some(stop) => DebugEvent::Stopped { hart: index, stop },
+                    None => DebugEvent::Stepped(index),
+                };
+            }
+            None => {
+                for (index, hart) in self.harts.iter_mut().enumerate() {
+                    let exit = hart.run(DEBUG_SLICE);
+                    if exit != RunExit::WaitForInterrupt || hart.wfi_wakeup_pending() {
+                        all_waiting = false;
+                    }
+                    if exit == RunExit::Debug
+                        && let Some(stop) = hart.take_debug_stop()
+                    {
+                        event = DebugEvent::Stopped { hart: index, stop };
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(reason) = self.control.stop_reason() {
+            match reason {
+                StopReason::PowerOff(code) => return Ok(DebugEvent::PoweredOff(code)),
+                StopReason::HostRequest => return Ok(DebugEvent::PoweredOff(0)),
+                StopReason::Reset => {
+                    self.control.clear();
+                    self.load_and_reset()?;
+                }
+            }
+        }
+        let next = self.bus.tick_devices(self.clock.now());
+        if all_waiting {
+            self.clock.idle_until(next, DEBUG_IDLE);
+            self.bus.tick_devices(self.clock.now());
+        }
+        Ok(event)
+    }
+
+    /// Resets the machine as a reboot does (images reloaded, harts at the ROM).
+    pub fn reset(&mut self) -> Result<(), MachineError> {
+        self.load_and_reset()
     }
 
     /// Runs each hart a few more instructions, recording them, for a report of
