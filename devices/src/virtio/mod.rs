@@ -47,12 +47,14 @@
 //! Turing: writable images are locked exclusively, read-only ones shared).
 
 pub mod blk;
+pub mod gpu;
 pub mod memory;
 pub mod mmio;
 pub mod queue;
 pub mod rng;
 
 pub use blk::{BlkError, VirtioBlk};
+pub use gpu::{DEVICE_ID_GPU, Display, DisplayHandle, VirtioGpu};
 pub use memory::{GuestMemoryHandle, MemoryHandleError, VirtioMemory};
 pub use mmio::{MMIO_SIZE, VirtioMmio, VirtioMmioState};
 pub use queue::{Chain, DescBuf, QueueAccess, QueueError};
