@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod clint;
+pub mod framebuffer;
 pub mod goldfish_rtc;
 pub mod plic;
 pub mod sifive_test;
@@ -13,6 +14,7 @@ pub mod uart16550;
 pub mod virtio;
 
 pub use clint::Clint;
+pub use framebuffer::{Framebuffer, FramebufferHandle};
 pub use goldfish_rtc::GoldfishRtc;
 pub use plic::Plic;
 pub use sifive_test::SifiveTest;

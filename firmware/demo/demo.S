@@ -30,6 +30,13 @@
 #define TEST_RESET      0x7777
 
 #define CLINT_MTIME     0x200bff8
+
+/* riscv-virt's simple-framebuffer (a8r8g8b8); on QEMU's virt board this is
+ * the PCIe window, where the writes are ignored. */
+#define FB_BASE         0x50000000
+#define FB_WIDTH        640
+#define FB_HEIGHT       480
+#define FB_BAR_WIDTH    80
 #define MTIME_HZ        10000000
 
 #define LINE_MAX        120             /* characters beyond this are dropped */
@@ -112,6 +119,7 @@ _start:
     la      t0, boot_fdt
     sd      a1, 0(t0)
 
+    call    draw_bars
     PUTS    banner_msg
 
 /*
@@ -460,6 +468,30 @@ fdt_find_memory:
  * ANSI escape sequences (arrow keys...) are dropped so they do not leave
  * "[A" litter in the line.
  */
+/*
+ * draw_bars(): fill the framebuffer with eight vertical colour bars, the
+ * picture `turing run --screenshot` tests compare with a golden PNG.
+ */
+draw_bars:
+    li      t0, FB_BASE
+    la      a2, bar_colors
+    li      a3, FB_BAR_WIDTH
+    li      t5, FB_HEIGHT
+    li      t1, 0                   /* y */
+1:  li      t6, FB_WIDTH
+    li      t2, 0                   /* x */
+2:  divu    t3, t2, a3
+    slli    t3, t3, 2
+    add     t3, a2, t3
+    lwu     t4, 0(t3)
+    sw      t4, 0(t0)
+    addi    t0, t0, 4
+    addi    t2, t2, 1
+    blt     t2, t6, 2b
+    addi    t1, t1, 1
+    blt     t1, t5, 1b
+    ret
+
 readline:
     addi    sp, sp, -48
     sd      ra, 0(sp)
@@ -681,6 +713,11 @@ put_hex:
 /* ------------------------------------------------------------------ */
 
     .section .rodata
+
+    .balign 4
+bar_colors:     /* 0x00RRGGBB: white, yellow, cyan, green, magenta, red, blue, black */
+    .word   0x00ffffff, 0x00ffff00, 0x0000ffff, 0x0000ff00
+    .word   0x00ff00ff, 0x00ff0000, 0x000000ff, 0x00000000
 
 /* { name, handler, help line } per command, terminated by a null name. */
     .balign 8

@@ -24,6 +24,8 @@ pub struct FdtDevice {
     pub size: u64,
     /// Extra u32 properties (e.g. `clock-frequency`).
     pub u32_props: Vec<(&'static str, u32)>,
+    /// Extra string properties (e.g. a framebuffer's `format`).
+    pub str_props: Vec<(&'static str, &'static str)>,
     /// PLIC interrupt source, if the device has one.
     pub irq: Option<u32>,
 }
@@ -171,6 +173,9 @@ impl RiscvVirtFdt {
             for (name, value) in &device.u32_props {
                 fdt.property_u32(name, *value)?;
             }
+            for (name, value) in &device.str_props {
+                fdt.property_string(name, value)?;
+            }
             if let Some(irq) = device.irq {
                 fdt.property_u32("interrupts", irq)?;
                 fdt.property_u32("interrupt-parent", plic_phandle)?;
@@ -230,6 +235,7 @@ mod tests {
                 base: 0x1000_0000,
                 size: 0x100,
                 u32_props: vec![("clock-frequency", 3_686_400)],
+                str_props: vec![],
                 irq: Some(10),
             }],
         };

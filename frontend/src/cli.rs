@@ -121,6 +121,21 @@ pub struct RunArgs {
     /// Stop with exit code 124 after N guest instructions (all CPUs).
     #[arg(long, value_name = "N")]
     pub max_instructions: Option<u64>,
+    /// Write the guest's display to FILE (PNG) once --screenshot-after matched or
+    /// --screenshot-at passed, then stop.
+    #[arg(long, value_name = "FILE")]
+    pub screenshot: Option<PathBuf>,
+    /// Take the screenshot once REGEX appeared on the serial output.
+    #[arg(long, value_name = "REGEX", requires = "screenshot")]
+    pub screenshot_after: Option<String>,
+    /// Take the screenshot after SECONDS of running.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        requires = "screenshot",
+        conflicts_with = "screenshot_after"
+    )]
+    pub screenshot_at: Option<f64>,
     /// Serve the GDB remote protocol: tcp:HOST:PORT (HOST defaults to 127.0.0.1).
     #[arg(long, value_name = "tcp:HOST:PORT")]
     pub gdb: Option<String>,
@@ -256,7 +271,31 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     if !MACHINES.contains(&config.machine.as_str()) {
         return Err(MachineError::UnknownMachine(config.machine).to_string());
     }
-    let steps = args.steps()?;
+    let mut steps = args.steps()?;
+    let screenshot_at = match (&args.screenshot, &args.screenshot_after, args.screenshot_at) {
+        (None, _, _) => None,
+        (Some(_), Some(pattern), None) => {
+            // The screenshot is the script's last step.
+            steps.get_or_insert_with(Vec::new).push(Step::Expect {
+                pattern: script::compile(pattern)?,
+                within: None,
+            });
+            None
+        }
+        (Some(_), None, Some(seconds)) if seconds.is_finite() && seconds >= 0.0 => {
+            Some(Duration::from_secs_f64(seconds))
+        }
+        (Some(_), None, Some(seconds)) => {
+            return Err(format!(
+                "invalid --screenshot-at {seconds}: expected a number of seconds"
+            ));
+        }
+        (Some(_), _, _) => {
+            return Err(
+                "--screenshot needs --screenshot-after REGEX or --screenshot-at SECONDS".to_owned(),
+            );
+        }
+    };
     let feed = steps.as_ref().map(|_| OutputFeed::default());
     let control = Arc::new(RunControl::new());
     let mut console =
@@ -305,6 +344,9 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         Some(outcome) => outcome,
         None => machine
             .run_watched(limit, config.max_instructions, || {
+                if screenshot_at.is_some_and(|at| started.elapsed() >= at) {
+                    return Some(RunOutcome::ScriptFinished);
+                }
                 match script.as_mut()?.poll() {
                     ScriptStatus::Running => None,
                     ScriptStatus::Finished => Some(RunOutcome::ScriptFinished),
@@ -319,6 +361,13 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     };
     let elapsed = started.elapsed().as_secs_f64();
     let _ = std::io::stdout().flush();
+    if let Some(path) = &args.screenshot {
+        if outcome == RunOutcome::ScriptFinished {
+            crate::screenshot::write_png(path, &machine.screen())?;
+        } else {
+            eprintln!("turing: no screenshot taken: the run ended first");
+        }
+    }
     if args.stats {
         let retired = machine.instructions_retired();
         eprintln!(

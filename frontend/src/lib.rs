@@ -7,5 +7,6 @@ pub mod cli;
 pub mod console;
 pub mod gdb;
 pub mod machines;
+pub mod screenshot;
 pub mod script;
 pub mod suite;

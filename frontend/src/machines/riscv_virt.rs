@@ -26,7 +26,8 @@ use devices::virtio::{
     GuestMemoryHandle, VirtioBlk, VirtioDevice, VirtioMmio, VirtioRng, host_entropy, seeded_entropy,
 };
 use devices::{
-    GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc, plic, sifive_test, uart16550,
+    Framebuffer, FramebufferHandle, GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc,
+    plic, sifive_test, uart16550,
 };
 use emu_core::config::{BiosChoice, MachineConfig};
 use emu_core::{Bus, GuestRam, RunControl, StopReason, VirtualClock};
@@ -64,6 +65,13 @@ pub const UART_IRQ: usize = 10;
 pub const UART_BASE: u64 = 0x1000_0000;
 /// mtime frequency, as QEMU's.
 pub const TIMEBASE_HZ: u64 = 10_000_000;
+/// The `simple-framebuffer` (in the window QEMU's virt board gives PCIe, which
+/// riscv-virt does not have), its size and format a8r8g8b8.
+pub const FRAMEBUFFER_BASE: u64 = 0x5000_0000;
+/// Framebuffer width in pixels.
+pub const FRAMEBUFFER_WIDTH: u32 = 640;
+/// Framebuffer height in pixels.
+pub const FRAMEBUFFER_HEIGHT: u32 = 480;
 /// Where a kernel goes when firmware occupies the start of RAM.
 const KERNEL_OFFSET_WITH_BIOS: u64 = 0x20_0000;
 /// Instructions a hart runs before the machine looks at devices and time.
@@ -121,6 +129,7 @@ pub struct RiscvVirt {
     clock: Arc<VirtualClock>,
     control: Arc<RunControl>,
     boot: BootImages,
+    framebuffer: FramebufferHandle,
 }
 
 impl std::fmt::Debug for RiscvVirt {
@@ -240,6 +249,14 @@ impl RiscvVirt {
         } else {
             goldfish_rtc::host_time()
         };
+        let framebuffer = Framebuffer::new(FRAMEBUFFER_WIDTH, FRAMEBUFFER_HEIGHT);
+        let framebuffer_handle = framebuffer.handle();
+        bus.map_mmio(
+            "framebuffer",
+            FRAMEBUFFER_BASE,
+            framebuffer.size(),
+            Box::new(framebuffer),
+        )?;
         let mut rtc = GoldfishRtc::new(rtc_time);
         rtc.set_irq(Box::new(plic.source(RTC_IRQ)));
         bus.map_mmio("rtc", RTC_BASE, goldfish_rtc::SIZE, Box::new(rtc))?;
@@ -274,6 +291,7 @@ impl RiscvVirt {
                 fdt,
                 fdt_addr,
             },
+            framebuffer: framebuffer_handle,
         };
         machine.load_and_reset()?;
         Ok(machine)
@@ -367,6 +385,11 @@ impl RiscvVirt {
                 return Ok(RunOutcome::TimedOut);
             }
         }
+    }
+
+    /// What the guest shows on its framebuffer now.
+    pub fn screen(&self) -> devices::virtio::Display {
+        self.framebuffer.snapshot()
     }
 
     /// The harts, for a debugger.
@@ -636,6 +659,7 @@ impl BootPlan {
                 base: UART_BASE,
                 size: uart16550::SIZE,
                 u32_props: vec![("clock-frequency", 3_686_400)],
+                str_props: vec![],
                 irq: Some(UART_IRQ as u32),
             },
             FdtDevice {
@@ -644,6 +668,7 @@ impl BootPlan {
                 base: RTC_BASE,
                 size: goldfish_rtc::SIZE,
                 u32_props: vec![],
+                str_props: vec![],
                 irq: Some(RTC_IRQ as u32),
             },
         ];
@@ -654,9 +679,23 @@ impl BootPlan {
                 base: VIRTIO_BASE + slot * VIRTIO_STRIDE,
                 size: VIRTIO_STRIDE,
                 u32_props: vec![],
+                str_props: vec![],
                 irq: Some(slot as u32 + 1),
             });
         }
+        devices.push(FdtDevice {
+            name: "framebuffer",
+            compatible: &["simple-framebuffer"],
+            base: FRAMEBUFFER_BASE,
+            size: u64::from(FRAMEBUFFER_WIDTH * FRAMEBUFFER_HEIGHT * 4),
+            u32_props: vec![
+                ("width", FRAMEBUFFER_WIDTH),
+                ("height", FRAMEBUFFER_HEIGHT),
+                ("stride", FRAMEBUFFER_WIDTH * 4),
+            ],
+            str_props: vec![("format", "a8r8g8b8")],
+            irq: None,
+        });
         let fdt = RiscvVirtFdt {
             harts: config.smp,
             ram: (RAM_BASE, config.memory),

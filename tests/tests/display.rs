@@ -1,0 +1,76 @@
+//! The guest's display, headless: `--screenshot` of the built-in demo guest,
+//! which draws colour bars on riscv-virt's simple-framebuffer, matches the
+//! golden image `tests/fixtures/demo-screen.png` pixel for pixel.
+
+use std::path::Path;
+use std::process::Command;
+
+use tests::{build_dir, repo_root, turing_binary};
+
+/// Width, height and RGB bytes of a PNG.
+fn decode(path: &Path) -> (u32, u32, Vec<u8>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+fn screenshot(name: &str, when: &[&str]) -> std::path::PathBuf {
+    let shot = build_dir("display").join(name);
+    let _ = std::fs::remove_file(&shot);
+    let status = Command::new(turing_binary())
+        .args(["run", "--serial", "null", "--timeout", "60", "--screenshot"])
+        .arg(&shot)
+        .args(when)
+        .status()
+        .expect("run turing");
+    assert!(status.success(), "turing failed taking {name}");
+    shot
+}
+
+#[test]
+fn the_demo_guest_screenshot_matches_the_golden_image() {
+    let golden = decode(&repo_root().join("tests/fixtures/demo-screen.png"));
+    for (name, when) in [
+        ("after.png", &["--screenshot-after", "turing> "][..]),
+        ("at.png", &["--screenshot-at", "1"][..]),
+    ] {
+        let (width, height, pixels) = decode(&screenshot(name, when));
+        assert_eq!((width, height), (640, 480), "{name}");
+        assert!(pixels == golden.2, "{name} differs from the golden image");
+    }
+    // And the golden image is what the demo means to draw: eight bars.
+    let bars = [
+        [255, 255, 255],
+        [255, 255, 0],
+        [0, 255, 255],
+        [0, 255, 0],
+        [255, 0, 255],
+        [255, 0, 0],
+        [0, 0, 255],
+        [0, 0, 0],
+    ];
+    for (i, colour) in bars.iter().enumerate() {
+        for y in [0usize, 240, 479] {
+            let x = i * 80 + 40;
+            let at = (y * 640 + x) * 3;
+            assert_eq!(&golden.2[at..at + 3], colour, "bar {i} at ({x}, {y})");
+        }
+    }
+}
+
+#[test]
+fn screenshot_flags_are_checked() {
+    let output = Command::new(turing_binary())
+        .args(["run", "--screenshot", "x.png"])
+        .output()
+        .expect("run turing");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--screenshot needs"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
