@@ -74,3 +74,53 @@ fn screenshot_flags_are_checked() {
     assert!(stderr.contains("--screenshot needs"), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn linux_shows_its_console_and_a_test_pattern_on_the_virtio_gpu() {
+    let images = tests::images::debian_images();
+    let shot = build_dir("display").join("linux.png");
+    let _ = std::fs::remove_file(&shot);
+    // The kernel console goes to the display (fbcon on virtio-gpu) and the serial
+    // port; the shell hides the console's cursor and writes white into the lower
+    // half of /dev/fb0.
+    let status = Command::new(turing_binary())
+        .args([
+            "run",
+            "--memory",
+            "512M",
+            "--timeout",
+            "240",
+            "--serial",
+            "null",
+        ])
+        .arg("--kernel")
+        .arg(&images.kernel)
+        .arg("--initrd")
+        .arg(&images.initramfs)
+        .args(["--append", "console=tty0 console=ttyS0"])
+        .args(["--expect", "~ # ", "--send"])
+        .arg(
+            "printf '\\033[?25l' > /dev/tty0; \
+             head -c 614400 /dev/zero | tr '\\0' '\\377' | dd of=/dev/fb0 bs=2560 seek=240 \
+             2>/dev/null; sleep 1; echo FB-DONE-$((6*7))",
+        )
+        .args(["--screenshot-after", "FB-DONE-42", "--screenshot"])
+        .arg(&shot)
+        .status()
+        .expect("run turing");
+    assert!(status.success(), "the Linux display run failed");
+    let (width, height, rgb) = decode(&shot);
+    assert_eq!((width, height), (640, 480));
+    let row = |y: usize| &rgb[y * 640 * 3..(y + 1) * 640 * 3];
+    for y in 240..480 {
+        assert!(row(y).iter().all(|&b| b == 255), "row {y} is not white");
+    }
+    // Above it, fbcon has drawn the boot messages: grey text on black.
+    let top = &rgb[..240 * 640 * 3];
+    let lit = top.chunks(3).filter(|p| p.iter().any(|&b| b > 100)).count();
+    assert!(
+        lit > 1000,
+        "no console text on the display ({lit} lit pixels)"
+    );
+    assert!(lit < 240 * 640 / 2, "the top half is mostly lit: not text");
+}

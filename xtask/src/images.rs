@@ -27,13 +27,19 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Bump when the way the images are made changes, so cached entries are rebuilt.
-const RECIPE: u32 = 2;
+const RECIPE: u32 = 3;
 /// Debian suites tried in order; the first whose index loads and resolves is used.
 const SUITES: &[&str] = &["sid", "forky"];
 const MIRROR: &str = "http://deb.debian.org/debian";
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// Kernel modules the guests need; their dependencies are added.
-const ROOT_MODULES: &[&str] = &["virtio_mmio", "virtio_blk", "virtio_rng", "ext4"];
+const ROOT_MODULES: &[&str] = &[
+    "virtio_mmio",
+    "virtio_blk",
+    "virtio_rng",
+    "ext4",
+    "virtio_gpu",
+];
 /// Size of `disk.img`, as `mke2fs` takes it.
 const DISK_SIZE: &str = "32M";
 const HELLO: &str = "hello from the turing disk image\n";

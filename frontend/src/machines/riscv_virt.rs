@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use cpu_riscv::{Hart, RunExit, TraceEntry};
 use devices::clint::{Clint, ClintHart};
 use devices::virtio::{
-    GuestMemoryHandle, VirtioBlk, VirtioDevice, VirtioMmio, VirtioRng, host_entropy, seeded_entropy,
+    GuestMemoryHandle, VirtioBlk, VirtioDevice, VirtioGpu, VirtioMmio, VirtioRng, host_entropy,
+    seeded_entropy,
 };
 use devices::{
     Framebuffer, FramebufferHandle, GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc,
@@ -68,6 +69,10 @@ pub const TIMEBASE_HZ: u64 = 10_000_000;
 /// The `simple-framebuffer` (in the window QEMU's virt board gives PCIe, which
 /// riscv-virt does not have), its size and format a8r8g8b8.
 pub const FRAMEBUFFER_BASE: u64 = 0x5000_0000;
+/// The virtio slot of the GPU (drives take the slots before it).
+const GPU_SLOT: u64 = VIRTIO_SLOTS - 2;
+/// Host memory the GPU's resources may take together.
+const GPU_MEMORY: u64 = 64 << 20;
 /// Framebuffer width in pixels.
 pub const FRAMEBUFFER_WIDTH: u32 = 640;
 /// Framebuffer height in pixels.
@@ -130,6 +135,7 @@ pub struct RiscvVirt {
     control: Arc<RunControl>,
     boot: BootImages,
     framebuffer: FramebufferHandle,
+    gpu_display: devices::virtio::DisplayHandle,
 }
 
 impl std::fmt::Debug for RiscvVirt {
@@ -207,15 +213,17 @@ impl RiscvVirt {
             sifive_test::SIZE,
             Box::new(SifiveTest::new(control.clone())),
         )?;
-        // virtio-mmio slots: disks first, in --drive order, then the entropy device
-        // in the last slot; the rest are empty (device ID 0, skipped by drivers).
-        if config.drives.len() >= VIRTIO_SLOTS as usize {
+        // virtio-mmio slots: disks first, in --drive order, the GPU in the next to
+        // last slot and the entropy device in the last; the rest are empty (device
+        // ID 0, skipped by drivers).
+        if config.drives.len() > GPU_SLOT as usize {
             return Err(MachineError::Setup(format!(
                 "too many drives ({}): riscv-virt has room for {}",
                 config.drives.len(),
-                VIRTIO_SLOTS - 1
+                GPU_SLOT
             )));
         }
+        let gpu_display = devices::virtio::DisplayHandle::default();
         let guest_memory = GuestMemoryHandle::new(bus.ram().clone(), RAM_BASE)
             .map_err(|e| MachineError::Setup(e.to_string()))?;
         let mut device_entropy = Some(device_entropy);
@@ -226,6 +234,12 @@ impl RiscvVirt {
                     VirtioBlk::open(&drive.file, drive.read_only)
                         .map_err(|e| MachineError::Setup(e.to_string()))?,
                 )),
+                None if slot == GPU_SLOT => Some(Box::new(VirtioGpu::new(
+                    FRAMEBUFFER_WIDTH,
+                    FRAMEBUFFER_HEIGHT,
+                    GPU_MEMORY,
+                    gpu_display.clone(),
+                ))),
                 None if slot == VIRTIO_SLOTS - 1 => {
                     Some(Box::new(VirtioRng::new(device_entropy.take().ok_or_else(
                         || MachineError::Setup("one entropy device only".to_owned()),
@@ -292,6 +306,7 @@ impl RiscvVirt {
                 fdt_addr,
             },
             framebuffer: framebuffer_handle,
+            gpu_display,
         };
         machine.load_and_reset()?;
         Ok(machine)
@@ -387,9 +402,19 @@ impl RiscvVirt {
         }
     }
 
-    /// What the guest shows on its framebuffer now.
+    /// What the guest shows now: the GPU's scanout once a driver has shown
+    /// anything there, else the simple framebuffer.
     pub fn screen(&self) -> devices::virtio::Display {
-        self.framebuffer.snapshot()
+        let gpu = self
+            .gpu_display
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if gpu.frames > 0 && gpu.width > 0 {
+            gpu
+        } else {
+            self.framebuffer.snapshot()
+        }
     }
 
     /// The harts, for a debugger.
