@@ -482,6 +482,16 @@ fn check_size(size: u8) -> Result<usize, BusFault> {
 }
 
 impl MmioDevice for VirtioMmio {
+    fn tick(&mut self, _now: u64) -> Option<u64> {
+        let pending = self.device.pending_queues();
+        for index in 0..32 {
+            if pending & (1 << index) != 0 && index < self.queues.len() {
+                self.process(index);
+            }
+        }
+        None
+    }
+
     fn read(&mut self, offset: u64, size: u8) -> Result<u64, BusFault> {
         let width = check_size(size)?;
         if offset >= CONFIG {

@@ -48,6 +48,7 @@
 
 pub mod blk;
 pub mod gpu;
+pub mod input;
 pub mod memory;
 pub mod mmio;
 pub mod queue;
@@ -55,6 +56,7 @@ pub mod rng;
 
 pub use blk::{BlkError, VirtioBlk};
 pub use gpu::{DEVICE_ID_GPU, Display, DisplayHandle, VirtioGpu};
+pub use input::{DEVICE_ID_INPUT, InputHandle, InputKind, VirtioInput};
 pub use memory::{GuestMemoryHandle, MemoryHandleError, VirtioMemory};
 pub use mmio::{MMIO_SIZE, VirtioMmio, VirtioMmioState};
 pub use queue::{Chain, DescBuf, QueueAccess, QueueError};
@@ -131,6 +133,12 @@ pub trait VirtioDevice: Send {
 
     /// The driver reset the device (or the device is being put back to power-on).
     fn reset(&mut self) {}
+
+    /// Queues (a bit per index) with work that arrived from the host side, for
+    /// the transport to run at its next tick (input events, for example).
+    fn pending_queues(&self) -> u32 {
+        0
+    }
 
     /// Handles a notification of queue `index`: takes available chains, does the
     /// work and returns them through [`QueueAccess::add_used`]. An error marks the

@@ -1,0 +1,331 @@
+//! virtio-input (VIRTIO 1.x §5.8, device ID 18): a keyboard and an absolute
+//! pointer (tablet). The host side pushes Linux input events through an
+//! [`InputHandle`]; the device hands them to the driver's event buffers at the
+//! transport's next tick, each batch closed by a SYN_REPORT.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use super::queue::QueueAccess;
+use super::{DeviceError, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice, copy_config};
+
+/// virtio-input's device ID.
+pub const DEVICE_ID_INPUT: u32 = 18;
+
+const CFG_ID_NAME: u8 = 0x01;
+const CFG_ID_DEVIDS: u8 = 0x03;
+const CFG_PROP_BITS: u8 = 0x10;
+const CFG_EV_BITS: u8 = 0x11;
+const CFG_ABS_INFO: u8 = 0x12;
+
+/// Linux event types and codes used here.
+const EV_SYN: u16 = 0x00;
+const EV_KEY: u16 = 0x01;
+const EV_ABS: u16 = 0x03;
+const SYN_REPORT: u16 = 0;
+const ABS_X: u16 = 0;
+const ABS_Y: u16 = 1;
+/// Mouse buttons, as Linux numbers them.
+pub const BTN_LEFT: u16 = 0x110;
+/// Right button.
+pub const BTN_RIGHT: u16 = 0x111;
+/// Middle button.
+pub const BTN_MIDDLE: u16 = 0x112;
+/// The tablet's axes run from 0 to this value.
+pub const ABS_MAX: u32 = 0x7fff;
+/// Events kept when the driver takes none (older ones are dropped).
+const MAX_QUEUED: usize = 4096;
+const QUEUE_SIZE: u16 = 64;
+
+/// Which input device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InputKind {
+    /// A keyboard with the Linux key codes 1-248.
+    Keyboard,
+    /// An absolute pointer with three buttons.
+    Tablet,
+}
+
+/// Where the host pushes events for one device.
+#[derive(Clone, Debug, Default)]
+pub struct InputHandle(Arc<Mutex<VecDeque<[u8; 8]>>>);
+
+impl InputHandle {
+    fn push(&self, events: &[(u16, u16, u32)]) {
+        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for &(kind, code, value) in events.iter().chain(&[(EV_SYN, SYN_REPORT, 0)]) {
+            let mut event = [0u8; 8];
+            event[0..2].copy_from_slice(&kind.to_le_bytes());
+            event[2..4].copy_from_slice(&code.to_le_bytes());
+            event[4..8].copy_from_slice(&value.to_le_bytes());
+            queue.push_back(event);
+        }
+        let excess = queue.len().saturating_sub(MAX_QUEUED);
+        queue.drain(..excess);
+    }
+
+    /// A key (Linux key code) or button went down or up.
+    pub fn key(&self, code: u16, pressed: bool) {
+        self.push(&[(EV_KEY, code, u32::from(pressed))]);
+    }
+
+    /// The pointer moved to (`x`, `y`), each from 0 to [`ABS_MAX`].
+    pub fn move_to(&self, x: u32, y: u32) {
+        self.push(&[
+            (EV_ABS, ABS_X, x.min(ABS_MAX)),
+            (EV_ABS, ABS_Y, y.min(ABS_MAX)),
+        ]);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+
+    fn pop(&self) -> Option<[u8; 8]> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+    }
+}
+
+/// A virtio-input device.
+#[derive(Debug)]
+pub struct VirtioInput {
+    kind: InputKind,
+    events: InputHandle,
+    select: u8,
+    subsel: u8,
+}
+
+impl VirtioInput {
+    /// A device of `kind` taking events from `events`.
+    pub fn new(kind: InputKind, events: InputHandle) -> VirtioInput {
+        VirtioInput {
+            kind,
+            events,
+            select: 0,
+            subsel: 0,
+        }
+    }
+
+    /// The union part of the configuration for the current select/subsel.
+    fn config_data(&self) -> Vec<u8> {
+        let bitmap = |bits: &[u16]| {
+            let mut map = vec![0u8; 128];
+            for &bit in bits {
+                map[usize::from(bit / 8)] |= 1 << (bit % 8);
+            }
+            let used = map.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+            map.truncate(used);
+            map
+        };
+        match (self.select, self.subsel, self.kind) {
+            (CFG_ID_NAME, 0, InputKind::Keyboard) => b"Turing keyboard".to_vec(),
+            (CFG_ID_NAME, 0, InputKind::Tablet) => b"Turing tablet".to_vec(),
+            (CFG_ID_DEVIDS, 0, kind) => {
+                // BUS_VIRTUAL, a vendor of our own, product 1 or 2, version 1.
+                let product: u16 = if kind == InputKind::Keyboard { 1 } else { 2 };
+                [0x06u16, 0x7475, product, 1]
+                    .iter()
+                    .flat_map(|v| v.to_le_bytes())
+                    .collect()
+            }
+            (CFG_PROP_BITS, 0, _) => Vec::new(),
+            (CFG_EV_BITS, sub, InputKind::Keyboard) if u16::from(sub) == EV_KEY => {
+                bitmap(&(1..=248).collect::<Vec<u16>>())
+            }
+            (CFG_EV_BITS, sub, InputKind::Tablet) if u16::from(sub) == EV_KEY => {
+                bitmap(&[BTN_LEFT, BTN_RIGHT, BTN_MIDDLE])
+            }
+            (CFG_EV_BITS, sub, InputKind::Tablet) if u16::from(sub) == EV_ABS => {
+                bitmap(&[ABS_X, ABS_Y])
+            }
+            (CFG_ABS_INFO, sub, InputKind::Tablet)
+                if u16::from(sub) == ABS_X || u16::from(sub) == ABS_Y =>
+            {
+                // min, max, fuzz, flat, res
+                [0, ABS_MAX, 0, 0, 0]
+                    .iter()
+                    .flat_map(|v: &u32| v.to_le_bytes())
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl VirtioDevice for VirtioInput {
+    fn device_type(&self) -> u32 {
+        DEVICE_ID_INPUT
+    }
+
+    fn name(&self) -> &'static str {
+        "virtio-input"
+    }
+
+    fn features(&self) -> u64 {
+        VIRTIO_RING_F_INDIRECT_DESC
+    }
+
+    fn queue_max_sizes(&self) -> &[u16] {
+        &[QUEUE_SIZE, QUEUE_SIZE]
+    }
+
+    /// select, subsel, size, 5 reserved bytes, then 128 bytes of data.
+    fn read_config(&self, offset: u64, data: &mut [u8]) {
+        let payload = self.config_data();
+        let mut config = vec![0u8; 8 + 128];
+        config[0] = self.select;
+        config[1] = self.subsel;
+        config[2] = payload.len() as u8;
+        config[8..8 + payload.len()].copy_from_slice(&payload);
+        copy_config(&config, offset, data);
+    }
+
+    fn write_config(&mut self, offset: u64, data: &[u8]) {
+        for (i, &byte) in data.iter().enumerate() {
+            match offset + i as u64 {
+                0 => self.select = byte,
+                1 => self.subsel = byte,
+                _ => {}
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.select = 0;
+        self.subsel = 0;
+    }
+
+    fn pending_queues(&self) -> u32 {
+        u32::from(!self.events.is_empty())
+    }
+
+    fn process_queue(
+        &mut self,
+        index: usize,
+        queue: &mut QueueAccess<'_>,
+    ) -> Result<(), DeviceError> {
+        let mem = queue.memory();
+        if index == 1 {
+            // Status queue (LEDs): read and let go.
+            while let Some(chain) = queue.pop()? {
+                queue.add_used(chain.head, 0)?;
+            }
+            return Ok(());
+        }
+        // Event queue: one event per buffer, while both last.
+        while !self.events.is_empty() {
+            let Some(chain) = queue.pop()? else {
+                break;
+            };
+            if chain.writable_len() < 8 || !chain.readable.is_empty() {
+                return Err(DeviceError::BadRequest(
+                    "input event buffer is not 8 device-writable bytes".into(),
+                ));
+            }
+            let Some(event) = self.events.pop() else {
+                break;
+            };
+            chain.write_at(mem, 0, &event)?;
+            queue.add_used(chain.head, 8)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::virtio::testing::{Driver, TestIrq, test_memory};
+    use crate::virtio::{VIRTIO_F_VERSION_1, VirtioMmio};
+    use emu_core::MmioDevice;
+
+    fn device(kind: InputKind) -> (Driver, Arc<emu_core::GuestRam>, InputHandle) {
+        let (mem, ram) = test_memory();
+        let events = InputHandle::default();
+        let mut driver = Driver::new(
+            VirtioMmio::new(
+                Box::new(VirtioInput::new(kind, events.clone())),
+                mem,
+                Box::new(TestIrq::default()),
+            ),
+            &ram,
+        );
+        driver.init(VIRTIO_F_VERSION_1);
+        (driver, ram, events)
+    }
+
+    /// Selects a configuration item; returns (size, data).
+    fn config(driver: &mut Driver, select: u8, subsel: u8) -> (u8, Vec<u8>) {
+        driver.dev.write(0x100, 1, u64::from(select)).unwrap();
+        driver.dev.write(0x101, 1, u64::from(subsel)).unwrap();
+        let size = driver.dev.read(0x102, 1).unwrap() as u8;
+        let data = (0..u64::from(size))
+            .map(|i| driver.dev.read(0x108 + i, 1).unwrap() as u8)
+            .collect();
+        (size, data)
+    }
+
+    #[test]
+    fn the_configuration_describes_each_device() {
+        let (mut kbd, _, _) = device(InputKind::Keyboard);
+        assert_eq!(kbd.read(0x008), DEVICE_ID_INPUT);
+        assert_eq!(config(&mut kbd, CFG_ID_NAME, 0).1, b"Turing keyboard");
+        let (size, keys) = config(&mut kbd, CFG_EV_BITS, EV_KEY as u8);
+        assert_eq!(size, 32);
+        assert_eq!(keys[30] & 1, 1, "KEY_A (30) is set");
+        assert_eq!(config(&mut kbd, CFG_EV_BITS, EV_ABS as u8).0, 0);
+        let (mut tablet, _, _) = device(InputKind::Tablet);
+        let (_, abs) = config(&mut tablet, CFG_EV_BITS, EV_ABS as u8);
+        assert_eq!(abs, [0b11]);
+        let (_, info) = config(&mut tablet, CFG_ABS_INFO, ABS_Y as u8);
+        assert_eq!(le(&info[4..8]), ABS_MAX);
+        assert_eq!(
+            config(&mut tablet, 0x7f, 0).0,
+            0,
+            "unknown selects are empty"
+        );
+    }
+
+    fn le(b: &[u8]) -> u32 {
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    #[test]
+    fn host_events_reach_the_driver_with_a_sync() {
+        let (mut driver, ram, events) = device(InputKind::Tablet);
+        for i in 0..4 {
+            driver.submit(0, &[(0x1_0000 + 16 * i, 8, true)]);
+        }
+        events.move_to(100, 0x9000);
+        assert!(driver.used(0, 0).is_none(), "nothing before the tick");
+        driver.dev.tick(0);
+        let mut got = [0u8; 8];
+        let expect: [(u16, u16, u32); 3] =
+            [(EV_ABS, ABS_X, 100), (EV_ABS, ABS_Y, ABS_MAX), (0, 0, 0)];
+        for (i, (kind, code, value)) in expect.iter().enumerate() {
+            assert!(ram.read_bytes(0x1_0000 + 16 * i as u64, &mut got));
+            assert_eq!(u16::from_le_bytes([got[0], got[1]]), *kind);
+            assert_eq!(u16::from_le_bytes([got[2], got[3]]), *code);
+            assert_eq!(le(&got[4..]), *value);
+        }
+        assert_eq!(driver.used_idx(0), 3);
+        // Events wait for buffers: the key fills the last one, its SYN waits
+        // until the driver adds another.
+        events.key(BTN_LEFT, true);
+        driver.dev.tick(0);
+        assert_eq!(driver.used_idx(0), 4);
+        driver.submit(0, &[(0x1_1000, 8, true)]);
+        assert_eq!(driver.used_idx(0), 5);
+        assert!(ram.read_bytes(0x1_1000, &mut got));
+        assert_eq!(got, [0; 8], "the SYN_REPORT");
+    }
+
+    #[test]
+    fn a_readable_event_buffer_breaks_the_device() {
+        let (mut driver, _, events) = device(InputKind::Keyboard);
+        driver.submit(0, &[(0x1_0000, 8, false)]);
+        events.key(30, true);
+        driver.dev.tick(0);
+        assert!(driver.dev.needs_reset());
+    }
+}
