@@ -89,7 +89,7 @@ pub(super) fn kind(op: Op) -> Option<Kind> {
         Jal | Jalr | Beq | Bne | Blt | Bge | Bltu | Bgeu => Kind::EndsBlock,
         FenceI | Ecall | Ebreak | Mret | Sret | Wfi | SfenceVma | Csrrw | Csrrs | Csrrc
         | Csrrwi | Csrrsi | Csrrci => Kind::EndsBlock,
-        Flw | Fld | Fsw | Fsd => Kind::Inline,
+        Flw | Fld | Fsw | Fsd | FaddD | FsubD | FmulD => Kind::Inline,
         Lui | Auipc | Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu | Sb | Sh | Sw | Sd | Addi | Slti
         | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Add | Sub | Sll | Slt | Sltu | Xor
         | Srl | Sra | Or | And | Addiw | Slliw | Srliw | Sraiw | Addw | Subw | Sllw | Srlw
@@ -104,6 +104,7 @@ const OFF_X: i32 = OFF_STATE + offset_of!(HartState, x) as i32;
 const OFF_PC: i32 = OFF_STATE + offset_of!(HartState, pc) as i32;
 const OFF_F: i32 = OFF_STATE + offset_of!(HartState, f) as i32;
 const OFF_MSTATUS: i32 = OFF_STATE + offset_of!(HartState, mstatus) as i32;
+const OFF_FCSR: i32 = OFF_STATE + offset_of!(HartState, fcsr) as i32;
 /// mstatus.FS (Off = 0; any other value lets FP instructions run; 3 = Dirty).
 const MSTATUS_FS: u64 = 3 << 13;
 /// The upper half of a NaN-boxed single in an FP register.
@@ -368,11 +369,9 @@ impl Emitter<'_, '_> {
         self.ret(0);
     }
 
-    /// Runs the instruction at `index` in the interpreter. With `ends` the block
-    /// returns to dispatch after it; otherwise it goes on unless the instruction
-    /// jumped, trapped or asked the machine to look up.
-    fn helper(&mut self, insn: &Insn, pc: u64, index: u64, ends: bool) {
-        self.spill();
+    /// Brings `instret` in memory up to the instructions before `index`, so the
+    /// interpreter sees the exact count. Emitted where every later path passes.
+    fn sync_instret(&mut self, index: u64) {
         if index != self.instret_synced {
             let instret = self
                 .b
@@ -385,6 +384,144 @@ impl Emitter<'_, '_> {
             self.b.ins().store(flags(), instret, self.hart, OFF_INSTRET);
             self.instret_synced = index;
         }
+    }
+
+    /// Whether the biased exponent field of double `bits` lies in `[low, high]`
+    /// (normal numbers are 1..=0x7fe).
+    fn exponent_in(&mut self, bits: Value, low: i64, high: i64) -> Value {
+        let field = self.b.ins().ushr_imm_s(bits, 52);
+        let field = self.b.ins().band_imm_s(field, 0x7ff);
+        let from_low = self.b.ins().iadd_imm_s(field, -low);
+        self.b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, from_low, high - low)
+    }
+
+    /// fadd.d, fsub.d and fmul.d inline for the common case: round to nearest
+    /// even, normal operands and a normal result well above the subnormal range,
+    /// where the host's IEEE arithmetic gives the same bits and the exact error
+    /// (TwoSum, or Dekker's product) decides the inexact flag. Anything else goes
+    /// to the interpreter's soft float, as does every other rounding mode.
+    fn fp_arith(&mut self, insn: &Insn, pc: u64, index: u64) {
+        // A static rounding mode other than RNE (0) or dynamic (7) always takes
+        // the soft path.
+        if !matches!(insn.rm, 0 | 7) {
+            self.helper(insn, pc, index, false);
+            return;
+        }
+        self.fpu_enabled(pc, index);
+        // Sync before branching, so both paths agree on what memory holds.
+        self.sync_instret(index);
+        let a = self.b.ins().load(
+            types::I64,
+            flags(),
+            self.hart,
+            OFF_F + 8 * i32::from(insn.rs1),
+        );
+        let b = self.b.ins().load(
+            types::I64,
+            flags(),
+            self.hart,
+            OFF_F + 8 * i32::from(insn.rs2),
+        );
+        let multiply = insn.op == Op::FmulD;
+        // Operand exponents: normal, and for products small enough that Dekker's
+        // splitting cannot overflow (|x| < 2^995).
+        let high = if multiply { 1023 + 994 } else { 0x7fe };
+        let a_ok = self.exponent_in(a, 1, high);
+        let b_ok = self.exponent_in(b, 1, high);
+        let mut ok = self.b.ins().band(a_ok, b_ok);
+        if insn.rm == 7 {
+            let fcsr = self.b.ins().load(types::I32, flags(), self.hart, OFF_FCSR);
+            let frm = self.b.ins().band_imm_s(fcsr, 7 << 5);
+            let rne = self.b.ins().icmp_imm_s(IntCC::Equal, frm, 0);
+            ok = self.b.ins().band(ok, rne);
+        }
+        let x = self.b.ins().bitcast(types::F64, MemFlagsData::new(), a);
+        let mut y = self.b.ins().bitcast(types::F64, MemFlagsData::new(), b);
+        if insn.op == Op::FsubD {
+            y = self.b.ins().fneg(y);
+        }
+        let (result, error) = if multiply {
+            let p = self.b.ins().fmul(x, y);
+            // Dekker: split each factor into high and low halves; the error of
+            // the product is exact when nothing over- or underflows.
+            let split = |e: &mut Self, v: Value| {
+                let factor = e.b.ins().f64const(134_217_729.0);
+                let c = e.b.ins().fmul(factor, v);
+                let c_minus_v = e.b.ins().fsub(c, v);
+                let hi = e.b.ins().fsub(c, c_minus_v);
+                let lo = e.b.ins().fsub(v, hi);
+                (hi, lo)
+            };
+            let (xh, xl) = split(self, x);
+            let (yh, yl) = split(self, y);
+            let hh = self.b.ins().fmul(xh, yh);
+            let t1 = self.b.ins().fsub(hh, p);
+            let hl = self.b.ins().fmul(xh, yl);
+            let t2 = self.b.ins().fadd(t1, hl);
+            let lh = self.b.ins().fmul(xl, yh);
+            let t3 = self.b.ins().fadd(t2, lh);
+            let ll = self.b.ins().fmul(xl, yl);
+            (p, self.b.ins().fadd(t3, ll))
+        } else {
+            // TwoSum (Knuth): exact error of a rounded sum.
+            let sum = self.b.ins().fadd(x, y);
+            let y_part = self.b.ins().fsub(sum, x);
+            let x_part = self.b.ins().fsub(sum, y_part);
+            let x_err = self.b.ins().fsub(x, x_part);
+            let y_err = self.b.ins().fsub(y, y_part);
+            (sum, self.b.ins().fadd(x_err, y_err))
+        };
+        let bits = self
+            .b
+            .ins()
+            .bitcast(types::I64, MemFlagsData::new(), result);
+        // Results: normal, and above 2^-960 (products) or 2^-1000 (sums), so the
+        // error terms are exact and no underflow flag is due.
+        let low = if multiply { 1023 - 960 } else { 1023 - 1000 };
+        let result_ok = self.exponent_in(bits, low, 0x7fe);
+        let ok = self.b.ins().band(ok, result_ok);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        self.b
+            .ins()
+            .store(flags(), bits, self.hart, OFF_F + 8 * i32::from(insn.rd));
+        let zero = self.b.ins().f64const(0.0);
+        let inexact = self.b.ins().fcmp(
+            cranelift_codegen::ir::condcodes::FloatCC::NotEqual,
+            error,
+            zero,
+        );
+        let nx = self.b.ins().uextend(types::I32, inexact);
+        let fcsr = self.b.ins().load(types::I32, flags(), self.hart, OFF_FCSR);
+        let fcsr = self.b.ins().bor(fcsr, nx);
+        self.b.ins().store(flags(), fcsr, self.hart, OFF_FCSR);
+        let mstatus = self
+            .b
+            .ins()
+            .load(types::I64, flags(), self.hart, OFF_MSTATUS);
+        let dirty = self.b.ins().bor_imm_s(mstatus, MSTATUS_FS as i64);
+        self.b.ins().store(flags(), dirty, self.hart, OFF_MSTATUS);
+        self.b.ins().jump(join, &[]);
+
+        self.b.switch_to_block(slow);
+        self.helper(insn, pc, index, false);
+        self.b.ins().jump(join, &[]);
+
+        self.b.switch_to_block(join);
+    }
+
+    /// Runs the instruction at `index` in the interpreter. With `ends` the block
+    /// returns to dispatch after it; otherwise it goes on unless the instruction
+    /// jumped, trapped or asked the machine to look up.
+    fn helper(&mut self, insn: &Insn, pc: u64, index: u64, ends: bool) {
+        self.spill();
+        self.sync_instret(index);
         // SAFETY: (pointer arithmetic only) `index` is within the block's
         // instructions, which `insns` points at.
         let insn_at = unsafe { self.insns.add(index as usize) } as i64;
@@ -777,6 +914,7 @@ impl Emitter<'_, '_> {
             Fld => self.fp_load(insn, pc, index, 8),
             Fsw => self.fp_store(insn, pc, index, 4),
             Fsd => self.fp_store(insn, pc, index, 8),
+            FaddD | FsubD | FmulD => self.fp_arith(insn, pc, index),
             Fence => {}
             Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Addiw | Slliw
             | Srliw | Sraiw => {
