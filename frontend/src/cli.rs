@@ -27,7 +27,11 @@ pub const EXIT_TIMEOUT: i32 = 124;
 
 /// Turing: a full-system emulator.
 #[derive(Debug, Parser)]
-#[command(name = "turing", version, about)]
+#[command(
+    name = "turing",
+    version,
+    about = "Turing: a full-system emulator and binary translator for RISC-V guests"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
