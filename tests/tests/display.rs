@@ -76,7 +76,7 @@ fn screenshot_flags_are_checked() {
 }
 
 #[test]
-fn linux_shows_its_console_and_a_test_pattern_on_the_virtio_gpu() {
+fn linux_shows_its_console_and_a_test_pattern_on_the_virtio_gpu_and_finds_the_inputs() {
     let images = tests::images::debian_images();
     let shot = build_dir("display").join("linux.png");
     let _ = std::fs::remove_file(&shot);
@@ -98,7 +98,10 @@ fn linux_shows_its_console_and_a_test_pattern_on_the_virtio_gpu() {
         .arg("--initrd")
         .arg(&images.initramfs)
         .args(["--append", "console=tty0 console=ttyS0"])
+        // The keyboard and tablet (virtio-input) are registered with Linux.
         .args(["--expect", "~ # ", "--send"])
+        .arg("echo inputs=$(grep -c 'Name=\"Turing' /proc/bus/input/devices)")
+        .args(["--expect", "inputs=2", "--send"])
         .arg(
             "printf '\\033[?25l' > /dev/tty0; \
              head -c 614400 /dev/zero | tr '\\0' '\\377' | dd of=/dev/fb0 bs=2560 seek=240 \

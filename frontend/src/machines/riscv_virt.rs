@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 use cpu_riscv::{Hart, RunExit, TraceEntry};
 use devices::clint::{Clint, ClintHart};
 use devices::virtio::{
-    GuestMemoryHandle, VirtioBlk, VirtioDevice, VirtioGpu, VirtioMmio, VirtioRng, host_entropy,
-    seeded_entropy,
+    GuestMemoryHandle, InputHandle, InputKind, VirtioBlk, VirtioDevice, VirtioGpu, VirtioInput,
+    VirtioMmio, VirtioRng, host_entropy, seeded_entropy,
 };
 use devices::{
     Framebuffer, FramebufferHandle, GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc,
@@ -58,6 +58,21 @@ pub const VIRTIO_BASE: u64 = 0x1000_1000;
 pub const VIRTIO_STRIDE: u64 = 0x1000;
 /// Number of virtio-mmio slots (PLIC sources 1..=8).
 pub const VIRTIO_SLOTS: u64 = 8;
+/// Two more slots after QEMU's eight, for the keyboard and the tablet.
+const KEYBOARD_SLOT: u64 = VIRTIO_SLOTS;
+const TABLET_SLOT: u64 = VIRTIO_SLOTS + 1;
+/// All virtio-mmio slots.
+const ALL_VIRTIO_SLOTS: u64 = VIRTIO_SLOTS + 2;
+
+/// The PLIC source of a virtio slot: 1-8 as on QEMU, then 12 and up (10 is the
+/// UART's, 11 the RTC's).
+fn virtio_irq(slot: u64) -> u32 {
+    if slot < VIRTIO_SLOTS {
+        slot as u32 + 1
+    } else {
+        slot as u32 + 4
+    }
+}
 /// The PLIC.
 pub const PLIC_BASE: u64 = 0xc00_0000;
 /// The UART's PLIC source number.
@@ -136,6 +151,8 @@ pub struct RiscvVirt {
     boot: BootImages,
     framebuffer: FramebufferHandle,
     gpu_display: devices::virtio::DisplayHandle,
+    keyboard: InputHandle,
+    tablet: InputHandle,
 }
 
 impl std::fmt::Debug for RiscvVirt {
@@ -224,11 +241,13 @@ impl RiscvVirt {
             )));
         }
         let gpu_display = devices::virtio::DisplayHandle::default();
+        let keyboard = InputHandle::default();
+        let tablet = InputHandle::default();
         let guest_memory = GuestMemoryHandle::new(bus.ram().clone(), RAM_BASE)
             .map_err(|e| MachineError::Setup(e.to_string()))?;
         let mut device_entropy = Some(device_entropy);
-        for slot in 0..VIRTIO_SLOTS {
-            let irq = Box::new(plic.source(slot as usize + 1));
+        for slot in 0..ALL_VIRTIO_SLOTS {
+            let irq = Box::new(plic.source(virtio_irq(slot) as usize));
             let device: Option<Box<dyn VirtioDevice>> = match config.drives.get(slot as usize) {
                 Some(drive) => Some(Box::new(
                     VirtioBlk::open(&drive.file, drive.read_only)
@@ -239,6 +258,14 @@ impl RiscvVirt {
                     FRAMEBUFFER_HEIGHT,
                     GPU_MEMORY,
                     gpu_display.clone(),
+                ))),
+                None if slot == KEYBOARD_SLOT => Some(Box::new(VirtioInput::new(
+                    InputKind::Keyboard,
+                    keyboard.clone(),
+                ))),
+                None if slot == TABLET_SLOT => Some(Box::new(VirtioInput::new(
+                    InputKind::Tablet,
+                    tablet.clone(),
                 ))),
                 None if slot == VIRTIO_SLOTS - 1 => {
                     Some(Box::new(VirtioRng::new(device_entropy.take().ok_or_else(
@@ -307,6 +334,8 @@ impl RiscvVirt {
             },
             framebuffer: framebuffer_handle,
             gpu_display,
+            keyboard,
+            tablet,
         };
         machine.load_and_reset()?;
         Ok(machine)
@@ -415,6 +444,16 @@ impl RiscvVirt {
         } else {
             self.framebuffer.snapshot()
         }
+    }
+
+    /// Where host key presses go (Linux key codes), for a window.
+    pub fn keyboard(&self) -> &InputHandle {
+        &self.keyboard
+    }
+
+    /// Where host pointer moves and clicks go, for a window.
+    pub fn tablet(&self) -> &InputHandle {
+        &self.tablet
     }
 
     /// The harts, for a debugger.
@@ -697,7 +736,7 @@ impl BootPlan {
                 irq: Some(RTC_IRQ as u32),
             },
         ];
-        for slot in 0..VIRTIO_SLOTS {
+        for slot in 0..ALL_VIRTIO_SLOTS {
             devices.push(FdtDevice {
                 name: "virtio_mmio",
                 compatible: &["virtio,mmio"],
@@ -705,7 +744,7 @@ impl BootPlan {
                 size: VIRTIO_STRIDE,
                 u32_props: vec![],
                 str_props: vec![],
-                irq: Some(slot as u32 + 1),
+                irq: Some(virtio_irq(slot)),
             });
         }
         devices.push(FdtDevice {
