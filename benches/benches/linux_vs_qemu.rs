@@ -48,7 +48,16 @@ fn turing_run(accel: &str) -> Timing {
     let mut turing = Command::new(turing_binary());
     turing
         .args([
-            "run", "--memory", "512M", "--accel", accel, "--append", APPEND, "--bios",
+            "run",
+            "--display",
+            "none",
+            "--memory",
+            "512M",
+            "--accel",
+            accel,
+            "--append",
+            APPEND,
+            "--bios",
         ])
         .arg(&images.opensbi)
         .arg("--kernel")

@@ -59,7 +59,17 @@ pub fn run_turing(turing: &Path, program: &Path, accel: &str, what: &str) -> Tur
     let started = Instant::now();
     let output = Command::new(turing)
         .args([
-            "run", "--serial", "null", "--stats", "--bios", "none", "--accel", accel, "--kernel",
+            "run",
+            "--display",
+            "none",
+            "--serial",
+            "null",
+            "--stats",
+            "--bios",
+            "none",
+            "--accel",
+            accel,
+            "--kernel",
         ])
         .arg(program)
         .output()

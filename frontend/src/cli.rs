@@ -13,6 +13,9 @@ use crate::console::Console;
 use crate::machines::riscv_virt::RiscvVirt;
 use crate::machines::{MACHINES, MachineError, RunOutcome};
 use crate::script::{self, OutputFeed, Script, ScriptStatus, Step, read_script_file};
+use crate::window::{
+    DisplayChoice, MachineState, MachineStatus, Viewer, WindowLink, WindowMessage, WindowNotifier,
+};
 
 /// Exit code for bad input (files, flags, configs), as clap uses for bad flags.
 pub const EXIT_USAGE: i32 = 2;
@@ -125,6 +128,10 @@ pub struct RunArgs {
     /// Stop with exit code 124 after N guest instructions (all CPUs).
     #[arg(long, value_name = "N")]
     pub max_instructions: Option<u64>,
+    /// Where the guest's display goes: window or none (the default is window when
+    /// a display server is reachable, none otherwise and with --screenshot).
+    #[arg(long, value_name = "KIND")]
+    pub display: Option<DisplayChoice>,
     /// Write the guest's display to FILE (PNG) once --screenshot-after matched or
     /// --screenshot-at passed, then stop.
     #[arg(long, value_name = "FILE")]
@@ -302,6 +309,7 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     };
     let feed = steps.as_ref().map(|_| OutputFeed::default());
     let control = Arc::new(RunControl::new());
+    let watch_control = control.clone();
     let mut console =
         Console::open(&config.serial, control.clone(), feed.clone()).map_err(|e| e.to_string())?;
     let tail = console.tail.clone();
@@ -324,136 +332,205 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         std::fs::write(path, machine.device_tree())
             .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
     }
-    let limit = config.timeout.map(Duration::from_secs_f64);
-    let started = std::time::Instant::now();
-    let gdb_listen = match (&args.gdb, args.gdb_default || args.gdb_wait) {
-        (Some(spec), _) => Some(crate::gdb::parse_listen(spec)?),
-        (None, true) => Some(crate::gdb::parse_listen("tcp:127.0.0.1:1234")?),
-        (None, false) => None,
-    };
-    let mut debugged = None;
-    if let Some(addr) = gdb_listen {
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|e| format!("cannot listen for gdb on {addr}: {e}"))?;
-        eprintln!("turing: waiting for gdb on {addr}");
-        let (back, end) = crate::gdb::serve(machine, listener, args.gdb_wait);
-        machine = back;
-        match end? {
-            crate::gdb::SessionEnd::Finished(outcome) => debugged = Some(outcome),
-            crate::gdb::SessionEnd::Detached => {}
-        }
-    }
-    let mut awaiting_exit = None;
-    let outcome = match debugged {
-        Some(outcome) => outcome,
-        None => machine
-            .run_watched(limit, config.max_instructions, || {
-                if screenshot_at.is_some_and(|at| started.elapsed() >= at) {
-                    return Some(RunOutcome::ScriptFinished);
-                }
-                match script.as_mut()?.poll() {
-                    ScriptStatus::Running => None,
-                    ScriptStatus::Finished => Some(RunOutcome::ScriptFinished),
-                    ScriptStatus::AwaitingExit(code) => {
-                        awaiting_exit = Some(code);
-                        None
-                    }
-                    ScriptStatus::TimedOut(why) => Some(RunOutcome::ScriptTimedOut(why)),
-                }
-            })
-            .map_err(|e| e.to_string())?,
-    };
-    let elapsed = started.elapsed().as_secs_f64();
-    let _ = std::io::stdout().flush();
-    if let Some(path) = &args.screenshot {
-        if outcome == RunOutcome::ScriptFinished {
-            crate::screenshot::write_png(path, &machine.screen())?;
-        } else {
-            eprintln!("turing: no screenshot taken: the run ended first");
-        }
-    }
-    if args.stats {
-        let retired = machine.instructions_retired();
-        eprintln!(
-            "turing: stats: {retired} instructions in {elapsed:.3} s, {:.1} MIPS",
-            retired as f64 / elapsed.max(1e-9) / 1e6
-        );
-        if let Some(jit) = machine.jit_stats() {
-            let per_insn =
-                jit.compile_time.as_secs_f64() * 1e6 / jit.instructions_compiled.max(1) as f64;
-            eprintln!(
-                "turing: stats: jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes",
-                jit.blocks_compiled,
-                jit.instructions_compiled,
-                jit.compile_time.as_secs_f64(),
-                jit.blocks_run,
-                jit.chained,
-                jit.blocks_interpreted,
-                jit.invalidations,
-                jit.cache_flushes
-            );
-        }
-    }
-    // Output written just before a power-off may complete the script.
-    let waiting_for = script.as_mut().and_then(|script| {
-        if let ScriptStatus::AwaitingExit(code) = script.poll() {
-            awaiting_exit = Some(code);
-        }
-        script.waiting_for()
+    let status = Arc::new(MachineStatus::default());
+    let display = args.display.unwrap_or(if args.screenshot.is_some() {
+        DisplayChoice::None
+    } else {
+        DisplayChoice::default_for_host()
     });
-    let (exit_code, message) = match &outcome {
-        RunOutcome::PoweredOff(code) => match (awaiting_exit, &waiting_for) {
-            (Some(expected), _) if expected == *code => (0, None),
-            (Some(expected), _) => (
-                if *code == 0 { 1 } else { *code },
-                Some(format!(
-                    "guest exited with code {code}, expected {expected}"
-                )),
-            ),
-            (None, Some(what)) => (
-                if *code == 0 { 1 } else { *code },
-                Some(format!(
-                    "guest powered off (exit code {code}) while waiting for {what}"
-                )),
-            ),
-            (None, None) => (*code, None),
+    let viewer = match display {
+        DisplayChoice::None => None,
+        DisplayChoice::Window => match Viewer::connect() {
+            Ok(viewer) => Some(viewer),
+            Err(message) if args.display.is_some() => return Err(message),
+            Err(message) => {
+                eprintln!("turing: {message}; running headless");
+                None
+            }
         },
-        RunOutcome::Stopped => (0, None),
-        RunOutcome::ScriptFinished => (0, None),
-        RunOutcome::TimedOut => {
-            let seconds = config.timeout.unwrap_or_default();
-            let waiting = waiting_for.map_or(String::new(), |w| format!(" waiting for {w}"));
-            (
+    };
+    let notifier = viewer.as_ref().map(Viewer::notifier);
+    let link = WindowLink {
+        machine: config.machine.clone(),
+        screen: machine.screen_source(),
+        keyboard: machine.keyboard().clone(),
+        tablet: machine.tablet().clone(),
+        control: watch_control.clone(),
+        status: status.clone(),
+    };
+    let (drive_status, drive_notifier) = (status.clone(), notifier.clone());
+    let drive = move || -> Result<RunReport, String> {
+        let limit = config.timeout.map(Duration::from_secs_f64);
+        let started = std::time::Instant::now();
+        let gdb_listen = match (&args.gdb, args.gdb_default || args.gdb_wait) {
+            (Some(spec), _) => Some(crate::gdb::parse_listen(spec)?),
+            (None, true) => Some(crate::gdb::parse_listen("tcp:127.0.0.1:1234")?),
+            (None, false) => None,
+        };
+        let mut debugged = None;
+        if let Some(addr) = gdb_listen {
+            let listener = std::net::TcpListener::bind(addr)
+                .map_err(|e| format!("cannot listen for gdb on {addr}: {e}"))?;
+            eprintln!("turing: waiting for gdb on {addr}");
+            let (back, end) = crate::gdb::serve(machine, listener, args.gdb_wait);
+            machine = back;
+            match end? {
+                crate::gdb::SessionEnd::Finished(outcome) => debugged = Some(outcome),
+                crate::gdb::SessionEnd::Detached => {}
+            }
+        }
+        let mut awaiting_exit = None;
+        let outcome = match debugged {
+            Some(outcome) => outcome,
+            None => machine
+                .run_watched(limit, config.max_instructions, || {
+                    if drive_status.pause_requested() {
+                        pause(&drive_status, &watch_control, drive_notifier.as_ref());
+                    }
+                    if screenshot_at.is_some_and(|at| started.elapsed() >= at) {
+                        return Some(RunOutcome::ScriptFinished);
+                    }
+                    match script.as_mut()?.poll() {
+                        ScriptStatus::Running => None,
+                        ScriptStatus::Finished => Some(RunOutcome::ScriptFinished),
+                        ScriptStatus::AwaitingExit(code) => {
+                            awaiting_exit = Some(code);
+                            None
+                        }
+                        ScriptStatus::TimedOut(why) => Some(RunOutcome::ScriptTimedOut(why)),
+                    }
+                })
+                .map_err(|e| e.to_string())?,
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        let _ = std::io::stdout().flush();
+        if let Some(path) = &args.screenshot {
+            if outcome == RunOutcome::ScriptFinished {
+                crate::screenshot::write_png(path, &machine.screen())?;
+            } else {
+                eprintln!("turing: no screenshot taken: the run ended first");
+            }
+        }
+        if args.stats {
+            let retired = machine.instructions_retired();
+            eprintln!(
+                "turing: stats: {retired} instructions in {elapsed:.3} s, {:.1} MIPS",
+                retired as f64 / elapsed.max(1e-9) / 1e6
+            );
+            if let Some(jit) = machine.jit_stats() {
+                let per_insn =
+                    jit.compile_time.as_secs_f64() * 1e6 / jit.instructions_compiled.max(1) as f64;
+                eprintln!(
+                    "turing: stats: jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes",
+                    jit.blocks_compiled,
+                    jit.instructions_compiled,
+                    jit.compile_time.as_secs_f64(),
+                    jit.blocks_run,
+                    jit.chained,
+                    jit.blocks_interpreted,
+                    jit.invalidations,
+                    jit.cache_flushes
+                );
+            }
+        }
+        // Output written just before a power-off may complete the script.
+        let waiting_for = script.as_mut().and_then(|script| {
+            if let ScriptStatus::AwaitingExit(code) = script.poll() {
+                awaiting_exit = Some(code);
+            }
+            script.waiting_for()
+        });
+        let (exit_code, message) = match &outcome {
+            RunOutcome::PoweredOff(code) => match (awaiting_exit, &waiting_for) {
+                (Some(expected), _) if expected == *code => (0, None),
+                (Some(expected), _) => (
+                    if *code == 0 { 1 } else { *code },
+                    Some(format!(
+                        "guest exited with code {code}, expected {expected}"
+                    )),
+                ),
+                (None, Some(what)) => (
+                    if *code == 0 { 1 } else { *code },
+                    Some(format!(
+                        "guest powered off (exit code {code}) while waiting for {what}"
+                    )),
+                ),
+                (None, None) => (*code, None),
+            },
+            RunOutcome::Stopped => (0, None),
+            RunOutcome::ScriptFinished => (0, None),
+            RunOutcome::TimedOut => {
+                let seconds = config.timeout.unwrap_or_default();
+                let waiting = waiting_for.map_or(String::new(), |w| format!(" waiting for {w}"));
+                (
+                    EXIT_TIMEOUT,
+                    Some(format!("timeout after {seconds} s{waiting}")),
+                )
+            }
+            RunOutcome::ScriptTimedOut(why) => {
+                (EXIT_TIMEOUT, Some(format!("expect failed: {why}")))
+            }
+            RunOutcome::InstructionLimit => (
                 EXIT_TIMEOUT,
-                Some(format!("timeout after {seconds} s{waiting}")),
-            )
+                Some(format!(
+                    "instruction limit reached: {} of {} retired",
+                    machine.instructions_retired(),
+                    config.max_instructions.unwrap_or_default()
+                )),
+            ),
+        };
+        match (&outcome, &message) {
+            (RunOutcome::TimedOut | RunOutcome::ScriptTimedOut(_), Some(headline)) => {
+                report_where(&mut machine, &tail, headline);
+            }
+            (_, Some(message)) => eprintln!("turing: {message}"),
+            (_, None) => {}
         }
-        RunOutcome::ScriptTimedOut(why) => (EXIT_TIMEOUT, Some(format!("expect failed: {why}"))),
-        RunOutcome::InstructionLimit => (
-            EXIT_TIMEOUT,
-            Some(format!(
-                "instruction limit reached: {} of {} retired",
-                machine.instructions_retired(),
-                config.max_instructions.unwrap_or_default()
-            )),
-        ),
-    };
-    match (&outcome, &message) {
-        (RunOutcome::TimedOut | RunOutcome::ScriptTimedOut(_), Some(headline)) => {
-            report_where(&mut machine, &tail, headline);
+        let report = RunReport {
+            exit_code,
+            instructions: machine.instructions_retired(),
+            seconds: elapsed,
+        };
+        if let Some(path) = &args.stats_json {
+            write_stats_json(path, &report, &outcome, message.as_deref())?;
         }
-        (_, Some(message)) => eprintln!("turing: {message}"),
-        (_, None) => {}
-    }
-    let report = RunReport {
-        exit_code,
-        instructions: machine.instructions_retired(),
-        seconds: elapsed,
+        Ok(report)
     };
-    if let Some(path) = &args.stats_json {
-        write_stats_json(path, &report, &outcome, message.as_deref())?;
+    let Some(viewer) = viewer else {
+        return drive();
+    };
+    // The window takes the main thread; the machine runs beside it and tells the
+    // window when it stops.
+    std::thread::scope(|scope| {
+        let machine_thread = scope.spawn(move || {
+            let report = drive();
+            status.set_state(MachineState::Halted);
+            if let Some(notifier) = &notifier {
+                notifier.send(WindowMessage::MachineFinished);
+            }
+            report
+        });
+        let shown = viewer.run(link);
+        let report = machine_thread
+            .join()
+            .unwrap_or_else(|_| Err("the machine thread panicked".to_owned()));
+        shown.and(report)
+    })
+}
+
+/// Holds the machine while the window asks for a pause; a stop request ends it.
+fn pause(status: &MachineStatus, control: &RunControl, notifier: Option<&WindowNotifier>) {
+    status.set_state(MachineState::Paused);
+    if let Some(notifier) = notifier {
+        notifier.send(WindowMessage::StateChanged);
     }
-    Ok(report)
+    while status.pause_requested() && !control.stop_requested() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    status.set_state(MachineState::Running);
+    if let Some(notifier) = notifier {
+        notifier.send(WindowMessage::StateChanged);
+    }
 }
 
 /// Writes a run's result for `turing test` (and other tools) to read.

@@ -10,3 +10,4 @@ pub mod machines;
 pub mod screenshot;
 pub mod script;
 pub mod suite;
+pub mod window;

@@ -283,7 +283,8 @@ fn run_case(turing: &Path, case: &Case, log_dir: &Path) -> CaseResult {
         .arg("--serial")
         .arg(format!("file:{}", log.display()))
         .arg("--stats-json")
-        .arg(&result_file);
+        .arg(&result_file)
+        .args(["--display", "none"]);
     if !case.steps.is_empty() {
         let text = match toml::to_string(&ScriptOut { step: &case.steps }) {
             Ok(text) => text,

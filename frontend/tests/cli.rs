@@ -16,6 +16,8 @@ fn scratch(name: &str) -> PathBuf {
 fn turing(args: &[&str], stdin: &[u8]) -> Output {
     let mut child = Command::new(TURING)
         .args(args)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

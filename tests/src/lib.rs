@@ -85,6 +85,7 @@ pub fn run_on_turing(program: &Path, timeout: Duration, accel: emu_core::config:
         timeout: Some(timeout.as_secs_f64()),
         accel: Some(accel),
         jit_threshold: 1,
+        display: Some(frontend::window::DisplayChoice::None),
         ..frontend::cli::RunArgs::default()
     };
     match frontend::cli::run(&args) {
@@ -151,6 +152,14 @@ pub fn turing_binary() -> PathBuf {
     binary
 }
 
+/// A command running the `turing` binary headless: without a display server in
+/// its environment it opens no window, even when the tests run on a desktop.
+pub fn turing_command() -> Command {
+    let mut command = Command::new(turing_binary());
+    command.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    command
+}
+
 /// A running `turing` process whose serial console the test drives.
 #[derive(Debug)]
 pub struct GuestSession {
@@ -164,20 +173,25 @@ pub struct GuestSession {
 impl GuestSession {
     /// Starts `turing run ARGS` with the console on pipes.
     pub fn start(args: &[&str]) -> GuestSession {
-        let mut command = Command::new(turing_binary());
+        let mut command = turing_command();
         command.arg("run").args(args);
         GuestSession::spawn(command)
     }
 
     /// Starts any emulator command whose standard input and output are the guest's
     /// serial console (for side-by-side runs with QEMU).
-    pub fn spawn(mut command: Command) -> GuestSession {
+    pub fn spawn(command: Command) -> GuestSession {
+        GuestSession::spawn_with_stderr(command, std::process::Stdio::inherit())
+    }
+
+    /// Like [`GuestSession::spawn`], with the emulator's stderr sent to `stderr`.
+    pub fn spawn_with_stderr(mut command: Command, stderr: std::process::Stdio) -> GuestSession {
         use std::io::Read;
         use std::process::Stdio;
         let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start turing");
         let output = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));

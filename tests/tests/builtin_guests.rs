@@ -61,7 +61,7 @@ fn sbi_firmware_passes_its_payload_on_turing_and_qemu() {
     assert!(status.success(), "firmware/sbi/test/build.sh failed");
     let payload = out.join("turing-sbi-test.elf");
     let blob = repo_root().join("firmware/sbi/turing-sbi.bin");
-    let turing = Command::new(tests::turing_binary())
+    let turing = tests::turing_command()
         .args([
             "run",
             "--smp",

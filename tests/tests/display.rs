@@ -3,9 +3,8 @@
 //! golden image `tests/fixtures/demo-screen.png` pixel for pixel.
 
 use std::path::Path;
-use std::process::Command;
 
-use tests::{build_dir, repo_root, turing_binary};
+use tests::{build_dir, repo_root, turing_command};
 
 /// Width, height and RGB bytes of a PNG.
 fn decode(path: &Path) -> (u32, u32, Vec<u8>) {
@@ -22,7 +21,7 @@ fn decode(path: &Path) -> (u32, u32, Vec<u8>) {
 fn screenshot(name: &str, when: &[&str]) -> std::path::PathBuf {
     let shot = build_dir("display").join(name);
     let _ = std::fs::remove_file(&shot);
-    let status = Command::new(turing_binary())
+    let status = turing_command()
         .args(["run", "--serial", "null", "--timeout", "60", "--screenshot"])
         .arg(&shot)
         .args(when)
@@ -65,7 +64,7 @@ fn the_demo_guest_screenshot_matches_the_golden_image() {
 
 #[test]
 fn screenshot_flags_are_checked() {
-    let output = Command::new(turing_binary())
+    let output = turing_command()
         .args(["run", "--screenshot", "x.png"])
         .output()
         .expect("run turing");
@@ -83,7 +82,7 @@ fn linux_shows_its_console_and_a_test_pattern_on_the_virtio_gpu_and_finds_the_in
     // The kernel console goes to the display (fbcon on virtio-gpu) and the serial
     // port; the shell hides the console's cursor and writes white into the lower
     // half of /dev/fb0.
-    let status = Command::new(turing_binary())
+    let status = turing_command()
         .args([
             "run",
             "--memory",

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use tests::images::debian_images;
-use tests::{CROSS_GCC, build_dir, repo_root, require_tool, turing_binary};
+use tests::{CROSS_GCC, build_dir, repo_root, require_tool, turing_command};
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 
@@ -53,7 +53,7 @@ fn free_port() -> u16 {
 fn start_turing(args: &[&str], serial: &Path) -> (Child, u16) {
     let port = free_port();
     let _ = std::fs::remove_file(serial);
-    let child = Command::new(turing_binary())
+    let child = turing_command()
         .arg("run")
         .args(args)
         .args(["--timeout", "120", "--jit-threshold", "1", "-S", "--gdb"])

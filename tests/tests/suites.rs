@@ -3,16 +3,16 @@
 //! for byte.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use tests::images::debian_images;
-use tests::{build_dir, repo_root, turing_binary};
+use tests::{build_dir, repo_root, turing_command};
 
 fn turing_test(suite: &Path, name: &str, extra: &[&str]) -> (Output, PathBuf) {
     let out = build_dir("suites").join(name);
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).expect("report folder");
-    let output = Command::new(turing_binary())
+    let output = turing_command()
         .arg("test")
         .arg(suite)
         .arg("--junit")
@@ -153,7 +153,7 @@ fn deterministic_boot(accel: &str, seed: u64, name: &str) -> Vec<u8> {
     let images = debian_images();
     let log = build_dir("suites").join(format!("deterministic-{name}.log"));
     let _ = std::fs::remove_file(&log);
-    let status = Command::new(turing_binary())
+    let status = turing_command()
         .args(["run", "--memory", "512M", "--accel", accel, "--seed"])
         .arg(seed.to_string())
         .arg("--kernel")

@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Bump when the way the images are made changes, so cached entries are rebuilt.
-const RECIPE: u32 = 4;
+const RECIPE: u32 = 5;
 /// Debian suites tried in order; the first whose index loads and resolves is used.
 const SUITES: &[&str] = &["sid", "forky"];
 const MIRROR: &str = "http://deb.debian.org/debian";
@@ -1137,6 +1137,11 @@ for m in {modules}; do
     insmod /lib/modules/{release}/$m.ko || echo "turing-init: insmod $m failed"
 done
 echo {READY_MARKER}
+# A second shell on the first virtual terminal, which the display and the virtio
+# keyboard show and feed; it has its own session and controlling terminal.
+if [ -c /dev/tty1 ]; then
+    setsid -c sh </dev/tty1 >/dev/tty1 2>&1 &
+fi
 # A shell with the console as its controlling terminal; power off when it ends.
 setsid cttyhack sh
 echo "turing-init: shell ended, powering off"

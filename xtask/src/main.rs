@@ -22,6 +22,25 @@ const PACKAGES: &[&str] = &[
     "e2fsprogs",
     "xz-utils",
     "gdb-multiarch",
+    // The window under a virtual X server: Xvfb, Mesa's software Vulkan driver for
+    // pixels (wgpu), the X libraries winit loads at run time, and the X tools the
+    // window tests drive it with.
+    "xvfb",
+    "xauth",
+    "mesa-vulkan-drivers",
+    "libvulkan1",
+    "libxkbcommon-x11-0",
+    "libxcursor1",
+    "libxrandr2",
+    "libxi6",
+    "libx11-xcb1",
+    "xdotool",
+    "x11-apps",
+    // `turing user`: Debian's riscv64 Linux cross compiler for test programs,
+    // QEMU's user mode to compare with, and a host busybox for reference output.
+    "gcc-riscv64-linux-gnu",
+    "qemu-user",
+    "busybox-static",
 ];
 
 fn main() -> ExitCode {

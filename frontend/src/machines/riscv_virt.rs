@@ -142,6 +142,27 @@ struct BootImages {
     fdt_addr: u64,
 }
 
+/// The guest's display as other threads see it: the virtio-gpu scanout and the
+/// simple framebuffer.
+#[derive(Clone, Debug)]
+pub struct ScreenSource {
+    gpu: devices::virtio::DisplayHandle,
+    framebuffer: FramebufferHandle,
+}
+
+impl ScreenSource {
+    /// What the guest shows now: the GPU's scanout once a driver has shown
+    /// anything there, else the simple framebuffer.
+    pub fn snapshot(&self) -> devices::virtio::Display {
+        let gpu = self.gpu.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if gpu.frames > 0 && gpu.width > 0 {
+            gpu
+        } else {
+            self.framebuffer.snapshot()
+        }
+    }
+}
+
 /// A built riscv-virt machine.
 pub struct RiscvVirt {
     harts: Vec<Hart>,
@@ -434,15 +455,14 @@ impl RiscvVirt {
     /// What the guest shows now: the GPU's scanout once a driver has shown
     /// anything there, else the simple framebuffer.
     pub fn screen(&self) -> devices::virtio::Display {
-        let gpu = self
-            .gpu_display
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if gpu.frames > 0 && gpu.width > 0 {
-            gpu
-        } else {
-            self.framebuffer.snapshot()
+        self.screen_source().snapshot()
+    }
+
+    /// A handle on the guest's display that another thread (a window) can read.
+    pub fn screen_source(&self) -> ScreenSource {
+        ScreenSource {
+            gpu: self.gpu_display.clone(),
+            framebuffer: self.framebuffer.clone(),
         }
     }
 
