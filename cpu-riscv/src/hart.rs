@@ -136,6 +136,18 @@ pub enum RunExit {
     Stopped,
     /// A breakpoint or watchpoint stopped the hart (see `Hart::take_debug_stop`).
     Debug,
+    /// In user-mode emulation, a U-mode instruction trapped (an `ecall`, a fault);
+    /// `Hart::take_user_trap` tells which. The pc is that instruction's.
+    UserTrap,
+}
+
+/// The page permissions of a user-mode process's address space, consulted instead
+/// of page tables while the hart runs in U-mode (user-mode emulation): guest
+/// virtual addresses are RAM offsets, and a page is usable only if mapped with the
+/// access's permission.
+pub trait UserAddressSpace: Send + Sync + std::fmt::Debug {
+    /// Whether the page holding `va` allows `access`.
+    fn permits(&self, va: u64, access: Access) -> bool;
 }
 
 /// Decoded instructions of one RAM page, one slot per halfword.
@@ -222,6 +234,10 @@ pub struct Hart {
     pub(crate) debug: Option<Box<crate::debug::DebugState>>,
     /// Instruction-fetch translations for block dispatch: (vpn, RAM page).
     exec_cache: Box<[(u64, u64); EXEC_CACHE]>,
+    /// User-mode emulation: the process's address space, and the trap that ended
+    /// the last run (U-mode traps leave the run loop instead of entering a kernel).
+    pub(crate) user_space: Option<Arc<dyn UserAddressSpace>>,
+    user_trap: Option<Trap>,
 }
 
 /// Entries of the dispatch's fetch-translation cache.
@@ -265,6 +281,8 @@ impl Hart {
             fetch_vpn: u64::MAX,
             fetch_page: 0,
             irq_check: true,
+            user_space: None,
+            user_trap: None,
             exit: None,
             irq_epoch: 0,
             jit: None,
@@ -516,7 +534,7 @@ impl Hart {
     }
 
     /// Drops every decoded instruction (fence.i, reset).
-    pub(crate) fn flush_code(&mut self) {
+    pub fn flush_code(&mut self) {
         if let Some(jit) = self.jit.as_mut() {
             jit.revalidate_all();
         }
@@ -665,12 +683,35 @@ impl Hart {
     #[cold]
     #[inline(never)]
     pub(crate) fn take_trap(&mut self, trap: Trap) {
+        if self.user_space.is_some() && self.state.privilege == PRIV_U {
+            // User-mode emulation: the host is the kernel.
+            self.state.reservation = u64::MAX;
+            self.user_trap = Some(trap);
+            self.exit = Some(RunExit::UserTrap);
+            return;
+        }
         let tval = if trap.tval == TVAL_INSTRUCTION_BITS {
             self.instruction_bits(self.state.pc)
         } else {
             trap.tval
         };
         self.enter_trap(trap.cause, tval);
+    }
+
+    /// Makes this hart run a user-mode process: U-mode, with `space` giving page
+    /// permissions and its traps returned to the caller as [`RunExit::UserTrap`].
+    pub fn enter_user_mode(&mut self, space: Arc<dyn UserAddressSpace>) {
+        self.user_space = Some(space);
+        self.state.satp = 0;
+        // FP on (mstatus.FS = dirty) so F/D instructions run, as Linux lets them.
+        self.state.mstatus |= 3 << 13;
+        self.set_privilege(PRIV_U);
+        self.flush_translations();
+    }
+
+    /// The trap that ended the last run with [`RunExit::UserTrap`].
+    pub fn take_user_trap(&mut self) -> Option<Trap> {
+        self.user_trap.take()
     }
 
     /// The raw bits of the instruction at `pc` (0 if it cannot be read).

@@ -19,6 +19,7 @@ pub mod hart;
 pub mod jit;
 pub mod mmu;
 pub mod trap;
+pub mod user;
 
 pub use hart::{Hart, HartIrqLine, HartState, PRIV_M, PRIV_S, PRIV_U, RunExit, TraceEntry};
 pub use trap::Trap;

@@ -141,6 +141,15 @@ impl Hart {
             Access::Execute => self.state.privilege,
             _ => self.data_privilege(),
         };
+        if privilege == PRIV_U
+            && let Some(space) = &self.user_space
+        {
+            return if space.permits(va, access) {
+                Ok(va)
+            } else {
+                Err(access.page_fault(va))
+            };
+        }
         let satp = self.state.satp;
         let mode = satp >> 60;
         if privilege == PRIV_M || mode == satp_mode::BARE {

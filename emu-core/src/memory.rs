@@ -102,6 +102,49 @@ impl GuestRam {
         })
     }
 
+    /// Maps `size` bytes like [`GuestRam::new`] without reserving swap for them:
+    /// for a sparse address space (a user-mode process's) that is far larger than
+    /// what the guest will ever touch. Only touched pages cost host memory.
+    pub fn new_sparse(size: u64) -> Result<GuestRam, MemoryError> {
+        let len = usize::try_from(size).map_err(|_| MemoryError::InvalidSize(size))?;
+        if len == 0 || !size.is_multiple_of(PAGE_SIZE) {
+            return Err(MemoryError::InvalidSize(size));
+        }
+        let map = MmapOptions::new()
+            .len(len)
+            .no_reserve_swap()
+            .map_anon()
+            .map_err(|source| MemoryError::Map { size, source })?;
+        let map = MmapRaw::from(map);
+        let words = (size >> PAGE_SHIFT).div_ceil(64);
+        let code_pages = (0..words).map(|_| AtomicU64::new(0)).collect();
+        Ok(GuestRam {
+            map,
+            len: size,
+            code_pages,
+        })
+    }
+
+    /// Gives the pages of `[offset, offset + len)` back to the host: they read as
+    /// zero afterwards (a guest `munmap` or a fresh anonymous `mmap`). Both must be
+    /// page-aligned; false when the range is outside RAM or the host refused.
+    pub fn discard(&self, offset: u64, len: u64) -> bool {
+        if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
+            return false;
+        }
+        let Some(ptr) = self.host_ptr(offset, len) else {
+            return false;
+        };
+        let Ok(size) = usize::try_from(len) else {
+            return false;
+        };
+        // SAFETY: [ptr, ptr+len) lies inside our private anonymous mapping (checked
+        // by host_ptr) and is page-aligned; MADV_DONTNEED on such memory only
+        // replaces the pages with zero-filled ones, which every reader of guest RAM
+        // (raw-pointer and atomic accesses only, never references) tolerates.
+        unsafe { libc::madvise(ptr.cast(), size, libc::MADV_DONTNEED) == 0 }
+    }
+
     /// Size in bytes.
     pub fn len(&self) -> u64 {
         self.len

@@ -48,6 +48,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Run a suite of guest cases headless and report verdicts.
     Test(crate::suite::TestArgs),
+    /// Run a riscv64 Linux program directly on the host (user-mode emulation).
+    User(crate::user::UserArgs),
 }
 
 /// Flags of `turing run`; each overrides the same key of `--config`.
@@ -232,6 +234,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Run(args) => run(&args),
         Command::Test(args) => crate::suite::test(&args),
+        Command::User(args) => crate::user::user(&args),
     };
     match result {
         Ok(code) => code,

@@ -10,4 +10,5 @@ pub mod machines;
 pub mod screenshot;
 pub mod script;
 pub mod suite;
+pub mod user;
 pub mod window;

@@ -39,6 +39,7 @@ const PACKAGES: &[&str] = &[
     // `turing user`: Debian's riscv64 Linux cross compiler for test programs,
     // QEMU's user mode to compare with, and a host busybox for reference output.
     "gcc-riscv64-linux-gnu",
+    "libc6-dev-riscv64-cross",
     "qemu-user",
     "busybox-static",
 ];
