@@ -18,6 +18,8 @@ pub struct DebianImages {
     pub disk: PathBuf,
     /// OpenSBI's `fw_dynamic.bin` (generic platform).
     pub opensbi: PathBuf,
+    /// Debian's static riscv64 busybox (`busybox-static`), as a program.
+    pub busybox: PathBuf,
 }
 
 /// The line `/init` prints when the modules are loaded, just before the shell starts.
@@ -62,6 +64,7 @@ pub fn debian_images() -> DebianImages {
         initramfs: path("initramfs"),
         disk: path("disk"),
         opensbi: path("opensbi"),
+        busybox: path("busybox"),
     }
 }
 

@@ -26,6 +26,35 @@ pub fn build_dir(name: &str) -> PathBuf {
 /// The cross compiler for bare-metal guests.
 pub const CROSS_GCC: &str = "riscv64-unknown-elf-gcc";
 
+/// Debian's cross compiler for riscv64 Linux programs (user-mode tests).
+pub const LINUX_GCC: &str = "riscv64-linux-gnu-gcc";
+
+/// Where Debian's riscv64 cross libc lives: a sysroot for dynamically linked
+/// programs built with [`LINUX_GCC`].
+pub const CROSS_SYSROOT: &str = "/usr/riscv64-linux-gnu";
+
+/// Builds a riscv64 Linux program from C `source` with [`LINUX_GCC`] and `flags`;
+/// returns the executable's path (named after the source and `variant`).
+pub fn build_linux_program(source: &Path, variant: &str, flags: &[&str]) -> PathBuf {
+    require_tool(LINUX_GCC);
+    let name = source
+        .file_stem()
+        .expect("source has a name")
+        .to_string_lossy()
+        .into_owned();
+    let out = build_dir("user").join(format!("{name}-{variant}"));
+    let status = Command::new(LINUX_GCC)
+        .args(["-O2", "-Wall", "-Werror"])
+        .args(flags)
+        .arg(source)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("run the riscv64 Linux cross compiler");
+    assert!(status.success(), "building {} failed", source.display());
+    out
+}
+
 /// Fails with a helpful message when a host tool is missing.
 pub fn require_tool(tool: &str) {
     let found = Command::new("sh")

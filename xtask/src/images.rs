@@ -11,6 +11,7 @@
 //!   prints `TURING-INIT-READY` and starts a shell on the console,
 //! - `disk.img`: a small ext4 file system holding `/hello.txt`,
 //! - `fw_dynamic.bin`: OpenSBI for QEMU's `virt` machine,
+//! - `busybox`: the static riscv64 busybox by itself, for `turing user`,
 //! - `manifest.toml`: the paths of those four files, the versions and the module list,
 //!
 //! and copies that manifest to `~/.cache/turing/images/current.toml` for the tests.
@@ -27,7 +28,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Bump when the way the images are made changes, so cached entries are rebuilt.
-const RECIPE: u32 = 5;
+const RECIPE: u32 = 6;
 /// Debian suites tried in order; the first whose index loads and resolves is used.
 const SUITES: &[&str] = &["sid", "forky"];
 const MIRROR: &str = "http://deb.debian.org/debian";
@@ -761,6 +762,9 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
         .ok_or(format!("{} has no busybox binary", resolved.busybox.name))?;
     let busybox = extract_one(&busybox_tar, busybox_member, &work.join("busybox"))?;
     check_riscv64_elf(&busybox, "busybox")?;
+    // The same static busybox as a program of its own, for `turing user` tests.
+    write_file(&out.join("busybox"), &busybox)?;
+    set_executable(&out.join("busybox"))?;
 
     // Modules.
     let step = Instant::now();
@@ -796,6 +800,7 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
         ("initramfs", "initramfs.cpio.gz"),
         ("disk", "disk.img"),
         ("opensbi", "fw_dynamic.bin"),
+        ("busybox", "busybox"),
     ] {
         manifest.push_str(&toml_line(key, &entry.join(file).to_string_lossy()));
     }
@@ -813,6 +818,13 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
     write_file(&out.join("manifest.toml"), manifest)?;
 
     fs::remove_dir_all(&work).map_err(|e| format!("cannot remove {}: {e}", work.display()))
+}
+
+/// Makes a file executable by everyone (rwxr-xr-x).
+fn set_executable(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot make {} executable: {e}", path.display()))
 }
 
 /// Writes the file tree of a `.deb` as a plain tar file.

@@ -1,0 +1,137 @@
+/* A riscv64 Linux program exercising the system calls `turing user` carries
+ * out: files and directories, memory maps, processes, time, identity, and an
+ * unimplemented call. Prints one "ok NAME" line per check and "ALL OK" at the
+ * end; exits 0 only when everything passed. Built with Debian's
+ * riscv64-linux-gnu-gcc, dynamically linked. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int failures;
+
+#define CHECK(name, cond)                                                  \
+    do {                                                                   \
+        if (cond) {                                                        \
+            printf("ok %s\n", name);                                       \
+        } else {                                                           \
+            printf("FAIL %s (errno %d)\n", name, errno);                   \
+            failures++;                                                    \
+        }                                                                  \
+    } while (0)
+
+static __thread int tls_counter = 41;
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    const char *dir = argc > 1 ? argv[1] : "/tmp";
+    char path[4096];
+
+    /* Files: create, write, seek, read back, stat, rename, unlink. */
+    snprintf(path, sizeof path, "%s/user-test.txt", dir);
+    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0644);
+    CHECK("open", fd >= 0);
+    CHECK("write", write(fd, "hello, riscv64\n", 15) == 15);
+    CHECK("lseek", lseek(fd, 7, SEEK_SET) == 7);
+    char buf[64] = {0};
+    CHECK("read", read(fd, buf, sizeof buf) == 8 && strcmp(buf, "riscv64\n") == 0);
+    struct stat st;
+    CHECK("fstat", fstat(fd, &st) == 0 && st.st_size == 15 && S_ISREG(st.st_mode));
+    CHECK("pread", pread(fd, buf, 5, 0) == 5 && memcmp(buf, "hello", 5) == 0);
+    close(fd);
+    CHECK("stat", stat(path, &st) == 0 && st.st_size == 15 && (st.st_mode & 0777) == 0644);
+    char renamed[4096];
+    snprintf(renamed, sizeof renamed, "%s/user-test-renamed.txt", dir);
+    CHECK("rename", rename(path, renamed) == 0 && access(renamed, R_OK) == 0);
+
+    /* Directories. */
+    snprintf(path, sizeof path, "%s/user-test-dir", dir);
+    CHECK("mkdir", mkdir(path, 0755) == 0);
+    DIR *d = opendir(dir);
+    int seen = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, "user-test-dir") == 0 || strcmp(e->d_name, "user-test-renamed.txt") == 0)
+            seen++;
+    }
+    if (d) closedir(d);
+    CHECK("getdents64", seen == 2);
+    CHECK("rmdir", rmdir(path) == 0 && unlink(renamed) == 0);
+    CHECK("enoent", open(renamed, O_RDONLY) < 0 && errno == ENOENT);
+
+    /* Memory: anonymous maps, mprotect, mremap, a file map, brk via malloc. */
+    char *p = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK("mmap", p != MAP_FAILED && p[12345] == 0);
+    memset(p, 0x5a, 1 << 20);
+    CHECK("mprotect", mprotect(p, 4096, PROT_READ) == 0 && p[0] == 0x5a);
+    char *q = mremap(p + 4096, (1 << 20) - 4096, 4 << 20, MREMAP_MAYMOVE);
+    CHECK("mremap", q != MAP_FAILED && q[0] == 0x5a && q[(1 << 20) - 4097] == 0x5a && q[(3 << 20)] == 0);
+    CHECK("munmap", munmap(p, 4096) == 0 && munmap(q, 4 << 20) == 0);
+    fd = open("/proc/self/exe", O_RDONLY);
+    char *exe = fd >= 0 ? mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+    CHECK("mmap file", exe != MAP_FAILED && memcmp(exe, "\177ELF", 4) == 0 && exe[18] == (char)243);
+    if (fd >= 0) close(fd);
+    char *big = malloc(10 << 20);
+    CHECK("malloc", big != NULL);
+    memset(big, 1, 10 << 20);
+    free(big);
+
+    /* Processes: fork, a pipe, wait, exit codes. */
+    int pipefd[2];
+    CHECK("pipe", pipe(pipefd) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        close(pipefd[0]);
+        dprintf(pipefd[1], "from child %d", tls_counter + 1);
+        _exit(7);
+    }
+    close(pipefd[1]);
+    memset(buf, 0, sizeof buf);
+    ssize_t got = read(pipefd[0], buf, sizeof buf - 1);
+    int status = 0;
+    CHECK("fork+pipe", got > 0 && strcmp(buf, "from child 42") == 0);
+    CHECK("wait4", waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 7);
+
+    /* Identity, time, randomness. */
+    struct utsname u;
+    CHECK("uname", uname(&u) == 0 && strcmp(u.machine, "riscv64") == 0);
+    CHECK("getpid", getpid() > 1 && getppid() > 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct timespec nap = {0, 20 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    CHECK("nanosleep", ms >= 19 && ms < 2000);
+    CHECK("realtime", time(NULL) > 1700000000);
+    unsigned char r1[16] = {0}, r2[16] = {0};
+    CHECK("getrandom", getrandom(r1, 16, 0) == 16 && getrandom(r2, 16, 0) == 16 && memcmp(r1, r2, 16) != 0);
+    char cwd[4096];
+    CHECK("getcwd", getcwd(cwd, sizeof cwd) != NULL && cwd[0] == '/');
+
+    /* An unimplemented call fails with ENOSYS instead of stopping the program. */
+    errno = 0;
+    CHECK("enosys", syscall(3999) == -1 && errno == ENOSYS);
+
+    /* A bad pointer gives EFAULT, not a crash. */
+    void *volatile bad = (void *)16;
+    CHECK("efault", write(1, bad, 10) == -1 && errno == EFAULT);
+
+    if (failures) {
+        printf("%d FAILED\n", failures);
+        return 1;
+    }
+    printf("ALL OK\n");
+    return 0;
+}

@@ -1,0 +1,199 @@
+//! `turing user`: riscv64 Linux programs run directly on the host.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use tests::images::debian_images;
+use tests::{CROSS_SYSROOT, build_dir, build_linux_program, repo_root, turing_command};
+
+fn turing_user(args: &[&str]) -> Output {
+    turing_command()
+        .arg("user")
+        .args(args)
+        .output()
+        .expect("run turing user")
+}
+
+/// A fresh, empty scratch folder.
+fn scratch(name: &str) -> PathBuf {
+    let dir = build_dir("user").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn debian_busybox_runs_a_script_of_applets_like_the_hosts_busybox() {
+    let busybox = debian_images().busybox;
+    let script = repo_root().join("tests/fixtures/user/applets.sh");
+    let host = std::process::Command::new("busybox")
+        .arg("sh")
+        .arg(&script)
+        .arg(scratch("applets-host"))
+        .output()
+        .expect("run the host's busybox (cargo xtask setup installs busybox-static)");
+    assert!(
+        host.status.success(),
+        "the script fails on the host's busybox"
+    );
+    let expected = String::from_utf8_lossy(&host.stdout).into_owned();
+    assert!(expected.contains("tar round trip"), "{expected}");
+    for accel in ["jit", "interp"] {
+        let dir = scratch(&format!("applets-{accel}"));
+        let run = turing_user(&[
+            "--accel",
+            accel,
+            busybox.to_str().unwrap(),
+            "sh",
+            script.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ]);
+        let got = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success(),
+            "{accel}: exit {:?}\n{got}\n{}",
+            run.status,
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(
+            got, expected,
+            "{accel}: output differs from the host's busybox"
+        );
+    }
+}
+
+#[test]
+fn a_dynamically_linked_program_passes_its_system_call_checks() {
+    let program = build_linux_program(
+        &repo_root().join("tests/guest/user/syscalls.c"),
+        "dynamic",
+        &[],
+    );
+    let dir = scratch("syscalls");
+    let run = turing_user(&[
+        "--sysroot",
+        CROSS_SYSROOT,
+        program.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stdout.contains("ALL OK"), "{stdout}\n{stderr}");
+    assert_eq!(run.status.code(), Some(0), "{stdout}\n{stderr}");
+    // The unimplemented call was reported once, on stderr.
+    assert_eq!(
+        stderr.matches("unimplemented system call").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn exit_codes_and_fatal_signals_pass_through() {
+    let busybox = debian_images().busybox;
+    let bb = busybox.to_str().unwrap();
+    let run = turing_user(&[bb, "sh", "-c", "exit 7"]);
+    assert_eq!(run.status.code(), Some(7));
+    // A guest killed by a signal ends turing the same way.
+    let run = turing_user(&[bb, "sh", "-c", "kill -TERM $$; sleep 5"]);
+    assert_eq!(run.status.signal(), Some(15), "{:?}", run.status);
+    // argv[0] picks the applet, as with a busybox symlink.
+    let run = turing_user(&["--argv0", "echo", bb, "via", "argv0"]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "via argv0\n");
+    // --env sets the guest's environment on top of the host's.
+    let run = turing_user(&[
+        "--env",
+        "GREETING=hi there",
+        bb,
+        "sh",
+        "-c",
+        "echo $GREETING",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "hi there\n");
+}
+
+#[test]
+fn strace_prints_each_system_call() {
+    let busybox = debian_images().busybox;
+    let run = turing_user(&["--strace", busybox.to_str().unwrap(), "echo", "traced"]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "traced\n");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("write(0x1, "), "{stderr}");
+    assert!(stderr.contains("= 0x7"), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.starts_with("exit_group(")),
+        "{stderr}"
+    );
+}
+
+fn assert_refused(args: &[&str], message: &str) {
+    let run = turing_user(args);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+}
+
+#[test]
+fn bad_programs_get_one_line_and_exit_code_2() {
+    let dir = scratch("bad-elves");
+    // Wrong architecture: the host's own x86-64 programs.
+    assert_refused(&["/bin/true"], "wrong architecture");
+    // Not an ELF at all.
+    let script = dir.join("script.sh");
+    std::fs::write(&script, "#!/bin/sh\necho hi\n").unwrap();
+    assert_refused(&[script.to_str().unwrap()], "not an ELF");
+    // Truncated: the first 300 bytes of busybox.
+    let whole = std::fs::read(debian_images().busybox).unwrap();
+    let cut = dir.join("truncated");
+    std::fs::write(&cut, &whole[..300]).unwrap();
+    assert_refused(&[cut.to_str().unwrap()], "malformed ELF");
+    let cut = dir.join("truncated-segments");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    assert_refused(&[cut.to_str().unwrap()], "truncated");
+    // Missing interpreter: a dynamic program with an empty sysroot.
+    let program = build_linux_program(
+        &repo_root().join("tests/guest/user/syscalls.c"),
+        "dynamic",
+        &[],
+    );
+    let empty = scratch("empty-sysroot");
+    assert_refused(
+        &["-L", empty.to_str().unwrap(), program.to_str().unwrap()],
+        "missing interpreter /lib/ld-linux-riscv64-lp64d.so.1",
+    );
+    // No such file, and a sysroot that is not a folder.
+    assert_refused(&["/no/such/program"], "No such file");
+    assert_refused(&["-L", "/no/such/root", "/bin/true"], "is not a directory");
+}
+
+#[test]
+fn the_binfmt_line_registers_riscv64_elf_executables() {
+    let run = turing_user(&["--binfmt-line"]);
+    assert!(run.status.success());
+    let line = String::from_utf8_lossy(&run.stdout);
+    let fields: Vec<&str> = line.trim_end().split(':').collect();
+    // :name:type:offset:magic:mask:interpreter:flags
+    assert_eq!(fields.len(), 8, "{line}");
+    assert_eq!(fields[1], "turing-riscv64");
+    assert_eq!(fields[2], "M");
+    assert!(
+        fields[4].ends_with(r"\x02\x00\xf3\x00"),
+        "machine 243: {line}"
+    );
+    assert!(Path::new(fields[6]).ends_with("turing-riscv64"), "{line}");
+    assert_eq!(fields[7], "POCF");
+    // The interpreter name works as documented: a symlink to turing, called with
+    // the program's full path, its argv[0] and its arguments.
+    let link = build_dir("user").join("turing-riscv64");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(tests::turing_binary(), &link).unwrap();
+    let busybox = debian_images().busybox;
+    let run = std::process::Command::new(&link)
+        .arg(&busybox)
+        .args(["echo", "binfmt", "works"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "binfmt works\n");
+}
