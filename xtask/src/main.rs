@@ -205,7 +205,12 @@ fn bench(args: &[String]) -> Result<(), String> {
     images::build()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let turing = root.join("target/release/turing");
-    for bench in ["workloads", "guest_vs_qemu", "linux_vs_qemu"] {
+    for bench in [
+        "workloads",
+        "guest_vs_qemu",
+        "linux_vs_qemu",
+        "user_vs_qemu",
+    ] {
         let mut full = vec!["bench", "--package", "benches", "--bench", bench, "--"];
         full.extend(args.iter().map(String::as_str));
         eprintln!("xtask: cargo {}", full.join(" "));
