@@ -197,3 +197,26 @@ fn the_binfmt_line_registers_riscv64_elf_executables() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&run.stdout), "binfmt works\n");
 }
+
+#[test]
+fn threads_futexes_thread_locals_and_signals_work() {
+    let program = build_linux_program(
+        &repo_root().join("tests/guest/user/threads.c"),
+        "pthread",
+        &["-pthread"],
+    );
+    for accel in ["jit", "interp"] {
+        let run = turing_user(&[
+            "--accel",
+            accel,
+            "--sysroot",
+            CROSS_SYSROOT,
+            program.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stdout.contains("ALL OK"), "{accel}:\n{stdout}\n{stderr}");
+        assert_eq!(run.status.code(), Some(0), "{accel}:\n{stdout}\n{stderr}");
+        assert!(stderr.is_empty(), "{accel}: {stderr}");
+    }
+}

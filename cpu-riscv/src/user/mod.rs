@@ -4,6 +4,7 @@
 //! become host system calls ([`syscall`]), and its faults become signals.
 
 pub mod elf;
+pub mod signal;
 pub mod space;
 pub mod syscall;
 
@@ -77,11 +78,14 @@ impl Process {
             &envp,
             random,
         )?;
+        signal::map_trampoline(&memory);
         let control = Arc::new(RunControl::new());
-        let bus = Bus::new(0, memory.ram.clone(), control)
-            .map_err(|e| format!("cannot set up the address space: {e}"))?;
+        let bus = Arc::new(
+            Bus::new(0, memory.ram.clone(), control)
+                .map_err(|e| format!("cannot set up the address space: {e}"))?,
+        );
         let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
-        let mut hart = Hart::new(0, Arc::new(bus), clock);
+        let mut hart = Hart::new(0, bus.clone(), clock.clone());
         // rdcycle, rdtime and rdinstret work in U-mode, as Linux allows.
         hart.state.mcounteren = 7;
         hart.state.scounteren = 7;
@@ -92,59 +96,175 @@ impl Process {
         hart.state.pc = loaded.interp.map_or(loaded.main.entry, |i| i.entry);
         hart.state.x[2] = loaded.sp;
         let exe = std::fs::canonicalize(&host_path).unwrap_or(host_path);
-        let state = syscall::ProcessState::new(memory, loaded.brk, exe, options);
+        let state = syscall::ProcessState::new(memory, loaded.brk, exe, options, bus, clock);
         Ok(Process { hart, state })
     }
 
     /// Runs the process until it exits or is killed.
     pub fn run(&mut self) -> ProcessEnd {
-        loop {
-            match self.hart.run(SLICE) {
-                RunExit::UserTrap => {}
-                RunExit::Budget | RunExit::WaitForInterrupt | RunExit::Stopped => {
-                    if let Some(end) = self.state.pending_end() {
-                        return end;
-                    }
-                    continue;
-                }
-                RunExit::Debug => continue,
-            }
-            let Some(trap) = self.hart.take_user_trap() else {
-                continue;
-            };
-            let signal = match trap.cause {
-                cause::ECALL_FROM_U => match syscall::dispatch(&mut self.hart, &mut self.state) {
-                    syscall::Outcome::Continue => continue,
-                    syscall::Outcome::End(end) => return end,
-                },
-                cause::LOAD_PAGE_FAULT
-                | cause::STORE_PAGE_FAULT
-                | cause::INSTRUCTION_PAGE_FAULT
-                | cause::LOAD_ACCESS_FAULT
-                | cause::STORE_ACCESS_FAULT
-                | cause::INSTRUCTION_ACCESS_FAULT => libc::SIGSEGV,
-                cause::LOAD_MISALIGNED
-                | cause::STORE_MISALIGNED
-                | cause::INSTRUCTION_MISALIGNED => libc::SIGBUS,
-                cause::BREAKPOINT => libc::SIGTRAP,
-                _ => libc::SIGILL,
-            };
-            if self.state.options.strace {
-                eprintln!(
-                    "--- {} at pc {:#x} (address {:#x}) ---",
-                    syscall::signal_name(signal),
-                    self.hart.state.pc,
-                    trap.tval
-                );
-            }
-            return ProcessEnd::Signaled(signal);
-        }
+        run_thread(&mut self.hart, &mut self.state)
     }
 
     /// Guest instructions retired so far.
     pub fn instructions(&self) -> u64 {
         self.hart.state.instret
     }
+}
+
+/// Runs one guest thread until it exits or a fault kills the process.
+fn run_thread(hart: &mut Hart, state: &mut syscall::ProcessState) -> ProcessEnd {
+    loop {
+        state.sync_address_space(hart);
+        match hart.run(SLICE) {
+            RunExit::UserTrap => {}
+            RunExit::Budget | RunExit::WaitForInterrupt | RunExit::Stopped | RunExit::Debug => {
+                if let syscall::Outcome::End(end) = syscall::deliver_pending(hart, state) {
+                    return end;
+                }
+                continue;
+            }
+        }
+        let Some(trap) = hart.take_user_trap() else {
+            continue;
+        };
+        let (signal, code) = match trap.cause {
+            cause::ECALL_FROM_U => match syscall::dispatch(hart, state) {
+                syscall::Outcome::Continue => continue,
+                syscall::Outcome::End(end) => return end,
+            },
+            // SEGV_MAPERR or SEGV_ACCERR, as the page is unmapped or not.
+            cause::LOAD_PAGE_FAULT
+            | cause::STORE_PAGE_FAULT
+            | cause::INSTRUCTION_PAGE_FAULT
+            | cause::LOAD_ACCESS_FAULT
+            | cause::STORE_ACCESS_FAULT
+            | cause::INSTRUCTION_ACCESS_FAULT => (
+                libc::SIGSEGV,
+                if state.memory.areas.prot_at(trap.tval).is_some() {
+                    2
+                } else {
+                    1
+                },
+            ),
+            // BUS_ADRALN
+            cause::LOAD_MISALIGNED | cause::STORE_MISALIGNED | cause::INSTRUCTION_MISALIGNED => {
+                (libc::SIGBUS, 1)
+            }
+            // TRAP_BRKPT
+            cause::BREAKPOINT => (libc::SIGTRAP, 1),
+            // ILL_ILLOPC
+            _ => (libc::SIGILL, 1),
+        };
+        if state.options.strace {
+            eprintln!(
+                "--- {} at pc {:#x} (address {:#x}) ---",
+                syscall::signal_name(signal),
+                hart.state.pc,
+                trap.tval
+            );
+        }
+        let blocked = state.signal_mask & (1 << (signal - 1)) != 0;
+        if signal::has_handler(state, signal)
+            && !blocked
+            && signal::deliver(hart, state, signal, code, trap.tval)
+        {
+            continue;
+        }
+        return ProcessEnd::Signaled(signal);
+    }
+}
+
+/// `clone` with CLONE_THREAD: a new hart on a new host thread, sharing the
+/// address space, bus and clock; returns the new thread's id (a host tid).
+pub(crate) fn spawn_thread(hart: &mut Hart, state: &mut syscall::ProcessState, a: [u64; 6]) -> i64 {
+    const CLONE_SETTLS: u64 = 0x0008_0000;
+    const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
+    const CLONE_CHILD_CLEARTID: u64 = 0x0020_0000;
+    const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
+    let (flags, stack, parent_tid, tls, child_tid) = (a[0], a[1], a[2], a[3], a[4]);
+    let mut child = Hart::new(0, state.shared.bus.clone(), state.shared.clock.clone());
+    child.state = hart.state.clone();
+    child.enter_user_mode(state.memory.areas.clone());
+    if let Some(threshold) = state.options.jit_threshold
+        && child.enable_jit(threshold).is_err()
+    {
+        return -i64::from(libc::EAGAIN);
+    }
+    child.state.x[10] = 0;
+    child.state.pc = hart.state.pc.wrapping_add(4);
+    if stack != 0 {
+        child.state.x[2] = stack;
+    }
+    if flags & CLONE_SETTLS != 0 {
+        child.state.x[4] = tls;
+    }
+    let mut child_state = state.new_thread();
+    if flags & CLONE_CHILD_CLEARTID != 0 {
+        child_state.clear_child_tid = child_tid;
+    }
+    let (started, tid) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("guest-thread".to_owned())
+        .spawn(move || {
+            // SAFETY: plain getter.
+            let tid = unsafe { libc::gettid() };
+            let memory = child_state.memory.clone();
+            if flags & CLONE_CHILD_SETTID != 0 {
+                let _ = memory.write(child_tid, &tid.to_le_bytes());
+            }
+            if flags & CLONE_PARENT_SETTID != 0 {
+                let _ = memory.write(parent_tid, &tid.to_le_bytes());
+            }
+            signal::apply_host_mask(child_state.signal_mask);
+            let _ = started.send(tid);
+            match run_thread(&mut child, &mut child_state) {
+                ProcessEnd::Exited(_) => end_thread(&child_state),
+                ProcessEnd::Signaled(signal) => kill_process(signal),
+            }
+        });
+    match spawned {
+        Ok(_) => tid.recv().map_or(-i64::from(libc::EAGAIN), i64::from),
+        Err(_) => -i64::from(libc::EAGAIN),
+    }
+}
+
+/// A thread's exit: clears its tid word and wakes whoever joins it.
+fn end_thread(state: &syscall::ProcessState) {
+    let at = state.clear_child_tid;
+    if at == 0 {
+        return;
+    }
+    if state.memory.write(at, &0u32.to_le_bytes()).is_ok()
+        && let Ok(word) = state.memory.host_pointer(at, 4, space::PROT_READ)
+    {
+        // SAFETY: `word` is 4 mapped bytes of guest memory; FUTEX_WAKE only
+        // reads the address.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word,
+                libc::FUTEX_WAKE,
+                i32::MAX,
+                0usize,
+                0usize,
+                0u32,
+            );
+        }
+    }
+}
+
+/// Ends the whole process with `signal`, as a fatal guest signal does.
+pub fn kill_process(signal: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: restores the default action and sends the signal to the whole
+    // process; nothing of ours runs as a handler.
+    unsafe {
+        libc::signal(signal, libc::SIG_DFL);
+        libc::kill(libc::getpid(), signal);
+    }
+    std::process::exit(128 + signal)
 }
 
 fn getrandom_bytes(buf: &mut [u8]) {

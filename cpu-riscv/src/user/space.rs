@@ -202,6 +202,14 @@ impl UserMemory {
         Ok(())
     }
 
+    /// The host address of guest memory the guest may access with `need`, for
+    /// host calls that work on guest memory in place (futex).
+    pub fn host_pointer(&self, va: u64, len: u64, need: u8) -> Result<*mut u8, Fault> {
+        self.check(va, len, need)?;
+        // `check` kept [va, va+len) inside the mapping of USER_SPACE_SIZE bytes.
+        Ok(self.ram.host_base_ptr().wrapping_add(va as usize))
+    }
+
     /// Copies guest memory out, as the guest could read it.
     pub fn read(&self, va: u64, buf: &mut [u8]) -> Result<(), Fault> {
         self.check(va, buf.len() as u64, PROT_READ)?;

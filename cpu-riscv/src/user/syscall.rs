@@ -10,6 +10,10 @@
 use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use emu_core::{Bus, VirtualClock};
 
 use crate::hart::Hart;
 
@@ -78,7 +82,10 @@ pub mod nr {
     pub const TGKILL: u64 = 131;
     pub const SIGALTSTACK: u64 = 132;
     pub const RT_SIGACTION: u64 = 134;
+    pub const RT_SIGSUSPEND: u64 = 133;
     pub const RT_SIGPROCMASK: u64 = 135;
+    pub const RT_SIGTIMEDWAIT: u64 = 137;
+    pub const RT_SIGRETURN: u64 = 139;
     pub const SETPRIORITY: u64 = 140;
     pub const GETPRIORITY: u64 = 141;
     pub const SETGID: u64 = 144;
@@ -187,6 +194,9 @@ pub fn syscall_name(number: u64) -> String {
         nr::SIGALTSTACK => "sigaltstack",
         nr::RT_SIGACTION => "rt_sigaction",
         nr::RT_SIGPROCMASK => "rt_sigprocmask",
+        nr::RT_SIGSUSPEND => "rt_sigsuspend",
+        nr::RT_SIGTIMEDWAIT => "rt_sigtimedwait",
+        nr::RT_SIGRETURN => "rt_sigreturn",
         nr::SETPRIORITY => "setpriority",
         nr::GETPRIORITY => "getpriority",
         nr::SETGID => "setgid",
@@ -270,49 +280,122 @@ pub enum Outcome {
 
 /// A guest's handler for one signal, as `rt_sigaction` recorded it.
 #[derive(Clone, Copy, Debug, Default)]
-struct GuestAction {
-    handler: u64,
-    flags: u64,
-    mask: u64,
+pub(crate) struct GuestAction {
+    pub(crate) handler: u64,
+    pub(crate) flags: u64,
+    pub(crate) mask: u64,
 }
 
-/// Per-process state the system calls keep.
+/// What all threads of a process share.
+#[derive(Debug)]
+pub struct Shared {
+    /// Heap start and current break.
+    brk: Mutex<(u64, u64)>,
+    /// Held while the address space changes (mmap, munmap, mprotect, brk).
+    mm: Mutex<()>,
+    /// Signal handlers.
+    pub(crate) actions: Mutex<[GuestAction; 65]>,
+    /// Unimplemented calls already warned about.
+    warned: Mutex<BTreeSet<u64>>,
+    /// Bumped when mappings shrink or lose permissions, or code is flushed:
+    /// every thread then drops its translations before it runs on.
+    generation: AtomicU64,
+    /// The bus and clock new threads' harts attach to.
+    pub(crate) bus: Arc<Bus>,
+    pub(crate) clock: Arc<VirtualClock>,
+}
+
+/// Per-thread state the system calls keep, with the process's shared part.
 #[derive(Debug)]
 pub struct ProcessState {
-    memory: UserMemory,
-    brk_start: u64,
-    brk: u64,
+    pub(crate) memory: UserMemory,
     /// The program being run, as a host path (for /proc/self/exe).
     exe: PathBuf,
     /// Options of this run (kept for execve's re-entry).
     pub(crate) options: UserOptions,
-    actions: Box<[GuestAction; 65]>,
-    signal_mask: u64,
-    /// Unimplemented calls already warned about.
-    warned: BTreeSet<u64>,
-    end: Option<ProcessEnd>,
+    pub(crate) shared: Arc<Shared>,
+    /// This thread's blocked signals.
+    pub(crate) signal_mask: u64,
+    /// Where to store 0 and wake a futex when this thread exits.
+    pub(crate) clear_child_tid: u64,
+    /// The address-space generation this thread's translations are from.
+    seen_generation: u64,
+    /// The process's first thread (whose `exit` ends the process).
+    pub(crate) main_thread: bool,
+    /// The alternate signal stack: (base, size), size 0 when none.
+    pub(crate) alt_stack: (u64, u64),
+    /// The mask to restore after the next handler (set by rt_sigsuspend).
+    pub(crate) suspend_mask: Option<u64>,
 }
 
 impl ProcessState {
     /// State for a process whose heap starts at `brk`.
-    pub fn new(memory: UserMemory, brk: u64, exe: PathBuf, options: &UserOptions) -> ProcessState {
+    pub fn new(
+        memory: UserMemory,
+        brk: u64,
+        exe: PathBuf,
+        options: &UserOptions,
+        bus: Arc<Bus>,
+        clock: Arc<VirtualClock>,
+    ) -> ProcessState {
         ProcessState {
             memory,
-            brk_start: brk,
-            brk,
             exe,
             options: options.clone(),
-            actions: Box::new([GuestAction::default(); 65]),
+            shared: Arc::new(Shared {
+                brk: Mutex::new((brk, brk)),
+                mm: Mutex::new(()),
+                actions: Mutex::new([GuestAction::default(); 65]),
+                warned: Mutex::new(BTreeSet::new()),
+                generation: AtomicU64::new(0),
+                bus,
+                clock,
+            }),
             signal_mask: 0,
-            warned: BTreeSet::new(),
-            end: None,
+            clear_child_tid: 0,
+            seen_generation: 0,
+            main_thread: true,
+            alt_stack: (0, 0),
+            suspend_mask: None,
         }
     }
 
-    /// An end decided outside a system call.
-    pub fn pending_end(&self) -> Option<ProcessEnd> {
-        self.end
+    /// The state of a new thread of the same process.
+    pub(crate) fn new_thread(&self) -> ProcessState {
+        ProcessState {
+            memory: self.memory.clone(),
+            exe: self.exe.clone(),
+            options: self.options.clone(),
+            shared: self.shared.clone(),
+            signal_mask: self.signal_mask,
+            clear_child_tid: 0,
+            seen_generation: self.shared.generation.load(Ordering::Acquire),
+            main_thread: false,
+            alt_stack: (0, 0),
+            suspend_mask: None,
+        }
     }
+
+    /// Drops `hart`'s translations if another thread changed the address space.
+    pub(crate) fn sync_address_space(&mut self, hart: &mut Hart) {
+        let now = self.shared.generation.load(Ordering::Acquire);
+        if now != self.seen_generation {
+            self.seen_generation = now;
+            hart.flush_translations();
+            hart.flush_code();
+        }
+    }
+
+    /// Records an address-space change every thread must see.
+    fn changed_address_space(&mut self, hart: &mut Hart) {
+        self.seen_generation = self.shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        hart.flush_translations();
+        hart.flush_code();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `-errno` as the guest sees it.
@@ -346,11 +429,21 @@ impl From<Fault> for i64 {
 /// Bytes a single read or write moves through the host at once.
 const CHUNK: usize = 1 << 20;
 
-/// Runs the system call the hart's `ecall` asks for and sets a0.
+/// Runs the system call the hart's `ecall` asks for, sets a0 and moves past the
+/// `ecall`; then enters the handler of a signal that arrived, if any.
 pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
     let x = hart.state.x;
     let number = x[17];
     let args = [x[10], x[11], x[12], x[13], x[14], x[15]];
+    if number == nr::RT_SIGRETURN {
+        if state.options.strace {
+            eprintln!("rt_sigreturn() = ?");
+        }
+        if !super::signal::sigreturn(hart, state) {
+            return Outcome::End(ProcessEnd::Signaled(libc::SIGSEGV));
+        }
+        return deliver_pending(hart, state);
+    }
     let result = match call(hart, state, number, args) {
         Ok(value) => value,
         Err(end) => {
@@ -360,6 +453,9 @@ pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
             return Outcome::End(end);
         }
     };
+    if result == SIGNAL_ENTERED {
+        return Outcome::Continue;
+    }
     if state.options.strace {
         let shown: Vec<String> = args.iter().map(|a| format!("{a:#x}")).collect();
         let outcome = if result < 0 && result > -4096 {
@@ -373,8 +469,29 @@ pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
         };
         eprintln!("{}({}) = {outcome}", syscall_name(number), shown.join(", "));
     }
-    hart.state.x[10] = result as u64;
-    hart.state.pc = hart.state.pc.wrapping_add(4);
+    let interrupted = result == -i64::from(libc::EINTR) && number != nr::RT_SIGSUSPEND;
+    if interrupted && super::signal::next_restarts(state) {
+        // SA_RESTART: leave the ecall to run again once the handler returns.
+    } else {
+        hart.state.x[10] = result as u64;
+        hart.state.pc = hart.state.pc.wrapping_add(4);
+    }
+    deliver_pending(hart, state)
+}
+
+/// Enters the handler of the next signal the host delivered to this thread.
+pub fn deliver_pending(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
+    while let Some(signal) = super::signal::take_pending(state) {
+        if !super::signal::has_handler(state, signal) {
+            // The disposition changed after the signal arrived: the host
+            // already applied the default, or it is ignored.
+            continue;
+        }
+        if !super::signal::deliver(hart, state, signal, 0, 0) {
+            return Outcome::End(ProcessEnd::Signaled(libc::SIGSEGV));
+        }
+        break;
+    }
     Outcome::Continue
 }
 
@@ -427,6 +544,10 @@ fn call(
 ) -> Result<i64, ProcessEnd> {
     let memory = state.memory.clone();
     let value: i64 = match number {
+        nr::EXIT_GROUP if !state.main_thread => {
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            std::process::exit(a[0] as i32 & 0xff);
+        }
         nr::EXIT | nr::EXIT_GROUP => {
             let _ = std::io::Write::flush(&mut std::io::stdout());
             return Err(ProcessEnd::Exited(a[0] as i32));
@@ -790,8 +911,12 @@ fn call(
         nr::SENDFILE => sendfile(&memory, a),
         nr::PPOLL => ppoll(&memory, a),
         nr::PSELECT6 => pselect(&memory, a),
-        nr::BRK => i64::try_from(brk(state, a[0])).unwrap_or(0),
-        nr::MMAP => mmap(hart, state, a),
+        nr::BRK => i64::try_from(brk(hart, state, a[0])).unwrap_or(0),
+        nr::MMAP => {
+            let shared = state.shared.clone();
+            let _mm = lock(&shared.mm);
+            mmap(hart, state, a)
+        }
         nr::MUNMAP => {
             if !a[0].is_multiple_of(PAGE)
                 || a[1] == 0
@@ -799,31 +924,35 @@ fn call(
             {
                 err(libc::EINVAL)
             } else {
+                let shared = state.shared.clone();
+                let _mm = lock(&shared.mm);
                 memory.unmap(a[0], page_up(a[1]));
-                hart.flush_translations();
-                hart.flush_code();
+                state.changed_address_space(hart);
                 0
             }
         }
         nr::MPROTECT => {
+            let shared = state.shared.clone();
+            let _mm = lock(&shared.mm);
             if !a[0].is_multiple_of(PAGE)
                 || a[0].checked_add(a[1]).is_none_or(|e| e > USER_SPACE_SIZE)
             {
                 err(libc::EINVAL)
             } else if memory.areas.protect(a[0], page_up(a[1]), prot_bits(a[2])) {
-                hart.flush_translations();
-                if a[2] & (libc::PROT_EXEC as u64) == 0 {
-                    hart.flush_code();
-                }
+                state.changed_address_space(hart);
                 0
             } else {
                 err(libc::ENOMEM)
             }
         }
-        nr::MREMAP => mremap(hart, state, a),
+        nr::MREMAP => {
+            let shared = state.shared.clone();
+            let _mm = lock(&shared.mm);
+            mremap(hart, state, a)
+        }
         nr::MSYNC | nr::MADVISE => 0,
         nr::RISCV_FLUSH_ICACHE => {
-            hart.flush_code();
+            state.changed_address_space(hart);
             0
         }
         nr::CLOCK_GETTIME | nr::CLOCK_GETRES => {
@@ -892,9 +1021,14 @@ fn call(
                 host(i64::from(r))
             }
         }
-        nr::GETPID | nr::GETTID | nr::SET_TID_ADDRESS => {
+        // SAFETY: no arguments.
+        nr::GETPID => i64::from(unsafe { libc::getpid() }),
+        // SAFETY: no arguments.
+        nr::GETTID => i64::from(unsafe { libc::gettid() }),
+        nr::SET_TID_ADDRESS => {
+            state.clear_child_tid = a[0];
             // SAFETY: no arguments.
-            i64::from(unsafe { libc::getpid() })
+            i64::from(unsafe { libc::gettid() })
         }
         // SAFETY: no arguments.
         nr::GETPPID => i64::from(unsafe { libc::getppid() }),
@@ -1049,25 +1183,13 @@ fn call(
         nr::SCHED_YIELD => host(i64::from(unsafe { libc::sched_yield() })),
         nr::SET_ROBUST_LIST | nr::PRCTL => 0,
         nr::FUTEX => futex(&memory, a),
-        nr::RT_SIGACTION => sigaction(state, a),
-        nr::RT_SIGPROCMASK => sigprocmask(state, a),
-        nr::SIGALTSTACK => 0,
-        nr::KILL | nr::TKILL | nr::TGKILL => {
-            let (pid, signal) = match number {
-                nr::KILL => (a[0] as i32, a[1] as i32),
-                nr::TKILL => (a[0] as i32, a[1] as i32),
-                _ => (a[1] as i32, a[2] as i32),
-            };
-            // SAFETY: no arguments.
-            let me = unsafe { libc::getpid() };
-            if (pid == me || number != nr::KILL) && signal != 0 {
-                // A signal to ourselves: run the guest's disposition.
-                return self_signal(state, signal);
-            }
-            // SAFETY: plain values.
-            host(i64::from(unsafe { libc::kill(pid, signal) }))
-        }
-        nr::CLONE => clone(a),
+        nr::RT_SIGACTION => super::signal::sigaction(state, a),
+        nr::RT_SIGPROCMASK => super::signal::sigprocmask(state, a),
+        nr::RT_SIGSUSPEND => super::signal::sigsuspend(state, a),
+        nr::RT_SIGTIMEDWAIT => super::signal::sigtimedwait(state, a),
+        nr::SIGALTSTACK => super::signal::sigaltstack(state, a),
+        nr::KILL | nr::TKILL | nr::TGKILL => return send_signal(hart, state, number, a),
+        nr::CLONE => clone(hart, state, a),
         nr::WAIT4 => {
             let mut status = 0i32;
             let mut usage = [0u8; 144];
@@ -1100,7 +1222,7 @@ fn call(
             err(libc::ENOSYS)
         }
         other => {
-            if state.warned.insert(other) && !state.options.strace {
+            if lock(&state.shared.warned).insert(other) && !state.options.strace {
                 eprintln!(
                     "turing: unimplemented system call {} ({other}): returning ENOSYS",
                     syscall_name(other)
@@ -1421,11 +1543,15 @@ fn prot_bits(prot: u64) -> u8 {
     bits
 }
 
-fn brk(state: &mut ProcessState, want: u64) -> u64 {
-    if want < state.brk_start || want >= elf::MMAP_TOP {
-        return state.brk;
+fn brk(hart: &mut Hart, state: &mut ProcessState, want: u64) -> u64 {
+    let shared = state.shared.clone();
+    let _mm = lock(&shared.mm);
+    let mut brk = lock(&shared.brk);
+    let (start, current) = *brk;
+    if want < start || want >= elf::MMAP_TOP {
+        return current;
     }
-    let old_end = page_up(state.brk);
+    let old_end = page_up(current);
     let new_end = page_up(want);
     if new_end > old_end {
         if state
@@ -1434,15 +1560,18 @@ fn brk(state: &mut ProcessState, want: u64) -> u64 {
             .find_free(new_end - old_end, old_end, new_end)
             != Some(old_end)
         {
-            return state.brk;
+            return current;
         }
         state
             .memory
             .map_zeroed(old_end, new_end - old_end, PROT_READ | PROT_WRITE);
     } else if new_end < old_end {
         state.memory.unmap(new_end, old_end - new_end);
+        drop(brk);
+        state.changed_address_space(hart);
+        brk = lock(&shared.brk);
     }
-    state.brk = want;
+    brk.1 = want;
     want
 }
 
@@ -1513,8 +1642,10 @@ fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
         }
     }
     memory.areas.map(start, size, prot_bits(prot));
-    hart.flush_translations();
-    hart.flush_code();
+    if fixed {
+        // It may have replaced pages other threads have translated.
+        state.changed_address_space(hart);
+    }
     start as i64
 }
 
@@ -1529,8 +1660,8 @@ fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     if new_len <= old_len {
         if new_len < old_len {
             memory.unmap(old + new_len, old_len - new_len);
+            state.changed_address_space(hart);
         }
-        hart.flush_translations();
         return old as i64;
     }
     // Grow in place if the pages after it are free.
@@ -1540,7 +1671,6 @@ fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
         == Some(old + old_len)
     {
         memory.map_zeroed(old + old_len, new_len - old_len, prot);
-        hart.flush_translations();
         return old as i64;
     }
     if flags & libc::MREMAP_MAYMOVE == 0 {
@@ -1560,132 +1690,179 @@ fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     }
     memory.areas.map(new, new_len, prot);
     memory.unmap(old, old_len);
-    hart.flush_translations();
-    hart.flush_code();
+    state.changed_address_space(hart);
     new as i64
 }
 
 fn futex(memory: &UserMemory, a: [u64; 6]) -> i64 {
-    const FUTEX_WAIT: u64 = 0;
-    const FUTEX_WAKE: u64 = 1;
-    const FUTEX_WAIT_BITSET: u64 = 9;
-    const FUTEX_WAKE_BITSET: u64 = 10;
-    let op = a[1] & 0x7f;
-    match op {
-        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
-            let mut word = [0u8; 4];
-            if let Err(f) = memory.read(a[0], &mut word) {
-                return f.into();
-            }
-            if u32::from_le_bytes(word) != a[2] as u32 {
-                return err(libc::EAGAIN);
-            }
-            // One thread: nobody else can ever wake it.
-            err(libc::EDEADLK)
+    const WAIT: i64 = 0;
+    const WAKE: i64 = 1;
+    const REQUEUE: i64 = 3;
+    const CMP_REQUEUE: i64 = 4;
+    const WAKE_OP: i64 = 5;
+    const WAIT_BITSET: i64 = 9;
+    const WAKE_BITSET: i64 = 10;
+    let op = a[1] as i64;
+    // Guest memory is host memory: the host kernel waits and wakes on the same
+    // words, so threads (host threads) synchronise exactly as on Linux.
+    let word = match memory.host_pointer(a[0], 4, PROT_READ) {
+        Ok(p) if a[0].is_multiple_of(4) => p,
+        Ok(_) => return err(libc::EINVAL),
+        Err(f) => return f.into(),
+    };
+    let second = |at: u64| match memory.host_pointer(at, 4, PROT_READ) {
+        Ok(p) if at.is_multiple_of(4) => Ok(p),
+        Ok(_) => Err(err(libc::EINVAL)),
+        Err(f) => Err(i64::from(f)),
+    };
+    match op & 0x7f {
+        WAIT | WAIT_BITSET => {
+            let timeout = match read_timeout(memory, a[3]) {
+                Ok(t) => t,
+                Err(e) => return e,
+            };
+            // SAFETY: `word` points at 4 mapped, aligned bytes of guest memory,
+            // which stays mapped for the life of the process; the timeout is ours.
+            host(unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    word,
+                    op,
+                    a[2] as u32,
+                    timeout.as_ref().map_or(std::ptr::null(), |t| t as *const _),
+                    std::ptr::null::<u32>(),
+                    a[5] as u32,
+                )
+            })
         }
-        FUTEX_WAKE | FUTEX_WAKE_BITSET => 0,
+        // SAFETY: as above; no timeout or second word.
+        WAKE | WAKE_BITSET => host(unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                word,
+                op,
+                a[2] as u32,
+                0usize,
+                std::ptr::null::<u32>(),
+                a[5] as u32,
+            )
+        }),
+        REQUEUE | CMP_REQUEUE | WAKE_OP => match second(a[4]) {
+            // SAFETY: both words are mapped guest memory; the fourth argument is
+            // a count (val2), not a pointer, for these operations.
+            Ok(word2) => host(unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    word,
+                    op,
+                    a[2] as u32,
+                    a[3] as usize,
+                    word2,
+                    a[5] as u32,
+                )
+            }),
+            Err(e) => e,
+        },
         _ => err(libc::ENOSYS),
     }
 }
 
-fn sigaction(state: &mut ProcessState, a: [u64; 6]) -> i64 {
-    let signal = a[0] as usize;
-    if signal == 0
-        || signal > 64
-        || signal == libc::SIGKILL as usize
-        || signal == libc::SIGSTOP as usize && a[1] != 0
-    {
-        return err(libc::EINVAL);
+/// kill, tkill and tgkill. Signals go through the host kernel (guest pids and
+/// tids are host ones), except fault signals to this thread, which the host
+/// must not see (it would kill the emulator rather than run a guest handler).
+fn send_signal(
+    hart: &mut Hart,
+    state: &mut ProcessState,
+    number: u64,
+    a: [u64; 6],
+) -> Result<i64, ProcessEnd> {
+    let (target, signal) = match number {
+        nr::KILL | nr::TKILL => (a[0] as i32, a[1] as i32),
+        _ => (a[1] as i32, a[2] as i32),
+    };
+    if !(0..=64).contains(&signal) {
+        return Ok(err(libc::EINVAL));
     }
-    let memory = state.memory.clone();
-    if a[2] != 0 {
-        let old = state.actions[signal];
-        let mut out = [0u8; 24];
-        out[..8].copy_from_slice(&old.handler.to_le_bytes());
-        out[8..16].copy_from_slice(&old.flags.to_le_bytes());
-        out[16..].copy_from_slice(&old.mask.to_le_bytes());
-        if let Err(f) = memory.write(a[2], &out) {
-            return f.into();
-        }
-    }
-    if a[1] != 0 {
-        let mut raw = [0u8; 24];
-        if let Err(f) = memory.read(a[1], &mut raw) {
-            return f.into();
-        }
-        let word =
-            |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-        let action = GuestAction {
-            handler: word(0),
-            flags: word(1),
-            mask: word(2),
-        };
-        state.actions[signal] = action;
-        // Ignoring is carried out by the host (SIGPIPE, SIGINT for background
-        // jobs); a guest handler is not run yet, so the host keeps its default
-        // (see the module notes in the closing report).
-        let host_action = if action.handler == 1 {
-            libc::SIG_IGN
-        } else {
-            libc::SIG_DFL
-        };
-        // SAFETY: installing SIG_IGN or SIG_DFL runs no code of ours.
-        unsafe { libc::signal(signal as i32, host_action) };
-    }
-    0
-}
-
-fn sigprocmask(state: &mut ProcessState, a: [u64; 6]) -> i64 {
-    let memory = state.memory.clone();
-    if a[2] != 0
-        && let Err(f) = memory.write(a[2], &state.signal_mask.to_le_bytes())
-    {
-        return f.into();
-    }
-    if a[1] != 0 {
-        let set = match memory.read_u64(a[1]) {
-            Ok(set) => set,
-            Err(f) => return f.into(),
-        };
-        state.signal_mask = match a[0] as i32 {
-            libc::SIG_BLOCK => state.signal_mask | set,
-            libc::SIG_UNBLOCK => state.signal_mask & !set,
-            libc::SIG_SETMASK => set,
-            _ => return err(libc::EINVAL),
-        };
-    }
-    0
-}
-
-/// A signal the process sends itself (raise, abort): ignored, or the end.
-fn self_signal(state: &mut ProcessState, signal: i32) -> Result<i64, ProcessEnd> {
-    let action = state
-        .actions
-        .get(signal as usize)
-        .copied()
-        .unwrap_or_default();
-    let ignored_by_default = matches!(
+    // SAFETY: plain getters.
+    let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    let to_me = if number == nr::KILL {
+        target == pid
+    } else {
+        target == tid
+    };
+    let fault = matches!(
         signal,
-        libc::SIGCHLD | libc::SIGURG | libc::SIGWINCH | libc::SIGCONT
+        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP
     );
-    if action.handler == 1 || (action.handler == 0 && ignored_by_default) {
-        return Ok(0);
+    if to_me && fault {
+        if super::signal::has_handler(state, signal) && state.signal_mask & (1 << (signal - 1)) == 0
+        {
+            // SI_TKILL / SI_USER, no address.
+            hart.state.pc = hart.state.pc.wrapping_add(4);
+            hart.state.x[10] = 0;
+            if !super::signal::deliver(
+                hart,
+                state,
+                signal,
+                if number == nr::KILL { 0 } else { -6 },
+                0,
+            ) {
+                return Err(ProcessEnd::Signaled(libc::SIGSEGV));
+            }
+            return Ok(SIGNAL_ENTERED);
+        }
+        let action = super::signal::action(state, signal);
+        if action.handler == 1 {
+            return Ok(0);
+        }
+        return Err(ProcessEnd::Signaled(signal));
     }
-    Err(ProcessEnd::Signaled(signal))
+    // SAFETY: plain values.
+    Ok(host(unsafe {
+        match number {
+            nr::KILL => libc::syscall(libc::SYS_kill, target, signal),
+            nr::TKILL => libc::syscall(libc::SYS_tkill, target, signal),
+            _ => libc::syscall(libc::SYS_tgkill, a[0] as i32, target, signal),
+        }
+    }))
 }
 
-fn clone(a: [u64; 6]) -> i64 {
-    const CLONE_THREAD: u64 = 0x10000;
+/// A result meaning "the hart's registers are already set" (a handler was
+/// entered, or rt_sigreturn restored a context): dispatch leaves a0 and pc alone.
+pub(crate) const SIGNAL_ENTERED: i64 = i64::MIN;
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_THREAD: u64 = 0x10000;
+
+fn clone(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let flags = a[0];
     if flags & CLONE_THREAD != 0 {
-        return err(libc::ENOSYS);
+        if flags & CLONE_VM == 0 {
+            return err(libc::EINVAL);
+        }
+        return super::spawn_thread(hart, state, a);
     }
     // fork (and vfork, which only differs in sharing memory the child must not
     // change before exec or _exit): the whole emulator forks, copy-on-write.
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    // SAFETY: the user-mode runner is single-threaded, so the child has a
-    // consistent copy of every lock and the emulator state.
+    // SAFETY: fork in a process whose other threads (guest threads) may hold
+    // locks: the child only runs this thread's guest code and the syscall layer,
+    // which takes the address-space locks only while the parent's mm lock is
+    // not held here (we hold no lock now), as with any threaded program's fork.
     let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        state.main_thread = true;
+        if flags & 0x0020_0000 != 0 && a[4] != 0 {
+            // CLONE_CHILD_CLEARTID for fork: glibc sets it to the TID field.
+            state.clear_child_tid = a[4];
+        }
+        if flags & 0x0100_0000 != 0 && a[4] != 0 {
+            // CLONE_CHILD_SETTID
+            // SAFETY: plain getter.
+            let tid = unsafe { libc::gettid() };
+            let _ = state.memory.write(a[4], &tid.to_le_bytes());
+        }
+    }
     host(i64::from(pid))
 }
 

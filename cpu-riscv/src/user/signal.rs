@@ -1,0 +1,469 @@
+//! Signals for user-mode processes.
+//!
+//! The host kernel does the bookkeeping: a guest's `SIG_IGN` and `SIG_DFL` become
+//! the host's, so default actions (terminate, stop, ignore) and signals between
+//! processes and threads behave exactly as on Linux. A guest handler becomes a
+//! host handler that only marks the signal pending for the thread it hit; the
+//! thread's run loop then builds a riscv64 signal frame (`siginfo` + `ucontext`,
+//! laid out as Linux's `rt_sigframe`) on the guest stack and enters the handler,
+//! which returns through a two-instruction trampoline into `rt_sigreturn`.
+//! Faults in guest code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) never go
+//! through the host: they are delivered directly, or end the process.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::hart::Hart;
+
+use super::space::{PAGE, PROT_EXEC, PROT_READ, UserMemory};
+use super::syscall::{GuestAction, ProcessState};
+
+/// Where the `rt_sigreturn` trampoline lives (one page above the stack area).
+pub const TRAMPOLINE: u64 = super::elf::STACK_TOP + PAGE;
+
+/// `li a7, 139` (rt_sigreturn); `ecall`.
+const TRAMPOLINE_CODE: [u32; 2] = [0x08b0_0893, 0x0000_0073];
+
+const SIG_DFL: u64 = 0;
+const SIG_IGN: u64 = 1;
+const SA_NODEFER: u64 = 0x4000_0000;
+const SA_RESETHAND: u64 = 0x8000_0000;
+const SA_ONSTACK: u64 = 0x0800_0000;
+/// Interrupted system calls restart after the handler.
+pub const SA_RESTART: u64 = 0x1000_0000;
+
+/// Bytes of the frame: siginfo (128) and ucontext (uc_flags, uc_link, uc_stack,
+/// a 1024-bit sigset area, then mcontext at 176: 32 registers and the 528-byte
+/// FP state).
+const SIGINFO: u64 = 128;
+const UC_SIGMASK: u64 = 40;
+const UC_MCONTEXT: u64 = 176;
+const MC_FP: u64 = UC_MCONTEXT + 256;
+const FRAME: u64 = SIGINFO + MC_FP + 528;
+
+thread_local! {
+    /// Signals the host delivered to this thread, one bit per signal (bit n-1).
+    static PENDING: AtomicU64 = const { AtomicU64::new(0) };
+}
+
+/// The host handler for signals the guest handles: mark it pending. Only an
+/// atomic OR on thread-local memory initialised at compile time, so it is
+/// async-signal-safe.
+extern "C" fn record(signal: libc::c_int) {
+    if (1..=64).contains(&signal) {
+        PENDING.with(|p| p.fetch_or(1 << (signal - 1), Ordering::SeqCst));
+    }
+}
+
+/// Whether the host may be told about this signal's disposition: faults stay
+/// with the emulator (a real host fault must still kill it), and SIGKILL and
+/// SIGSTOP cannot be caught.
+fn host_managed(signal: i32) -> bool {
+    !matches!(
+        signal,
+        libc::SIGSEGV
+            | libc::SIGBUS
+            | libc::SIGILL
+            | libc::SIGFPE
+            | libc::SIGTRAP
+            | libc::SIGKILL
+            | libc::SIGSTOP
+    )
+}
+
+/// Maps the trampoline page.
+pub fn map_trampoline(memory: &UserMemory) {
+    let code: Vec<u8> = TRAMPOLINE_CODE
+        .iter()
+        .flat_map(|w| w.to_le_bytes())
+        .collect();
+    memory.map_zeroed(TRAMPOLINE, PAGE, PROT_READ | PROT_EXEC);
+    let _ = memory.poke(TRAMPOLINE, &code);
+}
+
+/// Installs the host side of a guest disposition.
+fn install_host(signal: i32, action: &GuestAction) {
+    if !host_managed(signal) {
+        return;
+    }
+    // SAFETY: sigaction with a zeroed struct, a full mask and either SIG_IGN,
+    // SIG_DFL or `record`, which is async-signal-safe.
+    unsafe {
+        let mut host: libc::sigaction = std::mem::zeroed();
+        host.sa_sigaction = match action.handler {
+            SIG_DFL => libc::SIG_DFL,
+            SIG_IGN => libc::SIG_IGN,
+            _ => record as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        };
+        libc::sigfillset(&mut host.sa_mask);
+        // No SA_RESTART: a blocking call must come back (EINTR) so the guest
+        // handler runs; the guest's own SA_RESTART is honoured by re-running it.
+        host.sa_flags = 0;
+        libc::sigaction(signal, &host, std::ptr::null_mut());
+    }
+}
+
+/// Applies the guest's blocked set to the host thread (for the signals the host
+/// manages), so blocked signals wait in the host kernel as they would in Linux.
+pub fn apply_host_mask(mask: u64) {
+    // SAFETY: sigset operations on a local set; pthread_sigmask on this thread.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in 1..=64 {
+            if mask & (1 << (signal - 1)) != 0 && host_managed(signal) {
+                libc::sigaddset(&mut set, signal);
+            }
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// `rt_sigaction(signal, act, oldact, sigsetsize)`.
+pub fn sigaction(state: &mut ProcessState, a: [u64; 6]) -> i64 {
+    let signal = a[0] as i32;
+    if !(1..=64).contains(&signal)
+        || (a[1] != 0 && (signal == libc::SIGKILL || signal == libc::SIGSTOP))
+    {
+        return -i64::from(libc::EINVAL);
+    }
+    let memory = state.memory.clone();
+    let mut actions = state
+        .shared
+        .actions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if a[2] != 0 {
+        let old = actions[signal as usize];
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&old.handler.to_le_bytes());
+        out[8..16].copy_from_slice(&old.flags.to_le_bytes());
+        out[16..].copy_from_slice(&old.mask.to_le_bytes());
+        if let Err(f) = memory.write(a[2], &out) {
+            return f.into();
+        }
+    }
+    if a[1] != 0 {
+        let mut raw = [0u8; 24];
+        if let Err(f) = memory.read(a[1], &mut raw) {
+            return f.into();
+        }
+        let word =
+            |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let action = GuestAction {
+            handler: word(0),
+            flags: word(1),
+            mask: word(2),
+        };
+        actions[signal as usize] = action;
+        install_host(signal, &action);
+    }
+    0
+}
+
+/// `rt_sigprocmask(how, set, oldset, sigsetsize)`.
+pub fn sigprocmask(state: &mut ProcessState, a: [u64; 6]) -> i64 {
+    let memory = state.memory.clone();
+    if a[2] != 0
+        && let Err(f) = memory.write(a[2], &state.signal_mask.to_le_bytes())
+    {
+        return f.into();
+    }
+    if a[1] != 0 {
+        let set = match memory.read_u64(a[1]) {
+            Ok(set) => set,
+            Err(f) => return f.into(),
+        };
+        let unblockable = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1));
+        state.signal_mask = match a[0] as i32 {
+            libc::SIG_BLOCK => state.signal_mask | set,
+            libc::SIG_UNBLOCK => state.signal_mask & !set,
+            libc::SIG_SETMASK => set,
+            _ => return -i64::from(libc::EINVAL),
+        } & !unblockable;
+        apply_host_mask(state.signal_mask);
+    }
+    0
+}
+
+/// `rt_sigsuspend(mask, sigsetsize)`: waits for a signal with `mask` blocked.
+pub fn sigsuspend(state: &mut ProcessState, a: [u64; 6]) -> i64 {
+    let mask = match state.memory.read_u64(a[0]) {
+        Ok(mask) => mask,
+        Err(f) => return f.into(),
+    };
+    state.suspend_mask = Some(state.signal_mask);
+    state.signal_mask = mask;
+    // SAFETY: sigset operations on a local set; sigsuspend returns when a
+    // handler ran (ours only records the signal).
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in 1..=64 {
+            if mask & (1 << (signal - 1)) != 0 && host_managed(signal) {
+                libc::sigaddset(&mut set, signal);
+            }
+        }
+        if pending_unblocked(mask) == 0 {
+            libc::sigsuspend(&set);
+        }
+    }
+    -i64::from(libc::EINTR)
+}
+
+/// `rt_sigtimedwait(set, info, timeout, sigsetsize)`: takes a signal of `set`
+/// that is pending, waiting for one (the host kernel keeps them pending, as the
+/// guest blocks them).
+pub fn sigtimedwait(state: &mut ProcessState, a: [u64; 6]) -> i64 {
+    let memory = state.memory.clone();
+    let wanted = match memory.read_u64(a[0]) {
+        Ok(set) => set,
+        Err(f) => return f.into(),
+    };
+    let write_info = |signal: i32| -> i64 {
+        if a[1] != 0 {
+            let mut info = [0u8; 128];
+            info[..4].copy_from_slice(&signal.to_le_bytes());
+            if let Err(f) = memory.write(a[1], &info) {
+                return f.into();
+            }
+        }
+        i64::from(signal)
+    };
+    // One our handler already recorded.
+    let recorded = PENDING.with(|p| p.load(Ordering::SeqCst)) & wanted;
+    if recorded != 0 {
+        let signal = recorded.trailing_zeros() as i32 + 1;
+        PENDING.with(|p| p.fetch_and(!(1 << (signal - 1)), Ordering::SeqCst));
+        return write_info(signal);
+    }
+    let timeout = if a[2] == 0 {
+        None
+    } else {
+        let mut raw = [0u8; 16];
+        if let Err(f) = memory.read(a[2], &mut raw) {
+            return f.into();
+        }
+        Some(libc::timespec {
+            tv_sec: i64::from_le_bytes(raw[..8].try_into().unwrap_or_default()),
+            tv_nsec: i64::from_le_bytes(raw[8..].try_into().unwrap_or_default()),
+        })
+    };
+    // SAFETY: a local signal set and siginfo; the timeout is ours or null.
+    let signal = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in 1..=64 {
+            if wanted & (1 << (signal - 1)) != 0 && host_managed(signal) {
+                libc::sigaddset(&mut set, signal);
+            }
+        }
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::sigtimedwait(
+            &set,
+            &mut info,
+            timeout.as_ref().map_or(std::ptr::null(), |t| t as *const _),
+        )
+    };
+    if signal < 0 {
+        let errno = std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EINTR);
+        return -i64::from(errno);
+    }
+    write_info(signal)
+}
+
+/// `sigaltstack(ss, old_ss)`.
+pub fn sigaltstack(state: &mut ProcessState, a: [u64; 6]) -> i64 {
+    let memory = state.memory.clone();
+    if a[1] != 0 {
+        let (base, size) = state.alt_stack;
+        let flags: u32 = if size == 0 { 2 } else { 0 }; // SS_DISABLE
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&base.to_le_bytes());
+        out[8..12].copy_from_slice(&flags.to_le_bytes());
+        out[16..].copy_from_slice(&size.to_le_bytes());
+        if let Err(f) = memory.write(a[1], &out) {
+            return f.into();
+        }
+    }
+    if a[0] != 0 {
+        let mut raw = [0u8; 24];
+        if let Err(f) = memory.read(a[0], &mut raw) {
+            return f.into();
+        }
+        let base = u64::from_le_bytes(raw[..8].try_into().unwrap_or_default());
+        let flags = u32::from_le_bytes(raw[8..12].try_into().unwrap_or_default());
+        let size = u64::from_le_bytes(raw[16..].try_into().unwrap_or_default());
+        state.alt_stack = if flags & 2 != 0 { (0, 0) } else { (base, size) };
+    }
+    0
+}
+
+/// Pending host-delivered signals not blocked by `mask`.
+fn pending_unblocked(mask: u64) -> u64 {
+    PENDING.with(|p| p.load(Ordering::SeqCst)) & !mask
+}
+
+/// The next host-delivered signal this thread should handle now, taken off the
+/// pending set.
+pub fn take_pending(state: &ProcessState) -> Option<i32> {
+    let ready = pending_unblocked(state.signal_mask);
+    if ready == 0 {
+        return None;
+    }
+    let signal = ready.trailing_zeros() as i32 + 1;
+    PENDING.with(|p| p.fetch_and(!(1 << (signal - 1)), Ordering::SeqCst));
+    Some(signal)
+}
+
+/// Whether the next signal to handle asks interrupted calls to restart.
+pub fn next_restarts(state: &ProcessState) -> bool {
+    let ready = pending_unblocked(state.signal_mask);
+    if ready == 0 {
+        return false;
+    }
+    let signal = ready.trailing_zeros() as i32 + 1;
+    action(state, signal).flags & SA_RESTART != 0
+}
+
+/// The guest's action for `signal`.
+pub(crate) fn action(state: &ProcessState, signal: i32) -> GuestAction {
+    state
+        .shared
+        .actions
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(signal as usize)
+        .copied()
+        .unwrap_or_default()
+}
+
+/// Whether the guest handles `signal` with a function of its own.
+pub fn has_handler(state: &ProcessState, signal: i32) -> bool {
+    action(state, signal).handler > SIG_IGN
+}
+
+/// Enters the guest's handler for `signal`: pushes the frame and points the
+/// hart at the handler. `code` and `address` fill siginfo (si_code, si_addr for
+/// faults; the sender's pid otherwise). False if the frame cannot be written
+/// (the stack is gone), which the caller turns into the process's death.
+pub fn deliver(
+    hart: &mut Hart,
+    state: &mut ProcessState,
+    signal: i32,
+    code: i32,
+    address: u64,
+) -> bool {
+    let action = action(state, signal);
+    let saved_mask = state.suspend_mask.take().unwrap_or(state.signal_mask);
+    let sp = hart.state.x[2];
+    let (alt_base, alt_size) = state.alt_stack;
+    let on_alt = alt_size != 0 && sp > alt_base && sp <= alt_base + alt_size;
+    let top = if action.flags & SA_ONSTACK != 0 && alt_size != 0 && !on_alt {
+        alt_base + alt_size
+    } else {
+        sp
+    };
+    let frame = (top.wrapping_sub(FRAME)) & !15;
+    let mut bytes = vec![0u8; FRAME as usize];
+    let mut put = |at: u64, data: &[u8]| {
+        bytes[at as usize..at as usize + data.len()].copy_from_slice(data);
+    };
+    // siginfo
+    put(0, &signal.to_le_bytes());
+    put(8, &code.to_le_bytes());
+    if address != 0 {
+        put(16, &address.to_le_bytes());
+    } else {
+        // SAFETY: plain getters.
+        let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
+        put(16, &pid.to_le_bytes());
+        put(20, &uid.to_le_bytes());
+    }
+    // ucontext
+    let uc = SIGINFO;
+    put(uc + 16, &alt_base.to_le_bytes());
+    put(
+        uc + 24,
+        &(if alt_size == 0 {
+            2u32
+        } else {
+            u32::from(on_alt)
+        })
+        .to_le_bytes(),
+    );
+    put(uc + 32, &alt_size.to_le_bytes());
+    put(uc + UC_SIGMASK, &saved_mask.to_le_bytes());
+    put(uc + UC_MCONTEXT, &hart.state.pc.to_le_bytes());
+    for reg in 1..32 {
+        put(
+            uc + UC_MCONTEXT + reg * 8,
+            &hart.state.x[reg as usize].to_le_bytes(),
+        );
+    }
+    for reg in 0..32 {
+        put(
+            uc + MC_FP + reg * 8,
+            &hart.state.f[reg as usize].to_le_bytes(),
+        );
+    }
+    put(uc + MC_FP + 256, &hart.state.fcsr.to_le_bytes());
+    if state.memory.write(frame, &bytes).is_err() {
+        return false;
+    }
+    let mut mask = state.signal_mask | action.mask;
+    if action.flags & SA_NODEFER == 0 {
+        mask |= 1 << (signal - 1);
+    }
+    state.signal_mask = mask;
+    apply_host_mask(mask);
+    if action.flags & SA_RESETHAND != 0 {
+        let mut actions = state
+            .shared
+            .actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        actions[signal as usize] = GuestAction::default();
+        install_host(signal, &GuestAction::default());
+    }
+    hart.state.x[1] = TRAMPOLINE;
+    hart.state.x[2] = frame;
+    hart.state.x[10] = signal as u64;
+    hart.state.x[11] = frame;
+    hart.state.x[12] = frame + uc;
+    hart.state.pc = action.handler;
+    hart.state.reservation = u64::MAX;
+    true
+}
+
+/// `rt_sigreturn`: restores what [`deliver`] saved. False if the frame is
+/// unreadable.
+pub fn sigreturn(hart: &mut Hart, state: &mut ProcessState) -> bool {
+    let frame = hart.state.x[2];
+    let mut bytes = vec![0u8; FRAME as usize];
+    if state.memory.read(frame, &mut bytes).is_err() {
+        return false;
+    }
+    let word = |at: u64| {
+        u64::from_le_bytes(
+            bytes[at as usize..at as usize + 8]
+                .try_into()
+                .unwrap_or_default(),
+        )
+    };
+    let uc = SIGINFO;
+    hart.state.pc = word(uc + UC_MCONTEXT);
+    for reg in 1..32 {
+        hart.state.x[reg as usize] = word(uc + UC_MCONTEXT + reg * 8);
+    }
+    for reg in 0..32 {
+        hart.state.f[reg as usize] = word(uc + MC_FP + reg * 8);
+    }
+    hart.state.fcsr = (word(uc + MC_FP + 256) & 0xff) as u32;
+    let unblockable = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1));
+    state.signal_mask = word(uc + UC_SIGMASK) & !unblockable;
+    apply_host_mask(state.signal_mask);
+    hart.state.reservation = u64::MAX;
+    true
+}
