@@ -20,6 +20,9 @@ pub struct DebianImages {
     pub opensbi: PathBuf,
     /// Debian's static riscv64 busybox (`busybox-static`), as a program.
     pub busybox: PathBuf,
+    /// A riscv64 root of Debian's libc6, coreutils and python3-minimal with their
+    /// dependencies, for `turing user --sysroot`.
+    pub sysroot: PathBuf,
 }
 
 /// The line `/init` prints when the modules are loaded, just before the shell starts.
@@ -65,6 +68,20 @@ pub fn debian_images() -> DebianImages {
         disk: path("disk"),
         opensbi: path("opensbi"),
         busybox: path("busybox"),
+        sysroot: {
+            let dir = PathBuf::from(values.get("sysroot").unwrap_or_else(|| {
+                panic!(
+                    "{} has no `sysroot`: run `cargo xtask images`",
+                    manifest.display()
+                )
+            }));
+            assert!(
+                dir.join(".complete").is_file(),
+                "{} is incomplete: run `cargo xtask images`",
+                dir.display()
+            );
+            dir
+        },
     }
 }
 

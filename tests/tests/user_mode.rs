@@ -101,6 +101,18 @@ fn exit_codes_and_fatal_signals_pass_through() {
     // argv[0] picks the applet, as with a busybox symlink.
     let run = turing_user(&["--argv0", "echo", bb, "via", "argv0"]);
     assert_eq!(String::from_utf8_lossy(&run.stdout), "via argv0\n");
+    // execve: a riscv64 program re-enters turing user, a host program runs natively.
+    let nested = format!("exec {bb} echo nested riscv64");
+    let run = turing_user(&[bb, "sh", "-c", &nested]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "nested riscv64\n");
+    let run = turing_user(&[bb, "sh", "-c", "exec /bin/uname -m"]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        format!("{}\n", std::env::consts::ARCH),
+        "the host's uname"
+    );
+    let run = turing_user(&[bb, "uname", "-m"]);
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "riscv64\n");
     // --env sets the guest's environment on top of the host's.
     let run = turing_user(&[
         "--env",
@@ -219,4 +231,62 @@ fn threads_futexes_thread_locals_and_signals_work() {
         assert_eq!(run.status.code(), Some(0), "{accel}:\n{stdout}\n{stderr}");
         assert!(stderr.is_empty(), "{accel}: {stderr}");
     }
+}
+
+#[test]
+fn debian_coreutils_and_python_run_from_the_project_sysroot() {
+    let sysroot = debian_images().sysroot;
+    let root = sysroot.to_str().unwrap();
+    // coreutils' sort, dynamically linked against the sysroot's libc.
+    let input = scratch("sysroot").join("words.txt");
+    std::fs::write(&input, "pear\napple\nfig\nbanana\napple\n").unwrap();
+    let sort = sysroot.join("usr/bin/sort");
+    let run = turing_user(&[
+        "-L",
+        root,
+        sort.to_str().unwrap(),
+        "-u",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "apple\nbanana\nfig\npear\n",
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // ls lists a folder like the host's ls.
+    let ls = sysroot.join("usr/bin/ls");
+    let run = turing_user(&[
+        "-L",
+        root,
+        ls.to_str().unwrap(),
+        "-1",
+        sysroot.join("usr").to_str().unwrap(),
+    ]);
+    let host = std::process::Command::new("ls")
+        .args(["-1"])
+        .arg(sysroot.join("usr"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(run.stdout, host.stdout);
+    // Python: the interpreter, its standard library and big integers.
+    let python = sysroot.join("usr/bin/python3");
+    let run = turing_user(&[
+        "-L",
+        root,
+        python.to_str().unwrap(),
+        "-c",
+        "import sys, os; print(sys.platform, os.uname().machine, 2**100, sorted({3, 1, 2}))",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "linux riscv64 1267650600228229401496703205376 [1, 2, 3]\n",
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 }

@@ -12,6 +12,8 @@
 //! - `disk.img`: a small ext4 file system holding `/hello.txt`,
 //! - `fw_dynamic.bin`: OpenSBI for QEMU's `virt` machine,
 //! - `busybox`: the static riscv64 busybox by itself, for `turing user`,
+//! - `sysroot/`: a riscv64 root for dynamically linked programs under `turing
+//!   user`: Debian's libc6, coreutils and python3-minimal with their dependencies,
 //! - `manifest.toml`: the paths of those four files, the versions and the module list,
 //!
 //! and copies that manifest to `~/.cache/turing/images/current.toml` for the tests.
@@ -28,7 +30,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 /// Bump when the way the images are made changes, so cached entries are rebuilt.
-const RECIPE: u32 = 6;
+const RECIPE: u32 = 7;
 /// Debian suites tried in order; the first whose index loads and resolves is used.
 const SUITES: &[&str] = &["sid", "forky"];
 const MIRROR: &str = "http://deb.debian.org/debian";
@@ -110,7 +112,7 @@ pub fn build() -> Result<(), String> {
 
     let entry = dirs.images.join(resolved.entry_name());
     if !entry_complete(&entry) {
-        build_entry(&dirs, &resolved, &debs, &entry)?;
+        build_entry(&dirs, &apt, &resolved, &debs, &entry)?;
     }
     publish_current(&dirs, &entry)?;
     say(format!(
@@ -633,7 +635,14 @@ fn download(apt: &Apt, resolved: &Resolved, debs: &Path) -> Result<Debs, String>
 // ---------------------------------------------------------------------------------
 // Building an image set
 
-const IMAGE_FILES: [&str; 4] = ["Image", "initramfs.cpio.gz", "disk.img", "fw_dynamic.bin"];
+const IMAGE_FILES: [&str; 6] = [
+    "Image",
+    "initramfs.cpio.gz",
+    "disk.img",
+    "fw_dynamic.bin",
+    "busybox",
+    "sysroot/.complete",
+];
 
 fn entry_complete(entry: &Path) -> bool {
     entry.join("manifest.toml").is_file()
@@ -671,7 +680,13 @@ fn publish_current(dirs: &Dirs, entry: &Path) -> Result<(), String> {
 }
 
 /// Builds the images into a temporary folder and renames it to `entry` at the end.
-fn build_entry(dirs: &Dirs, resolved: &Resolved, debs: &Debs, entry: &Path) -> Result<(), String> {
+fn build_entry(
+    dirs: &Dirs,
+    apt: &Apt,
+    resolved: &Resolved,
+    debs: &Debs,
+    entry: &Path,
+) -> Result<(), String> {
     remove_stale(&dirs.images, ".tmp-");
     let name = entry
         .file_name()
@@ -682,7 +697,8 @@ fn build_entry(dirs: &Dirs, resolved: &Resolved, debs: &Debs, entry: &Path) -> R
         .join(format!(".tmp-{}-{name}", std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     create_dir(&tmp)?;
-    let result = fill_entry(resolved, debs, &tmp, entry);
+    let result = fill_entry(resolved, debs, &tmp, entry)
+        .and_then(|()| build_sysroot(apt, &dirs.debs, &tmp.join("sysroot")));
     let result = result.and_then(|()| {
         if entry.exists() {
             fs::remove_dir_all(entry)
@@ -801,6 +817,7 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
         ("disk", "disk.img"),
         ("opensbi", "fw_dynamic.bin"),
         ("busybox", "busybox"),
+        ("sysroot", "sysroot"),
     ] {
         manifest.push_str(&toml_line(key, &entry.join(file).to_string_lossy()));
     }
@@ -1339,5 +1356,93 @@ fn make_disk(root: &Path, image: &Path) -> Result<(), String> {
             errors.join(" ")
         ));
     }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// The user-mode sysroot
+
+/// Packages of the `turing user` sysroot; their dependencies come along.
+const SYSROOT_PACKAGES: &[&str] = &["libc6", "coreutils", "python3-minimal"];
+
+/// Downloads `SYSROOT_PACKAGES` and their dependencies from the same index as the
+/// images and unpacks them into `root`, with merged-/usr links.
+fn build_sysroot(apt: &Apt, debs: &Path, root: &Path) -> Result<(), String> {
+    let step = Instant::now();
+    let listing = run(apt
+        .command("apt-cache")
+        .args([
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+        ])
+        .args(SYSROOT_PACKAGES))?;
+    let names: BTreeSet<String> = String::from_utf8_lossy(&listing)
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('<') && !l.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let packages: Vec<Package> = names
+        .iter()
+        .map(|name| apt.package(name))
+        .collect::<Result<_, _>>()?;
+    let missing: Vec<String> = packages
+        .iter()
+        .filter(|p| !debs.join(p.deb_name()).is_file())
+        .map(|p| format!("{}={}", p.name, p.version))
+        .collect();
+    if !missing.is_empty() {
+        say(format!("sysroot: downloading {}", missing.join(" ")));
+        let partial = debs.join(format!(".download-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&partial);
+        create_dir(&partial)?;
+        let result = run(apt
+            .command("apt-get")
+            .args(["-q", "download"])
+            .args(&missing)
+            .current_dir(&partial))
+        .and_then(|_| {
+            for package in &packages {
+                let name = package.deb_name();
+                if partial.join(&name).is_file() {
+                    rename(&partial.join(&name), &debs.join(&name))?;
+                }
+            }
+            Ok(())
+        });
+        let _ = fs::remove_dir_all(&partial);
+        result?;
+    }
+    create_dir(root)?;
+    for package in &packages {
+        run(Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(debs.join(package.deb_name()))
+            .arg(root))?;
+    }
+    // Debian's merged /usr: /lib, /bin and /sbin are links into /usr (the
+    // dynamic loader's path is /lib/ld-linux-riscv64-lp64d.so.1).
+    for dir in ["lib", "bin", "sbin"] {
+        let link = root.join(dir);
+        if fs::symlink_metadata(&link).is_err() && root.join("usr").join(dir).is_dir() {
+            std::os::unix::fs::symlink(format!("usr/{dir}"), &link)
+                .map_err(|e| format!("cannot link {}: {e}", link.display()))?;
+        }
+    }
+    let list: Vec<String> = packages
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect();
+    write_file(&root.join(".complete"), list.join("\n") + "\n")?;
+    say(format!(
+        "sysroot: {} packages in {:.1} s",
+        packages.len(),
+        step.elapsed().as_secs_f64()
+    ));
     Ok(())
 }

@@ -241,7 +241,7 @@ pub fn load_program(
     let mut interp_path = None;
     if let Some(ph) = elf.program_headers.iter().find(|ph| ph.p_type == PT_INTERP) {
         let raw = bytes
-            .get(ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize)
+            .get(ph.p_offset as usize..ph.p_offset.saturating_add(ph.p_filesz) as usize)
             .ok_or_else(|| format!("{}: truncated interpreter name", path.display()))?;
         let name =
             String::from_utf8_lossy(raw.split(|&b| b == 0).next().unwrap_or(&[])).into_owned();

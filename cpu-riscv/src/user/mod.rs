@@ -4,6 +4,7 @@
 //! become host system calls ([`syscall`]), and its faults become signals.
 
 pub mod elf;
+mod net;
 pub mod signal;
 pub mod space;
 pub mod syscall;
@@ -289,4 +290,154 @@ pub fn binfmt_line(interpreter: &Path) -> String {
         ":turing-riscv64:M::{magic}:{mask}:{}:POCF",
         interpreter.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::user::syscall::nr;
+
+    /// A process with one mapped read-write page at 0x10000 and nothing loaded.
+    fn bare_process() -> Process {
+        let memory = UserMemory::new().expect("reserve");
+        memory.map_zeroed(0x10000, 0x1000, space::PROT_READ | space::PROT_WRITE);
+        let control = Arc::new(RunControl::new());
+        let bus = Arc::new(Bus::new(0, memory.ram.clone(), control).expect("bus"));
+        let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
+        let mut hart = Hart::new(0, bus.clone(), clock.clone());
+        hart.enter_user_mode(memory.areas.clone());
+        let state = syscall::ProcessState::new(
+            memory,
+            0x100000,
+            PathBuf::from("/nonexistent"),
+            &UserOptions::default(),
+            bus,
+            clock,
+        );
+        Process { hart, state }
+    }
+
+    /// System calls with hostile arguments (unmapped, wrapping, huge, misaligned
+    /// pointers and lengths) return errors; none may panic or hurt the host.
+    #[test]
+    fn system_calls_survive_hostile_arguments() {
+        // Calls that only read, query or touch fds this test does not own.
+        let calls = [
+            nr::READ,
+            nr::WRITE,
+            nr::PREAD64,
+            nr::PWRITE64,
+            nr::READV,
+            nr::WRITEV,
+            nr::OPENAT,
+            nr::NEWFSTATAT,
+            nr::FSTAT,
+            nr::STATX,
+            nr::STATFS,
+            nr::FSTATFS,
+            nr::READLINKAT,
+            nr::FACCESSAT,
+            nr::GETDENTS64,
+            nr::LSEEK,
+            nr::IOCTL,
+            nr::FCNTL,
+            nr::GETCWD,
+            nr::UNAME,
+            nr::CLOCK_GETTIME,
+            nr::GETTIMEOFDAY,
+            nr::GETRANDOM,
+            nr::PPOLL,
+            nr::PSELECT6,
+            nr::MMAP,
+            nr::MUNMAP,
+            nr::MPROTECT,
+            nr::MREMAP,
+            nr::BRK,
+            nr::FUTEX,
+            nr::RT_SIGPROCMASK,
+            nr::SIGALTSTACK,
+            nr::GETRLIMIT,
+            nr::PRLIMIT64,
+            nr::SYSINFO,
+            nr::TIMES,
+            nr::GETRUSAGE,
+            nr::GETGROUPS,
+            nr::GETRESUID,
+            nr::SENDFILE,
+            nr::WAIT4,
+            nr::SCHED_GETAFFINITY,
+            nr::EPOLL_CTL,
+            nr::EPOLL_PWAIT,
+            nr::SENDMSG,
+            nr::RECVMSG,
+            nr::GETSOCKOPT,
+            nr::RECVFROM,
+            nr::SENDTO,
+            4000,
+            u64::MAX,
+        ];
+        let values = [
+            0u64,
+            1,
+            0x10000,
+            0x10ff8,
+            0x10fff,
+            0x11000,
+            0xffff_ff9c,
+            1 << 38,
+            (1 << 38) - 1,
+            u64::MAX,
+            u64::MAX - 7,
+            1 << 63,
+            0x7fff_ffff,
+            4096,
+        ];
+        let mut process = bare_process();
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..20_000 {
+            let number = calls[(next() % calls.len() as u64) as usize];
+            let mut args = [0u64; 6];
+            for arg in &mut args {
+                *arg = values[(next() % values.len() as u64) as usize];
+            }
+            // Descriptors this test owns (and the harness's) stay out of reach.
+            if !matches!(
+                number,
+                nr::MMAP | nr::MUNMAP | nr::MPROTECT | nr::MREMAP | nr::BRK | nr::FUTEX
+            ) {
+                args[0] = 100_000 + (next() % 4);
+            }
+            // Waits get a zero timeout (the mapped page holds zeros).
+            if number == nr::PSELECT6 {
+                args[4] = 0x10000;
+            }
+            if number == nr::PPOLL {
+                args[2] = 0x10000;
+            }
+            if number == nr::EPOLL_PWAIT {
+                args[3] = 0;
+            }
+            if number == nr::WAIT4 {
+                args[2] |= 1; // WNOHANG
+            }
+            if number == nr::FUTEX {
+                args[1] &= !0x7f; // FUTEX_WAIT with a mismatching value, never blocking
+                args[2] = 0xdead;
+            }
+            process.hart.state.x[17] = number;
+            process.hart.state.x[10..16].copy_from_slice(&args);
+            process.hart.state.pc = 0x10000;
+            let outcome = syscall::dispatch(&mut process.hart, &mut process.state);
+            assert!(
+                matches!(outcome, syscall::Outcome::Continue),
+                "{number}: {outcome:?}"
+            );
+        }
+    }
 }

@@ -359,9 +359,9 @@ pub fn deliver(
     let saved_mask = state.suspend_mask.take().unwrap_or(state.signal_mask);
     let sp = hart.state.x[2];
     let (alt_base, alt_size) = state.alt_stack;
-    let on_alt = alt_size != 0 && sp > alt_base && sp <= alt_base + alt_size;
+    let on_alt = alt_size != 0 && sp > alt_base && sp <= alt_base.saturating_add(alt_size);
     let top = if action.flags & SA_ONSTACK != 0 && alt_size != 0 && !on_alt {
-        alt_base + alt_size
+        alt_base.saturating_add(alt_size)
     } else {
         sp
     };
@@ -431,7 +431,7 @@ pub fn deliver(
     hart.state.x[2] = frame;
     hart.state.x[10] = signal as u64;
     hart.state.x[11] = frame;
-    hart.state.x[12] = frame + uc;
+    hart.state.x[12] = frame.wrapping_add(uc);
     hart.state.pc = action.handler;
     hart.state.reservation = u64::MAX;
     true

@@ -122,7 +122,7 @@ impl AreaMap {
     pub fn is_mapped(&self, start: u64, len: u64) -> bool {
         let areas = self.areas.read().unwrap_or_else(|e| e.into_inner());
         let mut at = start;
-        let end = start + len;
+        let end = start.saturating_add(len);
         while at < end {
             match areas.range(..=at).next_back() {
                 Some((_, area)) if at < area.end => at = area.end,
@@ -239,6 +239,9 @@ impl UserMemory {
         let mut out = Vec::new();
         let mut at = va;
         while out.len() < max {
+            if at >= USER_SPACE_SIZE {
+                return Err(Fault);
+            }
             let chunk_end = page_down(at) + PAGE;
             let mut chunk = vec![0u8; (chunk_end - at) as usize];
             self.read(at, &mut chunk)?;
@@ -316,5 +319,8 @@ mod tests {
         assert_eq!(memory.read(u64::MAX, &mut [0; 2]), Err(Fault));
         memory.poke(0x21000, b"abc\0").unwrap();
         assert_eq!(memory.read_cstr(0x21000, 16).unwrap(), b"abc");
+        // Strings anywhere, the top of the 64-bit space included, fail cleanly.
+        assert_eq!(memory.read_cstr(u64::MAX - 2, 16), Err(Fault));
+        assert_eq!(memory.read_cstr(0xffff_ff9c, 16), Err(Fault));
     }
 }

@@ -35,6 +35,8 @@ pub mod nr {
     pub const UNLINKAT: u64 = 35;
     pub const SYMLINKAT: u64 = 36;
     pub const LINKAT: u64 = 37;
+    pub const STATFS: u64 = 43;
+    pub const FSTATFS: u64 = 44;
     pub const FTRUNCATE: u64 = 46;
     pub const FACCESSAT: u64 = 48;
     pub const CHDIR: u64 = 49;
@@ -132,6 +134,25 @@ pub mod nr {
     pub const RSEQ: u64 = 293;
     pub const CLONE3: u64 = 435;
     pub const FACCESSAT2: u64 = 439;
+    pub const EPOLL_CREATE1: u64 = 20;
+    pub const EPOLL_CTL: u64 = 21;
+    pub const EPOLL_PWAIT: u64 = 22;
+    pub const SOCKET: u64 = 198;
+    pub const SOCKETPAIR: u64 = 199;
+    pub const BIND: u64 = 200;
+    pub const LISTEN: u64 = 201;
+    pub const ACCEPT: u64 = 202;
+    pub const CONNECT: u64 = 203;
+    pub const GETSOCKNAME: u64 = 204;
+    pub const GETPEERNAME: u64 = 205;
+    pub const SENDTO: u64 = 206;
+    pub const RECVFROM: u64 = 207;
+    pub const SETSOCKOPT: u64 = 208;
+    pub const GETSOCKOPT: u64 = 209;
+    pub const SHUTDOWN: u64 = 210;
+    pub const SENDMSG: u64 = 211;
+    pub const RECVMSG: u64 = 212;
+    pub const ACCEPT4: u64 = 242;
 }
 
 /// The name of a system call, for `--strace` and warnings.
@@ -146,6 +167,8 @@ pub fn syscall_name(number: u64) -> String {
         nr::UNLINKAT => "unlinkat",
         nr::SYMLINKAT => "symlinkat",
         nr::LINKAT => "linkat",
+        nr::STATFS => "statfs",
+        nr::FSTATFS => "fstatfs",
         nr::FTRUNCATE => "ftruncate",
         nr::FACCESSAT => "faccessat",
         nr::CHDIR => "chdir",
@@ -243,6 +266,25 @@ pub fn syscall_name(number: u64) -> String {
         nr::RSEQ => "rseq",
         nr::CLONE3 => "clone3",
         nr::FACCESSAT2 => "faccessat2",
+        nr::EPOLL_CREATE1 => "epoll_create1",
+        nr::EPOLL_CTL => "epoll_ctl",
+        nr::EPOLL_PWAIT => "epoll_pwait",
+        nr::SOCKET => "socket",
+        nr::SOCKETPAIR => "socketpair",
+        nr::BIND => "bind",
+        nr::LISTEN => "listen",
+        nr::ACCEPT => "accept",
+        nr::CONNECT => "connect",
+        nr::GETSOCKNAME => "getsockname",
+        nr::GETPEERNAME => "getpeername",
+        nr::SENDTO => "sendto",
+        nr::RECVFROM => "recvfrom",
+        nr::SETSOCKOPT => "setsockopt",
+        nr::GETSOCKOPT => "getsockopt",
+        nr::SHUTDOWN => "shutdown",
+        nr::SENDMSG => "sendmsg",
+        nr::RECVMSG => "recvmsg",
+        nr::ACCEPT4 => "accept4",
         _ => return format!("syscall_{number}"),
     };
     name.to_owned()
@@ -457,7 +499,18 @@ pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
         return Outcome::Continue;
     }
     if state.options.strace {
-        let shown: Vec<String> = args.iter().map(|a| format!("{a:#x}")).collect();
+        let strings = string_args(number);
+        let shown: Vec<String> = args
+            .iter()
+            .enumerate()
+            .map(|(i, &a)| match state.memory.read_cstr(a, 4096) {
+                Ok(text) if strings.contains(&i) => {
+                    let text = String::from_utf8_lossy(&text);
+                    format!("{:?}", text.chars().take(80).collect::<String>())
+                }
+                _ => format!("{a:#x}"),
+            })
+            .collect();
         let outcome = if result < 0 && result > -4096 {
             format!(
                 "-1 {} ({})",
@@ -477,6 +530,27 @@ pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
         hart.state.pc = hart.state.pc.wrapping_add(4);
     }
     deliver_pending(hart, state)
+}
+
+/// Which arguments of a call are path names (shown as strings by `--strace`).
+fn string_args(number: u64) -> &'static [usize] {
+    match number {
+        nr::CHDIR | nr::EXECVE | nr::STATFS => &[0],
+        nr::SYMLINKAT => &[0, 2],
+        nr::LINKAT | nr::RENAMEAT2 => &[1, 3],
+        nr::OPENAT
+        | nr::NEWFSTATAT
+        | nr::STATX
+        | nr::READLINKAT
+        | nr::FACCESSAT
+        | nr::FACCESSAT2
+        | nr::MKDIRAT
+        | nr::UNLINKAT
+        | nr::FCHMODAT
+        | nr::FCHOWNAT
+        | nr::UTIMENSAT => &[1],
+        _ => &[],
+    }
 }
 
 /// Enters the handler of the next signal the host delivered to this thread.
@@ -674,6 +748,17 @@ fn call(
                 }
             }
         }
+        nr::STATFS => match path_arg(state, a[0]) {
+            Ok(path) => copy_out_struct(&memory, a[1], 120, |buf| {
+                // SAFETY: struct statfs is 120 bytes on both; path is a C string.
+                unsafe { libc::syscall(libc::SYS_statfs, path.as_ptr(), buf.as_mut_ptr()) }
+            }),
+            Err(e) => e,
+        },
+        nr::FSTATFS => copy_out_struct(&memory, a[1], 120, |buf| {
+            // SAFETY: struct statfs is 120 bytes on both.
+            unsafe { libc::syscall(libc::SYS_fstatfs, a[0] as i32, buf.as_mut_ptr()) }
+        }),
         nr::STATX => match path_arg(state, a[1]) {
             Ok(path) => {
                 let mut buf = [0u8; 256];
@@ -1218,6 +1303,25 @@ fn call(
             host(r)
         }
         nr::EXECVE => execve(state, a),
+        nr::SOCKET
+        | nr::SOCKETPAIR
+        | nr::BIND
+        | nr::LISTEN
+        | nr::ACCEPT
+        | nr::ACCEPT4
+        | nr::CONNECT
+        | nr::GETSOCKNAME
+        | nr::GETPEERNAME
+        | nr::SENDTO
+        | nr::RECVFROM
+        | nr::SETSOCKOPT
+        | nr::GETSOCKOPT
+        | nr::SHUTDOWN
+        | nr::SENDMSG
+        | nr::RECVMSG => super::net::socket_call(&memory, number, a),
+        nr::EPOLL_CREATE1 | nr::EPOLL_CTL | nr::EPOLL_PWAIT => {
+            super::net::epoll_call(&memory, number, a)
+        }
         nr::RSEQ | nr::RISCV_HWPROBE | nr::CLONE3 | nr::GETITIMER | nr::SETITIMER => {
             err(libc::ENOSYS)
         }
@@ -1324,8 +1428,8 @@ fn vector_io(memory: &UserMemory, read: bool, a: [u64; 6]) -> i64 {
     let mut total: i64 = 0;
     for i in 0..count {
         let (Ok(base), Ok(len)) = (
-            memory.read_u64(a[1] + i as u64 * 16),
-            memory.read_u64(a[1] + i as u64 * 16 + 8),
+            memory.read_u64(a[1].wrapping_add(i as u64 * 16)),
+            memory.read_u64(a[1].wrapping_add(i as u64 * 16 + 8)),
         ) else {
             return if total > 0 { total } else { EFAULT };
         };
@@ -1627,8 +1731,14 @@ fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
             let want = ((len - done) as usize).min(CHUNK);
             let mut buf = vec![0u8; want];
             // SAFETY: buf is ours.
-            let n =
-                unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), want, (offset + done) as i64) };
+            let n = unsafe {
+                libc::pread(
+                    fd,
+                    buf.as_mut_ptr().cast(),
+                    want,
+                    offset.wrapping_add(done) as i64,
+                )
+            };
             if n < 0 {
                 let e = last_errno();
                 memory.unmap(start, size);
@@ -1652,7 +1762,13 @@ fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
 fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let (old, old_len, new_len, flags) = (a[0], page_up(a[1]), page_up(a[2]), a[3] as i32);
     let memory = state.memory.clone();
-    if !old.is_multiple_of(PAGE) || new_len == 0 || !memory.areas.is_mapped(old, old_len.max(PAGE))
+    if !old.is_multiple_of(PAGE)
+        || new_len == 0
+        || new_len > USER_SPACE_SIZE
+        || old
+            .checked_add(old_len)
+            .is_none_or(|end| end > USER_SPACE_SIZE)
+        || !memory.areas.is_mapped(old, old_len.max(PAGE))
     {
         return err(libc::EINVAL);
     }
@@ -1878,7 +1994,7 @@ fn execve(state: &mut ProcessState, a: [u64; 6]) -> i64 {
             return Ok(out);
         }
         for i in 0..65536u64 {
-            let ptr = memory.read_u64(at + i * 8).map_err(i64::from)?;
+            let ptr = memory.read_u64(at.wrapping_add(i * 8)).map_err(i64::from)?;
             if ptr == 0 {
                 return Ok(out);
             }

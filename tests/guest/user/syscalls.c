@@ -10,7 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -119,6 +123,49 @@ int main(int argc, char **argv) {
     CHECK("getrandom", getrandom(r1, 16, 0) == 16 && getrandom(r2, 16, 0) == 16 && memcmp(r1, r2, 16) != 0);
     char cwd[4096];
     CHECK("getcwd", getcwd(cwd, sizeof cwd) != NULL && cwd[0] == '/');
+
+    /* Sockets: a TCP connection over loopback, and a Unix socket pair with
+     * sendmsg/recvmsg. */
+    int server = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t addr_len = sizeof addr;
+    int one = 1;
+    CHECK("socket", server >= 0 && setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0);
+    CHECK("bind+listen", bind(server, (struct sockaddr *)&addr, sizeof addr) == 0 && listen(server, 4) == 0);
+    CHECK("getsockname", getsockname(server, (struct sockaddr *)&addr, &addr_len) == 0 && addr.sin_port != 0);
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK("connect", connect(client, (struct sockaddr *)&addr, sizeof addr) == 0);
+    struct sockaddr_in peer;
+    socklen_t peer_len = sizeof peer;
+    int accepted = accept(server, (struct sockaddr *)&peer, &peer_len);
+    CHECK("accept", accepted >= 0 && peer.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
+    memset(buf, 0, sizeof buf);
+    CHECK("send+recv", send(client, "over tcp", 8, 0) == 8 && recv(accepted, buf, sizeof buf, 0) == 8 && strcmp(buf, "over tcp") == 0);
+    close(client);
+    close(accepted);
+    close(server);
+    int pair[2];
+    CHECK("socketpair", socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+    struct iovec parts[2] = {{"scatter ", 8}, {"gather", 6}};
+    struct msghdr msg = {.msg_iov = parts, .msg_iovlen = 2};
+    char got_a[4] = {0}, got_b[16] = {0};
+    struct iovec into[2] = {{got_a, 4}, {got_b, 15}};
+    struct msghdr in_msg = {.msg_iov = into, .msg_iovlen = 2};
+    CHECK("sendmsg+recvmsg", sendmsg(pair[0], &msg, 0) == 14 && recvmsg(pair[1], &in_msg, 0) == 14 &&
+                                 memcmp(got_a, "scat", 4) == 0 && strcmp(got_b, "ter gather") == 0);
+
+    /* epoll: a readable pipe end is reported with its data. */
+    int ep = epoll_create1(0);
+    int efd[2];
+    pipe(efd);
+    struct epoll_event want = {.events = EPOLLIN, .data.u64 = 0x1122334455667788ull};
+    CHECK("epoll_ctl", ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, efd[0], &want) == 0);
+    struct epoll_event ready[4];
+    CHECK("epoll_wait empty", epoll_wait(ep, ready, 4, 0) == 0);
+    write(efd[1], "x", 1);
+    int n_ready = epoll_wait(ep, ready, 4, 1000);
+    CHECK("epoll_wait", n_ready == 1 && ready[0].events == EPOLLIN && ready[0].data.u64 == 0x1122334455667788ull);
 
     /* An unimplemented call fails with ENOSYS instead of stopping the program. */
     errno = 0;
