@@ -594,35 +594,7 @@ fn download(apt: &Apt, resolved: &Resolved, debs: &Path) -> Result<Debs, String>
             missing.push(package);
         }
     }
-    if !missing.is_empty() {
-        let names: Vec<String> = missing
-            .iter()
-            .map(|p| format!("{}={}", p.name, p.version))
-            .collect();
-        say(format!("downloading {}", names.join(" ")));
-        let started = Instant::now();
-        let partial = debs.join(format!(".download-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&partial);
-        create_dir(&partial)?;
-        let result = run(apt
-            .command("apt-get")
-            .args(["-q", "download"])
-            .args(&names)
-            .current_dir(&partial));
-        let result = result.and_then(|_| {
-            for package in &missing {
-                let name = package.deb_name();
-                rename(&partial.join(&name), &debs.join(&name))?;
-            }
-            Ok(())
-        });
-        let _ = fs::remove_dir_all(&partial);
-        result?;
-        say(format!(
-            "downloaded in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ));
-    }
+    fetch_debs(apt, debs, &missing)?;
     let path = |package: &Package| debs.join(package.deb_name());
     Ok(Debs {
         kernel: path(&resolved.kernel),
@@ -842,6 +814,42 @@ fn set_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("cannot make {} executable: {e}", path.display()))
+}
+
+/// Downloads `packages` (exact versions) into `debs`, through a private partial
+/// folder so an interrupted download leaves no half file behind.
+fn fetch_debs(apt: &Apt, debs: &Path, packages: &[&Package]) -> Result<(), String> {
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = packages
+        .iter()
+        .map(|p| format!("{}={}", p.name, p.version))
+        .collect();
+    say(format!("downloading {}", names.join(" ")));
+    let started = Instant::now();
+    let partial = debs.join(format!(".download-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&partial);
+    create_dir(&partial)?;
+    let result = run(apt
+        .command("apt-get")
+        .args(["-q", "download"])
+        .args(&names)
+        .current_dir(&partial));
+    let result = result.and_then(|_| {
+        for package in packages {
+            let name = package.deb_name();
+            rename(&partial.join(&name), &debs.join(&name))?;
+        }
+        Ok(())
+    });
+    let _ = fs::remove_dir_all(&partial);
+    result?;
+    say(format!(
+        "downloaded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
 }
 
 /// Writes the file tree of a `.deb` as a plain tar file.
@@ -1391,33 +1399,11 @@ fn build_sysroot(apt: &Apt, debs: &Path, root: &Path) -> Result<(), String> {
         .iter()
         .map(|name| apt.package(name))
         .collect::<Result<_, _>>()?;
-    let missing: Vec<String> = packages
+    let missing: Vec<&Package> = packages
         .iter()
         .filter(|p| !debs.join(p.deb_name()).is_file())
-        .map(|p| format!("{}={}", p.name, p.version))
         .collect();
-    if !missing.is_empty() {
-        say(format!("sysroot: downloading {}", missing.join(" ")));
-        let partial = debs.join(format!(".download-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&partial);
-        create_dir(&partial)?;
-        let result = run(apt
-            .command("apt-get")
-            .args(["-q", "download"])
-            .args(&missing)
-            .current_dir(&partial))
-        .and_then(|_| {
-            for package in &packages {
-                let name = package.deb_name();
-                if partial.join(&name).is_file() {
-                    rename(&partial.join(&name), &debs.join(&name))?;
-                }
-            }
-            Ok(())
-        });
-        let _ = fs::remove_dir_all(&partial);
-        result?;
-    }
+    fetch_debs(apt, debs, &missing)?;
     create_dir(root)?;
     for package in &packages {
         run(Command::new("dpkg-deb")

@@ -102,10 +102,11 @@ fn install_host(signal: i32, action: &GuestAction) {
     }
 }
 
-/// Applies the guest's blocked set to the host thread (for the signals the host
-/// manages), so blocked signals wait in the host kernel as they would in Linux.
-pub fn apply_host_mask(mask: u64) {
-    // SAFETY: sigset operations on a local set; pthread_sigmask on this thread.
+/// The host signal set of the signals in `mask` (bit n-1 for signal n) that
+/// the host manages.
+fn host_sigset(mask: u64) -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset and sigaddset only write to
+    // the local set, with signal numbers in range.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
@@ -114,6 +115,16 @@ pub fn apply_host_mask(mask: u64) {
                 libc::sigaddset(&mut set, signal);
             }
         }
+        set
+    }
+}
+
+/// Applies the guest's blocked set to the host thread (for the signals the host
+/// manages), so blocked signals wait in the host kernel as they would in Linux.
+pub fn apply_host_mask(mask: u64) {
+    let set = host_sigset(mask);
+    // SAFETY: sets this thread's mask from a valid set.
+    unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
@@ -193,16 +204,10 @@ pub fn sigsuspend(state: &mut ProcessState, a: [u64; 6]) -> i64 {
     };
     state.suspend_mask = Some(state.signal_mask);
     state.signal_mask = mask;
-    // SAFETY: sigset operations on a local set; sigsuspend returns when a
-    // handler ran (ours only records the signal).
+    let set = host_sigset(mask);
+    // SAFETY: sigsuspend with a valid set returns when a handler ran (ours only
+    // records the signal).
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in 1..=64 {
-            if mask & (1 << (signal - 1)) != 0 && host_managed(signal) {
-                libc::sigaddset(&mut set, signal);
-            }
-        }
         if pending_unblocked(mask) == 0 {
             libc::sigsuspend(&set);
         }
@@ -248,15 +253,9 @@ pub fn sigtimedwait(state: &mut ProcessState, a: [u64; 6]) -> i64 {
             tv_nsec: i64::from_le_bytes(raw[8..].try_into().unwrap_or_default()),
         })
     };
-    // SAFETY: a local signal set and siginfo; the timeout is ours or null.
+    let set = host_sigset(wanted);
+    // SAFETY: a valid signal set, a local siginfo; the timeout is ours or null.
     let signal = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in 1..=64 {
-            if wanted & (1 << (signal - 1)) != 0 && host_managed(signal) {
-                libc::sigaddset(&mut set, signal);
-            }
-        }
         let mut info: libc::siginfo_t = std::mem::zeroed();
         libc::sigtimedwait(
             &set,
