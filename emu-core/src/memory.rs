@@ -83,36 +83,27 @@ macro_rules! ram_access {
 impl GuestRam {
     /// Maps `size` bytes of zeroed anonymous memory.
     pub fn new(size: u64) -> Result<GuestRam, MemoryError> {
-        let len = usize::try_from(size).map_err(|_| MemoryError::InvalidSize(size))?;
-        if len == 0 || !size.is_multiple_of(PAGE_SIZE) {
-            return Err(MemoryError::InvalidSize(size));
-        }
-        let map = MmapOptions::new()
-            .len(len)
-            .map_anon()
-            .map_err(|source| MemoryError::Map { size, source })?;
-        let map = MmapRaw::from(map);
-        let pages = size >> PAGE_SHIFT;
-        let words = pages.div_ceil(64);
-        let code_pages = (0..words).map(|_| AtomicU64::new(0)).collect();
-        Ok(GuestRam {
-            map,
-            len: size,
-            code_pages,
-        })
+        GuestRam::map(size, false)
     }
 
     /// Maps `size` bytes like [`GuestRam::new`] without reserving swap for them:
     /// for a sparse address space (a user-mode process's) that is far larger than
     /// what the guest will ever touch. Only touched pages cost host memory.
     pub fn new_sparse(size: u64) -> Result<GuestRam, MemoryError> {
+        GuestRam::map(size, true)
+    }
+
+    fn map(size: u64, sparse: bool) -> Result<GuestRam, MemoryError> {
         let len = usize::try_from(size).map_err(|_| MemoryError::InvalidSize(size))?;
         if len == 0 || !size.is_multiple_of(PAGE_SIZE) {
             return Err(MemoryError::InvalidSize(size));
         }
-        let map = MmapOptions::new()
-            .len(len)
-            .no_reserve_swap()
+        let mut options = MmapOptions::new();
+        options.len(len);
+        if sparse {
+            options.no_reserve_swap();
+        }
+        let map = options
             .map_anon()
             .map_err(|source| MemoryError::Map { size, source })?;
         let map = MmapRaw::from(map);

@@ -26,6 +26,18 @@ pub fn build_dir(name: &str) -> PathBuf {
 /// The cross compiler for bare-metal guests.
 pub const CROSS_GCC: &str = "riscv64-unknown-elf-gcc";
 
+/// Width, height and RGB bytes of a PNG (screenshots and golden images).
+pub fn read_png(path: &Path) -> (u32, u32, Vec<u8>) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
 /// Debian's cross compiler for riscv64 Linux programs (user-mode tests).
 pub const LINUX_GCC: &str = "riscv64-linux-gnu-gcc";
 

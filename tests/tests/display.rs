@@ -2,21 +2,7 @@
 //! which draws colour bars on riscv-virt's simple-framebuffer, matches the
 //! golden image `tests/fixtures/demo-screen.png` pixel for pixel.
 
-use std::path::Path;
-
-use tests::{build_dir, repo_root, turing_command};
-
-/// Width, height and RGB bytes of a PNG.
-fn decode(path: &Path) -> (u32, u32, Vec<u8>) {
-    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
-        .read_info()
-        .expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
-    let info = reader.next_frame(&mut buf).expect("a frame");
-    buf.truncate(info.buffer_size());
-    (info.width, info.height, buf)
-}
+use tests::{build_dir, read_png, repo_root, turing_command};
 
 fn screenshot(name: &str, when: &[&str]) -> std::path::PathBuf {
     let shot = build_dir("display").join(name);
@@ -33,12 +19,12 @@ fn screenshot(name: &str, when: &[&str]) -> std::path::PathBuf {
 
 #[test]
 fn the_demo_guest_screenshot_matches_the_golden_image() {
-    let golden = decode(&repo_root().join("tests/fixtures/demo-screen.png"));
+    let golden = read_png(&repo_root().join("tests/fixtures/demo-screen.png"));
     for (name, when) in [
         ("after.png", &["--screenshot-after", "turing> "][..]),
         ("at.png", &["--screenshot-at", "1"][..]),
     ] {
-        let (width, height, pixels) = decode(&screenshot(name, when));
+        let (width, height, pixels) = read_png(&screenshot(name, when));
         assert_eq!((width, height), (640, 480), "{name}");
         assert!(pixels == golden.2, "{name} differs from the golden image");
     }
@@ -111,7 +97,7 @@ fn linux_shows_its_console_and_a_test_pattern_on_the_virtio_gpu_and_finds_the_in
         .status()
         .expect("run turing");
     assert!(status.success(), "the Linux display run failed");
-    let (width, height, rgb) = decode(&shot);
+    let (width, height, rgb) = read_png(&shot);
     assert_eq!((width, height), (640, 480));
     let row = |y: usize| &rgb[y * 640 * 3..(y + 1) * 640 * 3];
     for y in 240..480 {

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use devices::virtio::Display;
 use tests::images::{READY_MARKER, debian_images};
-use tests::{GuestSession, build_dir, repo_root, require_tool, turing_command};
+use tests::{GuestSession, build_dir, read_png, repo_root, require_tool, turing_command};
 
 const LAVAPIPE: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 
@@ -130,30 +131,10 @@ fn parse_xwd(bytes: &[u8]) -> (u32, u32, Vec<u32>) {
     (width, height, pixels)
 }
 
-fn write_png(path: &Path, width: u32, height: u32, pixels: &[u32]) {
-    let file = std::fs::File::create(path).expect("create the PNG");
-    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder.set_depth(png::BitDepth::Eight);
-    let rgb: Vec<u8> = pixels
-        .iter()
-        .flat_map(|p| [(p >> 16) as u8, (p >> 8) as u8, *p as u8])
-        .collect();
-    let mut writer = encoder.write_header().expect("PNG header");
-    writer.write_image_data(&rgb).expect("PNG data");
-}
-
 /// The golden demo screen as 0x00RRGGBB pixels.
 fn golden_demo_screen() -> Vec<u32> {
-    let path = repo_root().join("tests/fixtures/demo-screen.png");
-    let file = std::fs::File::open(&path).expect("golden image");
-    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
-        .read_info()
-        .expect("a PNG");
-    let mut buf = vec![0; reader.output_buffer_size().expect("a size")];
-    let info = reader.next_frame(&mut buf).expect("a frame");
-    buf[..info.buffer_size()]
-        .chunks_exact(3)
+    let (_, _, rgb) = read_png(&repo_root().join("tests/fixtures/demo-screen.png"));
+    rgb.chunks_exact(3)
         .map(|p| (u32::from(p[0]) << 16) | (u32::from(p[1]) << 8) | u32::from(p[2]))
         .collect()
 }
@@ -194,7 +175,15 @@ fn capture_until(
         }
         if Instant::now() >= deadline {
             let path = build_dir("window").join(format!("{}.png", what.replace(' ', "-")));
-            write_png(&path, width, height, &pixels);
+            let capture = Display {
+                width,
+                height,
+                pixels,
+                frames: 0,
+            };
+            if let Err(e) = frontend::screenshot::write_png(&path, &capture) {
+                eprintln!("cannot keep the last capture: {e}");
+            }
             panic!(
                 "the window never showed {what} ({width}x{height}); last capture in {}",
                 path.display()

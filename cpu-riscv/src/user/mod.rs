@@ -105,11 +105,6 @@ impl Process {
     pub fn run(&mut self) -> ProcessEnd {
         run_thread(&mut self.hart, &mut self.state)
     }
-
-    /// Guest instructions retired so far.
-    pub fn instructions(&self) -> u64 {
-        self.hart.state.instret
-    }
 }
 
 /// Runs one guest thread until it exits or a fault kills the process.

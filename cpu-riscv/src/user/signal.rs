@@ -241,17 +241,9 @@ pub fn sigtimedwait(state: &mut ProcessState, a: [u64; 6]) -> i64 {
         PENDING.with(|p| p.fetch_and(!(1 << (signal - 1)), Ordering::SeqCst));
         return write_info(signal);
     }
-    let timeout = if a[2] == 0 {
-        None
-    } else {
-        let mut raw = [0u8; 16];
-        if let Err(f) = memory.read(a[2], &mut raw) {
-            return f.into();
-        }
-        Some(libc::timespec {
-            tv_sec: i64::from_le_bytes(raw[..8].try_into().unwrap_or_default()),
-            tv_nsec: i64::from_le_bytes(raw[8..].try_into().unwrap_or_default()),
-        })
+    let timeout = match super::syscall::read_timeout(&memory, a[2]) {
+        Ok(timeout) => timeout,
+        Err(e) => return e,
     };
     let set = host_sigset(wanted);
     // SAFETY: a valid signal set, a local siginfo; the timeout is ours or null.

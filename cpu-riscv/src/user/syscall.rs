@@ -1079,13 +1079,11 @@ fn call(
         }
         nr::NANOSLEEP | nr::CLOCK_NANOSLEEP => {
             let at = if number == nr::NANOSLEEP { a[0] } else { a[2] };
-            let mut raw = [0u8; 16];
-            if let Err(f) = memory.read(at, &mut raw) {
-                return Ok(f.into());
-            }
-            let ts = libc::timespec {
-                tv_sec: i64::from_le_bytes(raw[..8].try_into().unwrap_or_default()),
-                tv_nsec: i64::from_le_bytes(raw[8..].try_into().unwrap_or_default()),
+            let ts = match read_timeout(&memory, at) {
+                Ok(Some(ts)) => ts,
+                // A null request is a bad address here, not "forever".
+                Ok(None) => return Ok(EFAULT),
+                Err(e) => return Ok(e),
             };
             // SAFETY: ts is valid; no remaining-time buffer.
             let r = unsafe {
@@ -1549,7 +1547,8 @@ fn sendfile(memory: &UserMemory, a: [u64; 6]) -> i64 {
     host(w as i64)
 }
 
-fn read_timeout(memory: &UserMemory, at: u64) -> Result<Option<libc::timespec>, i64> {
+/// Reads the guest `struct timespec` at `at` (None for a null pointer).
+pub(crate) fn read_timeout(memory: &UserMemory, at: u64) -> Result<Option<libc::timespec>, i64> {
     if at == 0 {
         return Ok(None);
     }
@@ -1722,9 +1721,9 @@ fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
             }
         }
     };
-    memory.map_zeroed(start, size, prot_bits(prot) | PROT_READ);
+    memory.map_zeroed(start, size, prot_bits(prot));
     if flags & libc::MAP_ANONYMOUS == 0 {
-        // File contents are copied in (a private mapping; MAP_SHARED writes are
+        // File contents are copied in (`poke` writes whatever the protection) (a private mapping; MAP_SHARED writes are
         // not carried back to the file).
         let mut done = 0u64;
         while done < len {
@@ -1751,7 +1750,6 @@ fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
             done += n as u64;
         }
     }
-    memory.areas.map(start, size, prot_bits(prot));
     if fixed {
         // It may have replaced pages other threads have translated.
         state.changed_address_space(hart);
@@ -1795,7 +1793,7 @@ fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let Some(new) = memory.areas.find_free(new_len, 0x1_0000, elf::MMAP_TOP) else {
         return err(libc::ENOMEM);
     };
-    memory.map_zeroed(new, new_len, prot | PROT_READ);
+    memory.map_zeroed(new, new_len, prot);
     let mut buf = vec![0u8; CHUNK];
     let mut done = 0;
     while done < old_len {
@@ -1804,7 +1802,6 @@ fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
         let _ = memory.poke(new + done, &buf[..n]);
         done += n as u64;
     }
-    memory.areas.map(new, new_len, prot);
     memory.unmap(old, old_len);
     state.changed_address_space(hart);
     new as i64

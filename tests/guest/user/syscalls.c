@@ -23,17 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int failures;
-
-#define CHECK(name, cond)                                                  \
-    do {                                                                   \
-        if (cond) {                                                        \
-            printf("ok %s\n", name);                                       \
-        } else {                                                           \
-            printf("FAIL %s (errno %d)\n", name, errno);                   \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "check.h"
 
 static __thread int tls_counter = 41;
 

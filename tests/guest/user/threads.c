@@ -13,16 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-static int failures;
-#define CHECK(name, cond)                                          \
-    do {                                                           \
-        if (cond) {                                                \
-            printf("ok %s\n", name);                               \
-        } else {                                                   \
-            printf("FAIL %s\n", name);                             \
-            failures++;                                            \
-        }                                                          \
-    } while (0)
+#include "check.h"
 
 #define THREADS 4
 #define ROUNDS 20000
