@@ -222,9 +222,9 @@ pub struct Hart {
     pub(crate) jit_fault: u8,
     /// The fault a translated block's helper ran into.
     pub(crate) jit_trap: Option<Trap>,
-    /// Instructions translated code may still run by chaining from block to block
-    /// before it must return to the dispatch loop.
-    pub(crate) chain_budget: i64,
+    /// The `instret` at which translated code, chaining from block to block or
+    /// looping inside one, must return to the dispatch loop.
+    pub(crate) chain_limit: u64,
     /// Address of the chain slot of the last block exit that could not chain
     /// (its successor was not known yet), for the dispatch loop to fill; or 0.
     pub(crate) chain_from: usize,
@@ -288,7 +288,7 @@ impl Hart {
             jit: None,
             jit_fault: 0,
             jit_trap: None,
-            chain_budget: 0,
+            chain_limit: 0,
             chain_from: 0,
             chained: 0,
             debug: None,

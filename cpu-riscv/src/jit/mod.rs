@@ -22,6 +22,7 @@
 //! then the interpreter runs it. Blocks are keyed by virtual pc and physical page,
 //! and stores into a page holding translated code drop its blocks.
 
+mod profile;
 mod translate;
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -35,8 +36,12 @@ use crate::decode::{Insn, Op, decode, insn_len};
 use crate::hart::Hart;
 use crate::trap::Trap;
 
-/// Longest block, in guest instructions.
+/// Longest basic block, in guest instructions.
 const MAX_BLOCK: usize = 64;
+/// Most guest instructions in one translation (a region of basic blocks).
+const MAX_REGION: usize = 256;
+/// Most basic blocks in one translation.
+const MAX_REGION_BLOCKS: usize = 24;
 /// Compiled blocks kept before the code cache is thrown away and started afresh.
 const MAX_BLOCKS: usize = 32 * 1024;
 
@@ -139,7 +144,10 @@ type BlockKey = (u64, u64);
 /// A translated block and what it was translated from.
 struct CompiledBlock {
     entry: BlockFn,
-    /// The guest code bytes, to re-validate the block after a fence.i.
+    /// The virtual address of the first byte of `code` (a region may hold code
+    /// before its entry, a loop's head for example).
+    code_pc: u64,
+    /// The guest code bytes the region spans, to re-validate it after a fence.i.
     code: Box<[u8]>,
     /// The fence.i epoch in which the code bytes were last known to match RAM.
     epoch: u64,
@@ -213,6 +221,8 @@ pub struct JitEngine {
     heat: HashMap<BlockKey, u32>,
     untranslatable: HashSet<BlockKey>,
     threshold: u32,
+    /// Records translations for host profilers (`TURING_PERF_MAP`).
+    profile: Option<profile::Profile>,
     /// Statistics.
     pub stats: JitStats,
 }
@@ -272,6 +282,7 @@ impl JitEngine {
             heat: HashMap::default(),
             untranslatable: HashSet::default(),
             threshold: threshold.max(1),
+            profile: profile::Profile::from_env(),
             stats: JitStats::default(),
         };
         engine.trampoline = Some(translate::compile_trampoline(&mut engine)?);
@@ -313,8 +324,8 @@ impl JitEngine {
         let covering: Vec<BlockKey> = self
             .blocks
             .iter()
-            .filter(|((start, _), block)| {
-                *start <= pc && pc < start.wrapping_add(block.code.len() as u64)
+            .filter(|(_, block)| {
+                block.code_pc <= pc && pc < block.code_pc.wrapping_add(block.code.len() as u64)
             })
             .map(|(key, _)| *key)
             .collect();
@@ -435,7 +446,7 @@ impl Hart {
                     }
                     let before = self.state.instret;
                     self.jit_fault = 0;
-                    self.chain_budget = (budget - steps) as i64;
+                    self.chain_limit = before.wrapping_add(budget - steps);
                     self.chain_from = 0;
                     // SAFETY: `block` and `trampoline` were compiled for this hart's
                     // layout by `translate` into the current module, which is still
@@ -541,7 +552,8 @@ impl Hart {
                 return Some(block.entry);
             }
             let mut current = vec![0u8; block.code.len()];
-            if self.ram.read_bytes(ram_off, &mut current) && *current == *block.code {
+            let code_off = ram_off - (pc - block.code_pc);
+            if self.ram.read_bytes(code_off, &mut current) && *current == *block.code {
                 block.epoch = jit.epoch;
                 return Some(block.entry);
             }
@@ -561,8 +573,8 @@ impl Hart {
     }
 
     fn compile_block(&mut self, pc: u64, ram_off: u64, key: BlockKey) -> Option<BlockFn> {
-        let insns = self.block_instructions(pc, ram_off);
-        if insns.is_empty() {
+        let region = self.region_blocks(pc, ram_off);
+        if region.is_empty() {
             if let Some(jit) = self.jit.as_mut() {
                 jit.untranslatable.insert(key);
             }
@@ -576,23 +588,33 @@ impl Hart {
             jit.flush_cache();
         }
         let started = Instant::now();
-        let compiled = translate::compile(jit, &insns, ram_base);
+        let compiled = translate::compile(jit, &region, ram_base);
         jit.stats.compile_time += started.elapsed();
         match compiled {
             Ok(entry) => {
                 jit.stats.blocks_compiled += 1;
-                jit.stats.instructions_compiled += insns.len() as u64;
-                let (last_pc, last) = insns[insns.len() - 1];
-                let start = ram_off & 0xfff;
-                let end = start + (last_pc - pc) + u64::from(last.len);
+                jit.stats.instructions_compiled +=
+                    region.iter().map(Vec::len).sum::<usize>() as u64;
+                // The span of page offsets the region's code covers.
+                let start = region.iter().map(|b| b[0].0 & 0xfff).min().unwrap_or(0);
+                let end = region
+                    .iter()
+                    .map(|b| {
+                        let (last_pc, last) = b[b.len() - 1];
+                        (last_pc & 0xfff) + u64::from(last.len)
+                    })
+                    .max()
+                    .unwrap_or(start);
+                let page_off = ram_off & !0xfff;
                 let mut code = vec![0u8; (end - start) as usize];
-                self.ram.read_bytes(ram_off, &mut code);
+                self.ram.read_bytes(page_off + start, &mut code);
                 let jit = self.jit.as_mut()?;
                 let epoch = jit.epoch;
                 jit.blocks.insert(
                     key,
                     CompiledBlock {
                         entry,
+                        code_pc: (pc & !0xfff) + start,
                         code: code.into_boxed_slice(),
                         epoch,
                     },
@@ -611,7 +633,49 @@ impl Hart {
         }
     }
 
-    /// The instructions of the block at `pc` (RAM offset `ram_off`), stopping at the
+    /// The basic blocks of the region entered at `pc` (RAM offset `ram_off`): the
+    /// block at `pc` first, then those reachable from it by direct jumps and
+    /// branches within the same page, breadth first, while the region stays
+    /// small. Empty when nothing at `pc` can be translated.
+    fn region_blocks(&self, pc: u64, ram_off: u64) -> Vec<Vec<(u64, Insn)>> {
+        let page = pc >> 12;
+        let mut region: Vec<Vec<(u64, Insn)>> = Vec::new();
+        let mut total = 0;
+        let mut queued = vec![pc];
+        let mut next = 0;
+        while next < queued.len() && region.len() < MAX_REGION_BLOCKS {
+            let start = queued[next];
+            next += 1;
+            // The dispatch loop must see a breakpoint before it runs.
+            if !region.is_empty() && self.breakpoint_inside_block(start) {
+                continue;
+            }
+            let block = self.block_instructions(start, (ram_off & !0xfff) + (start & 0xfff));
+            if block.is_empty() || (!region.is_empty() && total + block.len() > MAX_REGION) {
+                continue;
+            }
+            total += block.len();
+            let (last_pc, last) = block[block.len() - 1];
+            let after = last_pc.wrapping_add(u64::from(last.len));
+            let jump = last_pc.wrapping_add(i64::from(last.imm) as u64);
+            let successors = match last.op {
+                Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => vec![jump, after],
+                Op::Jal => vec![jump],
+                _ if translate::kind(last.op) == Some(translate::Kind::EndsBlock) => vec![],
+                // Cut short by its length: it falls through.
+                _ => vec![after],
+            };
+            for target in successors {
+                if target >> 12 == page && !queued.contains(&target) {
+                    queued.push(target);
+                }
+            }
+            region.push(block);
+        }
+        region
+    }
+
+    /// The instructions of the basic block at `pc` (RAM offset `ram_off`), stopping at the
     /// page end, after a control transfer or system instruction, or before the first
     /// instruction that does not decode.
     fn block_instructions(&self, pc: u64, ram_off: u64) -> Vec<(u64, Insn)> {

@@ -123,16 +123,22 @@ fn a_translated_loop_returns_when_the_budget_is_spent() {
     );
 }
 
+/// `a` at the start of RAM and `b` on the next page, each ending in a jump to
+/// the other, with `nop`s between.
+fn two_pages(a: &[u32], b: &[u32]) -> Vec<u32> {
+    let mut program = vec![addi(0, 0, 0); 1024 + b.len() + 1];
+    program[..a.len()].copy_from_slice(a);
+    program[a.len()] = jal(0, 4096 - 4 * a.len() as i32);
+    program[1024..1024 + b.len()].copy_from_slice(b);
+    program[1024 + b.len()] = jal(0, -4096 - 4 * b.len() as i32);
+    program
+}
+
 #[test]
 fn blocks_chain_into_each_other() {
-    // Two blocks jumping to each other: a: addi a0, 1; j b  b: addi a1, 1; j a
-    let program = [
-        addi(A0, A0, 1),
-        jal(0, 8),
-        jal(0, 0),
-        addi(A1, A1, 1),
-        jal(0, -16),
-    ];
+    // Two blocks on two pages jumping to each other: a: addi a0, 1; j b
+    // b: addi a1, 1; j a
+    let program = two_pages(&[addi(A0, A0, 1)], &[addi(A1, A1, 1)]);
     let (interp, jit) = run_both(&program, 100_000, |_| {});
     assert_eq!(interp.state.x, jit.state.x);
     assert_eq!(interp.state.instret, jit.state.instret);
@@ -272,16 +278,64 @@ fn inline_fp_loads_and_stores_match_the_interpreter() {
 }
 
 #[test]
-fn a_breakpoint_drops_only_the_translation_it_falls_in_and_stops_the_jit() {
-    // Two blocks: a: addi a0, 1; addi a2, 1; j b    b: addi a1, 1; j a
+fn basic_blocks_of_one_page_run_as_one_translation() {
+    // a: addi a0, 1; j b   (a jump over a hole)   b: addi a1, 1; bne a1, a2, a
+    // then a loop at the end; a and b form one region, looping inside it.
     let program = [
         addi(A0, A0, 1),
-        addi(A2, A2, 1),
         jal(0, 8),
         jal(0, 0),
         addi(A1, A1, 1),
-        jal(0, -20),
+        bne(A1, A2, -16),
+        jal(0, 0),
     ];
+    let (interp, jit) = run_both(&program, 100_000, |hart| {
+        hart.state.x[A2 as usize] = 20_000;
+    });
+    assert_eq!(interp.state.x, jit.state.x);
+    assert_eq!(interp.state.pc, jit.state.pc);
+    assert_eq!(interp.state.instret, jit.state.instret);
+    assert_eq!(jit.state.x[A1 as usize], 20_000);
+    let stats = jit.jit_stats().expect("JIT on");
+    assert_eq!(stats.chained, 0, "the loop left its region: {stats:?}");
+    assert!(
+        stats.blocks_run < 10,
+        "loop went through dispatch: {stats:?}"
+    );
+    assert!(stats.blocks_compiled <= 3, "{stats:?}");
+}
+
+#[test]
+fn a_loop_inside_a_region_returns_when_the_budget_is_spent() {
+    // a: addi a0, 1; j b   b: addi a1, 1; j a  (forever, across two blocks)
+    let program = [
+        addi(A0, A0, 1),
+        jal(0, 8),
+        jal(0, 0),
+        addi(A1, A1, 1),
+        jal(0, -16),
+    ];
+    let (interp, jit) = run_both(&program, 100_001, |_| {});
+    assert_eq!(interp.state.instret, 100_001);
+    // Translated code checks the budget on backward jumps, so it stops at most
+    // one pass through the loop past it.
+    assert!(
+        (100_001..=100_004).contains(&jit.state.instret),
+        "{}",
+        jit.state.instret
+    );
+    let extra = jit.state.instret - interp.state.instret;
+    let mut check = hart_with(&program, false);
+    assert_eq!(check.run(100_001 + extra), RunExit::Budget);
+    assert_eq!(check.state.x, jit.state.x);
+    assert_eq!(check.state.pc, jit.state.pc);
+}
+
+#[test]
+fn a_breakpoint_drops_only_the_translation_it_falls_in_and_stops_the_jit() {
+    // Two blocks on two pages: a: addi a0, 1; addi a2, 1; j b
+    // b: addi a1, 1; j a
+    let program = two_pages(&[addi(A0, A0, 1), addi(A2, A2, 1)], &[addi(A1, A1, 1)]);
     let mut hart = hart_with(&program, true);
     assert_eq!(hart.run(10_000), RunExit::Budget);
     let before = hart.jit_stats().expect("JIT on");
@@ -310,4 +364,74 @@ fn a_breakpoint_drops_only_the_translation_it_falls_in_and_stops_the_jit() {
         hart.jit_stats().unwrap().invalidations,
         before.invalidations + 1
     );
+}
+
+/// An R-type instruction: `funct7 rs2 rs1 funct3 rd opcode`.
+fn r_type(funct7: u32, rs2: u32, rs1: u32, funct3: u32, rd: u32, opcode: u32) -> u32 {
+    (funct7 << 25) | (rs2 << 20) | (rs1 << 15) | (funct3 << 12) | (rd << 7) | opcode
+}
+
+/// A shift by a constant: `slli`/`srli` (opcode 0x13) or `slliw`/`srliw` (0x1b).
+fn shift_imm(rd: u32, rs1: u32, amount: u32, left: bool, word: bool) -> u32 {
+    let funct3 = if left { 1 } else { 5 };
+    let opcode = if word { 0x1b } else { 0x13 };
+    (amount << 20) | (rs1 << 15) | (funct3 << 12) | (rd << 7) | opcode
+}
+
+#[test]
+fn rotates_written_as_two_shifts_match_the_interpreter() {
+    const ADD: (u32, u32, u32) = (0, 0, 0x33);
+    const ADDW: (u32, u32, u32) = (0, 0, 0x3b);
+    const OR: (u32, u32, u32) = (0, 6, 0x33);
+    const XOR: (u32, u32, u32) = (0, 4, 0x33);
+    let combine = |op: (u32, u32, u32), rd, a, b| r_type(op.0, b, a, op.1, rd, op.2);
+    let values = [
+        0u64,
+        1,
+        0x8000_0000,
+        0xdead_beef_8765_4321,
+        0x7fff_ffff,
+        u64::MAX,
+        0x0123_4567_89ab_cdef,
+    ];
+    for word in [true, false] {
+        let width = if word { 32 } else { 64 };
+        for amount in [1, 2, 7, 13, width / 2, width - 1] {
+            for op in [ADD, ADDW, OR, XOR] {
+                for (left_first, right_amount) in [
+                    (true, width - amount),
+                    (false, width - amount),
+                    (true, width - amount - 1),
+                ] {
+                    let left = shift_imm(T0, A0, amount, true, word);
+                    let right = shift_imm(T1, A0, right_amount, false, word);
+                    let mut program = if left_first {
+                        vec![left, right]
+                    } else {
+                        vec![right, left]
+                    };
+                    program.extend([
+                        combine(op, A1, T0, T1),
+                        combine(op, A2, T1, T0),
+                        // The source changes between the shifts: no rotate.
+                        shift_imm(T2, A0, amount, true, word),
+                        addi(A0, A0, 3),
+                        shift_imm(T3, A0, right_amount, false, word),
+                        combine(op, A3, T2, T3),
+                        jal(0, 0),
+                    ]);
+                    for value in values {
+                        let (interp, jit) = run_both(&program, 500, |hart| {
+                            hart.state.x[A0 as usize] = value;
+                        });
+                        assert_eq!(
+                            interp.state.x, jit.state.x,
+                            "word {word}, amount {amount}/{right_amount}, op {op:?}, \
+                             value {value:#x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -113,7 +113,7 @@ const OFF_INSTRET: i32 = OFF_STATE + offset_of!(HartState, instret) as i32;
 const OFF_TLB_READ: i32 = (offset_of!(Hart, tlb) + offset_of!(Tlb, read)) as i32;
 const OFF_TLB_WRITE: i32 = (offset_of!(Hart, tlb) + offset_of!(Tlb, write)) as i32;
 const OFF_FAULT: i32 = offset_of!(Hart, jit_fault) as i32;
-const OFF_CHAIN_BUDGET: i32 = offset_of!(Hart, chain_budget) as i32;
+const OFF_CHAIN_LIMIT: i32 = offset_of!(Hart, chain_limit) as i32;
 const OFF_CHAIN_FROM: i32 = offset_of!(Hart, chain_from) as i32;
 const OFF_CHAINED: i32 = offset_of!(Hart, chained) as i32;
 const OFF_SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
@@ -132,6 +132,16 @@ fn ram_flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
+/// A register's value as a constant shift of another value (see `Emitter::shifts`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Shift {
+    source: Value,
+    /// 32 for slliw/srliw, 64 for slli/srli.
+    width: u8,
+    left: bool,
+    amount: u8,
+}
+
 struct Emitter<'a, 'b> {
     b: &'a mut FunctionBuilder<'b>,
     hart: Value,
@@ -139,6 +149,11 @@ struct Emitter<'a, 'b> {
     written: [bool; 32],
     /// Registers some instruction of the block writes (a superset: every rd).
     may_write: [bool; 32],
+    /// For registers last set by a shift by a constant in this basic block: the
+    /// shifted value, the direction and amount. Two complementary shifts of one
+    /// value combined by or/add/xor are a rotate (compilers write rotates that
+    /// way for RV64GC, which has none), and become one host rotate.
+    shifts: [Option<Shift>; 32],
     ram_base: u64,
     load_sig: cranelift_codegen::ir::SigRef,
     store_sig: cranelift_codegen::ir::SigRef,
@@ -147,19 +162,23 @@ struct Emitter<'a, 'b> {
     block_sig: cranelift_codegen::ir::SigRef,
     tlb_read: Value,
     tlb_write: Value,
-    /// Virtual page of the block: exits to targets in it may chain.
+    /// Virtual page of the region: exits to targets in it may chain.
     page: u64,
-    /// The block's first pc, and the IR block its first instruction starts in
-    /// (where a jump back to the start loops).
-    start: u64,
-    header: cranelift_codegen::ir::Block,
+    /// The first pc of each basic block of the region and the IR block it starts
+    /// in: a jump to one of them stays in this function.
+    targets: Vec<(u64, cranelift_codegen::ir::Block)>,
+    /// The pc of the instruction being translated (a jump to it or an earlier pc
+    /// may close a loop, so it spends chain budget).
+    at_pc: u64,
     slots: &'a mut ChainSlots,
     /// Address of the engine's chain generation.
     generation: i64,
-    /// Where the block's decoded instructions are kept for helper calls.
+    /// Where the current basic block's decoded instructions are kept for helper
+    /// calls.
     insns: *const Insn,
-    /// Instructions of this block already added to `instret` in memory (before a
-    /// helper call, so the interpreter sees the exact count).
+    /// Instructions of this basic block already added to `instret` in memory
+    /// (before a helper call or at an edge to another basic block, so the
+    /// interpreter sees the exact count).
     instret_synced: u64,
 }
 
@@ -174,6 +193,7 @@ impl Emitter<'_, '_> {
 
     fn set(&mut self, r: u8, v: Value) {
         if r != 0 {
+            self.shifts[usize::from(r)] = None;
             self.b.def_var(self.vars[usize::from(r)], v);
             self.written[usize::from(r)] = true;
         }
@@ -231,21 +251,21 @@ impl Emitter<'_, '_> {
     /// slot is linked and current and the chain budget allows, else back to the
     /// dispatch loop (asking it to link the slot).
     fn exit_to(&mut self, target: u64, retired: u64) {
-        if target == self.start {
-            self.loop_back(retired);
+        if let Some(&(_, inside)) = self.targets.iter().find(|(pc, _)| *pc == target) {
+            self.jump_inside(target, inside, retired);
             return;
         }
         let pc = self.b.ins().iconst(types::I64, target as i64);
         self.write_back(Some(pc), retired);
         if target >> 12 != self.page {
             // Another page may map elsewhere next time: look it up each time.
-            self.chain_by_lookup(retired);
+            self.chain_by_lookup();
             return;
         }
         let slot = self.slots.alloc() as i64;
         let check = self.b.create_block();
         let done = self.b.create_block();
-        self.spend_chain_budget(retired, check, done);
+        self.within_chain_limit(check, done);
 
         self.b.switch_to_block(check);
         let slot_v = self.b.ins().iconst(types::I64, slot);
@@ -285,61 +305,57 @@ impl Emitter<'_, '_> {
         self.ret(0);
     }
 
-    /// A jump back to the block's own start: the next iteration runs in this
-    /// function with the registers still in host registers, while the chain
-    /// budget lasts (then the registers are written back and dispatch resumes).
-    fn loop_back(&mut self, retired: u64) {
-        let instret = self
-            .b
-            .ins()
-            .load(types::I64, flags(), self.hart, OFF_INSTRET);
-        // Helper calls may already have added part of this iteration.
-        let instret = self
-            .b
-            .ins()
-            .iadd_imm_s(instret, (retired - self.instret_synced) as i64);
-        self.b.ins().store(flags(), instret, self.hart, OFF_INSTRET);
-        let again = self.b.create_block();
+    /// A jump to `target`, the start of the region's basic block `inside`: the
+    /// registers stay in host registers. A backward jump may close a loop, so it
+    /// spends chain budget, and when that runs out the registers are written back
+    /// and dispatch resumes at `target`.
+    fn jump_inside(&mut self, target: u64, inside: cranelift_codegen::ir::Block, retired: u64) {
+        // Memory holds the exact count at every basic block's start. Other exits
+        // of this instruction (a branch's other way) are emitted after this one
+        // and count from the same point, so the sync mark is put back.
+        let synced = self.instret_synced;
+        self.sync_instret(retired);
+        self.instret_synced = synced;
+        if target > self.at_pc {
+            self.b.ins().jump(inside, &[]);
+            return;
+        }
         let done = self.b.create_block();
-        self.spend_chain_budget(retired, again, done);
-
-        self.b.switch_to_block(again);
-        self.b.ins().jump(self.header, &[]);
+        self.within_chain_limit(inside, done);
 
         self.b.switch_to_block(done);
-        let pc = self.b.ins().iconst(types::I64, self.start as i64);
+        let pc = self.b.ins().iconst(types::I64, target as i64);
         self.spill();
         self.b.ins().store(flags(), pc, self.hart, OFF_PC);
         self.ret(0);
     }
 
-    /// Takes `retired` from the chain budget; goes on to `more` while some is left,
-    /// else to `done`.
-    fn spend_chain_budget(
+    /// Goes on to `more` while `instret` in memory (which must already count
+    /// the instructions retired so far) is below the chain limit, else to `done`.
+    fn within_chain_limit(
         &mut self,
-        retired: u64,
         more: cranelift_codegen::ir::Block,
         done: cranelift_codegen::ir::Block,
     ) {
-        let budget = self
+        let instret = self
             .b
             .ins()
-            .load(types::I64, flags(), self.hart, OFF_CHAIN_BUDGET);
-        let budget = self.b.ins().iadd_imm_s(budget, -(retired as i64));
-        self.b
+            .load(types::I64, flags(), self.hart, OFF_INSTRET);
+        let limit = self
+            .b
             .ins()
-            .store(flags(), budget, self.hart, OFF_CHAIN_BUDGET);
-        let left = self.b.ins().icmp_imm_s(IntCC::SignedGreaterThan, budget, 0);
+            .load(types::I64, flags(), self.hart, OFF_CHAIN_LIMIT);
+        let left = self.b.ins().icmp(IntCC::UnsignedLessThan, instret, limit);
         self.b.ins().brif(left, more, &[], done, &[]);
     }
 
     /// After the registers and pc are written back: jumps into the translation
     /// for `state.pc` if the dispatch's jump cache has a current one, else returns
     /// to dispatch. For targets known only at run time or in another page.
-    fn chain_by_lookup(&mut self, retired: u64) {
+    fn chain_by_lookup(&mut self) {
         let look = self.b.create_block();
         let done = self.b.create_block();
-        self.spend_chain_budget(retired, look, done);
+        self.within_chain_limit(look, done);
 
         self.b.switch_to_block(look);
         let callee = self
@@ -546,6 +562,7 @@ impl Emitter<'_, '_> {
                 OFF_X + 8 * i32::from(insn.rd),
             );
             self.b.def_var(self.vars[usize::from(insn.rd)], v);
+            self.shifts[usize::from(insn.rd)] = None;
         }
         let fault = self.b.create_block();
         let go_on = self.b.create_block();
@@ -822,6 +839,39 @@ impl Emitter<'_, '_> {
         self.b.ins().select(zero, on_zero, result)
     }
 
+    /// The rotate that or/add/xor `insn` computes from two complementary shifts
+    /// of one value, if it is one.
+    fn rotate(&mut self, insn: &Insn) -> Option<Value> {
+        let (a, b) = (
+            self.shifts[usize::from(insn.rs1)]?,
+            self.shifts[usize::from(insn.rs2)]?,
+        );
+        let (left, right) = if a.left { (a, b) } else { (b, a) };
+        if left.source != right.source
+            || !left.left
+            || right.left
+            || left.width != right.width
+            || left.amount == 0
+            || left.amount + right.amount != left.width
+        {
+            return None;
+        }
+        let amount = i64::from(left.amount);
+        Some(if left.width == 32 {
+            // The right shift's bit 31 is clear, so the 64-bit or/add/xor of the
+            // two sign-extended words is the sign-extended rotated word, as addw.
+            let w = self.b.ins().ireduce(types::I32, left.source);
+            let r = self.b.ins().rotl_imm_s(w, amount);
+            self.b.ins().sextend(types::I64, r)
+        } else {
+            // The 64-bit ops only: addw of two 64-bit shifts is something else.
+            if insn.op == Op::Addw {
+                return None;
+            }
+            self.b.ins().rotl_imm_s(left.source, amount)
+        })
+    }
+
     fn word_op(&mut self, insn: &Insn, f: impl Fn(&mut FunctionBuilder, Value, Value) -> Value) {
         let a = self.reg(insn.rs1);
         let b = self.reg(insn.rs2);
@@ -835,6 +885,13 @@ impl Emitter<'_, '_> {
     /// Emits one instruction; returns false when it ended the block.
     fn insn(&mut self, insn: &Insn, pc: u64, index: u64) -> bool {
         use Op::*;
+        self.at_pc = pc;
+        if matches!(insn.op, Add | Addw | Or | Xor)
+            && let Some(v) = self.rotate(insn)
+        {
+            self.set(insn.rd, v);
+            return true;
+        }
         let next = pc.wrapping_add(u64::from(insn.len));
         let rd = insn.rd;
         match kind(insn.op) {
@@ -875,7 +932,7 @@ impl Emitter<'_, '_> {
                 let link = self.b.ins().iconst(types::I64, next as i64);
                 self.set(rd, link);
                 self.write_back(Some(target), index + 1);
-                self.chain_by_lookup(index + 1);
+                self.chain_by_lookup();
                 return false;
             }
             Beq | Bne | Blt | Bge | Bltu | Bgeu => {
@@ -948,6 +1005,21 @@ impl Emitter<'_, '_> {
                     }
                 };
                 self.set(rd, v);
+                let (width, left) = match insn.op {
+                    Slli => (64, true),
+                    Srli => (64, false),
+                    Slliw => (32, true),
+                    Srliw => (32, false),
+                    _ => (0, false),
+                };
+                if width != 0 && rd != 0 {
+                    self.shifts[usize::from(rd)] = Some(Shift {
+                        source: a,
+                        width,
+                        left,
+                        amount: (imm & i64::from(width - 1)) as u8,
+                    });
+                }
             }
             Add | Sub | Sll | Slt | Sltu | Xor | Srl | Sra | Or | And | Mul | Mulh | Mulhu
             | Mulhsu => {
@@ -1029,7 +1101,12 @@ fn block_signature(ptr: Type) -> Signature {
 }
 
 /// Defines `func` in the module and returns its finalized entry.
-fn finish(jit: &mut JitEngine, sig: &Signature) -> Result<*const u8, String> {
+/// `guest_pc` names the code in the profiling map (`None` for the trampoline).
+fn finish(
+    jit: &mut JitEngine,
+    sig: &Signature,
+    guest_pc: Option<u64>,
+) -> Result<*const u8, String> {
     let module = jit.module.as_mut().ok_or("no code cache")?;
     let id = module
         .declare_anonymous_function(sig)
@@ -1037,9 +1114,18 @@ fn finish(jit: &mut JitEngine, sig: &Signature) -> Result<*const u8, String> {
     module
         .define_function(id, &mut jit.ctx)
         .map_err(|e| e.to_string())?;
+    let size = jit
+        .ctx
+        .compiled_code()
+        .map_or(0, |code| code.code_info().total_size);
+    let listing = jit.ctx.compiled_code().and_then(|code| code.vcode.clone());
     module.clear_context(&mut jit.ctx);
     module.finalize_definitions().map_err(|e| e.to_string())?;
-    Ok(module.get_finalized_function(id))
+    let entry = module.get_finalized_function(id);
+    if let Some(profile) = jit.profile.as_mut() {
+        profile.record(entry, size, guest_pc, listing.as_deref());
+    }
+    Ok(entry)
 }
 
 /// Compiles the host-convention function through which Rust enters blocks.
@@ -1064,23 +1150,26 @@ pub(super) fn compile_trampoline(jit: &mut JitEngine) -> Result<Trampoline, Stri
         b.seal_all_blocks();
         b.finalize(module.target_config());
     }
-    let code = finish(jit, &sig)?;
+    let code = finish(jit, &sig, None)?;
     // SAFETY: `code` is the function just defined with the host's C convention and
     // signature `(ptr, ptr) -> i64`; the module keeps it alive until `free_memory`,
     // which also drops the engine's copy of this pointer.
     Ok(unsafe { std::mem::transmute::<*const u8, Trampoline>(code) })
 }
 
-/// Translates one block and returns its entry point.
+/// Translates a region: basic blocks within one page, the first of which is
+/// the entry; jumps between them stay in the translation.
 pub(super) fn compile(
     jit: &mut JitEngine,
-    insns: &[(u64, Insn)],
+    region: &[Vec<(u64, Insn)>],
     ram_base: u64,
 ) -> Result<BlockFn, String> {
     let module = jit.module.as_mut().ok_or("no code cache")?;
     let ptr = module.target_config().pointer_type();
     let call_conv = module.isa().default_call_conv();
     jit.ctx.clear();
+    jit.ctx
+        .set_disasm(jit.profile.as_ref().is_some_and(|p| p.listing.is_some()));
     let sig = block_signature(ptr);
     jit.ctx.func.signature = sig.clone();
     let mut load_sig = Signature::new(call_conv);
@@ -1108,7 +1197,7 @@ pub(super) fn compile(
     next_sig.params.push(AbiParam::new(ptr));
     next_sig.returns.push(AbiParam::new(ptr));
     // Helper calls find their instruction here; kept until the module is freed.
-    let kept: Box<[Insn]> = insns.iter().map(|(_, insn)| *insn).collect();
+    let kept: Box<[Insn]> = region.iter().flatten().map(|(_, insn)| *insn).collect();
     let kept_at = kept.as_ptr();
     jit.insn_arena.push(kept);
     let generation = &raw const jit.chain_generation as i64;
@@ -1122,7 +1211,7 @@ pub(super) fn compile(
         // Load the registers the block reads or writes.
         let mut used = [false; 32];
         let mut may_write = [false; 32];
-        for (_, insn) in insns {
+        for (_, insn) in region.iter().flatten() {
             for r in [insn.rs1, insn.rs2, insn.rd] {
                 used[usize::from(r & 31)] = true;
             }
@@ -1140,9 +1229,11 @@ pub(super) fn compile(
         }
         let tlb_read = b.ins().load(ptr, flags(), hart, OFF_TLB_READ);
         let tlb_write = b.ins().load(ptr, flags(), hart, OFF_TLB_WRITE);
-        let header = b.create_block();
-        b.ins().jump(header, &[]);
-        b.switch_to_block(header);
+        let targets: Vec<_> = region
+            .iter()
+            .map(|block| (block[0].0, b.create_block()))
+            .collect();
+        b.ins().jump(targets[0].1, &[]);
         let load_sig = b.import_signature(load_sig);
         let store_sig = b.import_signature(store_sig);
         let exec_sig = b.import_signature(exec_sig);
@@ -1153,6 +1244,7 @@ pub(super) fn compile(
             hart,
             vars,
             written: [false; 32],
+            shifts: [None; 32],
             may_write,
             ram_base,
             load_sig,
@@ -1162,29 +1254,37 @@ pub(super) fn compile(
             block_sig,
             tlb_read,
             tlb_write,
-            page: insns[0].0 >> 12,
-            start: insns[0].0,
-            header,
+            page: region[0][0].0 >> 12,
+            targets: targets.clone(),
+            at_pc: region[0][0].0,
             slots: &mut jit.slots,
             generation,
             insns: kept_at,
             instret_synced: 0,
         };
-        let mut open = true;
-        for (index, (pc, insn)) in insns.iter().enumerate() {
-            if !e.insn(insn, *pc, index as u64) {
-                open = false;
-                break;
+        for (block, (_, start)) in region.iter().zip(&targets) {
+            e.b.switch_to_block(*start);
+            e.instret_synced = 0;
+            e.shifts = [None; 32];
+            let mut open = true;
+            for (index, (pc, insn)) in block.iter().enumerate() {
+                if !e.insn(insn, *pc, index as u64) {
+                    open = false;
+                    break;
+                }
             }
-        }
-        if open {
-            let (last_pc, last) = insns[insns.len() - 1];
-            e.exit_to(last_pc + u64::from(last.len), insns.len() as u64);
+            if open {
+                let (last_pc, last) = block[block.len() - 1];
+                e.exit_to(last_pc + u64::from(last.len), block.len() as u64);
+            }
+            // SAFETY: (pointer arithmetic only) the arena holds every basic
+            // block's instructions in order, so this stays within it or one past.
+            e.insns = unsafe { e.insns.add(block.len()) };
         }
         b.seal_all_blocks();
         b.finalize(module.target_config());
     }
-    let code = finish(jit, &sig)?;
+    let code = finish(jit, &sig, Some(region[0][0].0))?;
     Ok(BlockFn(code))
 }
 
