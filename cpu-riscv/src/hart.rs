@@ -552,7 +552,7 @@ impl Hart {
         let pa = self.translate(va, access)?;
         if let Some(off) = self.bus.ram_offset(pa & !0xfff, PAGE_SIZE) {
             let entry = crate::mmu::TlbEntry {
-                tag: va >> 12,
+                tag: va & !0xfff,
                 delta: (off | (pa & 0xfff)).wrapping_sub(va),
             };
             match access {
@@ -570,7 +570,7 @@ impl Hart {
     #[inline(always)]
     pub(crate) fn load(&mut self, va: u64, size: u8) -> Result<u64, Trap> {
         let entry = self.tlb.read[Tlb::index(va)];
-        if entry.tag == va >> 12 && (va & 0xfff) <= PAGE_SIZE - u64::from(size) {
+        if entry.tag == va & !0xfff && (va & 0xfff) <= PAGE_SIZE - u64::from(size) {
             let off = va.wrapping_add(entry.delta);
             let value = match size {
                 1 => self.ram.read_u8(off).map(u64::from),
@@ -607,7 +607,7 @@ impl Hart {
     #[inline(always)]
     pub(crate) fn store(&mut self, va: u64, size: u8, value: u64) -> Result<(), Trap> {
         let entry = self.tlb.write[Tlb::index(va)];
-        if entry.tag == va >> 12 && (va & 0xfff) <= PAGE_SIZE - u64::from(size) {
+        if entry.tag == va & !0xfff && (va & 0xfff) <= PAGE_SIZE - u64::from(size) {
             let off = va.wrapping_add(entry.delta);
             let done = match size {
                 1 => self.ram.write_u8(off, value as u8),

@@ -13,10 +13,12 @@ use crate::trap::{Trap, cause};
 pub const TLB_ENTRIES: usize = 1024;
 const PAGE_SHIFT: u32 = 12;
 
-/// One TLB entry: virtual page number tag and the delta to the RAM offset.
+/// One TLB entry: virtual page tag and the delta to the RAM offset.
 #[derive(Clone, Copy, Debug)]
 pub struct TlbEntry {
-    /// Virtual page number, or `u64::MAX` when empty.
+    /// The virtual address of the page (low 12 bits clear), or `u64::MAX` when
+    /// empty. Translated code compares it with the access address masked to the
+    /// page and the access's alignment bits, so one compare checks both.
     pub tag: u64,
     /// Added to the virtual address to give the offset into guest RAM.
     pub delta: u64,

@@ -590,7 +590,9 @@ impl Emitter<'_, '_> {
         self.b.switch_to_block(next);
     }
 
-    /// Inline TLB check; returns (hit block param path) host address on hit.
+    /// Inline TLB check of an access of `size` bytes at `va`; returns (hit, host
+    /// address). Only aligned accesses hit (an unaligned one, which may cross
+    /// pages, takes the slow path): the tag compare checks page and alignment.
     fn tlb_lookup(&mut self, tlb: Value, va: Value, size: u8) -> (Value, Value) {
         let b = &mut *self.b;
         let vpn = b.ins().ushr_imm_s(va, 12);
@@ -598,15 +600,9 @@ impl Emitter<'_, '_> {
         let scaled = b.ins().ishl_imm_s(index, ENTRY_SHIFT);
         let entry = b.ins().iadd(tlb, scaled);
         let tag = b.ins().load(types::I64, flags(), entry, OFF_TAG);
+        let masked = b.ins().band_imm_s(va, !0xfff | (i64::from(size) - 1));
+        let ok = b.ins().icmp(IntCC::Equal, tag, masked);
         let delta = b.ins().load(types::I64, flags(), entry, OFF_DELTA);
-        let hit = b.ins().icmp(IntCC::Equal, tag, vpn);
-        let in_page = b.ins().band_imm_s(va, 0xfff);
-        let fits = b.ins().icmp_imm_s(
-            IntCC::UnsignedLessThanOrEqual,
-            in_page,
-            4096 - i64::from(size),
-        );
-        let ok = b.ins().band(hit, fits);
         let offset = b.ins().iadd(va, delta);
         let host = b.ins().iadd_imm_s(offset, self.ram_base as i64);
         (ok, host)
