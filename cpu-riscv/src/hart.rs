@@ -233,7 +233,7 @@ pub struct Hart {
     /// Breakpoints and watchpoints, once a debugger has set any.
     pub(crate) debug: Option<Box<crate::debug::DebugState>>,
     /// Instruction-fetch translations for block dispatch: (vpn, RAM page).
-    exec_cache: Box<[(u64, u64); EXEC_CACHE]>,
+    pub(crate) exec_cache: Box<[(u64, u64); EXEC_CACHE]>,
     /// User-mode emulation: the process's address space, and the trap that ended
     /// the last run (U-mode traps leave the run loop instead of entering a kernel).
     pub(crate) user_space: Option<Arc<dyn UserAddressSpace>>,
@@ -241,7 +241,7 @@ pub struct Hart {
 }
 
 /// Entries of the dispatch's fetch-translation cache.
-const EXEC_CACHE: usize = 64;
+pub(crate) const EXEC_CACHE: usize = 64;
 
 impl std::fmt::Debug for Hart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -125,17 +125,34 @@ impl ChainSlots {
 const JUMP_CACHE: usize = 4096;
 
 /// One jump-cache entry: a recently run block, valid for one fence.i epoch.
+/// Translated code probes the cache for indirect jumps, so the layout is fixed.
+#[repr(C)]
 #[derive(Clone, Copy)]
-struct JumpEntry {
-    key: BlockKey,
+pub(crate) struct JumpEntry {
+    /// The block's pc (odd, so never a pc, when empty).
+    pc: u64,
+    /// The RAM page number of its code.
+    ram_page: u64,
     epoch: u64,
-    entry: Option<BlockFn>,
+    /// The block's entry (never null in a filled entry).
+    entry: *const u8,
+}
+
+// SAFETY: as for `BlockFn`, whose address `entry` holds.
+unsafe impl Send for JumpEntry {}
+
+impl JumpEntry {
+    fn get(&self, key: BlockKey, epoch: u64) -> Option<BlockFn> {
+        (self.pc == key.0 && self.ram_page == key.1 && self.epoch == epoch)
+            .then_some(BlockFn(self.entry))
+    }
 }
 
 const EMPTY_JUMP: JumpEntry = JumpEntry {
-    key: (u64::MAX, u64::MAX),
+    pc: u64::MAX,
+    ram_page: u64::MAX,
     epoch: u64::MAX,
-    entry: None,
+    entry: std::ptr::null(),
 };
 
 /// Key of a translation: virtual pc and the RAM page number of its code.
@@ -525,11 +542,7 @@ impl Hart {
         }
         let ram_off = self.exec_ram_offset(pc)?;
         let jit = self.jit.as_ref()?;
-        let cached = jit.jump_cache[((pc >> 1) as usize) & (JUMP_CACHE - 1)];
-        if cached.key == (pc, ram_off >> 12) && cached.epoch == jit.epoch {
-            return cached.entry;
-        }
-        None
+        jit.jump_cache[((pc >> 1) as usize) & (JUMP_CACHE - 1)].get((pc, ram_off >> 12), jit.epoch)
     }
 
     /// Finds (or, when hot, compiles) the translation for `pc`.
@@ -538,16 +551,16 @@ impl Hart {
         let key = (pc, ram_off >> 12);
         let jit = self.jit.as_mut()?;
         let slot = ((pc >> 1) as usize) & (JUMP_CACHE - 1);
-        let cached = jit.jump_cache[slot];
-        if cached.key == key && cached.epoch == jit.epoch {
-            return cached.entry;
+        if let Some(entry) = jit.jump_cache[slot].get(key, jit.epoch) {
+            return Some(entry);
         }
         if let Some(block) = jit.blocks.get_mut(&key) {
             if block.epoch == jit.epoch {
                 jit.jump_cache[slot] = JumpEntry {
-                    key,
+                    pc: key.0,
+                    ram_page: key.1,
                     epoch: jit.epoch,
-                    entry: Some(block.entry),
+                    entry: block.entry.0,
                 };
                 return Some(block.entry);
             }
@@ -583,12 +596,13 @@ impl Hart {
         // Stores into this page must now invalidate the translation.
         self.code_page(ram_off);
         let ram_base = self.ram.host_base_ptr() as u64;
+        let exec_cache = self.exec_cache.as_ptr();
         let jit = self.jit.as_mut()?;
         if jit.blocks.len() >= MAX_BLOCKS || jit.module.is_none() {
             jit.flush_cache();
         }
         let started = Instant::now();
-        let compiled = translate::compile(jit, &region, ram_base);
+        let compiled = translate::compile(jit, &region, ram_base, exec_cache);
         jit.stats.compile_time += started.elapsed();
         match compiled {
             Ok(entry) => {

@@ -491,3 +491,32 @@ fn unaligned_and_page_crossing_accesses_match_the_interpreter() {
     assert_eq!(a, b);
     assert_ne!(interp.state.x[A0 as usize], 0);
 }
+
+/// `jalr rd, offset(rs1)`.
+fn jalr(rd: u32, rs1: u32, offset: i32) -> u32 {
+    ((offset as u32 & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x67
+}
+
+#[test]
+fn calls_and_returns_between_pages_stay_in_translated_code() {
+    // loop: jal ra, f (next page); bne a0, a2, loop; j .   f: addi a0, 1; ret
+    let mut program = vec![addi(0, 0, 0); 1024 + 2];
+    program[0] = jal(1, 4096);
+    program[1] = bne(A0, A2, -4);
+    program[2] = jal(0, 0);
+    program[1024] = addi(A0, A0, 1);
+    program[1025] = jalr(0, 1, 0);
+    let (interp, jit) = run_both(&program, 100_000, |hart| {
+        hart.state.x[A2 as usize] = 20_000;
+    });
+    assert_eq!(interp.state.x, jit.state.x);
+    assert_eq!(interp.state.pc, jit.state.pc);
+    assert_eq!(interp.state.instret, jit.state.instret);
+    assert_eq!(jit.state.x[A0 as usize], 20_000);
+    let stats = jit.jit_stats().expect("JIT on");
+    assert!(stats.chained > 30_000, "calls did not chain: {stats:?}");
+    assert!(
+        stats.blocks_run < 20,
+        "calls went through dispatch: {stats:?}"
+    );
+}

@@ -9,8 +9,9 @@ use cranelift_module::Module;
 
 use cranelift_codegen::isa::CallConv;
 
-use super::{BlockFn, ChainSlot, ChainSlots, JitEngine, Trampoline};
+use super::{BlockFn, ChainSlot, ChainSlots, JUMP_CACHE, JitEngine, JumpEntry, Trampoline};
 use crate::decode::{Insn, Op};
+use crate::hart::EXEC_CACHE;
 use crate::hart::{Hart, HartState};
 use crate::mmu::{TLB_ENTRIES, Tlb, TlbEntry};
 
@@ -116,6 +117,7 @@ const OFF_FAULT: i32 = offset_of!(Hart, jit_fault) as i32;
 const OFF_CHAIN_LIMIT: i32 = offset_of!(Hart, chain_limit) as i32;
 const OFF_CHAIN_FROM: i32 = offset_of!(Hart, chain_from) as i32;
 const OFF_CHAINED: i32 = offset_of!(Hart, chained) as i32;
+const OFF_DEBUG: i32 = offset_of!(Hart, debug) as i32;
 const OFF_SLOT_ENTRY: i32 = offset_of!(ChainSlot, entry) as i32;
 const OFF_SLOT_GENERATION: i32 = offset_of!(ChainSlot, generation) as i32;
 const ENTRY_SHIFT: i64 = size_of::<TlbEntry>().trailing_zeros() as i64;
@@ -140,6 +142,18 @@ struct Shift {
     width: u8,
     left: bool,
     amount: u8,
+}
+
+/// Addresses of the caches an indirect jump probes in translated code. All live
+/// in boxes owned by the hart or its engine, which outlive the code.
+#[derive(Clone, Copy, Debug)]
+struct JumpProbe {
+    /// The hart's fetch translations: (virtual page, RAM page) pairs.
+    exec_cache: i64,
+    /// The engine's jump cache of [`JumpEntry`]s.
+    jump_cache: i64,
+    /// The engine's fence.i epoch.
+    epoch: i64,
 }
 
 struct Emitter<'a, 'b> {
@@ -173,6 +187,8 @@ struct Emitter<'a, 'b> {
     slots: &'a mut ChainSlots,
     /// Address of the engine's chain generation.
     generation: i64,
+    /// Where indirect jumps look for their target's translation.
+    probe: JumpProbe,
     /// Where the current basic block's decoded instructions are kept for helper
     /// calls.
     insns: *const Insn,
@@ -259,7 +275,7 @@ impl Emitter<'_, '_> {
         self.write_back(Some(pc), retired);
         if target >> 12 != self.page {
             // Another page may map elsewhere next time: look it up each time.
-            self.chain_by_lookup();
+            self.chain_by_lookup(pc);
             return;
         }
         let slot = self.slots.alloc() as i64;
@@ -352,12 +368,60 @@ impl Emitter<'_, '_> {
     /// After the registers and pc are written back: jumps into the translation
     /// for `state.pc` if the dispatch's jump cache has a current one, else returns
     /// to dispatch. For targets known only at run time or in another page.
-    fn chain_by_lookup(&mut self) {
+    fn chain_by_lookup(&mut self, pc: Value) {
         let look = self.b.create_block();
         let done = self.b.create_block();
         self.within_chain_limit(look, done);
 
+        // The dispatch's lookup, inline for the common case: no debugger, the
+        // page's fetch translation cached, and a current jump-cache entry.
         self.b.switch_to_block(look);
+        let debug = self.b.ins().load(types::I64, flags(), self.hart, OFF_DEBUG);
+        let no_debug = self.b.ins().icmp_imm_s(IntCC::Equal, debug, 0);
+        let vpn = self.b.ins().ushr_imm_s(pc, 12);
+        let slot = self.b.ins().band_imm_s(vpn, (EXEC_CACHE - 1) as i64);
+        let slot = self
+            .b
+            .ins()
+            .imul_imm_s(slot, size_of::<(u64, u64)>() as i64);
+        let fetch = self.b.ins().iadd_imm_s(slot, self.probe.exec_cache);
+        let fetch_vpn =
+            self.b
+                .ins()
+                .load(types::I64, flags(), fetch, offset_of!((u64, u64), 0) as i32);
+        let ram_page =
+            self.b
+                .ins()
+                .load(types::I64, flags(), fetch, offset_of!((u64, u64), 1) as i32);
+        let fetch_hit = self.b.ins().icmp(IntCC::Equal, fetch_vpn, vpn);
+        let half = self.b.ins().ushr_imm_s(pc, 1);
+        let slot = self.b.ins().band_imm_s(half, (JUMP_CACHE - 1) as i64);
+        let slot = self.b.ins().imul_imm_s(slot, size_of::<JumpEntry>() as i64);
+        let cached = self.b.ins().iadd_imm_s(slot, self.probe.jump_cache);
+        let field = |e: &mut Self, offset: usize| {
+            e.b.ins().load(types::I64, flags(), cached, offset as i32)
+        };
+        let cached_pc = field(self, offset_of!(JumpEntry, pc));
+        let cached_page = field(self, offset_of!(JumpEntry, ram_page));
+        let cached_epoch = field(self, offset_of!(JumpEntry, epoch));
+        let cached_entry = field(self, offset_of!(JumpEntry, entry));
+        let epoch_at = self.b.ins().iconst(types::I64, self.probe.epoch);
+        let epoch = self.b.ins().load(types::I64, flags(), epoch_at, 0);
+        let pc_hit = self.b.ins().icmp(IntCC::Equal, cached_pc, pc);
+        let page_hit = self.b.ins().icmp(IntCC::Equal, cached_page, ram_page);
+        let epoch_hit = self.b.ins().icmp(IntCC::Equal, cached_epoch, epoch);
+        let hit = self.b.ins().band(no_debug, fetch_hit);
+        let hit = self.b.ins().band(hit, pc_hit);
+        let hit = self.b.ins().band(hit, page_hit);
+        let hit = self.b.ins().band(hit, epoch_hit);
+        let follow = self.b.create_block();
+        self.b.append_block_param(follow, types::I64);
+        let slow = self.b.create_block();
+        self.b
+            .ins()
+            .brif(hit, follow, &[cached_entry.into()], slow, &[]);
+
+        self.b.switch_to_block(slow);
         let callee = self
             .b
             .ins()
@@ -367,10 +431,10 @@ impl Emitter<'_, '_> {
             .ins()
             .call_indirect(self.next_sig, callee, &[self.hart]);
         let entry = self.b.inst_results(call)[0];
-        let follow = self.b.create_block();
-        self.b.ins().brif(entry, follow, &[], done, &[]);
+        self.b.ins().brif(entry, follow, &[entry.into()], done, &[]);
 
         self.b.switch_to_block(follow);
+        let entry = self.b.block_params(follow)[0];
         let chained = self
             .b
             .ins()
@@ -928,7 +992,7 @@ impl Emitter<'_, '_> {
                 let link = self.b.ins().iconst(types::I64, next as i64);
                 self.set(rd, link);
                 self.write_back(Some(target), index + 1);
-                self.chain_by_lookup();
+                self.chain_by_lookup(target);
                 return false;
             }
             Beq | Bne | Blt | Bge | Bltu | Bgeu => {
@@ -1155,10 +1219,14 @@ pub(super) fn compile_trampoline(jit: &mut JitEngine) -> Result<Trampoline, Stri
 
 /// Translates a region: basic blocks within one page, the first of which is
 /// the entry; jumps between them stay in the translation.
+///
+/// `exec_cache` is the hart's fetch translation cache, which indirect jumps probe
+/// together with the engine's jump cache.
 pub(super) fn compile(
     jit: &mut JitEngine,
     region: &[Vec<(u64, Insn)>],
     ram_base: u64,
+    exec_cache: *const (u64, u64),
 ) -> Result<BlockFn, String> {
     let module = jit.module.as_mut().ok_or("no code cache")?;
     let ptr = module.target_config().pointer_type();
@@ -1197,6 +1265,11 @@ pub(super) fn compile(
     let kept_at = kept.as_ptr();
     jit.insn_arena.push(kept);
     let generation = &raw const jit.chain_generation as i64;
+    let probe = JumpProbe {
+        exec_cache: exec_cache as i64,
+        jump_cache: jit.jump_cache.as_ptr() as i64,
+        epoch: &raw const jit.epoch as i64,
+    };
     {
         let mut b = FunctionBuilder::new(&mut jit.ctx.func, &mut jit.fctx);
         let entry = b.create_block();
@@ -1255,6 +1328,7 @@ pub(super) fn compile(
             at_pc: region[0][0].0,
             slots: &mut jit.slots,
             generation,
+            probe,
             insns: kept_at,
             instret_synced: 0,
         };
