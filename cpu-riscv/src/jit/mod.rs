@@ -648,12 +648,19 @@ impl Hart {
     }
 
     /// The basic blocks of the region entered at `pc` (RAM offset `ram_off`): the
-    /// block at `pc` first, then those reachable from it by direct jumps and
-    /// branches within the same page, breadth first, while the region stays
-    /// small. Empty when nothing at `pc` can be translated.
+    /// block at `pc` first, then those on loops through it: reachable from it
+    /// and leading back to it by direct jumps and branches within the same page,
+    /// while the region stays small. Empty when nothing at `pc` can be
+    /// translated.
+    ///
+    /// Only loops are worth keeping in one translation: code that runs once
+    /// after the entry would be compiled again into every region that reaches
+    /// it, and compile time is most of a Linux boot's JIT cost.
     fn region_blocks(&self, pc: u64, ram_off: u64) -> Vec<Vec<(u64, Insn)>> {
         let page = pc >> 12;
         let mut region: Vec<Vec<(u64, Insn)>> = Vec::new();
+        // Successor pcs of each block in `region`.
+        let mut edges: Vec<Vec<u64>> = Vec::new();
         let mut total = 0;
         let mut queued = vec![pc];
         let mut next = 0;
@@ -679,14 +686,46 @@ impl Hart {
                 // Cut short by its length: it falls through.
                 _ => vec![after],
             };
-            for target in successors {
-                if target >> 12 == page && !queued.contains(&target) {
+            let successors: Vec<u64> = successors
+                .into_iter()
+                .filter(|target| target >> 12 == page)
+                .collect();
+            for &target in &successors {
+                if !queued.contains(&target) {
                     queued.push(target);
                 }
             }
             region.push(block);
+            edges.push(successors);
+        }
+        // Keep the entry and the blocks that lead back to it, to a fixed point.
+        let starts: Vec<u64> = region.iter().map(|block| block[0].0).collect();
+        let mut keep = vec![false; region.len()];
+        if let Some(entry) = keep.first_mut() {
+            *entry = true;
+        }
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 1..region.len() {
+                if !keep[i]
+                    && edges[i].iter().any(|target| {
+                        starts
+                            .iter()
+                            .position(|start| start == target)
+                            .is_some_and(|j| keep[j])
+                    })
+                {
+                    keep[i] = true;
+                    changed = true;
+                }
+            }
         }
         region
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(block, kept)| kept.then_some(block))
+            .collect()
     }
 
     /// The instructions of the basic block at `pc` (RAM offset `ram_off`), stopping at the

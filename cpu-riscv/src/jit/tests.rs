@@ -520,3 +520,21 @@ fn calls_and_returns_between_pages_stay_in_translated_code() {
         "calls went through dispatch: {stats:?}"
     );
 }
+
+#[test]
+fn a_region_holds_only_the_loops_through_its_entry() {
+    // loop: addi a0, 1; bne a0, a2, loop   then 20 addi a1 and j . after it: the
+    // code after the loop is its own translation, compiled once (and the final
+    // `j .` a third, as a jump to an instruction inside a block).
+    let mut program = vec![addi(A0, A0, 1), bne(A0, A2, -4)];
+    program.extend([addi(A1, A1, 1); 20]);
+    program.push(jal(0, 0));
+    let (interp, jit) = run_both(&program, 10_000, |hart| {
+        hart.state.x[A2 as usize] = 1000;
+    });
+    assert_eq!(interp.state.x, jit.state.x);
+    assert_eq!(interp.state.instret, jit.state.instret);
+    let stats = jit.jit_stats().expect("JIT on");
+    assert_eq!(stats.blocks_compiled, 3, "{stats:?}");
+    assert_eq!(stats.instructions_compiled, 2 + 21 + 1, "{stats:?}");
+}
