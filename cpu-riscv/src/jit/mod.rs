@@ -1,26 +1,34 @@
-//! The Cranelift translator: hot guest blocks become host code.
+//! The Cranelift translator: hot guest code becomes host code.
 //!
-//! A block is a run of guest instructions within one page, ending at the first
-//! branch, jump or system instruction (included), or before the first instruction
-//! that is not decoded (which the interpreter then executes and traps on). Integer,
-//! memory and branch instructions are translated inline; FP, atomic and system
-//! instructions call the interpreter's `execute` for that one instruction, with the
-//! registers written back around the call. Guest registers live in Cranelift
-//! variables inside a block and are written back at every exit. Loads and stores
-//! use the hart's software TLB inline (tag compare, page-crossing check, host
-//! pointer add); misses, MMIO and faults call back into the interpreter's memory
-//! path, and a fault leaves the exact pc and registers of the faulting instruction.
+//! A basic block is a run of guest instructions within one page, ending at the
+//! first branch, jump or system instruction (included), or before the first
+//! instruction that is not decoded (which the interpreter then executes and traps
+//! on). A translation covers a region: the basic block at its entry and those on
+//! loops back to it through direct jumps and branches within the same page, as one
+//! Cranelift function, so a loop's registers stay in host registers across its
+//! blocks. Integer, memory and branch instructions are translated inline; FP,
+//! atomic and system instructions call the interpreter's `execute` for that one
+//! instruction, with the registers written back around the call. Guest registers
+//! live in Cranelift variables and are written back at every exit. Loads and
+//! stores use the hart's software TLB inline (one compare of tag and alignment,
+//! host pointer add); misses, unaligned accesses, MMIO and faults call back into
+//! the interpreter's memory path, and a fault leaves the exact pc and registers of
+//! the faulting instruction.
 //!
-//! Chaining: a block exit with a known target in the same page jumps straight into
-//! the target's translation (a Cranelift tail call through a chain slot) while the
-//! hart's chain budget lasts, so hot loops run without returning to the dispatch
-//! loop. A slot is filled by the dispatch loop the first time its exit is taken and
-//! is trusted only while its generation matches the engine's; every invalidation
-//! bumps the generation, which unlinks all chains at once.
+//! Chaining: an exit with a known target in the same page jumps straight into the
+//! target's translation (a Cranelift tail call through a chain slot); indirect and
+//! cross-page exits probe the fetch and jump caches inline. Both go on while
+//! `instret` is below the hart's chain limit, which backward jumps inside a region
+//! check too, so hot code runs without returning to the dispatch loop yet
+//! interrupts are seen in time. A slot is filled by the dispatch loop the first
+//! time its exit is taken and is trusted only while its generation matches the
+//! engine's; every invalidation bumps the generation, which unlinks all chains at
+//! once.
 //!
-//! Tiering: a block is compiled once it has been entered `threshold` times; until
-//! then the interpreter runs it. Blocks are keyed by virtual pc and physical page,
-//! and stores into a page holding translated code drop its blocks.
+//! Tiering: a region is compiled once its entry has been reached `threshold`
+//! times; until then the interpreter runs it. Translations are keyed by virtual pc
+//! and physical page, and stores into a page holding translated code drop those
+//! whose code they overlap.
 
 mod profile;
 mod translate;
