@@ -95,6 +95,13 @@ fn hart_with(program: &[u32], jit: bool) -> Hart {
     hart
 }
 
+/// The interpreter and the JIT ended in the same architectural place.
+fn assert_same_state(interp: &Hart, jit: &Hart) {
+    assert_eq!(interp.state.x, jit.state.x);
+    assert_eq!(interp.state.pc, jit.state.pc);
+    assert_eq!(interp.state.instret, jit.state.instret);
+}
+
 /// Runs `program` under both engines with `setup` applied; returns (interp, jit).
 fn run_both(program: &[u32], budget: u64, setup: impl Fn(&mut Hart)) -> (Hart, Hart) {
     let mut out = [false, true].map(|jit| {
@@ -292,9 +299,7 @@ fn basic_blocks_of_one_page_run_as_one_translation() {
     let (interp, jit) = run_both(&program, 100_000, |hart| {
         hart.state.x[A2 as usize] = 20_000;
     });
-    assert_eq!(interp.state.x, jit.state.x);
-    assert_eq!(interp.state.pc, jit.state.pc);
-    assert_eq!(interp.state.instret, jit.state.instret);
+    assert_same_state(&interp, &jit);
     assert_eq!(jit.state.x[A1 as usize], 20_000);
     let stats = jit.jit_stats().expect("JIT on");
     assert_eq!(stats.chained, 0, "the loop left its region: {stats:?}");
@@ -483,8 +488,7 @@ fn unaligned_and_page_crossing_accesses_match_the_interpreter() {
         assert!(hart.ram.write_bytes(0x2000 - 16, &bytes));
     };
     let (interp, jit) = run_both(&program, 1_000, setup);
-    assert_eq!(interp.state.x, jit.state.x);
-    assert_eq!(interp.state.instret, jit.state.instret);
+    assert_same_state(&interp, &jit);
     let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
     assert!(interp.ram.read_bytes(0x2000 - 16, &mut a));
     assert!(jit.ram.read_bytes(0x2000 - 16, &mut b));
@@ -509,9 +513,7 @@ fn calls_and_returns_between_pages_stay_in_translated_code() {
     let (interp, jit) = run_both(&program, 100_000, |hart| {
         hart.state.x[A2 as usize] = 20_000;
     });
-    assert_eq!(interp.state.x, jit.state.x);
-    assert_eq!(interp.state.pc, jit.state.pc);
-    assert_eq!(interp.state.instret, jit.state.instret);
+    assert_same_state(&interp, &jit);
     assert_eq!(jit.state.x[A0 as usize], 20_000);
     let stats = jit.jit_stats().expect("JIT on");
     assert!(stats.chained > 30_000, "calls did not chain: {stats:?}");
@@ -532,8 +534,7 @@ fn a_region_holds_only_the_loops_through_its_entry() {
     let (interp, jit) = run_both(&program, 10_000, |hart| {
         hart.state.x[A2 as usize] = 1000;
     });
-    assert_eq!(interp.state.x, jit.state.x);
-    assert_eq!(interp.state.instret, jit.state.instret);
+    assert_same_state(&interp, &jit);
     let stats = jit.jit_stats().expect("JIT on");
     assert_eq!(stats.blocks_compiled, 3, "{stats:?}");
     assert_eq!(stats.instructions_compiled, 2 + 21 + 1, "{stats:?}");

@@ -160,8 +160,7 @@ struct Emitter<'a, 'b> {
     b: &'a mut FunctionBuilder<'b>,
     hart: Value,
     vars: [Variable; 32],
-    written: [bool; 32],
-    /// Registers some instruction of the block writes (a superset: every rd).
+    /// Registers some instruction of the region writes (every rd).
     may_write: [bool; 32],
     /// For registers last set by a shift by a constant in this basic block: the
     /// shifted value, the direction and amount. Two complementary shifts of one
@@ -211,7 +210,6 @@ impl Emitter<'_, '_> {
         if r != 0 {
             self.shifts[usize::from(r)] = None;
             self.b.def_var(self.vars[usize::from(r)], v);
-            self.written[usize::from(r)] = true;
         }
     }
 
@@ -237,12 +235,12 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Stores every register the block may have changed: those changed so far,
-    /// and those later instructions change, which a jump back to the block's
-    /// start (a loop) may already have changed in an earlier iteration.
+    /// Stores every register the region may have changed: not only those changed
+    /// so far on this path, since a jump back inside the region (a loop) may
+    /// already have changed any of them in an earlier iteration.
     fn spill(&mut self) {
         for r in 1..32u8 {
-            if self.written[usize::from(r)] || self.may_write[usize::from(r)] {
+            if self.may_write[usize::from(r)] {
                 let v = self.b.use_var(self.vars[usize::from(r)]);
                 self.b
                     .ins()
@@ -1312,7 +1310,6 @@ pub(super) fn compile(
             b: &mut b,
             hart,
             vars,
-            written: [false; 32],
             shifts: [None; 32],
             may_write,
             ram_base,
@@ -1324,7 +1321,7 @@ pub(super) fn compile(
             tlb_read,
             tlb_write,
             page: region[0][0].0 >> 12,
-            targets: targets.clone(),
+            targets,
             at_pc: region[0][0].0,
             slots: &mut jit.slots,
             generation,
@@ -1332,8 +1329,9 @@ pub(super) fn compile(
             insns: kept_at,
             instret_synced: 0,
         };
-        for (block, (_, start)) in region.iter().zip(&targets) {
-            e.b.switch_to_block(*start);
+        for (index, block) in region.iter().enumerate() {
+            let start = e.targets[index].1;
+            e.b.switch_to_block(start);
             e.instret_synced = 0;
             e.shifts = [None; 32];
             let mut open = true;
