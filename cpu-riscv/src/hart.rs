@@ -2,8 +2,9 @@
 //! trap delivery. Instruction semantics live in [`crate::exec`].
 
 use rustc_hash::FxHashMap as HashMap;
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use emu_core::{Bus, GuestRam, IrqLine, VirtualClock};
 
@@ -148,6 +149,72 @@ pub enum RunExit {
 pub trait UserAddressSpace: Send + Sync + std::fmt::Debug {
     /// Whether the page holding `va` allows `access`.
     fn permits(&self, va: u64, access: Access) -> bool;
+
+    /// The size of the window at the start of RAM that translated code may load
+    /// from and store to directly, the host's page protection standing in for the
+    /// permission check: an access the guest may not make faults on the host.
+    /// `None` (the default): every access is checked through the TLB.
+    fn direct_window(&self) -> Option<u64> {
+        None
+    }
+
+    /// The hart decoded instructions from the page holding `va`: stores to it
+    /// must be noticed, also those translated code makes directly.
+    fn holds_code(&self, _va: u64) {}
+}
+
+/// Most pages a thread records as written (see [`note_code_written`]) before
+/// its hart drops every translation instead.
+const WRITTEN_CODE_SLOTS: usize = 16;
+
+/// Code pages this thread wrote through the host mapping (a direct store from
+/// translated code, caught by the host's write protection), for its hart to drop
+/// at its next dispatch. Thread-local atomics initialised at compile time, so the
+/// fault handler may write them.
+struct WrittenCode {
+    pages: [AtomicU64; WRITTEN_CODE_SLOTS],
+    /// How many were recorded; beyond the slots, every translation goes.
+    count: AtomicUsize,
+}
+
+thread_local! {
+    static WRITTEN_CODE: WrittenCode = const {
+        WrittenCode {
+            pages: [const { AtomicU64::new(0) }; WRITTEN_CODE_SLOTS],
+            count: AtomicUsize::new(0),
+        }
+    };
+    /// While translated code runs on this thread: its hart's chain limit, which
+    /// the fault handler zeroes so the code returns to the dispatch loop (and
+    /// drops what was written) at its next jump between translations.
+    static RUNNING_CHAIN_LIMIT: Cell<*mut u64> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Records that this thread stored to the code page holding RAM offset `ram_off`
+/// behind the hart's back: its hart drops the page's decoded instructions and
+/// translations before it next looks up a translation. Async-signal-safe: meant
+/// for a host fault handler.
+pub fn note_code_written(ram_off: u64) {
+    WRITTEN_CODE.with(|w| {
+        let n = w.count.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = w.pages.get(n) {
+            slot.store(ram_off & !(PAGE_SIZE - 1), Ordering::Relaxed);
+        }
+    });
+    RUNNING_CHAIN_LIMIT.with(|limit| {
+        let limit = limit.get();
+        if !limit.is_null() {
+            // SAFETY: set only while this thread's hart runs translated code
+            // (`run_jit`), which reads the limit from memory at every jump
+            // between translations; the hart outlives that call.
+            unsafe { limit.write_volatile(0) };
+        }
+    });
+}
+
+/// Sets the chain limit the fault handler may zero while translated code runs.
+pub(crate) fn set_running_chain_limit(limit: *mut u64) {
+    RUNNING_CHAIN_LIMIT.with(|l| l.set(limit));
 }
 
 /// Decoded instructions of one RAM page, one slot per halfword.
@@ -237,6 +304,9 @@ pub struct Hart {
     /// User-mode emulation: the process's address space, and the trap that ended
     /// the last run (U-mode traps leave the run loop instead of entering a kernel).
     pub(crate) user_space: Option<Arc<dyn UserAddressSpace>>,
+    /// The window translations access guest memory directly in (see
+    /// [`UserAddressSpace::direct_window`]), as last read from `user_space`.
+    pub(crate) direct_window: Option<u64>,
     user_trap: Option<Trap>,
 }
 
@@ -282,6 +352,7 @@ impl Hart {
             fetch_page: 0,
             irq_check: true,
             user_space: None,
+            direct_window: None,
             user_trap: None,
             exit: None,
             irq_epoch: 0,
@@ -315,6 +386,9 @@ impl Hart {
 
     /// Runs up to `budget` instructions.
     pub fn run(&mut self, budget: u64) -> RunExit {
+        if Self::code_was_written() {
+            self.drop_written_code();
+        }
         if self.debug.is_some() && (self.watching() || self.jit.is_none()) {
             return self.run_watched(budget);
         }
@@ -510,6 +584,10 @@ impl Hart {
         self.page_of.insert(page, index);
         if !self.ram.is_code_page(ram_off) {
             self.ram.mark_code_page(ram_off);
+            if let Some(space) = &self.user_space {
+                // User mode: RAM offsets are virtual addresses.
+                space.holds_code(ram_off);
+            }
         }
         // Stores to this page must now take the slow path, which invalidates code.
         self.tlb.flush_write();
@@ -531,6 +609,45 @@ impl Hart {
         for slot in &mut self.pages[index].slots[first..=last] {
             *slot = Insn::default();
         }
+    }
+
+    /// Drops what was decoded or translated from code pages this thread wrote
+    /// through the host mapping (see [`note_code_written`]).
+    pub(crate) fn drop_written_code(&mut self) {
+        let pages = WRITTEN_CODE.with(|w| {
+            let n = w.count.swap(0, Ordering::Relaxed);
+            if n > WRITTEN_CODE_SLOTS {
+                return None;
+            }
+            Some(
+                w.pages[..n]
+                    .iter()
+                    .map(|p| p.load(Ordering::Relaxed))
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let Some(pages) = pages else {
+            if let Some(jit) = self.jit.as_mut() {
+                jit.invalidate_all();
+            }
+            self.flush_code();
+            return;
+        };
+        for page in pages {
+            if let Some(jit) = self.jit.as_mut() {
+                jit.invalidate_range(page, PAGE_SIZE);
+            }
+            if let Some(index) = self.page_of.remove(&(page >> 12)) {
+                self.free_pages.push(index);
+            }
+        }
+        self.fetch_vpn = u64::MAX;
+    }
+
+    /// Whether this thread wrote code pages its hart has not dropped yet.
+    #[inline]
+    pub(crate) fn code_was_written() -> bool {
+        WRITTEN_CODE.with(|w| w.count.load(Ordering::Relaxed) != 0)
     }
 
     /// Drops every decoded instruction (fence.i, reset).

@@ -243,6 +243,67 @@ impl GuestRam {
         }
     }
 
+    /// Forgets the code-page mark of the page holding `offset`; true if it was set.
+    pub fn unmark_code_page(&self, offset: u64) -> bool {
+        let page = offset >> PAGE_SHIFT;
+        match self.code_pages.get((page / 64) as usize) {
+            Some(word) => {
+                let bit = 1 << (page % 64);
+                word.fetch_and(!bit, Ordering::Relaxed) & bit != 0
+            }
+            None => false,
+        }
+    }
+
+    /// The page-aligned offsets of the code pages in `[offset, offset + len)`.
+    pub fn code_pages_in(&self, offset: u64, len: u64) -> Vec<u64> {
+        let first = offset >> PAGE_SHIFT;
+        let end = offset
+            .saturating_add(len)
+            .div_ceil(PAGE_SIZE)
+            .min(self.len >> PAGE_SHIFT);
+        let mut pages = Vec::new();
+        let mut page = first;
+        while page < end {
+            let Some(word) = self.code_pages.get((page / 64) as usize) else {
+                break;
+            };
+            let bits = word.load(Ordering::Relaxed) >> (page % 64);
+            if bits == 0 {
+                page = (page / 64 + 1) * 64;
+                continue;
+            }
+            let next = page + u64::from(bits.trailing_zeros());
+            if next < end {
+                pages.push(next << PAGE_SHIFT);
+            }
+            page = next + 1;
+        }
+        pages
+    }
+
+    /// Sets the host protection (`libc::PROT_*`) of the page-aligned range
+    /// `[offset, offset + len)`; false if it is not page-aligned RAM or the host
+    /// refuses. Every access to RAM from Rust goes through bounds-checked raw
+    /// pointers, so the caller must make sure nothing it runs reads or writes pages
+    /// it protected against that (user-mode emulation: the guest's own protection,
+    /// enforced by host faults in translated code).
+    pub fn protect(&self, offset: u64, len: u64, prot: libc::c_int) -> bool {
+        if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
+            return false;
+        }
+        let Some(ptr) = self.host_ptr(offset, len) else {
+            return false;
+        };
+        let Ok(size) = usize::try_from(len) else {
+            return false;
+        };
+        // SAFETY: [ptr, ptr+len) is page-aligned and inside our own anonymous
+        // mapping (checked by host_ptr); changing its protection cannot affect any
+        // other host memory.
+        unsafe { libc::mprotect(ptr.cast(), size, prot) == 0 }
+    }
+
     /// Forgets all code-page marks (after the CPUs dropped their decoded code).
     pub fn clear_code_pages(&self) {
         for word in self.code_pages.iter() {
@@ -290,11 +351,21 @@ mod tests {
 
     #[test]
     fn code_page_marks() {
-        let ram = GuestRam::new(128 * PAGE_SIZE).unwrap();
+        let ram = GuestRam::new(256 * PAGE_SIZE).unwrap();
         assert!(!ram.is_code_page(70 * PAGE_SIZE));
         ram.mark_code_page(70 * PAGE_SIZE + 12);
         assert!(ram.is_code_page(70 * PAGE_SIZE));
         assert!(!ram.is_code_page(71 * PAGE_SIZE));
+        ram.mark_code_page(130 * PAGE_SIZE);
+        assert_eq!(
+            ram.code_pages_in(0, 200 * PAGE_SIZE),
+            [70 * PAGE_SIZE, 130 * PAGE_SIZE]
+        );
+        assert_eq!(ram.code_pages_in(71 * PAGE_SIZE, 59 * PAGE_SIZE), []);
+        assert_eq!(ram.code_pages_in(130 * PAGE_SIZE, 1), [130 * PAGE_SIZE]);
+        assert!(ram.unmark_code_page(130 * PAGE_SIZE + 5));
+        assert!(!ram.unmark_code_page(130 * PAGE_SIZE));
+        assert!(!ram.is_code_page(130 * PAGE_SIZE));
         ram.clear_code_pages();
         assert!(!ram.is_code_page(70 * PAGE_SIZE));
     }

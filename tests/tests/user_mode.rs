@@ -233,6 +233,47 @@ fn threads_futexes_thread_locals_and_signals_work() {
     }
 }
 
+/// Translated code accesses guest memory directly, the host's page protection
+/// standing in for the guest's: code rewritten without a flush still runs new,
+/// a handler can resume a faulting loop, and faults without one kill the guest.
+#[test]
+fn direct_memory_access_keeps_linux_semantics() {
+    let program = build_linux_program(
+        &repo_root().join("tests/guest/user/memory.c"),
+        "static",
+        &["-static"],
+    );
+    let program = program.to_str().unwrap();
+    for accel in ["jit", "interp"] {
+        for mode in ["code", "resume"] {
+            let run = turing_user(&["--accel", accel, program, mode]);
+            let stdout = String::from_utf8_lossy(&run.stdout);
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            assert!(
+                stdout.contains("ALL OK"),
+                "{accel} {mode}:\n{stdout}\n{stderr}"
+            );
+            assert_eq!(run.status.code(), Some(0), "{accel} {mode}: {stderr}");
+        }
+        for (mode, printed) in [
+            ("unmapped", "walking 819208601600\n"),
+            ("readonly", "storing 1\n"),
+            ("high", "high 819208601600\n"),
+        ] {
+            let run = turing_user(&["--accel", accel, program, mode]);
+            let stdout = String::from_utf8_lossy(&run.stdout);
+            let stderr = String::from_utf8_lossy(&run.stderr);
+            assert_eq!(stdout, printed, "{accel} {mode}: {stderr}");
+            assert_eq!(
+                run.status.signal(),
+                Some(11), // SIGSEGV
+                "{accel} {mode}: {:?} {stderr}",
+                run.status
+            );
+        }
+    }
+}
+
 #[test]
 fn debian_coreutils_and_python_run_from_the_project_sysroot() {
     let sysroot = debian_images().sysroot;

@@ -426,8 +426,29 @@ impl Hart {
         })
     }
 
+    /// Follows the user address space's choice between direct and checked
+    /// memory access (it turns to checked once the guest handles its own
+    /// faults): translations made for the other choice go.
+    pub(crate) fn follow_direct_window(&mut self) {
+        // Direct access needs virtual address = RAM offset over the whole window.
+        let window = self
+            .user_space
+            .as_ref()
+            .and_then(|space| space.direct_window())
+            .filter(|&window| {
+                window.is_power_of_two() && self.bus.ram_offset(0, window) == Some(0)
+            });
+        if window != self.direct_window {
+            self.direct_window = window;
+            if let Some(jit) = self.jit.as_mut() {
+                jit.invalidate_all();
+            }
+        }
+    }
+
     /// The dispatch loop: translated blocks when hot, the interpreter otherwise.
     pub(crate) fn run_jit(&mut self, budget: u64) -> crate::hart::RunExit {
+        self.follow_direct_window();
         let control = self.bus.control().clone();
         let mut steps = 0u64;
         // (slot address, the pc it wants, chain generation) left by the last exit.
@@ -435,6 +456,9 @@ impl Hart {
         self.exit = None;
         self.irq_check = true;
         while steps < budget {
+            if Self::code_was_written() {
+                self.drop_written_code();
+            }
             if self.irq_check {
                 self.irq_check = false;
                 self.note_irq_epoch();
@@ -473,6 +497,7 @@ impl Hart {
                     self.jit_fault = 0;
                     self.chain_limit = before.wrapping_add(budget - steps);
                     self.chain_from = 0;
+                    crate::hart::set_running_chain_limit(&raw mut self.chain_limit);
                     // SAFETY: `block` and `trampoline` were compiled for this hart's
                     // layout by `translate` into the current module, which is still
                     // alive (translations are removed from `blocks` and the chain
@@ -480,11 +505,18 @@ impl Hart {
                     // code only touches the hart through the pointer we pass, which
                     // is valid and unaliased for the duration of the call.
                     let status = unsafe { trampoline(self as *mut Hart, block.0) };
+                    crate::hart::set_running_chain_limit(std::ptr::null_mut());
                     if let Some(jit) = self.jit.as_ref() {
                         pending_link = (self.chain_from, self.state.pc, jit.chain_generation);
                     }
                     let retired = self.state.instret - before;
-                    if status == 1 {
+                    if status == translate::STATUS_INTERPRET as u64 {
+                        // An access direct code cannot make: the interpreter
+                        // makes it (or takes its fault).
+                        steps += retired;
+                        self.step_one();
+                        steps += 1;
+                    } else if status == 1 {
                         let trap = self.jit_trap.take().unwrap_or(Trap::illegal());
                         self.take_trap(trap);
                         // The faulting instruction is a step, as in the interpreter.
@@ -605,12 +637,13 @@ impl Hart {
         self.code_page(ram_off);
         let ram_base = self.ram.host_base_ptr() as u64;
         let exec_cache = self.exec_cache.as_ptr();
+        let direct = self.direct_window;
         let jit = self.jit.as_mut()?;
         if jit.blocks.len() >= MAX_BLOCKS || jit.module.is_none() {
             jit.flush_cache();
         }
         let started = Instant::now();
-        let compiled = translate::compile(jit, &region, ram_base, exec_cache);
+        let compiled = translate::compile(jit, &region, ram_base, exec_cache, direct);
         jit.stats.compile_time += started.elapsed();
         match compiled {
             Ok(entry) => {

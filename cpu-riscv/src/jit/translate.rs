@@ -124,14 +124,25 @@ const ENTRY_SHIFT: i64 = size_of::<TlbEntry>().trailing_zeros() as i64;
 const OFF_TAG: i32 = offset_of!(TlbEntry, tag) as i32;
 const OFF_DELTA: i32 = offset_of!(TlbEntry, delta) as i32;
 
+/// What a translation returns when its instruction at `state.pc` must run in the
+/// interpreter (a direct access outside the window).
+pub(super) const STATUS_INTERPRET: i64 = 2;
+
 /// Memory the translated code owns outright (hart fields, TLB, RAM).
 fn flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
-/// Guest RAM: aligned or not, never trapping (the TLB check proved it in range).
+/// Guest RAM behind a TLB hit: aligned or not, never trapping (the TLB check
+/// proved it in range).
 fn ram_flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
+}
+
+/// Guest RAM accessed directly (user mode): may fault on the host, so Cranelift
+/// must neither drop nor move it.
+fn direct_flags() -> MemFlagsData {
+    MemFlagsData::new()
 }
 
 /// A register's value as a constant shift of another value (see `Emitter::shifts`).
@@ -168,6 +179,9 @@ struct Emitter<'a, 'b> {
     /// way for RV64GC, which has none), and become one host rotate.
     shifts: [Option<Shift>; 32],
     ram_base: u64,
+    /// User mode: guest addresses below `1 << direct_bits` are accessed directly
+    /// at `ram_base + va`, the host's page protection enforcing the guest's.
+    direct_bits: Option<u32>,
     load_sig: cranelift_codegen::ir::SigRef,
     store_sig: cranelift_codegen::ir::SigRef,
     exec_sig: cranelift_codegen::ir::SigRef,
@@ -670,6 +684,25 @@ impl Emitter<'_, '_> {
         (ok, host)
     }
 
+    /// User mode: the host address of an access at `va`, which the access
+    /// itself checks (the host's protection mirrors the guest's). Outside the
+    /// window the instruction is left to the interpreter, which faults precisely;
+    /// an exit rather than a helper call, so the fast path keeps its registers
+    /// across it. None when accesses go through the TLB.
+    fn direct_address(&mut self, va: Value, pc: u64, index: u64) -> Option<Value> {
+        let bits = self.direct_bits?;
+        let high = self.b.ins().ushr_imm_s(va, i64::from(bits));
+        let inside = self.b.create_block();
+        let outside = self.b.create_block();
+        self.b.set_cold_block(outside);
+        self.b.ins().brif(high, outside, &[], inside, &[]);
+        self.b.switch_to_block(outside);
+        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
+        self.exit(pc_v, index, STATUS_INTERPRET);
+        self.b.switch_to_block(inside);
+        Some(self.b.ins().iadd_imm_s(va, self.ram_base as i64))
+    }
+
     fn load(&mut self, insn: &Insn, pc: u64, index: u64, size: u8, signed: bool) {
         let value = self.load_value(insn, pc, index, size, signed);
         self.set(insn.rd, value);
@@ -680,6 +713,22 @@ impl Emitter<'_, '_> {
     fn load_value(&mut self, insn: &Insn, pc: u64, index: u64, size: u8, signed: bool) -> Value {
         let base = self.reg(insn.rs1);
         let va = self.b.ins().iadd_imm_s(base, i64::from(insn.imm));
+        let ty: Type = match size {
+            1 => types::I8,
+            2 => types::I16,
+            4 => types::I32,
+            _ => types::I64,
+        };
+        if let Some(host) = self.direct_address(va, pc, index) {
+            let raw = self.b.ins().load(ty, direct_flags(), host, 0);
+            return if ty == types::I64 {
+                raw
+            } else if signed {
+                self.b.ins().sextend(types::I64, raw)
+            } else {
+                self.b.ins().uextend(types::I64, raw)
+            };
+        }
         let (ok, host) = self.tlb_lookup(self.tlb_read, va, size);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -689,12 +738,6 @@ impl Emitter<'_, '_> {
         self.b.ins().brif(ok, fast, &[], slow, &[]);
 
         self.b.switch_to_block(fast);
-        let ty: Type = match size {
-            1 => types::I8,
-            2 => types::I16,
-            4 => types::I32,
-            _ => types::I64,
-        };
         let raw = self.b.ins().load(ty, ram_flags(), host, 0);
         let value = if ty == types::I64 {
             raw
@@ -745,6 +788,17 @@ impl Emitter<'_, '_> {
     fn store_value(&mut self, insn: &Insn, pc: u64, index: u64, size: u8, value: Value) {
         let base = self.reg(insn.rs1);
         let va = self.b.ins().iadd_imm_s(base, i64::from(insn.imm));
+        let narrow = |b: &mut FunctionBuilder, value| match size {
+            1 => b.ins().ireduce(types::I8, value),
+            2 => b.ins().ireduce(types::I16, value),
+            4 => b.ins().ireduce(types::I32, value),
+            _ => value,
+        };
+        if let Some(host) = self.direct_address(va, pc, index) {
+            let narrow = narrow(self.b, value);
+            self.b.ins().store(direct_flags(), narrow, host, 0);
+            return;
+        }
         let (ok, host) = self.tlb_lookup(self.tlb_write, va, size);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
@@ -754,12 +808,7 @@ impl Emitter<'_, '_> {
         self.b.ins().brif(ok, fast, &[], slow, &[]);
 
         self.b.switch_to_block(fast);
-        let narrow = match size {
-            1 => self.b.ins().ireduce(types::I8, value),
-            2 => self.b.ins().ireduce(types::I16, value),
-            4 => self.b.ins().ireduce(types::I32, value),
-            _ => value,
-        };
+        let narrow = narrow(self.b, value);
         self.b.ins().store(ram_flags(), narrow, host, 0);
         self.b.ins().jump(join, &[]);
 
@@ -1225,6 +1274,7 @@ pub(super) fn compile(
     region: &[Vec<(u64, Insn)>],
     ram_base: u64,
     exec_cache: *const (u64, u64),
+    direct_window: Option<u64>,
 ) -> Result<BlockFn, String> {
     let module = jit.module.as_mut().ok_or("no code cache")?;
     let ptr = module.target_config().pointer_type();
@@ -1313,6 +1363,7 @@ pub(super) fn compile(
             shifts: [None; 32],
             may_write,
             ram_base,
+            direct_bits: direct_window.map(u64::trailing_zeros),
             load_sig,
             store_sig,
             exec_sig,

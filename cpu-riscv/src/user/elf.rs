@@ -170,7 +170,7 @@ fn load_image(
         }
         if fresh_from > start {
             let old = memory.areas.prot_at(start).unwrap_or(0);
-            memory.areas.map(start, PAGE, old | prot);
+            memory.set_prot(start, PAGE, old | prot);
         }
         let file = &bytes[ph.p_offset as usize..(ph.p_offset + ph.p_filesz) as usize];
         memory

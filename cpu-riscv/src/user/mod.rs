@@ -4,6 +4,7 @@
 //! become host system calls ([`syscall`]), and its faults become signals.
 
 pub mod elf;
+pub mod fault;
 mod net;
 pub mod signal;
 pub mod space;
@@ -90,7 +91,7 @@ impl Process {
         // rdcycle, rdtime and rdinstret work in U-mode, as Linux allows.
         hart.state.mcounteren = 7;
         hart.state.scounteren = 7;
-        hart.enter_user_mode(memory.areas.clone());
+        hart.enter_user_mode(Arc::new(memory.clone()));
         if let Some(threshold) = options.jit_threshold {
             hart.enable_jit(threshold)?;
         }
@@ -109,6 +110,7 @@ impl Process {
 
 /// Runs one guest thread until it exits or a fault kills the process.
 fn run_thread(hart: &mut Hart, state: &mut syscall::ProcessState) -> ProcessEnd {
+    let _faults = fault::enter(&state.memory, state.options.strace);
     loop {
         state.sync_address_space(hart);
         match hart.run(SLICE) {
@@ -180,7 +182,7 @@ pub(crate) fn spawn_thread(hart: &mut Hart, state: &mut syscall::ProcessState, a
     let (flags, stack, parent_tid, tls, child_tid) = (a[0], a[1], a[2], a[3], a[4]);
     let mut child = Hart::new(0, state.shared.bus.clone(), state.shared.clock.clone());
     child.state = hart.state.clone();
-    child.enter_user_mode(state.memory.areas.clone());
+    child.enter_user_mode(Arc::new(state.memory.clone()));
     if let Some(threshold) = state.options.jit_threshold
         && child.enable_jit(threshold).is_err()
     {
@@ -300,7 +302,7 @@ mod tests {
         let bus = Arc::new(Bus::new(0, memory.ram.clone(), control).expect("bus"));
         let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
         let mut hart = Hart::new(0, bus.clone(), clock.clone());
-        hart.enter_user_mode(memory.areas.clone());
+        hart.enter_user_mode(Arc::new(memory.clone()));
         let state = syscall::ProcessState::new(
             memory,
             0x100000,
@@ -433,6 +435,50 @@ mod tests {
                 matches!(outcome, syscall::Outcome::Continue),
                 "{number}: {outcome:?}"
             );
+        }
+    }
+
+    /// Translated code loads directly from the window it was given and leaves
+    /// an address beyond it to the interpreter, which faults precisely.
+    #[test]
+    fn translated_loads_beyond_the_user_space_fault_precisely() {
+        let mut process = bare_process();
+        let memory = process.state.memory.clone();
+        memory.map_zeroed(0x20000, 0x1000, space::PROT_READ | space::PROT_EXEC);
+        // loop: ld t0, 0(a0); addi a1, a1, 1; j loop
+        let code: Vec<u8> = [0x0005_3283u32, 0x0015_8593, 0xff9f_f06f]
+            .iter()
+            .flat_map(|w| w.to_le_bytes())
+            .collect();
+        memory.poke(0x20000, &code).unwrap();
+        memory.poke(0x10008, &0x1234u64.to_le_bytes()).unwrap();
+        let hart = &mut process.hart;
+        hart.enable_jit(2).unwrap();
+        hart.state.pc = 0x20000;
+        hart.state.x[10] = 0x10008;
+        assert_eq!(hart.run(30_000), RunExit::Budget);
+        assert_eq!(hart.state.x[5], 0x1234);
+        let mut rounds = hart.state.x[11];
+        assert!(rounds >= 9_000, "{rounds}");
+        let stats = hart.jit_stats().unwrap();
+        assert!(stats.blocks_compiled >= 1, "{stats:?}");
+        assert_eq!(hart.direct_window, Some(space::USER_SPACE_SIZE));
+        for beyond in [space::USER_SPACE_SIZE, 1 << 40, u64::MAX - 3] {
+            hart.state.x[10] = beyond;
+            assert_eq!(hart.run(1000), RunExit::UserTrap);
+            let trap = hart.take_user_trap().unwrap();
+            assert_eq!(trap.cause, cause::LOAD_PAGE_FAULT);
+            assert_eq!(trap.tval, beyond);
+            // Stopped at the load, the loop's count as it was (the last run
+            // may have ended before or after the addi).
+            assert_eq!(hart.state.pc, 0x20000);
+            let count = hart.state.x[11];
+            assert!(count == rounds || count == rounds + 1, "{count} {rounds}");
+            // Back in range, the translation goes on.
+            hart.state.x[10] = 0x10008;
+            assert_eq!(hart.run(3000), RunExit::Budget);
+            assert!(hart.state.x[11] > count + 900, "{}", hart.state.x[11]);
+            rounds = hart.state.x[11];
         }
     }
 }

@@ -130,7 +130,7 @@ pub fn apply_host_mask(mask: u64) {
 }
 
 /// `rt_sigaction(signal, act, oldact, sigsetsize)`.
-pub fn sigaction(state: &mut ProcessState, a: [u64; 6]) -> i64 {
+pub fn sigaction(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let signal = a[0] as i32;
     if !(1..=64).contains(&signal)
         || (a[1] != 0 && (signal == libc::SIGKILL || signal == libc::SIGSTOP))
@@ -167,6 +167,15 @@ pub fn sigaction(state: &mut ProcessState, a: [u64; 6]) -> i64 {
         };
         actions[signal as usize] = action;
         install_host(signal, &action);
+        drop(actions);
+        // A handler may look at the registers of a fault: translate for that.
+        if matches!(signal, libc::SIGSEGV | libc::SIGBUS)
+            && action.handler != SIG_DFL
+            && action.handler != SIG_IGN
+            && memory.require_precise_faults()
+        {
+            state.changed_address_space(hart);
+        }
     }
     0
 }

@@ -3,8 +3,15 @@
 //! guest memory with one add, and a map of areas (like Linux's VMAs) says which
 //! pages exist with which permissions. The MMU consults it on TLB misses; the
 //! syscall layer checks it before touching guest memory for the guest.
-
+//!
+//! The host mapping's protection mirrors the map (unmapped pages are `PROT_NONE`,
+//! read-only pages read-only), so translated code may access guest memory without
+//! any check and let the host fault on what the guest may not touch (see
+//! [`super::fault`]). Writable pages the hart has decoded instructions from are
+//! kept read-only too: a store to them faults, and the fault handler drops the
+//! page's translations before letting the store go on.
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use emu_core::GuestRam;
@@ -15,6 +22,8 @@ use crate::mmu::Access;
 /// Size of the user address space: the lower half of Sv39, as riscv64 Linux gives
 /// processes.
 pub const USER_SPACE_SIZE: u64 = 1 << 38;
+/// log2 of [`USER_SPACE_SIZE`]: translated code checks `va >> USER_SPACE_BITS == 0`.
+pub const USER_SPACE_BITS: u32 = 38;
 /// The page size.
 pub const PAGE: u64 = 4096;
 
@@ -68,6 +77,30 @@ impl AreaMap {
         (va < area.end).then_some(area.prot)
     }
 
+    /// `[start, end)` cut into runs of one protection (None: unmapped).
+    fn runs(&self, start: u64, end: u64) -> Vec<(u64, u64, Option<u8>)> {
+        let areas = self.areas.read().unwrap_or_else(|e| e.into_inner());
+        let mut runs = Vec::new();
+        let mut at = start;
+        let first = areas.range(..=start).next_back().map_or(start, |(&s, _)| s);
+        for (&s, area) in areas.range(first..end) {
+            if area.end <= at {
+                continue;
+            }
+            if s > at {
+                runs.push((at, s, None));
+            }
+            let from = s.max(at);
+            let to = area.end.min(end);
+            runs.push((from, to, Some(area.prot)));
+            at = to;
+        }
+        if at < end {
+            runs.push((at, end, None));
+        }
+        runs
+    }
+
     /// Cuts `[start, end)` out of every area (splitting those that straddle it).
     fn cut(areas: &mut BTreeMap<u64, Area>, start: u64, end: u64) {
         let overlapping: Vec<(u64, Area)> = areas
@@ -99,8 +132,9 @@ impl AreaMap {
     }
 
     /// Maps `[start, start + len)` (page-aligned) with `prot`, replacing whatever
-    /// was there.
-    pub fn map(&self, start: u64, len: u64, prot: u8) {
+    /// was there. Private, as are `unmap` and `protect`: [`UserMemory`] changes
+    /// the map and the host protection together.
+    fn map(&self, start: u64, len: u64, prot: u8) {
         let mut areas = self.areas.write().unwrap_or_else(|e| e.into_inner());
         Self::cut(&mut areas, start, start + len);
         areas.insert(
@@ -113,7 +147,7 @@ impl AreaMap {
     }
 
     /// Unmaps `[start, start + len)`.
-    pub fn unmap(&self, start: u64, len: u64) {
+    fn unmap(&self, start: u64, len: u64) {
         let mut areas = self.areas.write().unwrap_or_else(|e| e.into_inner());
         Self::cut(&mut areas, start, start + len);
     }
@@ -134,7 +168,7 @@ impl AreaMap {
 
     /// Changes the protection of `[start, start + len)`; false (ENOMEM) if part of
     /// it is not mapped.
-    pub fn protect(&self, start: u64, len: u64, prot: u8) -> bool {
+    fn protect(&self, start: u64, len: u64, prot: u8) -> bool {
         if !self.is_mapped(start, len) {
             return false;
         }
@@ -163,10 +197,45 @@ impl AreaMap {
 /// A process's memory: the host mapping and its page map.
 #[derive(Clone, Debug)]
 pub struct UserMemory {
-    /// The whole address space as host memory.
+    /// The whole address space as host memory, and one guard page above it that
+    /// is never accessible (an access straddling the top faults).
     pub ram: Arc<GuestRam>,
     /// Which pages exist.
     pub areas: Arc<AreaMap>,
+    /// Set once the guest handles SIGSEGV or SIGBUS itself: from then on
+    /// translated code checks every access through the TLB, so a fault stops at
+    /// the exact instruction with every register stored, as the handler's
+    /// `ucontext` must show. Until then a fault in translated code can only end
+    /// the process, and the registers it leaves do not matter.
+    precise_faults: Arc<AtomicBool>,
+}
+
+/// The host protection for a guest protection (None: unmapped) on a page that
+/// does or does not hold decoded code.
+fn host_prot(prot: Option<u8>, code: bool) -> libc::c_int {
+    match prot {
+        // Execute-only pages stay readable: the hart reads instructions through
+        // the host mapping.
+        Some(p) if p & PROT_WRITE != 0 && !code => libc::PROT_READ | libc::PROT_WRITE,
+        Some(p) if p != 0 => libc::PROT_READ,
+        _ => libc::PROT_NONE,
+    }
+}
+
+impl UserAddressSpace for UserMemory {
+    fn permits(&self, va: u64, access: Access) -> bool {
+        self.areas.permits(va, access)
+    }
+
+    fn direct_window(&self) -> Option<u64> {
+        (!self.precise_faults.load(Ordering::Acquire)).then_some(USER_SPACE_SIZE)
+    }
+
+    fn holds_code(&self, va: u64) {
+        if self.areas.prot_at(va).is_some_and(|p| p & PROT_WRITE != 0) {
+            self.mirror(page_down(va), PAGE);
+        }
+    }
 }
 
 /// A guest address that the guest may not access: the syscall returns EFAULT.
@@ -174,14 +243,59 @@ pub struct UserMemory {
 pub struct Fault;
 
 impl UserMemory {
-    /// Reserves the address space.
+    /// Reserves the address space, all of it inaccessible until mapped.
     pub fn new() -> Result<UserMemory, String> {
-        let ram = GuestRam::new_sparse(USER_SPACE_SIZE)
+        let ram = GuestRam::new_sparse(USER_SPACE_SIZE + PAGE)
             .map_err(|e| format!("cannot reserve the guest address space: {e}"))?;
+        if !ram.protect(0, USER_SPACE_SIZE + PAGE, libc::PROT_NONE) {
+            return Err(format!(
+                "cannot protect the guest address space: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
         Ok(UserMemory {
             ram: Arc::new(ram),
             areas: Arc::new(AreaMap::default()),
+            precise_faults: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Makes the host protection of `[start, start + len)` (page-aligned) match
+    /// the map again, with writable code pages read-only.
+    /// False if the host refused (it may run out of mappings).
+    pub fn mirror(&self, start: u64, len: u64) -> bool {
+        let end = start.saturating_add(len).min(USER_SPACE_SIZE);
+        let mut done = true;
+        for (from, to, prot) in self.areas.runs(start, end) {
+            done &= self.ram.protect(from, to - from, host_prot(prot, false));
+            if prot.is_some_and(|p| p & PROT_WRITE != 0) {
+                for page in self.ram.code_pages_in(from, to - from) {
+                    done &= self.ram.protect(page, PAGE, host_prot(prot, true));
+                }
+            }
+        }
+        done
+    }
+
+    /// An access faulted on the page at `va`. If the guest may write the page
+    /// (it was kept read-only because it holds code, or another thread just
+    /// released it), forgets that it holds code and makes it writable: true, and
+    /// the access may go on once the page's translations are dropped. False for a
+    /// fault the guest must see.
+    pub fn release_code_page(&self, va: u64) -> bool {
+        let page = page_down(va);
+        if va >= USER_SPACE_SIZE || self.areas.prot_at(page).is_none_or(|p| p & PROT_WRITE == 0) {
+            return false;
+        }
+        self.ram.unmark_code_page(page);
+        self.mirror(page, PAGE)
+    }
+
+    /// From now on, guest faults must be precise (the guest handles SIGSEGV or
+    /// SIGBUS): translations made after this check every access.
+    /// True if it was not so already (translations must be made again).
+    pub fn require_precise_faults(&self) -> bool {
+        !self.precise_faults.swap(true, Ordering::AcqRel)
     }
 
     fn check(&self, va: u64, len: u64, need: u8) -> Result<(), Fault> {
@@ -224,7 +338,38 @@ impl UserMemory {
 
     /// Writes regardless of protection (the loader filling read-only segments).
     pub fn poke(&self, va: u64, data: &[u8]) -> Result<(), Fault> {
-        self.ram.write_bytes(va, data).then_some(()).ok_or(Fault)
+        let (start, len) = self.open_host(va, data.len() as u64)?;
+        let written = self.ram.write_bytes(va, data);
+        self.mirror(start, len);
+        written.then_some(()).ok_or(Fault)
+    }
+
+    /// Reads regardless of protection (mremap moving pages).
+    pub fn peek(&self, va: u64, buf: &mut [u8]) -> Result<(), Fault> {
+        let (start, len) = self.open_host(va, buf.len() as u64)?;
+        let read = self.ram.read_bytes(va, buf);
+        self.mirror(start, len);
+        read.then_some(()).ok_or(Fault)
+    }
+
+    /// Makes the pages under `[va, va + len)` readable and writable on the host
+    /// for a moment; returns the page range to mirror again afterwards.
+    fn open_host(&self, va: u64, len: u64) -> Result<(u64, u64), Fault> {
+        let end = va
+            .checked_add(len)
+            .filter(|&e| e <= USER_SPACE_SIZE)
+            .ok_or(Fault)?;
+        if len == 0 {
+            return Ok((page_down(va), PAGE));
+        }
+        let (start, span) = (page_down(va), page_up(end) - page_down(va));
+        if !self
+            .ram
+            .protect(start, span, libc::PROT_READ | libc::PROT_WRITE)
+        {
+            return Err(Fault);
+        }
+        Ok((start, span))
     }
 
     /// Reads a u64.
@@ -259,11 +404,30 @@ impl UserMemory {
     pub fn map_zeroed(&self, start: u64, len: u64, prot: u8) {
         self.ram.discard(start, len);
         self.areas.map(start, len, prot);
+        self.mirror(start, len);
+    }
+
+    /// Gives `[start, start + len)` protection `prot`, mapped or not, keeping
+    /// its contents.
+    pub fn set_prot(&self, start: u64, len: u64, prot: u8) {
+        self.areas.map(start, len, prot);
+        self.mirror(start, len);
+    }
+
+    /// Changes the protection of mapped pages (`mprotect`); false (ENOMEM) if
+    /// part of the range is not mapped.
+    pub fn protect(&self, start: u64, len: u64, prot: u8) -> bool {
+        let done = self.areas.protect(start, len, prot);
+        if done {
+            self.mirror(start, len);
+        }
+        done
     }
 
     /// Unmaps pages and gives their memory back.
     pub fn unmap(&self, start: u64, len: u64) {
         self.areas.unmap(start, len);
+        self.mirror(start, len);
         self.ram.discard(start, len);
     }
 }
@@ -309,9 +473,7 @@ mod tests {
         let memory = UserMemory::new().expect("reserve");
         memory.map_zeroed(0x20000, 0x2000, PROT_READ);
         assert_eq!(memory.write(0x20000, b"x"), Err(Fault));
-        memory
-            .areas
-            .protect(0x21000, 0x1000, PROT_READ | PROT_WRITE);
+        assert!(memory.protect(0x21000, 0x1000, PROT_READ | PROT_WRITE));
         memory.write(0x21ffe, b"hi").unwrap();
         // Crossing into an unmapped page faults, as does the end of the space.
         assert_eq!(memory.write(0x21fff, b"hi"), Err(Fault));
@@ -322,5 +484,103 @@ mod tests {
         // Strings anywhere, the top of the 64-bit space included, fail cleanly.
         assert_eq!(memory.read_cstr(u64::MAX - 2, 16), Err(Fault));
         assert_eq!(memory.read_cstr(0xffff_ff9c, 16), Err(Fault));
+    }
+
+    /// What the host lets happen at `va`: (readable, writable), asked of the
+    /// kernel, whose copies through a pipe fail with EFAULT instead of faulting.
+    fn host_access(memory: &UserMemory, va: u64) -> (bool, bool) {
+        let ptr = memory.ram.host_base_ptr().wrapping_add(va as usize);
+        let mut fds = [0; 2];
+        // SAFETY: pipe fills two fds; the copies are checked by the kernel, which
+        // returns EFAULT for pages the process may not access that way; a
+        // readable page gets its own byte back.
+        unsafe {
+            assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+            let readable = libc::write(fds[1], ptr.cast(), 1) == 1;
+            if !readable {
+                libc::write(fds[1], [0u8].as_ptr().cast(), 1);
+            }
+            let writable = libc::read(fds[0], ptr.cast(), 1) == 1;
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+            (readable, writable)
+        }
+    }
+
+    #[test]
+    fn host_protection_follows_the_guest_map() {
+        let memory = UserMemory::new().expect("reserve");
+        let page = 0x40000;
+        assert_eq!(host_access(&memory, page), (false, false));
+        memory.map_zeroed(page, 2 * PAGE, PROT_READ | PROT_WRITE);
+        assert_eq!(host_access(&memory, page), (true, true));
+        assert!(memory.protect(page, PAGE, PROT_READ));
+        assert_eq!(host_access(&memory, page), (true, false));
+        assert_eq!(host_access(&memory, page + PAGE), (true, true));
+        // Execute-only stays readable: the hart reads instructions from it.
+        assert!(memory.protect(page, PAGE, PROT_EXEC));
+        assert_eq!(host_access(&memory, page), (true, false));
+        assert!(memory.protect(page, PAGE, 0));
+        assert_eq!(host_access(&memory, page), (false, false));
+        // The loader writes whatever the protection, and leaves it as it was.
+        memory.poke(page + 8, b"elf").unwrap();
+        assert_eq!(host_access(&memory, page), (false, false));
+        let mut back = [0u8; 3];
+        memory.peek(page + 8, &mut back).unwrap();
+        assert_eq!(&back, b"elf");
+        memory.unmap(page, 2 * PAGE);
+        assert_eq!(host_access(&memory, page + PAGE), (false, false));
+        // The guard page above the space never opens.
+        memory.map_zeroed(USER_SPACE_SIZE - PAGE, PAGE, PROT_READ | PROT_WRITE);
+        assert_eq!(host_access(&memory, USER_SPACE_SIZE - PAGE), (true, true));
+        assert_eq!(host_access(&memory, USER_SPACE_SIZE), (false, false));
+    }
+
+    #[test]
+    fn writable_code_pages_are_write_protected_until_released() {
+        let memory = UserMemory::new().expect("reserve");
+        let page = 0x80000;
+        memory.map_zeroed(page, 2 * PAGE, PROT_READ | PROT_WRITE | PROT_EXEC);
+        memory.ram.mark_code_page(page);
+        memory.holds_code(page + 0x10);
+        assert_eq!(host_access(&memory, page), (true, false));
+        assert_eq!(host_access(&memory, page + PAGE), (true, true));
+        // mprotect keeps the code page read-only while it holds code.
+        assert!(memory.protect(page, 2 * PAGE, PROT_READ | PROT_WRITE));
+        assert_eq!(host_access(&memory, page), (true, false));
+        // A store faulted on it: released, writable, no longer code.
+        assert!(memory.release_code_page(page + 0x123));
+        assert_eq!(host_access(&memory, page), (true, true));
+        assert!(!memory.ram.is_code_page(page));
+        // A fault the guest must see is not released.
+        assert!(memory.protect(page, PAGE, PROT_READ));
+        assert!(!memory.release_code_page(page));
+        assert!(!memory.release_code_page(0x1000));
+        assert!(!memory.release_code_page(USER_SPACE_SIZE + 8));
+        // Read-only code needs no protection of its own.
+        memory.ram.mark_code_page(page);
+        memory.holds_code(page);
+        assert_eq!(host_access(&memory, page), (true, false));
+    }
+
+    #[test]
+    fn runs_cover_a_range_with_its_gaps() {
+        let map = AreaMap::default();
+        map.map(0x2000, 0x2000, PROT_READ);
+        map.map(0x6000, 0x1000, PROT_WRITE);
+        assert_eq!(
+            map.runs(0x1000, 0x8000),
+            [
+                (0x1000, 0x2000, None),
+                (0x2000, 0x4000, Some(PROT_READ)),
+                (0x4000, 0x6000, None),
+                (0x6000, 0x7000, Some(PROT_WRITE)),
+                (0x7000, 0x8000, None),
+            ]
+        );
+        assert_eq!(
+            map.runs(0x3000, 0x3800),
+            [(0x3000, 0x3800, Some(PROT_READ))]
+        );
     }
 }

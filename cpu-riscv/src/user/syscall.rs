@@ -429,7 +429,7 @@ impl ProcessState {
     }
 
     /// Records an address-space change every thread must see.
-    fn changed_address_space(&mut self, hart: &mut Hart) {
+    pub(crate) fn changed_address_space(&mut self, hart: &mut Hart) {
         self.seen_generation = self.shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
         hart.flush_translations();
         hart.flush_code();
@@ -1023,7 +1023,7 @@ fn call(
                 || a[0].checked_add(a[1]).is_none_or(|e| e > USER_SPACE_SIZE)
             {
                 err(libc::EINVAL)
-            } else if memory.areas.protect(a[0], page_up(a[1]), prot_bits(a[2])) {
+            } else if memory.protect(a[0], page_up(a[1]), prot_bits(a[2])) {
                 state.changed_address_space(hart);
                 0
             } else {
@@ -1266,7 +1266,7 @@ fn call(
         nr::SCHED_YIELD => host(i64::from(unsafe { libc::sched_yield() })),
         nr::SET_ROBUST_LIST | nr::PRCTL => 0,
         nr::FUTEX => futex(&memory, a),
-        nr::RT_SIGACTION => super::signal::sigaction(state, a),
+        nr::RT_SIGACTION => super::signal::sigaction(hart, state, a),
         nr::RT_SIGPROCMASK => super::signal::sigprocmask(state, a),
         nr::RT_SIGSUSPEND => super::signal::sigsuspend(state, a),
         nr::RT_SIGTIMEDWAIT => super::signal::sigtimedwait(state, a),
@@ -1798,7 +1798,7 @@ fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let mut done = 0;
     while done < old_len {
         let n = ((old_len - done) as usize).min(CHUNK);
-        let _ = memory.ram.read_bytes(old + done, &mut buf[..n]);
+        let _ = memory.peek(old + done, &mut buf[..n]);
         let _ = memory.poke(new + done, &buf[..n]);
         done += n as u64;
     }
