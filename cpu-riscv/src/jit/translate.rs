@@ -3,7 +3,9 @@
 use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{AbiParam, InstBuilder, MemFlagsData, Signature, Type, Value, types};
+use cranelift_codegen::ir::{
+    AbiParam, Function, Inst, InstBuilder, MemFlagsData, Signature, Type, Value, types,
+};
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_module::Module;
 
@@ -80,6 +82,44 @@ fn writes_integer_rd(op: Op) -> bool {
             | Csrrsi
             | Csrrci
     )
+}
+
+/// Whether `op` writes the integer register named by `rd` (in the other formats
+/// those bits are immediate bits or name an FP register).
+fn writes_x_rd(op: Op) -> bool {
+    use Op::*;
+    match op {
+        Undecoded | Illegal | Beq | Bne | Blt | Bge | Bltu | Bgeu | Sb | Sh | Sw | Sd | Fence
+        | FenceI | Ecall | Ebreak | Mret | Sret | Wfi | SfenceVma => false,
+        Flw | Fsw | FmaddS | FmsubS | FnmsubS | FnmaddS | FaddS | FsubS | FmulS | FdivS
+        | FsqrtS | FsgnjS | FsgnjnS | FsgnjxS | FminS | FmaxS | FcvtWS | FcvtWuS | FcvtLS
+        | FcvtLuS | FmvXW | FclassS | FeqS | FltS | FleS | FcvtSW | FcvtSWu | FcvtSL | FcvtSLu
+        | FmvWX | Fld | Fsd | FmaddD | FmsubD | FnmsubD | FnmaddD | FaddD | FsubD | FmulD
+        | FdivD | FsqrtD | FsgnjD | FsgnjnD | FsgnjxD | FminD | FmaxD | FcvtSD | FcvtDS
+        | FcvtWD | FcvtWuD | FcvtLD | FcvtLuD | FmvXD | FclassD | FeqD | FltD | FleD | FcvtDW
+        | FcvtDWu | FcvtDL | FcvtDLu | FmvDX => writes_integer_rd(op),
+        _ => true,
+    }
+}
+
+/// Removes the entry block's loads in `loads` whose values nothing uses: the
+/// prologue loads every register an instruction names, unused fields included,
+/// and Cranelift emits every load, used or not.
+fn drop_unused_loads(func: &mut Function, loads: &[Inst]) {
+    let mut used = std::collections::HashSet::new();
+    for block in func.layout.blocks() {
+        for inst in func.layout.block_insts(block) {
+            for v in func.dfg.inst_values(inst) {
+                used.insert(func.dfg.resolve_aliases(v));
+            }
+        }
+    }
+    for &load in loads {
+        let result = func.dfg.first_result(load);
+        if !used.contains(&result) {
+            func.layout.remove_inst(load);
+        }
+    }
 }
 
 /// How the translator handles `op`; `None` ends a block before it.
@@ -221,6 +261,7 @@ impl Emitter<'_, '_> {
     }
 
     fn set(&mut self, r: u8, v: Value) {
+        debug_assert!(r == 0 || self.may_write[usize::from(r)], "x{r} written");
         if r != 0 {
             self.shifts[usize::from(r)] = None;
             self.b.def_var(self.vars[usize::from(r)], v);
@@ -696,6 +737,11 @@ impl Emitter<'_, '_> {
         let outside = self.b.create_block();
         self.b.set_cold_block(outside);
         self.b.ins().brif(high, outside, &[], inside, &[]);
+        // Both have their one predecessor: sealed now, a register read after
+        // the access is the same SSA value as before it (which rotate fusion
+        // and Cranelift's value numbering rely on).
+        self.b.seal_block(outside);
+        self.b.seal_block(inside);
         self.b.switch_to_block(outside);
         let pc_v = self.b.ins().iconst(types::I64, pc as i64);
         self.exit(pc_v, index, STATUS_INTERPRET);
@@ -736,6 +782,8 @@ impl Emitter<'_, '_> {
         let join = self.b.create_block();
         self.b.append_block_param(join, types::I64);
         self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.seal_block(fast);
+        self.b.seal_block(slow);
 
         self.b.switch_to_block(fast);
         let raw = self.b.ins().load(ty, ram_flags(), host, 0);
@@ -770,6 +818,8 @@ impl Emitter<'_, '_> {
         };
         let flag = self.b.ins().load(types::I8, flags(), self.hart, OFF_FAULT);
         self.b.ins().brif(flag, fault, &[], join, &[value.into()]);
+        self.b.seal_block(fault);
+        self.b.seal_block(join);
 
         self.b.switch_to_block(fault);
         let pc_v = self.b.ins().iconst(types::I64, pc as i64);
@@ -806,6 +856,8 @@ impl Emitter<'_, '_> {
         let stop = self.b.create_block();
         let join = self.b.create_block();
         self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.seal_block(fast);
+        self.b.seal_block(slow);
 
         self.b.switch_to_block(fast);
         let narrow = narrow(self.b, value);
@@ -825,8 +877,12 @@ impl Emitter<'_, '_> {
         let is_fault = self.b.ins().icmp_imm_s(IntCC::Equal, flag, 1);
         let stop_or_join = self.b.create_block();
         self.b.ins().brif(is_fault, fault, &[], stop_or_join, &[]);
+        self.b.seal_block(fault);
+        self.b.seal_block(stop_or_join);
         self.b.switch_to_block(stop_or_join);
         self.b.ins().brif(flag, stop, &[], join, &[]);
+        self.b.seal_block(stop);
+        self.b.seal_block(join);
 
         self.b.switch_to_block(fault);
         let pc_v = self.b.ins().iconst(types::I64, pc as i64);
@@ -1325,20 +1381,27 @@ pub(super) fn compile(
         b.switch_to_block(entry);
         let hart = b.block_params(entry)[0];
         let vars: [Variable; 32] = std::array::from_fn(|_| b.declare_var(types::I64));
-        // Load the registers the block reads or writes.
+        // Load the registers the block names (those it does not read go again
+        // in `drop_unused_loads`).
         let mut used = [false; 32];
         let mut may_write = [false; 32];
         for (_, insn) in region.iter().flatten() {
             for r in [insn.rs1, insn.rs2, insn.rd] {
                 used[usize::from(r & 31)] = true;
             }
-            may_write[usize::from(insn.rd & 31)] = true;
+            if writes_x_rd(insn.op) {
+                may_write[usize::from(insn.rd & 31)] = true;
+            }
         }
         may_write[0] = false;
+        let mut prologue_loads = Vec::new();
         for r in 1..32 {
             let v = if used[r] {
-                b.ins()
-                    .load(types::I64, flags(), hart, OFF_X + 8 * r as i32)
+                let v = b
+                    .ins()
+                    .load(types::I64, flags(), hart, OFF_X + 8 * r as i32);
+                prologue_loads.push(v);
+                v
             } else {
                 b.ins().iconst(types::I64, 0)
             };
@@ -1346,6 +1409,7 @@ pub(super) fn compile(
         }
         let tlb_read = b.ins().load(ptr, flags(), hart, OFF_TLB_READ);
         let tlb_write = b.ins().load(ptr, flags(), hart, OFF_TLB_WRITE);
+        prologue_loads.extend([tlb_read, tlb_write]);
         let targets: Vec<_> = region
             .iter()
             .map(|block| (block[0].0, b.create_block()))
@@ -1402,6 +1466,11 @@ pub(super) fn compile(
         }
         b.seal_all_blocks();
         b.finalize(module.target_config());
+        let loads: Vec<Inst> = prologue_loads
+            .iter()
+            .filter_map(|&v| jit.ctx.func.dfg.value_def(v).inst())
+            .collect();
+        drop_unused_loads(&mut jit.ctx.func, &loads);
     }
     let code = finish(jit, &sig, Some(region[0][0].0))?;
     Ok(BlockFn(code))
