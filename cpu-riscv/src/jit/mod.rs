@@ -169,13 +169,39 @@ type BlockKey = (u64, u64);
 /// A translated block and what it was translated from.
 struct CompiledBlock {
     entry: BlockFn,
-    /// The virtual address of the first byte of `code` (a region may hold code
-    /// before its entry, a loop's head for example).
-    code_pc: u64,
-    /// The guest code bytes the region spans, to re-validate it after a fence.i.
-    code: Box<[u8]>,
+    /// The guest code the region was made from, one span per page.
+    spans: Vec<CodeSpan>,
     /// The fence.i epoch in which the code bytes were last known to match RAM.
     epoch: u64,
+}
+
+/// The code a translation was made from in one page, to re-validate it after a
+/// fence.i and to find it from a breakpoint.
+#[derive(Debug)]
+struct CodeSpan {
+    /// The virtual address of the first byte (a region may hold code before its
+    /// entry, a loop's head for example).
+    pc: u64,
+    /// Where those bytes are in RAM.
+    ram_off: u64,
+    bytes: Box<[u8]>,
+}
+
+impl CodeSpan {
+    fn covers(&self, pc: u64) -> bool {
+        self.pc <= pc && pc < self.pc.wrapping_add(self.bytes.len() as u64)
+    }
+}
+
+/// What `region_blocks` found: the basic blocks, and for returns inside the
+/// region the call's continuation, which the return checks for and then jumps
+/// to inside the translation.
+#[derive(Debug, Default)]
+pub(super) struct Region {
+    pub(super) blocks: Vec<Vec<(u64, Insn)>>,
+    /// (pc of a `ret`, the continuation of the call the region entered its
+    /// function by).
+    pub(super) returns: Vec<(u64, u64)>,
 }
 
 /// A translation's place in its page, for invalidating only what a store hits.
@@ -349,9 +375,7 @@ impl JitEngine {
         let covering: Vec<BlockKey> = self
             .blocks
             .iter()
-            .filter(|(_, block)| {
-                block.code_pc <= pc && pc < block.code_pc.wrapping_add(block.code.len() as u64)
-            })
+            .filter(|(_, block)| block.spans.iter().any(|span| span.covers(pc)))
             .map(|(key, _)| *key)
             .collect();
         if covering.is_empty() {
@@ -604,9 +628,11 @@ impl Hart {
                 };
                 return Some(block.entry);
             }
-            let mut current = vec![0u8; block.code.len()];
-            let code_off = ram_off - (pc - block.code_pc);
-            if self.ram.read_bytes(code_off, &mut current) && *current == *block.code {
+            let unchanged = block.spans.iter().all(|span| {
+                let mut current = vec![0u8; span.bytes.len()];
+                self.ram.read_bytes(span.ram_off, &mut current) && *current == *span.bytes
+            });
+            if unchanged {
                 block.epoch = jit.epoch;
                 return Some(block.entry);
             }
@@ -627,14 +653,38 @@ impl Hart {
 
     fn compile_block(&mut self, pc: u64, ram_off: u64, key: BlockKey) -> Option<BlockFn> {
         let region = self.region_blocks(pc, ram_off);
-        if region.is_empty() {
+        if region.blocks.is_empty() {
             if let Some(jit) = self.jit.as_mut() {
                 jit.untranslatable.insert(key);
             }
             return None;
         }
-        // Stores into this page must now invalidate the translation.
-        self.code_page(ram_off);
+        // Each page's span of the region's code: (virtual page, RAM page, start
+        // and end offsets). Blocks outside the entry's page come only from user
+        // mode, where virtual addresses are RAM offsets.
+        let mut pages: Vec<(u64, u64, u64, u64)> = Vec::new();
+        for block in &region.blocks {
+            let (first, _) = block[0];
+            let (last_pc, last) = block[block.len() - 1];
+            let (start, end) = (first & 0xfff, (last_pc & 0xfff) + u64::from(last.len));
+            let vpage = first & !0xfff;
+            let ram_page = if vpage == pc & !0xfff {
+                ram_off & !0xfff
+            } else {
+                vpage
+            };
+            match pages.iter_mut().find(|p| p.0 == vpage) {
+                Some(p) => {
+                    p.2 = p.2.min(start);
+                    p.3 = p.3.max(end);
+                }
+                None => pages.push((vpage, ram_page, start, end)),
+            }
+        }
+        // Stores into these pages must now invalidate the translation.
+        for &(_, ram_page, _, _) in &pages {
+            self.code_page(ram_page);
+        }
         let ram_base = self.ram.host_base_ptr() as u64;
         let exec_cache = self.exec_cache.as_ptr();
         let direct = self.direct_window;
@@ -649,35 +699,35 @@ impl Hart {
             Ok(entry) => {
                 jit.stats.blocks_compiled += 1;
                 jit.stats.instructions_compiled +=
-                    region.iter().map(Vec::len).sum::<usize>() as u64;
-                // The span of page offsets the region's code covers.
-                let start = region.iter().map(|b| b[0].0 & 0xfff).min().unwrap_or(0);
-                let end = region
+                    region.blocks.iter().map(Vec::len).sum::<usize>() as u64;
+                let spans = pages
                     .iter()
-                    .map(|b| {
-                        let (last_pc, last) = b[b.len() - 1];
-                        (last_pc & 0xfff) + u64::from(last.len)
+                    .map(|&(vpage, ram_page, start, end)| {
+                        let mut bytes = vec![0u8; (end - start) as usize];
+                        self.ram.read_bytes(ram_page + start, &mut bytes);
+                        CodeSpan {
+                            pc: vpage + start,
+                            ram_off: ram_page + start,
+                            bytes: bytes.into_boxed_slice(),
+                        }
                     })
-                    .max()
-                    .unwrap_or(start);
-                let page_off = ram_off & !0xfff;
-                let mut code = vec![0u8; (end - start) as usize];
-                self.ram.read_bytes(page_off + start, &mut code);
+                    .collect();
                 let jit = self.jit.as_mut()?;
                 let epoch = jit.epoch;
                 jit.blocks.insert(
                     key,
                     CompiledBlock {
                         entry,
-                        code_pc: (pc & !0xfff) + start,
-                        code: code.into_boxed_slice(),
+                        spans,
                         epoch,
                     },
                 );
-                jit.by_page
-                    .entry(key.1)
-                    .or_default()
-                    .push(PlacedBlock { key, start, end });
+                for &(_, ram_page, start, end) in &pages {
+                    jit.by_page
+                        .entry(ram_page >> 12)
+                        .or_default()
+                        .push(PlacedBlock { key, start, end });
+                }
                 jit.heat.remove(&key);
                 Some(entry)
             }
@@ -697,22 +747,31 @@ impl Hart {
     /// Only loops are worth keeping in one translation: code that runs once
     /// after the entry would be compiled again into every region that reaches
     /// it, and compile time is most of a Linux boot's JIT cost.
-    fn region_blocks(&self, pc: u64, ram_off: u64) -> Vec<Vec<(u64, Insn)>> {
+    fn region_blocks(&self, pc: u64, ram_off: u64) -> Region {
         let page = pc >> 12;
         let mut region: Vec<Vec<(u64, Insn)>> = Vec::new();
         // Successor pcs of each block in `region`.
         let mut edges: Vec<Vec<u64>> = Vec::new();
+        let mut returns = Vec::new();
         let mut total = 0;
-        let mut queued = vec![pc];
+        // Block starts to look at, each with the continuation of the call that
+        // led into its function, if the region followed one.
+        let mut queued: Vec<(u64, Option<u64>)> = vec![(pc, None)];
         let mut next = 0;
         while next < queued.len() && region.len() < MAX_REGION_BLOCKS {
-            let start = queued[next];
+            let (start, caller) = queued[next];
             next += 1;
             // The dispatch loop must see a breakpoint before it runs.
             if !region.is_empty() && self.breakpoint_inside_block(start) {
                 continue;
             }
-            let block = self.block_instructions(start, (ram_off & !0xfff) + (start & 0xfff));
+            let block_off = if start >> 12 == page {
+                (ram_off & !0xfff) + (start & 0xfff)
+            } else {
+                // Only user mode follows code into other pages (see `may_follow`).
+                start
+            };
+            let block = self.block_instructions(start, block_off);
             if block.is_empty() || (!region.is_empty() && total + block.len() > MAX_REGION) {
                 continue;
             }
@@ -720,24 +779,36 @@ impl Hart {
             let (last_pc, last) = block[block.len() - 1];
             let after = last_pc.wrapping_add(u64::from(last.len));
             let jump = last_pc.wrapping_add(i64::from(last.imm) as u64);
-            let successors = match last.op {
-                Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => vec![jump, after],
-                Op::Jal => vec![jump],
+            let successors: Vec<(u64, Option<u64>)> = match last.op {
+                Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => {
+                    vec![(jump, caller), (after, caller)]
+                }
+                // A call: into the function, remembering where it returns to.
+                Op::Jal if last.rd == 1 => vec![(jump, Some(after))],
+                Op::Jal => vec![(jump, caller)],
+                // `ret` from a function the region called.
+                Op::Jalr if last.rd == 0 && last.rs1 == 1 && last.imm == 0 => match caller {
+                    Some(back) => {
+                        returns.push((last_pc, back));
+                        vec![(back, None)]
+                    }
+                    None => vec![],
+                },
                 _ if translate::kind(last.op) == Some(translate::Kind::EndsBlock) => vec![],
                 // Cut short by its length: it falls through.
-                _ => vec![after],
+                _ => vec![(after, caller)],
             };
-            let successors: Vec<u64> = successors
+            let successors: Vec<(u64, Option<u64>)> = successors
                 .into_iter()
-                .filter(|target| target >> 12 == page)
+                .filter(|&(target, _)| target >> 12 == page || self.may_follow(target))
                 .collect();
-            for &target in &successors {
-                if !queued.contains(&target) {
-                    queued.push(target);
+            for &(target, context) in &successors {
+                if !queued.iter().any(|&(queued_pc, _)| queued_pc == target) {
+                    queued.push((target, context));
                 }
             }
             region.push(block);
-            edges.push(successors);
+            edges.push(successors.iter().map(|&(target, _)| target).collect());
         }
         // Keep the entry and the blocks that lead back to it, to a fixed point.
         let starts: Vec<u64> = region.iter().map(|block| block[0].0).collect();
@@ -762,11 +833,31 @@ impl Hart {
                 }
             }
         }
-        region
+        let blocks: Vec<Vec<(u64, Insn)>> = region
             .into_iter()
             .zip(keep)
             .filter_map(|(block, kept)| kept.then_some(block))
-            .collect()
+            .collect();
+        // A return predicts only a continuation the region kept.
+        returns.retain(|&(ret_pc, back)| {
+            let kept = |pc: u64| {
+                blocks
+                    .iter()
+                    .any(|block| block.iter().any(|&(p, _)| p == pc))
+            };
+            kept(ret_pc) && blocks.iter().any(|block| block[0].0 == back)
+        });
+        Region { blocks, returns }
+    }
+
+    /// Whether a region may take in code at `pc` outside its entry's page: in
+    /// user mode, where a virtual address is its RAM offset in every page, from
+    /// pages the process may execute. (A system-mode page may map elsewhere the
+    /// next time the region runs, so regions stay in one page there.)
+    fn may_follow(&self, pc: u64) -> bool {
+        self.user_space
+            .as_ref()
+            .is_some_and(|space| space.permits(pc, crate::mmu::Access::Execute))
     }
 
     /// The instructions of the basic block at `pc` (RAM offset `ram_off`), stopping at the

@@ -234,6 +234,9 @@ struct Emitter<'a, 'b> {
     /// The first pc of each basic block of the region and the IR block it starts
     /// in: a jump to one of them stays in this function.
     targets: Vec<(u64, cranelift_codegen::ir::Block)>,
+    /// (pc of a `ret`, the continuation it is expected to return to, which is
+    /// in the region).
+    returns: &'a [(u64, u64)],
     /// The pc of the instruction being translated (a jump to it or an earlier pc
     /// may close a loop, so it spends chain budget).
     at_pc: u64,
@@ -1094,6 +1097,19 @@ impl Emitter<'_, '_> {
                 let target = self.b.ins().band_imm_s(sum, !1);
                 let link = self.b.ins().iconst(types::I64, next as i64);
                 self.set(rd, link);
+                // A return from a function the region called: to the call's
+                // continuation inside the region, when that is where it goes.
+                if let Some(&(_, back)) = self.returns.iter().find(|&&(at, _)| at == pc) {
+                    let expected = self.b.ins().icmp_imm_s(IntCC::Equal, target, back as i64);
+                    let predicted = self.b.create_block();
+                    let elsewhere = self.b.create_block();
+                    self.b.ins().brif(expected, predicted, &[], elsewhere, &[]);
+                    self.b.seal_block(predicted);
+                    self.b.seal_block(elsewhere);
+                    self.b.switch_to_block(predicted);
+                    self.exit_to(back, index + 1);
+                    self.b.switch_to_block(elsewhere);
+                }
                 self.write_back(Some(target), index + 1);
                 self.chain_by_lookup(target);
                 return false;
@@ -1327,11 +1343,13 @@ pub(super) fn compile_trampoline(jit: &mut JitEngine) -> Result<Trampoline, Stri
 /// together with the engine's jump cache.
 pub(super) fn compile(
     jit: &mut JitEngine,
-    region: &[Vec<(u64, Insn)>],
+    region: &super::Region,
     ram_base: u64,
     exec_cache: *const (u64, u64),
     direct_window: Option<u64>,
 ) -> Result<BlockFn, String> {
+    let returns = &region.returns;
+    let region = &region.blocks;
     let module = jit.module.as_mut().ok_or("no code cache")?;
     let ptr = module.target_config().pointer_type();
     let call_conv = module.isa().default_call_conv();
@@ -1437,6 +1455,7 @@ pub(super) fn compile(
             tlb_write,
             page: region[0][0].0 >> 12,
             targets,
+            returns,
             at_pc: region[0][0].0,
             slots: &mut jit.slots,
             generation,

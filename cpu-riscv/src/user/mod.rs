@@ -481,4 +481,127 @@ mod tests {
             rounds = hart.state.x[11];
         }
     }
+
+    fn addi(rd: u32, rs1: u32, imm: i32) -> u32 {
+        ((imm as u32 & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x13
+    }
+
+    fn jal(rd: u32, offset: i32) -> u32 {
+        let o = offset as u32;
+        (((o >> 20) & 1) << 31)
+            | (((o >> 1) & 0x3ff) << 21)
+            | (((o >> 11) & 1) << 20)
+            | (((o >> 12) & 0xff) << 12)
+            | (rd << 7)
+            | 0x6f
+    }
+
+    fn blt(rs1: u32, rs2: u32, offset: i32) -> u32 {
+        let o = offset as u32;
+        (((o >> 12) & 1) << 31)
+            | (((o >> 5) & 0x3f) << 25)
+            | (rs2 << 20)
+            | (rs1 << 15)
+            | (4 << 12)
+            | (((o >> 1) & 0xf) << 8)
+            | (((o >> 11) & 1) << 7)
+            | 0x63
+    }
+
+    const RET: u32 = 0x0000_8067;
+    const EBREAK: u32 = 0x0010_0073;
+    const ADD_S2_S2_A0: u32 = (10 << 20) | (18 << 15) | (18 << 7) | 0x33;
+    const SLLI_A0_A0_1: u32 = (1 << 20) | (10 << 15) | (1 << 12) | (10 << 7) | 0x13;
+    /// sw t0, 0(t1)
+    const SW_T0_T1: u32 = (5 << 20) | (6 << 15) | (2 << 12) | 0x23;
+
+    fn poke_code(memory: &UserMemory, at: u64, code: &[u32]) {
+        let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
+        memory.poke(at, &bytes).unwrap();
+    }
+
+    /// Runs from `pc` to the next ebreak with s1 = 0, s2 = 0, s3 = `rounds`;
+    /// returns s2.
+    fn run_to_ebreak(hart: &mut Hart, pc: u64, rounds: u64) -> u64 {
+        hart.state.pc = pc;
+        hart.state.x[9] = 0;
+        hart.state.x[18] = 0;
+        hart.state.x[19] = rounds;
+        assert_eq!(hart.run(1_000_000), RunExit::UserTrap);
+        let trap = hart.take_user_trap().unwrap();
+        assert_eq!(
+            trap.cause,
+            cause::BREAKPOINT,
+            "{trap:?} at {:#x}",
+            hart.state.pc
+        );
+        hart.state.x[18]
+    }
+
+    /// A loop that calls a function in another page runs as one translation,
+    /// its return checked against the call's continuation; a function that
+    /// returns elsewhere still goes where it says, and a store into the
+    /// callee's page drops the translation.
+    #[test]
+    fn loops_that_call_into_other_pages_are_one_translation() {
+        for jit in [false, true] {
+            let mut process = bare_process();
+            let memory = process.state.memory.clone();
+            let _faults = fault::enter(&memory, false);
+            let rwx = space::PROT_READ | space::PROT_WRITE | space::PROT_EXEC;
+            memory.map_zeroed(0x20000, 0x1000, space::PROT_READ | space::PROT_EXEC);
+            memory.map_zeroed(0x30000, 0x1000, rwx);
+            // loop: a0 = s1; call f; s2 += a0; s1 += 1; while s1 < s3
+            poke_code(
+                &memory,
+                0x20000,
+                &[
+                    addi(10, 9, 0),
+                    jal(1, 0x30000 - 0x20004),
+                    ADD_S2_S2_A0,
+                    addi(9, 9, 1),
+                    blt(9, 19, -0x10),
+                    EBREAK,
+                ],
+            );
+            // loop2: call g (returns past the next instruction); s2 += 1
+            poke_code(
+                &memory,
+                0x20100,
+                &[
+                    jal(1, 0x30100 - 0x20100),
+                    addi(18, 18, 100),
+                    addi(18, 18, 1),
+                    addi(9, 9, 1),
+                    blt(9, 19, -0x10),
+                    EBREAK,
+                ],
+            );
+            // Patch f: sw t0, 0(t1)
+            poke_code(&memory, 0x20200, &[SW_T0_T1, EBREAK]);
+            // f: a0 = 2 * a0 + 3
+            poke_code(&memory, 0x30000, &[SLLI_A0_A0_1, addi(10, 10, 3), RET]);
+            // g: return 4 bytes past the call's continuation
+            poke_code(&memory, 0x30100, &[addi(1, 1, 4), RET]);
+            let hart = &mut process.hart;
+            if jit {
+                hart.enable_jit(2).unwrap();
+            }
+            let rounds = 5000;
+            let expect = |k: u64| (0..rounds).map(|i| 2 * i + k).sum::<u64>();
+            assert_eq!(run_to_ebreak(hart, 0x20000, rounds), expect(3));
+            if jit {
+                let stats = hart.jit_stats().unwrap();
+                // One translation ran the loop, call and return included.
+                assert!(stats.chained < 100, "{stats:?}");
+                assert!(stats.blocks_run < 100, "{stats:?}");
+            }
+            assert_eq!(run_to_ebreak(hart, 0x20100, rounds), rounds);
+            // The guest rewrites f's addi to add 5.
+            hart.state.x[5] = u64::from(addi(10, 10, 5));
+            hart.state.x[6] = 0x30004;
+            run_to_ebreak(hart, 0x20200, 0);
+            assert_eq!(run_to_ebreak(hart, 0x20000, rounds), expect(5), "jit {jit}");
+        }
+    }
 }
