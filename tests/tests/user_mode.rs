@@ -259,6 +259,7 @@ fn direct_memory_access_keeps_linux_semantics() {
             ("unmapped", "walking 819208601600\n"),
             ("readonly", "storing 1\n"),
             ("high", "high 819208601600\n"),
+            ("top", "top 43\n"),
         ] {
             let run = turing_user(&["--accel", accel, program, mode]);
             let stdout = String::from_utf8_lossy(&run.stdout);

@@ -218,6 +218,9 @@ struct Emitter<'a, 'b> {
     /// value combined by or/add/xor are a rotate (compilers write rotates that
     /// way for RV64GC, which has none), and become one host rotate.
     shifts: [Option<Shift>; 32],
+    /// Direct accesses this basic block made after a window check: (base
+    /// register value, offset). See `direct_address`.
+    checked: Vec<(Value, i32)>,
     ram_base: u64,
     /// User mode: guest addresses below `1 << direct_bits` are accessed directly
     /// at `ram_base + va`, the host's page protection enforcing the guest's.
@@ -733,8 +736,27 @@ impl Emitter<'_, '_> {
     /// window the instruction is left to the interpreter, which faults precisely;
     /// an exit rather than a helper call, so the fast path keeps its registers
     /// across it. None when accesses go through the TLB.
-    fn direct_address(&mut self, va: Value, pc: u64, index: u64) -> Option<Value> {
+    ///
+    /// An access near one this basic block already made from the same base
+    /// register value needs no check: that one reached a mapped page, so at
+    /// least page 1 (page 0 is never accessible) and below the window's end,
+    /// and this one is within 2 KiB of it, so inside the host mapping or its
+    /// guard page above, where the host faults.
+    fn direct_address(
+        &mut self,
+        base: Value,
+        imm: i32,
+        va: Value,
+        pc: u64,
+        index: u64,
+    ) -> Option<Value> {
         let bits = self.direct_bits?;
+        let near =
+            |&(b, off): &(Value, i32)| b == base && (i64::from(imm) - i64::from(off)).abs() <= 2048;
+        if self.checked.iter().any(near) {
+            return Some(self.b.ins().iadd_imm_s(va, self.ram_base as i64));
+        }
+        self.checked.push((base, imm));
         let high = self.b.ins().ushr_imm_s(va, i64::from(bits));
         let inside = self.b.create_block();
         let outside = self.b.create_block();
@@ -768,7 +790,7 @@ impl Emitter<'_, '_> {
             4 => types::I32,
             _ => types::I64,
         };
-        if let Some(host) = self.direct_address(va, pc, index) {
+        if let Some(host) = self.direct_address(base, insn.imm, va, pc, index) {
             let raw = self.b.ins().load(ty, direct_flags(), host, 0);
             return if ty == types::I64 {
                 raw
@@ -847,7 +869,7 @@ impl Emitter<'_, '_> {
             4 => b.ins().ireduce(types::I32, value),
             _ => value,
         };
-        if let Some(host) = self.direct_address(va, pc, index) {
+        if let Some(host) = self.direct_address(base, insn.imm, va, pc, index) {
             let narrow = narrow(self.b, value);
             self.b.ins().store(direct_flags(), narrow, host, 0);
             return;
@@ -1443,6 +1465,7 @@ pub(super) fn compile(
             hart,
             vars,
             shifts: [None; 32],
+            checked: Vec::new(),
             may_write,
             ram_base,
             direct_bits: direct_window.map(u64::trailing_zeros),
@@ -1468,6 +1491,7 @@ pub(super) fn compile(
             e.b.switch_to_block(start);
             e.instret_synced = 0;
             e.shifts = [None; 32];
+            e.checked.clear();
             let mut open = true;
             for (index, (pc, insn)) in block.iter().enumerate() {
                 if !e.insn(insn, *pc, index as u64) {

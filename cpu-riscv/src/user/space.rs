@@ -26,6 +26,8 @@ pub const USER_SPACE_SIZE: u64 = 1 << 38;
 pub const USER_SPACE_BITS: u32 = 38;
 /// The page size.
 pub const PAGE: u64 = 4096;
+/// The lowest address `mmap` maps at (Linux's default `vm.mmap_min_addr`).
+pub const MMAP_MIN_ADDR: u64 = 0x1_0000;
 
 /// Readable.
 pub const PROT_READ: u8 = 1;
@@ -273,6 +275,11 @@ impl UserMemory {
                     done &= self.ram.protect(page, PAGE, host_prot(prot, true));
                 }
             }
+        }
+        // Page 0 never opens: translated code relies on no access below 4 KiB
+        // succeeding (Linux keeps the lowest 64 KiB unmappable too).
+        if start < PAGE {
+            done &= self.ram.protect(0, PAGE, libc::PROT_NONE);
         }
         done
     }

@@ -18,7 +18,8 @@ use emu_core::{Bus, VirtualClock};
 use crate::hart::Hart;
 
 use super::space::{
-    Fault, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, USER_SPACE_SIZE, UserMemory, page_up,
+    Fault, MMAP_MIN_ADDR, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, USER_SPACE_SIZE, UserMemory,
+    page_up,
 };
 
 use super::{ProcessEnd, UserOptions, elf};
@@ -1699,6 +1700,9 @@ fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
         {
             return err(libc::ENOMEM);
         }
+        if addr < MMAP_MIN_ADDR {
+            return err(libc::EPERM);
+        }
         if flags & libc::MAP_FIXED_NOREPLACE != 0
             && memory.areas.find_free(size, addr, addr + size) != Some(addr)
         {
@@ -1706,7 +1710,7 @@ fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
         }
         addr
     } else {
-        let hint_fits = addr != 0
+        let hint_fits = addr >= MMAP_MIN_ADDR
             && addr.is_multiple_of(PAGE)
             && addr
                 .checked_add(size)

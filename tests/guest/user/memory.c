@@ -14,7 +14,10 @@
  *   memory readonly  a translated loop stores into a page made read-only: the
  *                    process dies by SIGSEGV after printing "storing".
  *   memory high      a translated loop loads from beyond the 256 GiB user
- *                    space: the process dies by SIGSEGV after printing "high". */
+ *                    space: the process dies by SIGSEGV after printing "high".
+ *   memory top       translated code loads the last word of the user space and
+ *                    then the word after it (one base register, no second
+ *                    check): the process dies by SIGSEGV after printing "top". */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdint.h>
@@ -72,6 +75,10 @@ static int rewritten_code(void) {
     /* Data next to code on one page: writing it does not break the code. */
     for (int i = 0; i < HOT; i++) put_word(code + 100 + (i & 7), i);
     CHECK("data beside code", call_many(f, 10) == 40 && code[100] == HOT - 8);
+    /* As Linux: nothing maps below 64 KiB. */
+    void *low = mmap((void *)0x1000, PAGE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    CHECK("no mapping at 4 KiB", low == MAP_FAILED && errno == EPERM);
     return 0;
 }
 
@@ -153,6 +160,27 @@ static void die_high(void) {
     printf("survived\n");
 }
 
+__attribute__((noinline)) static long sum_pair(volatile long *p) {
+    return p[0] + p[1];
+}
+
+static void die_at_the_top(void) {
+    static volatile long pair[2] = {20, 22};
+    long warm = 0;
+    for (int i = 0; i < HOT; i++) warm += sum_pair(pair);
+    volatile long *top = mmap((void *)((1UL << 38) - PAGE), PAGE, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (top == MAP_FAILED) {
+        printf("mmap at the top failed\n");
+        return;
+    }
+    top[PAGE / sizeof(long) - 1] = 1;
+    printf("top %ld\n", warm / HOT + sum_pair(top + PAGE / sizeof(long) - 2));
+    fflush(stdout);
+    sum_pair(top + PAGE / sizeof(long) - 1);
+    printf("survived\n");
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "code")) {
@@ -168,8 +196,11 @@ int main(int argc, char **argv) {
     } else if (!strcmp(mode, "high")) {
         die_high();
         return 1;
+    } else if (!strcmp(mode, "top")) {
+        die_at_the_top();
+        return 1;
     } else {
-        printf("usage: memory code|resume|unmapped|readonly|high\n");
+        printf("usage: memory code|resume|unmapped|readonly|high|top\n");
         return 2;
     }
     if (failures == 0) printf("ALL OK\n");
