@@ -18,6 +18,8 @@ pub mod fpu;
 pub mod hart;
 pub mod jit;
 pub mod mmu;
+#[cfg(test)]
+mod test_asm;
 pub mod trap;
 pub mod user;
 

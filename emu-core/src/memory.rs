@@ -120,13 +120,7 @@ impl GuestRam {
     /// zero afterwards (a guest `munmap` or a fresh anonymous `mmap`). Both must be
     /// page-aligned; false when the range is outside RAM or the host refused.
     pub fn discard(&self, offset: u64, len: u64) -> bool {
-        if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
-            return false;
-        }
-        let Some(ptr) = self.host_ptr(offset, len) else {
-            return false;
-        };
-        let Ok(size) = usize::try_from(len) else {
+        let Some((ptr, size)) = self.host_pages(offset, len) else {
             return false;
         };
         // SAFETY: [ptr, ptr+len) lies inside our private anonymous mapping (checked
@@ -163,6 +157,15 @@ impl GuestRam {
     /// (`fence.i` and the like), as it must after DMA on real hardware.
     pub fn host_base_ptr(&self) -> *mut u8 {
         self.map.as_mut_ptr()
+    }
+
+    /// The host pointer and length of the whole pages `[offset, offset+len)`,
+    /// when both are page-aligned, `len` is not zero and the range is inside RAM.
+    fn host_pages(&self, offset: u64, len: u64) -> Option<(*mut u8, usize)> {
+        if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
+            return None;
+        }
+        Some((self.host_ptr(offset, len)?, usize::try_from(len).ok()?))
     }
 
     /// The host pointer for `[offset, offset+len)`, when that range is inside RAM.
@@ -289,13 +292,7 @@ impl GuestRam {
     /// it protected against that (user-mode emulation: the guest's own protection,
     /// enforced by host faults in translated code).
     pub fn protect(&self, offset: u64, len: u64, prot: libc::c_int) -> bool {
-        if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
-            return false;
-        }
-        let Some(ptr) = self.host_ptr(offset, len) else {
-            return false;
-        };
-        let Ok(size) = usize::try_from(len) else {
+        let Some((ptr, size)) = self.host_pages(offset, len) else {
             return false;
         };
         // SAFETY: [ptr, ptr+len) is page-aligned and inside our own anonymous

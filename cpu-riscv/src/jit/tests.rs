@@ -9,6 +9,7 @@ use emu_core::device::RunControl;
 use emu_core::memory::GuestRam;
 
 use crate::hart::{Hart, RunExit};
+use crate::test_asm::{addi, bne, jal, r_type, sw};
 
 const RAM_BASE: u64 = 0x8000_0000;
 // Register numbers.
@@ -21,37 +22,6 @@ const A2: u32 = 12;
 const A3: u32 = 13;
 const A4: u32 = 14;
 const T3: u32 = 28;
-
-fn addi(rd: u32, rs1: u32, imm: i32) -> u32 {
-    ((imm as u32 & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x13
-}
-
-fn jal(rd: u32, offset: i32) -> u32 {
-    let o = offset as u32;
-    (((o >> 20) & 1) << 31)
-        | (((o >> 1) & 0x3ff) << 21)
-        | (((o >> 11) & 1) << 20)
-        | (((o >> 12) & 0xff) << 12)
-        | (rd << 7)
-        | 0x6f
-}
-
-fn bne(rs1: u32, rs2: u32, offset: i32) -> u32 {
-    let o = offset as u32;
-    (((o >> 12) & 1) << 31)
-        | (((o >> 5) & 0x3f) << 25)
-        | (rs2 << 20)
-        | (rs1 << 15)
-        | (1 << 12)
-        | (((o >> 1) & 0xf) << 8)
-        | (((o >> 11) & 1) << 7)
-        | 0x63
-}
-
-fn sw(rs2: u32, rs1: u32, offset: i32) -> u32 {
-    let o = offset as u32;
-    (((o >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (2 << 12) | ((o & 0x1f) << 7) | 0x23
-}
 
 const FENCE_I: u32 = 0x0000_100f;
 
@@ -372,10 +342,6 @@ fn a_breakpoint_drops_only_the_translation_it_falls_in_and_stops_the_jit() {
 }
 
 /// An R-type instruction: `funct7 rs2 rs1 funct3 rd opcode`.
-fn r_type(funct7: u32, rs2: u32, rs1: u32, funct3: u32, rd: u32, opcode: u32) -> u32 {
-    (funct7 << 25) | (rs2 << 20) | (rs1 << 15) | (funct3 << 12) | (rd << 7) | opcode
-}
-
 /// A shift by a constant: `slli`/`srli` (opcode 0x13) or `slliw`/`srliw` (0x1b).
 fn shift_imm(rd: u32, rs1: u32, amount: u32, left: bool, word: bool) -> u32 {
     let funct3 = if left { 1 } else { 5 };

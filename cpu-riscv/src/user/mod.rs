@@ -292,6 +292,7 @@ pub fn binfmt_line(interpreter: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_asm::{EBREAK, RET, addi, blt, jal, sw};
     use crate::user::syscall::nr;
 
     /// A process with one mapped read-write page at 0x10000 and nothing loaded.
@@ -482,38 +483,10 @@ mod tests {
         }
     }
 
-    fn addi(rd: u32, rs1: u32, imm: i32) -> u32 {
-        ((imm as u32 & 0xfff) << 20) | (rs1 << 15) | (rd << 7) | 0x13
-    }
-
-    fn jal(rd: u32, offset: i32) -> u32 {
-        let o = offset as u32;
-        (((o >> 20) & 1) << 31)
-            | (((o >> 1) & 0x3ff) << 21)
-            | (((o >> 11) & 1) << 20)
-            | (((o >> 12) & 0xff) << 12)
-            | (rd << 7)
-            | 0x6f
-    }
-
-    fn blt(rs1: u32, rs2: u32, offset: i32) -> u32 {
-        let o = offset as u32;
-        (((o >> 12) & 1) << 31)
-            | (((o >> 5) & 0x3f) << 25)
-            | (rs2 << 20)
-            | (rs1 << 15)
-            | (4 << 12)
-            | (((o >> 1) & 0xf) << 8)
-            | (((o >> 11) & 1) << 7)
-            | 0x63
-    }
-
-    const RET: u32 = 0x0000_8067;
-    const EBREAK: u32 = 0x0010_0073;
+    /// add s2, s2, a0
     const ADD_S2_S2_A0: u32 = (10 << 20) | (18 << 15) | (18 << 7) | 0x33;
+    /// slli a0, a0, 1
     const SLLI_A0_A0_1: u32 = (1 << 20) | (10 << 15) | (1 << 12) | (10 << 7) | 0x13;
-    /// sw t0, 0(t1)
-    const SW_T0_T1: u32 = (5 << 20) | (6 << 15) | (2 << 12) | 0x23;
 
     fn poke_code(memory: &UserMemory, at: u64, code: &[u32]) {
         let bytes: Vec<u8> = code.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -578,7 +551,7 @@ mod tests {
                 ],
             );
             // Patch f: sw t0, 0(t1)
-            poke_code(&memory, 0x20200, &[SW_T0_T1, EBREAK]);
+            poke_code(&memory, 0x20200, &[sw(5, 6, 0), EBREAK]);
             // f: a0 = 2 * a0 + 3
             poke_code(&memory, 0x30000, &[SLLI_A0_A0_1, addi(10, 10, 3), RET]);
             // g: return 4 bytes past the call's continuation
