@@ -2,8 +2,9 @@
 //!
 //! An apt configuration private to the project (under `~/.cache/turing/apt/`, never the
 //! host's) downloads the kernel, its modules, `busybox-static` and `opensbi` from
-//! Debian unstable (testing if unstable's index fails). From them this builds, under
-//! `~/.cache/turing/images/<versions>/`:
+//! Debian unstable (testing if unstable's index fails), through the mirror the host's
+//! apt sources use or the one `TURING_DEBIAN_MIRROR` names (see `apt_sources`). From
+//! them this builds, under `~/.cache/turing/images/<versions>/`:
 //!
 //! - `Image`: the uncompressed RISC-V kernel Image,
 //! - `initramfs.cpio.gz`: busybox, the modules for virtio-mmio, virtio-blk, virtio-rng
@@ -29,11 +30,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::apt_sources;
+
 /// Bump when the way the images are made changes, so cached entries are rebuilt.
 const RECIPE: u32 = 7;
 /// Debian suites tried in order; the first whose index loads and resolves is used.
 const SUITES: &[&str] = &["sid", "forky"];
-const MIRROR: &str = "http://deb.debian.org/debian";
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// Kernel modules the guests need; their dependencies are added.
 const ROOT_MODULES: &[&str] = &[
@@ -425,12 +427,14 @@ impl Apt {
 
     /// Updates the index from the first suite that works and resolves the packages.
     fn update_and_resolve(&mut self) -> Result<Resolved, String> {
+        // Looked up only here, so a run with a saved index needs no mirror.
+        let mirror = apt_sources::debian_mirror()?;
         let mut errors = Vec::new();
         for suite in SUITES {
             say(format!(
-                "updating the package index of Debian {suite} (riscv64)"
+                "updating the package index of Debian {suite} (riscv64) from {mirror}"
             ));
-            let line = format!("deb [arch=riscv64 signed-by={KEYRING}] {MIRROR} {suite} main\n");
+            let line = format!("deb [arch=riscv64 signed-by={KEYRING}] {mirror} {suite} main\n");
             write_atomic(&self.sources, line)?;
             self.updated = true;
             let started = Instant::now();
@@ -450,7 +454,9 @@ impl Apt {
             }
         }
         Err(format!(
-            "no Debian suite gave the packages: {}",
+            "no Debian suite gave the packages from {mirror} (set {} to use another \
+             mirror): {}",
+            apt_sources::MIRROR_VARIABLE,
             errors.join("; ")
         ))
     }

@@ -6,6 +6,7 @@
 //! - `test`: set up, build the images, then format check, clippy and all tests
 //! - `bench`: set up, then the bare-metal and Linux benchmarks against QEMU
 
+mod apt_sources;
 mod images;
 
 use std::process::{Command, ExitCode};
