@@ -270,6 +270,8 @@ pub struct Hart {
     pub(crate) ram: Arc<GuestRam>,
     pub(crate) clock: Arc<VirtualClock>,
     pub(crate) pins: Arc<AtomicU64>,
+    /// Code pages other harts, devices, loaders and debuggers wrote.
+    code_inbox: Arc<emu_core::CodeWriteInbox>,
     pub(crate) tlb: Tlb,
     pages: Vec<DecodedPage>,
     free_pages: Vec<usize>,
@@ -341,6 +343,7 @@ impl Hart {
         Hart {
             state: HartState::reset(hart_id),
             bus,
+            code_inbox: ram.watch_code_writes(),
             ram,
             clock,
             pins,
@@ -389,6 +392,7 @@ impl Hart {
         if Self::code_was_written() {
             self.drop_written_code();
         }
+        self.drop_code_written_elsewhere();
         if self.debug.is_some() && (self.watching() || self.jit.is_none()) {
             return self.run_watched(budget);
         }
@@ -403,6 +407,7 @@ impl Hart {
             if self.irq_check {
                 self.irq_check = false;
                 self.irq_epoch = control.irq_epoch();
+                self.drop_code_written_elsewhere();
                 self.take_pending_interrupt();
             }
             // This is `step_one` without its result: calling `step_one` here costs
@@ -626,6 +631,22 @@ impl Hart {
                     .collect::<Vec<_>>(),
             )
         });
+        self.drop_code_pages(pages);
+    }
+
+    /// Drops what was decoded or translated from code pages that other harts,
+    /// devices (DMA), loaders or a debugger wrote since this hart last looked.
+    #[inline]
+    pub(crate) fn drop_code_written_elsewhere(&mut self) {
+        if self.code_inbox.has_pending() {
+            let pages = self.code_inbox.take();
+            self.drop_code_pages(pages);
+        }
+    }
+
+    /// Drops decoded and translated code of the page-aligned RAM offsets `pages`,
+    /// or of every page when `None`.
+    fn drop_code_pages(&mut self, pages: Option<Vec<u64>>) {
         let Some(pages) = pages else {
             if let Some(jit) = self.jit.as_mut() {
                 jit.invalidate_all();
@@ -751,18 +772,26 @@ impl Hart {
             return Ok(());
         }
         let pa = self.data_slow_path(va, Access::Write)?;
-        if let Some(off) = self.bus.ram_offset(pa, u64::from(size))
-            && self.ram.is_code_page(off)
-        {
+        let code_off = self
+            .bus
+            .ram_offset(pa, u64::from(size))
+            .filter(|&off| self.ram.is_code_page(off));
+        if let Some(off) = code_off {
             self.invalidate_code(off, u64::from(size));
         }
         self.bus
             .write(pa, size, value)
             .map_err(|_| Trap::new(cause::STORE_ACCESS_FAULT, va))?;
+        if let Some(off) = code_off {
+            self.ram
+                .note_write(off, u64::from(size), Some(&self.code_inbox));
+        }
         if self.bus.control().stop_requested() {
             self.exit = Some(RunExit::Stopped);
         }
-        if self.irq_changed() {
+        // A device write may have raised an interrupt or (by DMA) overwritten
+        // code: both are looked at before the next instruction.
+        if self.irq_changed() || self.code_inbox.has_pending() {
             self.irq_check = true;
         }
         Ok(())
@@ -790,6 +819,7 @@ impl Hart {
             .ok_or(access.access_fault(va))?;
         if access == Access::Write && self.ram.is_code_page(off) {
             self.invalidate_code(off, size);
+            self.ram.note_write(off, size, Some(&self.code_inbox));
         }
         Ok(off)
     }

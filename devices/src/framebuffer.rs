@@ -5,9 +5,35 @@
 
 use std::sync::{Arc, Mutex};
 
-use emu_core::{BusFault, MmioDevice};
+use emu_core::{BusFault, Device, DeviceState, MmioDevice, StateError};
+use serde::{Deserialize, Serialize};
 
+use crate::state::invalid;
 use crate::virtio::Display;
+
+/// Model name in saved states.
+const KIND: &str = "framebuffer";
+/// Layout version of the saved [`FramebufferState`].
+const VERSION: u32 = 1;
+
+/// The framebuffer's guest-visible state: its pixels (what the guest wrote is
+/// what a viewer shows, and what the guest reads back).
+///
+/// The device does not keep its pixels in this struct but behind the shared
+/// [`FramebufferHandle`], so that a window or a screenshot can read them while the
+/// guest runs; this struct is their copy for saving and restoring. The size is
+/// fixed when the machine is built (it is in the device tree), so a restore only
+/// checks it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FramebufferState {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The pixels, 4 bytes each, row after row (saved as one hex string).
+    #[serde(with = "crate::state::hex_bytes")]
+    pub bytes: Vec<u8>,
+}
 
 /// The framebuffer's pixels, shared with whoever shows or captures them.
 #[derive(Clone, Debug)]
@@ -61,11 +87,57 @@ impl Framebuffer {
     pub fn handle(&self) -> FramebufferHandle {
         self.handle.clone()
     }
+
+    fn pixels(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.handle.bytes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Device for Framebuffer {
+    /// Every pixel black (all bytes 0), as at power-on.
+    fn reset(&mut self) {
+        self.pixels().fill(0);
+    }
+
+    fn save_state(&self) -> DeviceState {
+        let state = FramebufferState {
+            width: self.handle.width,
+            height: self.handle.height,
+            bytes: self.pixels().clone(),
+        };
+        DeviceState::encode(KIND, VERSION, &state)
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let restored: FramebufferState = state.decode(KIND, VERSION)?;
+        let (width, height) = (self.handle.width, self.handle.height);
+        if (restored.width, restored.height) != (width, height) {
+            return Err(invalid(
+                KIND,
+                format!(
+                    "saved {}x{}, this framebuffer is {width}x{height}",
+                    restored.width, restored.height
+                ),
+            ));
+        }
+        let mut pixels = self.pixels();
+        if restored.bytes.len() != pixels.len() {
+            return Err(invalid(
+                KIND,
+                format!(
+                    "{} bytes of pixels for {width}x{height}",
+                    restored.bytes.len()
+                ),
+            ));
+        }
+        pixels.copy_from_slice(&restored.bytes);
+        Ok(())
+    }
 }
 
 impl MmioDevice for Framebuffer {
     fn read(&mut self, offset: u64, size: u8) -> Result<u64, BusFault> {
-        let bytes = self.handle.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let bytes = self.pixels();
         let at = offset as usize;
         let slice = bytes
             .get(at..at + usize::from(size))
@@ -76,7 +148,7 @@ impl MmioDevice for Framebuffer {
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) -> Result<(), BusFault> {
-        let mut bytes = self.handle.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bytes = self.pixels();
         let at = offset as usize;
         let slice = bytes
             .get_mut(at..at + usize::from(size))
@@ -89,6 +161,7 @@ impl MmioDevice for Framebuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_refuses_foreign_states;
 
     #[test]
     fn pixels_written_show_in_the_snapshot() {
@@ -105,5 +178,59 @@ mod tests {
         assert_eq!(fb.read(20, 4), Ok(0xff10_2030));
         assert!(fb.read(30, 4).is_err(), "past the end");
         assert!(fb.write(32, 1, 0).is_err());
+    }
+
+    #[test]
+    fn pixels_round_trip_into_a_fresh_framebuffer() {
+        let mut a = Framebuffer::new(4, 2);
+        a.write(4, 4, 0xff10_2030).unwrap();
+        a.write(24, 8, 0x0102_0304_0506_0708).unwrap();
+        let mut b = Framebuffer::new(4, 2);
+        let saved = a.save_state();
+        b.restore_state(&saved).unwrap();
+        assert_eq!(b.save_state(), saved);
+        assert_eq!(a.read(4, 4), b.read(4, 4));
+        assert_eq!(b.read(24, 8), Ok(0x0102_0304_0506_0708));
+        assert_eq!(
+            b.handle().snapshot(),
+            a.handle().snapshot(),
+            "viewers see it"
+        );
+        for fb in [&mut a, &mut b] {
+            fb.write(0, 2, 0xbeef).unwrap();
+        }
+        assert_eq!(a.save_state(), b.save_state());
+    }
+
+    #[test]
+    fn reset_blacks_the_screen() {
+        let mut fb = Framebuffer::new(4, 2);
+        let viewer = fb.handle();
+        fb.write(20, 4, 0xff10_2030).unwrap();
+        fb.reset();
+        assert_eq!(fb.read(20, 4), Ok(0));
+        assert!(viewer.snapshot().pixels.iter().all(|&p| p == 0));
+        assert_eq!(fb.save_state(), Framebuffer::new(4, 2).save_state());
+    }
+
+    #[test]
+    fn restore_refuses_foreign_states_and_other_sizes() {
+        let mut fb = Framebuffer::new(4, 2);
+        assert_refuses_foreign_states(&mut fb);
+        let other = Framebuffer::new(2, 4).save_state();
+        assert!(matches!(
+            fb.restore_state(&other),
+            Err(StateError::Invalid { .. })
+        ));
+        let short = FramebufferState {
+            width: 4,
+            height: 2,
+            bytes: vec![0; 31],
+        };
+        let short = DeviceState::encode(KIND, VERSION, &short);
+        assert!(matches!(
+            fb.restore_state(&short),
+            Err(StateError::Invalid { .. })
+        ));
     }
 }

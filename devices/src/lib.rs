@@ -8,6 +8,7 @@ pub mod framebuffer;
 pub mod goldfish_rtc;
 pub mod plic;
 pub mod sifive_test;
+mod state;
 #[cfg(test)]
 mod testing;
 pub mod uart16550;

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use emu_core::{BusFault, MmioDevice, RunControl, StopReason};
+use emu_core::{BusFault, Device, DeviceState, MmioDevice, RunControl, StateError, StopReason};
+
+use crate::state::NoState;
 
 /// Size of the register window.
 pub const SIZE: u64 = 0x1000;
@@ -12,7 +14,13 @@ const FAIL: u64 = 0x3333;
 const PASS: u64 = 0x5555;
 const RESET: u64 = 0x7777;
 
-/// The finisher.
+/// Model name in saved states.
+const KIND: &str = "sifive-test";
+/// Layout version of the (empty) saved state.
+const VERSION: u32 = 1;
+
+/// The finisher. It has no guest-visible state: a write acts at once on the
+/// machine's run control (a host handle), and reads return 0.
 #[derive(Debug)]
 pub struct SifiveTest {
     control: Arc<RunControl>,
@@ -22,6 +30,20 @@ impl SifiveTest {
     /// A finisher that stops the machine through `control`.
     pub fn new(control: Arc<RunControl>) -> SifiveTest {
         SifiveTest { control }
+    }
+}
+
+impl Device for SifiveTest {
+    /// Nothing to reset. A stop already requested is the machine's to handle.
+    fn reset(&mut self) {}
+
+    fn save_state(&self) -> DeviceState {
+        DeviceState::encode(KIND, VERSION, &NoState {})
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let NoState {} = state.decode(KIND, VERSION)?;
+        Ok(())
     }
 }
 
@@ -53,6 +75,7 @@ impl MmioDevice for SifiveTest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::assert_refuses_foreign_states;
 
     fn written(value: u64) -> Option<StopReason> {
         let control = Arc::new(RunControl::new());
@@ -67,5 +90,24 @@ mod tests {
         assert_eq!(written(0x0007_3333), Some(StopReason::PowerOff(7)));
         assert_eq!(written(0x7777), Some(StopReason::Reset));
         assert_eq!(written(0x1234), None);
+    }
+
+    #[test]
+    fn lifecycle_has_nothing_to_keep_but_checks_the_model() {
+        let control = Arc::new(RunControl::new());
+        let mut a = SifiveTest::new(control.clone());
+        a.write(0, 4, 0x1234).unwrap();
+        let saved = a.save_state();
+        let mut b = SifiveTest::new(Arc::new(RunControl::new()));
+        b.restore_state(&saved).unwrap();
+        assert_eq!(b.save_state(), saved);
+        assert_eq!(a.read(0, 4), b.read(0, 4));
+        a.reset();
+        assert_eq!(a.read(0, 4), Ok(0));
+        assert_eq!(a.save_state(), saved);
+        // Still a finisher after all that.
+        a.write(0, 4, 0x5555).unwrap();
+        assert_eq!(control.stop_reason(), Some(StopReason::PowerOff(0)));
+        assert_refuses_foreign_states(&mut b);
     }
 }

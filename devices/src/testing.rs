@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use emu_core::IrqLine;
+use emu_core::{Device, DeviceState, IrqLine, StateError};
 
 /// An interrupt line that remembers its level, for tests to inspect.
 #[derive(Clone, Debug, Default)]
@@ -20,4 +20,33 @@ impl IrqLine for TestIrq {
     fn set_level(&self, high: bool) {
         self.0.store(high, Ordering::SeqCst);
     }
+}
+
+/// Checks that `device` refuses a state saved by another model and a state of its
+/// own model with another layout version, and that a refused restore changes
+/// nothing.
+pub(crate) fn assert_refuses_foreign_states(device: &mut dyn Device) {
+    let before = device.save_state();
+    let other_model = DeviceState::encode("no-such-device", before.version, &before.data);
+    let other_version = DeviceState {
+        version: before.version + 1,
+        ..before.clone()
+    };
+    for state in [other_model, other_version] {
+        assert!(
+            matches!(
+                device.restore_state(&state),
+                Err(StateError::Mismatch { .. })
+            ),
+            "{} restored from {} version {}",
+            before.kind,
+            state.kind,
+            state.version
+        );
+    }
+    assert_eq!(
+        device.save_state(),
+        before,
+        "a refused restore changed the device"
+    );
 }

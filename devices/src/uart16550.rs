@@ -7,7 +7,10 @@ use std::collections::VecDeque;
 use std::io::Write;
 
 use crossbeam_channel::Receiver;
-use emu_core::{BusFault, IrqLine, MmioDevice};
+use emu_core::{BusFault, Device, DeviceState, IrqLine, MmioDevice, StateError};
+use serde::{Deserialize, Serialize};
+
+use crate::state::invalid;
 
 /// Size of the register window.
 pub const SIZE: u64 = 0x100;
@@ -34,8 +37,21 @@ const IIR_FIFO_ENABLED: u8 = 0xc0;
 const MCR_LOOPBACK: u8 = 0x10;
 const RX_FIFO_LIMIT: usize = 16;
 
+/// Model name in saved states.
+const KIND: &str = "uart16550";
+/// Layout version of the saved [`UartState`].
+const VERSION: u32 = 1;
+
 /// The UART's register state, apart from its host connections.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Its default is the power-on state (QEMU's `serial_reset`): every register 0
+/// (divisor latch included), FIFOs off and empty, no interrupt owed.
+///
+/// What it leaves out are host handles: the writer output goes to, the channel
+/// host input arrives on (bytes still in it have not reached the UART yet; they are
+/// the host's, and arrive in whichever UART reads the channel next), the interrupt
+/// line, and whether the writer holds output not yet flushed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UartState {
     /// Interrupt enable register.
     pub ier: u8,
@@ -51,7 +67,7 @@ pub struct UartState {
     pub fifo_enabled: bool,
     /// A THR-empty interrupt is owed (cleared by reading IIR or writing THR).
     pub thr_interrupt: bool,
-    /// Received bytes not yet read.
+    /// Received bytes not yet read (at most 16, the FIFO's depth).
     pub rx: VecDeque<u8>,
 }
 
@@ -134,6 +150,32 @@ impl Uart16550 {
             }
         }
         self.state.thr_interrupt = true;
+    }
+}
+
+impl Device for Uart16550 {
+    /// Registers and FIFOs back to power-on; the line drops with the interrupts
+    /// that went away. Host input still in the channel stays there.
+    fn reset(&mut self) {
+        self.state = UartState::default();
+        self.update_irq();
+    }
+
+    fn save_state(&self) -> DeviceState {
+        DeviceState::encode(KIND, VERSION, &self.state)
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let restored: UartState = state.decode(KIND, VERSION)?;
+        if restored.rx.len() > RX_FIFO_LIMIT {
+            return Err(invalid(
+                KIND,
+                format!("{} bytes in a {RX_FIFO_LIMIT}-byte FIFO", restored.rx.len()),
+            ));
+        }
+        self.state = restored;
+        self.update_irq();
+        Ok(())
     }
 }
 
@@ -231,6 +273,7 @@ impl MmioDevice for Uart16550 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{TestIrq, assert_refuses_foreign_states};
     use std::sync::{Arc, Mutex};
 
     #[derive(Clone, Default)]
@@ -292,5 +335,105 @@ mod tests {
         tx.send(7).unwrap();
         uart.tick(0);
         assert_eq!(uart.read(IIR_FCR, 1).unwrap() as u8, IIR_RX_AVAILABLE);
+    }
+
+    /// A UART with its own output, input channel and interrupt line.
+    fn uart() -> (Uart16550, Sink, crossbeam_channel::Sender<u8>, TestIrq) {
+        let sink = Sink::default();
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let irq = TestIrq::default();
+        let mut uart = Uart16550::new(Box::new(sink.clone()), Some(rx));
+        uart.set_irq(Box::new(irq.clone()));
+        (uart, sink, tx, irq)
+    }
+
+    #[test]
+    fn state_round_trips_into_a_fresh_uart() {
+        let (mut a, sink_a, tx, irq_a) = uart();
+        // 115200 baud from a 1.8432 MHz clock, 8N1, FIFOs on, both interrupts,
+        // a scratch byte, and three received bytes of which the guest read one.
+        a.write(LCR, 1, 0x83).unwrap();
+        a.write(RBR_THR, 1, 0x01).unwrap();
+        a.write(IER, 1, 0x00).unwrap();
+        a.write(LCR, 1, 0x03).unwrap();
+        a.write(IIR_FCR, 1, 0x01).unwrap();
+        a.write(MCR, 1, 0x0b).unwrap();
+        a.write(SCR, 1, 0x5a).unwrap();
+        a.write(IER, 1, u64::from(IER_RX_AVAILABLE | IER_THR_EMPTY))
+            .unwrap();
+        for &b in b"abc" {
+            tx.send(b).unwrap();
+        }
+        assert_eq!(a.read(RBR_THR, 1), Ok(u64::from(b'a')));
+        assert!(irq_a.level());
+
+        let (mut b, sink_b, _tx_b, irq_b) = uart();
+        assert!(!irq_b.level());
+        let saved = a.save_state();
+        b.restore_state(&saved).unwrap();
+        assert_eq!(b.save_state(), saved);
+        assert!(
+            irq_b.level(),
+            "the restored line follows the restored state"
+        );
+        for offset in [IER, LCR, MCR, LSR, SCR, IIR_FCR] {
+            assert_eq!(a.read(offset, 1), b.read(offset, 1), "register {offset}");
+        }
+        // Both go on the same way: the divisor, the FIFO, transmission.
+        a.write(LCR, 1, 0x83).unwrap();
+        b.write(LCR, 1, 0x83).unwrap();
+        assert_eq!(a.read(RBR_THR, 1), Ok(1));
+        assert_eq!(b.read(RBR_THR, 1), Ok(1));
+        a.write(LCR, 1, 0x03).unwrap();
+        b.write(LCR, 1, 0x03).unwrap();
+        for dev in [&mut a, &mut b] {
+            assert_eq!(dev.read(RBR_THR, 1), Ok(u64::from(b'b')));
+            assert_eq!(dev.read(RBR_THR, 1), Ok(u64::from(b'c')));
+            dev.write(RBR_THR, 1, u64::from(b'!')).unwrap();
+        }
+        assert_eq!(a.save_state(), b.save_state());
+        assert_eq!(irq_a.level(), irq_b.level());
+        assert_eq!(sink_a.0.lock().unwrap().as_slice(), b"!");
+        assert_eq!(sink_b.0.lock().unwrap().as_slice(), b"!");
+    }
+
+    #[test]
+    fn reset_returns_registers_and_fifo_to_power_on() {
+        let (mut uart, _sink, tx, irq) = uart();
+        uart.write(SCR, 1, 0x5a).unwrap();
+        uart.write(LCR, 1, 0x83).unwrap();
+        uart.write(RBR_THR, 1, 0x0c).unwrap();
+        uart.write(LCR, 1, 0x1b).unwrap();
+        uart.write(IER, 1, u64::from(IER_RX_AVAILABLE)).unwrap();
+        tx.send(b'x').unwrap();
+        uart.tick(0);
+        assert!(irq.level());
+        assert_eq!(uart.read(SCR, 1), Ok(0x5a));
+        uart.reset();
+        assert!(!irq.level(), "reset lowers the line");
+        assert_eq!(uart.read(SCR, 1), Ok(0));
+        assert_eq!(uart.read(LCR, 1), Ok(0));
+        assert_eq!(uart.read(IER, 1), Ok(0));
+        assert_eq!(uart.read(IIR_FCR, 1), Ok(u64::from(IIR_NONE)));
+        assert_eq!(uart.read(LSR, 1).unwrap() as u8 & LSR_DATA_READY, 0);
+        let power_on = Uart16550::new(Box::new(Sink::default()), None).save_state();
+        assert_eq!(uart.save_state(), power_on);
+        uart.write(LCR, 1, 0x80).unwrap();
+        assert_eq!(uart.read(RBR_THR, 1), Ok(0), "divisor latch cleared");
+    }
+
+    #[test]
+    fn restore_refuses_foreign_and_overfull_states() {
+        let (mut uart, _sink, _tx, _irq) = uart();
+        assert_refuses_foreign_states(&mut uart);
+        let overfull = UartState {
+            rx: (0..17).collect(),
+            ..UartState::default()
+        };
+        let state = DeviceState::encode(KIND, VERSION, &overfull);
+        assert!(matches!(
+            uart.restore_state(&state),
+            Err(StateError::Invalid { .. })
+        ));
     }
 }

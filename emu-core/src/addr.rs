@@ -23,3 +23,20 @@ impl fmt::Display for GuestPhysAddr {
         write!(f, "{:#x}", self.0)
     }
 }
+
+/// A port in the 64 KiB I/O port space (x86 `in`/`out`, PCI I/O BARs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct PioPort(pub u16);
+
+impl PioPort {
+    /// The raw port number.
+    pub const fn raw(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for PioPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#06x}", self.0)
+    }
+}

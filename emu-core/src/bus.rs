@@ -4,6 +4,9 @@
 //! for the RAM offset of an address and access [`GuestRam`] directly); ROM and MMIO
 //! regions are dispatched by offset. Accesses that hit nothing return
 //! [`BusFault::Unmapped`], which each CPU turns into its own access fault.
+//!
+//! Beside the memory map sits a 64 KiB port-I/O space (x86 `in`/`out`, PCI I/O
+//! BARs), a second map of the same kind; a port nobody decodes reads as all ones.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,7 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 
-use crate::device::{MmioDevice, RunControl};
+use crate::addr::PioPort;
+use crate::device::{DeviceState, MmioDevice, PioDevice, RunControl, StateError};
 use crate::memory::GuestRam;
 
 /// A failed bus access, reported to the guest as an access fault.
@@ -59,32 +63,117 @@ enum RegionKind {
     Mmio(Mutex<Box<dyn MmioDevice>>),
 }
 
-struct Region {
+/// One named, half-open range of a [`RangeMap`].
+struct Range<T> {
     name: String,
     base: u64,
     end: u64,
-    kind: RegionKind,
+    kind: T,
 }
 
-/// The physical address map of one machine.
+/// Half-open, non-overlapping, named ranges, sorted by base: the memory map and
+/// the port space are both one of these.
+struct RangeMap<T> {
+    ranges: BTreeMap<u64, Range<T>>,
+}
+
+impl<T> RangeMap<T> {
+    fn new() -> RangeMap<T> {
+        RangeMap {
+            ranges: BTreeMap::new(),
+        }
+    }
+
+    /// Adds `[base, base + size)`, refusing empty, wrapping (past `limit`) and
+    /// overlapping ranges.
+    fn insert(
+        &mut self,
+        name: &str,
+        base: u64,
+        size: u64,
+        limit: u64,
+        kind: T,
+    ) -> Result<(), BusError> {
+        let end = match base.checked_add(size) {
+            Some(end) if size > 0 && end <= limit => end,
+            _ => {
+                return Err(BusError::InvalidRange {
+                    name: name.to_owned(),
+                    base,
+                    size,
+                });
+            }
+        };
+        let overlap = |r: &Range<T>| r.base < end && base < r.end;
+        let before = self.ranges.range(..end).next_back().map(|(_, r)| r);
+        if let Some(other) = before.filter(|r| overlap(r)) {
+            return Err(BusError::Overlap {
+                name: name.to_owned(),
+                base,
+                other: other.name.clone(),
+            });
+        }
+        self.ranges.insert(
+            base,
+            Range {
+                name: name.to_owned(),
+                base,
+                end,
+                kind,
+            },
+        );
+        Ok(())
+    }
+
+    /// The range holding `addr`.
+    fn find(&self, addr: u64) -> Option<&Range<T>> {
+        self.ranges
+            .range(..=addr)
+            .next_back()
+            .map(|(_, r)| r)
+            .filter(|r| addr < r.end)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Range<T>> {
+        self.ranges.values()
+    }
+}
+
+/// The physical address map of one machine, and its port-I/O space.
 pub struct Bus {
     ram_base: u64,
     ram: Arc<GuestRam>,
-    regions: BTreeMap<u64, Region>,
+    regions: RangeMap<RegionKind>,
+    ports: RangeMap<Mutex<Box<dyn PioDevice>>>,
     control: Arc<RunControl>,
 }
+
+/// Size of the port-I/O space.
+pub const PIO_SPACE: u64 = 0x1_0000;
 
 impl fmt::Debug for Bus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
-        for region in self.regions.values() {
+        for region in self.regions.iter() {
             list.entry(&format_args!(
                 "{} [{:#x}, {:#x})",
                 region.name, region.base, region.end
             ));
         }
+        for range in self.ports.iter() {
+            list.entry(&format_args!(
+                "{} ports [{:#x}, {:#x})",
+                range.name, range.base, range.end
+            ));
+        }
         list.finish()
     }
+}
+
+fn lock<T: ?Sized>(mutex: &Mutex<Box<T>>) -> std::sync::MutexGuard<'_, Box<T>> {
+    // A device that panicked mid-access left its state as it was; the machine
+    // goes on with it rather than wedging every later access.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Bus {
@@ -97,7 +186,8 @@ impl Bus {
         let mut bus = Bus {
             ram_base,
             ram: ram.clone(),
-            regions: BTreeMap::new(),
+            regions: RangeMap::new(),
+            ports: RangeMap::new(),
             control,
         };
         bus.insert("ram", ram_base, ram.len(), RegionKind::Ram)?;
@@ -111,35 +201,54 @@ impl Bus {
         size: u64,
         kind: RegionKind,
     ) -> Result<(), BusError> {
-        let end = match base.checked_add(size) {
-            Some(end) if size > 0 => end,
-            _ => {
-                return Err(BusError::InvalidRange {
-                    name: name.to_owned(),
-                    base,
-                    size,
-                });
-            }
+        self.regions.insert(name, base, size, u64::MAX, kind)
+    }
+
+    /// Maps a device's port range `[base, base + len)`.
+    pub fn map_pio(
+        &mut self,
+        name: &str,
+        base: PioPort,
+        len: u32,
+        device: Box<dyn PioDevice>,
+    ) -> Result<(), BusError> {
+        self.ports.insert(
+            name,
+            u64::from(base.raw()),
+            u64::from(len),
+            PIO_SPACE,
+            Mutex::new(device),
+        )
+    }
+
+    /// Reads `size` bytes (1, 2 or 4) at `port`. Ports nobody decodes, and accesses
+    /// running past the end of a device's range, read as all ones.
+    pub fn pio_read(&self, port: PioPort, size: u8) -> u32 {
+        let ones = match size {
+            1 => 0xff,
+            2 => 0xffff,
+            _ => u32::MAX,
         };
-        let overlap = |r: &Region| r.base < end && base < r.end;
-        let before = self.regions.range(..end).next_back().map(|(_, r)| r);
-        if let Some(other) = before.filter(|r| overlap(r)) {
-            return Err(BusError::Overlap {
-                name: name.to_owned(),
-                base,
-                other: other.name.clone(),
-            });
+        let addr = u64::from(port.raw());
+        match self.ports.find(addr) {
+            Some(range) if range.end - addr >= u64::from(size) => {
+                let offset = (addr - range.base) as u16;
+                lock(&range.kind).read(offset, size) & ones
+            }
+            _ => ones,
         }
-        self.regions.insert(
-            base,
-            Region {
-                name: name.to_owned(),
-                base,
-                end,
-                kind,
-            },
-        );
-        Ok(())
+    }
+
+    /// Writes the low `size` bytes (1, 2 or 4) of `value` at `port`; writes to
+    /// ports nobody decodes are dropped.
+    pub fn pio_write(&self, port: PioPort, size: u8, value: u32) {
+        let addr = u64::from(port.raw());
+        if let Some(range) = self.ports.find(addr)
+            && range.end - addr >= u64::from(size)
+        {
+            let offset = (addr - range.base) as u16;
+            lock(&range.kind).write(offset, size, value);
+        }
     }
 
     /// Maps a device's register window.
@@ -181,12 +290,8 @@ impl Bus {
         (offset < self.ram.len() && self.ram.len() - offset >= len).then_some(offset)
     }
 
-    fn region(&self, addr: u64) -> Option<&Region> {
-        self.regions
-            .range(..=addr)
-            .next_back()
-            .map(|(_, r)| r)
-            .filter(|r| addr < r.end)
+    fn region(&self, addr: u64) -> Option<&Range<RegionKind>> {
+        self.regions.find(addr)
     }
 
     /// Reads `size` bytes (1, 2, 4 or 8) at `addr`, little-endian.
@@ -214,14 +319,13 @@ impl Bus {
                 bytes[..n].copy_from_slice(&data[start..start + n]);
                 Ok(u64::from_le_bytes(bytes))
             }
-            RegionKind::Mmio(device) => {
-                let mut device = device.lock().unwrap_or_else(|e| e.into_inner());
-                device.read(offset, size)
-            }
+            RegionKind::Mmio(device) => lock(device).read(offset, size),
         }
     }
 
-    /// Writes the low `size` bytes of `value` at `addr`, little-endian.
+    /// Writes the low `size` bytes of `value` at `addr`, little-endian. A write to
+    /// RAM here does not tell other CPUs of code it overwrote: a CPU storing through
+    /// the bus calls [`GuestRam::note_write`] with its own inbox.
     pub fn write(&self, addr: u64, size: u8, value: u64) -> Result<(), BusFault> {
         let region = self.region(addr).ok_or(BusFault::Unmapped)?;
         let offset = addr - region.base;
@@ -244,10 +348,7 @@ impl Bus {
                 }
             }
             RegionKind::Rom(_) => Err(BusFault::ReadOnly),
-            RegionKind::Mmio(device) => {
-                let mut device = device.lock().unwrap_or_else(|e| e.into_inner());
-                device.write(offset, size, value)
-            }
+            RegionKind::Mmio(device) => lock(device).write(offset, size, value),
         }
     }
 
@@ -265,16 +366,74 @@ impl Bus {
 
     /// Advances every device's time to `now`; returns the earliest next deadline.
     pub fn tick_devices(&self, now: u64) -> Option<u64> {
-        let mut next: Option<u64> = None;
-        for region in self.regions.values() {
+        let mmio = self.regions.iter().filter_map(|r| match &r.kind {
+            RegionKind::Mmio(device) => lock(device).tick(now),
+            _ => None,
+        });
+        let pio = self.ports.iter().filter_map(|r| lock(&r.kind).tick(now));
+        mmio.chain(pio).min()
+    }
+
+    /// Puts every device on the bus back to its power-on state (a machine reset).
+    pub fn reset_devices(&self) {
+        for region in self.regions.iter() {
             if let RegionKind::Mmio(device) = &region.kind {
-                let mut device = device.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(deadline) = device.tick(now) {
-                    next = Some(next.map_or(deadline, |n| n.min(deadline)));
-                }
+                lock(device).reset();
             }
         }
-        next
+        for range in self.ports.iter() {
+            lock(&range.kind).reset();
+        }
+    }
+
+    /// The state of every device, each under the name it was mapped with (port
+    /// devices' names prefixed with `pio:`), in address order.
+    pub fn save_devices(&self) -> Vec<(String, DeviceState)> {
+        let mmio = self.regions.iter().filter_map(|r| match &r.kind {
+            RegionKind::Mmio(device) => Some((r.name.clone(), lock(device).save_state())),
+            _ => None,
+        });
+        let pio = self
+            .ports
+            .iter()
+            .map(|r| (format!("pio:{}", r.name), lock(&r.kind).save_state()));
+        mmio.chain(pio).collect()
+    }
+
+    /// Restores states saved by [`Bus::save_devices`] on a bus built the same way.
+    /// Every device must be named exactly once; on an error some devices may
+    /// already have taken their new state.
+    pub fn restore_devices(&self, states: &[(String, DeviceState)]) -> Result<(), StateError> {
+        let invalid = |reason: String| StateError::Invalid {
+            kind: "machine".to_owned(),
+            reason,
+        };
+        let expected = self.save_devices().len();
+        if states.len() != expected {
+            return Err(invalid(format!(
+                "{} device states for {expected} devices",
+                states.len()
+            )));
+        }
+        for (name, state) in states {
+            let found = match name.strip_prefix("pio:") {
+                Some(port_name) => self
+                    .ports
+                    .iter()
+                    .find(|r| r.name == port_name)
+                    .map(|r| lock(&r.kind).restore_state(state)),
+                None => self
+                    .regions
+                    .iter()
+                    .find(|r| r.name == *name)
+                    .and_then(|r| match &r.kind {
+                        RegionKind::Mmio(device) => Some(lock(device).restore_state(state)),
+                        _ => None,
+                    }),
+            };
+            found.ok_or_else(|| invalid(format!("no device named {name}")))??;
+        }
+        Ok(())
     }
 }
 
@@ -284,6 +443,19 @@ mod tests {
 
     struct Echo {
         last: u64,
+    }
+
+    impl crate::device::Device for Echo {
+        fn reset(&mut self) {
+            self.last = 0;
+        }
+        fn save_state(&self) -> DeviceState {
+            DeviceState::encode("echo", 1, &self.last)
+        }
+        fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+            self.last = state.decode("echo", 1)?;
+            Ok(())
+        }
     }
 
     impl MmioDevice for Echo {
@@ -343,5 +515,104 @@ mod tests {
         assert_eq!(bus.ram_offset(0x8000_fffc, 8), None);
         assert_eq!(bus.ram_offset(0x7fff_ffff, 1), None);
         assert_eq!(bus.read(0x8001_0000, 1), Err(BusFault::Unmapped));
+    }
+
+    /// A toy port device: a byte latch at offset 0 and a 16-bit counter at 2 that
+    /// counts its own reads.
+    #[derive(Default)]
+    struct PortToy {
+        latch: u8,
+        reads: u16,
+    }
+
+    impl crate::device::Device for PortToy {
+        fn reset(&mut self) {
+            *self = PortToy::default();
+        }
+        fn save_state(&self) -> DeviceState {
+            DeviceState::encode("port-toy", 1, &(self.latch, self.reads))
+        }
+        fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+            (self.latch, self.reads) = state.decode("port-toy", 1)?;
+            Ok(())
+        }
+    }
+
+    impl PioDevice for PortToy {
+        fn read(&mut self, offset: u16, size: u8) -> u32 {
+            match (offset, size) {
+                (0, 1) => u32::from(self.latch),
+                (2, 2) => {
+                    self.reads += 1;
+                    u32::from(self.reads)
+                }
+                // Undecoded offsets and widths float high.
+                _ => u32::MAX,
+            }
+        }
+        fn write(&mut self, offset: u16, size: u8, value: u32) {
+            if (offset, size) == (0, 1) {
+                self.latch = value as u8;
+            }
+        }
+    }
+
+    #[test]
+    fn port_io_dispatches_by_offset_and_floats_high_elsewhere() {
+        let mut bus = bus();
+        bus.map_pio("toy", PioPort(0x60), 4, Box::new(PortToy::default()))
+            .unwrap();
+        bus.pio_write(PioPort(0x60), 1, 0x1_5a);
+        assert_eq!(bus.pio_read(PioPort(0x60), 1), 0x5a);
+        assert_eq!(bus.pio_read(PioPort(0x62), 2), 1);
+        assert_eq!(bus.pio_read(PioPort(0x62), 2), 2);
+        // Widths are masked: an undecoded word reads 0xffff, not 0xffffffff.
+        assert_eq!(bus.pio_read(PioPort(0x61), 2), 0xffff);
+        // Nobody at 0x64, and an access running off the end of the range.
+        assert_eq!(bus.pio_read(PioPort(0x64), 1), 0xff);
+        assert_eq!(bus.pio_read(PioPort(0x63), 4), u32::MAX);
+        bus.pio_write(PioPort(0x64), 1, 0);
+        // The port space is 64 KiB, separate from memory: port 0x60 is not 0x60.
+        assert_eq!(bus.read(0x60, 1), Err(BusFault::Unmapped));
+        assert!(matches!(
+            bus.map_pio("late", PioPort(0x63), 2, Box::new(PortToy::default())),
+            Err(BusError::Overlap { .. })
+        ));
+        assert!(matches!(
+            bus.map_pio("wraps", PioPort(0xffff), 2, Box::new(PortToy::default())),
+            Err(BusError::InvalidRange { .. })
+        ));
+        assert!(
+            bus.map_pio("top", PioPort(0xffff), 1, Box::new(PortToy::default()))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn devices_reset_save_and_restore_through_the_bus() {
+        let mut bus = bus();
+        bus.map_mmio("echo", 0x1000, 0x100, Box::new(Echo { last: 0 }))
+            .unwrap();
+        bus.map_pio("toy", PioPort(0x60), 4, Box::new(PortToy::default()))
+            .unwrap();
+        bus.write(0x1000, 4, 40).unwrap();
+        bus.pio_write(PioPort(0x60), 1, 7);
+        let saved = bus.save_devices();
+        assert_eq!(saved.len(), 2);
+        assert_eq!(saved[1].0, "pio:toy");
+        bus.reset_devices();
+        assert_eq!(bus.read(0x1000, 4), Ok(0));
+        assert_eq!(bus.pio_read(PioPort(0x60), 1), 0);
+        bus.restore_devices(&saved).unwrap();
+        assert_eq!(bus.read(0x1002, 4), Ok(42));
+        assert_eq!(bus.pio_read(PioPort(0x60), 1), 7);
+        // A state for another model, or a missing device, is refused by name.
+        let mut swapped = saved.clone();
+        swapped[0].1 = saved[1].1.clone();
+        assert!(matches!(
+            bus.restore_devices(&swapped),
+            Err(StateError::Mismatch { .. })
+        ));
+        assert!(bus.restore_devices(&saved[..1]).is_err());
     }
 }

@@ -5,6 +5,7 @@
 //! [`MachineSpec::resolve`] fills the remaining gaps with defaults to give a
 //! [`MachineConfig`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -161,13 +162,30 @@ impl<'de> Deserialize<'de> for BiosChoice {
     }
 }
 
-/// A disk attached with `--drive file=PATH[,format=raw][,readonly=on]`.
+/// A disk: `--drive [id=ID,]file=PATH[,format=raw][,readonly=on][,if=virtio|none]`,
+/// as QEMU spells it. With `if=none` the disk is only a backend, which a
+/// `--device ...,drive=ID` attaches; otherwise the machine gives it a disk
+/// controller of its own (a virtio slot on riscv-virt).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriveSpec {
+    /// The name `--device ...,drive=ID` refers to it by.
+    pub id: Option<String>,
     /// Host image file.
     pub file: PathBuf,
     /// Whether the guest may only read.
     pub read_only: bool,
+    /// Whether the machine attaches it by itself (`if=virtio`, the default) or
+    /// leaves that to a `--device` (`if=none`).
+    pub attach: bool,
+}
+
+/// Parses `on|off` style switches as QEMU accepts them.
+fn switch(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "on" | "true" | "yes" | "" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err(format!("invalid {key}={value}: expected on or off")),
+    }
 }
 
 impl FromStr for DriveSpec {
@@ -175,34 +193,230 @@ impl FromStr for DriveSpec {
 
     fn from_str(text: &str) -> Result<DriveSpec, String> {
         let mut file = None;
+        let mut id = None;
         let mut read_only = false;
+        let mut attach = true;
         for option in text.split(',') {
             let (key, value) = option.split_once('=').unwrap_or((option, ""));
             match (key, value) {
                 ("file", path) if !path.is_empty() => file = Some(PathBuf::from(path)),
+                ("id", name) if valid_id(name) => id = Some(name.to_owned()),
+                ("id", name) => {
+                    return Err(format!(
+                        "invalid drive id '{name}': use letters, digits, '-', '_' and '.', starting with a letter"
+                    ));
+                }
                 ("format", "raw") => {}
                 ("format", other) => {
                     return Err(format!(
                         "unsupported drive format '{other}': only raw images are supported"
                     ));
                 }
-                ("readonly", "on" | "true" | "yes") => read_only = true,
-                ("readonly", "off" | "false" | "no") => read_only = false,
+                ("readonly", value) => read_only = switch("readonly", value)?,
+                ("if", "none") => attach = false,
+                ("if", "virtio") => attach = true,
+                ("if", other) => {
+                    return Err(format!(
+                        "unsupported drive interface if={other}: expected virtio or none"
+                    ));
+                }
                 _ => {
                     return Err(format!(
-                        "unknown drive option '{option}' in '{text}': expected file=PATH, format=raw or readonly=on|off"
+                        "unknown drive option '{option}' in '{text}': expected id=ID, file=PATH, format=raw, readonly=on|off or if=virtio|none"
                     ));
                 }
             }
         }
         let file = file.ok_or_else(|| format!("drive '{text}' has no file=PATH"))?;
-        Ok(DriveSpec { file, read_only })
+        if !attach && id.is_none() {
+            return Err(format!(
+                "drive '{text}' has if=none but no id=ID for a --device to use"
+            ));
+        }
+        Ok(DriveSpec {
+            id,
+            file,
+            read_only,
+            attach,
+        })
     }
+}
+
+/// The `--drive` text that parses back to the same drive.
+impl fmt::Display for DriveSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(id) = &self.id {
+            write!(f, "id={id},")?;
+        }
+        write!(f, "file={}", self.file.display())?;
+        if self.read_only {
+            write!(f, ",readonly=on")?;
+        }
+        if !self.attach {
+            write!(f, ",if=none")?;
+        }
+        Ok(())
+    }
+}
+
+/// The `--device` text that parses back to the same device.
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.driver)?;
+        for (key, value) in &self.options {
+            write!(f, ",{key}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` can name a drive or device (QEMU's rule: a letter first, then
+/// letters, digits, '-', '_' and '.').
+fn valid_id(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A drive in a TOML file: the `--drive` string, or a `[[drive]]` table with the
+/// same keys (`id`, `file`, `format`, `readonly`, `if`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DriveEntry {
+    Text(String),
+    Table(BTreeMap<String, TomlScalar>),
+}
+
+/// A TOML value that may stand for an option's text: a string, bool or number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TomlScalar {
+    Text(String),
+    Flag(bool),
+    Number(i64),
+}
+
+impl TomlScalar {
+    fn text(&self) -> String {
+        match self {
+            TomlScalar::Text(t) => t.clone(),
+            TomlScalar::Flag(true) => "on".to_owned(),
+            TomlScalar::Flag(false) => "off".to_owned(),
+            TomlScalar::Number(n) => n.to_string(),
+        }
+    }
+}
+
+/// `key=value,key=value` from a TOML table, `first` (if any) leading.
+fn options_text(first: Option<String>, table: &BTreeMap<String, TomlScalar>) -> String {
+    first
+        .into_iter()
+        .chain(table.iter().map(|(k, v)| format!("{k}={}", v.text())))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 impl<'de> Deserialize<'de> for DriveSpec {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<DriveSpec, D::Error> {
-        let text = String::deserialize(deserializer)?;
+        let text = match DriveEntry::deserialize(deserializer)? {
+            DriveEntry::Text(text) => text,
+            DriveEntry::Table(table) => options_text(None, &table),
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A device the user adds: `--device DRIVER[,key=value]...`, as QEMU spells it
+/// (`--device virtio-blk-device,drive=d0`). Which drivers and keys exist is the
+/// machine's business: it refuses what it does not have, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceSpec {
+    /// The device model, e.g. `virtio-rng-device`.
+    pub driver: String,
+    /// Its options, in the order given.
+    pub options: Vec<(String, String)>,
+}
+
+impl DeviceSpec {
+    /// The value of option `key`, if given.
+    pub fn option(&self, key: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Fails with one line naming the first option not in `known`.
+    pub fn check_options(&self, known: &[&str]) -> Result<(), String> {
+        match self
+            .options
+            .iter()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
+            Some((key, _)) if known.is_empty() => {
+                Err(format!("device {} has no option '{key}'", self.driver))
+            }
+            Some((key, _)) => Err(format!(
+                "device {} has no option '{key}' (it takes {})",
+                self.driver,
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<DeviceSpec, String> {
+        let mut parts = text.split(',');
+        let driver = parts.next().unwrap_or_default().trim();
+        if driver.is_empty() || driver.contains('=') {
+            return Err(format!(
+                "device '{text}' does not start with a device name (e.g. virtio-rng-device)"
+            ));
+        }
+        let mut options = Vec::new();
+        for option in parts {
+            let Some((key, value)) = option.split_once('=') else {
+                return Err(format!(
+                    "device option '{option}' in '{text}' is not key=value"
+                ));
+            };
+            if options.iter().any(|(k, _): &(String, String)| k == key) {
+                return Err(format!("device option '{key}' given twice in '{text}'"));
+            }
+            options.push((key.to_owned(), value.to_owned()));
+        }
+        Ok(DeviceSpec {
+            driver: driver.to_owned(),
+            options,
+        })
+    }
+}
+
+/// A device in a TOML file: the `--device` string, or a `[[device]]` table with
+/// `driver = "NAME"` and the same option keys.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DeviceEntry {
+    Text(String),
+    Table(BTreeMap<String, TomlScalar>),
+}
+
+impl<'de> Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<DeviceSpec, D::Error> {
+        let text = match DeviceEntry::deserialize(deserializer)? {
+            DeviceEntry::Text(text) => text,
+            DeviceEntry::Table(mut table) => {
+                let driver = table
+                    .remove("driver")
+                    .map(|d| d.text())
+                    .ok_or_else(|| serde::de::Error::custom("device table has no driver key"))?;
+                options_text(Some(driver), &table)
+            }
+        };
         text.parse().map_err(serde::de::Error::custom)
     }
 }
@@ -281,6 +495,8 @@ pub struct MachineSpec {
     pub append: Option<String>,
     /// Disks, in slot order.
     pub drive: Option<Vec<DriveSpec>>,
+    /// Devices added to the machine's own.
+    pub device: Option<Vec<DeviceSpec>>,
     /// CPU engine.
     pub accel: Option<Accel>,
     /// Repeatable run: virtual time follows retired instructions, and entropy and
@@ -370,6 +586,7 @@ impl MachineSpec {
             initrd: over.initrd.or(self.initrd),
             append: over.append.or(self.append),
             drive: over.drive.or(self.drive),
+            device: over.device.or(self.device),
             accel: over.accel.or(self.accel),
             deterministic: over.deterministic.or(self.deterministic),
             seed: over.seed.or(self.seed),
@@ -404,6 +621,14 @@ impl MachineSpec {
                 "invalid timeout {t}: expected a positive number of seconds"
             )));
         }
+        let drives = self.drive.unwrap_or_default();
+        for (index, drive) in drives.iter().enumerate() {
+            if let Some(id) = &drive.id
+                && drives[..index].iter().any(|d| d.id.as_ref() == Some(id))
+            {
+                return Err(ConfigError::Value(format!("two drives have id={id}")));
+            }
+        }
         Ok(MachineConfig {
             machine: self.machine.unwrap_or_else(|| "riscv-virt".to_owned()),
             kernel: self.kernel,
@@ -414,7 +639,8 @@ impl MachineSpec {
             timeout: self.timeout,
             initrd: self.initrd,
             append: self.append,
-            drives: self.drive.unwrap_or_default(),
+            drives,
+            devices: self.device.unwrap_or_default(),
             accel: self.accel.unwrap_or_default(),
             deterministic: self.deterministic.unwrap_or(false) || self.seed.is_some(),
             seed: self.seed.unwrap_or(0),
@@ -446,6 +672,8 @@ pub struct MachineConfig {
     pub append: Option<String>,
     /// Disks, in slot order.
     pub drives: Vec<DriveSpec>,
+    /// Devices added to the machine's own, in order.
+    pub devices: Vec<DeviceSpec>,
     /// CPU engine.
     pub accel: Accel,
     /// Virtual time from retired instructions; entropy and RTC from `seed`.
@@ -531,10 +759,25 @@ mod tests {
         assert_eq!(
             d,
             DriveSpec {
+                id: None,
                 file: "disk.img".into(),
-                read_only: true
+                read_only: true,
+                attach: true,
             }
         );
+        let d: DriveSpec = "id=d0,file=x.img,if=none".parse().unwrap();
+        assert_eq!((d.id.as_deref(), d.attach), (Some("d0"), false));
+        assert!(
+            "file=x.img,if=none"
+                .parse::<DriveSpec>()
+                .unwrap_err()
+                .contains("no id=ID")
+        );
+        assert!("id=0bad,file=x".parse::<DriveSpec>().is_err());
+        assert!("file=x,if=ide".parse::<DriveSpec>().is_err());
+        for text in ["file=a.img", "id=d0,file=b c.img,readonly=on,if=none"] {
+            assert_eq!(text.parse::<DriveSpec>().unwrap().to_string(), text);
+        }
         assert!(
             "file=a,cache=none"
                 .parse::<DriveSpec>()
@@ -562,5 +805,45 @@ mod tests {
         );
         assert!("file:".parse::<SerialBackend>().is_err());
         assert!("tcp:1".parse::<SerialBackend>().is_err());
+    }
+
+    #[test]
+    fn devices_from_flags_and_toml_tables() {
+        let d: DeviceSpec = "virtio-blk-device,drive=d0".parse().unwrap();
+        assert_eq!(d.driver, "virtio-blk-device");
+        assert_eq!(d.option("drive"), Some("d0"));
+        assert!(d.check_options(&["drive"]).is_ok());
+        let err = d.check_options(&[]).unwrap_err();
+        assert_eq!(err, "device virtio-blk-device has no option 'drive'");
+        assert_eq!(d.to_string(), "virtio-blk-device,drive=d0");
+        assert!("drive=d0".parse::<DeviceSpec>().is_err());
+        assert!("virtio-rng-device,verbose".parse::<DeviceSpec>().is_err());
+        assert!("x,a=1,a=2".parse::<DeviceSpec>().is_err());
+        let spec = MachineSpec::from_toml(
+            "[[drive]]\nid = \"d0\"\nfile = \"a.img\"\nif = \"none\"\nreadonly = true\n\n\
+             [[device]]\ndriver = \"virtio-blk-device\"\ndrive = \"d0\"\n\n\
+             [[device]]\ndriver = \"virtio-rng-device\"\n",
+        )
+        .unwrap();
+        let drives = spec.drive.clone().unwrap();
+        assert_eq!(drives[0].id.as_deref(), Some("d0"));
+        assert!(drives[0].read_only && !drives[0].attach);
+        let devices = spec.device.clone().unwrap();
+        assert_eq!(devices.len(), 2);
+        assert_eq!(devices[0].option("drive"), Some("d0"));
+        assert_eq!(devices[1].driver, "virtio-rng-device");
+        let err =
+            MachineSpec::from_toml("[[drive]]\nfile = \"a.img\"\ncache = \"none\"\n").unwrap_err();
+        assert!(err.contains("unknown drive option 'cache=none'"), "{err}");
+        let err = MachineSpec::from_toml("[[device]]\ndrive = \"d0\"\n").unwrap_err();
+        assert!(err.contains("no driver"), "{err}");
+        let twice = MachineSpec {
+            drive: Some(vec![
+                "id=a,file=x".parse().unwrap(),
+                "id=a,file=y".parse().unwrap(),
+            ]),
+            ..MachineSpec::default()
+        };
+        assert!(twice.resolve().unwrap_err().to_string().contains("id=a"));
     }
 }

@@ -1,16 +1,109 @@
 //! The traits device models implement, and the machine-wide run control.
 //!
 //! A device model knows nothing about where it is mapped: it sees offsets into its
-//! own register window. Interrupts leave a device through an [`IrqLine`], which the
-//! machine definition wires to an interrupt controller or CPU pin.
+//! own register window (memory-mapped, [`MmioDevice`]) or port range (port I/O,
+//! [`PioDevice`]). Interrupts leave a device through an [`crate::irq::IrqLine`] or
+//! an MSI message, which the machine definition wires to an interrupt controller.
+//!
+//! Every device has a lifecycle ([`Device`]): `reset()` puts its guest-visible
+//! state back to power-on (a machine reset calls it on every device), and its
+//! guest-visible state can be saved and restored as a [`DeviceState`], apart from
+//! its host handles (files, sockets, threads), which stay where they are.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
 use crate::bus::BusFault;
+pub use crate::irq::IrqLine;
+
+/// The guest-visible state of one device, as saved by [`Device::save_state`].
+///
+/// `kind` names the device model and `version` the layout of `data`, so a restore
+/// into the wrong model or from an incompatible layout is an error, not garbage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeviceState {
+    /// The device model ("uart16550", "virtio-mmio/virtio-blk", ...).
+    pub kind: String,
+    /// Version of the state layout.
+    pub version: u32,
+    /// The state itself, a serde value of the model's plain state struct.
+    pub data: serde_json::Value,
+}
+
+/// Why a saved state cannot be restored.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum StateError {
+    /// The state belongs to another device model or layout version.
+    #[error(
+        "state of {found} (version {found_version}) cannot restore {expected} (version {expected_version})"
+    )]
+    Mismatch {
+        /// The model restoring.
+        expected: String,
+        /// Its layout version.
+        expected_version: u32,
+        /// The model that saved the state.
+        found: String,
+        /// The saved layout version.
+        found_version: u32,
+    },
+    /// The state has the right model but does not decode or is inconsistent.
+    #[error("bad {kind} state: {reason}")]
+    Invalid {
+        /// The model.
+        kind: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl DeviceState {
+    /// Encodes `state` (a device's plain state struct) as model `kind`, `version`.
+    pub fn encode<T: Serialize>(kind: &str, version: u32, state: &T) -> DeviceState {
+        DeviceState {
+            kind: kind.to_owned(),
+            version,
+            // Plain state structs (integers, bools, vectors, strings, maps with
+            // string keys) always serialize; `Null` would make the restore fail
+            // loudly rather than silently.
+            data: serde_json::to_value(state).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// Decodes the state of model `kind`, `version`.
+    pub fn decode<T: DeserializeOwned>(&self, kind: &str, version: u32) -> Result<T, StateError> {
+        if self.kind != kind || self.version != version {
+            return Err(StateError::Mismatch {
+                expected: kind.to_owned(),
+                expected_version: version,
+                found: self.kind.clone(),
+                found_version: self.version,
+            });
+        }
+        serde_json::from_value(self.data.clone()).map_err(|e| StateError::Invalid {
+            kind: kind.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// The lifecycle every device model has, whatever bus it sits on.
+pub trait Device: Send {
+    /// Puts the guest-visible state back to power-on, as a machine reset does.
+    /// Host handles (an open disk image, a console) stay open.
+    fn reset(&mut self);
+    /// The guest-visible state, apart from host handles.
+    fn save_state(&self) -> DeviceState;
+    /// Replaces the guest-visible state with `state`, saved from the same model.
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError>;
+}
 
 /// A device with memory-mapped registers.
-pub trait MmioDevice: Send {
+pub trait MmioDevice: Device {
     /// Reads `size` bytes (1, 2, 4 or 8) at `offset` into the device's window.
     fn read(&mut self, offset: u64, size: u8) -> Result<u64, BusFault>;
     /// Writes the low `size` bytes of `value` at `offset`.
@@ -22,10 +115,19 @@ pub trait MmioDevice: Send {
     }
 }
 
-/// One interrupt wire, level-triggered.
-pub trait IrqLine: Send + Sync {
-    /// Drives the line high (asserted) or low.
-    fn set_level(&self, high: bool);
+/// A device with registers in the I/O port space.
+///
+/// Accesses are 1, 2 or 4 bytes wide. A port read always yields a value: what the
+/// device does not decode reads as all ones, as an ISA bus floats high.
+pub trait PioDevice: Device {
+    /// Reads `size` bytes (1, 2 or 4) at `offset` into the device's port range.
+    fn read(&mut self, offset: u16, size: u8) -> u32;
+    /// Writes the low `size` bytes of `value` at `offset`.
+    fn write(&mut self, offset: u16, size: u8, value: u32);
+    /// Advances device time to `now`, as [`MmioDevice::tick`] does.
+    fn tick(&mut self, _now: u64) -> Option<u64> {
+        None
+    }
 }
 
 /// Why a machine stopped running.

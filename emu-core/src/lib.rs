@@ -12,10 +12,12 @@ pub mod bus;
 pub mod clock;
 pub mod config;
 pub mod device;
+pub mod irq;
 pub mod memory;
 
-pub use addr::GuestPhysAddr;
+pub use addr::{GuestPhysAddr, PioPort};
 pub use bus::{Bus, BusError, BusFault};
 pub use clock::VirtualClock;
-pub use device::{IrqLine, MmioDevice, RunControl, StopReason};
-pub use memory::GuestRam;
+pub use device::{Device, DeviceState, MmioDevice, PioDevice, RunControl, StateError, StopReason};
+pub use irq::{InterruptAcknowledge, IrqInput, IrqLine, MsiMessage, MsiTarget, Trigger};
+pub use memory::{CodeWriteInbox, GuestRam};

@@ -4,10 +4,14 @@
 //! Rust reference into guest memory, because other vCPUs and DMA may change any byte
 //! at any time. Naturally aligned accesses use host atomics (relaxed), so concurrent
 //! vCPUs see whole values, never torn ones, and the code stays free of data races.
-//! A bitmap of code pages lets CPUs learn which writes hit memory they decoded.
+//! A bitmap of code pages lets CPUs learn which writes hit memory they decoded:
+//! a CPU's own stores see the bit and drop what it decoded there, and every other
+//! write (another CPU's store, device DMA, a loader, a debugger) is passed to each
+//! CPU's [`CodeWriteInbox`], which the CPU empties before it runs more code.
 
 use std::ptr;
-use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use memmap2::{MmapOptions, MmapRaw};
 use thiserror::Error;
@@ -32,6 +36,59 @@ pub enum MemoryError {
     },
 }
 
+/// Most pages an inbox lists before it gives up and asks for a full flush.
+const INBOX_PAGES: usize = 256;
+
+/// Code pages that someone else wrote since one CPU last looked: the CPU drops
+/// what it decoded or translated from them before it runs on.
+#[derive(Debug)]
+pub struct CodeWriteInbox {
+    pending: AtomicBool,
+    /// Page-aligned RAM offsets; `None` after an overflow (drop everything).
+    pages: Mutex<Option<Vec<u64>>>,
+}
+
+impl Default for CodeWriteInbox {
+    fn default() -> CodeWriteInbox {
+        CodeWriteInbox {
+            pending: AtomicBool::new(false),
+            pages: Mutex::new(Some(Vec::new())),
+        }
+    }
+}
+
+impl CodeWriteInbox {
+    /// Whether writes arrived since the last [`CodeWriteInbox::take`]: one relaxed
+    /// load, cheap enough for every dispatch.
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// The pages written since the last call (page-aligned RAM offsets), or
+    /// `None` when too many arrived to list and the CPU must drop all its code.
+    pub fn take(&self) -> Option<Vec<u64>> {
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        self.pending.store(false, Ordering::Release);
+        pages.replace(Vec::new())
+    }
+
+    fn post(&self, written: &[u64]) {
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = pages.as_mut() {
+            for &page in written {
+                if !list.contains(&page) {
+                    list.push(page);
+                }
+            }
+            if list.len() > INBOX_PAGES {
+                *pages = None;
+            }
+        }
+        self.pending.store(true, Ordering::Release);
+    }
+}
+
 /// A block of guest RAM backed by an anonymous host mapping.
 #[derive(Debug)]
 pub struct GuestRam {
@@ -39,6 +96,8 @@ pub struct GuestRam {
     len: u64,
     /// One bit per page: set when some CPU holds decoded instructions for the page.
     code_pages: Box<[AtomicU64]>,
+    /// The CPUs that decode from this RAM, told of writes to code pages.
+    watchers: Mutex<Vec<Weak<CodeWriteInbox>>>,
 }
 
 macro_rules! ram_access {
@@ -113,6 +172,7 @@ impl GuestRam {
             map,
             len: size,
             code_pages,
+            watchers: Mutex::new(Vec::new()),
         })
     }
 
@@ -152,9 +212,9 @@ impl GuestRam {
     /// pointer is in use, for example by holding an `Arc<GuestRam>` next to it;
     /// (3) never form `&`/`&mut` references to the bytes, because vCPUs and devices
     /// change them concurrently: use raw-pointer, volatile or atomic accesses, as this
-    /// module does. Writes through the pointer skip code-page tracking, so CPUs learn
-    /// of them only when the guest itself synchronizes its instruction stream
-    /// (`fence.i` and the like), as it must after DMA on real hardware.
+    /// module does. Writes through the pointer skip code-page tracking: whoever
+    /// writes through it calls [`GuestRam::note_write`] afterwards, so CPUs drop
+    /// code they decoded from the written pages.
     pub fn host_base_ptr(&self) -> *mut u8 {
         self.map.as_mut_ptr()
     }
@@ -196,6 +256,8 @@ impl GuestRam {
     }
 
     /// Copies bytes into RAM; false (and nothing written) when out of range.
+    /// Every CPU that decoded code from the written pages is told (loaders,
+    /// debuggers and devices write through here).
     pub fn write_bytes(&self, offset: u64, data: &[u8]) -> bool {
         let Some(ptr) = self.host_ptr(offset, data.len() as u64) else {
             return false;
@@ -203,7 +265,38 @@ impl GuestRam {
         // SAFETY: the destination range is inside the mapping; `data` is host memory
         // outside it, so the ranges cannot overlap.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr(), ptr, data.len()) };
+        self.note_write(offset, data.len() as u64, None);
         true
+    }
+
+    /// A new inbox of code writes for one CPU, which it keeps for its lifetime.
+    pub fn watch_code_writes(&self) -> Arc<CodeWriteInbox> {
+        let inbox = Arc::new(CodeWriteInbox::default());
+        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        watchers.retain(|w| w.strong_count() > 0);
+        watchers.push(Arc::downgrade(&inbox));
+        inbox
+    }
+
+    /// Tells every CPU but `writer` that `[offset, offset + len)` was written,
+    /// when that touched a code page. Writers that reach RAM other than through
+    /// [`GuestRam::write_bytes`] (a CPU's own stores, DMA through another library)
+    /// call this after writing.
+    pub fn note_write(&self, offset: u64, len: u64, writer: Option<&CodeWriteInbox>) {
+        if len == 0 {
+            return;
+        }
+        let pages = self.code_pages_in(offset, len);
+        if pages.is_empty() {
+            return;
+        }
+        let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        for inbox in watchers.iter().filter_map(Weak::upgrade) {
+            if writer.is_some_and(|w| ptr::eq(w, &*inbox)) {
+                continue;
+            }
+            inbox.post(&pages);
+        }
     }
 
     /// The 32-bit atomic at `offset` for AMOs and LR/SC, when in range and aligned.
@@ -358,12 +451,66 @@ mod tests {
             ram.code_pages_in(0, 200 * PAGE_SIZE),
             [70 * PAGE_SIZE, 130 * PAGE_SIZE]
         );
-        assert_eq!(ram.code_pages_in(71 * PAGE_SIZE, 59 * PAGE_SIZE), []);
+        assert!(ram.code_pages_in(71 * PAGE_SIZE, 59 * PAGE_SIZE).is_empty());
         assert_eq!(ram.code_pages_in(130 * PAGE_SIZE, 1), [130 * PAGE_SIZE]);
         assert!(ram.unmark_code_page(130 * PAGE_SIZE + 5));
         assert!(!ram.unmark_code_page(130 * PAGE_SIZE));
         assert!(!ram.is_code_page(130 * PAGE_SIZE));
         ram.clear_code_pages();
         assert!(!ram.is_code_page(70 * PAGE_SIZE));
+    }
+
+    #[test]
+    fn writes_to_code_pages_reach_every_other_cpus_inbox() {
+        let ram = GuestRam::new(16 * PAGE_SIZE).unwrap();
+        let hart0 = ram.watch_code_writes();
+        let hart1 = ram.watch_code_writes();
+        assert!(ram.write_bytes(3 * PAGE_SIZE, &[1; 8]));
+        assert!(!hart0.has_pending(), "no code there yet");
+        ram.mark_code_page(3 * PAGE_SIZE);
+        ram.mark_code_page(4 * PAGE_SIZE);
+        // A DMA write across both code pages tells both CPUs.
+        assert!(ram.write_bytes(4 * PAGE_SIZE - 2, &[7; 4]));
+        assert!(hart0.has_pending() && hart1.has_pending());
+        assert_eq!(hart0.take(), Some(vec![3 * PAGE_SIZE, 4 * PAGE_SIZE]));
+        assert!(!hart0.has_pending());
+        assert_eq!(hart0.take(), Some(vec![]));
+        // A CPU's own store is not posted back to it.
+        ram.note_write(3 * PAGE_SIZE + 8, 8, Some(&hart0));
+        assert!(!hart0.has_pending());
+        assert_eq!(hart1.take(), Some(vec![3 * PAGE_SIZE, 4 * PAGE_SIZE]));
+        // Too many pages to list: the inbox asks for a full flush.
+        for page in 0..16 {
+            ram.mark_code_page(page * PAGE_SIZE);
+        }
+        for _ in 0..40 {
+            for page in 0..16 {
+                ram.note_write(page * PAGE_SIZE, 1, None);
+            }
+        }
+        assert_eq!(
+            hart1.take().map(|p| p.len()),
+            Some(16),
+            "pages are listed once"
+        );
+        let many = GuestRam::new(512 * PAGE_SIZE).unwrap();
+        let inbox = many.watch_code_writes();
+        for page in 0..300 {
+            many.mark_code_page(page * PAGE_SIZE);
+        }
+        many.note_write(0, 300 * PAGE_SIZE, None);
+        assert_eq!(inbox.take(), None);
+        // A CPU that went away is forgotten.
+        drop(hart1);
+        ram.note_write(3 * PAGE_SIZE, 1, None);
+        assert_eq!(
+            ram.watchers
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|w| w.strong_count() > 0)
+                .count(),
+            1
+        );
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use emu_core::RunControl;
-use emu_core::config::{Accel, BiosChoice, ByteSize, DriveSpec, MachineSpec, SerialBackend};
+use emu_core::config::{
+    Accel, BiosChoice, ByteSize, DeviceSpec, DriveSpec, MachineSpec, SerialBackend,
+};
 
 use crate::console::Console;
 use crate::machines::riscv_virt::RiscvVirt;
@@ -39,6 +41,13 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// What to log (env-filter syntax: warn, info, devices=debug, ...); the default
+    /// comes from TURING_LOG, else warnings and errors.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// Write the log to FILE instead of stderr.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 /// Subcommands.
@@ -83,9 +92,14 @@ pub struct RunArgs {
     /// Kernel command line.
     #[arg(long, value_name = "ARGS")]
     pub append: Option<String>,
-    /// A virtio disk: file=PATH[,format=raw][,readonly=on]. Repeatable.
+    /// A disk: [id=ID,]file=PATH[,format=raw][,readonly=on][,if=virtio|none].
+    /// With if=none, a --device attaches it. Repeatable.
     #[arg(long, value_name = "SPEC")]
     pub drive: Vec<DriveSpec>,
+    /// Add a device: DRIVER[,key=value]... (virtio-blk-device,drive=ID,
+    /// virtio-rng-device). Repeatable.
+    #[arg(long, value_name = "DRIVER[,OPTS]")]
+    pub device: Vec<DeviceSpec>,
     /// CPU engine: jit (the default: Cranelift for hot blocks) or interp.
     #[arg(long, value_name = "ENGINE")]
     pub accel: Option<Accel>,
@@ -173,6 +187,7 @@ impl RunArgs {
             initrd: self.initrd.clone(),
             append: self.append.clone(),
             drive: (!self.drive.is_empty()).then(|| self.drive.clone()),
+            device: (!self.device.is_empty()).then(|| self.device.clone()),
             accel: self.accel,
             deterministic: self.deterministic.then_some(true),
             seed: self.seed,
@@ -231,6 +246,10 @@ pub fn main() -> i32 {
         }
         Err(e) => e.exit(),
     };
+    if let Err(message) = crate::logging::init(cli.log.as_deref(), cli.log_file.as_deref()) {
+        eprintln!("turing: error: {message}");
+        return EXIT_USAGE;
+    }
     let result = match cli.command {
         Command::Run(args) => run(&args),
         Command::Test(args) => crate::suite::test(&args),

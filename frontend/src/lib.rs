@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod console;
 pub mod gdb;
+pub mod logging;
 pub mod machines;
 pub mod screenshot;
 pub mod script;

@@ -238,8 +238,10 @@ fn run_args(config: &MachineConfig) -> Vec<String> {
         flag("append", append.clone());
     }
     for drive in &config.drives {
-        let readonly = if drive.read_only { ",readonly=on" } else { "" };
-        flag("drive", format!("file={}{readonly}", drive.file.display()));
+        flag("drive", drive.to_string());
+    }
+    for device in &config.devices {
+        flag("device", device.to_string());
     }
     if let Some(timeout) = config.timeout {
         flag("timeout", timeout.to_string());

@@ -254,6 +254,69 @@ fn drive_errors() {
     holder.unlock().unwrap();
 }
 
+/// QEMU's spelling: `--drive id=ID,file=F,if=none` and `--device DRIVER,drive=ID`.
+/// The device tree lists a virtio-mmio slot per device either way; mistakes are
+/// one line naming the device, option or id.
+#[test]
+fn devices_and_drives_by_id() {
+    let disk = scratch("by-id.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let pass = write_program("device-pass.bin", &finisher_program(0x5555));
+    let drive = format!("id=d0,file={},if=none", disk.display());
+    let output = turing(
+        &[
+            "run",
+            "--kernel",
+            &pass,
+            "--drive",
+            &drive,
+            "--device",
+            "virtio-blk-device,drive=d0",
+            "--device",
+            "virtio-rng-device",
+        ],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let run = |device: &str| turing(&["run", "--drive", &drive, "--device", device], b"");
+    assert_usage_error(
+        &run("virtio-net-device"),
+        "unknown device 'virtio-net-device' for riscv-virt (available: virtio-blk-device, virtio-rng-device)",
+    );
+    assert_usage_error(&run("virtio-blk-device,drive=d1"), "no --drive with id=d1");
+    assert_usage_error(
+        &run("virtio-blk-device,drive=d0,cache=none"),
+        "device virtio-blk-device has no option 'cache' (it takes drive)",
+    );
+    assert_usage_error(&run("virtio-rng-device,x=1"), "has no option 'x'");
+    assert_usage_error(
+        &turing(&["run", "--drive", "file=a.img,if=none"], b""),
+        "has if=none but no id=ID",
+    );
+}
+
+/// `--log` takes env-filter directives; a bad one is a usage error.
+#[test]
+fn log_filters() {
+    let pass = write_program("log-pass.bin", &finisher_program(0x5555));
+    let output = turing(
+        &["run", "--kernel", &pass, "--log", "info,devices=debug"],
+        b"",
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_usage_error(
+        &turing(&["run", "--kernel", &pass, "--log", "devices=loud"], b""),
+        "invalid --log 'devices=loud'",
+    );
+    let output = Command::new(TURING)
+        .args(["run", "--kernel", &pass])
+        .env("TURING_LOG", "=bad=")
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    assert_usage_error(&output, "invalid TURING_LOG '=bad='");
+}
+
 #[test]
 fn initrd_that_does_not_fit() {
     let pass = write_program("initrd-pass.bin", &finisher_program(0x5555));

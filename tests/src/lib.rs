@@ -120,7 +120,24 @@ pub fn build_guest_test(source: &Path) -> PathBuf {
 /// under the given engine; returns the exit code. The JIT compiles every block on
 /// first entry here, so tests exercise translated code as much as possible.
 pub fn run_on_turing(program: &Path, timeout: Duration, accel: emu_core::config::Accel) -> i32 {
+    run_on_turing_with_disk(program, None, timeout, accel)
+}
+
+/// Like [`run_on_turing`], with `disk` (a raw image) as a writable virtio disk.
+pub fn run_on_turing_with_disk(
+    program: &Path,
+    disk: Option<&Path>,
+    timeout: Duration,
+    accel: emu_core::config::Accel,
+) -> i32 {
+    let drive = disk.map(|path| emu_core::config::DriveSpec {
+        id: None,
+        file: path.to_owned(),
+        read_only: false,
+        attach: true,
+    });
     let args = frontend::cli::RunArgs {
+        drive: drive.into_iter().collect(),
         kernel: Some(program.to_owned()),
         serial: Some(emu_core::config::SerialBackend::Null),
         timeout: Some(timeout.as_secs_f64()),
@@ -138,6 +155,18 @@ pub fn run_on_turing(program: &Path, timeout: Duration, accel: emu_core::config:
 /// Runs a program on qemu-system-riscv64's virt board with `harts` harts, after
 /// `bios` (or directly in M-mode with `None`); returns the exit code.
 pub fn run_on_qemu(program: &Path, bios: Option<&Path>, harts: u32, timeout: Duration) -> i32 {
+    run_on_qemu_with_disk(program, bios, None, harts, timeout)
+}
+
+/// Like [`run_on_qemu`], with `disk` (a raw image) as a writable virtio-blk disk
+/// on a modern (version 2) virtio-mmio slot, as Turing has it.
+pub fn run_on_qemu_with_disk(
+    program: &Path,
+    bios: Option<&Path>,
+    disk: Option<&Path>,
+    harts: u32,
+    timeout: Duration,
+) -> i32 {
     require_tool("qemu-system-riscv64");
     let mut command = Command::new("timeout");
     command
@@ -151,6 +180,15 @@ pub fn run_on_qemu(program: &Path, bios: Option<&Path>, harts: u32, timeout: Dur
         Some(path) => command.arg(path),
         None => command.arg("none"),
     };
+    if let Some(disk) = disk {
+        command
+            .args(["-global", "virtio-mmio.force-legacy=false", "-drive"])
+            .arg(format!(
+                "file={},format=raw,if=none,id=disk0",
+                disk.display()
+            ))
+            .args(["-device", "virtio-blk-device,drive=disk0"]);
+    }
     let status = command
         .arg("-kernel")
         .arg(program)

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use emu_core::config::Accel;
-use tests::{build_guest_test, repo_root, run_on_qemu, run_on_turing};
+use tests::{
+    build_guest_test, repo_root, run_on_qemu, run_on_qemu_with_disk, run_on_turing,
+    run_on_turing_with_disk,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -88,6 +91,45 @@ fn turing_only_guest_programs_pass() {
     assert!(
         failures.is_empty(),
         "guest program failures:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Programs in `tests/guest/drive/` drive a virtio-blk disk themselves; each gets
+/// a fresh empty image, on Turing (both engines) and on QEMU.
+#[test]
+fn disk_guest_programs_pass_on_turing_and_qemu() {
+    let programs = sources("tests/guest/drive");
+    assert!(!programs.is_empty());
+    let disk_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-disks");
+    std::fs::create_dir_all(&disk_dir).unwrap();
+    let fresh_disk = |name: &str| {
+        let path = disk_dir.join(format!("{name}.img"));
+        std::fs::write(&path, vec![0u8; 64 * 1024]).unwrap();
+        path
+    };
+    let mut failures = Vec::new();
+    for source in &programs {
+        let name = source.file_stem().unwrap().to_string_lossy().into_owned();
+        let elf = build_guest_test(source);
+        let interp =
+            run_on_turing_with_disk(&elf, Some(&fresh_disk(&name)), TIMEOUT, Accel::Interp);
+        let jit = run_on_turing_with_disk(&elf, Some(&fresh_disk(&name)), TIMEOUT, Accel::Jit);
+        let qemu = run_on_qemu_with_disk(&elf, None, Some(&fresh_disk(&name)), 1, TIMEOUT);
+        println!("{name:<16} interp: {interp:>3}  jit: {jit:>3}  qemu: {qemu:>3}");
+        for (engine, code) in [
+            ("Turing's interpreter", interp),
+            ("Turing's JIT", jit),
+            ("QEMU", qemu),
+        ] {
+            if code != 0 {
+                failures.push(format!("{name}: fails on {engine} with exit code {code}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "disk guest program failures:\n{}",
         failures.join("\n")
     );
 }

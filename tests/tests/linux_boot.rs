@@ -156,3 +156,89 @@ fn four_harts_come_online_and_share_work() {
     );
     power_off(guest);
 }
+
+/// `reboot -f` resets every device, as on QEMU: the PLIC's M-mode threshold of
+/// hart 0 (a register Linux, which drives only S-mode contexts, and Turing's SBI
+/// leave alone), which the guest set, reads as its power-on value after the
+/// reboot, and the machine boots to the shell three times before it powers off
+/// with exit code 0.
+#[test]
+fn reboot_resets_every_device_and_boots_again_three_times() {
+    const PLIC_CONTEXT0_THRESHOLD: &str = "0x0c200000";
+    let mut guest = boot(&[]);
+    let out = shell(
+        &mut guest,
+        &format!("devmem {PLIC_CONTEXT0_THRESHOLD} 32 5; devmem {PLIC_CONTEXT0_THRESHOLD} 32"),
+    );
+    assert!(
+        out.contains("0x00000005"),
+        "the guest set the threshold: {out}"
+    );
+    for round in 1..=3 {
+        guest.send_line("reboot -f");
+        guest.expect(READY_MARKER, BOOT);
+        guest.expect(PROMPT, COMMAND);
+        let out = shell(&mut guest, &format!("devmem {PLIC_CONTEXT0_THRESHOLD} 32"));
+        assert!(
+            out.contains("0x00000000"),
+            "after reboot {round} the threshold holds its power-on value: {out}"
+        );
+        shell(
+            &mut guest,
+            &format!("devmem {PLIC_CONTEXT0_THRESHOLD} 32 3"),
+        );
+    }
+    power_off(guest);
+}
+
+/// A disk that fails under the guest (its image cut short mid-run) gives the guest
+/// an I/O error and the user a warning on stderr naming the failed read.
+#[test]
+fn a_disk_read_error_is_reported_on_stderr() {
+    let images = debian_images();
+    let disk = scratch("failing-disk.img");
+    std::fs::copy(&images.disk, &disk).unwrap();
+    let stderr_path = scratch("failing-disk.stderr");
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
+    let mut command = tests::turing_command();
+    command.args([
+        "run",
+        "--kernel",
+        &images.kernel.display().to_string(),
+        "--initrd",
+        &images.initramfs.display().to_string(),
+        "--append",
+        "console=ttyS0 quiet",
+        "--memory",
+        "512M",
+        "--timeout",
+        "600",
+        "--drive",
+        &format!("file={}", disk.display()),
+    ]);
+    let mut guest = GuestSession::spawn_with_stderr(command, stderr.into());
+    guest.expect(READY_MARKER, BOOT);
+    guest.expect(PROMPT, COMMAND);
+    // The image shrinks under the running machine: reads past its new end fail.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&disk)
+        .unwrap()
+        .set_len(4096)
+        .unwrap();
+    let out = shell(
+        &mut guest,
+        "dd if=/dev/vda of=/dev/null bs=4096 skip=1024 count=4; echo dd-status=$?",
+    );
+    assert!(
+        !out.contains("dd-status=0"),
+        "the guest read a disk that fails: {out}"
+    );
+    power_off(guest);
+    let log = std::fs::read_to_string(&stderr_path).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.starts_with("turing: warning: virtio-blk: read at byte")),
+        "no warning on stderr for the failed read:\n{log}"
+    );
+}

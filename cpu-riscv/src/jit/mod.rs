@@ -486,6 +486,7 @@ impl Hart {
             if self.irq_check {
                 self.irq_check = false;
                 self.note_irq_epoch();
+                self.drop_code_written_elsewhere();
                 self.take_pending_interrupt();
             }
             if let Some(exit) = self.exit.take() {

@@ -16,6 +16,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use emu_core::{DeviceState, StateError};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::queue::{Chain, QueueAccess};
@@ -23,6 +25,7 @@ use super::{
     DEVICE_ID_BLOCK, DeviceError, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice, VirtioMemory,
     copy_config,
 };
+use crate::state::invalid;
 
 /// Bytes per sector, the unit of request offsets and of the capacity.
 pub const SECTOR_SIZE: u64 = 512;
@@ -36,6 +39,8 @@ const SEG_MAX: u32 = QUEUE_SIZE as u32 - 2;
 /// request of any size costs bounded host memory.
 const CHUNK: usize = 64 << 10;
 const HEADER_LEN: u64 = 16;
+/// Layout version of the saved [`BlkState`].
+const STATE_VERSION: u32 = 1;
 
 /// Feature: `seg_max` in the configuration is valid.
 pub const VIRTIO_BLK_F_SEG_MAX: u64 = 1 << 2;
@@ -161,7 +166,13 @@ impl BlockBackend for RawFile {
 }
 
 /// The disk's guest-visible state, apart from its backing storage.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Requests are served synchronously, so none is ever half done between two
+/// accesses: queue positions are the transport's, and the disk's contents are the
+/// image file's (a host handle, which snapshots leave where it is). Capacity and
+/// read-only come from the image and the machine's configuration: a restore checks
+/// them rather than taking them, since a snapshot of another disk would not fit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlkState {
     /// Size in 512-byte sectors.
     pub capacity: u64,
@@ -438,6 +449,30 @@ impl VirtioDevice for VirtioBlk {
         }
         Ok(())
     }
+
+    fn save_state(&self) -> DeviceState {
+        DeviceState::encode(self.name(), STATE_VERSION, &self.state)
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let restored: BlkState = state.decode(self.name(), STATE_VERSION)?;
+        let shape = |s: &BlkState| {
+            let access = if s.read_only { "read-only" } else { "writable" };
+            format!("a {access} disk of {} sectors", s.capacity)
+        };
+        if (restored.capacity, restored.read_only) != (self.state.capacity, self.state.read_only) {
+            return Err(invalid(
+                self.name(),
+                format!(
+                    "saved from {}, this is {}",
+                    shape(&restored),
+                    shape(&self.state)
+                ),
+            ));
+        }
+        self.state = restored;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -445,9 +480,9 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use crate::virtio::testing::{Driver, TestIrq, test_memory};
-    use crate::virtio::{VIRTIO_F_VERSION_1, VirtioMmio};
-    use emu_core::{GuestRam, MmioDevice};
+    use crate::virtio::testing::{Driver, TestIrq, copy_memory, test_memory};
+    use crate::virtio::{VIRTIO_F_VERSION_1, VirtioMmio, VirtioRng};
+    use emu_core::{Device, GuestRam, MmioDevice};
     use std::sync::Arc;
 
     /// A temporary image that deletes itself.
@@ -773,6 +808,128 @@ mod tests {
             drop(driver);
         }
         assert!(image.contents() == pattern());
+    }
+
+    /// A read request of `sectors` sectors from `sector`, its header at `at`, its
+    /// status byte at `at + 0x100` and its data at `data`; made available without
+    /// a notification. Returns its head.
+    fn offer_read(driver: &mut Driver, ram: &GuestRam, at: u64, sector: u64, data: u64) -> u16 {
+        assert!(ram.write_u32(at, VIRTIO_BLK_T_IN));
+        assert!(ram.write_u32(at + 4, 0));
+        assert!(ram.write_u64(at + 8, sector));
+        assert!(ram.write_u8(at + 0x100, 0xff));
+        driver.offer(
+            0,
+            &[(at, 16, false), (data, 512, true), (at + 0x100, 1, true)],
+        )
+    }
+
+    #[test]
+    fn a_disk_restored_mid_transfer_serves_the_waiting_requests() {
+        let image = TempImage::new(&pattern());
+        // Read-only, so that the original and the restored device share the image.
+        let (mut a, ram, irq_a) = setup(&image, true);
+        for (n, sector) in [(0u64, 0u64), (1, 1)] {
+            offer_read(
+                &mut a,
+                &ram,
+                0x1_0000 + 0x1000 * n,
+                sector,
+                DATA + 0x1000 * n,
+            );
+            a.write(0x050, 0);
+        }
+        let heads = [
+            offer_read(&mut a, &ram, 0x1_2000, 5, DATA + 0x2000),
+            offer_read(&mut a, &ram, 0x1_3000, 6, DATA + 0x3000),
+        ];
+        assert_eq!(a.used_idx(0), 2);
+        let saved = a.dev.save_state();
+        assert_eq!(saved.kind, "virtio-mmio/virtio-blk");
+
+        let (mem_b, ram_b) = copy_memory(&ram);
+        let irq_b = TestIrq::default();
+        let blk = VirtioBlk::open(&image.0, true).unwrap();
+        let mut fresh = VirtioMmio::new(Box::new(blk), mem_b, Box::new(irq_b.clone()));
+        fresh.restore_state(&saved).unwrap();
+        let mut b = a.fork(fresh, &ram_b);
+        assert_eq!(b.dev.save_state(), saved);
+        assert_eq!(irq_b.level(), irq_a.level());
+        for offset in [0x070, 0x060, 0x038, 0x044] {
+            assert_eq!(a.read(offset), b.read(offset), "register {offset:#x}");
+        }
+        assert_eq!(b.dev.read(0x100, 8), Ok(8), "capacity");
+
+        for (driver, ram) in [(&mut a, &ram), (&mut b, &ram_b)] {
+            driver.write(0x064, 1);
+            driver.write(0x050, 0);
+            assert_eq!(driver.used_idx(0), 4);
+            for (n, (&head, sector)) in heads.iter().zip([5usize, 6]).enumerate() {
+                assert_eq!(driver.used(0, 2 + n as u16), Some((u32::from(head), 513)));
+                let at = 0x1_2000 + 0x1000 * n as u64;
+                assert_eq!(ram.read_u8(at + 0x100), Some(VIRTIO_BLK_S_OK));
+                let mut got = vec![0u8; 512];
+                assert!(ram.read_bytes(DATA + 0x2000 + 0x1000 * n as u64, &mut got));
+                assert_eq!(got, pattern()[sector * 512..(sector + 1) * 512]);
+            }
+        }
+        assert_eq!(a.dev.save_state(), b.dev.save_state());
+        assert_eq!(irq_a.level(), irq_b.level());
+    }
+
+    #[test]
+    fn reset_brings_the_disk_back_to_an_unconfigured_device() {
+        let image = TempImage::new(&pattern());
+        let (mut driver, ram, irq) = setup(&image, false);
+        write_header(&ram, VIRTIO_BLK_T_IN, 0);
+        driver.submit(0, &[(HDR, 16, false), (DATA, 512, true), (STATUS, 1, true)]);
+        assert_eq!(driver.status(), 0xf);
+        assert!(irq.level());
+        Device::reset(&mut driver.dev);
+        assert_eq!(driver.status(), 0);
+        assert_eq!(driver.read(0x044), 0, "queue no longer ready");
+        assert!(!irq.level());
+        // The disk is still there for the next driver.
+        driver.init(VIRTIO_F_VERSION_1);
+        write_header(&ram, VIRTIO_BLK_T_IN, 3);
+        driver.submit(0, &[(HDR, 16, false), (DATA, 512, true), (STATUS, 1, true)]);
+        assert_eq!(ram.read_u8(STATUS), Some(VIRTIO_BLK_S_OK));
+        assert_eq!(ram.read_u8(DATA), Some(0xf3));
+    }
+
+    #[test]
+    fn restore_refuses_other_devices_and_other_disks() {
+        let image = TempImage::new(&pattern());
+        let (mut driver, _ram, _irq) = setup(&image, true);
+        crate::testing::assert_refuses_foreign_states(&mut driver.dev);
+        let (mem, _) = test_memory();
+        let rng = VirtioMmio::new(
+            Box::new(VirtioRng::seeded(1)),
+            mem,
+            Box::new(TestIrq::default()),
+        );
+        assert!(matches!(
+            driver.dev.restore_state(&rng.save_state()),
+            Err(StateError::Mismatch { .. })
+        ));
+        // A snapshot of a bigger disk, straight into the model.
+        let mut blk = VirtioBlk::open(&image.0, true).unwrap();
+        let bigger = BlkState {
+            capacity: 9,
+            ..blk.state().clone()
+        };
+        let state = DeviceState::encode("virtio-blk", STATE_VERSION, &bigger);
+        assert!(matches!(
+            blk.restore_state(&state),
+            Err(StateError::Invalid { .. })
+        ));
+        let renamed = BlkState {
+            serial: serial_bytes("other"),
+            ..blk.state().clone()
+        };
+        blk.restore_state(&DeviceState::encode("virtio-blk", STATE_VERSION, &renamed))
+            .unwrap();
+        assert_eq!(blk.state(), &renamed, "the serial is the guest's to keep");
     }
 
     #[test]

@@ -8,13 +8,16 @@
 //! (`VIRTIO_GPU_RESP_ERR_*`), as the spec asks; only a chain too short to hold a
 //! request header breaks the device.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
+use emu_core::{DeviceState, StateError};
+use serde::{Deserialize, Serialize};
 use vm_memory::{Bytes, GuestAddress, GuestMemory, Permissions};
 
 use super::queue::{Chain, QueueAccess};
 use super::{DeviceError, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice, VirtioMemory, copy_config};
+use crate::state::invalid;
 
 /// virtio-gpu's device ID.
 pub const DEVICE_ID_GPU: u32 = 16;
@@ -46,6 +49,8 @@ const MAX_SCANOUTS: usize = 16;
 /// Backing entries one attach may list.
 const MAX_BACKING_ENTRIES: u32 = 16384;
 const QUEUE_SIZE: u16 = 256;
+/// Layout version of the saved state.
+const STATE_VERSION: u32 = 1;
 
 /// The image a guest shows: 0x00RRGGBB pixels, row by row.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,19 +69,75 @@ pub struct Display {
 pub type DisplayHandle = Arc<Mutex<Display>>;
 
 /// A 2D resource.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Resource {
     width: u32,
     height: u32,
     format: u32,
     /// 4 bytes per pixel, in the resource's format.
+    #[serde(with = "crate::state::hex_bytes")]
     pixels: Vec<u8>,
     /// Guest memory backing it: (guest physical address, length).
     backing: Vec<(u64, u32)>,
 }
 
+impl Resource {
+    /// Why this resource, read from a saved state, could not have been created
+    /// and attached by a guest, if it could not.
+    fn check(&self) -> Result<(), String> {
+        if to_rgb(self.format, [0; 4]).is_none() || self.width == 0 || self.height == 0 {
+            return Err(format!(
+                "{}x{} resource in format {}",
+                self.width, self.height, self.format
+            ));
+        }
+        if self.pixels.len() as u64 != u64::from(self.width) * u64::from(self.height) * 4 {
+            return Err(format!(
+                "{} bytes of pixels for {}x{}",
+                self.pixels.len(),
+                self.width,
+                self.height
+            ));
+        }
+        if self.backing.len() > MAX_BACKING_ENTRIES as usize
+            || self
+                .backing
+                .iter()
+                .any(|&(addr, len)| len == 0 || addr.checked_add(u64::from(len)).is_none())
+        {
+            return Err("bad backing entries".into());
+        }
+        Ok(())
+    }
+}
+
+/// The GPU's guest-visible state: what the guest created and where it points
+/// the scanout. The image shown is kept apart, in the [`DisplayHandle`] shared
+/// with viewers; the scanout size and the memory budget are the machine's
+/// configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct GpuState {
+    /// Resources by id.
+    resources: BTreeMap<u32, Resource>,
+    /// The resource on scanout 0 and the part of it shown.
+    scanout: Option<(u32, Rect)>,
+}
+
+/// What a GPU saves: its state, and the image on the display as of the last
+/// flush (the resource may have changed since, without a flush). The display's
+/// frame counter is not saved: a restore bumps it, so viewers redraw.
+#[derive(Serialize, Deserialize)]
+struct SavedGpu {
+    state: GpuState,
+    shown_width: u32,
+    shown_height: u32,
+    /// The shown 0x00RRGGBB pixels, little-endian.
+    #[serde(with = "crate::state::hex_bytes")]
+    shown: Vec<u8>,
+}
+
 /// A rectangle from a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Rect {
     x: u32,
     y: u32,
@@ -128,14 +189,12 @@ fn to_rgb(format: u32, p: [u8; 4]) -> Option<u32> {
 /// The virtio-gpu device.
 #[derive(Debug)]
 pub struct VirtioGpu {
-    width: u32,
-    height: u32,
-    resources: HashMap<u32, Resource>,
+    state: GpuState,
     /// Bytes of all resources together, against `memory_budget`.
     memory_used: u64,
+    width: u32,
+    height: u32,
     memory_budget: u64,
-    /// The resource on scanout 0 and the part of it shown.
-    scanout: Option<(u32, Rect)>,
     display: DisplayHandle,
 }
 
@@ -144,14 +203,65 @@ impl VirtioGpu {
     /// `memory_budget` bytes together, showing into `display`.
     pub fn new(width: u32, height: u32, memory_budget: u64, display: DisplayHandle) -> VirtioGpu {
         VirtioGpu {
+            state: GpuState::default(),
+            memory_used: 0,
             width,
             height,
-            resources: HashMap::new(),
-            memory_used: 0,
             memory_budget,
-            scanout: None,
             display,
         }
+    }
+
+    fn display(&self) -> MutexGuard<'_, Display> {
+        self.display.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Shows nothing (no scanout), telling viewers to redraw.
+    fn blank(&self) {
+        let mut display = self.display();
+        *display = Display {
+            frames: display.frames + 1,
+            ..Display::default()
+        };
+    }
+
+    /// Why `saved` cannot be this GPU's state, if it cannot; else the memory its
+    /// resources take.
+    fn check(&self, saved: &SavedGpu) -> Result<u64, String> {
+        let mut used = 0u64;
+        for (&id, resource) in &saved.state.resources {
+            resource
+                .check()
+                .map_err(|reason| format!("resource {id}: {reason}"))?;
+            used += resource.pixels.len() as u64;
+        }
+        if saved.state.resources.contains_key(&0) {
+            return Err("resource id 0".into());
+        }
+        if used > self.memory_budget {
+            return Err(format!(
+                "resources take {used} bytes, the budget is {}",
+                self.memory_budget
+            ));
+        }
+        if let Some((id, rect)) = saved.state.scanout {
+            let fits = saved.state.resources.get(&id).is_some_and(|r| {
+                rect.fits(r.width, r.height) && rect.width != 0 && rect.height != 0
+            });
+            if !fits {
+                return Err(format!("scanout on resource {id} at {rect:?}"));
+            }
+        }
+        let shown = u64::from(saved.shown_width) * u64::from(saved.shown_height) * 4;
+        if saved.shown.len() as u64 != shown {
+            return Err(format!(
+                "{} bytes shown for {}x{}",
+                saved.shown.len(),
+                saved.shown_width,
+                saved.shown_height
+            ));
+        }
+        Ok(used)
     }
 
     /// Runs one control command; returns the response type and any payload.
@@ -172,11 +282,11 @@ impl VirtioGpu {
             }
             CMD_RESOURCE_UNREF if need(4) => {
                 let id = le32(body, 0);
-                match self.resources.remove(&id) {
+                match self.state.resources.remove(&id) {
                     Some(r) => {
                         self.memory_used -= r.pixels.len() as u64;
-                        if self.scanout.is_some_and(|(on, _)| on == id) {
-                            self.scanout = None;
+                        if self.state.scanout.is_some_and(|(on, _)| on == id) {
+                            self.state.scanout = None;
                         }
                         (RESP_OK_NODATA, Vec::new())
                     }
@@ -202,7 +312,7 @@ impl VirtioGpu {
                 (self.attach(id, count, &body[8..], mem), Vec::new())
             }
             CMD_RESOURCE_DETACH_BACKING if need(4) => {
-                match self.resources.get_mut(&le32(body, 0)) {
+                match self.state.resources.get_mut(&le32(body, 0)) {
                     Some(r) => {
                         r.backing.clear();
                         (RESP_OK_NODATA, Vec::new())
@@ -225,7 +335,7 @@ impl VirtioGpu {
     }
 
     fn create(&mut self, id: u32, format: u32, width: u32, height: u32) -> u32 {
-        if id == 0 || self.resources.contains_key(&id) {
+        if id == 0 || self.state.resources.contains_key(&id) {
             return RESP_ERR_INVALID_RESOURCE_ID;
         }
         if to_rgb(format, [0; 4]).is_none() || width == 0 || height == 0 {
@@ -236,7 +346,7 @@ impl VirtioGpu {
             return RESP_ERR_OUT_OF_MEMORY;
         }
         self.memory_used += bytes;
-        self.resources.insert(
+        self.state.resources.insert(
             id,
             Resource {
                 width,
@@ -250,7 +360,7 @@ impl VirtioGpu {
     }
 
     fn attach(&mut self, id: u32, count: u32, entries: &[u8], mem: &VirtioMemory) -> u32 {
-        let Some(resource) = self.resources.get_mut(&id) else {
+        let Some(resource) = self.state.resources.get_mut(&id) else {
             return RESP_ERR_INVALID_RESOURCE_ID;
         };
         if count == 0 || count > MAX_BACKING_ENTRIES || entries.len() < 16 * count as usize {
@@ -270,7 +380,7 @@ impl VirtioGpu {
     }
 
     fn transfer(&mut self, id: u32, rect: Rect, offset: u64, mem: &VirtioMemory) -> u32 {
-        let Some(resource) = self.resources.get_mut(&id) else {
+        let Some(resource) = self.state.resources.get_mut(&id) else {
             return RESP_ERR_INVALID_RESOURCE_ID;
         };
         if !rect.fits(resource.width, resource.height) || resource.backing.is_empty() {
@@ -297,36 +407,32 @@ impl VirtioGpu {
             return RESP_ERR_INVALID_SCANOUT_ID;
         }
         if id == 0 {
-            self.scanout = None;
-            let mut display = self.display.lock().unwrap_or_else(|e| e.into_inner());
-            *display = Display {
-                frames: display.frames + 1,
-                ..Display::default()
-            };
+            self.state.scanout = None;
+            self.blank();
             return RESP_OK_NODATA;
         }
-        let Some(resource) = self.resources.get(&id) else {
+        let Some(resource) = self.state.resources.get(&id) else {
             return RESP_ERR_INVALID_RESOURCE_ID;
         };
         if !rect.fits(resource.width, resource.height) || rect.width == 0 || rect.height == 0 {
             return RESP_ERR_INVALID_PARAMETER;
         }
-        self.scanout = Some((id, rect));
+        self.state.scanout = Some((id, rect));
         RESP_OK_NODATA
     }
 
     fn flush(&mut self, id: u32, rect: Rect) -> u32 {
-        let Some(resource) = self.resources.get(&id) else {
+        let Some(resource) = self.state.resources.get(&id) else {
             return RESP_ERR_INVALID_RESOURCE_ID;
         };
         if !rect.fits(resource.width, resource.height) {
             return RESP_ERR_INVALID_PARAMETER;
         }
-        let Some((_, view)) = self.scanout.filter(|(on, _)| *on == id) else {
+        let Some((_, view)) = self.state.scanout.filter(|(on, _)| *on == id) else {
             // Flushing a resource nobody shows is allowed and does nothing.
             return RESP_OK_NODATA;
         };
-        let mut display = self.display.lock().unwrap_or_else(|e| e.into_inner());
+        let mut display = self.display();
         if display.width != view.width || display.height != view.height {
             display.width = view.width;
             display.height = view.height;
@@ -400,10 +506,54 @@ impl VirtioDevice for VirtioGpu {
         copy_config(&config, offset, data);
     }
 
+    /// Every resource destroyed, the scanout off and the display blank (if it
+    /// showed anything), as at power-on.
     fn reset(&mut self) {
-        self.resources.clear();
+        self.state = GpuState::default();
         self.memory_used = 0;
-        self.scanout = None;
+        let shows_something = {
+            let display = self.display();
+            display.width != 0 || !display.pixels.is_empty()
+        };
+        if shows_something {
+            self.blank();
+        }
+    }
+
+    fn save_state(&self) -> DeviceState {
+        let display = self.display();
+        let saved = SavedGpu {
+            state: self.state.clone(),
+            shown_width: display.width,
+            shown_height: display.height,
+            shown: display
+                .pixels
+                .iter()
+                .flat_map(|p| p.to_le_bytes())
+                .collect(),
+        };
+        DeviceState::encode(self.name(), STATE_VERSION, &saved)
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedGpu = state.decode(self.name(), STATE_VERSION)?;
+        let used = self
+            .check(&saved)
+            .map_err(|reason| invalid(self.name(), reason))?;
+        self.state = saved.state;
+        self.memory_used = used;
+        let mut display = self.display();
+        *display = Display {
+            width: saved.shown_width,
+            height: saved.shown_height,
+            pixels: saved
+                .shown
+                .chunks_exact(4)
+                .map(|p| u32::from_le_bytes([p[0], p[1], p[2], p[3]]))
+                .collect(),
+            frames: display.frames + 1,
+        };
+        Ok(())
     }
 
     fn process_queue(
@@ -453,8 +603,10 @@ impl VirtioGpu {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virtio::testing::{Driver, TestIrq, test_memory};
+    use crate::testing::assert_refuses_foreign_states;
+    use crate::virtio::testing::{Driver, TestIrq, copy_memory, test_memory};
     use crate::virtio::{VIRTIO_F_VERSION_1, VirtioMmio};
+    use emu_core::{Device, MmioDevice};
 
     const RAM_BASE: u64 = 0x8000_0000;
     const REQ: u64 = 0x1_0000;
@@ -546,6 +698,172 @@ mod tests {
             .map(|i| (i << 16) | ((2 * i) << 8) | (3 * i))
             .collect();
         assert_eq!(display.pixels, want);
+    }
+
+    impl Gpu {
+        /// A 4x2 X8R8G8B8 resource 1 backed by guest RAM at FB, with pixel i as
+        /// X,R,G,B bytes (0, i + k, 2i, 3i), transferred, on the scanout and flushed.
+        fn show(&mut self, k: u8) {
+            if !self.driver.dev.save_state().data["device"]["data"]["state"]["resources"]
+                .as_object()
+                .is_some_and(|r| r.contains_key("1"))
+            {
+                assert_eq!(
+                    self.send(CMD_RESOURCE_CREATE_2D, &words(&[1, 4, 4, 2])),
+                    RESP_OK_NODATA
+                );
+                let mut attach = words(&[1, 1]);
+                attach.extend((RAM_BASE + FB).to_le_bytes());
+                attach.extend(words(&[32, 0]));
+                assert_eq!(
+                    self.send(CMD_RESOURCE_ATTACH_BACKING, &attach),
+                    RESP_OK_NODATA
+                );
+                assert_eq!(
+                    self.send(CMD_SET_SCANOUT, &words(&[0, 0, 4, 2, 0, 1])),
+                    RESP_OK_NODATA
+                );
+            }
+            let pixels: Vec<u8> = (0..8u8).flat_map(|i| [0, i + k, 2 * i, 3 * i]).collect();
+            assert!(self.ram.write_bytes(FB, &pixels));
+            let mut transfer = words(&[0, 0, 4, 2]);
+            transfer.extend(0u64.to_le_bytes());
+            transfer.extend(words(&[1, 0]));
+            assert_eq!(
+                self.send(CMD_TRANSFER_TO_HOST_2D, &transfer),
+                RESP_OK_NODATA
+            );
+            assert_eq!(
+                self.send(CMD_RESOURCE_FLUSH, &words(&[0, 0, 4, 2, 1, 0])),
+                RESP_OK_NODATA
+            );
+        }
+
+        fn shown(&self) -> (u32, u32, Vec<u32>) {
+            let display = self.display.lock().unwrap();
+            (display.width, display.height, display.pixels.clone())
+        }
+    }
+
+    #[test]
+    fn resources_scanout_and_image_round_trip() {
+        let mut a = gpu();
+        a.show(0);
+        // A second resource, created but never shown.
+        assert_eq!(
+            a.send(CMD_RESOURCE_CREATE_2D, &words(&[7, 67, 2, 2])),
+            RESP_OK_NODATA
+        );
+        let saved = a.driver.dev.save_state();
+        assert_eq!(saved.kind, "virtio-mmio/virtio-gpu");
+
+        let (mem_b, ram_b) = copy_memory(&a.ram);
+        let display_b = DisplayHandle::default();
+        let mut fresh = VirtioMmio::new(
+            Box::new(VirtioGpu::new(64, 32, 1 << 20, display_b.clone())),
+            mem_b,
+            Box::new(TestIrq::default()),
+        );
+        fresh.restore_state(&saved).unwrap();
+        let mut b = Gpu {
+            driver: a.driver.fork(fresh, &ram_b),
+            ram: ram_b,
+            display: display_b,
+        };
+        assert_eq!(b.driver.dev.save_state(), saved);
+        assert_eq!(b.shown(), a.shown(), "the restored display shows the image");
+        assert!(b.display.lock().unwrap().frames > 0, "viewers redraw");
+        assert_eq!(a.driver.read(0x070), b.driver.read(0x070));
+        assert_eq!(a.driver.dev.read(0x108, 4), b.driver.dev.read(0x108, 4));
+        // Resource 7 exists in both: creating it again fails the same way.
+        for gpu in [&mut a, &mut b] {
+            assert_eq!(
+                gpu.send(CMD_RESOURCE_CREATE_2D, &words(&[7, 67, 2, 2])),
+                RESP_ERR_INVALID_RESOURCE_ID
+            );
+            gpu.show(9);
+        }
+        assert_eq!(a.shown(), b.shown());
+        assert_eq!(b.shown().2[1], (10 << 16) | (2 << 8) | 3);
+        assert_eq!(a.driver.dev.save_state(), b.driver.dev.save_state());
+    }
+
+    #[test]
+    fn reset_destroys_resources_and_blanks_the_display() {
+        let mut gpu = gpu();
+        gpu.show(0);
+        assert_eq!(gpu.shown().0, 4);
+        let frames = gpu.display.lock().unwrap().frames;
+        Device::reset(&mut gpu.driver.dev);
+        assert_eq!(gpu.driver.status(), 0);
+        assert_eq!(gpu.shown(), (0, 0, Vec::new()));
+        assert!(gpu.display.lock().unwrap().frames > frames);
+        gpu.driver.init(VIRTIO_F_VERSION_1);
+        assert_eq!(
+            gpu.send(CMD_RESOURCE_FLUSH, &words(&[0, 0, 4, 2, 1, 0])),
+            RESP_ERR_INVALID_RESOURCE_ID,
+            "resource 1 is gone"
+        );
+    }
+
+    #[test]
+    fn restore_refuses_foreign_and_impossible_states() {
+        let mut gpu = gpu();
+        gpu.show(0);
+        assert_refuses_foreign_states(&mut gpu.driver.dev);
+        let mut model = VirtioGpu::new(64, 32, 1 << 20, DisplayHandle::default());
+        let good = gpu.driver.dev.save_state().data["device"].clone();
+        let good: DeviceState = serde_json::from_value(good).unwrap();
+        model.restore_state(&good).unwrap();
+        let tampered = |change: &dyn Fn(&mut SavedGpu)| {
+            let mut saved: SavedGpu = good.decode("virtio-gpu", STATE_VERSION).unwrap();
+            change(&mut saved);
+            DeviceState::encode("virtio-gpu", STATE_VERSION, &saved)
+        };
+        let resource = |s: &SavedGpu| s.state.resources[&1].clone();
+        let bad = [
+            tampered(&|s| {
+                s.state.resources.remove(&1);
+            }),
+            tampered(&|s| {
+                s.state.resources.get_mut(&1).unwrap().pixels.pop();
+            }),
+            tampered(&|s| s.state.resources.get_mut(&1).unwrap().format = 999),
+            tampered(&|s| s.state.resources.get_mut(&1).unwrap().backing = vec![(u64::MAX, 2)]),
+            tampered(&|s| {
+                s.state.scanout = Some((
+                    1,
+                    Rect {
+                        x: 2,
+                        y: 0,
+                        width: 4,
+                        height: 2,
+                    },
+                ))
+            }),
+            tampered(&|s| {
+                let big = Resource {
+                    width: 1024,
+                    height: 1024,
+                    pixels: vec![0; 4 << 20],
+                    ..resource(s)
+                };
+                s.state.resources.insert(2, big);
+            }),
+            tampered(&|s| {
+                let copy = resource(s);
+                s.state.resources.insert(0, copy);
+            }),
+            tampered(&|s| s.shown.push(0)),
+        ];
+        let before = model.save_state();
+        for (n, state) in bad.iter().enumerate() {
+            assert!(
+                matches!(model.restore_state(state), Err(StateError::Invalid { .. })),
+                "case {n}"
+            );
+            assert_eq!(model.save_state(), before);
+        }
     }
 
     #[test]

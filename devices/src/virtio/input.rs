@@ -4,10 +4,14 @@
 //! transport's next tick, each batch closed by a SYN_REPORT.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use emu_core::{DeviceState, StateError};
+use serde::{Deserialize, Serialize};
 
 use super::queue::QueueAccess;
 use super::{DeviceError, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice, copy_config};
+use crate::state::invalid;
 
 /// virtio-input's device ID.
 pub const DEVICE_ID_INPUT: u32 = 18;
@@ -36,9 +40,11 @@ pub const ABS_MAX: u32 = 0x7fff;
 /// Events kept when the driver takes none (older ones are dropped).
 const MAX_QUEUED: usize = 4096;
 const QUEUE_SIZE: u16 = 64;
+/// Layout version of the saved state.
+const STATE_VERSION: u32 = 1;
 
 /// Which input device.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InputKind {
     /// A keyboard with the Linux key codes 1-248.
     Keyboard,
@@ -51,14 +57,14 @@ pub enum InputKind {
 pub struct InputHandle(Arc<Mutex<VecDeque<[u8; 8]>>>);
 
 impl InputHandle {
+    fn queue(&self) -> MutexGuard<'_, VecDeque<[u8; 8]>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn push(&self, events: &[(u16, u16, u32)]) {
-        let mut queue = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut queue = self.queue();
         for &(kind, code, value) in events.iter().chain(&[(EV_SYN, SYN_REPORT, 0)]) {
-            let mut event = [0u8; 8];
-            event[0..2].copy_from_slice(&kind.to_le_bytes());
-            event[2..4].copy_from_slice(&code.to_le_bytes());
-            event[4..8].copy_from_slice(&value.to_le_bytes());
-            queue.push_back(event);
+            queue.push_back(InputEvent { kind, code, value }.to_bytes());
         }
         let excess = queue.len().saturating_sub(MAX_QUEUED);
         queue.drain(..excess);
@@ -78,21 +84,67 @@ impl InputHandle {
     }
 
     fn is_empty(&self) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+        self.queue().is_empty()
     }
 
     fn pop(&self) -> Option<[u8; 8]> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop_front()
+        self.queue().pop_front()
     }
+}
+
+/// One Linux input event (`struct virtio_input_event`) in a saved state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct InputEvent {
+    kind: u16,
+    code: u16,
+    value: u32,
+}
+
+impl InputEvent {
+    fn to_bytes(self) -> [u8; 8] {
+        let mut event = [0u8; 8];
+        event[0..2].copy_from_slice(&self.kind.to_le_bytes());
+        event[2..4].copy_from_slice(&self.code.to_le_bytes());
+        event[4..8].copy_from_slice(&self.value.to_le_bytes());
+        event
+    }
+
+    fn from_bytes(b: [u8; 8]) -> InputEvent {
+        InputEvent {
+            kind: u16::from_le_bytes([b[0], b[1]]),
+            code: u16::from_le_bytes([b[2], b[3]]),
+            value: u32::from_le_bytes([b[4], b[5], b[6], b[7]]),
+        }
+    }
+}
+
+/// The device's own registers: the configuration item the driver selected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputState {
+    /// `select` of the configuration space.
+    pub select: u8,
+    /// `subsel` of the configuration space.
+    pub subsel: u8,
+}
+
+/// What a virtio-input device saves: which device it is (checked on restore), its
+/// configuration selection, and the events the host pushed that the driver has not
+/// taken yet. Those wait in the [`InputHandle`] shared with the host, but they are
+/// the guest's input already: a restore puts them back there, in order.
+#[derive(Serialize, Deserialize)]
+struct SavedInput {
+    kind: InputKind,
+    config: InputState,
+    pending: Vec<InputEvent>,
 }
 
 /// A virtio-input device.
 #[derive(Debug)]
 pub struct VirtioInput {
     kind: InputKind,
+    state: InputState,
+    /// Events from the host, shared with it.
     events: InputHandle,
-    select: u8,
-    subsel: u8,
 }
 
 impl VirtioInput {
@@ -100,9 +152,8 @@ impl VirtioInput {
     pub fn new(kind: InputKind, events: InputHandle) -> VirtioInput {
         VirtioInput {
             kind,
+            state: InputState::default(),
             events,
-            select: 0,
-            subsel: 0,
         }
     }
 
@@ -117,7 +168,7 @@ impl VirtioInput {
             map.truncate(used);
             map
         };
-        match (self.select, self.subsel, self.kind) {
+        match (self.state.select, self.state.subsel, self.kind) {
             (CFG_ID_NAME, 0, InputKind::Keyboard) => b"Turing keyboard".to_vec(),
             (CFG_ID_NAME, 0, InputKind::Tablet) => b"Turing tablet".to_vec(),
             (CFG_ID_DEVIDS, 0, kind) => {
@@ -173,8 +224,8 @@ impl VirtioDevice for VirtioInput {
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         let payload = self.config_data();
         let mut config = vec![0u8; 8 + 128];
-        config[0] = self.select;
-        config[1] = self.subsel;
+        config[0] = self.state.select;
+        config[1] = self.state.subsel;
         config[2] = payload.len() as u8;
         config[8..8 + payload.len()].copy_from_slice(&payload);
         copy_config(&config, offset, data);
@@ -183,16 +234,57 @@ impl VirtioDevice for VirtioInput {
     fn write_config(&mut self, offset: u64, data: &[u8]) {
         for (i, &byte) in data.iter().enumerate() {
             match offset + i as u64 {
-                0 => self.select = byte,
-                1 => self.subsel = byte,
+                0 => self.state.select = byte,
+                1 => self.state.subsel = byte,
                 _ => {}
             }
         }
     }
 
+    /// Selection back to 0, and events not taken yet dropped: they were meant
+    /// for the driver that went away (QEMU drops events the driver has no buffers
+    /// for, too).
     fn reset(&mut self) {
-        self.select = 0;
-        self.subsel = 0;
+        self.state = InputState::default();
+        self.events.queue().clear();
+    }
+
+    fn save_state(&self) -> DeviceState {
+        let saved = SavedInput {
+            kind: self.kind,
+            config: self.state,
+            pending: self
+                .events
+                .queue()
+                .iter()
+                .map(|&e| InputEvent::from_bytes(e))
+                .collect(),
+        };
+        DeviceState::encode(self.name(), STATE_VERSION, &saved)
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let saved: SavedInput = state.decode(self.name(), STATE_VERSION)?;
+        if saved.kind != self.kind {
+            return Err(invalid(
+                self.name(),
+                format!("saved from a {:?}, this is a {:?}", saved.kind, self.kind),
+            ));
+        }
+        if saved.pending.len() > MAX_QUEUED {
+            return Err(invalid(
+                self.name(),
+                format!(
+                    "{} pending events, at most {MAX_QUEUED}",
+                    saved.pending.len()
+                ),
+            ));
+        }
+        self.state = saved.config;
+        let mut queue = self.events.queue();
+        queue.clear();
+        queue.extend(saved.pending.into_iter().map(InputEvent::to_bytes));
+        Ok(())
     }
 
     fn pending_queues(&self) -> u32 {
@@ -235,9 +327,10 @@ impl VirtioDevice for VirtioInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virtio::testing::{Driver, TestIrq, test_memory};
+    use crate::testing::assert_refuses_foreign_states;
+    use crate::virtio::testing::{Driver, TestIrq, copy_memory, test_memory};
     use crate::virtio::{VIRTIO_F_VERSION_1, VirtioMmio};
-    use emu_core::MmioDevice;
+    use emu_core::{Device, MmioDevice};
 
     fn device(kind: InputKind) -> (Driver, Arc<emu_core::GuestRam>, InputHandle) {
         let (mem, ram) = test_memory();
@@ -318,6 +411,87 @@ mod tests {
         assert_eq!(driver.used_idx(0), 5);
         assert!(ram.read_bytes(0x1_1000, &mut got));
         assert_eq!(got, [0; 8], "the SYN_REPORT");
+    }
+
+    /// The events in the first `n` event buffers the driver gave, at 0x1_0000 + 16i.
+    fn delivered(ram: &emu_core::GuestRam, n: u64) -> Vec<[u8; 8]> {
+        (0..n)
+            .map(|i| {
+                let mut event = [0u8; 8];
+                assert!(ram.read_bytes(0x1_0000 + 16 * i, &mut event));
+                event
+            })
+            .collect()
+    }
+
+    #[test]
+    fn selection_and_pending_events_round_trip() {
+        let (mut a, ram, events_a) = device(InputKind::Tablet);
+        for i in 0..2 {
+            a.submit(0, &[(0x1_0000 + 16 * i, 8, true)]);
+        }
+        events_a.key(BTN_LEFT, true);
+        a.dev.tick(0);
+        assert_eq!(a.used_idx(0), 2);
+        // Three events wait for buffers; the driver looks at the X axis.
+        events_a.move_to(5, 6);
+        a.dev.tick(0);
+        a.dev.write(0x100, 1, u64::from(CFG_ABS_INFO)).unwrap();
+        a.dev.write(0x101, 1, u64::from(ABS_X)).unwrap();
+        let saved = a.dev.save_state();
+        assert_eq!(saved.data["device"]["data"]["pending"][0]["value"], 5);
+
+        let (mem_b, ram_b) = copy_memory(&ram);
+        let events_b = InputHandle::default();
+        let mut fresh = VirtioMmio::new(
+            Box::new(VirtioInput::new(InputKind::Tablet, events_b.clone())),
+            mem_b,
+            Box::new(TestIrq::default()),
+        );
+        fresh.restore_state(&saved).unwrap();
+        let mut b = a.fork(fresh, &ram_b);
+        assert_eq!(b.dev.save_state(), saved);
+        for offset in [0x100, 0x101, 0x102, 0x10c] {
+            assert_eq!(a.dev.read(offset, 1), b.dev.read(offset, 1), "{offset:#x}");
+        }
+        assert_eq!(b.dev.read(0x10c, 4), Ok(u64::from(ABS_MAX)));
+
+        for (driver, events) in [(&mut a, &events_a), (&mut b, &events_b)] {
+            for i in 2..5 {
+                driver.offer(0, &[(0x1_0000 + 16 * i, 8, true)]);
+            }
+            driver.dev.tick(0);
+            assert_eq!(driver.used_idx(0), 5);
+            events.key(BTN_LEFT, false);
+        }
+        assert_eq!(delivered(&ram, 5), delivered(&ram_b, 5));
+        assert_eq!(delivered(&ram_b, 5)[2][4..], 5u32.to_le_bytes());
+        assert_eq!(a.dev.save_state(), b.dev.save_state());
+    }
+
+    #[test]
+    fn reset_clears_the_selection_and_stale_events() {
+        let (mut driver, _ram, events) = device(InputKind::Keyboard);
+        driver.dev.write(0x100, 1, u64::from(CFG_ID_NAME)).unwrap();
+        events.key(30, true);
+        assert_eq!(driver.dev.read(0x100, 1), Ok(u64::from(CFG_ID_NAME)));
+        Device::reset(&mut driver.dev);
+        assert_eq!(driver.dev.read(0x100, 1), Ok(0));
+        assert_eq!(driver.status(), 0);
+        assert!(events.is_empty(), "keys typed for the old driver are gone");
+    }
+
+    #[test]
+    fn restore_refuses_foreign_states_and_the_other_kind_of_input() {
+        let (mut keyboard, _, _) = device(InputKind::Keyboard);
+        assert_refuses_foreign_states(&mut keyboard.dev);
+        let (tablet, _, _) = device(InputKind::Tablet);
+        let before = keyboard.dev.save_state();
+        assert!(matches!(
+            keyboard.dev.restore_state(&tablet.dev.save_state()),
+            Err(StateError::Invalid { .. })
+        ));
+        assert_eq!(keyboard.dev.save_state(), before);
     }
 
     #[test]

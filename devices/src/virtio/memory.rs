@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use emu_core::GuestRam;
 use thiserror::Error;
+use vm_memory::GuestMemoryBackend;
 use vm_memory::bitmap::BS;
 use vm_memory::{
     GuestAddress, GuestMemoryError, GuestMemoryRegion, GuestMemoryRegionBytes,
@@ -37,10 +38,10 @@ pub enum MemoryHandleError {
 /// One RAM region: the `vm-memory` view plus the `Arc` that keeps its mapping alive.
 ///
 /// The inner region never escapes this type (there is no accessor for it), so no
-/// `Arc<MmapRegion>` built over the borrowed mapping can outlive `_ram`.
+/// `Arc<MmapRegion>` built over the borrowed mapping can outlive `ram`.
 pub struct RamRegion {
     inner: GuestRegionMmap<()>,
-    _ram: Arc<GuestRam>,
+    ram: Arc<GuestRam>,
 }
 
 impl fmt::Debug for RamRegion {
@@ -82,6 +83,32 @@ impl GuestMemoryRegion for RamRegion {
 
 impl GuestMemoryRegionBytes for RamRegion {}
 
+impl RamRegion {
+    /// Tells the CPUs that `len` bytes at `offset` into this region were written
+    /// behind their back, so they drop code decoded from there.
+    fn note_write(&self, offset: u64, len: u64) {
+        self.ram.note_write(offset, len, None);
+    }
+}
+
+/// Tells the CPUs that a device wrote `len` bytes at guest physical `addr`
+/// through `mem` (DMA), so code decoded from those bytes is dropped before it
+/// runs again. Bytes outside RAM are ignored (the write failed there anyway).
+pub fn note_dma_write(mem: &VirtioMemory, addr: u64, len: usize) {
+    let mut addr = addr;
+    let mut left = len as u64;
+    while left > 0 {
+        let Some(region) = mem.find_region(GuestAddress(addr)) else {
+            return;
+        };
+        let offset = addr - region.start_addr().0;
+        let n = left.min(GuestMemoryRegion::len(region) - offset);
+        region.note_write(offset, n);
+        addr += n;
+        left -= n;
+    }
+}
+
 /// Guest memory in the form the `virtio-queue` crate walks.
 pub type VirtioMemory = GuestRegionCollection<RamRegion>;
 
@@ -119,7 +146,7 @@ impl GuestMemoryHandle {
         }
         .map_err(|e| MemoryHandleError::Region(e.to_string()))?;
         let inner = GuestRegionMmap::new(mapping, GuestAddress(base)).ok_or_else(wraps)?;
-        let region = RamRegion { inner, _ram: ram };
+        let region = RamRegion { inner, ram };
         let mem = GuestRegionCollection::from_regions(vec![region])
             .map_err(|e| MemoryHandleError::Region(e.to_string()))?;
         Ok(GuestMemoryHandle { mem, base, len })
@@ -186,5 +213,21 @@ mod tests {
             GuestMemoryHandle::new(ram, u64::MAX - 0xfff),
             Err(MemoryHandleError::Wraps { .. })
         ));
+    }
+
+    #[test]
+    fn dma_writes_reach_the_cpus_code_inboxes() {
+        let ram = Arc::new(GuestRam::new(0x4000).unwrap());
+        let handle = GuestMemoryHandle::new(ram.clone(), 0x8000_0000).unwrap();
+        let cpu = ram.watch_code_writes();
+        note_dma_write(handle.memory(), 0x8000_1000, 16);
+        assert!(!cpu.has_pending(), "no code on that page");
+        ram.mark_code_page(0x1000);
+        note_dma_write(handle.memory(), 0x8000_0ff0, 32);
+        assert_eq!(cpu.take(), Some(vec![0x1000]));
+        // Past the end of RAM: nothing to tell, and no panic.
+        note_dma_write(handle.memory(), 0x8000_3ff0, 0x100);
+        note_dma_write(handle.memory(), 0x9000_0000, 8);
+        assert!(!cpu.has_pending());
     }
 }

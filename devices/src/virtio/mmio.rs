@@ -3,10 +3,16 @@
 //! Registers are 32 bits wide and must be accessed as aligned 32-bit words; other
 //! accesses to them read 0 and are ignored on write, as QEMU does. Device
 //! configuration space, at 0x100, takes any width.
+//!
+//! A saved transport ([`emu_core::Device::save_state`]) holds its registers, each
+//! queue's ring positions and the device model's own state; a restore rebuilds the
+//! live queues from them, so a device saved between two notifications takes up the
+//! buffers made available since as if nothing happened.
 
 use std::fmt;
 
-use emu_core::{BusFault, IrqLine, MmioDevice};
+use emu_core::{BusFault, Device, DeviceState, IrqLine, MmioDevice, StateError};
+use serde::{Deserialize, Serialize};
 use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestAddress;
 
@@ -15,6 +21,7 @@ use super::queue::QueueAccess;
 use super::{
     DEVICE_ID_NONE, INT_CONFIG_CHANGE, INT_USED_BUFFER, VIRTIO_F_VERSION_1, VirtioDevice, status,
 };
+use crate::state::{NoState, invalid};
 
 /// Size of a virtio-mmio register window.
 pub const MMIO_SIZE: u64 = 0x1000;
@@ -52,8 +59,11 @@ const SHM_BASE_HIGH: u64 = 0x0bc;
 const CONFIG_GENERATION: u64 = 0x0fc;
 const CONFIG: u64 = 0x100;
 
+/// Layout version of a saved transport (its kind is `virtio-mmio/<device name>`).
+const STATE_VERSION: u32 = 1;
+
 /// The driver-visible registers of one queue.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueRegs {
     /// QueueNum: the size the driver chose.
     pub size: u16,
@@ -72,7 +82,7 @@ pub struct QueueRegs {
 }
 
 /// The transport's register state, apart from the device and host connections.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtioMmioState {
     /// Device status (§2.1), including DEVICE_NEEDS_RESET when the device broke.
     pub status: u32,
@@ -90,6 +100,16 @@ pub struct VirtioMmioState {
     pub config_generation: u32,
     /// One entry per queue of the device.
     pub queues: Vec<QueueRegs>,
+}
+
+/// What a transport saves: its registers with the queues' ring positions, and
+/// the device model's state nested inside. Left out are host handles: the guest
+/// memory view, the interrupt line, and the live `virtio_queue::Queue`s, which
+/// are rebuilt from the registers.
+#[derive(Serialize, Deserialize)]
+struct SavedTransport {
+    registers: VirtioMmioState,
+    device: DeviceState,
 }
 
 /// A virtio device behind a virtio-mmio register window.
@@ -137,6 +157,13 @@ impl VirtioDevice for EmptySlot {
         _index: usize,
         _queue: &mut QueueAccess<'_>,
     ) -> Result<(), super::DeviceError> {
+        Ok(())
+    }
+    fn save_state(&self) -> DeviceState {
+        DeviceState::encode(self.name(), 1, &NoState {})
+    }
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let NoState {} = state.decode(self.name(), 1)?;
         Ok(())
     }
 }
@@ -190,7 +217,7 @@ impl VirtioMmio {
             irq,
             irq_level: false,
         };
-        mmio.reset();
+        mmio.reset_to_power_on();
         mmio
     }
 
@@ -209,8 +236,9 @@ impl VirtioMmio {
         self.state.status & status::DEVICE_NEEDS_RESET != 0
     }
 
-    /// Back to the power-on state: what the driver gets by writing 0 to Status.
-    fn reset(&mut self) {
+    /// Back to the power-on state: what the driver gets by writing 0 to Status,
+    /// and what a machine reset does. The device model is reset too.
+    fn reset_to_power_on(&mut self) {
         let sizes = self.device.queue_max_sizes().to_vec();
         self.state = VirtioMmioState {
             config_generation: self.state.config_generation,
@@ -339,7 +367,7 @@ impl VirtioMmio {
 
     fn write_status(&mut self, value: u32) {
         if value == 0 {
-            self.reset();
+            self.reset_to_power_on();
             return;
         }
         let old = self.state.status;
@@ -474,6 +502,99 @@ impl VirtioMmio {
     }
 }
 
+impl VirtioMmio {
+    /// Model name in saved states: the transport and the device model behind it,
+    /// so a state never restores into a slot holding another kind of device.
+    fn kind(&self) -> String {
+        format!("virtio-mmio/{}", self.device.name())
+    }
+
+    /// The live queue `index` as saved registers describe it: when ready, with its
+    /// size, ring addresses and ring positions, checked against guest memory.
+    fn rebuild_queue(&self, index: usize, regs: &QueueRegs) -> Result<Queue, String> {
+        let max = self
+            .device
+            .queue_max_sizes()
+            .get(index)
+            .copied()
+            .unwrap_or(0);
+        let mut queue = new_queue(max);
+        if !regs.ready {
+            return Ok(queue);
+        }
+        let Some(mem) = &self.mem else {
+            return Err(format!("queue {index} is ready in a slot without memory"));
+        };
+        queue
+            .try_set_size(regs.size)
+            .and_then(|()| queue.try_set_desc_table_address(GuestAddress(regs.desc)))
+            .and_then(|()| queue.try_set_avail_ring_address(GuestAddress(regs.driver)))
+            .and_then(|()| queue.try_set_used_ring_address(GuestAddress(regs.device)))
+            .map_err(|e| format!("queue {index}: {e}"))?;
+        queue.set_event_idx(false);
+        queue.set_ready(true);
+        queue.set_next_avail(regs.next_avail);
+        queue.set_next_used(regs.next_used);
+        if !queue.is_valid(mem.memory()) {
+            return Err(format!(
+                "queue {index} rings (size {}, at {:#x}/{:#x}/{:#x}) are not in RAM",
+                regs.size, regs.desc, regs.driver, regs.device
+            ));
+        }
+        Ok(queue)
+    }
+}
+
+impl Device for VirtioMmio {
+    /// The transport's power-on reset (Status 0: registers cleared, queues no
+    /// longer ready, the line low) and the device model's.
+    fn reset(&mut self) {
+        self.reset_to_power_on();
+    }
+
+    fn save_state(&self) -> DeviceState {
+        let saved = SavedTransport {
+            registers: self.state(),
+            device: self.device.save_state(),
+        };
+        DeviceState::encode(&self.kind(), STATE_VERSION, &saved)
+    }
+
+    /// Checks everything before changing anything: the queues must be the
+    /// device's, and ready queues must lie in this machine's RAM. The interrupt
+    /// line is driven to the restored InterruptStatus.
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let kind = self.kind();
+        let saved: SavedTransport = state.decode(&kind, STATE_VERSION)?;
+        let registers = saved.registers;
+        let expected = self.device.queue_max_sizes().len();
+        if registers.queues.len() != expected {
+            return Err(invalid(
+                &kind,
+                format!(
+                    "{} queues saved, the device has {expected}",
+                    registers.queues.len()
+                ),
+            ));
+        }
+        let queues = registers
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(index, regs)| self.rebuild_queue(index, regs))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| invalid(&kind, reason))?;
+        self.device.restore_state(&saved.device)?;
+        self.state = registers;
+        self.queues = queues;
+        self.irq_level = self.state.interrupt_status != 0;
+        if let Some(irq) = &self.irq {
+            irq.set_level(self.irq_level);
+        }
+        Ok(())
+    }
+}
+
 fn check_size(size: u8) -> Result<usize, BusFault> {
     match size {
         1 | 2 | 4 | 8 => Ok(usize::from(size)),
@@ -523,7 +644,8 @@ impl MmioDevice for VirtioMmio {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virtio::testing::{Driver, TestIrq, test_memory};
+    use crate::testing::assert_refuses_foreign_states;
+    use crate::virtio::testing::{Driver, TestIrq, copy_memory, test_memory};
     use crate::virtio::{DeviceError, VIRTIO_RING_F_INDIRECT_DESC};
 
     /// A device with two queues that returns every chain with the number of
@@ -573,6 +695,13 @@ mod tests {
                 chain.write_at(queue.memory(), 0, &vec![0xaa; len])?;
                 queue.add_used(chain.head, len as u32)?;
             }
+            Ok(())
+        }
+        fn save_state(&self) -> DeviceState {
+            DeviceState::encode("echo", 1, &(self.activated, self.resets, self.config))
+        }
+        fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+            (self.activated, self.resets, self.config) = state.decode("echo", 1)?;
             Ok(())
         }
     }
@@ -905,6 +1034,170 @@ mod tests {
             driver.write(0x044, 1);
             assert_broken(&mut driver, &irq);
         }
+    }
+
+    /// The registers a driver reads back, for comparing two transports.
+    fn registers(dev: &mut VirtioMmio) -> Vec<u64> {
+        let mut values = Vec::new();
+        for queue in 0..2 {
+            dev.write(QUEUE_SEL, 4, queue).unwrap();
+            for offset in [
+                QUEUE_NUM,
+                QUEUE_READY,
+                QUEUE_DESC_LOW,
+                QUEUE_DRIVER_LOW,
+                QUEUE_DEVICE_LOW,
+            ] {
+                values.push(dev.read(offset, 4).unwrap());
+            }
+        }
+        for offset in [
+            STATUS,
+            INTERRUPT_STATUS,
+            CONFIG_GENERATION,
+            CONFIG,
+            CONFIG + 4,
+        ] {
+            values.push(dev.read(offset, 4).unwrap());
+        }
+        values
+    }
+
+    #[test]
+    fn a_transport_restored_mid_transfer_finishes_the_work() {
+        let (mem, ram) = test_memory();
+        let irq_a = TestIrq::default();
+        let mut a = Driver::new(VirtioMmio::new(echo(), mem, Box::new(irq_a.clone())), &ram);
+        a.init(VIRTIO_F_VERSION_1 | 1);
+        a.dev.write(CONFIG + 1, 1, 0xee).unwrap();
+        // Two requests served, then two more made available without a notification,
+        // and the driver left queue 1 selected.
+        a.submit(0, &[(0x1_0000, 4, true)]);
+        a.submit(0, &[(0x1_0100, 8, true)]);
+        let third = a.offer(0, &[(0x1_0200, 16, true)]);
+        let fourth = a.offer(0, &[(0x1_0300, 2, true), (0x1_0400, 3, true)]);
+        a.write(QUEUE_SEL, 1);
+        assert_eq!(a.used_idx(0), 2);
+        assert!(irq_a.level());
+        let saved = a.dev.save_state();
+        assert_eq!(saved.kind, "virtio-mmio/echo");
+        assert_eq!(
+            (saved.data["registers"]["queues"][0]["next_avail"]).as_u64(),
+            Some(2)
+        );
+
+        // A fresh transport and device over a copy of guest memory as it was
+        // when saved; the original goes on beside it.
+        let (mem_b, ram_b) = copy_memory(&ram);
+        let irq_b = TestIrq::default();
+        let mut fresh = VirtioMmio::new(echo(), mem_b, Box::new(irq_b.clone()));
+        fresh.restore_state(&saved).unwrap();
+        let mut b = a.fork(fresh, &ram_b);
+        assert_eq!(b.dev.save_state(), saved);
+        assert!(irq_b.level(), "the pending interrupt is raised again");
+        assert_eq!(b.dev.state().queue_sel, 1);
+        assert_eq!(registers(&mut a.dev), registers(&mut b.dev));
+        assert_eq!(b.dev.read(CONFIG, 4), Ok(0x0403_ee01));
+
+        for driver in [&mut a, &mut b] {
+            driver.write(INTERRUPT_ACK, 1);
+            driver.write(QUEUE_NOTIFY, 0);
+            assert_eq!(driver.used_idx(0), 4);
+            assert_eq!(driver.used(0, 2), Some((u32::from(third), 16)));
+            assert_eq!(driver.used(0, 3), Some((u32::from(fourth), 5)));
+            // And the queue keeps going from there.
+            let fifth = driver.submit(0, &[(0x1_0500, 1, true)]);
+            assert_eq!(driver.used(0, 4), Some((u32::from(fifth), 1)));
+        }
+        assert_eq!(ram_b.read_u32(0x1_0200), Some(0xaaaa_aaaa));
+        assert_eq!(ram_b.read_u8(0x1_0402), Some(0xaa));
+        assert_eq!(a.dev.save_state(), b.dev.save_state());
+        assert_eq!(irq_a.level(), irq_b.level());
+        let mut used_a = [0u8; 0x100];
+        let mut used_b = [0u8; 0x100];
+        assert!(ram.read_bytes(0x3000, &mut used_a));
+        assert!(ram_b.read_bytes(0x3000, &mut used_b));
+        assert_eq!(used_a, used_b, "the same used rings");
+    }
+
+    #[test]
+    fn machine_reset_is_the_power_on_reset_of_transport_and_device() {
+        let (mem, ram) = test_memory();
+        let irq = TestIrq::default();
+        let mut driver = Driver::new(VirtioMmio::new(echo(), mem, Box::new(irq.clone())), &ram);
+        driver.init(VIRTIO_F_VERSION_1);
+        driver.submit(0, &[(0x1_0000, 4, true)]);
+        driver.write(QUEUE_SEL, 1);
+        assert_eq!(driver.status(), 0xf);
+        assert!(irq.level());
+        let resets = |dev: &VirtioMmio| dev.save_state().data["device"]["data"][1].as_u64();
+        let before = resets(&driver.dev);
+        Device::reset(&mut driver.dev);
+        assert_eq!(resets(&driver.dev), before.map(|n| n + 1), "the model too");
+        assert!(!irq.level());
+        assert_eq!(driver.status(), 0);
+        assert_eq!(driver.read(INTERRUPT_STATUS), 0);
+        assert_eq!(driver.read(QUEUE_SEL), 0);
+        assert_eq!(driver.read(QUEUE_READY), 0);
+        let state = driver.dev.state();
+        assert_eq!(state.queues[0].next_used, 0);
+        assert_eq!(state.driver_features, 0);
+        // A new driver can set it up again from scratch.
+        let (mem, ram) = test_memory();
+        let mut again = driver.fork(
+            VirtioMmio::new(echo(), mem, Box::new(TestIrq::default())),
+            &ram,
+        );
+        again.dev.restore_state(&driver.dev.save_state()).unwrap();
+        again.init(VIRTIO_F_VERSION_1);
+        again.submit(0, &[(0x1_0000, 4, true)]);
+        assert_eq!(again.used(0, 0), Some((0, 4)));
+    }
+
+    #[test]
+    fn restore_checks_the_model_queues_and_rings_before_changing_anything() {
+        let (mem, ram) = test_memory();
+        let mut driver = Driver::new(
+            VirtioMmio::new(echo(), mem, Box::new(TestIrq::default())),
+            &ram,
+        );
+        driver.init(VIRTIO_F_VERSION_1);
+        assert_refuses_foreign_states(&mut driver.dev);
+        // Another device model behind the same transport.
+        let empty = VirtioMmio::empty().save_state();
+        assert_eq!(empty.kind, "virtio-mmio/virtio-empty");
+        assert!(matches!(
+            driver.dev.restore_state(&empty),
+            Err(StateError::Mismatch { .. })
+        ));
+        let before = driver.dev.save_state();
+        let tampered = |change: &dyn Fn(&mut VirtioMmioState)| {
+            let mut saved: SavedTransport =
+                before.decode("virtio-mmio/echo", STATE_VERSION).unwrap();
+            change(&mut saved.registers);
+            DeviceState::encode("virtio-mmio/echo", STATE_VERSION, &saved)
+        };
+        let bad = [
+            tampered(&|r| {
+                r.queues.pop();
+            }),
+            tampered(&|r| r.queues[0].device = 0x10_0000_0000),
+            tampered(&|r| r.queues[1].size = 12),
+        ];
+        for state in bad {
+            assert!(matches!(
+                driver.dev.restore_state(&state),
+                Err(StateError::Invalid { .. })
+            ));
+            assert_eq!(driver.dev.save_state(), before);
+        }
+        // A ready queue cannot be restored into an empty slot (no memory).
+        let mut slot = VirtioMmio::empty();
+        assert_refuses_foreign_states(&mut slot);
+        let saved = slot.save_state();
+        slot.restore_state(&saved).unwrap();
+        Device::reset(&mut slot);
+        assert_eq!(slot.save_state(), saved);
     }
 
     #[test]

@@ -11,6 +11,10 @@
 //! - [`GuestMemoryHandle`] is the devices' view of guest RAM: a `vm-memory` region over
 //!   Turing's own RAM mapping (no copy), which rust-vmm's `virtio-queue` walks.
 //!
+//! Each device model saves its own guest-visible state ([`VirtioDevice::save_state`]);
+//! the transport nests it in its own, with the queue registers and ring positions,
+//! so a device restored mid-transfer goes on where it was (see [`VirtioMmio`]).
+//!
 //! Queues are processed synchronously, on the vCPU thread that writes `QueueNotify`.
 //! A driver error in a queue (a buffer outside RAM, a looping chain, a request too
 //! short to parse...) never panics: the device sets `DEVICE_NEEDS_RESET` in its status,
@@ -62,6 +66,7 @@ pub use mmio::{MMIO_SIZE, VirtioMmio, VirtioMmioState};
 pub use queue::{Chain, DescBuf, QueueAccess, QueueError};
 pub use rng::{EntropySource, VirtioRng, host_entropy, seeded_entropy};
 
+use emu_core::{DeviceState, StateError};
 use thiserror::Error;
 
 /// Device type of an empty slot: drivers skip it.
@@ -133,6 +138,15 @@ pub trait VirtioDevice: Send {
 
     /// The driver reset the device (or the device is being put back to power-on).
     fn reset(&mut self) {}
+
+    /// The model's guest-visible state, apart from its host handles (an image
+    /// file, an entropy source, a display or input queue shared with the host).
+    /// The transport nests it inside its own saved state.
+    fn save_state(&self) -> DeviceState;
+
+    /// Replaces the guest-visible state with one saved by the same model; on an
+    /// error the device is unchanged.
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError>;
 
     /// Queues (a bit per index) with work that arrived from the host side, for
     /// the transport to run at its next tick (input events, for example).

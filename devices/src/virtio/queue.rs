@@ -13,7 +13,7 @@ use thiserror::Error;
 use virtio_queue::{Queue, QueueOwnedT, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestMemory, Permissions};
 
-use super::memory::VirtioMemory;
+use super::memory::{VirtioMemory, note_dma_write};
 
 /// A driver error found in a virtqueue: the device stops until reset.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
@@ -134,8 +134,12 @@ impl Chain {
         data: &[u8],
     ) -> Result<usize, QueueError> {
         for_each_piece(&self.writable, offset, data.len(), |addr, range| {
+            let len = range.len();
             mem.write_slice(&data[range], GuestAddress(addr))
-                .map_err(|_| QueueError::Memory(addr))
+                .map_err(|_| QueueError::Memory(addr))?;
+            // The buffer may hold code a CPU decoded (a kernel read from disk).
+            note_dma_write(mem, addr, len);
+            Ok(())
         })
     }
 }

@@ -4,8 +4,11 @@
 //! enters the machine: [`host_entropy`] by default, [`seeded_entropy`] for runs that
 //! must repeat byte for byte (deterministic mode, record/replay).
 
+use emu_core::{DeviceState, StateError};
+
 use super::queue::QueueAccess;
 use super::{DEVICE_ID_ENTROPY, DeviceError, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice};
+use crate::state::NoState;
 
 /// Where entropy comes from: fills the whole slice every call.
 pub type EntropySource = Box<dyn FnMut(&mut [u8]) + Send>;
@@ -14,6 +17,8 @@ const QUEUE_SIZE: u16 = 64;
 /// Most bytes given per request; the used length tells the driver how many it got,
 /// and a bound keeps a huge buffer from stalling the vCPU.
 const MAX_PER_REQUEST: usize = 64 << 10;
+/// Layout version of the (empty) saved state.
+const STATE_VERSION: u32 = 1;
 
 /// xoshiro256** (Blackman and Vigna), seeded through SplitMix64: small, fast and the
 /// same on every host, which is all a reproducible guest needs. Not for host crypto.
@@ -88,6 +93,11 @@ pub fn seeded_entropy(seed: u64) -> EntropySource {
 }
 
 /// A virtio entropy device.
+///
+/// It has no guest-visible state of its own (its queue is the transport's). The
+/// entropy source is a host handle: a restored device goes on with its own
+/// source, so a seeded stream continues from where that source stands, not from
+/// where the saved machine's stood.
 pub struct VirtioRng {
     source: EntropySource,
     buffer: Vec<u8>,
@@ -165,13 +175,24 @@ impl VirtioDevice for VirtioRng {
         }
         Ok(())
     }
+
+    fn save_state(&self) -> DeviceState {
+        DeviceState::encode(self.name(), STATE_VERSION, &NoState {})
+    }
+
+    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
+        let NoState {} = state.decode(self.name(), STATE_VERSION)?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::virtio::testing::{Driver, TestIrq, test_memory};
-    use crate::virtio::{VIRTIO_F_VERSION_1, VirtioMmio};
+    use crate::testing::assert_refuses_foreign_states;
+    use crate::virtio::testing::{Driver, RAM_BASE, TestIrq, copy_memory, test_memory};
+    use crate::virtio::{GuestMemoryHandle, VIRTIO_F_VERSION_1, VirtioMmio};
+    use emu_core::Device;
 
     fn driver(rng: VirtioRng) -> (Driver, std::sync::Arc<emu_core::GuestRam>, TestIrq) {
         let (mem, ram) = test_memory();
@@ -226,6 +247,78 @@ mod tests {
         let (mut driver, _ram, _irq) = driver(VirtioRng::seeded(1));
         driver.submit(0, &[(0x1_0000, 0x8_0000, true)]);
         assert_eq!(driver.used(0, 0).map(|u| u.1), Some(MAX_PER_REQUEST as u32));
+    }
+
+    #[test]
+    fn restored_device_serves_the_requests_waiting_in_its_queue() {
+        let (mut a, ram, irq_a) = driver(VirtioRng::seeded(1));
+        a.submit(0, &[(0x1_0000, 16, true)]);
+        assert!(irq_a.level());
+        let waiting = a.offer(0, &[(0x1_1000, 24, true)]);
+        let saved = a.dev.save_state();
+        assert_eq!(saved.kind, "virtio-mmio/virtio-rng");
+
+        // Beside the original, over a copy of its memory.
+        let (mem_b, ram_b) = copy_memory(&ram);
+        let irq_b = TestIrq::default();
+        let mut fresh = VirtioMmio::new(
+            Box::new(VirtioRng::seeded(2)),
+            mem_b,
+            Box::new(irq_b.clone()),
+        );
+        fresh.restore_state(&saved).unwrap();
+        let mut b = a.fork(fresh, &ram_b);
+        assert_eq!(b.dev.save_state(), saved);
+        assert_eq!(a.read(0x070), b.read(0x070));
+        assert_eq!(a.read(0x060), b.read(0x060));
+        assert!(irq_b.level());
+        for driver in [&mut a, &mut b] {
+            driver.write(0x064, 1);
+            driver.write(0x050, 0);
+            assert_eq!(driver.used(0, 1), Some((u32::from(waiting), 24)));
+            driver.submit(0, &[(0x1_2000, 8, true)]);
+            assert_eq!(driver.used_idx(0), 3);
+        }
+        assert_eq!(a.dev.save_state(), b.dev.save_state());
+        assert_eq!(irq_a.level(), irq_b.level());
+        let mut got = [0u8; 24];
+        assert!(ram_b.read_bytes(0x1_1000, &mut got));
+        assert!(got.iter().any(|&b| b != 0), "entropy from the new source");
+
+        // In place of a device, over the very same memory (a second view of it).
+        let saved = b.dev.save_state();
+        let same = GuestMemoryHandle::new(ram_b.clone(), RAM_BASE).unwrap();
+        let mut c = b.fork(
+            VirtioMmio::new(
+                Box::new(VirtioRng::from_host()),
+                same,
+                Box::new(TestIrq::default()),
+            ),
+            &ram_b,
+        );
+        drop(b);
+        c.dev.restore_state(&saved).unwrap();
+        c.submit(0, &[(0x1_3000, 4, true)]);
+        assert_eq!(c.used_idx(0), 4);
+        assert_eq!(c.used(0, 3).map(|u| u.1), Some(4));
+    }
+
+    #[test]
+    fn reset_and_foreign_states() {
+        let (mut driver, _ram, irq) = driver(VirtioRng::seeded(1));
+        driver.submit(0, &[(0x1_0000, 16, true)]);
+        assert_eq!(driver.status(), 0xf);
+        Device::reset(&mut driver.dev);
+        assert_eq!(driver.status(), 0);
+        assert_eq!(driver.read(0x044), 0);
+        assert!(!irq.level());
+        assert_refuses_foreign_states(&mut driver.dev);
+        let mut model = VirtioRng::seeded(1);
+        let empty = VirtioMmio::empty().save_state();
+        assert!(matches!(
+            model.restore_state(&empty),
+            Err(StateError::Mismatch { .. })
+        ));
     }
 
     #[test]

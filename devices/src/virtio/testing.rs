@@ -23,6 +23,15 @@ pub(crate) fn test_memory() -> (GuestMemoryHandle, Arc<GuestRam>) {
     (mem, ram)
 }
 
+/// A second test RAM holding a copy of `ram`, and the device view of it.
+pub(crate) fn copy_memory(ram: &GuestRam) -> (GuestMemoryHandle, Arc<GuestRam>) {
+    let (mem, copy) = test_memory();
+    let mut bytes = vec![0u8; RAM_SIZE as usize];
+    assert!(ram.read_bytes(0, &mut bytes));
+    assert!(copy.write_bytes(0, &bytes));
+    (mem, copy)
+}
+
 pub(crate) use crate::testing::TestIrq;
 
 const F_NEXT: u16 = 1;
@@ -45,6 +54,19 @@ impl Driver {
             sizes: Vec::new(),
             next_desc: Vec::new(),
             avail_idx: Vec::new(),
+        }
+    }
+
+    /// A driver in this one's state (queue layout, next free descriptors, available
+    /// indices) for `dev` over `ram`: a restored device, over this driver's RAM or
+    /// a copy of it.
+    pub(crate) fn fork(&self, dev: VirtioMmio, ram: &Arc<GuestRam>) -> Driver {
+        Driver {
+            dev,
+            ram: ram.clone(),
+            sizes: self.sizes.clone(),
+            next_desc: self.next_desc.clone(),
+            avail_idx: self.avail_idx.clone(),
         }
     }
 
@@ -191,6 +213,14 @@ impl Driver {
     /// Builds a chain from `(ram offset, len, device-writable)` buffers on consecutive
     /// descriptors, publishes it and returns its head.
     pub(crate) fn submit(&mut self, queue: usize, bufs: &[(u64, u32, bool)]) -> u16 {
+        let head = self.offer(queue, bufs);
+        self.write(0x050, queue as u32);
+        head
+    }
+
+    /// Builds a chain as [`Driver::submit`] does and makes it available, without
+    /// notifying the device.
+    pub(crate) fn offer(&mut self, queue: usize, bufs: &[(u64, u32, bool)]) -> u16 {
         let size = self.sizes[queue];
         let head = self.next_desc[queue];
         for (i, &(addr, len, writable)) in bufs.iter().enumerate() {
@@ -201,7 +231,7 @@ impl Driver {
             self.write_desc(queue, index, addr, len, flags, next);
         }
         self.next_desc[queue] = (head + bufs.len() as u16) % size;
-        self.publish(queue, head);
+        self.add_avail(queue, head);
         head
     }
 

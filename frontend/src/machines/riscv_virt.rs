@@ -251,16 +251,10 @@ impl RiscvVirt {
             sifive_test::SIZE,
             Box::new(SifiveTest::new(control.clone())),
         )?;
-        // virtio-mmio slots: disks first, in --drive order, the GPU in the next to
-        // last slot and the entropy device in the last; the rest are empty (device
-        // ID 0, skipped by drivers).
-        if config.drives.len() > GPU_SLOT as usize {
-            return Err(MachineError::Setup(format!(
-                "too many drives ({}): riscv-virt has room for {}",
-                config.drives.len(),
-                GPU_SLOT
-            )));
-        }
+        // virtio-mmio slots: disks and --devices first, in command-line order, the
+        // GPU in the next to last slot and the entropy device in the last; the
+        // rest are empty (device ID 0, skipped by drivers).
+        let chosen = choose_virtio_devices(config)?;
         let gpu_display = devices::virtio::DisplayHandle::default();
         let keyboard = InputHandle::default();
         let tablet = InputHandle::default();
@@ -269,11 +263,20 @@ impl RiscvVirt {
         let mut device_entropy = Some(device_entropy);
         for slot in 0..ALL_VIRTIO_SLOTS {
             let irq = Box::new(plic.source(virtio_irq(slot) as usize));
-            let device: Option<Box<dyn VirtioDevice>> = match config.drives.get(slot as usize) {
-                Some(drive) => Some(Box::new(
+            let device: Option<Box<dyn VirtioDevice>> = match chosen.get(slot as usize) {
+                Some(UserVirtio::Disk(drive)) => Some(Box::new(
                     VirtioBlk::open(&drive.file, drive.read_only)
                         .map_err(|e| MachineError::Setup(e.to_string()))?,
                 )),
+                Some(UserVirtio::Entropy(index)) => {
+                    let seed = config.seed ^ 0x0e47_0000_0000_0000 ^ (*index as u64);
+                    let source = if config.deterministic {
+                        seeded_entropy(seed)
+                    } else {
+                        host_entropy()
+                    };
+                    Some(Box::new(VirtioRng::new(source)))
+                }
                 None if slot == GPU_SLOT => Some(Box::new(VirtioGpu::new(
                     FRAMEBUFFER_WIDTH,
                     FRAMEBUFFER_HEIGHT,
@@ -430,7 +433,7 @@ impl RiscvVirt {
                     StopReason::HostRequest => return Ok(RunOutcome::Stopped),
                     StopReason::Reset => {
                         self.control.clear();
-                        self.load_and_reset()?;
+                        self.reset()?;
                         continue;
                     }
                 }
@@ -517,7 +520,7 @@ impl RiscvVirt {
                 StopReason::HostRequest => return Ok(DebugEvent::PoweredOff(0)),
                 StopReason::Reset => {
                     self.control.clear();
-                    self.load_and_reset()?;
+                    self.reset()?;
                 }
             }
         }
@@ -529,8 +532,10 @@ impl RiscvVirt {
         Ok(event)
     }
 
-    /// Resets the machine as a reboot does (images reloaded, harts at the ROM).
+    /// Resets the machine as a reboot does: every device back to power-on, the
+    /// images reloaded, the harts at the ROM.
     pub fn reset(&mut self) -> Result<(), MachineError> {
+        self.bus.reset_devices();
         self.load_and_reset()
     }
 
@@ -573,6 +578,82 @@ impl RiscvVirt {
     pub fn instructions_retired(&self) -> u64 {
         self.harts.iter().map(|h| h.state.instret).sum()
     }
+}
+
+/// The devices `--device` can add to riscv-virt, each with the options it takes.
+const USER_DEVICES: &[(&str, &[&str])] = &[
+    ("virtio-blk-device", &["drive"]),
+    ("virtio-rng-device", &[]),
+];
+
+/// A virtio-mmio device the user asked for.
+enum UserVirtio {
+    /// A disk on this drive.
+    Disk(emu_core::config::DriveSpec),
+    /// The n-th user-added entropy device.
+    Entropy(usize),
+}
+
+/// The user's virtio devices in slot order: drives the machine attaches itself
+/// (`--drive file=...`), then each `--device`. Unknown devices, options and
+/// drive ids are one-line errors.
+fn choose_virtio_devices(config: &MachineConfig) -> Result<Vec<UserVirtio>, MachineError> {
+    let mut chosen: Vec<UserVirtio> = config
+        .drives
+        .iter()
+        .filter(|d| d.attach)
+        .cloned()
+        .map(UserVirtio::Disk)
+        .collect();
+    let mut used_drives: Vec<&str> = Vec::new();
+    let mut entropy = 0;
+    for device in &config.devices {
+        let Some((_, options)) = USER_DEVICES.iter().find(|(name, _)| *name == device.driver)
+        else {
+            let names: Vec<&str> = USER_DEVICES.iter().map(|(name, _)| *name).collect();
+            return Err(MachineError::Setup(format!(
+                "unknown device '{}' for riscv-virt (available: {})",
+                device.driver,
+                names.join(", ")
+            )));
+        };
+        device.check_options(options).map_err(MachineError::Setup)?;
+        match device.driver.as_str() {
+            "virtio-blk-device" => {
+                let id = device.option("drive").ok_or_else(|| {
+                    MachineError::Setup("device virtio-blk-device needs drive=ID".to_owned())
+                })?;
+                let drive = config
+                    .drives
+                    .iter()
+                    .find(|d| d.id.as_deref() == Some(id))
+                    .ok_or_else(|| {
+                        MachineError::Setup(format!(
+                            "device virtio-blk-device: no --drive with id={id}"
+                        ))
+                    })?;
+                if drive.attach || used_drives.contains(&id) {
+                    return Err(MachineError::Setup(format!(
+                        "drive {id} is already attached (give it if=none and one --device)"
+                    )));
+                }
+                used_drives.push(id);
+                chosen.push(UserVirtio::Disk(drive.clone()));
+            }
+            _ => {
+                chosen.push(UserVirtio::Entropy(entropy));
+                entropy += 1;
+            }
+        }
+    }
+    if chosen.len() > GPU_SLOT as usize {
+        return Err(MachineError::Setup(format!(
+            "too many virtio devices ({}): riscv-virt has room for {}",
+            chosen.len(),
+            GPU_SLOT
+        )));
+    }
+    Ok(chosen)
 }
 
 /// `fw_dynamic_info` magic ("OSBI"), as OpenSBI's fw_dynamic expects.
