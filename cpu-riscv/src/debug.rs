@@ -11,30 +11,7 @@ use std::collections::BTreeSet;
 
 use crate::hart::{Hart, RunExit};
 
-/// What a watchpoint watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WatchKind {
-    /// Loads.
-    Read,
-    /// Stores.
-    Write,
-    /// Loads and stores.
-    Access,
-}
-
-/// Why a hart stopped for the debugger.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DebugStop {
-    /// It reached a breakpoint at this pc (not yet executed).
-    Breakpoint(u64),
-    /// The instruction at the pc is about to access a watched address.
-    Watchpoint {
-        /// Load or store.
-        kind: WatchKind,
-        /// The watched address the access touched.
-        addr: u64,
-    },
-}
+pub use emu_core::debug::{DebugStop, WatchKind};
 
 #[derive(Clone, Copy, Debug)]
 struct Watchpoint {

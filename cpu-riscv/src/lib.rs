@@ -15,6 +15,7 @@ pub mod debug;
 pub mod decode;
 mod exec;
 pub mod fpu;
+pub mod gdb;
 pub mod hart;
 pub mod jit;
 pub mod mmu;

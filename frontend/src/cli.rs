@@ -12,8 +12,7 @@ use emu_core::config::{
 };
 
 use crate::console::Console;
-use crate::machines::riscv_virt::RiscvVirt;
-use crate::machines::{MACHINES, MachineError, RunOutcome};
+use crate::machines::{MACHINES, Machine, MachineError, RunOutcome};
 use crate::script::{self, OutputFeed, Script, ScriptStatus, Step, read_script_file};
 use crate::window::{
     DisplayChoice, MachineState, MachineStatus, Viewer, WindowLink, WindowMessage, WindowNotifier,
@@ -301,7 +300,7 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         .overlay(args.spec())
         .resolve()
         .map_err(|e| e.to_string())?;
-    if !MACHINES.contains(&config.machine.as_str()) {
+    if !MACHINES.iter().any(|(name, _)| *name == config.machine) {
         return Err(MachineError::UnknownMachine(config.machine).to_string());
     }
     let mut steps = args.steps()?;
@@ -339,7 +338,7 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         (Some(steps), Some(feed), Some(input)) => Some(Script::new(steps, feed, input)),
         _ => None,
     };
-    let mut machine = RiscvVirt::build(&config, console, control, firmware::DEMO_GUEST)
+    let mut machine = crate::machines::build(&config, console, control, firmware::DEMO_GUEST)
         .map_err(|e| e.to_string())?;
     if config.accel == Accel::Jit {
         // RunArgs built in code (tests) may leave the threshold at zero.
@@ -351,7 +350,10 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         machine.enable_jit(threshold)?;
     }
     if let Some(path) = &args.dump_dtb {
-        std::fs::write(path, machine.device_tree())
+        let tree = machine
+            .device_tree()
+            .ok_or_else(|| format!("machine {} has no device tree to dump", config.machine))?;
+        std::fs::write(path, tree)
             .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
     }
     let status = Arc::new(MachineStatus::default());
@@ -375,8 +377,8 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
     let link = WindowLink {
         machine: config.machine.clone(),
         screen: machine.screen_source(),
-        keyboard: machine.keyboard().clone(),
-        tablet: machine.tablet().clone(),
+        keyboard: machine.keyboard(),
+        tablet: machine.tablet(),
         control: watch_control.clone(),
         status: status.clone(),
     };
@@ -405,7 +407,7 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         let outcome = match debugged {
             Some(outcome) => outcome,
             None => machine
-                .run_watched(limit, config.max_instructions, || {
+                .run(limit, config.max_instructions, &mut || {
                     if drive_status.pause_requested() {
                         pause(&drive_status, &watch_control, drive_notifier.as_ref());
                     }
@@ -428,7 +430,7 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         let _ = std::io::stdout().flush();
         if let Some(path) = &args.screenshot {
             if outcome == RunOutcome::ScriptFinished {
-                crate::screenshot::write_png(path, &machine.screen())?;
+                crate::screenshot::write_png(path, &machine.screen_source().snapshot())?;
             } else {
                 eprintln!("turing: no screenshot taken: the run ended first");
             }
@@ -439,20 +441,8 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
                 "turing: stats: {retired} instructions in {elapsed:.3} s, {:.1} MIPS",
                 retired as f64 / elapsed.max(1e-9) / 1e6
             );
-            if let Some(jit) = machine.jit_stats() {
-                let per_insn =
-                    jit.compile_time.as_secs_f64() * 1e6 / jit.instructions_compiled.max(1) as f64;
-                eprintln!(
-                    "turing: stats: jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes",
-                    jit.blocks_compiled,
-                    jit.instructions_compiled,
-                    jit.compile_time.as_secs_f64(),
-                    jit.blocks_run,
-                    jit.chained,
-                    jit.blocks_interpreted,
-                    jit.invalidations,
-                    jit.cache_flushes
-                );
+            for line in machine.jit_report() {
+                eprintln!("turing: stats: {line}");
             }
         }
         // Output written just before a power-off may complete the script.
@@ -503,7 +493,7 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
         };
         match (&outcome, &message) {
             (RunOutcome::TimedOut | RunOutcome::ScriptTimedOut(_), Some(headline)) => {
-                report_where(&mut machine, &tail, headline);
+                report_where(machine.as_mut(), &tail, headline);
             }
             (_, Some(message)) => eprintln!("turing: {message}"),
             (_, None) => {}
@@ -590,24 +580,9 @@ pub fn peak_memory_kib() -> Option<u64> {
 }
 
 /// Tells why the run stopped (`headline`) and where the guest was.
-fn report_where(machine: &mut RiscvVirt, tail: &crate::console::SerialTail, headline: &str) {
+fn report_where(machine: &mut dyn Machine, tail: &crate::console::SerialTail, headline: &str) {
     let mut report = format!("\nturing: {headline}\n");
-    for (id, trace) in machine.trace_tail(8) {
-        let hart = &machine.harts()[id as usize];
-        report += &format!(
-            "  hart {id}: pc {:#x}, {}-mode; instructions executed:\n",
-            hart.state.pc,
-            cpu_riscv::csr::privilege_name(hart.state.privilege)
-        );
-        for entry in trace {
-            report += &format!(
-                "    {:#014x} [{}] {:?}\n",
-                entry.pc,
-                cpu_riscv::csr::privilege_name(entry.privilege),
-                entry.insn
-            );
-        }
-    }
+    report += &machine.where_report(8);
     let lines = tail.last_lines(5);
     if !lines.is_empty() {
         report += "  last serial output:\n";

@@ -1,16 +1,16 @@
 //! The GDB remote serial protocol server (`turing run --gdb tcp:HOST:PORT`), on
-//! the `gdbstub` crate. Each hart is a gdb thread; the target description gives
-//! gdb-multiarch the integer and FP registers, fcsr, the privilege level and the
-//! main machine and supervisor CSRs. Breakpoints stop before the instruction
-//! (with the JIT on, too), watchpoints after the access, and a step is exactly
-//! one instruction.
+//! the `gdbstub` crate. Each CPU is a gdb thread. The server knows no
+//! architecture: each CPU gives its own target description and register layout
+//! through [`emu_core::debug::DebugCpu`] (on riscv-virt: integer and FP
+//! registers, fcsr, the privilege level and the main machine and supervisor
+//! CSRs). Breakpoints stop before the instruction (with the JIT on, too),
+//! watchpoints after the access, and a step is exactly one instruction.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::num::NonZeroUsize;
-use std::sync::OnceLock;
 
-use cpu_riscv::debug::{DebugStop, WatchKind as HartWatch};
+use emu_core::debug::{DebugCpu, DebugStop, WatchKind as CpuWatch};
 use gdbstub::arch::{Arch, RegId, Registers};
 use gdbstub::common::{Signal, Tid};
 use gdbstub::conn::ConnectionExt;
@@ -29,120 +29,33 @@ use gdbstub::target::ext::breakpoints::{
     SwBreakpoint, SwBreakpointOps, WatchKind,
 };
 use gdbstub::target::ext::monitor_cmd::{ConsoleOutput, MonitorCmd, MonitorCmdOps};
+use gdbstub::target::ext::target_description_xml_override::{
+    TargetDescriptionXmlOverride, TargetDescriptionXmlOverrideOps,
+};
 use gdbstub::target::{Target, TargetError, TargetResult};
 
-use crate::machines::RunOutcome;
-use crate::machines::riscv_virt::{DebugEvent, RiscvVirt};
+use crate::machines::{DebugEvent, Machine, RunOutcome};
 
-/// The CSRs gdb sees, by number (in the order of their register numbers).
-const CSRS: [(u16, &str); 14] = [
-    (0x100, "sstatus"),
-    (0x105, "stvec"),
-    (0x141, "sepc"),
-    (0x142, "scause"),
-    (0x143, "stval"),
-    (0x180, "satp"),
-    (0x300, "mstatus"),
-    (0x301, "misa"),
-    (0x304, "mie"),
-    (0x305, "mtvec"),
-    (0x341, "mepc"),
-    (0x342, "mcause"),
-    (0x343, "mtval"),
-    (0x344, "mip"),
-];
-/// gdb's RISC-V register numbers: x0-x31, pc, f0-f31, then CSR n at 65 + n, and
-/// the virtual `priv` register after the CSR space.
-const PC: usize = 32;
-const F0: usize = 33;
-const CSR_BASE: usize = 65;
-const PRIV: usize = CSR_BASE + 4096;
-const FFLAGS: u16 = 0x001;
-const FRM: u16 = 0x002;
-const FCSR: u16 = 0x003;
-
-const X_NAMES: [&str; 32] = [
-    "zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "fp", "s1", "a0", "a1", "a2", "a3", "a4",
-    "a5", "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11", "t3", "t4",
-    "t5", "t6",
-];
-const F_NAMES: [&str; 32] = [
-    "ft0", "ft1", "ft2", "ft3", "ft4", "ft5", "ft6", "ft7", "fs0", "fs1", "fa0", "fa1", "fa2",
-    "fa3", "fa4", "fa5", "fa6", "fa7", "fs2", "fs3", "fs4", "fs5", "fs6", "fs7", "fs8", "fs9",
-    "fs10", "fs11", "ft8", "ft9", "ft10", "ft11",
-];
-
-/// The target description gdb reads (`qXfer:features:read`).
-fn target_xml() -> &'static str {
-    static XML: OnceLock<String> = OnceLock::new();
-    XML.get_or_init(|| {
-        let mut xml = String::from(
-            "<?xml version=\"1.0\"?>\n<!DOCTYPE target SYSTEM \"gdb-target.dtd\">\n<target version=\"1.0\">\n<architecture>riscv:rv64</architecture>\n<feature name=\"org.gnu.gdb.riscv.cpu\">\n",
-        );
-        for (i, name) in X_NAMES.iter().enumerate() {
-            let ty = match i {
-                2 => "data_ptr",
-                _ => "int",
-            };
-            xml += &format!("<reg name=\"{name}\" bitsize=\"64\" type=\"{ty}\" regnum=\"{i}\"/>\n");
-        }
-        xml += &format!("<reg name=\"pc\" bitsize=\"64\" type=\"code_ptr\" regnum=\"{PC}\"/>\n");
-        xml += "</feature>\n<feature name=\"org.gnu.gdb.riscv.fpu\">\n";
-        for (i, name) in F_NAMES.iter().enumerate() {
-            xml += &format!(
-                "<reg name=\"{name}\" bitsize=\"64\" type=\"ieee_double\" regnum=\"{}\"/>\n",
-                F0 + i
-            );
-        }
-        for (csr, name) in [(FFLAGS, "fflags"), (FRM, "frm"), (FCSR, "fcsr")] {
-            xml += &format!(
-                "<reg name=\"{name}\" bitsize=\"32\" type=\"int\" regnum=\"{}\"/>\n",
-                CSR_BASE + usize::from(csr)
-            );
-        }
-        xml += "</feature>\n<feature name=\"org.gnu.gdb.riscv.csr\">\n";
-        for (csr, name) in CSRS {
-            xml += &format!(
-                "<reg name=\"{name}\" bitsize=\"64\" type=\"int\" regnum=\"{}\"/>\n",
-                CSR_BASE + usize::from(csr)
-            );
-        }
-        xml += &format!(
-            "</feature>\n<feature name=\"org.gnu.gdb.riscv.virtual\">\n<reg name=\"priv\" bitsize=\"64\" type=\"int\" regnum=\"{PRIV}\"/>\n</feature>\n</target>\n"
-        );
-        xml
-    })
-}
-
-/// RV64 as gdb sees it on Turing.
+/// Any CPU as gdb sees it through this server: registers travel as the raw bytes
+/// the CPU's target description lays out (sent with `qXfer:features:read`).
 #[derive(Debug)]
-pub enum Rv64 {}
+pub enum AnyCpu {}
 
-impl Arch for Rv64 {
+impl Arch for AnyCpu {
     type Usize = u64;
-    type Registers = Rv64Registers;
+    type Registers = RawRegisters;
     type BreakpointKind = usize;
-    type RegId = Rv64RegId;
-
-    fn target_description_xml() -> Option<&'static str> {
-        Some(target_xml())
-    }
+    type RegId = RawRegId;
 }
 
-/// Every register in the target description, in register-number order.
+/// The `g` packet of one CPU, as [`DebugCpu::read_registers`] lays it out.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Rv64Registers {
-    x: [u64; 32],
+pub struct RawRegisters {
     pc: u64,
-    f: [u64; 32],
-    fflags: u32,
-    frm: u32,
-    fcsr: u32,
-    csrs: [u64; CSRS.len()],
-    privilege: u64,
+    bytes: Vec<u8>,
 }
 
-impl Registers for Rv64Registers {
+impl Registers for RawRegisters {
     type ProgramCounter = u64;
 
     fn pc(&self) -> u64 {
@@ -150,77 +63,26 @@ impl Registers for Rv64Registers {
     }
 
     fn gdb_serialize(&self, mut write_byte: impl FnMut(Option<u8>)) {
-        let mut put = |bytes: &[u8]| bytes.iter().for_each(|b| write_byte(Some(*b)));
-        self.x.iter().for_each(|v| put(&v.to_le_bytes()));
-        put(&self.pc.to_le_bytes());
-        self.f.iter().for_each(|v| put(&v.to_le_bytes()));
-        for v in [self.fflags, self.frm, self.fcsr] {
-            put(&v.to_le_bytes());
-        }
-        self.csrs.iter().for_each(|v| put(&v.to_le_bytes()));
-        put(&self.privilege.to_le_bytes());
+        self.bytes.iter().for_each(|b| write_byte(Some(*b)));
     }
 
     fn gdb_deserialize(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        // A G packet may stop early; registers it does not reach keep their value.
-        let mut words = bytes.chunks_exact(8).map(|c| {
-            let mut b = [0; 8];
-            b.copy_from_slice(c);
-            u64::from_le_bytes(b)
-        });
-        for slot in self
-            .x
-            .iter_mut()
-            .chain([&mut self.pc])
-            .chain(self.f.iter_mut())
-        {
-            match words.next() {
-                Some(v) => *slot = v,
-                None => return Ok(()),
-            }
-        }
+        self.bytes = bytes.to_vec();
         Ok(())
     }
 }
 
-/// A register named by gdb's register number.
+/// A register by gdb's number; its size is the CPU's business.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rv64RegId {
-    /// x0-x31.
-    X(usize),
-    /// The pc.
-    Pc,
-    /// f0-f31.
-    F(usize),
-    /// A CSR (fflags, frm and fcsr included).
-    Csr(u16),
-    /// The privilege level.
-    Priv,
-}
+pub struct RawRegId(usize);
 
-impl RegId for Rv64RegId {
+impl RegId for RawRegId {
     fn from_raw_id(id: usize) -> Option<(Self, Option<NonZeroUsize>)> {
-        let (reg, size) = match id {
-            0..=31 => (Rv64RegId::X(id), 8),
-            PC => (Rv64RegId::Pc, 8),
-            33..=64 => (Rv64RegId::F(id - F0), 8),
-            PRIV => (Rv64RegId::Priv, 8),
-            _ if (CSR_BASE..CSR_BASE + 4096).contains(&id) => {
-                let csr = (id - CSR_BASE) as u16;
-                let size = if matches!(csr, FFLAGS | FRM | FCSR) {
-                    4
-                } else {
-                    8
-                };
-                (Rv64RegId::Csr(csr), size)
-            }
-            _ => return None,
-        };
-        Some((reg, NonZeroUsize::new(size)))
+        Some((RawRegId(id), None))
     }
 }
 
-/// How gdb asked a hart to resume.
+/// How gdb asked a CPU to resume.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Resume {
     Continue,
@@ -228,44 +90,51 @@ enum Resume {
 }
 
 /// The machine under gdb's control (owned for the session, then handed back).
-#[derive(Debug)]
 pub struct GdbTarget {
-    machine: RiscvVirt,
+    machine: Box<dyn Machine>,
     resume: Vec<Option<Resume>>,
+    /// CPU 0's target description (every CPU of a machine has the same).
+    xml: &'static str,
 }
 
-fn hart_index(tid: Tid) -> usize {
+impl std::fmt::Debug for GdbTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GdbTarget")
+            .field("resume", &self.resume)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cpu_index(tid: Tid) -> usize {
     tid.get() - 1
 }
 
-fn tid_of(hart: usize) -> Tid {
-    Tid::new(hart + 1).expect("hart numbers start at 0, thread ids at 1")
+fn tid_of(cpu: usize) -> Tid {
+    Tid::new(cpu + 1).expect("CPU numbers start at 0, thread ids at 1")
 }
 
 impl GdbTarget {
-    fn hart(&mut self, tid: Tid) -> TargetResult<&mut cpu_riscv::Hart, Self> {
+    fn cpu(&mut self, tid: Tid) -> TargetResult<&mut dyn DebugCpu, Self> {
         self.machine
-            .harts_mut()
-            .get_mut(hart_index(tid))
+            .debug_cpu(cpu_index(tid))
             .ok_or(TargetError::NonFatal)
     }
 
-    fn read_csr(hart: &mut cpu_riscv::Hart, csr: u16) -> Option<u64> {
-        let s = &hart.state;
-        Some(match csr {
-            FFLAGS => u64::from(s.fcsr & 0x1f),
-            FRM => u64::from((s.fcsr >> 5) & 7),
-            FCSR => u64::from(s.fcsr & 0xff),
-            _ => cpu_riscv::csr::debug_read(hart, csr)?,
-        })
+    /// Runs `f` on every CPU.
+    fn each_cpu(&mut self, mut f: impl FnMut(&mut dyn DebugCpu)) {
+        for index in 0..self.machine.cpu_count() {
+            if let Some(cpu) = self.machine.debug_cpu(index) {
+                f(cpu);
+            }
+        }
     }
 }
 
 impl Target for GdbTarget {
-    type Arch = Rv64;
+    type Arch = AnyCpu;
     type Error = String;
 
-    fn base_ops(&mut self) -> BaseOps<'_, Rv64, String> {
+    fn base_ops(&mut self) -> BaseOps<'_, AnyCpu, String> {
         BaseOps::MultiThread(self)
     }
 
@@ -276,31 +145,47 @@ impl Target for GdbTarget {
     fn support_monitor_cmd(&mut self) -> Option<MonitorCmdOps<'_, Self>> {
         Some(self)
     }
+
+    fn support_target_description_xml_override(
+        &mut self,
+    ) -> Option<TargetDescriptionXmlOverrideOps<'_, Self>> {
+        Some(self)
+    }
+}
+
+impl TargetDescriptionXmlOverride for GdbTarget {
+    fn target_description_xml(
+        &self,
+        annex: &[u8],
+        offset: u64,
+        length: usize,
+        buf: &mut [u8],
+    ) -> TargetResult<usize, Self> {
+        if annex != b"target.xml" {
+            return Err(TargetError::NonFatal);
+        }
+        let xml = self.xml.as_bytes();
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(xml.len());
+        let n = length.min(buf.len()).min(xml.len() - start);
+        buf[..n].copy_from_slice(&xml[start..start + n]);
+        Ok(n)
+    }
 }
 
 impl MultiThreadBase for GdbTarget {
-    fn read_registers(&mut self, regs: &mut Rv64Registers, tid: Tid) -> TargetResult<(), Self> {
-        let hart = self.hart(tid)?;
-        regs.x = hart.state.x;
-        regs.pc = hart.state.pc;
-        regs.f = hart.state.f;
-        regs.fflags = hart.state.fcsr & 0x1f;
-        regs.frm = (hart.state.fcsr >> 5) & 7;
-        regs.fcsr = hart.state.fcsr & 0xff;
-        for (slot, (csr, _)) in regs.csrs.iter_mut().zip(CSRS) {
-            *slot = Self::read_csr(hart, csr).unwrap_or(0);
-        }
-        regs.privilege = u64::from(hart.state.privilege);
+    fn read_registers(&mut self, regs: &mut RawRegisters, tid: Tid) -> TargetResult<(), Self> {
+        let cpu = self.cpu(tid)?;
+        regs.pc = cpu.pc();
+        regs.bytes = cpu.read_registers();
         Ok(())
     }
 
-    fn write_registers(&mut self, regs: &Rv64Registers, tid: Tid) -> TargetResult<(), Self> {
-        let hart = self.hart(tid)?;
-        hart.state.x = regs.x;
-        hart.state.x[0] = 0;
-        hart.state.pc = regs.pc;
-        hart.state.f = regs.f;
-        Ok(())
+    fn write_registers(&mut self, regs: &RawRegisters, tid: Tid) -> TargetResult<(), Self> {
+        if self.cpu(tid)?.write_registers(&regs.bytes) {
+            Ok(())
+        } else {
+            Err(TargetError::NonFatal)
+        }
     }
 
     fn support_single_register_access(&mut self) -> Option<SingleRegisterAccessOps<'_, Tid, Self>> {
@@ -308,16 +193,14 @@ impl MultiThreadBase for GdbTarget {
     }
 
     fn read_addrs(&mut self, start: u64, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
-        let hart = self.hart(tid)?;
-        match hart.debug_read(start, data) {
+        match self.cpu(tid)?.read_memory(start, data) {
             0 if !data.is_empty() => Err(TargetError::NonFatal),
             n => Ok(n),
         }
     }
 
     fn write_addrs(&mut self, start: u64, data: &[u8], tid: Tid) -> TargetResult<(), Self> {
-        let hart = self.hart(tid)?;
-        if hart.debug_write(start, data) {
+        if self.cpu(tid)?.write_memory(start, data) {
             Ok(())
         } else {
             Err(TargetError::NonFatal)
@@ -325,8 +208,8 @@ impl MultiThreadBase for GdbTarget {
     }
 
     fn list_active_threads(&mut self, register: &mut dyn FnMut(Tid)) -> Result<(), String> {
-        for hart in 0..self.machine.harts().len() {
-            register(tid_of(hart));
+        for cpu in 0..self.machine.cpu_count() {
+            register(tid_of(cpu));
         }
         Ok(())
     }
@@ -340,76 +223,36 @@ impl SingleRegisterAccess<Tid> for GdbTarget {
     fn read_register(
         &mut self,
         tid: Tid,
-        reg: Rv64RegId,
+        reg: RawRegId,
         buf: &mut [u8],
     ) -> TargetResult<usize, Self> {
-        let hart = self.hart(tid)?;
-        let (value, size) = match reg {
-            Rv64RegId::X(i) => (hart.state.x[i], 8),
-            Rv64RegId::Pc => (hart.state.pc, 8),
-            Rv64RegId::F(i) => (hart.state.f[i], 8),
-            Rv64RegId::Priv => (u64::from(hart.state.privilege), 8),
-            Rv64RegId::Csr(csr) => {
-                let size = if matches!(csr, FFLAGS | FRM | FCSR) {
-                    4
-                } else {
-                    8
-                };
-                (
-                    Self::read_csr(hart, csr).ok_or(TargetError::NonFatal)?,
-                    size,
-                )
-            }
-        };
-        let bytes = value.to_le_bytes();
-        let n = size.min(buf.len());
+        let bytes = self
+            .cpu(tid)?
+            .read_register(reg.0)
+            .ok_or(TargetError::NonFatal)?;
+        let n = bytes.len().min(buf.len());
         buf[..n].copy_from_slice(&bytes[..n]);
         Ok(n)
     }
 
-    fn write_register(&mut self, tid: Tid, reg: Rv64RegId, val: &[u8]) -> TargetResult<(), Self> {
-        let hart = self.hart(tid)?;
-        let mut bytes = [0u8; 8];
-        let n = val.len().min(8);
-        bytes[..n].copy_from_slice(&val[..n]);
-        let value = u64::from_le_bytes(bytes);
-        match reg {
-            Rv64RegId::X(0) => {}
-            Rv64RegId::X(i) => hart.state.x[i] = value,
-            Rv64RegId::Pc => hart.state.pc = value,
-            Rv64RegId::F(i) => hart.state.f[i] = value,
-            Rv64RegId::Csr(FFLAGS) => {
-                hart.state.fcsr = (hart.state.fcsr & !0x1f) | (value as u32 & 0x1f)
-            }
-            Rv64RegId::Csr(FRM) => {
-                hart.state.fcsr = (hart.state.fcsr & !0xe0) | ((value as u32 & 7) << 5)
-            }
-            Rv64RegId::Csr(FCSR) => hart.state.fcsr = value as u32 & 0xff,
-            Rv64RegId::Csr(csr) => {
-                if !cpu_riscv::csr::debug_write(hart, csr, value) {
-                    return Err(TargetError::NonFatal);
-                }
-            }
-            Rv64RegId::Priv => match value {
-                0 | 1 | 3 => hart.state.privilege = value as u8,
-                _ => return Err(TargetError::NonFatal),
-            },
+    fn write_register(&mut self, tid: Tid, reg: RawRegId, val: &[u8]) -> TargetResult<(), Self> {
+        if self.cpu(tid)?.write_register(reg.0, val) {
+            Ok(())
+        } else {
+            Err(TargetError::NonFatal)
         }
-        Ok(())
     }
 }
 
 impl MultiThreadResume for GdbTarget {
     fn resume(&mut self) -> Result<(), String> {
-        // A hart sitting on a breakpoint executes it instead of stopping again.
-        for hart in self.machine.harts_mut() {
-            hart.resume_from_breakpoint();
-        }
+        // A CPU sitting on a breakpoint executes it instead of stopping again.
+        self.each_cpu(|cpu| cpu.resume_from_breakpoint());
         Ok(())
     }
 
     fn clear_resume_actions(&mut self) -> Result<(), String> {
-        self.resume = vec![None; self.machine.harts().len()];
+        self.resume = vec![None; self.machine.cpu_count()];
         Ok(())
     }
 
@@ -420,7 +263,7 @@ impl MultiThreadResume for GdbTarget {
     ) -> Result<(), String> {
         let slot = self
             .resume
-            .get_mut(hart_index(tid))
+            .get_mut(cpu_index(tid))
             .ok_or_else(|| format!("no thread {tid}"))?;
         *slot = Some(Resume::Continue);
         Ok(())
@@ -446,7 +289,7 @@ impl MultiThreadSingleStep for GdbTarget {
     fn set_resume_action_step(&mut self, tid: Tid, _signal: Option<Signal>) -> Result<(), String> {
         let slot = self
             .resume
-            .get_mut(hart_index(tid))
+            .get_mut(cpu_index(tid))
             .ok_or_else(|| format!("no thread {tid}"))?;
         *slot = Some(Resume::Step);
         Ok(())
@@ -469,17 +312,13 @@ impl Breakpoints for GdbTarget {
 
 impl GdbTarget {
     fn add_breakpoint(&mut self, addr: u64) -> TargetResult<bool, Self> {
-        for hart in self.machine.harts_mut() {
-            hart.insert_breakpoint(addr);
-        }
+        self.each_cpu(|cpu| cpu.insert_breakpoint(addr));
         Ok(true)
     }
 
     fn remove_breakpoint(&mut self, addr: u64) -> TargetResult<bool, Self> {
         let mut found = false;
-        for hart in self.machine.harts_mut() {
-            found |= hart.remove_breakpoint(addr);
-        }
+        self.each_cpu(|cpu| found |= cpu.remove_breakpoint(addr));
         Ok(found)
     }
 }
@@ -504,11 +343,11 @@ impl HwBreakpoint for GdbTarget {
     }
 }
 
-fn hart_watch(kind: WatchKind) -> HartWatch {
+fn cpu_watch(kind: WatchKind) -> CpuWatch {
     match kind {
-        WatchKind::Read => HartWatch::Read,
-        WatchKind::Write => HartWatch::Write,
-        WatchKind::ReadWrite => HartWatch::Access,
+        WatchKind::Read => CpuWatch::Read,
+        WatchKind::Write => CpuWatch::Write,
+        WatchKind::ReadWrite => CpuWatch::Access,
     }
 }
 
@@ -519,9 +358,7 @@ impl HwWatchpoint for GdbTarget {
         len: u64,
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
-        for hart in self.machine.harts_mut() {
-            hart.insert_watchpoint(addr, len, hart_watch(kind));
-        }
+        self.each_cpu(|cpu| cpu.insert_watchpoint(addr, len, cpu_watch(kind)));
         Ok(true)
     }
 
@@ -532,18 +369,8 @@ impl HwWatchpoint for GdbTarget {
         kind: WatchKind,
     ) -> TargetResult<bool, Self> {
         let mut found = false;
-        for hart in self.machine.harts_mut() {
-            found |= hart.remove_watchpoint(addr, len, hart_watch(kind));
-        }
+        self.each_cpu(|cpu| found |= cpu.remove_watchpoint(addr, len, cpu_watch(kind)));
         Ok(found)
-    }
-}
-
-/// Parses a number in hex (0x...) or decimal.
-fn number(text: &str) -> Option<u64> {
-    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => text.parse().ok(),
     }
 }
 
@@ -555,10 +382,11 @@ impl MonitorCmd for GdbTarget {
             [] | ["help"] => {
                 outputln!(out, "monitor commands:");
                 outputln!(out, "  help                      this list");
-                outputln!(
-                    out,
-                    "  info mmu VA               translate VA on hart 0 (satp, physical address)"
-                );
+                if let Some(cpu) = self.machine.debug_cpu(0) {
+                    for line in cpu.monitor_help() {
+                        outputln!(out, "{line}");
+                    }
+                }
                 outputln!(out, "  phys read ADDR LEN        dump physical memory");
                 outputln!(out, "  reset                     reset the machine");
                 outputln!(
@@ -566,38 +394,17 @@ impl MonitorCmd for GdbTarget {
                     "  stats                     instructions and JIT figures"
                 );
             }
-            ["info", "mmu", va] => {
-                let Some(va) = number(va) else {
-                    outputln!(out, "bad address '{va}'");
-                    return Ok(());
-                };
-                let hart = &mut self.machine.harts_mut()[0];
-                let satp = cpu_riscv::csr::debug_read(hart, 0x180).unwrap_or(0);
-                let mode = match satp >> 60 {
-                    0 => "bare",
-                    8 => "sv39",
-                    9 => "sv48",
-                    10 => "sv57",
-                    _ => "?",
-                };
-                outputln!(
-                    out,
-                    "satp {satp:#x} ({mode}), privilege {}",
-                    hart.state.privilege
-                );
-                match hart.debug_translate(va) {
-                    Ok(pa) => outputln!(out, "{va:#x} -> {pa:#x}"),
-                    Err(trap) => outputln!(out, "{va:#x}: not mapped for reading ({trap:?})"),
-                }
-            }
             ["phys", "read", addr, len] => {
                 let (Some(addr), Some(len)) = (number(addr), number(len)) else {
                     outputln!(out, "usage: phys read ADDR LEN");
                     return Ok(());
                 };
                 let mut buf = vec![0u8; len.min(4096) as usize];
-                let hart = &self.machine.harts()[0];
-                if hart.debug_read_phys(addr, &mut buf) != buf.len() {
+                let read = self
+                    .machine
+                    .debug_cpu(0)
+                    .map_or(0, |cpu| cpu.read_physical(addr, &mut buf));
+                if read != buf.len() {
                     outputln!(out, "{addr:#x}: not RAM");
                     return Ok(());
                 }
@@ -616,20 +423,36 @@ impl MonitorCmd for GdbTarget {
                     "instructions retired: {}",
                     self.machine.instructions_retired()
                 );
-                if let Some(jit) = self.machine.jit_stats() {
-                    outputln!(
-                        out,
-                        "jit: {} blocks compiled ({} instructions) in {:.3} s, {} invalidations",
-                        jit.blocks_compiled,
-                        jit.instructions_compiled,
-                        jit.compile_time.as_secs_f64(),
-                        jit.invalidations
-                    );
+                for line in self.machine.jit_report() {
+                    outputln!(out, "{line}");
                 }
             }
-            _ => outputln!(out, "unknown monitor command '{text}' (try 'monitor help')"),
+            _ => {
+                let answer = self
+                    .machine
+                    .debug_cpu(0)
+                    .and_then(|cpu| cpu.monitor_command(&words));
+                match answer {
+                    Some(lines) => {
+                        for line in lines {
+                            outputln!(out, "{line}");
+                        }
+                    }
+                    None => {
+                        outputln!(out, "unknown monitor command '{text}' (try 'monitor help')")
+                    }
+                }
+            }
         }
         Ok(())
+    }
+}
+
+/// Parses a number in hex (0x...) or decimal.
+fn number(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
     }
 }
 
@@ -666,14 +489,14 @@ impl run_blocking::BlockingEventLoop for EventLoop {
             let reason = match event {
                 DebugEvent::Ran => continue,
                 DebugEvent::Stepped(_) => MultiThreadStopReason::DoneStep,
-                DebugEvent::Stopped { hart, stop } => match stop {
-                    DebugStop::Breakpoint(_) => MultiThreadStopReason::SwBreak(tid_of(hart)),
+                DebugEvent::Stopped { cpu, stop } => match stop {
+                    DebugStop::Breakpoint(_) => MultiThreadStopReason::SwBreak(tid_of(cpu)),
                     DebugStop::Watchpoint { kind, addr } => MultiThreadStopReason::Watch {
-                        tid: tid_of(hart),
+                        tid: tid_of(cpu),
                         kind: match kind {
-                            HartWatch::Read => WatchKind::Read,
-                            HartWatch::Write => WatchKind::Write,
-                            HartWatch::Access => WatchKind::ReadWrite,
+                            CpuWatch::Read => WatchKind::Read,
+                            CpuWatch::Write => WatchKind::Write,
+                            CpuWatch::Access => WatchKind::ReadWrite,
                         },
                         addr,
                     },
@@ -722,10 +545,10 @@ pub enum SessionEnd {
 /// Serves gdb on `listener`: waits for a debugger first (`wait`), or runs the
 /// guest until one attaches. Hands the machine back with how the session ended.
 pub fn serve(
-    mut machine: RiscvVirt,
+    mut machine: Box<dyn Machine>,
     listener: TcpListener,
     wait: bool,
-) -> (RiscvVirt, Result<SessionEnd, String>) {
+) -> (Box<dyn Machine>, Result<SessionEnd, String>) {
     let stream = if wait {
         match listener.accept() {
             Ok((stream, _)) => stream,
@@ -758,10 +581,14 @@ pub fn serve(
     }
     let _ = stream.set_nodelay(true);
     let conn: Conn = Box::new(stream);
-    let harts = machine.harts().len();
+    let cpus = machine.cpu_count();
+    let Some(xml) = machine.debug_cpu(0).map(|cpu| cpu.target_xml()) else {
+        return (machine, Err("the machine has no CPU to debug".to_owned()));
+    };
     let mut target = GdbTarget {
         machine,
-        resume: vec![None; harts],
+        resume: vec![None; cpus],
+        xml,
     };
     let outcome = GdbStub::new(conn).run_blocking::<EventLoop>(&mut target);
     let end = match outcome {
@@ -781,8 +608,6 @@ pub fn serve(
     };
     // Breakpoints and watchpoints a vanished client left behind must not stop the
     // guest any more.
-    for hart in target.machine.harts_mut() {
-        hart.clear_debug();
-    }
+    target.each_cpu(|cpu| cpu.clear_debug());
     (target.machine, end)
 }

@@ -21,7 +21,7 @@ use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop, EventLoopProxy}
 use winit::keyboard::{KeyCode, ModifiersState, PhysicalKey};
 use winit::window::{CursorGrabMode, Window, WindowId};
 
-use crate::machines::riscv_virt::ScreenSource;
+use crate::machines::ScreenSource;
 
 /// How often the window looks for a new guest frame (about 30 Hz).
 const FRAME_INTERVAL: Duration = Duration::from_millis(33);

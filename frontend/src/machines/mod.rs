@@ -1,17 +1,141 @@
-//! Machine definitions.
+//! Machine definitions: the one place that knows both CPUs and devices.
+//!
+//! Each machine is one file here, registered in [`MACHINES`]; everything else in
+//! the frontend (the CLI, the window, gdb, screenshots, `turing test`) drives a
+//! `Box<dyn Machine>` and never names a particular machine. Adding a machine is a
+//! new file and one line in [`MACHINES`].
 
 pub mod riscv_virt;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use devices::virtio::{Display, InputHandle};
+use emu_core::RunControl;
+use emu_core::config::MachineConfig;
+use emu_core::debug::{DebugCpu, DebugStop};
 use thiserror::Error;
 
-/// Names of the machines `--machine` accepts.
-pub const MACHINES: &[&str] = &["riscv-virt"];
+use crate::console::Console;
+
+/// Builds a machine from its configuration, its serial console, the run control
+/// and the built-in demo program (booted when the config names no kernel).
+pub type MachineBuilder =
+    fn(&MachineConfig, Console, Arc<RunControl>, &[u8]) -> Result<Box<dyn Machine>, MachineError>;
+
+/// The machines `--machine` accepts, by name.
+pub const MACHINES: &[(&str, MachineBuilder)] = &[("riscv-virt", riscv_virt::build_machine)];
+
+/// The names of [`MACHINES`], comma-separated, for messages.
+pub fn machine_names() -> String {
+    MACHINES
+        .iter()
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Builds the machine `config.machine` names.
+pub fn build(
+    config: &MachineConfig,
+    console: Console,
+    control: Arc<RunControl>,
+    demo: &[u8],
+) -> Result<Box<dyn Machine>, MachineError> {
+    let (_, builder) = MACHINES
+        .iter()
+        .find(|(name, _)| *name == config.machine)
+        .ok_or_else(|| MachineError::UnknownMachine(config.machine.clone()))?;
+    builder(config, console, control, demo)
+}
+
+/// What a guest shows, readable from any thread (a window, a screenshot).
+#[derive(Clone)]
+pub struct ScreenSource(Arc<dyn Fn() -> Display + Send + Sync>);
+
+impl std::fmt::Debug for ScreenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScreenSource")
+    }
+}
+
+impl ScreenSource {
+    /// A source that calls `snapshot` for each frame.
+    pub fn new(snapshot: impl Fn() -> Display + Send + Sync + 'static) -> ScreenSource {
+        ScreenSource(Arc::new(snapshot))
+    }
+
+    /// What the guest shows now.
+    pub fn snapshot(&self) -> Display {
+        (self.0)()
+    }
+}
+
+/// What a debugger slice ended with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebugEvent {
+    /// Nothing to report; run another slice.
+    Ran,
+    /// The CPU of a single step finished it.
+    Stepped(usize),
+    /// A CPU stopped at a breakpoint or watchpoint.
+    Stopped {
+        /// Which CPU.
+        cpu: usize,
+        /// Why.
+        stop: DebugStop,
+    },
+    /// The guest powered off with this code.
+    PoweredOff(i32),
+}
+
+/// A built machine, as the frontend drives it.
+pub trait Machine: Send {
+    /// Runs until the guest powers off, `limit` passes, `max_instructions` (all
+    /// CPUs) retire, the host stops it, or `watch` (called between slices)
+    /// returns an outcome. A guest reset resets every device and reloads the
+    /// images, and the run goes on.
+    fn run(
+        &mut self,
+        limit: Option<Duration>,
+        max_instructions: Option<u64>,
+        watch: &mut dyn FnMut() -> Option<RunOutcome>,
+    ) -> Result<RunOutcome, MachineError>;
+    /// Resets the machine as a reboot does.
+    fn reset(&mut self) -> Result<(), MachineError>;
+    /// The guest's display.
+    fn screen_source(&self) -> ScreenSource;
+    /// Where host key presses go (Linux key codes), for a window.
+    fn keyboard(&self) -> InputHandle;
+    /// Where host pointer moves and clicks go, for a window.
+    fn tablet(&self) -> InputHandle;
+    /// The hardware description handed to the guest (a device tree blob), for
+    /// `--dump-dtb`; `None` on machines without one.
+    fn device_tree(&self) -> Option<&[u8]>;
+    /// Turns on the JIT for every CPU, translating code entered `threshold` times.
+    fn enable_jit(&mut self, threshold: u32) -> Result<(), String>;
+    /// Instructions retired by all CPUs.
+    fn instructions_retired(&self) -> u64;
+    /// Lines about the translator (compiled blocks, time, invalidations) for
+    /// `--stats` and gdb's `monitor stats`; empty without a JIT.
+    fn jit_report(&self) -> Vec<String>;
+    /// Runs each CPU `count` more instructions, recording them, and reports where
+    /// each one was (for a time-out's report).
+    fn where_report(&mut self, count: usize) -> String;
+    /// Number of CPUs (gdb threads).
+    fn cpu_count(&self) -> usize;
+    /// CPU `index` for a debugger.
+    fn debug_cpu(&mut self, index: usize) -> Option<&mut dyn DebugCpu>;
+    /// Runs one short slice for a debugger: every CPU (`step` = None), or exactly
+    /// one instruction of CPU `step`; then devices and time.
+    fn debug_slice(&mut self, step: Option<usize>) -> Result<DebugEvent, MachineError>;
+}
 
 /// Errors building or starting a machine; each is one line for the user.
 #[derive(Debug, Error)]
 pub enum MachineError {
     /// `--machine` named nothing we have.
-    #[error("unknown machine '{0}' (available: riscv-virt)")]
+    #[error("unknown machine '{0}' (available: {names})", names = machine_names())]
     UnknownMachine(String),
     /// The program image could not be loaded.
     #[error(transparent)]

@@ -35,7 +35,7 @@ use emu_core::{Bus, GuestRam, RunControl, StopReason, VirtualClock};
 use firmware::fdt::{FdtDevice, RiscvVirtFdt};
 use firmware::loader::{self, ImageKind, ProgramImage};
 
-use super::{MachineError, RunOutcome};
+use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
 use crate::console::Console;
 
 /// Start of RAM.
@@ -109,24 +109,6 @@ const DEBUG_IDLE: Duration = Duration::from_millis(2);
 /// Longest idle sleep, so host input and stop requests are seen promptly.
 const MAX_IDLE: Duration = Duration::from_millis(5);
 
-/// What a debugger slice ended with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DebugEvent {
-    /// Nothing to report; run another slice.
-    Ran,
-    /// The hart of a single step finished it.
-    Stepped(usize),
-    /// A hart stopped at a breakpoint or watchpoint.
-    Stopped {
-        /// Which hart.
-        hart: usize,
-        /// Why.
-        stop: cpu_riscv::debug::DebugStop,
-    },
-    /// The guest powered off with this code.
-    PoweredOff(i32),
-}
-
 /// The RTC of a deterministic run: a seeded start time advancing with virtual time.
 fn deterministic_rtc(clock: Arc<VirtualClock>, seed: u64) -> goldfish_rtc::TimeSource {
     let start_ns = (DETERMINISTIC_EPOCH_SECONDS + seed % (365 * 86_400)) * 1_000_000_000;
@@ -142,24 +124,17 @@ struct BootImages {
     fdt_addr: u64,
 }
 
-/// The guest's display as other threads see it: the virtio-gpu scanout and the
-/// simple framebuffer.
-#[derive(Clone, Debug)]
-pub struct ScreenSource {
-    gpu: devices::virtio::DisplayHandle,
-    framebuffer: FramebufferHandle,
-}
-
-impl ScreenSource {
-    /// What the guest shows now: the GPU's scanout once a driver has shown
-    /// anything there, else the simple framebuffer.
-    pub fn snapshot(&self) -> devices::virtio::Display {
-        let gpu = self.gpu.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if gpu.frames > 0 && gpu.width > 0 {
-            gpu
-        } else {
-            self.framebuffer.snapshot()
-        }
+/// What the guest shows: the GPU's scanout once a driver has shown anything
+/// there, else the simple framebuffer.
+fn screen_snapshot(
+    gpu: &devices::virtio::DisplayHandle,
+    framebuffer: &FramebufferHandle,
+) -> devices::virtio::Display {
+    let shown = gpu.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if shown.frames > 0 && shown.width > 0 {
+        shown
+    } else {
+        framebuffer.snapshot()
     }
 }
 
@@ -399,7 +374,7 @@ impl RiscvVirt {
 
     /// Runs until the guest powers off, `limit` passes or the host stops it.
     pub fn run(&mut self, limit: Option<Duration>) -> Result<RunOutcome, MachineError> {
-        self.run_watched(limit, None, || None)
+        self.run_watched(limit, None, &mut || None)
     }
 
     /// Like [`RiscvVirt::run`], also stopping after `max_instructions` (all harts)
@@ -408,7 +383,7 @@ impl RiscvVirt {
         &mut self,
         limit: Option<Duration>,
         max_instructions: Option<u64>,
-        mut watch: impl FnMut() -> Option<RunOutcome>,
+        watch: &mut dyn FnMut() -> Option<RunOutcome>,
     ) -> Result<RunOutcome, MachineError> {
         let deadline = limit.map(|l| Instant::now() + l);
         loop {
@@ -455,30 +430,6 @@ impl RiscvVirt {
         }
     }
 
-    /// What the guest shows now: the GPU's scanout once a driver has shown
-    /// anything there, else the simple framebuffer.
-    pub fn screen(&self) -> devices::virtio::Display {
-        self.screen_source().snapshot()
-    }
-
-    /// A handle on the guest's display that another thread (a window) can read.
-    pub fn screen_source(&self) -> ScreenSource {
-        ScreenSource {
-            gpu: self.gpu_display.clone(),
-            framebuffer: self.framebuffer.clone(),
-        }
-    }
-
-    /// Where host key presses go (Linux key codes), for a window.
-    pub fn keyboard(&self) -> &InputHandle {
-        &self.keyboard
-    }
-
-    /// Where host pointer moves and clicks go, for a window.
-    pub fn tablet(&self) -> &InputHandle {
-        &self.tablet
-    }
-
     /// The harts, for a debugger.
     pub fn harts_mut(&mut self) -> &mut [Hart] {
         &mut self.harts
@@ -495,7 +446,7 @@ impl RiscvVirt {
                 let hart = &mut self.harts[index];
                 hart.debug_step();
                 event = match hart.take_debug_stop() {
-                    Some(stop) => DebugEvent::Stopped { hart: index, stop },
+                    Some(stop) => DebugEvent::Stopped { cpu: index, stop },
                     None => DebugEvent::Stepped(index),
                 };
             }
@@ -508,7 +459,7 @@ impl RiscvVirt {
                     if exit == RunExit::Debug
                         && let Some(stop) = hart.take_debug_stop()
                     {
-                        event = DebugEvent::Stopped { hart: index, stop };
+                        event = DebugEvent::Stopped { cpu: index, stop };
                         break;
                     }
                 }
@@ -577,6 +528,110 @@ impl RiscvVirt {
     /// Instructions retired by all harts.
     pub fn instructions_retired(&self) -> u64 {
         self.harts.iter().map(|h| h.state.instret).sum()
+    }
+}
+
+/// Builds riscv-virt for [`super::MACHINES`].
+pub fn build_machine(
+    config: &MachineConfig,
+    console: Console,
+    control: Arc<RunControl>,
+    demo: &[u8],
+) -> Result<Box<dyn Machine>, MachineError> {
+    Ok(Box::new(RiscvVirt::build(config, console, control, demo)?))
+}
+
+impl Machine for RiscvVirt {
+    fn run(
+        &mut self,
+        limit: Option<Duration>,
+        max_instructions: Option<u64>,
+        watch: &mut dyn FnMut() -> Option<RunOutcome>,
+    ) -> Result<RunOutcome, MachineError> {
+        self.run_watched(limit, max_instructions, watch)
+    }
+
+    fn reset(&mut self) -> Result<(), MachineError> {
+        RiscvVirt::reset(self)
+    }
+
+    fn screen_source(&self) -> ScreenSource {
+        let (gpu, framebuffer) = (self.gpu_display.clone(), self.framebuffer.clone());
+        ScreenSource::new(move || screen_snapshot(&gpu, &framebuffer))
+    }
+
+    fn keyboard(&self) -> InputHandle {
+        self.keyboard.clone()
+    }
+
+    fn tablet(&self) -> InputHandle {
+        self.tablet.clone()
+    }
+
+    fn device_tree(&self) -> Option<&[u8]> {
+        Some(&self.boot.fdt)
+    }
+
+    fn enable_jit(&mut self, threshold: u32) -> Result<(), String> {
+        RiscvVirt::enable_jit(self, threshold)
+    }
+
+    fn instructions_retired(&self) -> u64 {
+        RiscvVirt::instructions_retired(self)
+    }
+
+    fn jit_report(&self) -> Vec<String> {
+        let Some(jit) = self.jit_stats() else {
+            return Vec::new();
+        };
+        let per_insn =
+            jit.compile_time.as_secs_f64() * 1e6 / jit.instructions_compiled.max(1) as f64;
+        vec![format!(
+            "jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes",
+            jit.blocks_compiled,
+            jit.instructions_compiled,
+            jit.compile_time.as_secs_f64(),
+            jit.blocks_run,
+            jit.chained,
+            jit.blocks_interpreted,
+            jit.invalidations,
+            jit.cache_flushes
+        )]
+    }
+
+    fn where_report(&mut self, count: usize) -> String {
+        let mut report = String::new();
+        for (id, trace) in self.trace_tail(count) {
+            let hart = &self.harts[id as usize];
+            report += &format!(
+                "  hart {id}: pc {:#x}, {}-mode; instructions executed:\n",
+                hart.state.pc,
+                cpu_riscv::csr::privilege_name(hart.state.privilege)
+            );
+            for entry in trace {
+                report += &format!(
+                    "    {:#014x} [{}] {:?}\n",
+                    entry.pc,
+                    cpu_riscv::csr::privilege_name(entry.privilege),
+                    entry.insn
+                );
+            }
+        }
+        report
+    }
+
+    fn cpu_count(&self) -> usize {
+        self.harts.len()
+    }
+
+    fn debug_cpu(&mut self, index: usize) -> Option<&mut dyn emu_core::debug::DebugCpu> {
+        self.harts
+            .get_mut(index)
+            .map(|hart| hart as &mut dyn emu_core::debug::DebugCpu)
+    }
+
+    fn debug_slice(&mut self, step: Option<usize>) -> Result<DebugEvent, MachineError> {
+        RiscvVirt::debug_slice(self, step)
     }
 }
 
