@@ -688,7 +688,12 @@ impl Hart {
     /// Translates for a data access and checks that the whole access is in one page.
     fn data_slow_path(&mut self, va: u64, access: Access) -> Result<u64, Trap> {
         let pa = self.translate(va, access)?;
-        if let Some(off) = self.bus.ram_offset(pa & !0xfff, PAGE_SIZE) {
+        // ROM is on the read path only: stores to it go to the bus and fault.
+        let page = match access {
+            Access::Write => self.bus.writable_offset(pa & !0xfff, PAGE_SIZE),
+            _ => self.bus.ram_offset(pa & !0xfff, PAGE_SIZE),
+        };
+        if let Some(off) = page {
             let entry = crate::mmu::TlbEntry {
                 tag: va & !0xfff,
                 delta: (off | (pa & 0xfff)).wrapping_sub(va),
@@ -774,7 +779,7 @@ impl Hart {
         let pa = self.data_slow_path(va, Access::Write)?;
         let code_off = self
             .bus
-            .ram_offset(pa, u64::from(size))
+            .writable_offset(pa, u64::from(size))
             .filter(|&off| self.ram.is_code_page(off));
         if let Some(off) = code_off {
             self.invalidate_code(off, u64::from(size));
@@ -813,10 +818,11 @@ impl Hart {
             return Err(Trap::new(code, va));
         }
         let pa = self.translate(va, access)?;
-        let off = self
-            .bus
-            .ram_offset(pa, size)
-            .ok_or(access.access_fault(va))?;
+        let off = match access {
+            Access::Write => self.bus.writable_offset(pa, size),
+            _ => self.bus.ram_offset(pa, size),
+        }
+        .ok_or(access.access_fault(va))?;
         if access == Access::Write && self.ram.is_code_page(off) {
             self.invalidate_code(off, size);
             self.ram.note_write(off, size, Some(&self.code_inbox));

@@ -238,7 +238,7 @@ impl Hart {
     /// Sets A/D bits in a PTE atomically, so a concurrent change by another hart
     /// (or the OS) is not overwritten. Returns false when the PTE is not in RAM.
     fn set_pte_bits(&mut self, pte_addr: u64, bits: u64) -> bool {
-        let Some(off) = self.bus.ram_offset(pte_addr, 8) else {
+        let Some(off) = self.bus.writable_offset(pte_addr, 8) else {
             return false;
         };
         let Some(cell) = self.ram.atomic_u64(off) else {

@@ -1,7 +1,10 @@
 //! The physical address map.
 //!
-//! A sorted map of half-open, non-overlapping ranges. RAM has a fast path (CPUs ask
-//! for the RAM offset of an address and access [`GuestRam`] directly); ROM and MMIO
+//! A sorted map of half-open, non-overlapping ranges. Memory has a fast path: RAM
+//! and ROM regions are windows onto one [`GuestRam`] backing (each at its own
+//! offset into it), and CPUs ask for the backing offset of an address and access
+//! the backing directly, so code in ROM is decoded and translated like code in
+//! RAM. ROM windows are not writable: stores take the slow path and fault. MMIO
 //! regions are dispatched by offset. Accesses that hit nothing return
 //! [`BusFault::Unmapped`], which each CPU turns into its own access fault.
 //!
@@ -58,9 +61,22 @@ pub enum BusError {
 }
 
 enum RegionKind {
-    Ram,
-    Rom(Box<[u8]>),
+    /// A window onto the memory backing, at this offset into it.
+    Memory {
+        offset: u64,
+        writable: bool,
+    },
     Mmio(Mutex<Box<dyn MmioDevice>>),
+}
+
+/// A RAM or ROM region for the fast path: guest `[base, base + size)` is the
+/// backing's `[offset, offset + size)`.
+#[derive(Clone, Copy, Debug)]
+struct MemoryWindow {
+    base: u64,
+    size: u64,
+    offset: u64,
+    writable: bool,
 }
 
 /// One named, half-open range of a [`RangeMap`].
@@ -141,8 +157,9 @@ impl<T> RangeMap<T> {
 
 /// The physical address map of one machine, and its port-I/O space.
 pub struct Bus {
-    ram_base: u64,
     ram: Arc<GuestRam>,
+    /// The memory regions, largest first (main RAM is looked at first).
+    memory: Vec<MemoryWindow>,
     regions: RangeMap<RegionKind>,
     ports: RangeMap<Mutex<Box<dyn PioDevice>>>,
     control: Arc<RunControl>,
@@ -170,6 +187,14 @@ impl fmt::Debug for Bus {
     }
 }
 
+impl MemoryWindow {
+    #[inline]
+    fn offset_of(&self, addr: u64, len: u64) -> Option<u64> {
+        let into = addr.wrapping_sub(self.base);
+        (into < self.size && self.size - into >= len).then(|| self.offset + into)
+    }
+}
+
 fn lock<T: ?Sized>(mutex: &Mutex<Box<T>>) -> std::sync::MutexGuard<'_, Box<T>> {
     // A device that panicked mid-access left its state as it was; the machine
     // goes on with it rather than wedging every later access.
@@ -177,21 +202,96 @@ fn lock<T: ?Sized>(mutex: &Mutex<Box<T>>) -> std::sync::MutexGuard<'_, Box<T>> {
 }
 
 impl Bus {
-    /// A bus with `ram` mapped at `ram_base`.
+    /// A bus with all of `ram` mapped as RAM at `ram_base`.
     pub fn new(
         ram_base: u64,
         ram: Arc<GuestRam>,
         control: Arc<RunControl>,
     ) -> Result<Bus, BusError> {
-        let mut bus = Bus {
-            ram_base,
-            ram: ram.clone(),
+        let len = ram.len();
+        let mut bus = Bus::with_backing(ram, control);
+        bus.map_ram("ram", ram_base, 0, len)?;
+        Ok(bus)
+    }
+
+    /// A bus with nothing mapped, whose RAM and ROM regions will be windows onto
+    /// `backing` ([`Bus::map_ram`], [`Bus::map_rom`]).
+    pub fn with_backing(backing: Arc<GuestRam>, control: Arc<RunControl>) -> Bus {
+        Bus {
+            ram: backing,
+            memory: Vec::new(),
             regions: RangeMap::new(),
             ports: RangeMap::new(),
             control,
-        };
-        bus.insert("ram", ram_base, ram.len(), RegionKind::Ram)?;
-        Ok(bus)
+        }
+    }
+
+    fn map_memory(
+        &mut self,
+        name: &str,
+        base: u64,
+        offset: u64,
+        size: u64,
+        writable: bool,
+    ) -> Result<(), BusError> {
+        let inside = offset
+            .checked_add(size)
+            .is_some_and(|end| end <= self.ram.len());
+        if !inside || !offset.is_multiple_of(crate::memory::PAGE_SIZE) {
+            return Err(BusError::InvalidRange {
+                name: name.to_owned(),
+                base,
+                size,
+            });
+        }
+        if let Some(other) = self
+            .memory
+            .iter()
+            .find(|w| w.offset < offset + size && offset < w.offset + w.size)
+        {
+            return Err(BusError::Overlap {
+                name: name.to_owned(),
+                base,
+                other: format!("the memory at {:#x}", other.base),
+            });
+        }
+        self.insert(name, base, size, RegionKind::Memory { offset, writable })?;
+        self.memory.push(MemoryWindow {
+            base,
+            size,
+            offset,
+            writable,
+        });
+        self.memory.sort_by_key(|w| std::cmp::Reverse(w.size));
+        Ok(())
+    }
+
+    /// Maps the backing's `[offset, offset + size)` as RAM at `base`.
+    pub fn map_ram(
+        &mut self,
+        name: &str,
+        base: u64,
+        offset: u64,
+        size: u64,
+    ) -> Result<(), BusError> {
+        self.map_memory(name, base, offset, size, true)
+    }
+
+    /// Maps read-only memory holding `data` at `base`, kept in the backing at
+    /// `offset` (page-aligned, unused by other regions). It is fetched, decoded
+    /// and translated like RAM; stores to it fault.
+    pub fn map_rom(
+        &mut self,
+        name: &str,
+        base: u64,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), BusError> {
+        let size = (data.len() as u64).max(1);
+        self.map_memory(name, base, offset, size, false)?;
+        // In range: map_memory checked that `[offset, offset + size)` is backing.
+        self.ram.write_bytes(offset, data);
+        Ok(())
     }
 
     fn insert(
@@ -262,20 +362,10 @@ impl Bus {
         self.insert(name, base, size, RegionKind::Mmio(Mutex::new(device)))
     }
 
-    /// Maps read-only memory holding `data`.
-    pub fn map_rom(&mut self, name: &str, base: u64, data: Box<[u8]>) -> Result<(), BusError> {
-        let size = data.len() as u64;
-        self.insert(name, base, size, RegionKind::Rom(data))
-    }
-
-    /// Guest RAM.
+    /// The memory backing every RAM and ROM region (offsets from
+    /// [`Bus::ram_offset`] index it).
     pub fn ram(&self) -> &Arc<GuestRam> {
         &self.ram
-    }
-
-    /// Physical address of the first byte of RAM.
-    pub fn ram_base(&self) -> u64 {
-        self.ram_base
     }
 
     /// The machine's run control.
@@ -283,11 +373,21 @@ impl Bus {
         &self.control
     }
 
-    /// The offset into RAM of `[addr, addr+len)`, when all of it is RAM.
+    /// The backing offset of `[addr, addr+len)`, when all of it is in one RAM or
+    /// ROM region: for reads and instruction fetch.
     #[inline]
     pub fn ram_offset(&self, addr: u64, len: u64) -> Option<u64> {
-        let offset = addr.wrapping_sub(self.ram_base);
-        (offset < self.ram.len() && self.ram.len() - offset >= len).then_some(offset)
+        self.memory.iter().find_map(|w| w.offset_of(addr, len))
+    }
+
+    /// The backing offset of `[addr, addr+len)`, when all of it is in one RAM
+    /// region: for stores (ROM is not writable).
+    #[inline]
+    pub fn writable_offset(&self, addr: u64, len: u64) -> Option<u64> {
+        self.memory
+            .iter()
+            .filter(|w| w.writable)
+            .find_map(|w| w.offset_of(addr, len))
     }
 
     fn region(&self, addr: u64) -> Option<&Range<RegionKind>> {
@@ -302,7 +402,8 @@ impl Bus {
             return Err(BusFault::Unmapped);
         }
         match &region.kind {
-            RegionKind::Ram => {
+            RegionKind::Memory { offset: at, .. } => {
+                let offset = at + offset;
                 let value = match size {
                     1 => self.ram.read_u8(offset).map(u64::from),
                     2 => self.ram.read_u16(offset).map(u64::from),
@@ -311,13 +412,6 @@ impl Bus {
                     _ => None,
                 };
                 value.ok_or(BusFault::Unsupported)
-            }
-            RegionKind::Rom(data) => {
-                let start = offset as usize;
-                let mut bytes = [0u8; 8];
-                let n = usize::from(size).min(8);
-                bytes[..n].copy_from_slice(&data[start..start + n]);
-                Ok(u64::from_le_bytes(bytes))
             }
             RegionKind::Mmio(device) => lock(device).read(offset, size),
         }
@@ -333,7 +427,11 @@ impl Bus {
             return Err(BusFault::Unmapped);
         }
         match &region.kind {
-            RegionKind::Ram => {
+            RegionKind::Memory {
+                writable: false, ..
+            } => Err(BusFault::ReadOnly),
+            RegionKind::Memory { offset: at, .. } => {
+                let offset = at + offset;
                 let ok = match size {
                     1 => self.ram.write_u8(offset, value as u8),
                     2 => self.ram.write_u16(offset, value as u16),
@@ -347,15 +445,14 @@ impl Bus {
                     Err(BusFault::Unsupported)
                 }
             }
-            RegionKind::Rom(_) => Err(BusFault::ReadOnly),
             RegionKind::Mmio(device) => lock(device).write(offset, size, value),
         }
     }
 
-    /// Copies `data` into RAM or ROM-free memory at `addr` (for loaders).
+    /// Copies `data` into RAM at `addr` (for loaders).
     pub fn load_bytes(&self, addr: u64, data: &[u8]) -> Result<(), BusFault> {
         let offset = self
-            .ram_offset(addr, data.len() as u64)
+            .writable_offset(addr, data.len() as u64)
             .ok_or(BusFault::Unmapped)?;
         if self.ram.write_bytes(offset, data) {
             Ok(())
@@ -504,11 +601,27 @@ mod tests {
     #[test]
     fn ram_and_rom() {
         let mut bus = bus();
-        bus.map_rom("rom", 0x1000, vec![1, 2, 3, 4].into_boxed_slice())
-            .unwrap();
+        // The test bus's backing is all RAM: ROM needs its own backing room.
+        assert!(matches!(
+            bus.map_rom("rom", 0x1000, 0x10000, &[1, 2, 3, 4]),
+            Err(BusError::InvalidRange { .. })
+        ));
+        let backing = Arc::new(GuestRam::new(0x12000).unwrap());
+        let mut bus = Bus::with_backing(backing, Arc::new(RunControl::new()));
+        bus.map_ram("ram", 0x8000_0000, 0, 0x10000).unwrap();
+        bus.map_rom("rom", 0x1000, 0x10000, &[1, 2, 3, 4]).unwrap();
+        assert!(matches!(
+            bus.map_rom("again", 0x3000, 0x10000, &[0]),
+            Err(BusError::Overlap { .. })
+        ));
         assert_eq!(bus.read(0x1000, 4), Ok(0x0403_0201));
         assert_eq!(bus.write(0x1000, 1, 9), Err(BusFault::ReadOnly));
         assert_eq!(bus.read(0x1002, 4), Err(BusFault::Unmapped));
+        // ROM is on the fast path for reads and fetch, never for stores.
+        assert_eq!(bus.ram_offset(0x1001, 2), Some(0x10001));
+        assert_eq!(bus.writable_offset(0x1001, 2), None);
+        assert_eq!(bus.writable_offset(0x8000_0010, 8), Some(0x10));
+        assert!(bus.load_bytes(0x1000, &[0]).is_err());
         bus.write(0x8000_0008, 8, 0xabcd).unwrap();
         assert_eq!(bus.read(0x8000_0008, 2), Ok(0xabcd));
         assert_eq!(bus.ram_offset(0x8000_fffc, 4), Some(0xfffc));

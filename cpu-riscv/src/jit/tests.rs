@@ -505,3 +505,53 @@ fn a_region_holds_only_the_loops_through_its_entry() {
     assert_eq!(stats.blocks_compiled, 3, "{stats:?}");
     assert_eq!(stats.instructions_compiled, 2 + 21 + 1, "{stats:?}");
 }
+
+/// Code in ROM runs through the decode cache and the JIT like code in RAM, and a
+/// store into the ROM faults and leaves it unchanged on both engines.
+#[test]
+fn code_in_rom_is_translated_and_stays_read_only() {
+    const ROM_BASE: u64 = 0x1000;
+    // t0 = 1000; loop: t1 += 3; t0 -= 1; bne t0, zero, loop; then store into
+    // the ROM's first word (a store access fault, cause 7).
+    let program = [
+        addi(T0, 0, 1000),
+        addi(T1, T1, 3),
+        addi(T0, T0, -1),
+        bne(T0, 0, -8),
+        sw(T1, T2, 0),
+        jal(0, 0),
+    ];
+    let mut bytes: Vec<u8> = program.iter().flat_map(|w| w.to_le_bytes()).collect();
+    // A whole page: the fast path (and so the decode cache and the JIT) works in
+    // whole pages of memory.
+    bytes.resize(0x1000, 0);
+    for jit in [false, true] {
+        let backing = Arc::new(GuestRam::new(0x11000).expect("backing"));
+        let mut bus = Bus::with_backing(backing, Arc::new(RunControl::new()));
+        bus.map_ram("ram", RAM_BASE, 0, 0x10000).expect("ram");
+        bus.map_rom("rom", ROM_BASE, 0x10000, &bytes).expect("rom");
+        let clock = Arc::new(VirtualClock::instruction_counted(10_000_000, 1));
+        let mut hart = Hart::new(0, Arc::new(bus), clock);
+        hart.state.pc = ROM_BASE;
+        hart.state.x[T2 as usize] = ROM_BASE;
+        // The trap handler: a self-loop in RAM.
+        hart.state.mtvec = RAM_BASE;
+        assert!(hart.ram.write_bytes(0, &jal(0, 0).to_le_bytes()));
+        if jit {
+            hart.enable_jit(1).expect("the JIT starts");
+        }
+        hart.run(10_000);
+        assert_eq!(hart.state.x[T1 as usize], 3000, "jit {jit}");
+        assert_eq!(hart.state.mcause, 7, "store access fault, jit {jit}");
+        assert_eq!(hart.state.mtval, ROM_BASE);
+        assert_eq!(hart.state.pc, RAM_BASE);
+        assert_eq!(hart.bus.read(ROM_BASE, 4), Ok(u64::from(program[0])));
+        if jit {
+            let stats = hart.jit_stats().expect("JIT stats");
+            // The loop and the code around it ran as translations, none of it
+            // in the interpreter.
+            assert!(stats.instructions_compiled >= 5, "{stats:?}");
+            assert_eq!(stats.blocks_interpreted, 0, "{stats:?}");
+        }
+    }
+}

@@ -124,11 +124,27 @@ impl GuestMemoryHandle {
     /// A view of `ram`, which the guest sees at physical address `base`.
     pub fn new(ram: Arc<GuestRam>, base: u64) -> Result<GuestMemoryHandle, MemoryHandleError> {
         let len = ram.len();
+        GuestMemoryHandle::with_len(ram, base, len)
+    }
+
+    /// A view of the first `len` bytes of `ram` (a machine's RAM, when the same
+    /// backing also holds its ROM after the RAM), seen at physical `base`.
+    pub fn with_len(
+        ram: Arc<GuestRam>,
+        base: u64,
+        len: u64,
+    ) -> Result<GuestMemoryHandle, MemoryHandleError> {
         let wraps = || MemoryHandleError::Wraps { base, len };
+        if len == 0 || len > ram.len() {
+            return Err(MemoryHandleError::Region(format!(
+                "{len:#x} bytes of a {:#x}-byte backing",
+                ram.len()
+            )));
+        }
         base.checked_add(len).ok_or_else(wraps)?;
         let size = usize::try_from(len).map_err(|_| wraps())?;
-        // SAFETY: `host_base_ptr` points at a live anonymous mapping of exactly
-        // `ram.len()` bytes, page-aligned, readable and writable (PROT_READ |
+        // SAFETY: `host_base_ptr` points at a live anonymous mapping of at least
+        // `len` bytes (checked above against `ram.len()`), page-aligned, readable and writable (PROT_READ |
         // PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, as memmap2 maps it). The region is
         // built unowned, so dropping it never unmaps, and it lives only inside the
         // `RamRegion` below, next to an `Arc<GuestRam>` that keeps the mapping mapped

@@ -168,13 +168,16 @@ impl RiscvVirt {
         control: Arc<RunControl>,
         demo: &[u8],
     ) -> Result<RiscvVirt, MachineError> {
-        let ram = Arc::new(GuestRam::new(config.memory)?);
+        // One backing holds RAM and, after it, the mask ROM, so code in the ROM
+        // runs through the decode cache and the JIT like code in RAM.
+        let ram = Arc::new(GuestRam::new(config.memory + MROM_SIZE)?);
         let clock = Arc::new(if config.deterministic {
             VirtualClock::instruction_counted(TIMEBASE_HZ, DETERMINISTIC_INSNS_PER_TICK)
         } else {
             VirtualClock::host(TIMEBASE_HZ)
         });
-        let mut bus = Bus::new(RAM_BASE, ram, control.clone())?;
+        let mut bus = Bus::with_backing(ram, control.clone());
+        bus.map_ram("ram", RAM_BASE, 0, config.memory)?;
         // One stream seeds the kernel's entropy pool, another feeds virtio-rng.
         let (mut boot_entropy, device_entropy) = if config.deterministic {
             (
@@ -196,7 +199,8 @@ impl RiscvVirt {
         bus.map_rom(
             "mrom",
             MROM_BASE,
-            reset_vector(entry, fdt_addr, fw_dynamic, MROM_SIZE),
+            config.memory,
+            &reset_vector(entry, fdt_addr, fw_dynamic, MROM_SIZE),
         )?;
         // Interrupt lines live in the harts, which need the bus; the CLINT and PLIC
         // are on the bus. Break the cycle with shared pin words made first.
@@ -233,7 +237,7 @@ impl RiscvVirt {
         let gpu_display = devices::virtio::DisplayHandle::default();
         let keyboard = InputHandle::default();
         let tablet = InputHandle::default();
-        let guest_memory = GuestMemoryHandle::new(bus.ram().clone(), RAM_BASE)
+        let guest_memory = GuestMemoryHandle::with_len(bus.ram().clone(), RAM_BASE, config.memory)
             .map_err(|e| MachineError::Setup(e.to_string()))?;
         let mut device_entropy = Some(device_entropy);
         for slot in 0..ALL_VIRTIO_SLOTS {
