@@ -6,6 +6,7 @@
 pub mod clint;
 pub mod framebuffer;
 pub mod goldfish_rtc;
+pub mod pci;
 pub mod plic;
 pub mod sifive_test;
 mod state;

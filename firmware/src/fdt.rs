@@ -30,6 +30,21 @@ pub struct FdtDevice {
     pub irq: Option<u32>,
 }
 
+/// A PCIe host bridge with ECAM configuration space, as QEMU's `gpex`.
+#[derive(Clone, Debug)]
+pub struct FdtPciHost {
+    /// ECAM window base and size (1 MiB per bus).
+    pub ecam: (u64, u64),
+    /// CPU address and size of the port-I/O window (PCI I/O address 0 upwards).
+    pub pio: (u64, u64),
+    /// The 32-bit memory window: CPU address = PCI address, and its size.
+    pub mmio32: (u64, u64),
+    /// The 64-bit prefetchable memory window, likewise.
+    pub mmio64: (u64, u64),
+    /// The PLIC source of INTA; INTB..INTD follow.
+    pub intx_base: u32,
+}
+
 /// What the device tree describes.
 #[derive(Clone, Debug)]
 pub struct RiscvVirtFdt {
@@ -56,6 +71,8 @@ pub struct RiscvVirtFdt {
     pub finisher: Option<(u64, u64)>,
     /// Other devices on the SoC bus.
     pub devices: Vec<FdtDevice>,
+    /// The PCIe host, if the machine has one.
+    pub pci: Option<FdtPciHost>,
 }
 
 /// ISA string for the device tree: what the hart implements.
@@ -183,6 +200,10 @@ impl RiscvVirtFdt {
             fdt.end_node(node)?;
         }
 
+        if let Some(pci) = &self.pci {
+            write_pci_host(&mut fdt, pci, plic_phandle)?;
+        }
+
         if let Some((base, size)) = self.finisher {
             let syscon_phandle = self.harts + 2;
             let test = fdt.begin_node(&format!("test@{base:x}"))?;
@@ -212,6 +233,77 @@ impl RiscvVirtFdt {
     }
 }
 
+/// PCI address-space codes in the first cell of a `ranges` child address.
+const PCI_SPACE_IO: u32 = 0x0100_0000;
+const PCI_SPACE_MEM32: u32 = 0x0200_0000;
+const PCI_SPACE_MEM64_PREFETCH: u32 = 0x4300_0000;
+/// Slots the interrupt map covers: the swizzle repeats every four slots, and
+/// the map's mask keeps two slot bits, as QEMU's does.
+const INTX_MAP_SLOTS: u32 = 4;
+
+/// The `pci-host-ecam-generic` node, laid out as QEMU's virt board has it, with
+/// the INTx swizzle (slot + pin - 1) mod 4 onto four PLIC sources.
+fn write_pci_host(fdt: &mut FdtWriter, pci: &FdtPciHost, plic: u32) -> Result<(), FdtError> {
+    let (ecam_base, ecam_size) = pci.ecam;
+    let node = fdt.begin_node(&format!("pci@{ecam_base:x}"))?;
+    fdt.property_string("compatible", "pci-host-ecam-generic")?;
+    fdt.property_string("device_type", "pci")?;
+    fdt.property_u32("#address-cells", 3)?;
+    fdt.property_u32("#size-cells", 2)?;
+    fdt.property_u32("#interrupt-cells", 1)?;
+    fdt.property_u32("linux,pci-domain", 0)?;
+    let buses = u32::try_from((ecam_size >> 20).max(1) - 1).unwrap_or(255);
+    fdt.property_array_u32("bus-range", &[0, buses])?;
+    fdt.property_null("dma-coherent")?;
+    fdt.property_array_u64("reg", &[ecam_base, ecam_size])?;
+    let hi = |v: u64| (v >> 32) as u32;
+    let lo = |v: u64| v as u32;
+    let (pio_cpu, pio_size) = pci.pio;
+    let (m32, m32_size) = pci.mmio32;
+    let (m64, m64_size) = pci.mmio64;
+    let ranges = [
+        [
+            PCI_SPACE_IO,
+            0,
+            0,
+            hi(pio_cpu),
+            lo(pio_cpu),
+            hi(pio_size),
+            lo(pio_size),
+        ],
+        [
+            PCI_SPACE_MEM32,
+            hi(m32),
+            lo(m32),
+            hi(m32),
+            lo(m32),
+            hi(m32_size),
+            lo(m32_size),
+        ],
+        [
+            PCI_SPACE_MEM64_PREFETCH,
+            hi(m64),
+            lo(m64),
+            hi(m64),
+            lo(m64),
+            hi(m64_size),
+            lo(m64_size),
+        ],
+    ];
+    fdt.property_array_u32("ranges", &ranges.concat())?;
+    let mut map = Vec::new();
+    for slot in 0..INTX_MAP_SLOTS {
+        for pin in 1..=4 {
+            let irq = pci.intx_base + (slot + pin - 1) % 4;
+            map.extend_from_slice(&[slot << 11, 0, 0, pin, plic, irq]);
+        }
+    }
+    fdt.property_array_u32("interrupt-map", &map)?;
+    fdt.property_array_u32("interrupt-map-mask", &[0x1800, 0, 0, 7])?;
+    fdt.end_node(node)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,6 +330,13 @@ mod tests {
                 str_props: vec![],
                 irq: Some(10),
             }],
+            pci: Some(FdtPciHost {
+                ecam: (0x3000_0000, 0x1000_0000),
+                pio: (0x300_0000, 0x1_0000),
+                mmio32: (0x4000_0000, 0x1000_0000),
+                mmio64: (0x4_0000_0000, 0x4_0000_0000),
+                intx_base: 32,
+            }),
         };
         let blob = tree.build().unwrap();
         assert_eq!(&blob[..4], &[0xd0, 0x0d, 0xfe, 0xed]);
@@ -246,5 +345,6 @@ mod tests {
         let text = String::from_utf8_lossy(&blob);
         assert!(text.contains("ns16550a"));
         assert!(text.contains("/soc/serial@10000000"));
+        assert!(text.contains("pci-host-ecam-generic"));
     }
 }

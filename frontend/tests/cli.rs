@@ -281,7 +281,7 @@ fn devices_and_drives_by_id() {
     let run = |device: &str| turing(&["run", "--drive", &drive, "--device", device], b"");
     assert_usage_error(
         &run("virtio-net-device"),
-        "unknown device 'virtio-net-device' for riscv-virt (available: virtio-blk-device, virtio-rng-device)",
+        "unknown device 'virtio-net-device' for riscv-virt (available: virtio-blk-device, virtio-rng-device, virtio-blk-pci, virtio-rng-pci)",
     );
     assert_usage_error(&run("virtio-blk-device,drive=d1"), "no --drive with id=d1");
     assert_usage_error(

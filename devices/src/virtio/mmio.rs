@@ -4,6 +4,10 @@
 //! accesses to them read 0 and are ignored on write, as QEMU does. Device
 //! configuration space, at 0x100, takes any width.
 //!
+//! This is a register layout over [`VirtioTransportCore`], which does the
+//! transport's work (negotiation, status, queues, processing); the layout adds the
+//! InterruptStatus register and its level-triggered line.
+//!
 //! A saved transport ([`emu_core::Device::save_state`]) holds its registers, each
 //! queue's ring positions and the device model's own state; a restore rebuilds the
 //! live queues from them, so a device saved between two notifications takes up the
@@ -13,15 +17,14 @@ use std::fmt;
 
 use emu_core::{BusFault, Device, DeviceState, IrqLine, MmioDevice, StateError};
 use serde::{Deserialize, Serialize};
-use virtio_queue::{Queue, QueueT};
-use vm_memory::GuestAddress;
 
 use super::memory::GuestMemoryHandle;
 use super::queue::QueueAccess;
-use super::{
-    DEVICE_ID_NONE, INT_CONFIG_CHANGE, INT_USED_BUFFER, VIRTIO_F_VERSION_1, VirtioDevice, status,
-};
-use crate::state::{NoState, invalid};
+use super::transport::{VirtioTransportCore, VirtioTransportState};
+use super::{DEVICE_ID_NONE, VirtioDevice};
+use crate::state::NoState;
+
+pub use super::transport::QueueRegs;
 
 /// Size of a virtio-mmio register window.
 pub const MMIO_SIZE: u64 = 0x1000;
@@ -62,45 +65,9 @@ const CONFIG: u64 = 0x100;
 /// Layout version of a saved transport (its kind is `virtio-mmio/<device name>`).
 const STATE_VERSION: u32 = 1;
 
-/// The driver-visible registers of one queue.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QueueRegs {
-    /// QueueNum: the size the driver chose.
-    pub size: u16,
-    /// QueueReady.
-    pub ready: bool,
-    /// Guest physical address of the descriptor table.
-    pub desc: u64,
-    /// Guest physical address of the driver (available) ring.
-    pub driver: u64,
-    /// Guest physical address of the device (used) ring.
-    pub device: u64,
-    /// Next available-ring entry the device will take.
-    pub next_avail: u16,
-    /// Next used-ring entry the device will fill.
-    pub next_used: u16,
-}
-
-/// The transport's register state, apart from the device and host connections.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VirtioMmioState {
-    /// Device status (§2.1), including DEVICE_NEEDS_RESET when the device broke.
-    pub status: u32,
-    /// DeviceFeaturesSel.
-    pub device_features_sel: u32,
-    /// DriverFeaturesSel.
-    pub driver_features_sel: u32,
-    /// Features the driver accepted.
-    pub driver_features: u64,
-    /// QueueSel.
-    pub queue_sel: u32,
-    /// InterruptStatus: [`INT_USED_BUFFER`] and [`INT_CONFIG_CHANGE`].
-    pub interrupt_status: u32,
-    /// ConfigGeneration.
-    pub config_generation: u32,
-    /// One entry per queue of the device.
-    pub queues: Vec<QueueRegs>,
-}
+/// The transport's register state, apart from the device and host connections:
+/// the registers every virtio transport has (virtio-mmio adds none).
+pub type VirtioMmioState = VirtioTransportState;
 
 /// What a transport saves: its registers with the queues' ring positions, and
 /// the device model's state nested inside. Left out are host handles: the guest
@@ -114,12 +81,7 @@ struct SavedTransport {
 
 /// A virtio device behind a virtio-mmio register window.
 pub struct VirtioMmio {
-    state: VirtioMmioState,
-    device: Box<dyn VirtioDevice>,
-    device_features: u64,
-    /// The live queues; only those whose registers say `ready` are used.
-    queues: Vec<Queue>,
-    mem: Option<GuestMemoryHandle>,
+    core: VirtioTransportCore,
     irq: Option<Box<dyn IrqLine>>,
     irq_level: bool,
 }
@@ -127,8 +89,8 @@ pub struct VirtioMmio {
 impl fmt::Debug for VirtioMmio {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VirtioMmio")
-            .field("device", &self.device.name())
-            .field("state", &self.state)
+            .field("device", &self.core.device().name())
+            .field("state", &self.core.state())
             .finish_non_exhaustive()
     }
 }
@@ -168,20 +130,6 @@ impl VirtioDevice for EmptySlot {
     }
 }
 
-/// A fresh queue of at most `max` entries; a device that declares an invalid maximum
-/// (not a power of two up to 32768) gets a queue that can never become ready.
-fn new_queue(max: u16) -> Queue {
-    Queue::new(max).unwrap_or_default()
-}
-
-fn set_low(value: &mut u64, low: u32) {
-    *value = (*value & !0xffff_ffff) | u64::from(low);
-}
-
-fn set_high(value: &mut u64, high: u32) {
-    *value = (*value & 0xffff_ffff) | (u64::from(high) << 32);
-}
-
 impl VirtioMmio {
     /// `device` behind a register window; it reaches guest RAM through `mem` and
     /// interrupts the guest through `irq` (level-triggered).
@@ -203,61 +151,29 @@ impl VirtioMmio {
         mem: Option<GuestMemoryHandle>,
         irq: Option<Box<dyn IrqLine>>,
     ) -> VirtioMmio {
-        let device_features = if device.device_type() == DEVICE_ID_NONE {
-            0
-        } else {
-            device.features() | VIRTIO_F_VERSION_1
-        };
-        let mut mmio = VirtioMmio {
-            state: VirtioMmioState::default(),
-            device,
-            device_features,
-            queues: Vec::new(),
-            mem,
+        VirtioMmio {
+            core: VirtioTransportCore::new(device, mem),
             irq,
             irq_level: false,
-        };
-        mmio.reset_to_power_on();
-        mmio
+        }
     }
 
     /// A copy of the register state (with each queue's ring positions).
     pub fn state(&self) -> VirtioMmioState {
-        let mut state = self.state.clone();
-        for (regs, queue) in state.queues.iter_mut().zip(&self.queues) {
-            regs.next_avail = queue.next_avail();
-            regs.next_used = queue.next_used();
-        }
-        state
+        self.core.state()
     }
 
     /// Whether the device broke on a driver error and waits for a reset.
     pub fn needs_reset(&self) -> bool {
-        self.state.status & status::DEVICE_NEEDS_RESET != 0
+        self.core.needs_reset()
     }
 
-    /// Back to the power-on state: what the driver gets by writing 0 to Status,
-    /// and what a machine reset does. The device model is reset too.
-    fn reset_to_power_on(&mut self) {
-        let sizes = self.device.queue_max_sizes().to_vec();
-        self.state = VirtioMmioState {
-            config_generation: self.state.config_generation,
-            queues: sizes
-                .iter()
-                .map(|&max| QueueRegs {
-                    size: max,
-                    ..QueueRegs::default()
-                })
-                .collect(),
-            ..VirtioMmioState::default()
-        };
-        self.queues = sizes.iter().map(|&max| new_queue(max)).collect();
-        self.device.reset();
-        self.update_irq();
-    }
-
-    fn update_irq(&mut self) {
-        let level = self.state.interrupt_status != 0;
+    /// Turns what the core raised into InterruptStatus bits and drives the line
+    /// to match them.
+    fn sync_irq(&mut self) {
+        let events = self.core.take_events();
+        self.core.raise_interrupt(events.interrupt_bits());
+        let level = self.core.interrupt_status() != 0;
         if level != self.irq_level {
             self.irq_level = level;
             if let Some(irq) = &self.irq {
@@ -266,156 +182,20 @@ impl VirtioMmio {
         }
     }
 
-    /// Marks the device broken (§2.1.2): NEEDS_RESET plus a configuration-change
-    /// interrupt; its queues are ignored until the driver resets it.
-    fn fail(&mut self, reason: &dyn fmt::Display) {
-        if !self.needs_reset() {
-            tracing::warn!("{}: {reason}; device needs reset", self.device.name());
-        }
-        self.state.status |= status::DEVICE_NEEDS_RESET;
-        self.state.interrupt_status |= INT_CONFIG_CHANGE;
-        self.update_irq();
-    }
-
-    fn selected(&self) -> Option<usize> {
-        let index = usize::try_from(self.state.queue_sel).ok()?;
-        (index < self.state.queues.len()).then_some(index)
-    }
-
-    /// The selected queue's registers, when it exists and is not live yet (the
-    /// driver must not change a ready queue).
-    fn selected_setup(&mut self) -> Option<&mut QueueRegs> {
-        let index = self.selected()?;
-        let regs = &mut self.state.queues[index];
-        (!regs.ready).then_some(regs)
-    }
-
-    fn enable_queue(&mut self, index: usize) {
-        let regs = self.state.queues[index].clone();
-        if regs.ready {
-            return;
-        }
-        let Some(mem) = &self.mem else {
-            return;
-        };
-        let max = self
-            .device
-            .queue_max_sizes()
-            .get(index)
-            .copied()
-            .unwrap_or(0);
-        let mut queue = new_queue(max);
-        let setup = queue
-            .try_set_size(regs.size)
-            .and_then(|()| queue.try_set_desc_table_address(GuestAddress(regs.desc)))
-            .and_then(|()| queue.try_set_avail_ring_address(GuestAddress(regs.driver)))
-            .and_then(|()| queue.try_set_used_ring_address(GuestAddress(regs.device)));
-        queue.set_event_idx(false);
-        queue.set_ready(true);
-        if let Err(e) = setup {
-            self.fail(&format_args!("queue {index} set up with {e}"));
-            return;
-        }
-        if !queue.is_valid(mem.memory()) {
-            self.fail(&format_args!(
-                "queue {index} rings (size {}, at {:#x}/{:#x}/{:#x}) are not in RAM",
-                regs.size, regs.desc, regs.driver, regs.device
-            ));
-            return;
-        }
-        self.queues[index] = queue;
-        self.state.queues[index].ready = true;
-    }
-
-    fn disable_queue(&mut self, index: usize) {
-        let max = self
-            .device
-            .queue_max_sizes()
-            .get(index)
-            .copied()
-            .unwrap_or(0);
-        self.queues[index] = new_queue(max);
-        self.state.queues[index].ready = false;
-    }
-
-    /// Lets the device work on queue `index` and raises the interrupts that follow.
-    fn process(&mut self, index: usize) {
-        if self.needs_reset()
-            || self.state.status & status::DRIVER_OK == 0
-            || !self.state.queues.get(index).is_some_and(|q| q.ready)
-        {
-            return;
-        }
-        let Some(mem) = &self.mem else {
-            return;
-        };
-        let mut access = QueueAccess::new(&mut self.queues[index], mem.memory());
-        let result = self.device.process_queue(index, &mut access);
-        if access.used_count() > 0 {
-            self.state.interrupt_status |= INT_USED_BUFFER;
-        }
-        match result {
-            Ok(()) => self.update_irq(),
-            Err(e) => self.fail(&format_args!("queue {index}: {e}")),
-        }
-    }
-
-    fn features_acceptable(&self) -> bool {
-        let features = self.state.driver_features;
-        features & !self.device_features == 0 && features & VIRTIO_F_VERSION_1 != 0
-    }
-
-    fn write_status(&mut self, value: u32) {
-        if value == 0 {
-            self.reset_to_power_on();
-            return;
-        }
-        let old = self.state.status;
-        // NEEDS_RESET belongs to the device: the driver can neither set nor clear it.
-        let mut new =
-            (value & 0xff & !status::DEVICE_NEEDS_RESET) | (old & status::DEVICE_NEEDS_RESET);
-        if new & status::FEATURES_OK != 0
-            && old & status::FEATURES_OK == 0
-            && !self.features_acceptable()
-        {
-            // The driver reads Status back and gives up (§3.1.1).
-            new &= !status::FEATURES_OK;
-        }
-        self.state.status = new;
-        if new & status::DRIVER_OK != 0 && old & status::DRIVER_OK == 0 {
-            if new & status::FEATURES_OK == 0 {
-                self.fail(&"DRIVER_OK without FEATURES_OK (legacy driver?)");
-                return;
-            }
-            self.device.activate(self.state.driver_features);
-            // Buffers made available before DRIVER_OK are ours now.
-            for index in 0..self.state.queues.len() {
-                self.process(index);
-            }
-        }
-    }
-
     fn read_register(&self, offset: u64) -> u32 {
-        let state = &self.state;
-        let queue = self.selected().map(|i| &state.queues[i]);
+        let core = &self.core;
+        let queue = core.queue();
         match offset {
             MAGIC_VALUE => MAGIC,
             VERSION_REG => VERSION,
-            DEVICE_ID => self.device.device_type(),
+            DEVICE_ID => core.device().device_type(),
             VENDOR_ID_REG => VENDOR_ID,
-            DEVICE_FEATURES => match state.device_features_sel {
-                0 => self.device_features as u32,
-                1 => (self.device_features >> 32) as u32,
-                _ => 0,
-            },
-            QUEUE_NUM_MAX => self
-                .selected()
-                .and_then(|i| self.device.queue_max_sizes().get(i))
-                .map_or(0, |&max| u32::from(max)),
+            DEVICE_FEATURES => core.device_features_word(),
+            QUEUE_NUM_MAX => u32::from(core.queue_max_size()),
             QUEUE_NUM => queue.map_or(0, |q| u32::from(q.size)),
             QUEUE_READY => queue.map_or(0, |q| u32::from(q.ready)),
-            INTERRUPT_STATUS => state.interrupt_status,
-            STATUS => state.status,
+            INTERRUPT_STATUS => core.interrupt_status(),
+            STATUS => core.status(),
             QUEUE_DESC_LOW => queue.map_or(0, |q| q.desc as u32),
             QUEUE_DESC_HIGH => queue.map_or(0, |q| (q.desc >> 32) as u32),
             QUEUE_DRIVER_LOW => queue.map_or(0, |q| q.driver as u32),
@@ -424,124 +204,53 @@ impl VirtioMmio {
             QUEUE_DEVICE_HIGH => queue.map_or(0, |q| (q.device >> 32) as u32),
             // No shared memory regions: their length and base read as all ones.
             SHM_LEN_LOW..=SHM_BASE_HIGH => u32::MAX,
-            CONFIG_GENERATION => state.config_generation,
+            CONFIG_GENERATION => core.config_generation(),
             _ => 0,
         }
     }
 
     fn write_register(&mut self, offset: u64, value: u32) {
+        use super::transport::{set_high, set_low};
+        let core = &mut self.core;
         match offset {
-            DEVICE_FEATURES_SEL => self.state.device_features_sel = value,
-            // Frozen once FEATURES_OK is set.
-            DRIVER_FEATURES if self.state.status & status::FEATURES_OK == 0 => {
-                match self.state.driver_features_sel {
-                    0 => set_low(&mut self.state.driver_features, value),
-                    1 => set_high(&mut self.state.driver_features, value),
-                    _ => {}
-                }
-            }
-            DRIVER_FEATURES_SEL => self.state.driver_features_sel = value,
-            QUEUE_SEL => self.state.queue_sel = value,
+            DEVICE_FEATURES_SEL => core.set_device_features_sel(value),
+            DRIVER_FEATURES => core.write_driver_features(value),
+            DRIVER_FEATURES_SEL => core.set_driver_features_sel(value),
+            QUEUE_SEL => core.set_queue_sel(value),
             QUEUE_NUM => {
-                if let Some(regs) = self.selected_setup() {
+                if let Some(regs) = core.queue_setup() {
                     // An impossible size stays impossible: enabling the queue fails.
                     regs.size = u16::try_from(value).unwrap_or(0);
                 }
             }
-            QUEUE_READY => {
-                if let Some(index) = self.selected() {
-                    if value & 1 != 0 {
-                        self.enable_queue(index);
-                    } else {
-                        self.disable_queue(index);
-                    }
-                }
-            }
-            QUEUE_NOTIFY => {
-                // Without VIRTIO_F_NOTIFICATION_DATA the value is the queue index.
-                self.process(value as usize & 0xffff);
-            }
-            INTERRUPT_ACK => {
-                self.state.interrupt_status &= !value;
-                self.update_irq();
-            }
-            STATUS => self.write_status(value),
-            QUEUE_DESC_LOW => {
-                if let Some(regs) = self.selected_setup() {
-                    set_low(&mut regs.desc, value);
-                }
-            }
-            QUEUE_DESC_HIGH => {
-                if let Some(regs) = self.selected_setup() {
-                    set_high(&mut regs.desc, value);
-                }
-            }
-            QUEUE_DRIVER_LOW => {
-                if let Some(regs) = self.selected_setup() {
-                    set_low(&mut regs.driver, value);
-                }
-            }
-            QUEUE_DRIVER_HIGH => {
-                if let Some(regs) = self.selected_setup() {
-                    set_high(&mut regs.driver, value);
-                }
-            }
-            QUEUE_DEVICE_LOW => {
-                if let Some(regs) = self.selected_setup() {
-                    set_low(&mut regs.device, value);
-                }
-            }
-            QUEUE_DEVICE_HIGH => {
-                if let Some(regs) = self.selected_setup() {
-                    set_high(&mut regs.device, value);
+            QUEUE_READY => core.set_queue_ready(value & 1 != 0),
+            // Without VIRTIO_F_NOTIFICATION_DATA the value is the queue index.
+            QUEUE_NOTIFY => core.notify(value as usize & 0xffff),
+            INTERRUPT_ACK => core.ack_interrupt(value),
+            STATUS => core.write_status(value),
+            QUEUE_DESC_LOW..=QUEUE_DEVICE_HIGH => {
+                let Some(regs) = core.queue_setup() else {
+                    return;
+                };
+                match offset {
+                    QUEUE_DESC_LOW => set_low(&mut regs.desc, value),
+                    QUEUE_DESC_HIGH => set_high(&mut regs.desc, value),
+                    QUEUE_DRIVER_LOW => set_low(&mut regs.driver, value),
+                    QUEUE_DRIVER_HIGH => set_high(&mut regs.driver, value),
+                    QUEUE_DEVICE_LOW => set_low(&mut regs.device, value),
+                    QUEUE_DEVICE_HIGH => set_high(&mut regs.device, value),
+                    _ => {}
                 }
             }
             // Read-only and unknown registers (SHMSel included) ignore writes.
             _ => {}
         }
     }
-}
 
-impl VirtioMmio {
     /// Model name in saved states: the transport and the device model behind it,
     /// so a state never restores into a slot holding another kind of device.
     fn kind(&self) -> String {
-        format!("virtio-mmio/{}", self.device.name())
-    }
-
-    /// The live queue `index` as saved registers describe it: when ready, with its
-    /// size, ring addresses and ring positions, checked against guest memory.
-    fn rebuild_queue(&self, index: usize, regs: &QueueRegs) -> Result<Queue, String> {
-        let max = self
-            .device
-            .queue_max_sizes()
-            .get(index)
-            .copied()
-            .unwrap_or(0);
-        let mut queue = new_queue(max);
-        if !regs.ready {
-            return Ok(queue);
-        }
-        let Some(mem) = &self.mem else {
-            return Err(format!("queue {index} is ready in a slot without memory"));
-        };
-        queue
-            .try_set_size(regs.size)
-            .and_then(|()| queue.try_set_desc_table_address(GuestAddress(regs.desc)))
-            .and_then(|()| queue.try_set_avail_ring_address(GuestAddress(regs.driver)))
-            .and_then(|()| queue.try_set_used_ring_address(GuestAddress(regs.device)))
-            .map_err(|e| format!("queue {index}: {e}"))?;
-        queue.set_event_idx(false);
-        queue.set_ready(true);
-        queue.set_next_avail(regs.next_avail);
-        queue.set_next_used(regs.next_used);
-        if !queue.is_valid(mem.memory()) {
-            return Err(format!(
-                "queue {index} rings (size {}, at {:#x}/{:#x}/{:#x}) are not in RAM",
-                regs.size, regs.desc, regs.driver, regs.device
-            ));
-        }
-        Ok(queue)
+        format!("virtio-mmio/{}", self.core.device().name())
     }
 }
 
@@ -549,13 +258,14 @@ impl Device for VirtioMmio {
     /// The transport's power-on reset (Status 0: registers cleared, queues no
     /// longer ready, the line low) and the device model's.
     fn reset(&mut self) {
-        self.reset_to_power_on();
+        self.core.reset();
+        self.sync_irq();
     }
 
     fn save_state(&self) -> DeviceState {
         let saved = SavedTransport {
-            registers: self.state(),
-            device: self.device.save_state(),
+            registers: self.core.state(),
+            device: self.core.save_device(),
         };
         DeviceState::encode(&self.kind(), STATE_VERSION, &saved)
     }
@@ -566,28 +276,8 @@ impl Device for VirtioMmio {
     fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
         let kind = self.kind();
         let saved: SavedTransport = state.decode(&kind, STATE_VERSION)?;
-        let registers = saved.registers;
-        let expected = self.device.queue_max_sizes().len();
-        if registers.queues.len() != expected {
-            return Err(invalid(
-                &kind,
-                format!(
-                    "{} queues saved, the device has {expected}",
-                    registers.queues.len()
-                ),
-            ));
-        }
-        let queues = registers
-            .queues
-            .iter()
-            .enumerate()
-            .map(|(index, regs)| self.rebuild_queue(index, regs))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|reason| invalid(&kind, reason))?;
-        self.device.restore_state(&saved.device)?;
-        self.state = registers;
-        self.queues = queues;
-        self.irq_level = self.state.interrupt_status != 0;
+        self.core.restore(saved.registers, &saved.device, &kind)?;
+        self.irq_level = self.core.interrupt_status() != 0;
         if let Some(irq) = &self.irq {
             irq.set_level(self.irq_level);
         }
@@ -604,12 +294,8 @@ fn check_size(size: u8) -> Result<usize, BusFault> {
 
 impl MmioDevice for VirtioMmio {
     fn tick(&mut self, _now: u64) -> Option<u64> {
-        let pending = self.device.pending_queues();
-        for index in 0..32 {
-            if pending & (1 << index) != 0 && index < self.queues.len() {
-                self.process(index);
-            }
-        }
+        self.core.tick();
+        self.sync_irq();
         None
     }
 
@@ -617,8 +303,7 @@ impl MmioDevice for VirtioMmio {
         let width = check_size(size)?;
         if offset >= CONFIG {
             let mut bytes = [0u8; 8];
-            self.device
-                .read_config(offset - CONFIG, &mut bytes[..width]);
+            self.core.read_config(offset - CONFIG, &mut bytes[..width]);
             return Ok(u64::from_le_bytes(bytes));
         }
         if width != 4 || !offset.is_multiple_of(4) {
@@ -631,11 +316,12 @@ impl MmioDevice for VirtioMmio {
         let width = check_size(size)?;
         if offset >= CONFIG {
             let bytes = value.to_le_bytes();
-            self.device.write_config(offset - CONFIG, &bytes[..width]);
+            self.core.write_config(offset - CONFIG, &bytes[..width]);
             return Ok(());
         }
         if width == 4 && offset.is_multiple_of(4) {
             self.write_register(offset, value as u32);
+            self.sync_irq();
         }
         Ok(())
     }
@@ -646,7 +332,7 @@ mod tests {
     use super::*;
     use crate::testing::assert_refuses_foreign_states;
     use crate::virtio::testing::{Driver, TestIrq, copy_memory, test_memory};
-    use crate::virtio::{DeviceError, VIRTIO_RING_F_INDIRECT_DESC};
+    use crate::virtio::{DeviceError, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC};
 
     /// A device with two queues that returns every chain with the number of
     /// writable bytes as its length, filling them with 0xaa.

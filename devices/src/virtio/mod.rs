@@ -1,11 +1,18 @@
-//! Virtio devices (VIRTIO 1.x) over the MMIO transport, as on QEMU's riscv-virt board.
+//! Virtio devices (VIRTIO 1.x) over the MMIO transport, as on QEMU's riscv-virt board,
+//! and over PCI.
 //!
 //! The parts:
-//! - [`VirtioMmio`] is the transport (§4.2.2, version 2 "modern" register layout): it
-//!   implements [`emu_core::MmioDevice`] over a 0x1000-byte window, negotiates
-//!   features, keeps the queue registers and raises the interrupt line. It hands
-//!   queue notifications to a [`VirtioDevice`]. [`VirtioMmio::empty`] is an empty
-//!   slot (device ID 0), which drivers skip.
+//! - [`VirtioTransportCore`] ([`transport`]) is what every transport does: it
+//!   negotiates features, keeps the device status and the queue registers, hands
+//!   queue notifications to a [`VirtioDevice`] and raises "used buffer" and
+//!   "configuration change" events. The register layouts are thin adapters on it:
+//! - [`VirtioMmio`] is the MMIO transport (§4.2.2, version 2 "modern" register
+//!   layout): it implements [`emu_core::MmioDevice`] over a 0x1000-byte window and
+//!   turns events into InterruptStatus bits on a level line. [`VirtioMmio::empty`] is
+//!   an empty slot (device ID 0), which drivers skip.
+//! - [`VirtioPci`] ([`pci`]) is the modern PCI transport (§4.1), a
+//!   [`crate::pci::PciFunction`] for [`crate::pci::PciHost`]: capabilities in
+//!   configuration space, registers in BAR 4, MSI-X in BAR 1, INTx otherwise.
 //! - [`VirtioBlk`] (device ID 2) serves a host disk image; [`VirtioRng`] (device ID 4)
 //!   serves entropy from a pluggable [`EntropySource`].
 //! - [`GuestMemoryHandle`] is the devices' view of guest RAM: a `vm-memory` region over
@@ -55,16 +62,20 @@ pub mod gpu;
 pub mod input;
 pub mod memory;
 pub mod mmio;
+pub mod pci;
 pub mod queue;
 pub mod rng;
+pub mod transport;
 
 pub use blk::{BlkError, VirtioBlk};
 pub use gpu::{DEVICE_ID_GPU, Display, DisplayHandle, VirtioGpu};
 pub use input::{DEVICE_ID_INPUT, InputHandle, InputKind, VirtioInput};
 pub use memory::{GuestMemoryHandle, MemoryHandleError, VirtioMemory};
 pub use mmio::{MMIO_SIZE, VirtioMmio, VirtioMmioState};
+pub use pci::VirtioPci;
 pub use queue::{Chain, DescBuf, QueueAccess, QueueError};
 pub use rng::{EntropySource, VirtioRng, host_entropy, seeded_entropy};
+pub use transport::{QueueRegs, TransportEvents, VirtioTransportCore, VirtioTransportState};
 
 use emu_core::{DeviceState, StateError};
 use thiserror::Error;

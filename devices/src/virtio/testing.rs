@@ -1,5 +1,6 @@
 //! A hand-written virtio driver for unit tests: it lays out split queues in a test
-//! RAM and drives the MMIO registers the way Linux's virtio-mmio driver does.
+//! RAM and drives a transport's registers the way Linux's virtio drivers do; the
+//! virtio-mmio transport by default, any other through [`TestTransport`].
 
 use std::sync::Arc;
 
@@ -37,17 +38,95 @@ pub(crate) use crate::testing::TestIrq;
 const F_NEXT: u16 = 1;
 const F_WRITE: u16 = 2;
 
-/// The driver side of one device.
-pub(crate) struct Driver {
-    pub(crate) dev: VirtioMmio,
+/// The transport side of a device, as the test driver works it.
+pub(crate) trait TestTransport {
+    /// Reads the device status.
+    fn status(&mut self) -> u32;
+    /// Writes the device status.
+    fn set_status(&mut self, status: u32);
+    /// Reads the device's 64-bit feature word.
+    fn device_features(&mut self) -> u64;
+    /// Writes the driver's 64-bit feature word.
+    fn set_driver_features(&mut self, features: u64);
+    /// Selects `queue` and returns its maximum size (0: no such queue).
+    fn queue_max(&mut self, queue: usize) -> u16;
+    /// Sets up the selected queue and enables it; whether it reads back ready.
+    fn setup_queue(&mut self, size: u16, desc: u64, avail: u64, used: u64) -> bool;
+    /// Notifies `queue`.
+    fn notify(&mut self, queue: usize);
+}
+
+impl TestTransport for VirtioMmio {
+    fn status(&mut self) -> u32 {
+        self.read(0x070, 4).unwrap() as u32
+    }
+
+    fn set_status(&mut self, status: u32) {
+        self.write(0x070, 4, u64::from(status)).unwrap();
+    }
+
+    fn device_features(&mut self) -> u64 {
+        self.write(0x014, 4, 0).unwrap();
+        let low = self.read(0x010, 4).unwrap();
+        self.write(0x014, 4, 1).unwrap();
+        low | self.read(0x010, 4).unwrap() << 32
+    }
+
+    fn set_driver_features(&mut self, features: u64) {
+        self.write(0x024, 4, 0).unwrap();
+        self.write(0x020, 4, features & 0xffff_ffff).unwrap();
+        self.write(0x024, 4, 1).unwrap();
+        self.write(0x020, 4, features >> 32).unwrap();
+    }
+
+    fn queue_max(&mut self, queue: usize) -> u16 {
+        self.write(0x030, 4, queue as u64).unwrap();
+        self.read(0x034, 4).unwrap() as u16
+    }
+
+    fn setup_queue(&mut self, size: u16, desc: u64, avail: u64, used: u64) -> bool {
+        let regs = [
+            (0x038, u64::from(size)),
+            (0x080, desc & 0xffff_ffff),
+            (0x084, desc >> 32),
+            (0x090, avail & 0xffff_ffff),
+            (0x094, avail >> 32),
+            (0x0a0, used & 0xffff_ffff),
+            (0x0a4, used >> 32),
+            (0x044, 1),
+        ];
+        for (offset, value) in regs {
+            self.write(offset, 4, value).unwrap();
+        }
+        self.read(0x044, 4).unwrap() == 1
+    }
+
+    fn notify(&mut self, queue: usize) {
+        self.write(0x050, 4, queue as u64).unwrap();
+    }
+}
+
+/// The driver side of one device, over any transport (virtio-mmio by default).
+pub(crate) struct Driver<T: TestTransport = VirtioMmio> {
+    pub(crate) dev: T,
     ram: Arc<GuestRam>,
     sizes: Vec<u16>,
     next_desc: Vec<u16>,
     avail_idx: Vec<u16>,
 }
 
-impl Driver {
-    pub(crate) fn new(dev: VirtioMmio, ram: &Arc<GuestRam>) -> Driver {
+impl Driver<VirtioMmio> {
+    pub(crate) fn read(&mut self, offset: u64) -> u32 {
+        self.dev.read(offset, 4).unwrap() as u32
+    }
+
+    pub(crate) fn write(&mut self, offset: u64, value: u32) {
+        self.dev.write(offset, 4, u64::from(value)).unwrap();
+    }
+}
+
+impl<T: TestTransport> Driver<T> {
+    pub(crate) fn new(dev: T, ram: &Arc<GuestRam>) -> Driver<T> {
         Driver {
             dev,
             ram: ram.clone(),
@@ -60,7 +139,7 @@ impl Driver {
     /// A driver in this one's state (queue layout, next free descriptors, available
     /// indices) for `dev` over `ram`: a restored device, over this driver's RAM or
     /// a copy of it.
-    pub(crate) fn fork(&self, dev: VirtioMmio, ram: &Arc<GuestRam>) -> Driver {
+    pub(crate) fn fork<U: TestTransport>(&self, dev: U, ram: &Arc<GuestRam>) -> Driver<U> {
         Driver {
             dev,
             ram: ram.clone(),
@@ -78,39 +157,25 @@ impl Driver {
         RAM_SIZE
     }
 
-    pub(crate) fn read(&mut self, offset: u64) -> u32 {
-        self.dev.read(offset, 4).unwrap() as u32
-    }
-
-    pub(crate) fn write(&mut self, offset: u64, value: u32) {
-        self.dev.write(offset, 4, u64::from(value)).unwrap();
-    }
-
     pub(crate) fn status(&mut self) -> u32 {
-        self.read(0x070)
+        self.dev.status()
     }
 
     /// Reads the device's 64-bit feature word.
     pub(crate) fn device_features(&mut self) -> u64 {
-        self.write(0x014, 0);
-        let low = u64::from(self.read(0x010));
-        self.write(0x014, 1);
-        low | u64::from(self.read(0x010)) << 32
+        self.dev.device_features()
     }
 
     /// Resets the device and negotiates `features`; panics (the test fails) when the
     /// device refuses them.
     pub(crate) fn negotiate(&mut self, features: u64) {
-        self.write(0x070, 0);
-        self.write(0x070, 1);
-        self.write(0x070, 1 | 2);
+        self.dev.set_status(0);
+        self.dev.set_status(1);
+        self.dev.set_status(1 | 2);
         let offered = self.device_features();
         assert_eq!(features & !offered, 0, "asking for features not offered");
-        self.write(0x024, 0);
-        self.write(0x020, features as u32);
-        self.write(0x024, 1);
-        self.write(0x020, (features >> 32) as u32);
-        self.write(0x070, 1 | 2 | 8);
+        self.dev.set_driver_features(features);
+        self.dev.set_status(1 | 2 | 8);
         assert_ne!(self.status() & 8, 0, "FEATURES_OK refused");
     }
 
@@ -131,28 +196,20 @@ impl Driver {
         self.negotiate(features);
         self.sizes.clear();
         for queue in 0..8 {
-            self.write(0x030, queue as u32);
-            let max = self.read(0x034);
+            let max = self.dev.queue_max(queue);
             if max == 0 {
                 break;
             }
-            let size = QUEUE_SIZE.min(max as u16);
+            let size = QUEUE_SIZE.min(max);
             let table = self.desc_table(queue);
             assert!(self.ram.write_bytes(table, &[0; 0x3000]));
-            self.write(0x038, u32::from(size));
-            let (desc, avail, used) = (
+            let ready = self.dev.setup_queue(
+                size,
                 RAM_BASE + table,
                 RAM_BASE + self.avail_ring(queue),
                 RAM_BASE + self.used_ring(queue),
             );
-            self.write(0x080, desc as u32);
-            self.write(0x084, (desc >> 32) as u32);
-            self.write(0x090, avail as u32);
-            self.write(0x094, (avail >> 32) as u32);
-            self.write(0x0a0, used as u32);
-            self.write(0x0a4, (used >> 32) as u32);
-            self.write(0x044, 1);
-            assert_eq!(self.read(0x044), 1, "queue {queue} not ready");
+            assert!(ready, "queue {queue} not ready");
             self.sizes.push(size);
         }
         self.next_desc = vec![0; self.sizes.len()];
@@ -162,7 +219,7 @@ impl Driver {
     /// Negotiates `features`, sets up the queues and sets DRIVER_OK.
     pub(crate) fn init(&mut self, features: u64) {
         self.init_without_driver_ok(features);
-        self.write(0x070, 1 | 2 | 8 | 4);
+        self.dev.set_status(1 | 2 | 8 | 4);
     }
 
     /// Writes a descriptor anywhere in RAM (for indirect tables); `addr` is a RAM
@@ -207,14 +264,14 @@ impl Driver {
     /// Makes `head` available and notifies.
     pub(crate) fn publish(&mut self, queue: usize, head: u16) {
         self.add_avail(queue, head);
-        self.write(0x050, queue as u32);
+        self.dev.notify(queue);
     }
 
     /// Builds a chain from `(ram offset, len, device-writable)` buffers on consecutive
     /// descriptors, publishes it and returns its head.
     pub(crate) fn submit(&mut self, queue: usize, bufs: &[(u64, u32, bool)]) -> u16 {
         let head = self.offer(queue, bufs);
-        self.write(0x050, queue as u32);
+        self.dev.notify(queue);
         head
     }
 

@@ -10,7 +10,12 @@
 //! | PLIC | 0xc00_0000 |
 //! | ns16550a UART | 0x1000_0000 |
 //! | virtio-mmio slots 0..8 | 0x1000_1000 + 0x1000 * n |
+//! | PCIe PIO window | 0x0300_0000 |
+//! | PCIe ECAM | 0x3000_0000 |
+//! | PCIe 32-bit MMIO window | 0x4000_0000 |
+//! | simple-framebuffer | 0x5000_0000 |
 //! | RAM | 0x8000_0000 |
+//! | PCIe 64-bit MMIO window | 0x4_0000_0000 |
 //!
 //! Harts are interleaved on the calling thread, each running a slice of
 //! instructions in turn. One thread keeps the device models free of locking
@@ -22,9 +27,10 @@ use std::time::{Duration, Instant};
 
 use cpu_riscv::{Hart, RunExit, TraceEntry};
 use devices::clint::{Clint, ClintHart};
+use devices::pci::{PciHost, SharedPciHost};
 use devices::virtio::{
     GuestMemoryHandle, InputHandle, InputKind, VirtioBlk, VirtioDevice, VirtioGpu, VirtioInput,
-    VirtioMmio, VirtioRng, host_entropy, seeded_entropy,
+    VirtioMmio, VirtioPci, VirtioRng, host_entropy, seeded_entropy,
 };
 use devices::{
     Framebuffer, FramebufferHandle, GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc,
@@ -32,7 +38,7 @@ use devices::{
 };
 use emu_core::config::{BiosChoice, MachineConfig};
 use emu_core::{Bus, GuestRam, RunControl, StopReason, VirtualClock};
-use firmware::fdt::{FdtDevice, RiscvVirtFdt};
+use firmware::fdt::{FdtDevice, FdtPciHost, RiscvVirtFdt};
 use firmware::loader::{self, ImageKind, ProgramImage};
 
 use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
@@ -79,6 +85,22 @@ pub const PLIC_BASE: u64 = 0xc00_0000;
 pub const UART_IRQ: usize = 10;
 /// The UART.
 pub const UART_BASE: u64 = 0x1000_0000;
+/// The PCIe host's ECAM window (256 buses), as on QEMU's virt board.
+pub const PCIE_ECAM_BASE: u64 = 0x3000_0000;
+/// Size of the ECAM window.
+pub const PCIE_ECAM_SIZE: u64 = 0x1000_0000;
+/// The PCI I/O window (port 0 upwards), as on QEMU.
+pub const PCIE_PIO_BASE: u64 = 0x0300_0000;
+/// Size of the PCI I/O window.
+pub const PCIE_PIO_SIZE: u64 = 0x1_0000;
+/// The 32-bit PCI memory window: at QEMU's base, but 256 MiB instead of QEMU's
+/// 1 GiB, so it ends below the simple-framebuffer at 0x5000_0000 (which the
+/// built-in demo guest draws on at that fixed address).
+pub const PCIE_MMIO: (u64, u64) = (0x4000_0000, 0x1000_0000);
+/// The 64-bit prefetchable PCI memory window, as on QEMU (16 GiB at 16 GiB).
+pub const PCIE_MMIO_HIGH: (u64, u64) = (0x4_0000_0000, 0x4_0000_0000);
+/// The PLIC source of PCI INTA (INTB..INTD follow), as on QEMU.
+pub const PCIE_INTX_IRQ: u32 = 32;
 /// mtime frequency, as QEMU's.
 pub const TIMEBASE_HZ: u64 = 10_000_000;
 /// The `simple-framebuffer` (in the window QEMU's virt board gives PCIe, which
@@ -234,6 +256,15 @@ impl RiscvVirt {
         // GPU in the next to last slot and the entropy device in the last; the
         // rest are empty (device ID 0, skipped by drivers).
         let chosen = choose_virtio_devices(config)?;
+        let (on_pci, on_mmio): (Vec<UserVirtio>, Vec<UserVirtio>) =
+            chosen.into_iter().partition(|d| d.pci);
+        if on_mmio.len() > GPU_SLOT as usize {
+            return Err(MachineError::Setup(format!(
+                "too many virtio-mmio devices ({}): riscv-virt has room for {} (use the -pci devices)",
+                on_mmio.len(),
+                GPU_SLOT
+            )));
+        }
         let gpu_display = devices::virtio::DisplayHandle::default();
         let keyboard = InputHandle::default();
         let tablet = InputHandle::default();
@@ -242,20 +273,8 @@ impl RiscvVirt {
         let mut device_entropy = Some(device_entropy);
         for slot in 0..ALL_VIRTIO_SLOTS {
             let irq = Box::new(plic.source(virtio_irq(slot) as usize));
-            let device: Option<Box<dyn VirtioDevice>> = match chosen.get(slot as usize) {
-                Some(UserVirtio::Disk(drive)) => Some(Box::new(
-                    VirtioBlk::open(&drive.file, drive.read_only)
-                        .map_err(|e| MachineError::Setup(e.to_string()))?,
-                )),
-                Some(UserVirtio::Entropy(index)) => {
-                    let seed = config.seed ^ 0x0e47_0000_0000_0000 ^ (*index as u64);
-                    let source = if config.deterministic {
-                        seeded_entropy(seed)
-                    } else {
-                        host_entropy()
-                    };
-                    Some(Box::new(VirtioRng::new(source)))
-                }
+            let device: Option<Box<dyn VirtioDevice>> = match on_mmio.get(slot as usize) {
+                Some(user) => Some(user.open(config)?),
                 None if slot == GPU_SLOT => Some(Box::new(VirtioGpu::new(
                     FRAMEBUFFER_WIDTH,
                     FRAMEBUFFER_HEIGHT,
@@ -287,6 +306,34 @@ impl RiscvVirt {
                 VIRTIO_STRIDE,
                 Box::new(transport),
             )?;
+        }
+        // The PCIe host, as on QEMU's virt board: INTA..INTD on PLIC sources
+        // 32..35, no MSI controller (so drivers fall back to INTx).
+        let intx: [Box<dyn emu_core::IrqLine>; 4] = std::array::from_fn(|pin| {
+            Box::new(plic.source(PCIE_INTX_IRQ as usize + pin)) as Box<dyn emu_core::IrqLine>
+        });
+        let mut pci = PciHost::new(intx, None);
+        for user in &on_pci {
+            let function = VirtioPci::new(user.open(config)?, guest_memory.clone())
+                .map_err(|e| MachineError::Setup(e.to_string()))?;
+            pci.add(Box::new(function))
+                .map_err(|e| MachineError::Setup(e.to_string()))?;
+        }
+        let pci = SharedPciHost::new(pci);
+        bus.map_mmio(
+            "pcie-ecam",
+            PCIE_ECAM_BASE,
+            PCIE_ECAM_SIZE,
+            Box::new(pci.ecam_window()),
+        )?;
+        bus.map_mmio(
+            "pcie-pio",
+            PCIE_PIO_BASE,
+            PCIE_PIO_SIZE,
+            Box::new(pci.pio_window()),
+        )?;
+        for (name, (base, size)) in [("pcie-mmio", PCIE_MMIO), ("pcie-mmio-high", PCIE_MMIO_HIGH)] {
+            bus.map_mmio(name, base, size, Box::new(pci.mmio_window(base)))?;
         }
         let rtc_time = if config.deterministic {
             deterministic_rtc(clock.clone(), config.seed)
@@ -643,14 +690,43 @@ impl Machine for RiscvVirt {
 const USER_DEVICES: &[(&str, &[&str])] = &[
     ("virtio-blk-device", &["drive"]),
     ("virtio-rng-device", &[]),
+    ("virtio-blk-pci", &["drive"]),
+    ("virtio-rng-pci", &[]),
 ];
 
-/// A virtio-mmio device the user asked for.
-enum UserVirtio {
+/// What a user-added virtio device is.
+enum UserVirtioKind {
     /// A disk on this drive.
     Disk(emu_core::config::DriveSpec),
     /// The n-th user-added entropy device.
     Entropy(usize),
+}
+
+/// A virtio device the user asked for, on virtio-mmio or on PCI.
+struct UserVirtio {
+    kind: UserVirtioKind,
+    pci: bool,
+}
+
+impl UserVirtio {
+    /// Opens the device model (a disk's image file, an entropy source).
+    fn open(&self, config: &MachineConfig) -> Result<Box<dyn VirtioDevice>, MachineError> {
+        Ok(match &self.kind {
+            UserVirtioKind::Disk(drive) => Box::new(
+                VirtioBlk::open(&drive.file, drive.read_only)
+                    .map_err(|e| MachineError::Setup(e.to_string()))?,
+            ),
+            UserVirtioKind::Entropy(index) => {
+                let seed = config.seed ^ 0x0e47_0000_0000_0000 ^ (*index as u64);
+                let source = if config.deterministic {
+                    seeded_entropy(seed)
+                } else {
+                    host_entropy()
+                };
+                Box::new(VirtioRng::new(source))
+            }
+        })
+    }
 }
 
 /// The user's virtio devices in slot order: drives the machine attaches itself
@@ -661,8 +737,10 @@ fn choose_virtio_devices(config: &MachineConfig) -> Result<Vec<UserVirtio>, Mach
         .drives
         .iter()
         .filter(|d| d.attach)
-        .cloned()
-        .map(UserVirtio::Disk)
+        .map(|d| UserVirtio {
+            kind: UserVirtioKind::Disk(d.clone()),
+            pci: false,
+        })
         .collect();
     let mut used_drives: Vec<&str> = Vec::new();
     let mut entropy = 0;
@@ -677,10 +755,11 @@ fn choose_virtio_devices(config: &MachineConfig) -> Result<Vec<UserVirtio>, Mach
             )));
         };
         device.check_options(options).map_err(MachineError::Setup)?;
+        let pci = device.driver.ends_with("-pci");
         match device.driver.as_str() {
-            "virtio-blk-device" => {
+            "virtio-blk-device" | "virtio-blk-pci" => {
                 let id = device.option("drive").ok_or_else(|| {
-                    MachineError::Setup("device virtio-blk-device needs drive=ID".to_owned())
+                    MachineError::Setup(format!("device {} needs drive=ID", device.driver))
                 })?;
                 let drive = config
                     .drives
@@ -688,7 +767,8 @@ fn choose_virtio_devices(config: &MachineConfig) -> Result<Vec<UserVirtio>, Mach
                     .find(|d| d.id.as_deref() == Some(id))
                     .ok_or_else(|| {
                         MachineError::Setup(format!(
-                            "device virtio-blk-device: no --drive with id={id}"
+                            "device {}: no --drive with id={id}",
+                            device.driver
                         ))
                     })?;
                 if drive.attach || used_drives.contains(&id) {
@@ -697,20 +777,19 @@ fn choose_virtio_devices(config: &MachineConfig) -> Result<Vec<UserVirtio>, Mach
                     )));
                 }
                 used_drives.push(id);
-                chosen.push(UserVirtio::Disk(drive.clone()));
+                chosen.push(UserVirtio {
+                    kind: UserVirtioKind::Disk(drive.clone()),
+                    pci,
+                });
             }
             _ => {
-                chosen.push(UserVirtio::Entropy(entropy));
+                chosen.push(UserVirtio {
+                    kind: UserVirtioKind::Entropy(entropy),
+                    pci,
+                });
                 entropy += 1;
             }
         }
-    }
-    if chosen.len() > GPU_SLOT as usize {
-        return Err(MachineError::Setup(format!(
-            "too many virtio devices ({}): riscv-virt has room for {}",
-            chosen.len(),
-            GPU_SLOT
-        )));
     }
     Ok(chosen)
 }
@@ -932,6 +1011,13 @@ impl BootPlan {
             clint: (CLINT_BASE, clint::SIZE),
             finisher: Some((TEST_BASE, sifive_test::SIZE)),
             devices,
+            pci: Some(FdtPciHost {
+                ecam: (PCIE_ECAM_BASE, PCIE_ECAM_SIZE),
+                pio: (PCIE_PIO_BASE, PCIE_PIO_SIZE),
+                mmio32: PCIE_MMIO,
+                mmio64: PCIE_MMIO_HIGH,
+                intx_base: PCIE_INTX_IRQ,
+            }),
         }
         .build()?;
         if fdt.len() as u64 > fdt_room {

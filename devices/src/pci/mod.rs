@@ -1,0 +1,235 @@
+//! PCI: functions, their configuration space, and a PCI Express host bridge.
+//!
+//! The parts, bus-agnostic in the vm-superio manner (none of them knows where it
+//! is mapped):
+//! - [`PciConfigSpace`] ([`config`]): the type-0 header a function embeds, with BAR
+//!   sizing, the capability list and BAR decoding.
+//! - [`Msix`] ([`msix`]): an MSI-X table and pending bits in a memory BAR.
+//! - [`PciFunction`]: what a function model implements: configuration and BAR
+//!   accesses, time, and the [`Device`] lifecycle.
+//! - [`PciHost`] ([`host`]): a host bridge like QEMU's `gpex` on its `virt` boards:
+//!   bus 0, the bridge itself at 00.0, functions at slots 1 to 31. It answers an
+//!   ECAM window, a memory window and an I/O window, swizzles INTx onto four
+//!   lines and hands functions an [`MsiTarget`] for MSI-X.
+//! - Thin adapters put a shared host on a bus: [`PciEcamWindow`],
+//!   [`PciMmioWindow`] (used for the 32-bit and the 64-bit window), [`PciPioWindow`]
+//!   (the I/O window as memory, for CPUs without port I/O), and for CPUs with port
+//!   I/O [`PciPioPorts`] and the `0xcf8`/`0xcfc` [`PciConfigPorts`].
+//!
+//! Virtio over PCI is [`crate::virtio::VirtioPci`], a [`PciFunction`].
+//!
+//! # Wiring into a machine (riscv-virt, as QEMU lays it out)
+//!
+//! ```
+//! use std::sync::Arc;
+//! use devices::pci::{PciHost, SharedPciHost};
+//! use devices::virtio::{GuestMemoryHandle, VirtioPci, VirtioRng};
+//! use emu_core::{Bus, GuestRam, IrqLine, RunControl};
+//!
+//! struct Line; // in a machine: `plic.source(32 + n)`
+//! impl IrqLine for Line {
+//!     fn set_level(&self, _high: bool) {}
+//! }
+//!
+//! let ram = Arc::new(GuestRam::new(16 << 20).unwrap());
+//! let mem = GuestMemoryHandle::new(ram.clone(), 0x8000_0000).unwrap();
+//! let mut bus = Bus::new(0x8000_0000, ram, Arc::new(RunControl::new())).unwrap();
+//! // INTA..INTD, and no MSI controller (riscv-virt without an IMSIC).
+//! let lines: [Box<dyn IrqLine>; 4] = std::array::from_fn(|_| Box::new(Line) as Box<dyn IrqLine>);
+//! let mut host = PciHost::new(lines, None);
+//! let rng = VirtioPci::new(Box::new(VirtioRng::from_host()), mem).unwrap();
+//! assert_eq!(host.add(Box::new(rng)).unwrap(), 1);
+//! let host = SharedPciHost::new(host);
+//! // The ECAM window owns the host's lifecycle (reset, save, restore, tick).
+//! bus.map_mmio("pcie-ecam", 0x3000_0000, 0x1000_0000, Box::new(host.ecam_window()))
+//!     .unwrap();
+//! bus.map_mmio("pcie-pio", 0x0300_0000, 0x1_0000, Box::new(host.pio_window()))
+//!     .unwrap();
+//! for (name, base, size) in [
+//!     ("pcie-mmio", 0x4000_0000, 0x4000_0000),
+//!     ("pcie-mmio-high", 0x4_0000_0000, 0x4_0000_0000),
+//! ] {
+//!     bus.map_mmio(name, base, size, Box::new(host.mmio_window(base))).unwrap();
+//! }
+//! // 00.0 is the host bridge, 00:01.0 the entropy device.
+//! assert_eq!(bus.read(0x3000_0000, 4), Ok(0x0008_1b36));
+//! assert_eq!(bus.read(0x3000_8000, 4), Ok(0x1005_1af4));
+//! assert_eq!(bus.read(0x3001_0000, 4), Ok(0xffff_ffff));
+//! ```
+//!
+//! # One lifecycle for the whole host
+//!
+//! Every adapter is a [`Device`] on the bus, but the host and its functions must be
+//! reset, saved and restored once. So exactly one adapter *owns* the lifecycle
+//! ([`Lifecycle::Owner`]): the ECAM window by default. Its `reset`, `save_state`,
+//! `restore_state` and `tick` act on the whole host; the other adapters
+//! ([`Lifecycle::Follower`]) do nothing there and save an empty state. A machine
+//! without ECAM (an x86 PC using `0xcf8` only) makes that adapter the owner with
+//! `with_lifecycle(Lifecycle::Owner)`.
+
+pub mod config;
+pub mod host;
+pub mod msix;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use emu_core::{Device, IrqLine, MsiTarget};
+use thiserror::Error;
+
+pub use config::{Bar, BarKind, PciConfigSpace, PciConfigState, PciIds};
+pub use host::{
+    Lifecycle, PciConfigPorts, PciEcamWindow, PciHost, PciHostBridge, PciMmioWindow, PciPioPorts,
+    PciPioWindow, SharedPciHost,
+};
+pub use msix::{Msix, MsixEntry, MsixState};
+
+/// Errors building PCI functions and the host: configuration mistakes of the
+/// machine definition, never guest actions.
+#[derive(Clone, Debug, Error, PartialEq, Eq)]
+pub enum PciError {
+    /// A BAR declaration is impossible.
+    #[error("BAR {index}: {reason}")]
+    BadBar {
+        /// The BAR.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The capability list has no room left in the first 256 bytes.
+    #[error("no room for a {len}-byte capability in configuration space")]
+    CapabilitiesFull {
+        /// Length of the capability that did not fit.
+        len: usize,
+    },
+    /// The MSI-X layout is impossible.
+    #[error("MSI-X: {0}")]
+    BadMsix(String),
+    /// The slot does not exist (functions go at slots 1 to 31).
+    #[error("PCI slot {0} does not exist (devices go at slots 1 to 31)")]
+    BadSlot(u8),
+    /// The slot already holds a function.
+    #[error("PCI slot {0} is taken")]
+    SlotTaken(u8),
+    /// Every slot is taken.
+    #[error("no free PCI slot on bus 0")]
+    NoFreeSlot,
+}
+
+/// The interrupt wiring a host hands a function when it is plugged in.
+#[derive(Default)]
+pub struct PciInterrupts {
+    /// The function's INTx pin, already routed (swizzled) to one of the host's
+    /// lines; `None` when the function has no pin.
+    pub intx: Option<Box<dyn IrqLine>>,
+    /// Where MSI-X messages go; `None` when the machine has no MSI controller.
+    pub msi: Option<Arc<dyn MsiTarget>>,
+}
+
+impl std::fmt::Debug for PciInterrupts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PciInterrupts")
+            .field("intx", &self.intx.is_some())
+            .field("msi", &self.msi.is_some())
+            .finish()
+    }
+}
+
+/// A PCI function (type-0 header) behind a [`PciHost`].
+///
+/// Offsets are into the function's configuration space, or into one of its BARs;
+/// the host decodes addresses with [`PciFunction::config`]. Nothing here may
+/// panic on any offset, size or value: all of them come from the guest.
+///
+/// The [`Device`] lifecycle covers the configuration space too: `reset` puts it
+/// back to power-on (BARs unprogrammed, decoding off) and drives INTx low, and
+/// `restore_state` drives INTx to the restored level even when it seems unchanged
+/// ([`PciIntx::redrive`]), since the host rebuilt its shared lines apart.
+pub trait PciFunction: Device {
+    /// The configuration space, for the host's BAR decoding and interrupt routing.
+    fn config(&self) -> &PciConfigSpace;
+
+    /// A configuration read of `size` bytes (1, 2 or 4) at `offset`.
+    fn config_read(&mut self, offset: u16, size: u8) -> u32 {
+        self.config().read(offset, size)
+    }
+
+    /// A configuration write of the low `size` bytes of `value` at `offset`.
+    fn config_write(&mut self, offset: u16, size: u8, value: u32);
+
+    /// A read of `size` bytes (1, 2, 4 or 8) at `offset` into BAR `bar`.
+    fn bar_read(&mut self, bar: usize, offset: u64, size: u8) -> u64;
+
+    /// A write of the low `size` bytes of `value` at `offset` into BAR `bar`.
+    fn bar_write(&mut self, bar: usize, offset: u64, size: u8, value: u64);
+
+    /// Advances device time to `now`, as [`emu_core::MmioDevice::tick`] does.
+    fn tick(&mut self, _now: u64) -> Option<u64> {
+        None
+    }
+
+    /// Takes the interrupt wiring the host made for this function's slot.
+    fn connect_interrupts(&mut self, _interrupts: PciInterrupts) {}
+}
+
+/// A function's INTx output: the routed line and its level, driven from the
+/// function's interrupt state, the command register's INTX_DISABLE bit and the
+/// status register's interrupt bit kept in step.
+#[derive(Default)]
+pub struct PciIntx {
+    line: Option<Box<dyn IrqLine>>,
+    level: bool,
+}
+
+impl std::fmt::Debug for PciIntx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PciIntx")
+            .field("connected", &self.line.is_some())
+            .field("level", &self.level)
+            .finish()
+    }
+}
+
+impl PciIntx {
+    /// Takes the line the host routed; it starts low.
+    pub fn connect(&mut self, line: Option<Box<dyn IrqLine>>) {
+        self.line = line;
+        self.level = false;
+    }
+
+    /// Whether the line is driven high now.
+    pub fn level(&self) -> bool {
+        self.level
+    }
+
+    /// The function wants an interrupt (`pending`) or not: mirrors it in the
+    /// status register and drives the line, unless software set INTX_DISABLE.
+    pub fn update(&mut self, config: &mut PciConfigSpace, pending: bool) {
+        config.set_interrupt_status(pending);
+        let level = pending && !config.intx_disabled();
+        if level != self.level {
+            self.drive(level);
+        }
+    }
+
+    /// As [`PciIntx::update`], driving the line even when its level seems
+    /// unchanged (after a restore or a host reset, when the line was reset apart).
+    pub fn redrive(&mut self, config: &mut PciConfigSpace, pending: bool) {
+        config.set_interrupt_status(pending);
+        let level = pending && !config.intx_disabled();
+        self.drive(level);
+    }
+
+    fn drive(&mut self, level: bool) {
+        self.level = level;
+        if let Some(line) = &self.line {
+            line.set_level(level);
+        }
+    }
+}
+
+/// Locks `mutex`, going on with the data of a thread that panicked while holding
+/// it: a device that panicked mid-access left its state as it was, and the
+/// machine goes on with it rather than wedging every later access.
+pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
