@@ -190,9 +190,14 @@ impl RiscvVirt {
         control: Arc<RunControl>,
         demo: &[u8],
     ) -> Result<RiscvVirt, MachineError> {
-        // One backing holds RAM and, after it, the mask ROM, so code in the ROM
-        // runs through the decode cache and the JIT like code in RAM.
-        let ram = Arc::new(GuestRam::new(config.memory + MROM_SIZE)?);
+        // One backing holds RAM, then the mask ROM, then the framebuffer's pixels:
+        // code in the ROM runs through the decode cache and the JIT like code in
+        // RAM, and the guest draws with plain stores on the fast path.
+        let framebuffer_bytes = Framebuffer::bytes_for(FRAMEBUFFER_WIDTH, FRAMEBUFFER_HEIGHT)
+            .next_multiple_of(emu_core::memory::PAGE_SIZE);
+        let rom_offset = config.memory;
+        let framebuffer_offset = rom_offset + MROM_SIZE;
+        let ram = Arc::new(GuestRam::new(framebuffer_offset + framebuffer_bytes)?);
         let clock = Arc::new(if config.deterministic {
             VirtualClock::instruction_counted(TIMEBASE_HZ, DETERMINISTIC_INSNS_PER_TICK)
         } else {
@@ -221,7 +226,7 @@ impl RiscvVirt {
         bus.map_rom(
             "mrom",
             MROM_BASE,
-            config.memory,
+            rom_offset,
             &reset_vector(entry, fdt_addr, fw_dynamic, MROM_SIZE),
         )?;
         // Interrupt lines live in the harts, which need the bus; the CLINT and PLIC
@@ -340,13 +345,19 @@ impl RiscvVirt {
         } else {
             goldfish_rtc::host_time()
         };
-        let framebuffer = Framebuffer::new(FRAMEBUFFER_WIDTH, FRAMEBUFFER_HEIGHT);
+        let framebuffer = Framebuffer::in_memory(
+            FRAMEBUFFER_WIDTH,
+            FRAMEBUFFER_HEIGHT,
+            bus.ram().clone(),
+            framebuffer_offset,
+        )
+        .map_err(|e| MachineError::Setup(e.to_string()))?;
         let framebuffer_handle = framebuffer.handle();
-        bus.map_mmio(
+        bus.map_ram(
             "framebuffer",
             FRAMEBUFFER_BASE,
+            framebuffer_offset,
             framebuffer.size(),
-            Box::new(framebuffer),
         )?;
         let mut rtc = GoldfishRtc::new(rtc_time);
         rtc.set_irq(Box::new(plic.source(RTC_IRQ)));
