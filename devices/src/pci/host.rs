@@ -720,35 +720,53 @@ pub struct PciEcamWindow {
 
 adapter_lifecycle!(PciEcamWindow);
 
+/// A memory read of a window whose registers are at most 32 bits wide (the
+/// configuration and I/O spaces): an 8-byte access is two 4-byte ones.
+fn read_split(
+    offset: u64,
+    size: u8,
+    mut read: impl FnMut(u64, u8) -> u32,
+) -> Result<u64, BusFault> {
+    match size {
+        1 | 2 | 4 => Ok(u64::from(read(offset, size))),
+        8 => {
+            let low = read(offset, 4);
+            let high = offset.checked_add(4).map_or(u32::MAX, |o| read(o, 4));
+            Ok(u64::from(low) | u64::from(high) << 32)
+        }
+        _ => Err(BusFault::Unsupported),
+    }
+}
+
+/// The write counterpart of [`read_split`].
+fn write_split(
+    offset: u64,
+    size: u8,
+    value: u64,
+    mut write: impl FnMut(u64, u8, u32),
+) -> Result<(), BusFault> {
+    match size {
+        1 | 2 | 4 => write(offset, size, value as u32),
+        8 => {
+            write(offset, 4, value as u32);
+            if let Some(o) = offset.checked_add(4) {
+                write(o, 4, (value >> 32) as u32);
+            }
+        }
+        _ => return Err(BusFault::Unsupported),
+    }
+    Ok(())
+}
+
 impl MmioDevice for PciEcamWindow {
     fn read(&mut self, offset: u64, size: u8) -> Result<u64, BusFault> {
         let mut host = self.port.host.lock();
-        match size {
-            1 | 2 | 4 => Ok(u64::from(host.ecam_read(offset, size))),
-            8 => {
-                let low = host.ecam_read(offset, 4);
-                let high = offset
-                    .checked_add(4)
-                    .map_or(u32::MAX, |o| host.ecam_read(o, 4));
-                Ok(u64::from(low) | u64::from(high) << 32)
-            }
-            _ => Err(BusFault::Unsupported),
-        }
+        read_split(offset, size, |o, s| host.ecam_read(o, s))
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) -> Result<(), BusFault> {
         let mut host = self.port.host.lock();
-        match size {
-            1 | 2 | 4 => host.ecam_write(offset, size, value as u32),
-            8 => {
-                host.ecam_write(offset, 4, value as u32);
-                if let Some(o) = offset.checked_add(4) {
-                    host.ecam_write(o, 4, (value >> 32) as u32);
-                }
-            }
-            _ => return Err(BusFault::Unsupported),
-        }
-        Ok(())
+        write_split(offset, size, value, |o, s, v| host.ecam_write(o, s, v))
     }
 
     fn tick(&mut self, now: u64) -> Option<u64> {
@@ -803,32 +821,12 @@ adapter_lifecycle!(PciPioWindow);
 impl MmioDevice for PciPioWindow {
     fn read(&mut self, offset: u64, size: u8) -> Result<u64, BusFault> {
         let mut host = self.port.host.lock();
-        match size {
-            1 | 2 | 4 => Ok(u64::from(host.pio_read(offset, size))),
-            8 => {
-                let low = host.pio_read(offset, 4);
-                let high = offset
-                    .checked_add(4)
-                    .map_or(u32::MAX, |o| host.pio_read(o, 4));
-                Ok(u64::from(low) | u64::from(high) << 32)
-            }
-            _ => Err(BusFault::Unsupported),
-        }
+        read_split(offset, size, |o, s| host.pio_read(o, s))
     }
 
     fn write(&mut self, offset: u64, size: u8, value: u64) -> Result<(), BusFault> {
         let mut host = self.port.host.lock();
-        match size {
-            1 | 2 | 4 => host.pio_write(offset, size, value as u32),
-            8 => {
-                host.pio_write(offset, 4, value as u32);
-                if let Some(o) = offset.checked_add(4) {
-                    host.pio_write(o, 4, (value >> 32) as u32);
-                }
-            }
-            _ => return Err(BusFault::Unsupported),
-        }
-        Ok(())
+        write_split(offset, size, value, |o, s, v| host.pio_write(o, s, v))
     }
 
     fn tick(&mut self, now: u64) -> Option<u64> {
