@@ -685,15 +685,19 @@ impl Hart {
 
     // ---- data memory ----
 
+    /// The backing offset of `[pa, pa + len)` for `access`: RAM and ROM for reads
+    /// and fetches, RAM only for writes (stores to ROM go to the bus and fault).
+    fn memory_offset(&self, pa: u64, len: u64, access: Access) -> Option<u64> {
+        match access {
+            Access::Write => self.bus.writable_offset(pa, len),
+            _ => self.bus.ram_offset(pa, len),
+        }
+    }
+
     /// Translates for a data access and checks that the whole access is in one page.
     fn data_slow_path(&mut self, va: u64, access: Access) -> Result<u64, Trap> {
         let pa = self.translate(va, access)?;
-        // ROM is on the read path only: stores to it go to the bus and fault.
-        let page = match access {
-            Access::Write => self.bus.writable_offset(pa & !0xfff, PAGE_SIZE),
-            _ => self.bus.ram_offset(pa & !0xfff, PAGE_SIZE),
-        };
-        if let Some(off) = page {
+        if let Some(off) = self.memory_offset(pa & !0xfff, PAGE_SIZE, access) {
             let entry = crate::mmu::TlbEntry {
                 tag: va & !0xfff,
                 delta: (off | (pa & 0xfff)).wrapping_sub(va),
@@ -818,11 +822,9 @@ impl Hart {
             return Err(Trap::new(code, va));
         }
         let pa = self.translate(va, access)?;
-        let off = match access {
-            Access::Write => self.bus.writable_offset(pa, size),
-            _ => self.bus.ram_offset(pa, size),
-        }
-        .ok_or(access.access_fault(va))?;
+        let off = self
+            .memory_offset(pa, size, access)
+            .ok_or(access.access_fault(va))?;
         if access == Access::Write && self.ram.is_code_page(off) {
             self.invalidate_code(off, size);
             self.ram.note_write(off, size, Some(&self.code_inbox));

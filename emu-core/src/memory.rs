@@ -98,6 +98,9 @@ pub struct GuestRam {
     code_pages: Box<[AtomicU64]>,
     /// The CPUs that decode from this RAM, told of writes to code pages.
     watchers: Mutex<Vec<Weak<CodeWriteInbox>>>,
+    /// How many CPUs registered (some may be gone): with one, a CPU's own store
+    /// has nobody to tell, which [`GuestRam::note_write`] sees without a lock.
+    watcher_count: std::sync::atomic::AtomicUsize,
 }
 
 macro_rules! ram_access {
@@ -173,6 +176,7 @@ impl GuestRam {
             len: size,
             code_pages,
             watchers: Mutex::new(Vec::new()),
+            watcher_count: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -275,6 +279,7 @@ impl GuestRam {
         let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
         watchers.retain(|w| w.strong_count() > 0);
         watchers.push(Arc::downgrade(&inbox));
+        self.watcher_count.store(watchers.len(), Ordering::Relaxed);
         inbox
     }
 
@@ -283,7 +288,8 @@ impl GuestRam {
     /// [`GuestRam::write_bytes`] (a CPU's own stores, DMA through another library)
     /// call this after writing.
     pub fn note_write(&self, offset: u64, len: u64, writer: Option<&CodeWriteInbox>) {
-        if len == 0 {
+        // A CPU's own store on a single-CPU machine: nobody else to tell.
+        if len == 0 || (writer.is_some() && self.watcher_count.load(Ordering::Relaxed) <= 1) {
             return;
         }
         let pages = self.code_pages_in(offset, len);
