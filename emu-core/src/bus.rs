@@ -20,6 +20,7 @@ use thiserror::Error;
 use crate::addr::PioPort;
 use crate::device::{DeviceState, MmioDevice, PioDevice, RunControl, StateError};
 use crate::memory::GuestRam;
+use crate::sync::LockRecover;
 
 /// A failed bus access, reported to the guest as an access fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
@@ -195,12 +196,6 @@ impl MemoryWindow {
     }
 }
 
-fn lock<T: ?Sized>(mutex: &Mutex<Box<T>>) -> std::sync::MutexGuard<'_, Box<T>> {
-    // A device that panicked mid-access left its state as it was; the machine
-    // goes on with it rather than wedging every later access.
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Bus {
     /// A bus with all of `ram` mapped as RAM at `ram_base`.
     pub fn new(
@@ -333,7 +328,7 @@ impl Bus {
         match self.ports.find(addr) {
             Some(range) if range.end - addr >= u64::from(size) => {
                 let offset = (addr - range.base) as u16;
-                lock(&range.kind).read(offset, size) & ones
+                range.kind.lock_recover().read(offset, size) & ones
             }
             _ => ones,
         }
@@ -347,7 +342,7 @@ impl Bus {
             && range.end - addr >= u64::from(size)
         {
             let offset = (addr - range.base) as u16;
-            lock(&range.kind).write(offset, size, value);
+            range.kind.lock_recover().write(offset, size, value);
         }
     }
 
@@ -413,7 +408,7 @@ impl Bus {
                 };
                 value.ok_or(BusFault::Unsupported)
             }
-            RegionKind::Mmio(device) => lock(device).read(offset, size),
+            RegionKind::Mmio(device) => device.lock_recover().read(offset, size),
         }
     }
 
@@ -445,7 +440,7 @@ impl Bus {
                     Err(BusFault::Unsupported)
                 }
             }
-            RegionKind::Mmio(device) => lock(device).write(offset, size, value),
+            RegionKind::Mmio(device) => device.lock_recover().write(offset, size, value),
         }
     }
 
@@ -464,10 +459,13 @@ impl Bus {
     /// Advances every device's time to `now`; returns the earliest next deadline.
     pub fn tick_devices(&self, now: u64) -> Option<u64> {
         let mmio = self.regions.iter().filter_map(|r| match &r.kind {
-            RegionKind::Mmio(device) => lock(device).tick(now),
+            RegionKind::Mmio(device) => device.lock_recover().tick(now),
             _ => None,
         });
-        let pio = self.ports.iter().filter_map(|r| lock(&r.kind).tick(now));
+        let pio = self
+            .ports
+            .iter()
+            .filter_map(|r| r.kind.lock_recover().tick(now));
         mmio.chain(pio).min()
     }
 
@@ -475,11 +473,11 @@ impl Bus {
     pub fn reset_devices(&self) {
         for region in self.regions.iter() {
             if let RegionKind::Mmio(device) = &region.kind {
-                lock(device).reset();
+                device.lock_recover().reset();
             }
         }
         for range in self.ports.iter() {
-            lock(&range.kind).reset();
+            range.kind.lock_recover().reset();
         }
     }
 
@@ -487,13 +485,15 @@ impl Bus {
     /// devices' names prefixed with `pio:`), in address order.
     pub fn save_devices(&self) -> Vec<(String, DeviceState)> {
         let mmio = self.regions.iter().filter_map(|r| match &r.kind {
-            RegionKind::Mmio(device) => Some((r.name.clone(), lock(device).save_state())),
+            RegionKind::Mmio(device) => Some((r.name.clone(), device.lock_recover().save_state())),
             _ => None,
         });
-        let pio = self
-            .ports
-            .iter()
-            .map(|r| (format!("pio:{}", r.name), lock(&r.kind).save_state()));
+        let pio = self.ports.iter().map(|r| {
+            (
+                format!("pio:{}", r.name),
+                r.kind.lock_recover().save_state(),
+            )
+        });
         mmio.chain(pio).collect()
     }
 
@@ -518,13 +518,15 @@ impl Bus {
                     .ports
                     .iter()
                     .find(|r| r.name == port_name)
-                    .map(|r| lock(&r.kind).restore_state(state)),
+                    .map(|r| r.kind.lock_recover().restore_state(state)),
                 None => self
                     .regions
                     .iter()
                     .find(|r| r.name == *name)
                     .and_then(|r| match &r.kind {
-                        RegionKind::Mmio(device) => Some(lock(device).restore_state(state)),
+                        RegionKind::Mmio(device) => {
+                            Some(device.lock_recover().restore_state(state))
+                        }
                         _ => None,
                     }),
             };

@@ -19,6 +19,7 @@ use thiserror::Error;
 
 use crate::bus::BusFault;
 pub use crate::irq::IrqLine;
+use crate::sync::LockRecover;
 
 /// The guest-visible state of one device, as saved by [`Device::save_state`].
 ///
@@ -163,7 +164,7 @@ impl RunControl {
 
     /// Requests a stop; the first request wins.
     pub fn request_stop(&self, reason: StopReason) {
-        let mut slot = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.reason.lock_recover();
         if slot.is_none() {
             *slot = Some(reason);
         }
@@ -178,12 +179,12 @@ impl RunControl {
 
     /// The requested stop, if any.
     pub fn stop_reason(&self) -> Option<StopReason> {
-        *self.reason.lock().unwrap_or_else(|e| e.into_inner())
+        *self.reason.lock_recover()
     }
 
     /// Returns to the running state (after a reset was handled).
     pub fn clear(&self) {
-        *self.reason.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.reason.lock_recover() = None;
         self.state.store(RUNNING, Ordering::Release);
     }
 

@@ -15,6 +15,7 @@ pub mod debug;
 pub mod device;
 pub mod irq;
 pub mod memory;
+pub mod sync;
 
 pub use addr::{GuestPhysAddr, PioPort};
 pub use bus::{Bus, BusError, BusFault};

@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex, Weak};
 use memmap2::{MmapOptions, MmapRaw};
 use thiserror::Error;
 
+use crate::sync::LockRecover;
+
 /// Size of a guest page for dirty and code tracking.
 pub const PAGE_SIZE: u64 = 4096;
 const PAGE_SHIFT: u32 = 12;
@@ -68,13 +70,13 @@ impl CodeWriteInbox {
     /// The pages written since the last call (page-aligned RAM offsets), or
     /// `None` when too many arrived to list and the CPU must drop all its code.
     pub fn take(&self) -> Option<Vec<u64>> {
-        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pages = self.pages.lock_recover();
         self.pending.store(false, Ordering::Release);
         pages.replace(Vec::new())
     }
 
     fn post(&self, written: &[u64]) {
-        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let mut pages = self.pages.lock_recover();
         if let Some(list) = pages.as_mut() {
             for &page in written {
                 if !list.contains(&page) {
@@ -276,7 +278,7 @@ impl GuestRam {
     /// A new inbox of code writes for one CPU, which it keeps for its lifetime.
     pub fn watch_code_writes(&self) -> Arc<CodeWriteInbox> {
         let inbox = Arc::new(CodeWriteInbox::default());
-        let mut watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut watchers = self.watchers.lock_recover();
         watchers.retain(|w| w.strong_count() > 0);
         watchers.push(Arc::downgrade(&inbox));
         self.watcher_count.store(watchers.len(), Ordering::Relaxed);
@@ -296,7 +298,7 @@ impl GuestRam {
         if pages.is_empty() {
             return;
         }
-        let watchers = self.watchers.lock().unwrap_or_else(|e| e.into_inner());
+        let watchers = self.watchers.lock_recover();
         for inbox in watchers.iter().filter_map(Weak::upgrade) {
             if writer.is_some_and(|w| ptr::eq(w, &*inbox)) {
                 continue;

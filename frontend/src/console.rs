@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender};
 use emu_core::config::SerialBackend;
+use emu_core::sync::LockRecover;
 use emu_core::{RunControl, StopReason};
 use nix::sys::termios::{self, SetArg, Termios};
 
@@ -25,7 +26,7 @@ pub struct SerialTail(Arc<Mutex<VecDeque<u8>>>);
 
 impl SerialTail {
     fn push(&self, data: &[u8]) {
-        let mut tail = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tail = self.0.lock_recover();
         tail.extend(data);
         let excess = tail.len().saturating_sub(TAIL_BYTES);
         tail.drain(..excess);
@@ -33,7 +34,7 @@ impl SerialTail {
 
     /// The last `n` lines of output (the unfinished last line included).
     pub fn last_lines(&self, n: usize) -> Vec<String> {
-        let tail = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let tail = self.0.lock_recover();
         let bytes: Vec<u8> = tail.iter().copied().collect();
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<String> = text

@@ -14,6 +14,8 @@ use crossbeam_channel::Sender;
 use regex::bytes::Regex;
 use serde::{Deserialize, Serialize};
 
+use emu_core::sync::LockRecover;
+
 /// Output kept for matching when no pattern matches it (older bytes are dropped).
 const MAX_UNMATCHED: usize = 1 << 20;
 
@@ -125,14 +127,11 @@ pub struct OutputFeed(Arc<Mutex<Vec<u8>>>);
 impl OutputFeed {
     /// Appends guest output.
     pub fn push(&self, data: &[u8]) {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(data);
+        self.0.lock_recover().extend_from_slice(data);
     }
 
     fn take(&self) -> Vec<u8> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.0.lock_recover())
     }
 }
 

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use emu_core::config::{Accel, BiosChoice, MachineConfig, MachineSpec};
+use emu_core::sync::LockRecover;
 use serde::{Deserialize, Serialize};
 
 use crate::script::StepSpec;
@@ -383,7 +384,7 @@ pub fn test(args: &TestArgs) -> Result<i32, String> {
                     progress.started(&case.name);
                     let result = run_case(&turing, case, &log_dir);
                     progress.finished(&result);
-                    results.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(result);
+                    results.lock_recover()[index] = Some(result);
                 }
             });
         }

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use emu_core::sync::LockRecover;
+
 /// Root of the repository.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -282,9 +284,7 @@ impl GuestSession {
                 if n == 0 {
                     break;
                 }
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&buf[..n]);
+                sink.lock_recover().extend_from_slice(&buf[..n]);
             }
         });
         let stdin = child.stdin.take();
@@ -298,7 +298,7 @@ impl GuestSession {
 
     /// Everything the guest printed so far.
     pub fn transcript(&self) -> String {
-        String::from_utf8_lossy(&self.output.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        String::from_utf8_lossy(&self.output.lock_recover()).into_owned()
     }
 
     /// Waits until `needle` appears in output not consumed yet; returns the text up
@@ -307,7 +307,7 @@ impl GuestSession {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             {
-                let out = self.output.lock().unwrap_or_else(|e| e.into_inner());
+                let out = self.output.lock_recover();
                 let text =
                     String::from_utf8_lossy(&out[self.consumed.min(out.len())..]).into_owned();
                 if let Some(at) = text.find(needle) {

@@ -17,6 +17,8 @@ use crate::hart::Hart;
 use super::space::{PAGE, PROT_EXEC, PROT_READ, UserMemory};
 use super::syscall::{GuestAction, ProcessState};
 
+use emu_core::sync::LockRecover;
+
 /// Where the `rt_sigreturn` trampoline lives (one page above the stack area).
 pub const TRAMPOLINE: u64 = super::elf::STACK_TOP + PAGE;
 
@@ -138,11 +140,7 @@ pub fn sigaction(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 
         return -i64::from(libc::EINVAL);
     }
     let memory = state.memory.clone();
-    let mut actions = state
-        .shared
-        .actions
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut actions = state.shared.actions.lock_recover();
     if a[2] != 0 {
         let old = actions[signal as usize];
         let mut out = [0u8; 24];
@@ -332,8 +330,7 @@ pub(crate) fn action(state: &ProcessState, signal: i32) -> GuestAction {
     state
         .shared
         .actions
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .lock_recover()
         .get(signal as usize)
         .copied()
         .unwrap_or_default()
@@ -419,11 +416,7 @@ pub fn deliver(
     state.signal_mask = mask;
     apply_host_mask(mask);
     if action.flags & SA_RESETHAND != 0 {
-        let mut actions = state
-            .shared
-            .actions
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut actions = state.shared.actions.lock_recover();
         actions[signal as usize] = GuestAction::default();
         install_host(signal, &GuestAction::default());
     }

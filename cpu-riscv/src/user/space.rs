@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use emu_core::GuestRam;
+use emu_core::sync::RwLockRecover;
 
 use crate::hart::UserAddressSpace;
 use crate::mmu::Access;
@@ -74,14 +75,14 @@ impl UserAddressSpace for AreaMap {
 impl AreaMap {
     /// The protection of the page holding `va`, if it is mapped.
     pub fn prot_at(&self, va: u64) -> Option<u8> {
-        let areas = self.areas.read().unwrap_or_else(|e| e.into_inner());
+        let areas = self.areas.read_recover();
         let (_, area) = areas.range(..=va).next_back()?;
         (va < area.end).then_some(area.prot)
     }
 
     /// `[start, end)` cut into runs of one protection (None: unmapped).
     fn runs(&self, start: u64, end: u64) -> Vec<(u64, u64, Option<u8>)> {
-        let areas = self.areas.read().unwrap_or_else(|e| e.into_inner());
+        let areas = self.areas.read_recover();
         let mut runs = Vec::new();
         let mut at = start;
         let first = areas.range(..=start).next_back().map_or(start, |(&s, _)| s);
@@ -137,7 +138,7 @@ impl AreaMap {
     /// was there. Private, as are `unmap` and `protect`: [`UserMemory`] changes
     /// the map and the host protection together.
     fn map(&self, start: u64, len: u64, prot: u8) {
-        let mut areas = self.areas.write().unwrap_or_else(|e| e.into_inner());
+        let mut areas = self.areas.write_recover();
         Self::cut(&mut areas, start, start + len);
         areas.insert(
             start,
@@ -150,13 +151,13 @@ impl AreaMap {
 
     /// Unmaps `[start, start + len)`.
     fn unmap(&self, start: u64, len: u64) {
-        let mut areas = self.areas.write().unwrap_or_else(|e| e.into_inner());
+        let mut areas = self.areas.write_recover();
         Self::cut(&mut areas, start, start + len);
     }
 
     /// Whether every page of `[start, start + len)` is mapped.
     pub fn is_mapped(&self, start: u64, len: u64) -> bool {
-        let areas = self.areas.read().unwrap_or_else(|e| e.into_inner());
+        let areas = self.areas.read_recover();
         let mut at = start;
         let end = start.saturating_add(len);
         while at < end {
@@ -181,7 +182,7 @@ impl AreaMap {
     /// The highest free gap of `len` bytes that ends at or below `top`, at or above
     /// `bottom`.
     pub fn find_free(&self, len: u64, bottom: u64, top: u64) -> Option<u64> {
-        let areas = self.areas.read().unwrap_or_else(|e| e.into_inner());
+        let areas = self.areas.read_recover();
         let mut ceiling = top;
         for (&start, area) in areas.range(..top).rev() {
             if area.end <= ceiling && ceiling - area.end >= len {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use emu_core::sync::LockRecover;
 use emu_core::{Bus, VirtualClock};
 
 use crate::hart::Hart;
@@ -438,7 +439,7 @@ impl ProcessState {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
+    mutex.lock_recover()
 }
 
 /// `-errno` as the guest sees it.

@@ -23,13 +23,14 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use emu_core::sync::LockRecover;
 use emu_core::{
     BusFault, Device, DeviceState, IrqLine, MmioDevice, MsiTarget, PioDevice, StateError,
 };
 use serde::{Deserialize, Serialize};
 
 use super::config::{PciConfigSpace, PciConfigState, PciIds};
-use super::{PciError, PciFunction, PciInterrupts, lock};
+use super::{PciError, PciFunction, PciInterrupts};
 use crate::state::{NoState, invalid};
 
 /// Slots on bus 0 (slot 0 is the host bridge).
@@ -165,7 +166,7 @@ struct IntxRouter {
 
 impl IntxRouter {
     fn drive(&self, line: usize, slot: usize, high: bool) {
-        let mut asserted = lock(&self.asserted);
+        let mut asserted = self.asserted.lock_recover();
         let Some(bits) = asserted.get_mut(line) else {
             return;
         };
@@ -185,7 +186,7 @@ impl IntxRouter {
 
     /// Every line low, as at power-on.
     fn reset(&self) {
-        let mut asserted = lock(&self.asserted);
+        let mut asserted = self.asserted.lock_recover();
         for (bits, line) in asserted.iter_mut().zip(&self.lines) {
             if *bits != 0 {
                 line.set_level(false);
@@ -195,7 +196,8 @@ impl IntxRouter {
     }
 
     fn level(&self, line: usize) -> bool {
-        lock(&self.asserted)
+        self.asserted
+            .lock_recover()
             .get(line)
             .is_some_and(|&bits| bits != 0)
     }
@@ -579,7 +581,7 @@ impl SharedPciHost {
 
     /// The host, locked (a panic of another holder does not wedge it).
     pub fn lock(&self) -> MutexGuard<'_, PciHost> {
-        lock(&self.0)
+        self.0.lock_recover()
     }
 
     fn port(&self, lifecycle: Lifecycle) -> HostPort {

@@ -71,7 +71,7 @@ pub mod config;
 pub mod host;
 pub mod msix;
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use emu_core::{Device, IrqLine, MsiTarget};
 use thiserror::Error;
@@ -225,11 +225,4 @@ impl PciIntx {
             line.set_level(level);
         }
     }
-}
-
-/// Locks `mutex`, going on with the data of a thread that panicked while holding
-/// it: a device that panicked mid-access left its state as it was, and the
-/// machine goes on with it rather than wedging every later access.
-pub(crate) fn lock<T: ?Sized>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

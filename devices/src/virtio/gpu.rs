@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use emu_core::sync::LockRecover;
 use emu_core::{DeviceState, StateError};
 use serde::{Deserialize, Serialize};
 use vm_memory::{Bytes, GuestAddress, GuestMemory, Permissions};
@@ -213,7 +214,7 @@ impl VirtioGpu {
     }
 
     fn display(&self) -> MutexGuard<'_, Display> {
-        self.display.lock().unwrap_or_else(|e| e.into_inner())
+        self.display.lock_recover()
     }
 
     /// Shows nothing (no scanout), telling viewers to redraw.

@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use emu_core::sync::LockRecover;
 use emu_core::{DeviceState, StateError};
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +59,7 @@ pub struct InputHandle(Arc<Mutex<VecDeque<[u8; 8]>>>);
 
 impl InputHandle {
     fn queue(&self) -> MutexGuard<'_, VecDeque<[u8; 8]>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.0.lock_recover()
     }
 
     fn push(&self, events: &[(u16, u16, u32)]) {

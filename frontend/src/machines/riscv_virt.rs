@@ -37,6 +37,7 @@ use devices::{
     plic, sifive_test, uart16550,
 };
 use emu_core::config::{BiosChoice, MachineConfig};
+use emu_core::sync::LockRecover;
 use emu_core::{Bus, GuestRam, RunControl, StopReason, VirtualClock};
 use firmware::fdt::{FdtDevice, FdtPciHost, RiscvVirtFdt};
 use firmware::loader::{self, ImageKind, ProgramImage};
@@ -152,7 +153,7 @@ fn screen_snapshot(
     gpu: &devices::virtio::DisplayHandle,
     framebuffer: &FramebufferHandle,
 ) -> devices::virtio::Display {
-    let shown = gpu.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let shown = gpu.lock_recover().clone();
     if shown.frames > 0 && shown.width > 0 {
         shown
     } else {
