@@ -7,6 +7,7 @@
 //! address. Watchpoints need every data access checked, so while any is set the
 //! hart runs instruction by instruction, checking each access before it is made.
 
+use emu_core::GuestPhysAddr;
 use std::collections::BTreeSet;
 
 use crate::hart::{Hart, RunExit};
@@ -268,7 +269,11 @@ impl Hart {
             let Ok(pa) = self.debug_translate(at) else {
                 return false;
             };
-            if self.bus.ram_offset(pa, chunk as u64).is_none() {
+            if self
+                .bus
+                .ram_offset(GuestPhysAddr(pa), chunk as u64)
+                .is_none()
+            {
                 return false;
             }
             pages.push((pa, done, chunk));
@@ -281,7 +286,7 @@ impl Hart {
 
     /// Reads RAM at physical address `pa`; returns the bytes read (0 if not RAM).
     pub fn debug_read_phys(&self, pa: u64, buf: &mut [u8]) -> usize {
-        match self.bus.ram_offset(pa, buf.len() as u64) {
+        match self.bus.ram_offset(GuestPhysAddr(pa), buf.len() as u64) {
             Some(off) if self.ram.read_bytes(off, buf) => buf.len(),
             _ => 0,
         }
@@ -289,7 +294,7 @@ impl Hart {
 
     /// Writes RAM at physical address `pa`, dropping code decoded from it.
     pub fn debug_write_phys(&mut self, pa: u64, data: &[u8]) -> bool {
-        let Some(off) = self.bus.ram_offset(pa, data.len() as u64) else {
+        let Some(off) = self.bus.ram_offset(GuestPhysAddr(pa), data.len() as u64) else {
             return false;
         };
         if !self.ram.write_bytes(off, data) {

@@ -288,6 +288,7 @@ pub fn parse_number(text: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use emu_core::GuestPhysAddr;
     use std::sync::Arc;
 
     use emu_core::{Bus, GuestRam, RunControl, VirtualClock};
@@ -296,7 +297,9 @@ mod tests {
 
     fn hart() -> Hart {
         let ram = Arc::new(GuestRam::new(0x10000).unwrap());
-        let bus = Arc::new(Bus::new(0x8000_0000, ram, Arc::new(RunControl::new())).unwrap());
+        let bus = Arc::new(
+            Bus::new(GuestPhysAddr(0x8000_0000), ram, Arc::new(RunControl::new())).unwrap(),
+        );
         Hart::new(0, bus, Arc::new(VirtualClock::host(10_000_000)))
     }
 

@@ -1,6 +1,7 @@
 //! One RISC-V hart: architectural state, the fetch/decode cache, memory access and
 //! trap delivery. Instruction semantics live in [`crate::exec`].
 
+use emu_core::GuestPhysAddr;
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::Cell;
 use std::sync::Arc;
@@ -468,7 +469,7 @@ impl Hart {
             return Some((page << 12) | (pc & 0xfff));
         }
         let pa = self.translate(pc, Access::Execute).ok()?;
-        let off = self.bus.ram_offset(pa & !0xfff, PAGE_SIZE)?;
+        let off = self.bus.ram_offset(GuestPhysAddr(pa & !0xfff), PAGE_SIZE)?;
         self.exec_cache[slot] = (vpn, off >> 12);
         Some(off | (pc & 0xfff))
     }
@@ -535,7 +536,7 @@ impl Hart {
     fn fetch_slow(&mut self, pc: u64) -> Result<Insn, Trap> {
         let pa = self.translate(pc, Access::Execute)?;
         let low = self.fetch_halfword(pa, pc)?;
-        let ram_off = self.bus.ram_offset(pa, 2);
+        let ram_off = self.bus.ram_offset(GuestPhysAddr(pa), 2);
         let crosses_page = insn_len(low) == 4 && pc & 0xfff == 0xffe;
         let high = if insn_len(low) == 2 {
             0
@@ -559,9 +560,9 @@ impl Hart {
     }
 
     fn fetch_halfword(&self, pa: u64, va: u64) -> Result<u16, Trap> {
-        let value = match self.bus.ram_offset(pa, 2) {
+        let value = match self.bus.ram_offset(GuestPhysAddr(pa), 2) {
             Some(off) => self.ram.read_u16(off),
-            None => self.bus.read(pa, 2).ok().map(|v| v as u16),
+            None => self.bus.read(GuestPhysAddr(pa), 2).ok().map(|v| v as u16),
         };
         value.ok_or(Trap::new(cause::INSTRUCTION_ACCESS_FAULT, va))
     }
@@ -689,8 +690,8 @@ impl Hart {
     /// and fetches, RAM only for writes (stores to ROM go to the bus and fault).
     fn memory_offset(&self, pa: u64, len: u64, access: Access) -> Option<u64> {
         match access {
-            Access::Write => self.bus.writable_offset(pa, len),
-            _ => self.bus.ram_offset(pa, len),
+            Access::Write => self.bus.writable_offset(GuestPhysAddr(pa), len),
+            _ => self.bus.ram_offset(GuestPhysAddr(pa), len),
         }
     }
 
@@ -745,7 +746,7 @@ impl Hart {
         let pa = self.data_slow_path(va, Access::Read)?;
         let value = self
             .bus
-            .read(pa, size)
+            .read(GuestPhysAddr(pa), size)
             .map_err(|_| Trap::new(cause::LOAD_ACCESS_FAULT, va))?;
         Ok(value)
     }
@@ -783,13 +784,13 @@ impl Hart {
         let pa = self.data_slow_path(va, Access::Write)?;
         let code_off = self
             .bus
-            .writable_offset(pa, u64::from(size))
+            .writable_offset(GuestPhysAddr(pa), u64::from(size))
             .filter(|&off| self.ram.is_code_page(off));
         if let Some(off) = code_off {
             self.invalidate_code(off, u64::from(size));
         }
         self.bus
-            .write(pa, size, value)
+            .write(GuestPhysAddr(pa), size, value)
             .map_err(|_| Trap::new(cause::STORE_ACCESS_FAULT, va))?;
         if let Some(off) = code_off {
             self.ram

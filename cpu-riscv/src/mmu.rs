@@ -8,6 +8,7 @@
 
 use crate::hart::{Hart, PRIV_M, PRIV_S, PRIV_U};
 use crate::trap::{Trap, cause};
+use emu_core::GuestPhysAddr;
 
 /// Entries per TLB array.
 pub const TLB_ENTRIES: usize = 1024;
@@ -229,16 +230,16 @@ impl Hart {
     }
 
     fn read_phys_u64(&self, pa: u64) -> Option<u64> {
-        match self.bus.ram_offset(pa, 8) {
+        match self.bus.ram_offset(GuestPhysAddr(pa), 8) {
             Some(off) => self.ram.read_u64(off),
-            None => self.bus.read(pa, 8).ok(),
+            None => self.bus.read(GuestPhysAddr(pa), 8).ok(),
         }
     }
 
     /// Sets A/D bits in a PTE atomically, so a concurrent change by another hart
     /// (or the OS) is not overwritten. Returns false when the PTE is not in RAM.
     fn set_pte_bits(&mut self, pte_addr: u64, bits: u64) -> bool {
-        let Some(off) = self.bus.writable_offset(pte_addr, 8) else {
+        let Some(off) = self.bus.writable_offset(GuestPhysAddr(pte_addr), 8) else {
             return false;
         };
         let Some(cell) = self.ram.atomic_u64(off) else {

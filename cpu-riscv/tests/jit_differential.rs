@@ -18,6 +18,7 @@
 //!
 //! and one case again: `TURING_FUZZ_SEED=<seed> TURING_FUZZ_CASES=1 ...`.
 
+use emu_core::GuestPhysAddr;
 use std::sync::Arc;
 
 use cpu_riscv::{Hart, HartState, RunExit};
@@ -442,7 +443,12 @@ fn run(code: &[u32], init: &Init, jit: bool) -> Outcome {
     assert!(ram.write_bytes(HANDLER_OFFSET, &words(&handler())));
     assert!(ram.write_bytes(PROGRAM_OFFSET, &words(code)));
     assert!(ram.write_bytes(DATA_OFFSET, &init.data));
-    let bus = Bus::new(RAM_BASE, ram.clone(), Arc::new(RunControl::new())).expect("bus");
+    let bus = Bus::new(
+        GuestPhysAddr(RAM_BASE),
+        ram.clone(),
+        Arc::new(RunControl::new()),
+    )
+    .expect("bus");
     let clock = Arc::new(VirtualClock::instruction_counted(10_000_000, 1));
     let mut hart = Hart::new(0, Arc::new(bus), clock);
     hart.state.x = init.x;

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use thiserror::Error;
 
-use crate::addr::PioPort;
+use crate::addr::{GuestPhysAddr, PioPort};
 use crate::device::{DeviceState, MmioDevice, PioDevice, RunControl, StateError};
 use crate::memory::GuestRam;
 use crate::sync::LockRecover;
@@ -199,7 +199,7 @@ impl MemoryWindow {
 impl Bus {
     /// A bus with all of `ram` mapped as RAM at `ram_base`.
     pub fn new(
-        ram_base: u64,
+        ram_base: GuestPhysAddr,
         ram: Arc<GuestRam>,
         control: Arc<RunControl>,
     ) -> Result<Bus, BusError> {
@@ -265,11 +265,11 @@ impl Bus {
     pub fn map_ram(
         &mut self,
         name: &str,
-        base: u64,
+        base: GuestPhysAddr,
         offset: u64,
         size: u64,
     ) -> Result<(), BusError> {
-        self.map_memory(name, base, offset, size, true)
+        self.map_memory(name, base.raw(), offset, size, true)
     }
 
     /// Maps read-only memory holding `data` at `base`, kept in the backing at
@@ -278,12 +278,12 @@ impl Bus {
     pub fn map_rom(
         &mut self,
         name: &str,
-        base: u64,
+        base: GuestPhysAddr,
         offset: u64,
         data: &[u8],
     ) -> Result<(), BusError> {
         let size = (data.len() as u64).max(1);
-        self.map_memory(name, base, offset, size, false)?;
+        self.map_memory(name, base.raw(), offset, size, false)?;
         // In range: map_memory checked that `[offset, offset + size)` is backing.
         self.ram.write_bytes(offset, data);
         Ok(())
@@ -350,11 +350,11 @@ impl Bus {
     pub fn map_mmio(
         &mut self,
         name: &str,
-        base: u64,
+        base: GuestPhysAddr,
         size: u64,
         device: Box<dyn MmioDevice>,
     ) -> Result<(), BusError> {
-        self.insert(name, base, size, RegionKind::Mmio(Mutex::new(device)))
+        self.insert(name, base.raw(), size, RegionKind::Mmio(Mutex::new(device)))
     }
 
     /// The memory backing every RAM and ROM region (offsets from
@@ -371,18 +371,20 @@ impl Bus {
     /// The backing offset of `[addr, addr+len)`, when all of it is in one RAM or
     /// ROM region: for reads and instruction fetch.
     #[inline]
-    pub fn ram_offset(&self, addr: u64, len: u64) -> Option<u64> {
-        self.memory.iter().find_map(|w| w.offset_of(addr, len))
+    pub fn ram_offset(&self, addr: GuestPhysAddr, len: u64) -> Option<u64> {
+        self.memory
+            .iter()
+            .find_map(|w| w.offset_of(addr.raw(), len))
     }
 
     /// The backing offset of `[addr, addr+len)`, when all of it is in one RAM
     /// region: for stores (ROM is not writable).
     #[inline]
-    pub fn writable_offset(&self, addr: u64, len: u64) -> Option<u64> {
+    pub fn writable_offset(&self, addr: GuestPhysAddr, len: u64) -> Option<u64> {
         self.memory
             .iter()
             .filter(|w| w.writable)
-            .find_map(|w| w.offset_of(addr, len))
+            .find_map(|w| w.offset_of(addr.raw(), len))
     }
 
     fn region(&self, addr: u64) -> Option<&Range<RegionKind>> {
@@ -390,7 +392,8 @@ impl Bus {
     }
 
     /// Reads `size` bytes (1, 2, 4 or 8) at `addr`, little-endian.
-    pub fn read(&self, addr: u64, size: u8) -> Result<u64, BusFault> {
+    pub fn read(&self, addr: GuestPhysAddr, size: u8) -> Result<u64, BusFault> {
+        let addr = addr.raw();
         let region = self.region(addr).ok_or(BusFault::Unmapped)?;
         let offset = addr - region.base;
         if region.end - addr < u64::from(size) {
@@ -415,7 +418,8 @@ impl Bus {
     /// Writes the low `size` bytes of `value` at `addr`, little-endian. A write to
     /// RAM here does not tell other CPUs of code it overwrote: a CPU storing through
     /// the bus calls [`GuestRam::note_write`] with its own inbox.
-    pub fn write(&self, addr: u64, size: u8, value: u64) -> Result<(), BusFault> {
+    pub fn write(&self, addr: GuestPhysAddr, size: u8, value: u64) -> Result<(), BusFault> {
+        let addr = addr.raw();
         let region = self.region(addr).ok_or(BusFault::Unmapped)?;
         let offset = addr - region.base;
         if region.end - addr < u64::from(size) {
@@ -445,7 +449,7 @@ impl Bus {
     }
 
     /// Copies `data` into RAM at `addr` (for loaders).
-    pub fn load_bytes(&self, addr: u64, data: &[u8]) -> Result<(), BusFault> {
+    pub fn load_bytes(&self, addr: GuestPhysAddr, data: &[u8]) -> Result<(), BusFault> {
         let offset = self
             .writable_offset(addr, data.len() as u64)
             .ok_or(BusFault::Unmapped)?;
@@ -569,33 +573,53 @@ mod tests {
 
     fn bus() -> Bus {
         let ram = Arc::new(GuestRam::new(0x10000).unwrap());
-        Bus::new(0x8000_0000, ram, Arc::new(RunControl::new())).unwrap()
+        Bus::new(GuestPhysAddr(0x8000_0000), ram, Arc::new(RunControl::new())).unwrap()
     }
 
     #[test]
     fn dispatches_by_offset_and_rejects_overlap() {
         let mut bus = bus();
-        bus.map_mmio("echo", 0x1000, 0x100, Box::new(Echo { last: 0 }))
-            .unwrap();
-        bus.write(0x1010, 4, 40).unwrap();
-        assert_eq!(bus.read(0x1002, 4), Ok(42));
+        bus.map_mmio(
+            "echo",
+            GuestPhysAddr(0x1000),
+            0x100,
+            Box::new(Echo { last: 0 }),
+        )
+        .unwrap();
+        bus.write(GuestPhysAddr(0x1010), 4, 40).unwrap();
+        assert_eq!(bus.read(GuestPhysAddr(0x1002), 4), Ok(42));
         // Half-open: the end address belongs to nobody.
-        assert_eq!(bus.read(0x1100, 4), Err(BusFault::Unmapped));
-        let err = bus.map_mmio("late", 0x10ff, 0x10, Box::new(Echo { last: 0 }));
+        assert_eq!(bus.read(GuestPhysAddr(0x1100), 4), Err(BusFault::Unmapped));
+        let err = bus.map_mmio(
+            "late",
+            GuestPhysAddr(0x10ff),
+            0x10,
+            Box::new(Echo { last: 0 }),
+        );
         assert!(matches!(err, Err(BusError::Overlap { .. })));
         let err = bus.map_mmio(
             "inside-ram",
-            0x8000_fff0,
+            GuestPhysAddr(0x8000_fff0),
             0x1000,
             Box::new(Echo { last: 0 }),
         );
         assert!(matches!(err, Err(BusError::Overlap { .. })));
         assert!(
-            bus.map_mmio("adjacent", 0x1100, 0x10, Box::new(Echo { last: 0 }))
-                .is_ok()
+            bus.map_mmio(
+                "adjacent",
+                GuestPhysAddr(0x1100),
+                0x10,
+                Box::new(Echo { last: 0 })
+            )
+            .is_ok()
         );
         assert!(matches!(
-            bus.map_mmio("empty", 0x5000, 0, Box::new(Echo { last: 0 })),
+            bus.map_mmio(
+                "empty",
+                GuestPhysAddr(0x5000),
+                0,
+                Box::new(Echo { last: 0 })
+            ),
             Err(BusError::InvalidRange { .. })
         ));
     }
@@ -605,31 +629,42 @@ mod tests {
         let mut bus = bus();
         // The test bus's backing is all RAM: ROM needs its own backing room.
         assert!(matches!(
-            bus.map_rom("rom", 0x1000, 0x10000, &[1, 2, 3, 4]),
+            bus.map_rom("rom", GuestPhysAddr(0x1000), 0x10000, &[1, 2, 3, 4]),
             Err(BusError::InvalidRange { .. })
         ));
         let backing = Arc::new(GuestRam::new(0x12000).unwrap());
         let mut bus = Bus::with_backing(backing, Arc::new(RunControl::new()));
-        bus.map_ram("ram", 0x8000_0000, 0, 0x10000).unwrap();
-        bus.map_rom("rom", 0x1000, 0x10000, &[1, 2, 3, 4]).unwrap();
+        bus.map_ram("ram", GuestPhysAddr(0x8000_0000), 0, 0x10000)
+            .unwrap();
+        bus.map_rom("rom", GuestPhysAddr(0x1000), 0x10000, &[1, 2, 3, 4])
+            .unwrap();
         assert!(matches!(
-            bus.map_rom("again", 0x3000, 0x10000, &[0]),
+            bus.map_rom("again", GuestPhysAddr(0x3000), 0x10000, &[0]),
             Err(BusError::Overlap { .. })
         ));
-        assert_eq!(bus.read(0x1000, 4), Ok(0x0403_0201));
-        assert_eq!(bus.write(0x1000, 1, 9), Err(BusFault::ReadOnly));
-        assert_eq!(bus.read(0x1002, 4), Err(BusFault::Unmapped));
+        assert_eq!(bus.read(GuestPhysAddr(0x1000), 4), Ok(0x0403_0201));
+        assert_eq!(
+            bus.write(GuestPhysAddr(0x1000), 1, 9),
+            Err(BusFault::ReadOnly)
+        );
+        assert_eq!(bus.read(GuestPhysAddr(0x1002), 4), Err(BusFault::Unmapped));
         // ROM is on the fast path for reads and fetch, never for stores.
-        assert_eq!(bus.ram_offset(0x1001, 2), Some(0x10001));
-        assert_eq!(bus.writable_offset(0x1001, 2), None);
-        assert_eq!(bus.writable_offset(0x8000_0010, 8), Some(0x10));
-        assert!(bus.load_bytes(0x1000, &[0]).is_err());
-        bus.write(0x8000_0008, 8, 0xabcd).unwrap();
-        assert_eq!(bus.read(0x8000_0008, 2), Ok(0xabcd));
-        assert_eq!(bus.ram_offset(0x8000_fffc, 4), Some(0xfffc));
-        assert_eq!(bus.ram_offset(0x8000_fffc, 8), None);
-        assert_eq!(bus.ram_offset(0x7fff_ffff, 1), None);
-        assert_eq!(bus.read(0x8001_0000, 1), Err(BusFault::Unmapped));
+        assert_eq!(bus.ram_offset(GuestPhysAddr(0x1001), 2), Some(0x10001));
+        assert_eq!(bus.writable_offset(GuestPhysAddr(0x1001), 2), None);
+        assert_eq!(
+            bus.writable_offset(GuestPhysAddr(0x8000_0010), 8),
+            Some(0x10)
+        );
+        assert!(bus.load_bytes(GuestPhysAddr(0x1000), &[0]).is_err());
+        bus.write(GuestPhysAddr(0x8000_0008), 8, 0xabcd).unwrap();
+        assert_eq!(bus.read(GuestPhysAddr(0x8000_0008), 2), Ok(0xabcd));
+        assert_eq!(bus.ram_offset(GuestPhysAddr(0x8000_fffc), 4), Some(0xfffc));
+        assert_eq!(bus.ram_offset(GuestPhysAddr(0x8000_fffc), 8), None);
+        assert_eq!(bus.ram_offset(GuestPhysAddr(0x7fff_ffff), 1), None);
+        assert_eq!(
+            bus.read(GuestPhysAddr(0x8001_0000), 1),
+            Err(BusFault::Unmapped)
+        );
     }
 
     /// A toy port device: a byte latch at offset 0 and a 16-bit counter at 2 that
@@ -688,7 +723,7 @@ mod tests {
         assert_eq!(bus.pio_read(PioPort(0x63), 4), u32::MAX);
         bus.pio_write(PioPort(0x64), 1, 0);
         // The port space is 64 KiB, separate from memory: port 0x60 is not 0x60.
-        assert_eq!(bus.read(0x60, 1), Err(BusFault::Unmapped));
+        assert_eq!(bus.read(GuestPhysAddr(0x60), 1), Err(BusFault::Unmapped));
         assert!(matches!(
             bus.map_pio("late", PioPort(0x63), 2, Box::new(PortToy::default())),
             Err(BusError::Overlap { .. })
@@ -706,20 +741,25 @@ mod tests {
     #[test]
     fn devices_reset_save_and_restore_through_the_bus() {
         let mut bus = bus();
-        bus.map_mmio("echo", 0x1000, 0x100, Box::new(Echo { last: 0 }))
-            .unwrap();
+        bus.map_mmio(
+            "echo",
+            GuestPhysAddr(0x1000),
+            0x100,
+            Box::new(Echo { last: 0 }),
+        )
+        .unwrap();
         bus.map_pio("toy", PioPort(0x60), 4, Box::new(PortToy::default()))
             .unwrap();
-        bus.write(0x1000, 4, 40).unwrap();
+        bus.write(GuestPhysAddr(0x1000), 4, 40).unwrap();
         bus.pio_write(PioPort(0x60), 1, 7);
         let saved = bus.save_devices();
         assert_eq!(saved.len(), 2);
         assert_eq!(saved[1].0, "pio:toy");
         bus.reset_devices();
-        assert_eq!(bus.read(0x1000, 4), Ok(0));
+        assert_eq!(bus.read(GuestPhysAddr(0x1000), 4), Ok(0));
         assert_eq!(bus.pio_read(PioPort(0x60), 1), 0);
         bus.restore_devices(&saved).unwrap();
-        assert_eq!(bus.read(0x1002, 4), Ok(42));
+        assert_eq!(bus.read(GuestPhysAddr(0x1002), 4), Ok(42));
         assert_eq!(bus.pio_read(PioPort(0x60), 1), 7);
         // A state for another model, or a missing device, is refused by name.
         let mut swapped = saved.clone();

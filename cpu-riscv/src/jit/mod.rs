@@ -33,6 +33,7 @@
 mod profile;
 mod translate;
 
+use emu_core::GuestPhysAddr;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::time::{Duration, Instant};
 
@@ -460,7 +461,7 @@ impl Hart {
             .as_ref()
             .and_then(|space| space.direct_window())
             .filter(|&window| {
-                window.is_power_of_two() && self.bus.ram_offset(0, window) == Some(0)
+                window.is_power_of_two() && self.bus.ram_offset(GuestPhysAddr(0), window) == Some(0)
             });
         if window != self.direct_window {
             self.direct_window = window;

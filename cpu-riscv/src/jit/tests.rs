@@ -1,6 +1,7 @@
 //! The translator against the interpreter on small hand-assembled programs that
 //! exercise chaining, invalidation and the interpreter helpers.
 
+use emu_core::GuestPhysAddr;
 use std::sync::Arc;
 
 use emu_core::bus::Bus;
@@ -55,7 +56,7 @@ fn hart_with(program: &[u32], jit: bool) -> Hart {
     let ram = Arc::new(GuestRam::new(1 << 20).expect("guest RAM"));
     let bytes: Vec<u8> = program.iter().flat_map(|w| w.to_le_bytes()).collect();
     assert!(ram.write_bytes(0, &bytes));
-    let bus = Bus::new(RAM_BASE, ram, Arc::new(RunControl::new())).expect("bus");
+    let bus = Bus::new(GuestPhysAddr(RAM_BASE), ram, Arc::new(RunControl::new())).expect("bus");
     let clock = Arc::new(VirtualClock::instruction_counted(10_000_000, 1));
     let mut hart = Hart::new(0, Arc::new(bus), clock);
     hart.state.pc = RAM_BASE;
@@ -528,8 +529,10 @@ fn code_in_rom_is_translated_and_stays_read_only() {
     for jit in [false, true] {
         let backing = Arc::new(GuestRam::new(0x11000).expect("backing"));
         let mut bus = Bus::with_backing(backing, Arc::new(RunControl::new()));
-        bus.map_ram("ram", RAM_BASE, 0, 0x10000).expect("ram");
-        bus.map_rom("rom", ROM_BASE, 0x10000, &bytes).expect("rom");
+        bus.map_ram("ram", GuestPhysAddr(RAM_BASE), 0, 0x10000)
+            .expect("ram");
+        bus.map_rom("rom", GuestPhysAddr(ROM_BASE), 0x10000, &bytes)
+            .expect("rom");
         let clock = Arc::new(VirtualClock::instruction_counted(10_000_000, 1));
         let mut hart = Hart::new(0, Arc::new(bus), clock);
         hart.state.pc = ROM_BASE;
@@ -545,7 +548,10 @@ fn code_in_rom_is_translated_and_stays_read_only() {
         assert_eq!(hart.state.mcause, 7, "store access fault, jit {jit}");
         assert_eq!(hart.state.mtval, ROM_BASE);
         assert_eq!(hart.state.pc, RAM_BASE);
-        assert_eq!(hart.bus.read(ROM_BASE, 4), Ok(u64::from(program[0])));
+        assert_eq!(
+            hart.bus.read(GuestPhysAddr(ROM_BASE), 4),
+            Ok(u64::from(program[0]))
+        );
         if jit {
             let stats = hart.jit_stats().expect("JIT stats");
             // The loop and the code around it ran as translations, none of it

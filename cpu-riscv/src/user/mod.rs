@@ -10,6 +10,7 @@ pub mod signal;
 pub mod space;
 pub mod syscall;
 
+use emu_core::GuestPhysAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -83,7 +84,7 @@ impl Process {
         signal::map_trampoline(&memory);
         let control = Arc::new(RunControl::new());
         let bus = Arc::new(
-            Bus::new(0, memory.ram.clone(), control)
+            Bus::new(GuestPhysAddr(0), memory.ram.clone(), control)
                 .map_err(|e| format!("cannot set up the address space: {e}"))?,
         );
         let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
@@ -300,7 +301,7 @@ mod tests {
         let memory = UserMemory::new().expect("reserve");
         memory.map_zeroed(0x10000, 0x1000, space::PROT_READ | space::PROT_WRITE);
         let control = Arc::new(RunControl::new());
-        let bus = Arc::new(Bus::new(0, memory.ram.clone(), control).expect("bus"));
+        let bus = Arc::new(Bus::new(GuestPhysAddr(0), memory.ram.clone(), control).expect("bus"));
         let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
         let mut hart = Hart::new(0, bus.clone(), clock.clone());
         hart.enter_user_mode(Arc::new(memory.clone()));

@@ -909,6 +909,7 @@ impl PioDevice for PciConfigPorts {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use emu_core::GuestPhysAddr;
     use std::sync::Arc;
 
     use emu_core::{Bus, GuestRam, PioPort, RunControl};
@@ -935,21 +936,32 @@ pub(crate) mod tests {
     /// A bus with test RAM at 0x8000_0000 and `host`'s windows where QEMU's
     /// riscv-virt puts them.
     pub(crate) fn bus_with(host: &SharedPciHost, ram: Arc<GuestRam>) -> Bus {
-        let mut bus = Bus::new(0x8000_0000, ram, Arc::new(RunControl::new())).unwrap();
-        bus.map_mmio("ecam", ECAM_BASE, ECAM_SIZE, Box::new(host.ecam_window()))
-            .unwrap();
-        bus.map_mmio("pio", PIO_BASE, 0x1_0000, Box::new(host.pio_window()))
-            .unwrap();
+        let mut bus =
+            Bus::new(GuestPhysAddr(0x8000_0000), ram, Arc::new(RunControl::new())).unwrap();
+        bus.map_mmio(
+            "ecam",
+            GuestPhysAddr(ECAM_BASE),
+            ECAM_SIZE,
+            Box::new(host.ecam_window()),
+        )
+        .unwrap();
+        bus.map_mmio(
+            "pio",
+            GuestPhysAddr(PIO_BASE),
+            0x1_0000,
+            Box::new(host.pio_window()),
+        )
+        .unwrap();
         bus.map_mmio(
             "mmio",
-            MMIO_BASE,
+            GuestPhysAddr(MMIO_BASE),
             MMIO_SIZE,
             Box::new(host.mmio_window(MMIO_BASE)),
         )
         .unwrap();
         bus.map_mmio(
             "mmio-high",
-            MMIO64_BASE,
+            GuestPhysAddr(MMIO64_BASE),
             MMIO64_SIZE,
             Box::new(host.mmio_window(MMIO64_BASE)),
         )
@@ -1106,94 +1118,147 @@ pub(crate) mod tests {
     /// Programs the toy in `slot`: BAR 0 at `mem`, BAR 2 at `mem64`, BAR 4 at
     /// port `io`, then sets `cmd`.
     fn program(bus: &Bus, slot: u8, mem: u32, mem64: u64, io: u32, cmd: u16) {
-        bus.write(ecam(slot, bar_offset(0)), 4, u64::from(mem))
+        bus.write(GuestPhysAddr(ecam(slot, bar_offset(0))), 4, u64::from(mem))
             .unwrap();
-        bus.write(ecam(slot, bar_offset(2)), 4, mem64 & 0xffff_ffff)
+        bus.write(
+            GuestPhysAddr(ecam(slot, bar_offset(2))),
+            4,
+            mem64 & 0xffff_ffff,
+        )
+        .unwrap();
+        bus.write(GuestPhysAddr(ecam(slot, bar_offset(3))), 4, mem64 >> 32)
             .unwrap();
-        bus.write(ecam(slot, bar_offset(3)), 4, mem64 >> 32)
+        bus.write(GuestPhysAddr(ecam(slot, bar_offset(4))), 4, u64::from(io))
             .unwrap();
-        bus.write(ecam(slot, bar_offset(4)), 4, u64::from(io))
-            .unwrap();
-        bus.write(ecam(slot, reg::COMMAND), 2, u64::from(cmd))
+        bus.write(GuestPhysAddr(ecam(slot, reg::COMMAND)), 2, u64::from(cmd))
             .unwrap();
     }
 
     #[test]
     fn the_host_bridge_and_absent_functions() {
         let (_host, bus, _irqs) = setup();
-        assert_eq!(bus.read(ecam(0, 0), 4), Ok(0x0008_1b36));
-        assert_eq!(bus.read(ecam(0, reg::REVISION_ID), 4), Ok(0x0600_0000));
+        assert_eq!(bus.read(GuestPhysAddr(ecam(0, 0)), 4), Ok(0x0008_1b36));
         assert_eq!(
-            bus.read(ecam(0, reg::SUBSYSTEM_VENDOR_ID), 4),
+            bus.read(GuestPhysAddr(ecam(0, reg::REVISION_ID)), 4),
+            Ok(0x0600_0000)
+        );
+        assert_eq!(
+            bus.read(GuestPhysAddr(ecam(0, reg::SUBSYSTEM_VENDOR_ID)), 4),
             Ok(0x1100_1af4)
         );
-        assert_eq!(bus.read(ecam(0, reg::HEADER_TYPE), 1), Ok(0));
-        assert_eq!(bus.read(ecam(0, bar_offset(0)), 4), Ok(0));
-        assert_eq!(bus.read(ecam(0, reg::INTERRUPT_PIN), 1), Ok(0));
-        assert_eq!(bus.read(ecam(1, 0), 4), Ok(0x0011_1234));
-        // Empty slots, other functions of a present slot, other buses: all ones.
-        assert_eq!(bus.read(ecam(2, 0), 4), Ok(0xffff_ffff));
-        assert_eq!(bus.read(ecam(31, 0), 2), Ok(0xffff));
-        assert_eq!(bus.read(ecam(1, 0) + (1 << 12), 4), Ok(0xffff_ffff));
-        assert_eq!(bus.read(ECAM_BASE + (1 << 20), 1), Ok(0xff));
+        assert_eq!(bus.read(GuestPhysAddr(ecam(0, reg::HEADER_TYPE)), 1), Ok(0));
+        assert_eq!(bus.read(GuestPhysAddr(ecam(0, bar_offset(0))), 4), Ok(0));
         assert_eq!(
-            bus.read(ECAM_BASE + (255 << 20) + 0xffc, 4),
+            bus.read(GuestPhysAddr(ecam(0, reg::INTERRUPT_PIN)), 1),
+            Ok(0)
+        );
+        assert_eq!(bus.read(GuestPhysAddr(ecam(1, 0)), 4), Ok(0x0011_1234));
+        // Empty slots, other functions of a present slot, other buses: all ones.
+        assert_eq!(bus.read(GuestPhysAddr(ecam(2, 0)), 4), Ok(0xffff_ffff));
+        assert_eq!(bus.read(GuestPhysAddr(ecam(31, 0)), 2), Ok(0xffff));
+        assert_eq!(
+            bus.read(GuestPhysAddr(ecam(1, 0) + (1 << 12)), 4),
+            Ok(0xffff_ffff)
+        );
+        assert_eq!(bus.read(GuestPhysAddr(ECAM_BASE + (1 << 20)), 1), Ok(0xff));
+        assert_eq!(
+            bus.read(GuestPhysAddr(ECAM_BASE + (255 << 20) + 0xffc), 4),
             Ok(0xffff_ffff)
         );
         // A conventional function's extended space reads as all ones.
-        assert_eq!(bus.read(ecam(1, 0x100), 4), Ok(0xffff_ffff));
+        assert_eq!(bus.read(GuestPhysAddr(ecam(1, 0x100)), 4), Ok(0xffff_ffff));
         // Writes to nobody are dropped; 8-byte accesses split in two.
-        bus.write(ecam(2, reg::COMMAND), 2, 7).unwrap();
-        assert_eq!(bus.read(ecam(1, 0), 8), Ok(0x0000_0000_0011_1234));
-        assert_eq!(bus.read(ecam(0, 0), 3), Err(BusFault::Unsupported));
+        bus.write(GuestPhysAddr(ecam(2, reg::COMMAND)), 2, 7)
+            .unwrap();
+        assert_eq!(
+            bus.read(GuestPhysAddr(ecam(1, 0)), 8),
+            Ok(0x0000_0000_0011_1234)
+        );
+        assert_eq!(
+            bus.read(GuestPhysAddr(ecam(0, 0)), 3),
+            Err(BusFault::Unsupported)
+        );
     }
 
     #[test]
     fn programmed_bars_decode_in_the_windows() {
         let (host, bus, _irqs) = setup();
         // Sizing through ECAM.
-        bus.write(ecam(1, bar_offset(0)), 4, 0xffff_ffff).unwrap();
-        assert_eq!(bus.read(ecam(1, bar_offset(0)), 4), Ok(0xffff_f000));
-        bus.write(ecam(1, bar_offset(4)), 4, 0xffff_ffff).unwrap();
-        assert_eq!(bus.read(ecam(1, bar_offset(4)), 4), Ok(0xffff_ff01));
+        bus.write(GuestPhysAddr(ecam(1, bar_offset(0))), 4, 0xffff_ffff)
+            .unwrap();
+        assert_eq!(
+            bus.read(GuestPhysAddr(ecam(1, bar_offset(0))), 4),
+            Ok(0xffff_f000)
+        );
+        bus.write(GuestPhysAddr(ecam(1, bar_offset(4))), 4, 0xffff_ffff)
+            .unwrap();
+        assert_eq!(
+            bus.read(GuestPhysAddr(ecam(1, bar_offset(4))), 4),
+            Ok(0xffff_ff01)
+        );
         // Programmed but not enabled: nothing decodes.
         program(&bus, 1, 0x4000_0000, 0x4_0000_4000, 0x1000, 0);
-        assert_eq!(bus.read(0x4000_0000, 4), Ok(0xffff_ffff));
-        bus.write(0x4000_0010, 4, 0x55).unwrap();
-        assert_eq!(bus.read(PIO_BASE + 0x1000, 1), Ok(0xff));
-        bus.write(ecam(1, reg::COMMAND), 2, u64::from(command::MEMORY_SPACE))
+        assert_eq!(bus.read(GuestPhysAddr(0x4000_0000), 4), Ok(0xffff_ffff));
+        bus.write(GuestPhysAddr(0x4000_0010), 4, 0x55).unwrap();
+        assert_eq!(bus.read(GuestPhysAddr(PIO_BASE + 0x1000), 1), Ok(0xff));
+        bus.write(
+            GuestPhysAddr(ecam(1, reg::COMMAND)),
+            2,
+            u64::from(command::MEMORY_SPACE),
+        )
+        .unwrap();
+        bus.write(GuestPhysAddr(0x4000_0010), 4, 0xdead_beef)
             .unwrap();
-        bus.write(0x4000_0010, 4, 0xdead_beef).unwrap();
-        assert_eq!(bus.read(0x4000_0010, 4), Ok(0xdead_beef));
-        assert_eq!(bus.read(0x4000_0012, 2), Ok(0xdead));
-        assert_eq!(bus.read(0x4000_1000, 4), Ok(0xffff_ffff), "past BAR 0");
-        bus.write(0x4_0000_7ff8, 8, 0x0123_4567_89ab_cdef).unwrap();
-        assert_eq!(bus.read(0x4_0000_7ff8, 8), Ok(0x0123_4567_89ab_cdef));
+        assert_eq!(bus.read(GuestPhysAddr(0x4000_0010), 4), Ok(0xdead_beef));
+        assert_eq!(bus.read(GuestPhysAddr(0x4000_0012), 2), Ok(0xdead));
         assert_eq!(
-            bus.read(0x4_0000_7ffc, 8),
+            bus.read(GuestPhysAddr(0x4000_1000), 4),
+            Ok(0xffff_ffff),
+            "past BAR 0"
+        );
+        bus.write(GuestPhysAddr(0x4_0000_7ff8), 8, 0x0123_4567_89ab_cdef)
+            .unwrap();
+        assert_eq!(
+            bus.read(GuestPhysAddr(0x4_0000_7ff8), 8),
+            Ok(0x0123_4567_89ab_cdef)
+        );
+        assert_eq!(
+            bus.read(GuestPhysAddr(0x4_0000_7ffc), 8),
             Ok(u64::MAX),
             "runs past the end"
         );
-        assert_eq!(bus.read(PIO_BASE + 0x1000, 1), Ok(0xff), "I/O still off");
+        assert_eq!(
+            bus.read(GuestPhysAddr(PIO_BASE + 0x1000), 1),
+            Ok(0xff),
+            "I/O still off"
+        );
         bus.write(
-            ecam(1, reg::COMMAND),
+            GuestPhysAddr(ecam(1, reg::COMMAND)),
             2,
             u64::from(command::MEMORY_SPACE | command::IO_SPACE),
         )
         .unwrap();
-        bus.write(PIO_BASE + 0x1004, 2, 0xabcd).unwrap();
-        assert_eq!(bus.read(PIO_BASE + 0x1004, 4), Ok(0xabcd));
-        assert_eq!(bus.read(PIO_BASE + 0x10fe, 4), Ok(0xffff_ffff));
-        // Turning memory decoding off hides the memory BARs again.
-        bus.write(ecam(1, reg::COMMAND), 2, u64::from(command::IO_SPACE))
+        bus.write(GuestPhysAddr(PIO_BASE + 0x1004), 2, 0xabcd)
             .unwrap();
-        assert_eq!(bus.read(0x4000_0010, 4), Ok(0xffff_ffff));
-        assert_eq!(bus.read(PIO_BASE + 0x1004, 2), Ok(0xabcd));
+        assert_eq!(bus.read(GuestPhysAddr(PIO_BASE + 0x1004), 4), Ok(0xabcd));
+        assert_eq!(
+            bus.read(GuestPhysAddr(PIO_BASE + 0x10fe), 4),
+            Ok(0xffff_ffff)
+        );
+        // Turning memory decoding off hides the memory BARs again.
+        bus.write(
+            GuestPhysAddr(ecam(1, reg::COMMAND)),
+            2,
+            u64::from(command::IO_SPACE),
+        )
+        .unwrap();
+        assert_eq!(bus.read(GuestPhysAddr(0x4000_0010), 4), Ok(0xffff_ffff));
+        assert_eq!(bus.read(GuestPhysAddr(PIO_BASE + 0x1004), 2), Ok(0xabcd));
         // The same port through a port-I/O adapter (x86), at its own base.
         let mut ports = host.pio_ports(0x1000);
         assert_eq!(PioDevice::read(&mut ports, 4, 2), 0xabcd);
         PioDevice::write(&mut ports, 8, 1, 0x5a);
-        assert_eq!(bus.read(PIO_BASE + 0x1008, 1), Ok(0x5a));
+        assert_eq!(bus.read(GuestPhysAddr(PIO_BASE + 0x1008), 1), Ok(0x5a));
         assert_eq!(PioDevice::read(&mut ports, 0x100, 1), 0xff);
     }
 
@@ -1201,7 +1266,7 @@ pub(crate) mod tests {
     fn config_ports_reach_the_same_functions() {
         let (host, _bus, _irqs) = setup();
         let mut io = Bus::new(
-            0x8000_0000,
+            GuestPhysAddr(0x8000_0000),
             Arc::new(GuestRam::new(0x1000).unwrap()),
             Arc::new(RunControl::new()),
         )
@@ -1264,29 +1329,42 @@ pub(crate) mod tests {
             program(&bus, slot, mem(slot), 0, 0, command::MEMORY_SPACE);
         }
         let levels = || irqs.each_ref().map(TestIrq::level);
-        bus.write(u64::from(mem(1)), 4, 1).unwrap();
+        bus.write(GuestPhysAddr(u64::from(mem(1))), 4, 1).unwrap();
         assert_eq!(levels(), [false, true, false, false]);
-        bus.write(u64::from(mem(4)), 4, 1).unwrap();
-        bus.write(u64::from(mem(5)), 4, 1).unwrap();
+        bus.write(GuestPhysAddr(u64::from(mem(4))), 4, 1).unwrap();
+        bus.write(GuestPhysAddr(u64::from(mem(5))), 4, 1).unwrap();
         assert_eq!(levels(), [true, true, false, false]);
-        assert_ne!(bus.read(ecam(5, reg::STATUS), 2).unwrap() & 0x8, 0);
+        assert_ne!(
+            bus.read(GuestPhysAddr(ecam(5, reg::STATUS)), 2).unwrap() & 0x8,
+            0
+        );
         // INTA stays up until both of its functions let go.
-        bus.write(u64::from(mem(4)), 4, 0).unwrap();
+        bus.write(GuestPhysAddr(u64::from(mem(4))), 4, 0).unwrap();
         assert!(irqs[0].level());
-        bus.write(u64::from(mem(5)), 4, 0).unwrap();
+        bus.write(GuestPhysAddr(u64::from(mem(5))), 4, 0).unwrap();
         assert!(!irqs[0].level());
-        assert_eq!(bus.read(ecam(5, reg::STATUS), 2).unwrap() & 0x8, 0);
+        assert_eq!(
+            bus.read(GuestPhysAddr(ecam(5, reg::STATUS)), 2).unwrap() & 0x8,
+            0
+        );
         // INTX_DISABLE holds the pin low but the status bit still shows it.
         bus.write(
-            ecam(1, reg::COMMAND),
+            GuestPhysAddr(ecam(1, reg::COMMAND)),
             2,
             u64::from(command::MEMORY_SPACE | command::INTX_DISABLE),
         )
         .unwrap();
         assert!(!irqs[1].level());
-        assert_ne!(bus.read(ecam(1, reg::STATUS), 2).unwrap() & 0x8, 0);
-        bus.write(ecam(1, reg::COMMAND), 2, u64::from(command::MEMORY_SPACE))
-            .unwrap();
+        assert_ne!(
+            bus.read(GuestPhysAddr(ecam(1, reg::STATUS)), 2).unwrap() & 0x8,
+            0
+        );
+        bus.write(
+            GuestPhysAddr(ecam(1, reg::COMMAND)),
+            2,
+            u64::from(command::MEMORY_SPACE),
+        )
+        .unwrap();
         assert!(irqs[1].level());
         assert!(host.lock().intx_level(1));
         // A machine reset drops every line.
@@ -1298,8 +1376,8 @@ pub(crate) mod tests {
     fn one_adapter_owns_the_lifecycle() {
         let (host, bus, irqs) = setup();
         program(&bus, 1, 0x4000_0000, 0x4_0000_0000, 0x1000, 7);
-        bus.write(0x4000_0000, 4, 1).unwrap();
-        bus.write(0x4000_0100, 4, 0x1234).unwrap();
+        bus.write(GuestPhysAddr(0x4000_0000), 4, 1).unwrap();
+        bus.write(GuestPhysAddr(0x4000_0100), 4, 0x1234).unwrap();
         assert!(irqs[1].level());
         let saved = bus.save_devices();
         let names: Vec<&str> = saved.iter().map(|(n, _)| n.as_str()).collect();
@@ -1309,17 +1387,17 @@ pub(crate) mod tests {
         // A follower's reset does nothing; the owner's resets everything.
         let mut follower = host.mmio_window(MMIO_BASE);
         Device::reset(&mut follower);
-        assert_eq!(bus.read(0x4000_0100, 4), Ok(0x1234));
+        assert_eq!(bus.read(GuestPhysAddr(0x4000_0100), 4), Ok(0x1234));
         bus.reset_devices();
         assert!(!irqs[1].level());
-        assert_eq!(bus.read(ecam(1, reg::COMMAND), 2), Ok(0));
-        assert_eq!(bus.read(ecam(1, bar_offset(0)), 4), Ok(0));
-        assert_eq!(bus.read(ecam(1, bar_offset(4)), 4), Ok(1));
-        assert_eq!(bus.read(0x4000_0100, 4), Ok(0xffff_ffff));
+        assert_eq!(bus.read(GuestPhysAddr(ecam(1, reg::COMMAND)), 2), Ok(0));
+        assert_eq!(bus.read(GuestPhysAddr(ecam(1, bar_offset(0))), 4), Ok(0));
+        assert_eq!(bus.read(GuestPhysAddr(ecam(1, bar_offset(4))), 4), Ok(1));
+        assert_eq!(bus.read(GuestPhysAddr(0x4000_0100), 4), Ok(0xffff_ffff));
         // And a restore brings back BARs, decoding, contents and the line.
         bus.restore_devices(&saved).unwrap();
-        assert_eq!(bus.read(0x4000_0100, 4), Ok(0x1234));
-        assert_eq!(bus.read(PIO_BASE + 0x1000, 1), Ok(0));
+        assert_eq!(bus.read(GuestPhysAddr(0x4000_0100), 4), Ok(0x1234));
+        assert_eq!(bus.read(GuestPhysAddr(PIO_BASE + 0x1000), 1), Ok(0));
         assert!(irqs[1].level());
         // An x86-style owner elsewhere.
         let mut ports = host.config_ports().with_lifecycle(Lifecycle::Owner);

@@ -333,6 +333,7 @@ mod tests {
     use crate::testing::assert_refuses_foreign_states;
     use crate::virtio::testing::{Driver, TestIrq, copy_memory, test_memory};
     use crate::virtio::{DeviceError, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC};
+    use emu_core::GuestPhysAddr;
 
     /// A device with two queues that returns every chain with the number of
     /// writable bytes as its length, filling them with 0xaa.
@@ -437,22 +438,28 @@ mod tests {
         use emu_core::{Bus, RunControl};
         use std::sync::Arc;
         let (mem, ram) = test_memory();
-        let mut bus = Bus::new(0x8000_0000, ram, Arc::new(RunControl::new())).unwrap();
+        let mut bus =
+            Bus::new(GuestPhysAddr(0x8000_0000), ram, Arc::new(RunControl::new())).unwrap();
         let dev = VirtioMmio::new(echo(), mem, Box::new(TestIrq::default()));
-        bus.map_mmio("virtio0", 0x1000_1000, MMIO_SIZE, Box::new(dev))
-            .unwrap();
+        bus.map_mmio(
+            "virtio0",
+            GuestPhysAddr(0x1000_1000),
+            MMIO_SIZE,
+            Box::new(dev),
+        )
+        .unwrap();
         bus.map_mmio(
             "virtio1",
-            0x1000_2000,
+            GuestPhysAddr(0x1000_2000),
             MMIO_SIZE,
             Box::new(VirtioMmio::empty()),
         )
         .unwrap();
-        assert_eq!(bus.read(0x1000_1000, 4), Ok(0x7472_6976));
-        assert_eq!(bus.read(0x1000_1008, 4), Ok(42));
-        assert_eq!(bus.read(0x1000_2008, 4), Ok(0));
-        bus.write(0x1000_1070, 4, 1).unwrap();
-        assert_eq!(bus.read(0x1000_1070, 4), Ok(1));
+        assert_eq!(bus.read(GuestPhysAddr(0x1000_1000), 4), Ok(0x7472_6976));
+        assert_eq!(bus.read(GuestPhysAddr(0x1000_1008), 4), Ok(42));
+        assert_eq!(bus.read(GuestPhysAddr(0x1000_2008), 4), Ok(0));
+        bus.write(GuestPhysAddr(0x1000_1070), 4, 1).unwrap();
+        assert_eq!(bus.read(GuestPhysAddr(0x1000_1070), 4), Ok(1));
     }
 
     #[test]

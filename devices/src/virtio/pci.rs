@@ -685,6 +685,7 @@ impl PciFunction for VirtioPci {
 
 #[cfg(test)]
 mod tests {
+    use emu_core::GuestPhysAddr;
     use std::sync::Arc;
 
     use emu_core::{Bus, GuestRam, MsiMessage};
@@ -722,25 +723,35 @@ mod tests {
 
     impl PciTransport {
         fn config_read(&self, register: u16, size: u8) -> u32 {
-            self.bus.read(ecam(self.slot, register), size).unwrap() as u32
+            self.bus
+                .read(GuestPhysAddr(ecam(self.slot, register)), size)
+                .unwrap() as u32
         }
 
         fn config_write(&self, register: u16, size: u8, value: u32) {
             self.bus
-                .write(ecam(self.slot, register), size, u64::from(value))
+                .write(
+                    GuestPhysAddr(ecam(self.slot, register)),
+                    size,
+                    u64::from(value),
+                )
                 .unwrap();
         }
 
         fn read_common(&self, offset: u64, size: u8) -> u64 {
-            self.bus.read(self.common + offset, size).unwrap()
+            self.bus
+                .read(GuestPhysAddr(self.common + offset), size)
+                .unwrap()
         }
 
         fn write_common(&self, offset: u64, size: u8, value: u64) {
-            self.bus.write(self.common + offset, size, value).unwrap();
+            self.bus
+                .write(GuestPhysAddr(self.common + offset), size, value)
+                .unwrap();
         }
 
         fn read_isr(&self) -> u8 {
-            self.bus.read(self.isr, 1).unwrap() as u8
+            self.bus.read(GuestPhysAddr(self.isr), 1).unwrap() as u8
         }
 
         /// Programs the function's BARs as firmware would (after sizing them),
@@ -748,10 +759,10 @@ mod tests {
         /// capabilities like Linux's virtio_pci_modern probe.
         fn discover(bus: Bus, slot: u8) -> PciTransport {
             let config = |register: u16, size: u8| -> u32 {
-                bus.read(ecam(slot, register), size).unwrap() as u32
+                bus.read(GuestPhysAddr(ecam(slot, register)), size).unwrap() as u32
             };
             let set = |register: u16, value: u32| {
-                bus.write(ecam(slot, register), 4, u64::from(value))
+                bus.write(GuestPhysAddr(ecam(slot, register)), 4, u64::from(value))
                     .unwrap();
             };
             assert_eq!(config(reg::VENDOR_ID, 2), 0x1af4);
@@ -763,7 +774,7 @@ mod tests {
             set(bar_offset(4), modern_bar(slot) as u32);
             set(bar_offset(5), (modern_bar(slot) >> 32) as u32);
             bus.write(
-                ecam(slot, reg::COMMAND),
+                GuestPhysAddr(ecam(slot, reg::COMMAND)),
                 2,
                 u64::from(command::MEMORY_SPACE | command::BUS_MASTER),
             )
@@ -795,7 +806,11 @@ mod tests {
             let (_, common) = region(cfg_type::COMMON);
             let (_, isr) = region(cfg_type::ISR);
             let (_, device) = region(cfg_type::DEVICE);
-            assert_eq!(bus.read(device, 4), Ok(0), "no rng configuration");
+            assert_eq!(
+                bus.read(GuestPhysAddr(device), 4),
+                Ok(0),
+                "no rng configuration"
+            );
             let (notify_cap, notify) = region(cfg_type::NOTIFY);
             assert_eq!(
                 [common, isr, device, notify].map(|a| a - modern_bar(slot)),
@@ -870,7 +885,11 @@ mod tests {
             self.write_common(common::QUEUE_SELECT, 2, queue as u64);
             let off = self.read_common(common::QUEUE_NOTIFY_OFF, 2);
             self.bus
-                .write(self.notify + off * self.multiplier, 2, queue as u64)
+                .write(
+                    GuestPhysAddr(self.notify + off * self.multiplier),
+                    2,
+                    queue as u64,
+                )
                 .unwrap();
         }
     }
@@ -973,10 +992,12 @@ mod tests {
     /// Programs MSI-X entry `vector` with `data` at a doorbell, unmasked.
     fn program_vector(t: &PciTransport, vector: u64, data: u32) {
         let entry = msix_bar(t.slot) + 16 * vector;
-        t.bus.write(entry, 4, 0xfee0_0000).unwrap();
-        t.bus.write(entry + 4, 4, 0).unwrap();
-        t.bus.write(entry + 8, 4, u64::from(data)).unwrap();
-        t.bus.write(entry + 12, 4, 0).unwrap();
+        t.bus.write(GuestPhysAddr(entry), 4, 0xfee0_0000).unwrap();
+        t.bus.write(GuestPhysAddr(entry + 4), 4, 0).unwrap();
+        t.bus
+            .write(GuestPhysAddr(entry + 8), 4, u64::from(data))
+            .unwrap();
+        t.bus.write(GuestPhysAddr(entry + 12), 4, 0).unwrap();
     }
 
     #[test]
@@ -1014,18 +1035,24 @@ mod tests {
         assert!(target.take().is_empty());
         let t = &driver.dev;
         assert_eq!(
-            t.bus.read(msix_bar(1) + 0x800, 8),
+            t.bus.read(GuestPhysAddr(msix_bar(1) + 0x800), 8),
             Ok(0b10),
             "vector 1 pending"
         );
         t.config_write(t.msix + 2, 2, 0x8000);
         assert_eq!(target.take(), vec![message]);
-        assert_eq!(t.bus.read(msix_bar(1) + 0x800, 8), Ok(0));
+        assert_eq!(t.bus.read(GuestPhysAddr(msix_bar(1) + 0x800), 8), Ok(0));
         // Masked entry, same story.
-        t.bus.write(msix_bar(1) + 16 + 12, 4, 1).unwrap();
+        t.bus
+            .write(GuestPhysAddr(msix_bar(1) + 16 + 12), 4, 1)
+            .unwrap();
         driver.submit(0, &[(0x1_0200, 16, true)]);
         assert!(target.take().is_empty());
-        driver.dev.bus.write(msix_bar(1) + 16 + 12, 4, 0).unwrap();
+        driver
+            .dev
+            .bus
+            .write(GuestPhysAddr(msix_bar(1) + 16 + 12), 4, 0)
+            .unwrap();
         assert_eq!(target.take(), vec![message]);
         // Without bus mastering the device does nothing at all.
         let t = &driver.dev;
@@ -1148,7 +1175,7 @@ mod tests {
         /// The addresses `other` found, for a transport over another bus.
         fn discover_addresses(other: &PciTransport) -> PciTransport {
             let bus = Bus::new(
-                0x8000_0000,
+                GuestPhysAddr(0x8000_0000),
                 Arc::new(GuestRam::new(0x1000).unwrap()),
                 Arc::new(emu_core::RunControl::new()),
             )
@@ -1187,7 +1214,11 @@ mod tests {
         assert_eq!(t.config_read(bar_offset(4), 4), 0xc);
         assert_eq!(t.config_read(bar_offset(5), 4), 0);
         assert_eq!(t.config_read(t.msix + 2, 2), 1, "MSI-X disabled, unmasked");
-        assert_eq!(t.bus.read(t.common, 4), Ok(0xffff_ffff), "nothing decodes");
+        assert_eq!(
+            t.bus.read(GuestPhysAddr(t.common), 4),
+            Ok(0xffff_ffff),
+            "nothing decodes"
+        );
         assert_eq!(host.lock().function(1).unwrap().save_state(), power_on);
     }
 
@@ -1310,9 +1341,9 @@ mod tests {
                         };
                         let addr = ecam(slot, register);
                         if op < 12 {
-                            let _ = bus.read(addr, size);
+                            let _ = bus.read(GuestPhysAddr(addr), size);
                         } else {
-                            let _ = bus.write(addr, size, value);
+                            let _ = bus.write(GuestPhysAddr(addr), size, value);
                         }
                     }
                     30..=34 => {
@@ -1322,14 +1353,25 @@ mod tests {
                             (1, msix_bar(slot) as u32),
                             (4, 0x1000),
                         ] {
-                            let _ = bus.write(ecam(slot, bar_offset(index)), 4, u64::from(addr));
+                            let _ = bus.write(
+                                GuestPhysAddr(ecam(slot, bar_offset(index))),
+                                4,
+                                u64::from(addr),
+                            );
                         }
-                        let _ = bus.write(ecam(slot, bar_offset(2)), 4, 0);
-                        let _ = bus.write(ecam(slot, bar_offset(3)), 4, 4);
-                        let _ =
-                            bus.write(ecam(slot, bar_offset(4)), 4, modern_bar(slot) & 0xffff_ffff);
-                        let _ = bus.write(ecam(slot, bar_offset(5)), 4, modern_bar(slot) >> 32);
-                        let _ = bus.write(ecam(slot, reg::COMMAND), 2, 7);
+                        let _ = bus.write(GuestPhysAddr(ecam(slot, bar_offset(2))), 4, 0);
+                        let _ = bus.write(GuestPhysAddr(ecam(slot, bar_offset(3))), 4, 4);
+                        let _ = bus.write(
+                            GuestPhysAddr(ecam(slot, bar_offset(4))),
+                            4,
+                            modern_bar(slot) & 0xffff_ffff,
+                        );
+                        let _ = bus.write(
+                            GuestPhysAddr(ecam(slot, bar_offset(5))),
+                            4,
+                            modern_bar(slot) >> 32,
+                        );
+                        let _ = bus.write(GuestPhysAddr(ecam(slot, reg::COMMAND)), 2, 7);
                     }
                     35..=79 => {
                         let base = r.pick(&[
@@ -1343,9 +1385,9 @@ mod tests {
                         ]);
                         let addr = base + r.below(0x4010);
                         if op < 55 {
-                            let _ = bus.read(addr, size);
+                            let _ = bus.read(GuestPhysAddr(addr), size);
                         } else {
-                            let _ = bus.write(addr, size, value);
+                            let _ = bus.write(GuestPhysAddr(addr), size, value);
                         }
                     }
                     80..=94 => {

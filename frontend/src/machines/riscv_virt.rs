@@ -21,6 +21,7 @@
 //! instructions in turn. One thread keeps the device models free of locking
 //! concerns and makes runs repeatable; host threads per hart come with the JIT.
 
+use emu_core::GuestPhysAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,7 +206,7 @@ impl RiscvVirt {
             VirtualClock::host(TIMEBASE_HZ)
         });
         let mut bus = Bus::with_backing(ram, control.clone());
-        bus.map_ram("ram", RAM_BASE, 0, config.memory)?;
+        bus.map_ram("ram", GuestPhysAddr(RAM_BASE), 0, config.memory)?;
         // One stream seeds the kernel's entropy pool, another feeds virtio-rng.
         let (mut boot_entropy, device_entropy) = if config.deterministic {
             (
@@ -226,7 +227,7 @@ impl RiscvVirt {
         let fw_dynamic = plan.next_stage;
         bus.map_rom(
             "mrom",
-            MROM_BASE,
+            GuestPhysAddr(MROM_BASE),
             rom_offset,
             &reset_vector(entry, fdt_addr, fw_dynamic, MROM_SIZE),
         )?;
@@ -251,10 +252,15 @@ impl RiscvVirt {
         let plic = Plic::new(plic_outputs, control.clone());
         let mut uart = Uart16550::new(console.output, console.input);
         uart.set_irq(Box::new(plic.source(UART_IRQ)));
-        bus.map_mmio("uart", UART_BASE, uart16550::SIZE, Box::new(uart))?;
+        bus.map_mmio(
+            "uart",
+            GuestPhysAddr(UART_BASE),
+            uart16550::SIZE,
+            Box::new(uart),
+        )?;
         bus.map_mmio(
             "test",
-            TEST_BASE,
+            GuestPhysAddr(TEST_BASE),
             sifive_test::SIZE,
             Box::new(SifiveTest::new(control.clone())),
         )?;
@@ -308,7 +314,7 @@ impl RiscvVirt {
             };
             bus.map_mmio(
                 &format!("virtio{slot}"),
-                VIRTIO_BASE + slot * VIRTIO_STRIDE,
+                GuestPhysAddr(VIRTIO_BASE + slot * VIRTIO_STRIDE),
                 VIRTIO_STRIDE,
                 Box::new(transport),
             )?;
@@ -328,18 +334,23 @@ impl RiscvVirt {
         let pci = SharedPciHost::new(pci);
         bus.map_mmio(
             "pcie-ecam",
-            PCIE_ECAM_BASE,
+            GuestPhysAddr(PCIE_ECAM_BASE),
             PCIE_ECAM_SIZE,
             Box::new(pci.ecam_window()),
         )?;
         bus.map_mmio(
             "pcie-pio",
-            PCIE_PIO_BASE,
+            GuestPhysAddr(PCIE_PIO_BASE),
             PCIE_PIO_SIZE,
             Box::new(pci.pio_window()),
         )?;
         for (name, (base, size)) in [("pcie-mmio", PCIE_MMIO), ("pcie-mmio-high", PCIE_MMIO_HIGH)] {
-            bus.map_mmio(name, base, size, Box::new(pci.mmio_window(base)))?;
+            bus.map_mmio(
+                name,
+                GuestPhysAddr(base),
+                size,
+                Box::new(pci.mmio_window(base)),
+            )?;
         }
         let rtc_time = if config.deterministic {
             deterministic_rtc(clock.clone(), config.seed)
@@ -356,14 +367,19 @@ impl RiscvVirt {
         let framebuffer_handle = framebuffer.handle();
         bus.map_ram(
             "framebuffer",
-            FRAMEBUFFER_BASE,
+            GuestPhysAddr(FRAMEBUFFER_BASE),
             framebuffer_offset,
             framebuffer.size(),
         )?;
         let mut rtc = GoldfishRtc::new(rtc_time);
         rtc.set_irq(Box::new(plic.source(RTC_IRQ)));
-        bus.map_mmio("rtc", RTC_BASE, goldfish_rtc::SIZE, Box::new(rtc))?;
-        bus.map_mmio("plic", PLIC_BASE, plic::SIZE, Box::new(plic))?;
+        bus.map_mmio(
+            "rtc",
+            GuestPhysAddr(RTC_BASE),
+            goldfish_rtc::SIZE,
+            Box::new(rtc),
+        )?;
+        bus.map_mmio("plic", GuestPhysAddr(PLIC_BASE), plic::SIZE, Box::new(plic))?;
         let lines = pins
             .iter()
             .map(|pin| ClintHart {
@@ -373,7 +389,7 @@ impl RiscvVirt {
             .collect();
         bus.map_mmio(
             "clint",
-            CLINT_BASE,
+            GuestPhysAddr(CLINT_BASE),
             clint::SIZE,
             Box::new(Clint::new(clock.clone(), lines)),
         )?;
@@ -410,10 +426,12 @@ impl RiscvVirt {
             for segment in &image.segments {
                 let zeros = vec![0u8; (segment.mem_size - segment.data.len() as u64) as usize];
                 self.bus
-                    .load_bytes(segment.addr, &segment.data)
+                    .load_bytes(GuestPhysAddr(segment.addr), &segment.data)
                     .and_then(|()| {
-                        self.bus
-                            .load_bytes(segment.addr + segment.data.len() as u64, &zeros)
+                        self.bus.load_bytes(
+                            GuestPhysAddr(segment.addr + segment.data.len() as u64),
+                            &zeros,
+                        )
                     })
                     .map_err(|_| {
                         MachineError::Setup(format!("cannot load segment at {:#x}", segment.addr))
@@ -421,7 +439,7 @@ impl RiscvVirt {
             }
         }
         self.bus
-            .load_bytes(self.boot.fdt_addr, &self.boot.fdt)
+            .load_bytes(GuestPhysAddr(self.boot.fdt_addr), &self.boot.fdt)
             .map_err(|_| MachineError::Setup("cannot place the device tree".to_owned()))?;
         for hart in &mut self.harts {
             hart.reset();
