@@ -1,13 +1,12 @@
 //! One RISC-V hart: architectural state, the fetch/decode cache, memory access and
 //! trap delivery. Instruction semantics live in [`crate::exec`].
 
-use emu_core::GuestPhysAddr;
 use rustc_hash::FxHashMap as HashMap;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use emu_core::{Bus, GuestRam, IrqLine, VirtualClock};
+use emu_core::{Bus, GuestPhysAddr, GuestRam, IrqLine, VirtualClock};
 
 use crate::csr::{
     MSTATUS_MIE, MSTATUS_MPIE, MSTATUS_MPP, MSTATUS_MPRV, MSTATUS_SIE, MSTATUS_SPIE, MSTATUS_SPP,
@@ -43,6 +42,9 @@ pub struct HartState {
     pub fcsr: u32,
     /// Retired instructions (also reported as cycles).
     pub instret: u64,
+    /// Traps taken (exceptions and interrupts). Not architectural: instruction
+    /// limits count these too, so a guest stuck in a fault loop still stops.
+    pub traps: u64,
     /// The hart's id (mhartid).
     pub hart_id: u64,
     /// mstatus without the read-only fields.
@@ -100,6 +102,7 @@ impl HartState {
             privilege: PRIV_M,
             fcsr: 0,
             instret: 0,
+            traps: 0,
             hart_id,
             mstatus: 0,
             mip: 0,
@@ -252,15 +255,19 @@ impl IrqLine for HartIrqLine {
     }
 }
 
-/// A record of one executed instruction, for reports.
+/// A record of one step of a hart, for reports: an instruction, a trap, or both.
 #[derive(Clone, Copy, Debug)]
 pub struct TraceEntry {
     /// Where it was.
     pub pc: u64,
     /// Privilege it ran at.
     pub privilege: u8,
-    /// What it was.
-    pub insn: Insn,
+    /// The instruction, when it could be fetched (an interrupt or a fetch fault
+    /// leaves none).
+    pub insn: Option<Insn>,
+    /// The trap the step took instead of completing: its `xcause` (interrupt bit
+    /// included) and `xtval`.
+    pub trap: Option<Trap>,
 }
 
 /// One RISC-V hart attached to a machine's bus.
@@ -479,32 +486,52 @@ impl Hart {
         self.exec_cache.fill((u64::MAX, 0));
     }
 
-    /// Executes one instruction and returns what it was (for traces and reports).
-    pub fn step_traced(&mut self) -> Option<TraceEntry> {
+    /// Executes one instruction, or takes the interrupt or trap due instead, and
+    /// says which (for traces and reports).
+    pub fn step_traced(&mut self) -> TraceEntry {
         let pc = self.state.pc;
         let privilege = self.state.privilege;
+        let traps = self.state.traps;
+        let mut entry = TraceEntry {
+            pc,
+            privilege,
+            insn: None,
+            trap: None,
+        };
         self.take_pending_interrupt();
-        if self.state.pc != pc {
-            return None;
+        if self.state.traps != traps {
+            entry.trap = Some(self.last_trap());
+            return entry;
         }
-        let insn = match self.fetch(pc) {
-            Ok(insn) => insn,
+        let step = match self.fetch(pc) {
+            Ok(insn) => {
+                entry.insn = Some(insn);
+                self.execute(insn)
+            }
+            Err(trap) => Err(trap),
+        };
+        match step {
+            Ok(()) => self.state.instret = self.state.instret.wrapping_add(1),
             Err(trap) => {
                 self.take_trap(trap);
-                return None;
+                if self.state.traps != traps {
+                    entry.trap = Some(self.last_trap());
+                }
             }
-        };
-        match self.execute(insn) {
-            Ok(()) => self.state.instret = self.state.instret.wrapping_add(1),
-            Err(trap) => self.take_trap(trap),
         }
         self.exit = None;
         self.clock.retire(1);
-        Some(TraceEntry {
-            pc,
-            privilege,
-            insn,
-        })
+        entry
+    }
+
+    /// The cause and value of the trap just taken, from the CSRs of the mode
+    /// that took it.
+    fn last_trap(&self) -> Trap {
+        if self.state.privilege == PRIV_S {
+            Trap::new(self.state.scause, self.state.stval)
+        } else {
+            Trap::new(self.state.mcause, self.state.mtval)
+        }
     }
 
     /// Whether an interrupt is pending and enabled in mie, ignoring global enables:
@@ -899,6 +926,7 @@ impl Hart {
         };
         let pc = self.state.pc;
         let from = self.state.privilege;
+        self.state.traps = self.state.traps.wrapping_add(1);
         self.state.reservation = u64::MAX;
         let mut mstatus = self.state.mstatus;
         if from <= PRIV_S && (deleg >> code) & 1 != 0 {

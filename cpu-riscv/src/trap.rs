@@ -60,3 +60,35 @@ impl Trap {
         Trap::new(cause::ILLEGAL_INSTRUCTION, TVAL_INSTRUCTION_BITS)
     }
 }
+
+/// The privileged spec's name for `cause` (an `xcause` value, interrupt bit included).
+pub fn cause_name(cause: u64) -> &'static str {
+    if cause >> 63 != 0 {
+        return match cause & 0x3f {
+            irq::SSI => "supervisor software interrupt",
+            irq::MSI => "machine software interrupt",
+            irq::STI => "supervisor timer interrupt",
+            irq::MTI => "machine timer interrupt",
+            irq::SEI => "supervisor external interrupt",
+            irq::MEI => "machine external interrupt",
+            _ => "reserved interrupt",
+        };
+    }
+    match cause {
+        cause::INSTRUCTION_MISALIGNED => "instruction address misaligned",
+        cause::INSTRUCTION_ACCESS_FAULT => "instruction access fault",
+        cause::ILLEGAL_INSTRUCTION => "illegal instruction",
+        cause::BREAKPOINT => "breakpoint",
+        cause::LOAD_MISALIGNED => "load address misaligned",
+        cause::LOAD_ACCESS_FAULT => "load access fault",
+        cause::STORE_MISALIGNED => "store/AMO address misaligned",
+        cause::STORE_ACCESS_FAULT => "store/AMO access fault",
+        cause::ECALL_FROM_U => "environment call from U-mode",
+        cause::ECALL_FROM_S => "environment call from S-mode",
+        cause::ECALL_FROM_M => "environment call from M-mode",
+        cause::INSTRUCTION_PAGE_FAULT => "instruction page fault",
+        cause::LOAD_PAGE_FAULT => "load page fault",
+        cause::STORE_PAGE_FAULT => "store/AMO page fault",
+        _ => "reserved exception",
+    }
+}

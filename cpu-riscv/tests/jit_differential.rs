@@ -18,11 +18,10 @@
 //!
 //! and one case again: `TURING_FUZZ_SEED=<seed> TURING_FUZZ_CASES=1 ...`.
 
-use emu_core::GuestPhysAddr;
 use std::sync::Arc;
 
 use cpu_riscv::{Hart, HartState, RunExit};
-use emu_core::{Bus, GuestRam, RunControl, VirtualClock};
+use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl, VirtualClock};
 
 const RAM_BASE: u64 = 0x8000_0000;
 const RAM_SIZE: u64 = 1 << 20;

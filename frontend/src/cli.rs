@@ -140,7 +140,8 @@ pub struct RunArgs {
     /// Seed of a deterministic run (implies --deterministic; default 0).
     #[arg(long, value_name = "N")]
     pub seed: Option<u64>,
-    /// Stop with exit code 124 after N guest instructions (all CPUs).
+    /// Stop with exit code 124 after N guest instructions (all CPUs; an instruction
+    /// that traps counts, as does an interrupt taken).
     #[arg(long, value_name = "N")]
     pub max_instructions: Option<u64>,
     /// Where the guest's display goes: window or none (the default is window when
@@ -485,9 +486,10 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
             RunOutcome::InstructionLimit => (
                 EXIT_TIMEOUT,
                 Some(format!(
-                    "instruction limit reached: {} of {} retired",
+                    "instruction limit of {} reached: {} retired, {} traps taken",
+                    config.max_instructions.unwrap_or_default(),
                     machine.instructions_retired(),
-                    config.max_instructions.unwrap_or_default()
+                    machine.traps_taken()
                 )),
             ),
         };

@@ -419,7 +419,7 @@ fn max_instructions_stops_a_runaway_guest() {
     );
     assert_eq!(output.status.code(), Some(124));
     assert!(
-        stderr(&output).contains("instruction limit reached"),
+        stderr(&output).contains("instruction limit of 1000000 reached"),
         "{}",
         stderr(&output)
     );
@@ -430,6 +430,77 @@ fn max_instructions_stops_a_runaway_guest() {
     );
     // Within one translated block of the limit.
     assert!(stats.contains("\"instructions\": 100000"), "{stats}");
+}
+
+/// `csrw mtvec, zero; jr zero`: every fetch from address 0 faults and the fault
+/// handler is address 0, so no instruction retires again.
+fn fetch_fault_loop_program() -> Vec<u8> {
+    [0x3050_1073u32, 0x0000_0067]
+        .iter()
+        .flat_map(|word| word.to_le_bytes())
+        .collect()
+}
+
+#[test]
+fn max_instructions_stops_a_guest_stuck_in_a_fetch_fault_loop() {
+    let program = write_program("fetch-fault-loop.bin", &fetch_fault_loop_program());
+    for accel in ["jit", "interp"] {
+        let output = turing(
+            &[
+                "run",
+                "--kernel",
+                &program,
+                "--bios",
+                "none",
+                "--serial",
+                "null",
+                "--accel",
+                accel,
+                "--max-instructions",
+                "200000",
+                "--timeout",
+                "120",
+            ],
+            b"",
+        );
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(124), "{accel}: {err}");
+        // The reset ROM and the program retire a few instructions; traps are the rest.
+        let traps: u64 = err
+            .split("retired, ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{accel}: no trap count in: {err}"));
+        assert!(
+            err.contains("instruction limit of 200000 reached"),
+            "{accel}: {err}"
+        );
+        assert!(traps > 199_900, "{accel}: {err}");
+    }
+}
+
+#[test]
+fn the_timeout_report_names_the_trap_a_fault_loop_takes() {
+    let program = write_program("fetch-fault-loop-t.bin", &fetch_fault_loop_program());
+    let output = turing(
+        &[
+            "run",
+            "--kernel",
+            &program,
+            "--bios",
+            "none",
+            "--timeout",
+            "0.3",
+        ],
+        b"",
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(124), "{err}");
+    assert!(
+        err.contains("0x000000000000 [M] trap: instruction access fault (cause 0x1, tval 0x0)"),
+        "the report names the faulting pc and cause: {err}"
+    );
 }
 
 #[test]

@@ -10,11 +10,10 @@ pub mod signal;
 pub mod space;
 pub mod syscall;
 
-use emu_core::GuestPhysAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use emu_core::{Bus, RunControl, VirtualClock};
+use emu_core::{Bus, GuestPhysAddr, RunControl, VirtualClock};
 
 use crate::hart::{Hart, RunExit};
 use crate::trap::cause;

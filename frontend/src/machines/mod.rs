@@ -116,6 +116,10 @@ pub trait Machine: Send {
     fn enable_jit(&mut self, threshold: u32) -> Result<(), String>;
     /// Instructions retired by all CPUs.
     fn instructions_retired(&self) -> u64;
+    /// Traps (exceptions and interrupts) taken by all CPUs. `--max-instructions`
+    /// counts these with the retired instructions, so a CPU faulting on every
+    /// fetch still reaches the limit.
+    fn traps_taken(&self) -> u64;
     /// Lines about the translator (compiled blocks, time, invalidations) for
     /// `--stats` and gdb's `monitor stats`; empty without a JIT.
     fn jit_report(&self) -> Vec<String>;

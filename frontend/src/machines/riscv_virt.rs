@@ -21,7 +21,6 @@
 //! instructions in turn. One thread keeps the device models free of locking
 //! concerns and makes runs repeatable; host threads per hart come with the JIT.
 
-use emu_core::GuestPhysAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +38,7 @@ use devices::{
 };
 use emu_core::config::{BiosChoice, MachineConfig};
 use emu_core::sync::LockRecover;
-use emu_core::{Bus, GuestRam, RunControl, StopReason, VirtualClock};
+use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl, StopReason, VirtualClock};
 use firmware::fdt::{FdtDevice, FdtPciHost, RiscvVirtFdt};
 use firmware::loader::{self, ImageKind, ProgramImage};
 
@@ -471,7 +470,7 @@ impl RiscvVirt {
             let mut all_waiting = true;
             // Near the instruction limit, run only what is left of it.
             let slice = max_instructions.map_or(SLICE, |max| {
-                let left = max.saturating_sub(self.instructions_retired());
+                let left = max.saturating_sub(self.instructions_executed());
                 left.div_ceil(self.harts.len() as u64).clamp(1, SLICE)
             });
             for hart in &mut self.harts {
@@ -502,7 +501,7 @@ impl RiscvVirt {
             if let Some(outcome) = watch() {
                 return Ok(outcome);
             }
-            if max_instructions.is_some_and(|max| self.instructions_retired() >= max) {
+            if max_instructions.is_some_and(|max| self.instructions_executed() >= max) {
                 return Ok(RunOutcome::InstructionLimit);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -578,7 +577,7 @@ impl RiscvVirt {
             .iter_mut()
             .map(|hart| {
                 let id = hart.state.hart_id;
-                let trace = (0..count).filter_map(|_| hart.step_traced()).collect();
+                let trace = (0..count).map(|_| hart.step_traced()).collect();
                 (id, trace)
             })
             .collect()
@@ -609,6 +608,16 @@ impl RiscvVirt {
     /// Instructions retired by all harts.
     pub fn instructions_retired(&self) -> u64 {
         self.harts.iter().map(|h| h.state.instret).sum()
+    }
+
+    /// Traps taken by all harts.
+    pub fn traps_taken(&self) -> u64 {
+        self.harts.iter().map(|h| h.state.traps).sum()
+    }
+
+    /// What instruction limits count: instructions retired and traps taken.
+    fn instructions_executed(&self) -> u64 {
+        self.instructions_retired() + self.traps_taken()
     }
 }
 
@@ -661,6 +670,10 @@ impl Machine for RiscvVirt {
         RiscvVirt::instructions_retired(self)
     }
 
+    fn traps_taken(&self) -> u64 {
+        RiscvVirt::traps_taken(self)
+    }
+
     fn jit_report(&self) -> Vec<String> {
         let Some(jit) = self.jit_stats() else {
             return Vec::new();
@@ -685,17 +698,29 @@ impl Machine for RiscvVirt {
         for (id, trace) in self.trace_tail(count) {
             let hart = &self.harts[id as usize];
             report += &format!(
-                "  hart {id}: pc {:#x}, {}-mode; instructions executed:\n",
+                "  hart {id}: pc {:#x}, {}-mode; next steps:\n",
                 hart.state.pc,
                 cpu_riscv::csr::privilege_name(hart.state.privilege)
             );
             for entry in trace {
-                report += &format!(
-                    "    {:#014x} [{}] {:?}\n",
+                let mut line = format!(
+                    "    {:#014x} [{}]",
                     entry.pc,
                     cpu_riscv::csr::privilege_name(entry.privilege),
-                    entry.insn
                 );
+                if let Some(insn) = entry.insn {
+                    line += &format!(" {insn:?}");
+                }
+                if let Some(trap) = entry.trap {
+                    line += &format!(
+                        " trap: {} (cause {:#x}, tval {:#x})",
+                        cpu_riscv::trap::cause_name(trap.cause),
+                        trap.cause,
+                        trap.tval
+                    );
+                }
+                report += &line;
+                report += "\n";
             }
         }
         report
