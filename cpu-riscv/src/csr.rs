@@ -39,6 +39,11 @@ pub mod num {
     pub const MIP: u16 = 0x344;
     pub const PMPCFG0: u16 = 0x3a0;
     pub const PMPADDR0: u16 = 0x3b0;
+    pub const TSELECT: u16 = 0x7a0;
+    pub const TDATA1: u16 = 0x7a1;
+    pub const TDATA2: u16 = 0x7a2;
+    pub const TDATA3: u16 = 0x7a3;
+    pub const TINFO: u16 = 0x7a4;
     pub const MCYCLE: u16 = 0xb00;
     pub const MINSTRET: u16 = 0xb02;
     pub const MVENDORID: u16 = 0xf11;
@@ -201,6 +206,11 @@ impl Hart {
             0xb03..=0xb1f | 0x323..=0x33f => 0,
             num::MVENDORID | num::MARCHID | num::MIMPID | num::MCONFIGPTR => 0,
             num::MHARTID => s.hart_id,
+            // Sdtrig with no triggers, as the debug spec allows: tselect holds
+            // only 0, the trigger there has type 0 ("no trigger") and tinfo says
+            // so with 1. Firmware and kernels probing for triggers find none.
+            num::TSELECT | num::TDATA1 | num::TDATA2 | num::TDATA3 => 0,
+            num::TINFO => 1,
             _ => return Err(Trap::illegal()),
         })
     }
@@ -294,6 +304,8 @@ impl Hart {
             }
             num::MCYCLE | num::MINSTRET => self.state.instret = value,
             0xb03..=0xb1f | 0x323..=0x33f => {}
+            // No triggers (see `csr_read`): every trigger register is WARL 0.
+            num::TSELECT | num::TDATA1 | num::TDATA2 | num::TDATA3 => {}
             _ => return Err(Trap::illegal()),
         }
         Ok(())

@@ -9,7 +9,11 @@
  * reports MXL=2 and I M A F D C S U; mstatus WARL read-back (all ones: MPP=3,
  * SXL=2, SD=1, little-endian only) and sstatus being a restricted view;
  * fcsr/frm/fflags views; mstatus.FS: with FS=Off every FP instruction and FP CSR
- * access is illegal, and writing FP state sets FS=Dirty and SD.
+ * access is illegal, and writing FP state sets FS=Dirty and SD; the Sdtrig
+ * trigger CSRs (tselect, tdata1-3, tinfo) exist in M-mode and enumerate as the
+ * debug spec says (tselect 0 reads back 0; tdata1's type is 0 "no trigger" with
+ * tinfo 1, or an address/data match type listed in tinfo), and are illegal from
+ * S-mode.
  *
  * Handler convention: mtvec = trap_handler records mcause in s8, mepc in s9,
  * mtval in s10, mstatus in s6, counts traps in s7, then resumes after the
@@ -567,6 +571,25 @@ test_main:
   and a0, a0, t0
   CHECK(a0, MSTATUS_FS | MSTATUS_SD)
   csrw fcsr, x0
+
+  /* Sdtrig: trigger 0 can be selected, and it is either absent (type 0, tinfo
+   * 1) or of a type tinfo lists. */
+  EXPECT_NO_TRAP(210, csrw tselect, x0; csrr a0, tselect; csrr a1, tdata1; csrr a2, tdata2; csrr a3, tdata3; csrr a4, tinfo)
+  TEST(211)
+  CHECK(a0, 0)
+  TEST(212)
+  srli a1, a1, 60                      /* tdata1.type */
+  li t0, 1
+  sll t0, t0, a1
+  and t1, a4, t0                       /* tinfo has a bit for the type */
+  beqz t1, fail
+  bnez a1, 4f
+  CHECK(a4, 1)                         /* no trigger: tinfo is exactly 1 */
+4:
+  ENTER_MODE(1)
+  EXPECT_ILLEGAL(213, csrr a0, tselect)
+  EXPECT_ILLEGAL(214, csrr a0, tdata1)
+  BACK_TO_M
 
   mv ra, s11
   ret
