@@ -126,6 +126,69 @@ pub fn is_linux_image(bytes: &[u8]) -> bool {
         && &bytes[IMAGE_MAGIC2_OFFSET..IMAGE_MAGIC2_OFFSET + 4] == b"RSC\x05"
 }
 
+/// The privilege a program expects to start in: M-mode as the machine comes out
+/// of reset, or S-mode behind SBI firmware (as Linux and U-Boot's S-mode build do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartMode {
+    /// Start at reset in M-mode, with nothing else loaded.
+    Machine,
+    /// Start in S-mode, entered from SBI firmware.
+    Supervisor,
+}
+
+/// How many instructions of raw code [`start_mode`] reads before it decides.
+const START_MODE_SCAN: usize = 64;
+
+/// The privilege `bytes` expects to start in, when no firmware was named:
+/// - a Linux `Image` (by its header): S-mode;
+/// - an ELF: S-mode when all of it is linked at or above `payload_base` (where
+///   firmware places its payload: a program linked at the start of RAM owns the
+///   machine), M-mode otherwise;
+/// - raw code: the first CSR its first instructions access decides: a
+///   supervisor CSR (0x100-0x1ff) means S-mode; a machine CSR, or none, M-mode.
+pub fn start_mode(bytes: &[u8], payload_base: u64) -> StartMode {
+    if is_linux_image(bytes) {
+        return StartMode::Supervisor;
+    }
+    if bytes.starts_with(b"\x7fELF") {
+        let lowest = Elf::parse(bytes).ok().and_then(|elf| {
+            elf.program_headers
+                .iter()
+                .filter(|ph| ph.p_type == PT_LOAD && ph.p_memsz > 0)
+                .map(|ph| ph.p_paddr)
+                .min()
+        });
+        return match lowest {
+            Some(lowest) if lowest >= payload_base => StartMode::Supervisor,
+            _ => StartMode::Machine,
+        };
+    }
+    match first_csr(bytes) {
+        Some(csr) if (0x100..0x200).contains(&csr) => StartMode::Supervisor,
+        _ => StartMode::Machine,
+    }
+}
+
+/// The CSR number of the first Zicsr instruction among the first
+/// [`START_MODE_SCAN`] instructions of raw code, stepping over compressed ones.
+fn first_csr(bytes: &[u8]) -> Option<u16> {
+    let mut at = 0;
+    for _ in 0..START_MODE_SCAN {
+        let low = u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?);
+        if low & 3 != 3 {
+            at += 2;
+            continue;
+        }
+        let word = u32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+        let (opcode, funct3) = (word & 0x7f, (word >> 12) & 7);
+        if opcode == 0x73 && funct3 != 0 && funct3 != 4 {
+            return Some((word >> 20) as u16);
+        }
+        at += 4;
+    }
+    None
+}
+
 /// Offset of the RISC-V Image header's `magic2` field ("RSC\x05").
 const IMAGE_MAGIC2_OFFSET: usize = 0x38;
 const IMAGE_HEADER_LEN: usize = 0x40;
@@ -309,6 +372,29 @@ mod tests {
         assert_eq!(image.entry, 0x8000_0000);
         assert_eq!(image.end(), 0x8000_0008);
         assert!(image.check_fits(path(), 0x8000_0000, 4096).is_ok());
+    }
+
+    #[test]
+    fn start_mode_follows_the_first_csr_of_raw_code() {
+        let words =
+            |words: &[u32]| -> Vec<u8> { words.iter().flat_map(|w| w.to_le_bytes()).collect() };
+        // c.mv tp, a0; c.mv s1, a1; csrw stvec, t0 (U-Boot's S-mode start).
+        let mut smode = vec![0x2a, 0x82, 0xae, 0x84];
+        smode.extend(words(&[0x1052_9073]));
+        assert_eq!(start_mode(&smode, 0x8020_0000), StartMode::Supervisor);
+        // csrr a0, mhartid first.
+        let mmode = words(&[0xf140_2573, 0x1052_9073]);
+        assert_eq!(start_mode(&mmode, 0x8020_0000), StartMode::Machine);
+        // No CSR at all (j .), and a truncated instruction.
+        assert_eq!(start_mode(&words(&[0x6f]), 0x8020_0000), StartMode::Machine);
+        assert_eq!(start_mode(&[0x73, 0x90], 0x8020_0000), StartMode::Machine);
+    }
+
+    #[test]
+    fn a_linux_image_starts_in_supervisor_mode() {
+        let mut bytes = vec![0u8; 0x40];
+        bytes[0x38..0x3c].copy_from_slice(b"RSC\x05");
+        assert_eq!(start_mode(&bytes, 0x8020_0000), StartMode::Supervisor);
     }
 
     #[test]

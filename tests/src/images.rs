@@ -18,6 +18,11 @@ pub struct DebianImages {
     pub disk: PathBuf,
     /// OpenSBI's `fw_dynamic.bin` (generic platform).
     pub opensbi: PathBuf,
+    /// U-Boot's S-mode build for QEMU's `virt` (`u-boot-qemu`'s
+    /// `qemu-riscv64_smode/u-boot.bin`), a raw binary with no header.
+    pub uboot_smode: PathBuf,
+    /// The same U-Boot as an ELF linked at 0x8020_0000.
+    pub uboot_smode_elf: PathBuf,
     /// Debian's static riscv64 busybox (`busybox-static`), as a program.
     pub busybox: PathBuf,
     /// A riscv64 root of Debian's libc6, coreutils and python3-minimal with their
@@ -67,6 +72,8 @@ pub fn debian_images() -> DebianImages {
         initramfs: path("initramfs"),
         disk: path("disk"),
         opensbi: path("opensbi"),
+        uboot_smode: path("uboot_smode"),
+        uboot_smode_elf: path("uboot_smode_elf"),
         busybox: path("busybox"),
         sysroot: {
             let dir = PathBuf::from(values.get("sysroot").unwrap_or_else(|| {

@@ -1,7 +1,7 @@
 //! `cargo xtask images`: Linux guest images made from Debian's riscv64 packages.
 //!
 //! An apt configuration private to the project (under `~/.cache/turing/apt/`, never the
-//! host's) downloads the kernel, its modules, `busybox-static` and `opensbi` from
+//! host's) downloads the kernel, its modules, `busybox-static`, `opensbi` and `u-boot-qemu` from
 //! Debian unstable (testing if unstable's index fails), through the mirror the host's
 //! apt sources use or the one `TURING_DEBIAN_MIRROR` names (see `apt_sources`). From
 //! them this builds, under `~/.cache/turing/images/<versions>/`:
@@ -12,6 +12,8 @@
 //!   prints `TURING-INIT-READY` and starts a shell on the console,
 //! - `disk.img`: a small ext4 file system holding `/hello.txt`,
 //! - `fw_dynamic.bin`: OpenSBI for QEMU's `virt` machine,
+//! - `u-boot-smode.bin` and `u-boot-smode.elf`: U-Boot's S-mode build for QEMU's
+//!   `virt` machine, as a raw binary and as an ELF,
 //! - `busybox`: the static riscv64 busybox by itself, for `turing user`,
 //! - `sysroot/`: a riscv64 root for dynamically linked programs under `turing
 //!   user`: Debian's libc6, coreutils and python3-minimal with their dependencies,
@@ -99,7 +101,7 @@ pub fn build() -> Result<(), String> {
     };
     resolved.save(&dirs.resolved_file())?;
     say(format!(
-        "using {} (suite {}): {} {}, {} {}, {} {}, {} {}",
+        "using {} (suite {}): {} {}, {} {}, {} {}, {} {}, {} {}",
         resolved.kernel_release,
         resolved.suite,
         resolved.kernel.name,
@@ -109,7 +111,9 @@ pub fn build() -> Result<(), String> {
         resolved.busybox.name,
         resolved.busybox.version,
         resolved.opensbi.name,
-        resolved.opensbi.version
+        resolved.opensbi.version,
+        resolved.uboot.name,
+        resolved.uboot.version
     ));
 
     let entry = dirs.images.join(resolved.entry_name());
@@ -260,15 +264,17 @@ struct Resolved {
     modules: Package,
     busybox: Package,
     opensbi: Package,
+    uboot: Package,
 }
 
 impl Resolved {
-    fn packages(&self) -> [(&'static str, &Package); 4] {
+    fn packages(&self) -> [(&'static str, &Package); 5] {
         [
             ("kernel", &self.kernel),
             ("modules", &self.modules),
             ("busybox", &self.busybox),
             ("opensbi", &self.opensbi),
+            ("uboot", &self.uboot),
         ]
     }
 
@@ -285,9 +291,10 @@ impl Resolved {
             name.push_str(&format!("_modules-{}", bare(&self.modules.version)));
         }
         name.push_str(&format!(
-            "_busybox-{}_opensbi-{}_r{RECIPE}",
+            "_busybox-{}_opensbi-{}_u-boot-{}_r{RECIPE}",
             bare(&self.busybox.version),
-            bare(&self.opensbi.version)
+            bare(&self.opensbi.version),
+            bare(&self.uboot.version)
         ));
         name
     }
@@ -324,6 +331,7 @@ impl Resolved {
             modules: package("modules")?,
             busybox: package("busybox")?,
             opensbi: package("opensbi")?,
+            uboot: package("uboot")?,
         })
     }
 
@@ -544,6 +552,7 @@ impl Apt {
             modules,
             busybox: self.package("busybox-static")?,
             opensbi: self.package("opensbi")?,
+            uboot: self.package("u-boot-qemu")?,
         })
     }
 }
@@ -589,6 +598,7 @@ struct Debs {
     modules: PathBuf,
     busybox: PathBuf,
     opensbi: PathBuf,
+    uboot: PathBuf,
 }
 
 /// Downloads the packages that are not in `debs` yet.
@@ -607,17 +617,20 @@ fn download(apt: &Apt, resolved: &Resolved, debs: &Path) -> Result<Debs, String>
         modules: path(&resolved.modules),
         busybox: path(&resolved.busybox),
         opensbi: path(&resolved.opensbi),
+        uboot: path(&resolved.uboot),
     })
 }
 
 // ---------------------------------------------------------------------------------
 // Building an image set
 
-const IMAGE_FILES: [&str; 6] = [
+const IMAGE_FILES: [&str; 8] = [
     "Image",
     "initramfs.cpio.gz",
     "disk.img",
     "fw_dynamic.bin",
+    "u-boot-smode.bin",
+    "u-boot-smode.elf",
     "busybox",
     "sysroot/.complete",
 ];
@@ -705,6 +718,7 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
     };
     let busybox_tar = fsys_tar(&debs.busybox, &work.join("busybox.tar"))?;
     let opensbi_tar = fsys_tar(&debs.opensbi, &work.join("opensbi.tar"))?;
+    let uboot_tar = fsys_tar(&debs.uboot, &work.join("u-boot.tar"))?;
     say(format!(
         "unpacked the packages in {:.1} s",
         step.elapsed().as_secs_f64()
@@ -747,6 +761,22 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
     let firmware_data = extract_one(&opensbi_tar, firmware, &work.join("opensbi"))?;
     write_file(&out.join("fw_dynamic.bin"), &firmware_data)?;
     say(format!("fw_dynamic.bin: from {firmware}"));
+
+    // U-Boot, S-mode build (runs behind SBI firmware).
+    for (member, file) in [
+        (
+            "./usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin",
+            "u-boot-smode.bin",
+        ),
+        (
+            "./usr/lib/u-boot/qemu-riscv64_smode/uboot.elf",
+            "u-boot-smode.elf",
+        ),
+    ] {
+        let data = extract_one(&uboot_tar, member, &work.join("u-boot"))?;
+        write_file(&out.join(file), &data)?;
+        say(format!("{file}: from {member}"));
+    }
 
     // Busybox.
     let members = tar_list(&busybox_tar)?;
@@ -794,6 +824,8 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
         ("initramfs", "initramfs.cpio.gz"),
         ("disk", "disk.img"),
         ("opensbi", "fw_dynamic.bin"),
+        ("uboot_smode", "u-boot-smode.bin"),
+        ("uboot_smode_elf", "u-boot-smode.elf"),
         ("busybox", "busybox"),
         ("sysroot", "sysroot"),
     ] {

@@ -915,9 +915,12 @@ impl BootPlan {
             Some(path) => loader::read_file(path)?,
             None => demo.to_vec(),
         };
-        let is_linux = loader::is_linux_image(&kernel_bytes);
-        // Firmware: the one named; for a Linux kernel without --bios, Turing's own SBI;
-        // bare-metal programs (and `--bios none`) start directly in M-mode.
+        // Firmware: the one named; without --bios, Turing's own SBI for a program
+        // that starts in S-mode (a Linux Image, U-Boot's S-mode build: see
+        // `loader::start_mode`); bare-metal programs (and `--bios none`) start
+        // directly in M-mode.
+        let supervisor = loader::start_mode(&kernel_bytes, RAM_BASE + KERNEL_OFFSET_WITH_BIOS)
+            == loader::StartMode::Supervisor;
         let bios = match &config.bios {
             Some(BiosChoice::File(path)) => {
                 let bytes = loader::read_file(path)?;
@@ -927,7 +930,7 @@ impl BootPlan {
                 ))
             }
             Some(BiosChoice::None) => None,
-            None if !is_linux => None,
+            None if !supervisor => None,
             None => {
                 let path = Path::new("built-in SBI firmware");
                 Some((
