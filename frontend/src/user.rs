@@ -31,6 +31,10 @@ pub struct UserArgs {
     /// CPU engine: jit (the default) or interp.
     #[arg(long, value_name = "ENGINE")]
     pub accel: Option<Accel>,
+    /// At exit, print the main thread's instruction count, speed and translator
+    /// statistics on stderr.
+    #[arg(long)]
+    pub stats: bool,
     /// Print the binfmt_misc registration line for riscv64 programs and exit.
     #[arg(long, exclusive = true)]
     pub binfmt_line: bool,
@@ -81,7 +85,21 @@ pub fn user(args: &UserArgs) -> Result<i32, String> {
         return Err(format!("sysroot {} is not a directory", root.display()));
     }
     let mut process = Process::load(program.as_ref(), rest, &env, &options)?;
-    match process.run() {
+    let started = std::time::Instant::now();
+    let end = process.run();
+    if args.stats {
+        let elapsed = started.elapsed().as_secs_f64();
+        let hart = process.main_hart();
+        let retired = hart.state.instret;
+        eprintln!(
+            "turing: stats: main thread: {retired} instructions in {elapsed:.3} s, {:.1} MIPS",
+            retired as f64 / elapsed.max(1e-9) / 1e6
+        );
+        if let Some(jit) = hart.jit_stats() {
+            eprintln!("turing: stats: {jit}");
+        }
+    }
+    match end {
         ProcessEnd::Exited(code) => Ok(code & 0xff),
         ProcessEnd::Signaled(signal) => {
             use std::io::Write;

@@ -375,16 +375,19 @@ pub const WORKLOADS: &[&str] = &[
     "pointer_chase",
     "bytecode",
     "memops",
+    "fp",
 ];
 
 /// Flags both builds of a workload share: -O2, and no rewriting of loops into
 /// library calls or of multiply-adds into fused ones, so the bare-metal and the
-/// native build run the same arithmetic.
+/// native build run the same arithmetic; square roots are instructions, with no
+/// call into a C library to set errno.
 const WORKLOAD_FLAGS: &[&str] = &[
     "-O2",
     "-fno-builtin",
     "-fno-tree-loop-distribute-patterns",
     "-ffp-contract=off",
+    "-fno-math-errno",
 ];
 
 /// Builds a workload for bare-metal riscv64 (with `small` sizes for quick
@@ -422,6 +425,8 @@ pub fn build_native_workload(name: &str) -> PathBuf {
         .arg(repo_root().join(format!("benches/guest/workloads/{name}.c")))
         .arg("-o")
         .arg(&out)
+        // fma() where the host has no fused multiply-add instruction.
+        .arg("-lm")
         .status()
         .expect("run the host compiler");
     assert!(status.success(), "building native workload {name} failed");

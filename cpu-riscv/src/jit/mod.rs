@@ -30,6 +30,7 @@
 //! and physical page, and stores into a page holding translated code drop those
 //! whose code they overlap.
 
+mod host_fma;
 mod profile;
 mod translate;
 
@@ -233,6 +234,26 @@ pub struct JitStats {
     pub cache_flushes: u64,
     /// Jumps from one translated block straight into the next (no dispatch).
     pub chained: u64,
+}
+
+impl std::fmt::Display for JitStats {
+    /// One line for `--stats`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let per_insn =
+            self.compile_time.as_secs_f64() * 1e6 / self.instructions_compiled.max(1) as f64;
+        write!(
+            f,
+            "jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes",
+            self.blocks_compiled,
+            self.instructions_compiled,
+            self.compile_time.as_secs_f64(),
+            self.blocks_run,
+            self.chained,
+            self.blocks_interpreted,
+            self.invalidations,
+            self.cache_flushes
+        )
+    }
 }
 
 impl std::ops::AddAssign for JitStats {

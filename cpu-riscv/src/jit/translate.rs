@@ -17,6 +17,8 @@ use crate::hart::EXEC_CACHE;
 use crate::hart::{Hart, HartState};
 use crate::mmu::{TLB_ENTRIES, Tlb, TlbEntry};
 
+mod fp;
+
 /// How a block handles an instruction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -130,7 +132,7 @@ pub(super) fn kind(op: Op) -> Option<Kind> {
         Jal | Jalr | Beq | Bne | Blt | Bge | Bltu | Bgeu => Kind::EndsBlock,
         FenceI | Ecall | Ebreak | Mret | Sret | Wfi | SfenceVma | Csrrw | Csrrs | Csrrc
         | Csrrwi | Csrrsi | Csrrci => Kind::EndsBlock,
-        Flw | Fld | Fsw | Fsd | FaddD | FsubD | FmulD => Kind::Inline,
+        Flw | Fld | Fsw | Fsd => Kind::Inline,
         Lui | Auipc | Lb | Lh | Lw | Ld | Lbu | Lhu | Lwu | Sb | Sh | Sw | Sd | Addi | Slti
         | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Add | Sub | Sll | Slt | Sltu | Xor
         | Srl | Sra | Or | And | Addiw | Slliw | Srliw | Sraiw | Addw | Subw | Sllw | Srlw
@@ -228,6 +230,8 @@ struct Emitter<'a, 'b> {
     load_sig: cranelift_codegen::ir::SigRef,
     store_sig: cranelift_codegen::ir::SigRef,
     exec_sig: cranelift_codegen::ir::SigRef,
+    /// The host fused multiply-add helpers' signature (see `host_fma`).
+    fma_sig: cranelift_codegen::ir::SigRef,
     next_sig: cranelift_codegen::ir::SigRef,
     block_sig: cranelift_codegen::ir::SigRef,
     tlb_read: Value,
@@ -525,136 +529,6 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Whether the biased exponent field of double `bits` lies in `[low, high]`
-    /// (normal numbers are 1..=0x7fe).
-    fn exponent_in(&mut self, bits: Value, low: i64, high: i64) -> Value {
-        let field = self.b.ins().ushr_imm_s(bits, 52);
-        let field = self.b.ins().band_imm_s(field, 0x7ff);
-        let from_low = self.b.ins().iadd_imm_s(field, -low);
-        self.b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThanOrEqual, from_low, high - low)
-    }
-
-    /// fadd.d, fsub.d and fmul.d inline for the common case: round to nearest
-    /// even, normal operands and a normal result well above the subnormal range,
-    /// where the host's IEEE arithmetic gives the same bits and the exact error
-    /// (TwoSum, or Dekker's product) decides the inexact flag. Anything else goes
-    /// to the interpreter's soft float, as does every other rounding mode.
-    fn fp_arith(&mut self, insn: &Insn, pc: u64, index: u64) {
-        // A static rounding mode other than RNE (0) or dynamic (7) always takes
-        // the soft path.
-        if !matches!(insn.rm, 0 | 7) {
-            self.helper(insn, pc, index, false);
-            return;
-        }
-        self.fpu_enabled(pc, index);
-        // Sync before branching, so both paths agree on what memory holds.
-        self.sync_instret(index);
-        let a = self.b.ins().load(
-            types::I64,
-            flags(),
-            self.hart,
-            OFF_F + 8 * i32::from(insn.rs1),
-        );
-        let b = self.b.ins().load(
-            types::I64,
-            flags(),
-            self.hart,
-            OFF_F + 8 * i32::from(insn.rs2),
-        );
-        let multiply = insn.op == Op::FmulD;
-        // Operand exponents: normal, and for products small enough that Dekker's
-        // splitting cannot overflow (|x| < 2^995).
-        let high = if multiply { 1023 + 994 } else { 0x7fe };
-        let a_ok = self.exponent_in(a, 1, high);
-        let b_ok = self.exponent_in(b, 1, high);
-        let mut ok = self.b.ins().band(a_ok, b_ok);
-        if insn.rm == 7 {
-            let fcsr = self.b.ins().load(types::I32, flags(), self.hart, OFF_FCSR);
-            let frm = self.b.ins().band_imm_s(fcsr, 7 << 5);
-            let rne = self.b.ins().icmp_imm_s(IntCC::Equal, frm, 0);
-            ok = self.b.ins().band(ok, rne);
-        }
-        let x = self.b.ins().bitcast(types::F64, MemFlagsData::new(), a);
-        let mut y = self.b.ins().bitcast(types::F64, MemFlagsData::new(), b);
-        if insn.op == Op::FsubD {
-            y = self.b.ins().fneg(y);
-        }
-        let (result, error) = if multiply {
-            let p = self.b.ins().fmul(x, y);
-            // Dekker: split each factor into high and low halves; the error of
-            // the product is exact when nothing over- or underflows.
-            let split = |e: &mut Self, v: Value| {
-                let factor = e.b.ins().f64const(134_217_729.0);
-                let c = e.b.ins().fmul(factor, v);
-                let c_minus_v = e.b.ins().fsub(c, v);
-                let hi = e.b.ins().fsub(c, c_minus_v);
-                let lo = e.b.ins().fsub(v, hi);
-                (hi, lo)
-            };
-            let (xh, xl) = split(self, x);
-            let (yh, yl) = split(self, y);
-            let hh = self.b.ins().fmul(xh, yh);
-            let t1 = self.b.ins().fsub(hh, p);
-            let hl = self.b.ins().fmul(xh, yl);
-            let t2 = self.b.ins().fadd(t1, hl);
-            let lh = self.b.ins().fmul(xl, yh);
-            let t3 = self.b.ins().fadd(t2, lh);
-            let ll = self.b.ins().fmul(xl, yl);
-            (p, self.b.ins().fadd(t3, ll))
-        } else {
-            // TwoSum (Knuth): exact error of a rounded sum.
-            let sum = self.b.ins().fadd(x, y);
-            let y_part = self.b.ins().fsub(sum, x);
-            let x_part = self.b.ins().fsub(sum, y_part);
-            let x_err = self.b.ins().fsub(x, x_part);
-            let y_err = self.b.ins().fsub(y, y_part);
-            (sum, self.b.ins().fadd(x_err, y_err))
-        };
-        let bits = self
-            .b
-            .ins()
-            .bitcast(types::I64, MemFlagsData::new(), result);
-        // Results: normal, and above 2^-960 (products) or 2^-1000 (sums), so the
-        // error terms are exact and no underflow flag is due.
-        let low = if multiply { 1023 - 960 } else { 1023 - 1000 };
-        let result_ok = self.exponent_in(bits, low, 0x7fe);
-        let ok = self.b.ins().band(ok, result_ok);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let join = self.b.create_block();
-        self.b.ins().brif(ok, fast, &[], slow, &[]);
-
-        self.b.switch_to_block(fast);
-        self.b
-            .ins()
-            .store(flags(), bits, self.hart, OFF_F + 8 * i32::from(insn.rd));
-        let zero = self.b.ins().f64const(0.0);
-        let inexact = self.b.ins().fcmp(
-            cranelift_codegen::ir::condcodes::FloatCC::NotEqual,
-            error,
-            zero,
-        );
-        let nx = self.b.ins().uextend(types::I32, inexact);
-        let fcsr = self.b.ins().load(types::I32, flags(), self.hart, OFF_FCSR);
-        let fcsr = self.b.ins().bor(fcsr, nx);
-        self.b.ins().store(flags(), fcsr, self.hart, OFF_FCSR);
-        let mstatus = self
-            .b
-            .ins()
-            .load(types::I64, flags(), self.hart, OFF_MSTATUS);
-        let dirty = self.b.ins().bor_imm_s(mstatus, MSTATUS_FS as i64);
-        self.b.ins().store(flags(), dirty, self.hart, OFF_MSTATUS);
-        self.b.ins().jump(join, &[]);
-
-        self.b.switch_to_block(slow);
-        self.helper(insn, pc, index, false);
-        self.b.ins().jump(join, &[]);
-
-        self.b.switch_to_block(join);
-    }
-
     /// Runs the instruction at `index` in the interpreter. With `ends` the block
     /// returns to dispatch after it; otherwise it goes on unless the instruction
     /// jumped, trapped or asked the machine to look up.
@@ -925,80 +799,6 @@ impl Emitter<'_, '_> {
         self.b.switch_to_block(join);
     }
 
-    /// Goes on when the FPU is on (mstatus.FS not Off); otherwise runs the
-    /// instruction in the interpreter, which traps, and leaves the block.
-    fn fpu_enabled(&mut self, pc: u64, index: u64) {
-        let mstatus = self
-            .b
-            .ins()
-            .load(types::I64, flags(), self.hart, OFF_MSTATUS);
-        let fs = self.b.ins().band_imm_s(mstatus, MSTATUS_FS as i64);
-        let on = self.b.create_block();
-        let off = self.b.create_block();
-        self.b.ins().brif(fs, on, &[], off, &[]);
-
-        // The interpreter raises the illegal-instruction trap; this path never
-        // goes on with the block.
-        self.b.switch_to_block(off);
-        self.spill();
-        let callee = self
-            .b
-            .ins()
-            .iconst(types::I64, jit_exec as *const () as i64);
-        // SAFETY: (pointer arithmetic only) `index` is within the block's
-        // instructions, which `insns` points at.
-        let insn_at = unsafe { self.insns.add(index as usize) } as i64;
-        let insn_v = self.b.ins().iconst(types::I64, insn_at);
-        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.exec_sig, callee, &[self.hart, insn_v, pc_v]);
-        let status = self.b.inst_results(call)[0];
-        let trapped = self.b.create_block();
-        let ran = self.b.create_block();
-        let is_trap = self.b.ins().icmp_imm_s(IntCC::Equal, status, 1);
-        self.b.ins().brif(is_trap, trapped, &[], ran, &[]);
-        self.b.switch_to_block(trapped);
-        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        self.exit(pc_v, index, 1);
-        self.b.switch_to_block(ran);
-        self.write_back(None, index + 1);
-        self.ret(0);
-
-        self.b.switch_to_block(on);
-    }
-
-    /// flw/fld: the load, NaN-boxing singles, and mstatus.FS = Dirty.
-    fn fp_load(&mut self, insn: &Insn, pc: u64, index: u64, size: u8) {
-        self.fpu_enabled(pc, index);
-        let mut value = self.load_value(insn, pc, index, size, false);
-        if size == 4 {
-            value = self.b.ins().bor_imm_s(value, NAN_BOX as i64);
-        }
-        self.b
-            .ins()
-            .store(flags(), value, self.hart, OFF_F + 8 * i32::from(insn.rd));
-        let mstatus = self
-            .b
-            .ins()
-            .load(types::I64, flags(), self.hart, OFF_MSTATUS);
-        let dirty = self.b.ins().bor_imm_s(mstatus, MSTATUS_FS as i64);
-        self.b.ins().store(flags(), dirty, self.hart, OFF_MSTATUS);
-    }
-
-    /// fsw/fsd: the low `size` bytes of an FP register.
-    fn fp_store(&mut self, insn: &Insn, pc: u64, index: u64, size: u8) {
-        self.fpu_enabled(pc, index);
-        let value = self.b.ins().load(
-            types::I64,
-            flags(),
-            self.hart,
-            OFF_F + 8 * i32::from(insn.rs2),
-        );
-        self.store_value(insn, pc, index, size, value);
-    }
-
     /// Signed division with RISC-V's results for zero and overflow.
     fn div(&mut self, a: Value, b: Value, ty: Type, signed: bool, rem: bool) -> Value {
         let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
@@ -1084,7 +884,9 @@ impl Emitter<'_, '_> {
         let rd = insn.rd;
         match kind(insn.op) {
             Some(Kind::Helper) => {
-                self.helper(insn, pc, index, false);
+                if !self.fp_inline(insn, pc, index) {
+                    self.helper(insn, pc, index, false);
+                }
                 return true;
             }
             Some(Kind::EndsBlock)
@@ -1172,7 +974,6 @@ impl Emitter<'_, '_> {
             Fld => self.fp_load(insn, pc, index, 8),
             Fsw => self.fp_store(insn, pc, index, 4),
             Fsd => self.fp_store(insn, pc, index, 8),
-            FaddD | FsubD | FmulD => self.fp_arith(insn, pc, index),
             Fence => {}
             Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Addiw | Slliw
             | Srliw | Sraiw => {
@@ -1401,6 +1202,14 @@ pub(super) fn compile(
         AbiParam::new(types::I64),
     ]);
     exec_sig.returns.push(AbiParam::new(types::I64));
+    let mut fma_sig = Signature::new(call_conv);
+    fma_sig.params.extend([
+        AbiParam::new(ptr),
+        AbiParam::new(types::I64),
+        AbiParam::new(types::I64),
+        AbiParam::new(types::I64),
+    ]);
+    fma_sig.returns.push(AbiParam::new(types::I64));
     let mut next_sig = Signature::new(call_conv);
     next_sig.params.push(AbiParam::new(ptr));
     next_sig.returns.push(AbiParam::new(ptr));
@@ -1458,6 +1267,7 @@ pub(super) fn compile(
         let load_sig = b.import_signature(load_sig);
         let store_sig = b.import_signature(store_sig);
         let exec_sig = b.import_signature(exec_sig);
+        let fma_sig = b.import_signature(fma_sig);
         let next_sig = b.import_signature(next_sig);
         let block_sig = b.import_signature(sig.clone());
         let mut e = Emitter {
@@ -1472,6 +1282,7 @@ pub(super) fn compile(
             load_sig,
             store_sig,
             exec_sig,
+            fma_sig,
             next_sig,
             block_sig,
             tlb_read,

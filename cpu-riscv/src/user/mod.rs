@@ -102,6 +102,11 @@ impl Process {
         Ok(Process { hart, state })
     }
 
+    /// The main thread's hart (for `--stats`).
+    pub fn main_hart(&self) -> &Hart {
+        &self.hart
+    }
+
     /// Runs the process until it exits or is killed.
     pub fn run(&mut self) -> ProcessEnd {
         run_thread(&mut self.hart, &mut self.state)

@@ -675,22 +675,9 @@ impl Machine for RiscvVirt {
     }
 
     fn jit_report(&self) -> Vec<String> {
-        let Some(jit) = self.jit_stats() else {
-            return Vec::new();
-        };
-        let per_insn =
-            jit.compile_time.as_secs_f64() * 1e6 / jit.instructions_compiled.max(1) as f64;
-        vec![format!(
-            "jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes",
-            jit.blocks_compiled,
-            jit.instructions_compiled,
-            jit.compile_time.as_secs_f64(),
-            jit.blocks_run,
-            jit.chained,
-            jit.blocks_interpreted,
-            jit.invalidations,
-            jit.cache_flushes
-        )]
+        self.jit_stats()
+            .map(|jit| vec![jit.to_string()])
+            .unwrap_or_default()
     }
 
     fn where_report(&mut self, count: usize) -> String {
