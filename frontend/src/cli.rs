@@ -445,6 +445,13 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
             for line in machine.jit_report() {
                 eprintln!("turing: stats: {line}");
             }
+            let translating = machine.translation_seconds();
+            if translating > 0.0 {
+                eprintln!(
+                    "turing: stats: translation took {translating:.3} s, {:.1}% of the run",
+                    100.0 * translating / elapsed.max(1e-9)
+                );
+            }
         }
         // Output written just before a power-off may complete the script.
         let waiting_for = script.as_mut().and_then(|script| {

@@ -97,6 +97,11 @@ pub fn user(args: &UserArgs) -> Result<i32, String> {
         );
         if let Some(jit) = hart.jit_stats() {
             eprintln!("turing: stats: {jit}");
+            let translating = jit.compile_time.as_secs_f64();
+            eprintln!(
+                "turing: stats: translation took {translating:.3} s, {:.1}% of the run",
+                100.0 * translating / elapsed.max(1e-9)
+            );
         }
     }
     match end {

@@ -504,6 +504,34 @@ fn the_timeout_report_names_the_trap_a_fault_loop_takes() {
 }
 
 #[test]
+fn stats_report_translation_time_as_a_share_of_the_run() {
+    let spin = write_program("spin-stats.bin", &[0x6f, 0, 0, 0]); // j .
+    let output = turing(
+        &[
+            "run",
+            "--kernel",
+            &spin,
+            "--bios",
+            "none",
+            "--serial",
+            "null",
+            "--max-instructions",
+            "5000000",
+            "--stats",
+        ],
+        b"",
+    );
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(124), "{err}");
+    assert!(err.contains("turing: stats: jit: 1 blocks"), "{err}");
+    let share = err
+        .lines()
+        .find_map(|l| l.strip_prefix("turing: stats: translation took "))
+        .unwrap_or_else(|| panic!("no translation line: {err}"));
+    assert!(share.ends_with("% of the run"), "{share}");
+}
+
+#[test]
 fn a_bad_expect_pattern_is_a_usage_error() {
     let output = turing(&["run", "--expect", "(unclosed"], b"");
     assert_usage_error(&output, "invalid regex '(unclosed'");

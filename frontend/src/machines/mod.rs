@@ -123,6 +123,8 @@ pub trait Machine: Send {
     /// Lines about the translator (compiled blocks, time, invalidations) for
     /// `--stats` and gdb's `monitor stats`; empty without a JIT.
     fn jit_report(&self) -> Vec<String>;
+    /// Seconds all CPUs spent translating code (0 without a JIT), for `--stats`.
+    fn translation_seconds(&self) -> f64;
     /// Runs each CPU `count` more instructions, recording them, and reports where
     /// each one was (for a time-out's report).
     fn where_report(&mut self, count: usize) -> String;

@@ -674,6 +674,11 @@ impl Machine for RiscvVirt {
         RiscvVirt::traps_taken(self)
     }
 
+    fn translation_seconds(&self) -> f64 {
+        self.jit_stats()
+            .map_or(0.0, |jit| jit.compile_time.as_secs_f64())
+    }
+
     fn jit_report(&self) -> Vec<String> {
         self.jit_stats()
             .map(|jit| vec![jit.to_string()])
