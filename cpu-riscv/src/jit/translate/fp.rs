@@ -423,13 +423,7 @@ impl Emitter<'_, '_> {
             let ll = self.b.ins().fmul(xl, yl);
             (p, self.b.ins().fadd(t3, ll))
         } else {
-            // TwoSum (Knuth): the exact error of a rounded sum.
-            let sum = self.b.ins().fadd(x, y);
-            let y_part = self.b.ins().fsub(sum, x);
-            let x_part = self.b.ins().fsub(sum, y_part);
-            let x_err = self.b.ins().fsub(x, x_part);
-            let y_err = self.b.ins().fsub(y, y_part);
-            (sum, self.b.ins().fadd(x_err, y_err))
+            self.two_sum(x, y)
         };
         let bits = self.bits_of(result, format);
         let low = if multiply {
@@ -444,6 +438,16 @@ impl Emitter<'_, '_> {
             let inexact = e.nonzero(error, format);
             e.accrue_inexact(inexact, false);
         });
+    }
+
+    /// TwoSum (Knuth): `x + y` rounded, and its exact error (without overflow).
+    fn two_sum(&mut self, x: Value, y: Value) -> (Value, Value) {
+        let sum = self.b.ins().fadd(x, y);
+        let y_part = self.b.ins().fsub(sum, x);
+        let x_part = self.b.ins().fsub(sum, y_part);
+        let x_err = self.b.ins().fsub(x, x_part);
+        let y_err = self.b.ins().fsub(y, y_part);
+        (sum, self.b.ins().fadd(x_err, y_err))
     }
 
     /// Whether float `v` is not zero.
@@ -702,12 +706,7 @@ impl Emitter<'_, '_> {
         let p = self.b.ins().fmul(x, y);
         let minus_p = self.b.ins().fneg(p);
         let e = self.b.ins().fma(x, y, minus_p);
-        let s_ = self.b.ins().fadd(p, z);
-        let z_part = self.b.ins().fsub(s_, p);
-        let p_part = self.b.ins().fsub(s_, z_part);
-        let p_err = self.b.ins().fsub(p, p_part);
-        let z_err = self.b.ins().fsub(z, z_part);
-        let t = self.b.ins().fadd(p_err, z_err);
+        let (s_, t) = self.two_sum(p, z);
         let s_is_r = self.b.ins().fcmp(FloatCC::Equal, s_, r);
         let mut inline_ok = self.b.ins().band(no_nan, s_is_r);
         for ok in [a_ok, b_ok, c_ok, r_ok] {
