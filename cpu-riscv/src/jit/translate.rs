@@ -261,6 +261,12 @@ struct Emitter<'a, 'b> {
     /// (before a helper call or at an edge to another basic block, so the
     /// interpreter sees the exact count).
     instret_synced: u64,
+    /// This basic block has checked that the FPU is on (mstatus.FS != Off).
+    /// Only CSR writes change FS, and they end blocks, so once is enough.
+    fpu_checked: bool,
+    /// This basic block has set mstatus.FS = Dirty (every path through the FP
+    /// instruction that did it writes FP state, the interpreter's included).
+    fs_dirty: bool,
 }
 
 impl Emitter<'_, '_> {
@@ -839,6 +845,8 @@ pub(super) fn compile(
             probe,
             insns: kept_at,
             instret_synced: 0,
+            fpu_checked: false,
+            fs_dirty: false,
         };
         for (index, block) in region.iter().enumerate() {
             let start = e.targets[index].1;
@@ -846,6 +854,8 @@ pub(super) fn compile(
             e.instret_synced = 0;
             e.shifts = [None; 32];
             e.checked.clear();
+            e.fpu_checked = false;
+            e.fs_dirty = false;
             let mut open = true;
             for (index, (pc, insn)) in block.iter().enumerate() {
                 if !e.insn(insn, *pc, index as u64) {

@@ -146,6 +146,30 @@ impl Emitter<'_, '_> {
             }
             _ => unreachable!("filtered above"),
         }
+        // Every path through an instruction that writes an FP register (the
+        // interpreter's too) made FS dirty.
+        let integer_result = matches!(
+            insn.op,
+            FmvXD
+                | FmvXW
+                | FeqS
+                | FltS
+                | FleS
+                | FeqD
+                | FltD
+                | FleD
+                | FcvtWS
+                | FcvtWuS
+                | FcvtLS
+                | FcvtLuS
+                | FcvtWD
+                | FcvtWuD
+                | FcvtLD
+                | FcvtLuD
+        );
+        if !integer_result {
+            self.fs_dirty = true;
+        }
         true
     }
 
@@ -189,8 +213,11 @@ impl Emitter<'_, '_> {
         self.mark_fs_dirty();
     }
 
-    /// mstatus.FS = Dirty.
+    /// mstatus.FS = Dirty (once per basic block).
     fn mark_fs_dirty(&mut self) {
+        if self.fs_dirty {
+            return;
+        }
         let mstatus = self
             .b
             .ins()
@@ -766,6 +793,10 @@ impl Emitter<'_, '_> {
     /// Goes on when the FPU is on (mstatus.FS not Off); otherwise runs the
     /// instruction in the interpreter, which traps, and leaves the block.
     pub(super) fn fpu_enabled(&mut self, pc: u64, index: u64) {
+        if self.fpu_checked {
+            return;
+        }
+        self.fpu_checked = true;
         let mstatus = self
             .b
             .ins()
@@ -816,6 +847,7 @@ impl Emitter<'_, '_> {
         }
         self.store_f(insn.rd, value);
         self.mark_fs_dirty();
+        self.fs_dirty = true;
     }
 
     /// fsw/fsd: the low `size` bytes of an FP register.
