@@ -24,7 +24,7 @@
 //! use std::sync::Arc;
 //! use devices::pci::{PciHost, SharedPciHost};
 //! use devices::virtio::{GuestMemoryHandle, VirtioPci, VirtioRng};
-//! use emu_core::{Bus, GuestRam, IrqLine, RunControl};
+//! use emu_core::{Bus, GuestPhysAddr, GuestRam, IrqLine, RunControl};
 //!
 //! struct Line; // in a machine: `plic.source(32 + n)`
 //! impl IrqLine for Line {
@@ -33,7 +33,7 @@
 //!
 //! let ram = Arc::new(GuestRam::new(16 << 20).unwrap());
 //! let mem = GuestMemoryHandle::new(ram.clone(), 0x8000_0000).unwrap();
-//! let mut bus = Bus::new(0x8000_0000, ram, Arc::new(RunControl::new())).unwrap();
+//! let mut bus = Bus::new(GuestPhysAddr(0x8000_0000), ram, Arc::new(RunControl::new())).unwrap();
 //! // INTA..INTD, and no MSI controller (riscv-virt without an IMSIC).
 //! let lines: [Box<dyn IrqLine>; 4] = std::array::from_fn(|_| Box::new(Line) as Box<dyn IrqLine>);
 //! let mut host = PciHost::new(lines, None);
@@ -41,20 +41,20 @@
 //! assert_eq!(host.add(Box::new(rng)).unwrap(), 1);
 //! let host = SharedPciHost::new(host);
 //! // The ECAM window owns the host's lifecycle (reset, save, restore, tick).
-//! bus.map_mmio("pcie-ecam", 0x3000_0000, 0x1000_0000, Box::new(host.ecam_window()))
+//! bus.map_mmio("pcie-ecam", GuestPhysAddr(0x3000_0000), 0x1000_0000, Box::new(host.ecam_window()))
 //!     .unwrap();
-//! bus.map_mmio("pcie-pio", 0x0300_0000, 0x1_0000, Box::new(host.pio_window()))
+//! bus.map_mmio("pcie-pio", GuestPhysAddr(0x0300_0000), 0x1_0000, Box::new(host.pio_window()))
 //!     .unwrap();
 //! for (name, base, size) in [
 //!     ("pcie-mmio", 0x4000_0000, 0x4000_0000),
 //!     ("pcie-mmio-high", 0x4_0000_0000, 0x4_0000_0000),
 //! ] {
-//!     bus.map_mmio(name, base, size, Box::new(host.mmio_window(base))).unwrap();
+//!     bus.map_mmio(name, GuestPhysAddr(base), size, Box::new(host.mmio_window(base))).unwrap();
 //! }
 //! // 00.0 is the host bridge, 00:01.0 the entropy device.
-//! assert_eq!(bus.read(0x3000_0000, 4), Ok(0x0008_1b36));
-//! assert_eq!(bus.read(0x3000_8000, 4), Ok(0x1005_1af4));
-//! assert_eq!(bus.read(0x3001_0000, 4), Ok(0xffff_ffff));
+//! assert_eq!(bus.read(GuestPhysAddr(0x3000_0000), 4), Ok(0x0008_1b36));
+//! assert_eq!(bus.read(GuestPhysAddr(0x3000_8000), 4), Ok(0x1005_1af4));
+//! assert_eq!(bus.read(GuestPhysAddr(0x3001_0000), 4), Ok(0xffff_ffff));
 //! ```
 //!
 //! # One lifecycle for the whole host
