@@ -290,12 +290,10 @@ impl Emitter<'_, '_> {
         self.b.ins().iconst(types::I64, i64::from(insn.imm))
     }
 
-    /// Runs the instruction at `index` in the interpreter. With `ends` the block
-    /// returns to dispatch after it; otherwise it goes on unless the instruction
-    /// jumped, trapped or asked the machine to look up.
-    fn helper(&mut self, insn: &Insn, pc: u64, index: u64, ends: bool) {
+    /// Writes the registers back and runs the instruction at `index` in the
+    /// interpreter; returns its status (see `jit_exec`).
+    fn call_interpreter(&mut self, pc: u64, index: u64) -> Value {
         self.spill();
-        self.sync_instret(index);
         // SAFETY: (pointer arithmetic only) `index` is within the block's
         // instructions, which `insns` points at.
         let insn_at = unsafe { self.insns.add(index as usize) } as i64;
@@ -309,7 +307,15 @@ impl Emitter<'_, '_> {
             .b
             .ins()
             .call_indirect(self.exec_sig, callee, &[self.hart, insn_v, pc_v]);
-        let status = self.b.inst_results(call)[0];
+        self.b.inst_results(call)[0]
+    }
+
+    /// Runs the instruction at `index` in the interpreter. With `ends` the block
+    /// returns to dispatch after it; otherwise it goes on unless the instruction
+    /// jumped, trapped or asked the machine to look up.
+    fn helper(&mut self, insn: &Insn, pc: u64, index: u64, ends: bool) {
+        self.sync_instret(index);
+        let status = self.call_interpreter(pc, index);
         // Memory now holds every register; the instruction changed at most its
         // integer destination.
         if insn.rd != 0 && writes_integer_rd(insn.op) {

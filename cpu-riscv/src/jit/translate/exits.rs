@@ -87,15 +87,7 @@ impl Emitter<'_, '_> {
             .b
             .ins()
             .load(types::I64, flags(), slot_v, OFF_SLOT_ENTRY);
-        let chained = self
-            .b
-            .ins()
-            .load(types::I64, flags(), self.hart, OFF_CHAINED);
-        let chained = self.b.ins().iadd_imm_s(chained, 1);
-        self.b.ins().store(flags(), chained, self.hart, OFF_CHAINED);
-        self.b
-            .ins()
-            .return_call_indirect(self.block_sig, entry, &[self.hart]);
+        self.chain_into(entry);
 
         self.b.switch_to_block(unlinked);
         self.b
@@ -105,6 +97,19 @@ impl Emitter<'_, '_> {
 
         self.b.switch_to_block(done);
         self.ret(0);
+    }
+
+    /// Counts a chained jump and tail-calls the translation at `entry`.
+    fn chain_into(&mut self, entry: Value) {
+        let chained = self
+            .b
+            .ins()
+            .load(types::I64, flags(), self.hart, OFF_CHAINED);
+        let chained = self.b.ins().iadd_imm_s(chained, 1);
+        self.b.ins().store(flags(), chained, self.hart, OFF_CHAINED);
+        self.b
+            .ins()
+            .return_call_indirect(self.block_sig, entry, &[self.hart]);
     }
 
     /// A jump to `target`, the start of the region's basic block `inside`: the
@@ -226,15 +231,7 @@ impl Emitter<'_, '_> {
 
         self.b.switch_to_block(follow);
         let entry = self.b.block_params(follow)[0];
-        let chained = self
-            .b
-            .ins()
-            .load(types::I64, flags(), self.hart, OFF_CHAINED);
-        let chained = self.b.ins().iadd_imm_s(chained, 1);
-        self.b.ins().store(flags(), chained, self.hart, OFF_CHAINED);
-        self.b
-            .ins()
-            .return_call_indirect(self.block_sig, entry, &[self.hart]);
+        self.chain_into(entry);
 
         self.b.switch_to_block(done);
         self.ret(0);

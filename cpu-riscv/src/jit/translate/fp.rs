@@ -21,7 +21,7 @@
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value, types};
 
-use super::{Emitter, MSTATUS_FS, NAN_BOX, OFF_F, OFF_FCSR, OFF_MSTATUS, flags, jit_exec};
+use super::{Emitter, MSTATUS_FS, NAN_BOX, OFF_F, OFF_FCSR, OFF_MSTATUS, flags};
 use crate::decode::{Insn, Op};
 use crate::jit::host_fma;
 
@@ -226,9 +226,9 @@ impl Emitter<'_, '_> {
         self.b.ins().store(flags(), dirty, self.hart, OFF_MSTATUS);
     }
 
-    /// Accrues NX (fflags bit 0, so the truth value itself) when `inexact` holds; with `dirty`, also
-    /// marks the FP state dirty then (instructions whose result is an integer
-    /// change FP state only through the flags).
+    /// Accrues NX (fflags bit 0, so the truth value itself) when `inexact`
+    /// holds; with `dirty`, also marks the FP state dirty then (instructions
+    /// whose result is an integer change FP state only through the flags).
     fn accrue_inexact(&mut self, inexact: Value, dirty: bool) {
         let nx = self.b.ins().uextend(types::I32, inexact);
         let fcsr = self.b.ins().load(types::I32, flags(), self.hart, OFF_FCSR);
@@ -318,17 +318,28 @@ impl Emitter<'_, '_> {
                 return;
             }
         };
-        let fast_block = self.b.create_block();
-        let slow = self.b.create_block();
-        let join = self.b.create_block();
-        self.b.ins().brif(ok, fast_block, &[], slow, &[]);
+        self.either(ok, fast, |e| e.helper(insn, pc, index, false));
+    }
 
-        self.b.switch_to_block(fast_block);
-        fast(self);
+    /// Emits `then` for when `ok` holds and `otherwise` for when it does not,
+    /// and goes on after both.
+    fn either(
+        &mut self,
+        ok: Value,
+        then: impl FnOnce(&mut Self),
+        otherwise: impl FnOnce(&mut Self),
+    ) {
+        let then_block = self.b.create_block();
+        let otherwise_block = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.ins().brif(ok, then_block, &[], otherwise_block, &[]);
+
+        self.b.switch_to_block(then_block);
+        then(self);
         self.b.ins().jump(join, &[]);
 
-        self.b.switch_to_block(slow);
-        self.helper(insn, pc, index, false);
+        self.b.switch_to_block(otherwise_block);
+        otherwise(self);
         self.b.ins().jump(join, &[]);
 
         self.b.switch_to_block(join);
@@ -732,31 +743,28 @@ impl Emitter<'_, '_> {
         let r_ok = self.exponent_within(r_bits, format, 1, format.max_exponent);
         let p = self.b.ins().fmul(x, y);
         let minus_p = self.b.ins().fneg(p);
-        let e = self.b.ins().fma(x, y, minus_p);
-        let (s_, t) = self.two_sum(p, z);
-        let s_is_r = self.b.ins().fcmp(FloatCC::Equal, s_, r);
+        let product_error = self.b.ins().fma(x, y, minus_p);
+        let (sum, t) = self.two_sum(p, z);
+        let s_is_r = self.b.ins().fcmp(FloatCC::Equal, sum, r);
         let mut inline_ok = self.b.ins().band(no_nan, s_is_r);
         for ok in [a_ok, b_ok, c_ok, r_ok] {
             inline_ok = self.b.ins().band(inline_ok, ok);
         }
-        let inline_block = self.b.create_block();
-        let other = self.b.create_block();
-        let host_block = self.b.create_block();
-        let slow = self.b.create_block();
-        let join = self.b.create_block();
-        self.b.ins().brif(inline_ok, inline_block, &[], other, &[]);
+        let inline = |e: &mut Self| {
+            e.set_f(insn.rd, r_bits, format);
+            let minus_e = e.b.ins().fneg(product_error);
+            let inexact = e.b.ins().fcmp(FloatCC::NotEqual, t, minus_e);
+            e.accrue_inexact(inexact, false);
+        };
+        let host = |e: &mut Self| e.host_fused(insn, [a, b, c], format);
+        self.either(inline_ok, inline, |e| {
+            e.guarded(insn, pc, index, Rounding::Static, no_nan, host)
+        });
+    }
 
-        self.b.switch_to_block(inline_block);
-        self.set_f(insn.rd, r_bits, format);
-        let minus_e = self.b.ins().fneg(e);
-        let inexact = self.b.ins().fcmp(FloatCC::NotEqual, t, minus_e);
-        self.accrue_inexact(inexact, false);
-        self.b.ins().jump(join, &[]);
-
-        self.b.switch_to_block(other);
-        self.b.ins().brif(no_nan, host_block, &[], slow, &[]);
-
-        self.b.switch_to_block(host_block);
+    /// The host's fused multiply-add of `a * b + c` (bits of `format`, signs
+    /// already applied) into rd, with its exact flags (see `host_fma`).
+    fn host_fused(&mut self, insn: &Insn, [a, b, c]: [Value; 3], format: Format) {
         let helper = if format.int == types::I64 {
             host_fma::jit_fma_d as *const () as i64
         } else {
@@ -781,13 +789,6 @@ impl Emitter<'_, '_> {
             bits = self.b.ins().ireduce(types::I32, bits);
         }
         self.set_f(insn.rd, bits, format);
-        self.b.ins().jump(join, &[]);
-
-        self.b.switch_to_block(slow);
-        self.helper(insn, pc, index, false);
-        self.b.ins().jump(join, &[]);
-
-        self.b.switch_to_block(join);
     }
 
     /// Goes on when the FPU is on (mstatus.FS not Off); otherwise runs the
@@ -809,21 +810,7 @@ impl Emitter<'_, '_> {
         // The interpreter raises the illegal-instruction trap; this path never
         // goes on with the block.
         self.b.switch_to_block(off);
-        self.spill();
-        let callee = self
-            .b
-            .ins()
-            .iconst(types::I64, jit_exec as *const () as i64);
-        // SAFETY: (pointer arithmetic only) `index` is within the block's
-        // instructions, which `insns` points at.
-        let insn_at = unsafe { self.insns.add(index as usize) } as i64;
-        let insn_v = self.b.ins().iconst(types::I64, insn_at);
-        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.exec_sig, callee, &[self.hart, insn_v, pc_v]);
-        let status = self.b.inst_results(call)[0];
+        let status = self.call_interpreter(pc, index);
         let trapped = self.b.create_block();
         let ran = self.b.create_block();
         let is_trap = self.b.ins().icmp_imm_s(IntCC::Equal, status, 1);
