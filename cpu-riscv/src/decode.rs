@@ -368,7 +368,8 @@ pub fn decode32(raw: u32) -> Insn {
             make(op, 0)
         }
         0x0f => match funct3 {
-            0 => make(Fence, 0),
+            // fm, pred and succ (bits 31:20), for the host barrier it needs.
+            0 => make(Fence, bits(raw, 31, 20) as i32),
             1 => make(FenceI, 0),
             _ => bad,
         },
@@ -789,9 +790,47 @@ pub fn decode(low: u16, high: u16) -> Insn {
     }
 }
 
+/// Whether a `fence` whose bits 31:20 (fm, pred, succ) are `bits` needs a host
+/// barrier when harts run on host threads. An x86-64 host keeps every order but
+/// a store before a later load (TSO), so only a fence ordering guest writes
+/// before guest reads needs one there (and `fence.tso` never does); a weaker
+/// host needs one for every fence that orders memory. Device (I/O) accesses go
+/// through locks, which order themselves.
+pub fn fence_needs_host_barrier(bits: i32) -> bool {
+    const R: i32 = 0b10;
+    const W: i32 = 0b01;
+    const FM_TSO: i32 = 0b1000;
+    let (fm, pred, succ) = ((bits >> 8) & 0xf, (bits >> 4) & 0xf, bits & 0xf);
+    if cfg!(target_arch = "x86_64") {
+        fm != FM_TSO && pred & W != 0 && succ & R != 0
+    } else {
+        (pred & (R | W)) != 0 && (succ & (R | W)) != 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fences_keep_their_ordering_bits_and_need_a_barrier_only_for_write_then_read() {
+        // fence rw,rw
+        let full = decode32(0x0330_000f);
+        assert_eq!((full.op, full.imm), (Op::Fence, 0x033));
+        assert!(fence_needs_host_barrier(full.imm));
+        // fence w,r orders a store before a load: a barrier on every host.
+        assert!(fence_needs_host_barrier(0x012));
+        // fence.tso (fm = 1000, rw,rw) and fence r,rw never need one on x86-64.
+        let tso = decode32(0x8330_000f);
+        assert_eq!(tso.imm, 0x833);
+        if cfg!(target_arch = "x86_64") {
+            assert!(!fence_needs_host_barrier(tso.imm));
+            assert!(!fence_needs_host_barrier(0x023));
+            assert!(!fence_needs_host_barrier(0x011));
+        }
+        // fence i,o orders device accesses only.
+        assert!(!fence_needs_host_barrier(0x084));
+    }
 
     #[test]
     fn decodes_common_32_bit_forms() {

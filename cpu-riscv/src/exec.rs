@@ -188,7 +188,11 @@ impl Hart {
             Sllw => self.set_x(rd, sext32(u64::from((rs1 as u32) << (rs2 & 31)))),
             Srlw => self.set_x(rd, sext32(u64::from((rs1 as u32) >> (rs2 & 31)))),
             Sraw => self.set_x(rd, i64::from((rs1 as i32) >> (rs2 & 31)) as u64),
-            Fence => {}
+            Fence => {
+                if crate::decode::fence_needs_host_barrier(insn.imm) {
+                    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                }
+            }
             FenceI => self.flush_code(),
             Ecall => {
                 let code = match self.state.privilege {

@@ -323,6 +323,28 @@ pub struct Hart {
 /// Entries of the dispatch's fetch-translation cache.
 pub(crate) const EXEC_CACHE: usize = 64;
 
+/// How a machine runs a hart: slices of [`Hart::run`], idle in WFI.
+impl emu_core::cpu::Vcpu for Hart {
+    fn run_slice(&mut self, budget: u64) -> emu_core::cpu::SliceEnd {
+        use emu_core::cpu::SliceEnd;
+        match self.run(budget) {
+            RunExit::Budget => SliceEnd::Budget,
+            RunExit::WaitForInterrupt => SliceEnd::Idle,
+            RunExit::Debug => SliceEnd::Debug,
+            // A user-mode trap has no meaning on a machine: stop and report.
+            RunExit::Stopped | RunExit::UserTrap => SliceEnd::Stopped,
+        }
+    }
+
+    fn wakeup_pending(&self) -> bool {
+        self.wfi_wakeup_pending()
+    }
+
+    fn executed(&self) -> u64 {
+        self.state.instret.wrapping_add(self.state.traps)
+    }
+}
+
 impl std::fmt::Debug for Hart {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hart")

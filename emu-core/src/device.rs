@@ -10,8 +10,9 @@
 //! guest-visible state can be saved and restored as a [`DeviceState`], apart from
 //! its host handles (files, sockets, threads), which stay where they are.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -154,6 +155,12 @@ pub struct RunControl {
     /// interrupts without polling every device.
     irq_epoch: AtomicU64,
     reason: Mutex<Option<StopReason>>,
+    /// Threads parked in [`RunControl::wait_for_irq`]: a CPU with nothing to do
+    /// (WFI, HLT) or the device loop between deadlines. Counted, so raising a
+    /// line costs one atomic add while nobody waits.
+    sleepers: AtomicU32,
+    parking: Mutex<()>,
+    wake: Condvar,
 }
 
 impl RunControl {
@@ -168,7 +175,8 @@ impl RunControl {
         if slot.is_none() {
             *slot = Some(reason);
         }
-        self.state.store(STOPPED, Ordering::Release);
+        self.state.store(STOPPED, Ordering::SeqCst);
+        self.wake_sleepers();
     }
 
     /// Whether a stop was requested.
@@ -188,9 +196,51 @@ impl RunControl {
         self.state.store(RUNNING, Ordering::Release);
     }
 
-    /// Notes that an interrupt line changed.
+    /// Notes that an interrupt line changed, waking threads waiting for one.
     pub fn notify_irq(&self) {
-        self.irq_epoch.fetch_add(1, Ordering::Release);
+        self.irq_epoch.fetch_add(1, Ordering::SeqCst);
+        self.wake_sleepers();
+    }
+
+    /// Blocks until an interrupt line changes after the caller read `seen` from
+    /// [`RunControl::irq_epoch`], a stop is requested, or `timeout` passes.
+    ///
+    /// No wake-up is lost: a waiter counts itself before it checks the epoch
+    /// under the lock, and a notifier bumps the epoch before it looks for
+    /// waiters (both sequentially consistent), so either the waiter sees the
+    /// new epoch or the notifier sees the waiter and signals under the lock.
+    pub fn wait_for_irq(&self, seen: u64, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let mut guard = self.parking.lock_recover();
+        loop {
+            if self.irq_epoch.load(Ordering::SeqCst) != seen || self.stop_requested() {
+                break;
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            guard = match self.wake.wait_timeout(guard, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+        drop(guard);
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Makes every thread in [`RunControl::wait_for_irq`] return and look
+    /// around (the machine wants its CPUs back). Counts as an interrupt change:
+    /// CPUs check for pending interrupts once more, which is harmless.
+    pub fn wake_all(&self) {
+        self.notify_irq();
+    }
+
+    fn wake_sleepers(&self) {
+        if self.sleepers.load(Ordering::SeqCst) != 0 {
+            let _guard = self.parking.lock_recover();
+            self.wake.notify_all();
+        }
     }
 
     /// A counter that changes whenever an interrupt line changed.
@@ -215,5 +265,27 @@ mod tests {
         control.clear();
         assert!(!control.stop_requested());
         assert_eq!(control.stop_reason(), None);
+    }
+
+    #[test]
+    fn an_irq_wakes_a_waiting_thread() {
+        let control = std::sync::Arc::new(RunControl::new());
+        let seen = control.irq_epoch();
+        let waiter = {
+            let control = control.clone();
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                control.wait_for_irq(seen, Duration::from_secs(60));
+                start.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        control.notify_irq();
+        let waited = waiter.join().unwrap();
+        assert!(waited < Duration::from_secs(60), "woken, not timed out");
+        // An epoch already past returns at once; so does a stop.
+        control.wait_for_irq(seen, Duration::from_secs(60));
+        control.request_stop(StopReason::HostRequest);
+        control.wait_for_irq(control.irq_epoch(), Duration::from_secs(60));
     }
 }

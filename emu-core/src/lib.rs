@@ -11,6 +11,7 @@ pub mod addr;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod cpu;
 pub mod debug;
 pub mod device;
 pub mod irq;

@@ -132,6 +132,27 @@ pub fn run_on_turing_with_disk(
     timeout: Duration,
     accel: emu_core::config::Accel,
 ) -> i32 {
+    run_on_turing_with(program, disk, 1, timeout, accel)
+}
+
+/// Like [`run_on_turing`], on a machine with `harts` harts (each on a host
+/// thread of its own).
+pub fn run_on_turing_smp(
+    program: &Path,
+    harts: u32,
+    timeout: Duration,
+    accel: emu_core::config::Accel,
+) -> i32 {
+    run_on_turing_with(program, None, harts, timeout, accel)
+}
+
+fn run_on_turing_with(
+    program: &Path,
+    disk: Option<&Path>,
+    harts: u32,
+    timeout: Duration,
+    accel: emu_core::config::Accel,
+) -> i32 {
     let drive = disk.map(|path| emu_core::config::DriveSpec {
         id: None,
         file: path.to_owned(),
@@ -144,6 +165,7 @@ pub fn run_on_turing_with_disk(
         serial: Some(emu_core::config::SerialBackend::Null),
         timeout: Some(timeout.as_secs_f64()),
         accel: Some(accel),
+        smp: Some(harts),
         jit_threshold: 1,
         display: Some(frontend::window::DisplayChoice::None),
         ..frontend::cli::RunArgs::default()

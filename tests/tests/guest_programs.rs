@@ -9,7 +9,7 @@ use std::time::Duration;
 use emu_core::config::Accel;
 use tests::{
     build_guest_test, repo_root, run_on_qemu, run_on_qemu_with_disk, run_on_turing,
-    run_on_turing_with_disk,
+    run_on_turing_smp, run_on_turing_with_disk,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -91,6 +91,38 @@ fn turing_only_guest_programs_pass() {
     assert!(
         failures.is_empty(),
         "guest program failures:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Programs in `tests/guest/smp/` run on four harts: Turing's (each on a host
+/// thread, interpreter and JIT) and QEMU's (MTTCG).
+#[test]
+fn four_hart_guest_programs_pass_on_turing_and_qemu() {
+    const HARTS: u32 = 4;
+    let programs = sources("tests/guest/smp");
+    assert!(!programs.is_empty());
+    let mut failures = Vec::new();
+    for source in &programs {
+        let name = source.file_stem().unwrap().to_string_lossy().into_owned();
+        let elf = build_guest_test(source);
+        let interp = run_on_turing_smp(&elf, HARTS, TIMEOUT, Accel::Interp);
+        let jit = run_on_turing_smp(&elf, HARTS, TIMEOUT, Accel::Jit);
+        let qemu = run_on_qemu(&elf, None, HARTS, TIMEOUT);
+        println!("{name:<16} interp: {interp:>3}  jit: {jit:>3}  qemu: {qemu:>3}");
+        for (engine, code) in [
+            ("Turing's interpreter", interp),
+            ("Turing's JIT", jit),
+            ("QEMU", qemu),
+        ] {
+            if code != 0 {
+                failures.push(format!("{name}: fails on {engine} with exit code {code}"));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "four-hart guest program failures:\n{}",
         failures.join("\n")
     );
 }

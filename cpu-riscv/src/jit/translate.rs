@@ -529,7 +529,11 @@ impl Emitter<'_, '_> {
             Fld => self.fp_load(insn, pc, index, 8),
             Fsw => self.fp_store(insn, pc, index, 4),
             Fsd => self.fp_store(insn, pc, index, 8),
-            Fence => {}
+            Fence => {
+                if crate::decode::fence_needs_host_barrier(insn.imm) {
+                    self.b.ins().fence();
+                }
+            }
             Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Addiw | Slliw
             | Srliw | Sraiw => {
                 let a = self.reg(insn.rs1);

@@ -17,9 +17,10 @@
 //! | RAM | 0x8000_0000 |
 //! | PCIe 64-bit MMIO window | 0x4_0000_0000 |
 //!
-//! Harts are interleaved on the calling thread, each running a slice of
-//! instructions in turn. One thread keeps the device models free of locking
-//! concerns and makes runs repeatable; host threads per hart come with the JIT.
+//! With more than one hart, each runs on a host thread of its own while the
+//! calling thread keeps device time ([`emu_core::cpu::run_threaded`]); a
+//! deterministic run, or one with an instruction limit, interleaves them on the
+//! calling thread instead, so it repeats exactly.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -117,8 +118,6 @@ pub const FRAMEBUFFER_WIDTH: u32 = 640;
 pub const FRAMEBUFFER_HEIGHT: u32 = 480;
 /// Where a kernel goes when firmware occupies the start of RAM.
 const KERNEL_OFFSET_WITH_BIOS: u64 = 0x20_0000;
-/// Instructions a hart runs before the machine looks at devices and time.
-const SLICE: u64 = 1 << 16;
 /// Guest instructions per 100 ns tick of virtual time in a deterministic run: 100
 /// million instructions make a guest second, near what the JIT runs.
 const DETERMINISTIC_INSNS_PER_TICK: u64 = 10;
@@ -129,8 +128,6 @@ const DETERMINISTIC_EPOCH_SECONDS: u64 = 1_767_225_600;
 const DEBUG_SLICE: u64 = 1 << 12;
 /// Longest idle sleep under a debugger (a Ctrl-C must be seen promptly).
 const DEBUG_IDLE: Duration = Duration::from_millis(2);
-/// Longest idle sleep, so host input and stop requests are seen promptly.
-const MAX_IDLE: Duration = Duration::from_millis(5);
 
 /// The RTC of a deterministic run: a seeded start time advancing with virtual time.
 fn deterministic_rtc(clock: Arc<VirtualClock>, seed: u64) -> goldfish_rtc::TimeSource {
@@ -465,49 +462,46 @@ impl RiscvVirt {
         max_instructions: Option<u64>,
         watch: &mut dyn FnMut() -> Option<RunOutcome>,
     ) -> Result<RunOutcome, MachineError> {
+        use emu_core::cpu::{self, MachineParts, RunEnd, RunLimits};
+        // The time limit covers the whole call, resets included.
         let deadline = limit.map(|l| Instant::now() + l);
         loop {
-            let mut all_waiting = true;
-            // Near the instruction limit, run only what is left of it.
-            let slice = max_instructions.map_or(SLICE, |max| {
-                let left = max.saturating_sub(self.instructions_executed());
-                left.div_ceil(self.harts.len() as u64).clamp(1, SLICE)
+            let parts = MachineParts {
+                bus: &self.bus,
+                clock: &self.clock,
+                control: &self.control,
+            };
+            let limits = RunLimits {
+                wall: deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                executed: max_instructions,
+            };
+            let end = if self.threaded(max_instructions) {
+                cpu::run_threaded(&mut self.harts, parts, limits, watch).map_err(|e| {
+                    MachineError::Setup(format!("cannot start a thread for each hart: {e}"))
+                })?
+            } else {
+                cpu::run_interleaved(&mut self.harts, parts, limits, watch)
+            };
+            return Ok(match end {
+                RunEnd::Stop(StopReason::PowerOff(code)) => RunOutcome::PoweredOff(code),
+                RunEnd::Stop(StopReason::HostRequest) => RunOutcome::Stopped,
+                RunEnd::Stop(StopReason::Reset) => {
+                    self.control.clear();
+                    self.reset()?;
+                    continue;
+                }
+                RunEnd::Watched(outcome) => outcome,
+                RunEnd::InstructionLimit => RunOutcome::InstructionLimit,
+                RunEnd::TimedOut => RunOutcome::TimedOut,
             });
-            for hart in &mut self.harts {
-                let exit = hart.run(slice);
-                if exit != RunExit::WaitForInterrupt || hart.wfi_wakeup_pending() {
-                    all_waiting = false;
-                }
-                if exit == RunExit::Stopped {
-                    break;
-                }
-            }
-            if let Some(reason) = self.control.stop_reason() {
-                match reason {
-                    StopReason::PowerOff(code) => return Ok(RunOutcome::PoweredOff(code)),
-                    StopReason::HostRequest => return Ok(RunOutcome::Stopped),
-                    StopReason::Reset => {
-                        self.control.clear();
-                        self.reset()?;
-                        continue;
-                    }
-                }
-            }
-            let next = self.bus.tick_devices(self.clock.now());
-            if all_waiting {
-                self.clock.idle_until(next, MAX_IDLE);
-                self.bus.tick_devices(self.clock.now());
-            }
-            if let Some(outcome) = watch() {
-                return Ok(outcome);
-            }
-            if max_instructions.is_some_and(|max| self.instructions_executed() >= max) {
-                return Ok(RunOutcome::InstructionLimit);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(RunOutcome::TimedOut);
-            }
         }
+    }
+
+    /// Whether harts run on threads of their own. Deterministic runs keep one
+    /// thread (the interleaving is what makes them repeat), and so does a run
+    /// with an instruction limit, which then stops at exactly that count.
+    fn threaded(&self, max_instructions: Option<u64>) -> bool {
+        self.harts.len() > 1 && !self.clock.is_instruction_counted() && max_instructions.is_none()
     }
 
     /// The harts, for a debugger.
@@ -613,11 +607,6 @@ impl RiscvVirt {
     /// Traps taken by all harts.
     pub fn traps_taken(&self) -> u64 {
         self.harts.iter().map(|h| h.state.traps).sum()
-    }
-
-    /// What instruction limits count: instructions retired and traps taken.
-    fn instructions_executed(&self) -> u64 {
-        self.instructions_retired() + self.traps_taken()
     }
 }
 

@@ -4,6 +4,10 @@
   .section .text.init
   .globl _start
 _start:
+  /* Every hart starts here; all but hart 0 go to `test_secondary` with their
+   * hart id in a0 and no stack (programs run with one hart unless they say). */
+  csrr a0, mhartid
+  bnez a0, secondary
   la sp, stack_top
   li gp, 0
   la t0, unexpected_trap
@@ -15,6 +19,17 @@ _start:
   j pass
 
   .text
+secondary:
+  la t0, unexpected_trap
+  csrw mtvec, t0
+  j test_secondary
+
+  /* Secondary harts sleep unless the program has work for them. */
+  .weak test_secondary
+test_secondary:
+  wfi
+  j test_secondary
+
   .globl pass
 pass:
   li t0, FINISHER_BASE
