@@ -190,7 +190,7 @@ impl Hart {
             Sraw => self.set_x(rd, i64::from((rs1 as i32) >> (rs2 & 31)) as u64),
             Fence => {
                 if crate::decode::fence_needs_host_barrier(insn.imm) {
-                    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                    std::sync::atomic::fence(Ordering::SeqCst);
                 }
             }
             FenceI => self.flush_code(),
