@@ -353,7 +353,7 @@ impl Hart {
 
     /// mip as software sees it: the writable bits plus the device-driven lines.
     pub(crate) fn mip_value(&self) -> u64 {
-        self.state.mip | self.pins.load(std::sync::atomic::Ordering::Acquire)
+        self.state.mip | self.pins.lines.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Stores a new mstatus, legalising WARL fields and flushing what it affects.

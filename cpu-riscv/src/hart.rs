@@ -226,18 +226,40 @@ struct DecodedPage {
     slots: Box<[Insn; SLOTS_PER_PAGE]>,
 }
 
+/// What a hart shares with the devices that interrupt it, which may run on
+/// other threads (another hart writing the CLINT, the device loop ticking a
+/// timer).
+#[derive(Debug, Default)]
+pub struct HartPins {
+    /// The device-driven mip bits (MSIP, MTIP, MEIP, SEIP).
+    pub(crate) lines: AtomicU64,
+    /// The `instret` at which translated code, chaining from block to block or
+    /// looping inside one, must return to the dispatch loop. Raising a line
+    /// zeroes it, so a hart deep in chained code on its own thread sees the
+    /// interrupt at its next jump between translations, not at the end of its
+    /// slice (an IPI's round trip is what other harts spin on).
+    pub(crate) chain_limit: AtomicU64,
+}
+
+impl HartPins {
+    /// Pins with every line low.
+    pub fn new() -> HartPins {
+        HartPins::default()
+    }
+}
+
 /// The interrupt lines a device drives into a hart's mip (MSIP, MTIP, MEIP, SEIP).
 #[derive(Debug)]
 pub struct HartIrqLine {
-    pins: Arc<AtomicU64>,
+    pins: Arc<HartPins>,
     bit: u64,
     control: Arc<emu_core::RunControl>,
 }
 
 impl HartIrqLine {
-    /// A line driving bit `bit` of the pin word `pins` (shared with a hart made by
+    /// A line driving bit `bit` of `pins` (shared with a hart made by
     /// [`Hart::with_pins`]); changes are announced through `control`.
-    pub fn new(pins: Arc<AtomicU64>, bit: u64, control: Arc<emu_core::RunControl>) -> HartIrqLine {
+    pub fn new(pins: Arc<HartPins>, bit: u64, control: Arc<emu_core::RunControl>) -> HartIrqLine {
         HartIrqLine { pins, bit, control }
     }
 }
@@ -245,12 +267,20 @@ impl HartIrqLine {
 impl IrqLine for HartIrqLine {
     fn set_level(&self, high: bool) {
         let old = if high {
-            self.pins.fetch_or(1 << self.bit, Ordering::AcqRel)
+            self.pins.lines.fetch_or(1 << self.bit, Ordering::AcqRel)
         } else {
-            self.pins.fetch_and(!(1 << self.bit), Ordering::AcqRel)
+            self.pins
+                .lines
+                .fetch_and(!(1 << self.bit), Ordering::AcqRel)
         };
         if (old >> self.bit) & 1 != u64::from(high) {
+            // The epoch first, then the kick: a hart that set its chain limit
+            // and then read the old epoch is kicked out after it (see
+            // `run_jit`), and one that read the new epoch looks by itself.
             self.control.notify_irq();
+            if high {
+                self.pins.chain_limit.store(0, Ordering::SeqCst);
+            }
         }
     }
 }
@@ -277,7 +307,7 @@ pub struct Hart {
     pub(crate) bus: Arc<Bus>,
     pub(crate) ram: Arc<GuestRam>,
     pub(crate) clock: Arc<VirtualClock>,
-    pub(crate) pins: Arc<AtomicU64>,
+    pub(crate) pins: Arc<HartPins>,
     /// Code pages other harts, devices, loaders and debuggers wrote.
     code_inbox: Arc<emu_core::CodeWriteInbox>,
     pub(crate) tlb: Tlb,
@@ -299,9 +329,6 @@ pub struct Hart {
     pub(crate) jit_fault: u8,
     /// The fault a translated block's helper ran into.
     pub(crate) jit_trap: Option<Trap>,
-    /// The `instret` at which translated code, chaining from block to block or
-    /// looping inside one, must return to the dispatch loop.
-    pub(crate) chain_limit: u64,
     /// Address of the chain slot of the last block exit that could not chain
     /// (its successor was not known yet), for the dispatch loop to fill; or 0.
     pub(crate) chain_from: usize,
@@ -358,16 +385,16 @@ impl std::fmt::Debug for Hart {
 impl Hart {
     /// A hart in its reset state attached to `bus`.
     pub fn new(hart_id: u64, bus: Arc<Bus>, clock: Arc<VirtualClock>) -> Hart {
-        Hart::with_pins(hart_id, bus, clock, Arc::new(AtomicU64::new(0)))
+        Hart::with_pins(hart_id, bus, clock, Arc::new(HartPins::new()))
     }
 
-    /// A hart whose device-driven mip bits are the word `pins`, so interrupt lines
+    /// A hart whose device-driven mip bits are in `pins`, so interrupt lines
     /// can be made (with [`HartIrqLine::new`]) before the hart and its bus exist.
     pub fn with_pins(
         hart_id: u64,
         bus: Arc<Bus>,
         clock: Arc<VirtualClock>,
-        pins: Arc<AtomicU64>,
+        pins: Arc<HartPins>,
     ) -> Hart {
         let ram = bus.ram().clone();
         Hart {
@@ -392,7 +419,6 @@ impl Hart {
             jit: None,
             jit_fault: 0,
             jit_trap: None,
-            chain_limit: 0,
             chain_from: 0,
             chained: 0,
             debug: None,

@@ -24,5 +24,7 @@ mod test_asm;
 pub mod trap;
 pub mod user;
 
-pub use hart::{Hart, HartIrqLine, HartState, PRIV_M, PRIV_S, PRIV_U, RunExit, TraceEntry};
+pub use hart::{
+    Hart, HartIrqLine, HartPins, HartState, PRIV_M, PRIV_S, PRIV_U, RunExit, TraceEntry,
+};
 pub use trap::Trap;

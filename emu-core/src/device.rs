@@ -246,7 +246,9 @@ impl RunControl {
     /// A counter that changes whenever an interrupt line changed.
     #[inline]
     pub fn irq_epoch(&self) -> u64 {
-        self.irq_epoch.load(Ordering::Acquire)
+        // Sequentially consistent: a CPU publishes where it stops running
+        // translated code, then reads this (see `wait_for_irq` for the rest).
+        self.irq_epoch.load(Ordering::SeqCst)
     }
 }
 

@@ -36,6 +36,7 @@ mod translate;
 
 use emu_core::GuestPhysAddr;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cranelift_codegen::settings::{self, Configurable};
@@ -505,7 +506,7 @@ impl Hart {
             if Self::code_was_written() {
                 self.drop_written_code();
             }
-            if self.irq_check {
+            if self.irq_check || self.irq_changed() {
                 self.irq_check = false;
                 self.note_irq_epoch();
                 self.drop_code_written_elsewhere();
@@ -541,10 +542,17 @@ impl Hart {
                         self.link_chain(slot, generation, block);
                     }
                     let before = self.state.instret;
+                    let limit = &self.pins.chain_limit;
+                    limit.store(before.wrapping_add(budget - steps), Ordering::SeqCst);
+                    if self.irq_changed() {
+                        // A line changed before the limit was set: look first.
+                        // (One changing after it zeroes the limit instead.)
+                        self.irq_check = true;
+                        continue;
+                    }
                     self.jit_fault = 0;
-                    self.chain_limit = before.wrapping_add(budget - steps);
                     self.chain_from = 0;
-                    crate::hart::set_running_chain_limit(&raw mut self.chain_limit);
+                    crate::hart::set_running_chain_limit(limit.as_ptr());
                     // SAFETY: `block` and `trampoline` were compiled for this hart's
                     // layout by `translate` into the current module, which is still
                     // alive (translations are removed from `blocks` and the chain
@@ -710,13 +718,14 @@ impl Hart {
         }
         let ram_base = self.ram.host_base_ptr() as u64;
         let exec_cache = self.exec_cache.as_ptr();
+        let chain_limit = self.pins.chain_limit.as_ptr().cast_const();
         let direct = self.direct_window;
         let jit = self.jit.as_mut()?;
         if jit.blocks.len() >= MAX_BLOCKS || jit.module.is_none() {
             jit.flush_cache();
         }
         let started = Instant::now();
-        let compiled = translate::compile(jit, &region, ram_base, exec_cache, direct);
+        let compiled = translate::compile(jit, &region, ram_base, exec_cache, chain_limit, direct);
         jit.stats.compile_time += started.elapsed();
         match compiled {
             Ok(entry) => {

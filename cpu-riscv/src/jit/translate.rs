@@ -158,7 +158,6 @@ const OFF_INSTRET: i32 = OFF_STATE + offset_of!(HartState, instret) as i32;
 const OFF_TLB_READ: i32 = (offset_of!(Hart, tlb) + offset_of!(Tlb, read)) as i32;
 const OFF_TLB_WRITE: i32 = (offset_of!(Hart, tlb) + offset_of!(Tlb, write)) as i32;
 const OFF_FAULT: i32 = offset_of!(Hart, jit_fault) as i32;
-const OFF_CHAIN_LIMIT: i32 = offset_of!(Hart, chain_limit) as i32;
 const OFF_CHAIN_FROM: i32 = offset_of!(Hart, chain_from) as i32;
 const OFF_CHAINED: i32 = offset_of!(Hart, chained) as i32;
 const OFF_DEBUG: i32 = offset_of!(Hart, debug) as i32;
@@ -209,6 +208,9 @@ struct JumpProbe {
     jump_cache: i64,
     /// The engine's fence.i epoch.
     epoch: i64,
+    /// The hart's chain limit ([`crate::hart::HartPins`]), which other threads
+    /// zero to kick the hart out of chained code.
+    chain_limit: i64,
 }
 
 struct Emitter<'a, 'b> {
@@ -722,12 +724,13 @@ pub(super) fn compile_trampoline(jit: &mut JitEngine) -> Result<Trampoline, Stri
 /// the entry; jumps between them stay in the translation.
 ///
 /// `exec_cache` is the hart's fetch translation cache, which indirect jumps probe
-/// together with the engine's jump cache.
+/// together with the engine's jump cache; `chain_limit` the hart's chain limit.
 pub(super) fn compile(
     jit: &mut JitEngine,
     region: &super::Region,
     ram_base: u64,
     exec_cache: *const (u64, u64),
+    chain_limit: *const u64,
     direct_window: Option<u64>,
 ) -> Result<BlockFn, String> {
     let returns = &region.returns;
@@ -781,6 +784,7 @@ pub(super) fn compile(
         exec_cache: exec_cache as i64,
         jump_cache: jit.jump_cache.as_ptr() as i64,
         epoch: &raw const jit.epoch as i64,
+        chain_limit: chain_limit as i64,
     };
     {
         let mut b = FunctionBuilder::new(&mut jit.ctx.func, &mut jit.fctx);

@@ -153,10 +153,8 @@ impl Emitter<'_, '_> {
             .b
             .ins()
             .load(types::I64, flags(), self.hart, OFF_INSTRET);
-        let limit = self
-            .b
-            .ins()
-            .load(types::I64, flags(), self.hart, OFF_CHAIN_LIMIT);
+        let limit_at = self.b.ins().iconst(types::I64, self.probe.chain_limit);
+        let limit = self.b.ins().load(types::I64, flags(), limit_at, 0);
         let left = self.b.ins().icmp(IntCC::UnsignedLessThan, instret, limit);
         self.b.ins().brif(left, more, &[], done, &[]);
     }
