@@ -366,7 +366,7 @@ impl Hart {
         let old = self.state.mstatus;
         self.state.mstatus = value;
         if (old ^ value) & MSTATUS_TRANSLATION != 0 {
-            self.tlb.flush();
+            self.flush_tlbs();
         }
         self.irq_check = true;
     }

@@ -200,8 +200,9 @@ impl DebugCpu for Hart {
             Reg::Csr(FRM) => state.fcsr = (state.fcsr & !0xe0) | ((value as u32 & 7) << 5),
             Reg::Csr(FCSR) => state.fcsr = value as u32 & 0xff,
             Reg::Csr(csr) => return crate::csr::debug_write(self, csr, value),
+            // Through the hart, so it runs on the new level's TLB.
             Reg::Priv => match value {
-                0 | 1 | 3 => state.privilege = value as u8,
+                0 | 1 | 3 => self.set_privilege(value as u8),
                 _ => return false,
             },
         }

@@ -310,7 +310,10 @@ pub struct Hart {
     pub(crate) pins: Arc<HartPins>,
     /// Code pages other harts, devices, loaders and debuggers wrote.
     code_inbox: Arc<emu_core::CodeWriteInbox>,
+    /// The running privilege level's TLB (translated code reads it here).
     pub(crate) tlb: Tlb,
+    /// The other levels' TLBs.
+    pub(crate) parked_tlbs: Box<crate::mmu::ParkedTlbs>,
     pages: Vec<DecodedPage>,
     free_pages: Vec<usize>,
     page_of: HashMap<u64, usize>,
@@ -405,6 +408,7 @@ impl Hart {
             clock,
             pins,
             tlb: Tlb::default(),
+            parked_tlbs: Box::default(),
             pages: Vec::new(),
             free_pages: Vec::new(),
             page_of: HashMap::default(),
@@ -671,7 +675,7 @@ impl Hart {
             }
         }
         // Stores to this page must now take the slow path, which invalidates code.
-        self.tlb.flush_write();
+        self.flush_tlb_writes();
         index
     }
 
@@ -998,16 +1002,20 @@ impl Hart {
         }
         // Under MPRV, loads and stores use MPP's privilege, which the trap just changed.
         if mstatus & MSTATUS_MPRV != 0 {
-            self.tlb.flush();
+            self.flush_tlbs();
         }
         self.state.mstatus = mstatus;
     }
 
-    /// Changes privilege, flushing translations when it changes.
+    /// Changes privilege, switching to the new level's TLB and dropping the
+    /// fetch translations (which permissions and levels decide).
     pub(crate) fn set_privilege(&mut self, level: u8) {
-        if level != self.state.privilege {
+        let from = self.state.privilege;
+        if level != from {
             self.state.privilege = level;
-            self.flush_translations();
+            self.parked_tlbs.switch(&mut self.tlb, from, level);
+            self.fetch_vpn = u64::MAX;
+            self.flush_exec_cache();
         }
     }
 
@@ -1021,10 +1029,14 @@ impl Hart {
         if target != PRIV_M {
             mstatus &= !MSTATUS_MPRV;
         }
+        let mprv_was_set = self.state.mstatus & MSTATUS_MPRV != 0;
         self.state.mstatus = mstatus;
         self.state.pc = self.state.mepc;
         self.set_privilege(target);
-        self.tlb.flush();
+        // M-mode's TLB follows MPRV and MPP under MPRV, which mret changed.
+        if mprv_was_set {
+            self.flush_tlbs();
+        }
         self.irq_check = true;
     }
 
@@ -1040,10 +1052,14 @@ impl Hart {
         mstatus |= MSTATUS_SPIE;
         mstatus &= !MSTATUS_SPP;
         mstatus &= !MSTATUS_MPRV;
+        let mprv_was_set = self.state.mstatus & MSTATUS_MPRV != 0;
         self.state.mstatus = mstatus;
         self.state.pc = self.state.sepc;
         self.set_privilege(target);
-        self.tlb.flush();
+        // sret clears MPRV, which M-mode's TLB follows.
+        if mprv_was_set {
+            self.flush_tlbs();
+        }
         self.irq_check = true;
     }
 

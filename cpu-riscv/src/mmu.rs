@@ -70,6 +70,53 @@ impl Tlb {
     }
 }
 
+/// The TLBs of the privilege levels not running now. Each level has a TLB of
+/// its own, so a trap or a return between levels (every system call, every
+/// timer interrupt through M-mode) swaps two boxes instead of emptying 32 KiB
+/// and walking the page tables again for every page touched after it, as
+/// QEMU keeps a TLB per MMU mode. Flushes reach parked TLBs lazily: each
+/// remembers the flush generations it is current with and catches up when it
+/// becomes the running one.
+#[derive(Debug, Default)]
+pub(crate) struct ParkedTlbs {
+    /// Indexed by privilege level (0 U, 1 S, 3 M); the running level's slot
+    /// holds whatever TLB it swapped out last.
+    tlbs: [Tlb; 4],
+    /// (flushes, write flushes) each slot had seen when it was parked.
+    seen: [(u64, u64); 4],
+    /// Full flushes so far (satp, sfence.vma, SUM/MXR/MPRV changes).
+    flushes: u64,
+    /// Store-entry flushes so far (a page became a code page).
+    write_flushes: u64,
+}
+
+impl ParkedTlbs {
+    /// Parks `active` as level `from`'s and makes it level `to`'s TLB, brought
+    /// up to date with the flushes it missed.
+    pub(crate) fn switch(&mut self, active: &mut Tlb, from: u8, to: u8) {
+        let (from, to) = (usize::from(from & 3), usize::from(to & 3));
+        std::mem::swap(active, &mut self.tlbs[from]);
+        self.seen[from] = (self.flushes, self.write_flushes);
+        std::mem::swap(active, &mut self.tlbs[to]);
+        let (flushes, write_flushes) = self.seen[to];
+        if flushes != self.flushes {
+            active.flush();
+        } else if write_flushes != self.write_flushes {
+            active.flush_write();
+        }
+    }
+
+    /// Notes a full flush of every level's TLB (the caller flushes the running one).
+    pub(crate) fn note_flush(&mut self) {
+        self.flushes += 1;
+    }
+
+    /// Notes a flush of every level's store entries.
+    pub(crate) fn note_write_flush(&mut self) {
+        self.write_flushes += 1;
+    }
+}
+
 /// Kind of memory access, for permission checks and fault causes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -252,9 +299,21 @@ impl Hart {
         true
     }
 
-    /// Flushes all cached translations (TLB and fetch page).
-    pub fn flush_translations(&mut self) {
+    /// Flushes every privilege level's TLB.
+    pub(crate) fn flush_tlbs(&mut self) {
         self.tlb.flush();
+        self.parked_tlbs.note_flush();
+    }
+
+    /// Flushes every privilege level's store entries.
+    pub(crate) fn flush_tlb_writes(&mut self) {
+        self.tlb.flush_write();
+        self.parked_tlbs.note_write_flush();
+    }
+
+    /// Flushes all cached translations (every level's TLB and the fetch page).
+    pub fn flush_translations(&mut self) {
+        self.flush_tlbs();
         self.fetch_vpn = u64::MAX;
         self.flush_exec_cache();
     }
