@@ -901,7 +901,17 @@ impl Hart {
             };
             return Err(Trap::new(code, va));
         }
-        let pa = self.translate(va, access)?;
+        // A page plain loads (or stores) reach through the TLB is RAM the access
+        // may touch, and for stores holds no code: no page walk needed.
+        let entry = match access {
+            Access::Write => self.tlb.write[Tlb::index(va)],
+            _ => self.tlb.read[Tlb::index(va)],
+        };
+        if entry.tag == va & !0xfff {
+            return Ok(va.wrapping_add(entry.delta));
+        }
+        // Fills the TLB for the next atomic on this page.
+        let pa = self.data_slow_path(va, access)?;
         let off = self
             .memory_offset(pa, size, access)
             .ok_or(access.access_fault(va))?;

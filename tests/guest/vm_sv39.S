@@ -6,8 +6,8 @@
  * level 0, reserved PTE bit 60), misaligned super- and gigapages,
  * non-canonical virtual addresses, the U bit with SUM (and S never executing U
  * pages), U-mode denied non-U pages, MXR on execute-only pages, hardware A/D
- * bit updates (read back from M-mode), sfence.vma after a PTE change, and
- * MPRV with MPP = S / U. All traps go to M-mode (see common/vm.h).
+ * bit updates (read back from M-mode), sfence.vma after a PTE change, AMOs
+ * and LR on read-only and writable pages, and MPRV with MPP = S / U. All traps go to M-mode (see common/vm.h).
  *
  * Virtual layout (root = pt_root):
  *   root[0]   -> l1_low
@@ -161,6 +161,14 @@ test_main:
   STORE_FAULTS(0x3010)
   TEST(11)  /* ... and memory is unchanged */
   LOAD_OK(0x3010, VAL_B)
+  TEST(66)  /* an AMO on the read-only page (just loaded from) faults as a store */
+  CLR_TRAP; li a1, 0x3010; li a0, 1; amoadd.d a0, a0, (a1); CHECK_TRAP(CAUSE_STORE_PF, 0x3010)
+  TEST(67)  /* ... leaving memory unchanged, and LR reads it */
+  CLR_TRAP; li a1, 0x3010; lr.d a0, (a1); CHECK_NO_TRAP; CHECK(a0, VAL_B)
+  TEST(68)  /* an AMO on a writable page after a store there: no fault, old value back */
+  STORE_OK(0x1030, 40)
+  CLR_TRAP; li a1, 0x1030; li a0, 2; amoadd.d a0, a0, (a1); CHECK_NO_TRAP; CHECK(a0, 40)
+  LOAD_OK(0x1030, 42)
   TEST(12)  /* non-executable page: instruction page fault, mtval = mepc = target */
   FETCH_FAULTS(0x4000)
   TEST(13)  /* the same code through an executable mapping runs */
