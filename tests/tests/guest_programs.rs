@@ -95,20 +95,21 @@ fn turing_only_guest_programs_pass() {
     );
 }
 
-/// Programs in `tests/guest/smp/` run on four harts: Turing's (each on a host
-/// thread, interpreter and JIT) and QEMU's (MTTCG).
-#[test]
-fn four_hart_guest_programs_pass_on_turing_and_qemu() {
-    const HARTS: u32 = 4;
-    let programs = sources("tests/guest/smp");
+/// Builds every program in `folder` and runs it with `run`, which returns the
+/// exit codes on Turing's interpreter, Turing's JIT and QEMU; fails naming each
+/// program and engine that did not exit with 0.
+fn every_program_passes_on_three_engines(
+    folder: &str,
+    what: &str,
+    run: impl Fn(&std::path::Path, &str) -> [i32; 3],
+) {
+    let programs = sources(folder);
     assert!(!programs.is_empty());
     let mut failures = Vec::new();
     for source in &programs {
         let name = source.file_stem().unwrap().to_string_lossy().into_owned();
         let elf = build_guest_test(source);
-        let interp = run_on_turing_smp(&elf, HARTS, TIMEOUT, Accel::Interp);
-        let jit = run_on_turing_smp(&elf, HARTS, TIMEOUT, Accel::Jit);
-        let qemu = run_on_qemu(&elf, None, HARTS, TIMEOUT);
+        let [interp, jit, qemu] = run(&elf, &name);
         println!("{name:<16} interp: {interp:>3}  jit: {jit:>3}  qemu: {qemu:>3}");
         for (engine, code) in [
             ("Turing's interpreter", interp),
@@ -122,8 +123,26 @@ fn four_hart_guest_programs_pass_on_turing_and_qemu() {
     }
     assert!(
         failures.is_empty(),
-        "four-hart guest program failures:\n{}",
+        "{what} failures:\n{}",
         failures.join("\n")
+    );
+}
+
+/// Programs in `tests/guest/smp/` run on four harts: Turing's (each on a host
+/// thread, interpreter and JIT) and QEMU's (MTTCG).
+#[test]
+fn four_hart_guest_programs_pass_on_turing_and_qemu() {
+    const HARTS: u32 = 4;
+    every_program_passes_on_three_engines(
+        "tests/guest/smp",
+        "four-hart guest program",
+        |elf, _| {
+            [
+                run_on_turing_smp(elf, HARTS, TIMEOUT, Accel::Interp),
+                run_on_turing_smp(elf, HARTS, TIMEOUT, Accel::Jit),
+                run_on_qemu(elf, None, HARTS, TIMEOUT),
+            ]
+        },
     );
 }
 
@@ -131,8 +150,6 @@ fn four_hart_guest_programs_pass_on_turing_and_qemu() {
 /// a fresh empty image, on Turing (both engines) and on QEMU.
 #[test]
 fn disk_guest_programs_pass_on_turing_and_qemu() {
-    let programs = sources("tests/guest/drive");
-    assert!(!programs.is_empty());
     let disk_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("guest-disks");
     std::fs::create_dir_all(&disk_dir).unwrap();
     let fresh_disk = |name: &str| {
@@ -140,28 +157,15 @@ fn disk_guest_programs_pass_on_turing_and_qemu() {
         std::fs::write(&path, vec![0u8; 64 * 1024]).unwrap();
         path
     };
-    let mut failures = Vec::new();
-    for source in &programs {
-        let name = source.file_stem().unwrap().to_string_lossy().into_owned();
-        let elf = build_guest_test(source);
-        let interp =
-            run_on_turing_with_disk(&elf, Some(&fresh_disk(&name)), TIMEOUT, Accel::Interp);
-        let jit = run_on_turing_with_disk(&elf, Some(&fresh_disk(&name)), TIMEOUT, Accel::Jit);
-        let qemu = run_on_qemu_with_disk(&elf, None, Some(&fresh_disk(&name)), 1, TIMEOUT);
-        println!("{name:<16} interp: {interp:>3}  jit: {jit:>3}  qemu: {qemu:>3}");
-        for (engine, code) in [
-            ("Turing's interpreter", interp),
-            ("Turing's JIT", jit),
-            ("QEMU", qemu),
-        ] {
-            if code != 0 {
-                failures.push(format!("{name}: fails on {engine} with exit code {code}"));
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "disk guest program failures:\n{}",
-        failures.join("\n")
+    every_program_passes_on_three_engines(
+        "tests/guest/drive",
+        "disk guest program",
+        |elf, name| {
+            [
+                run_on_turing_with_disk(elf, Some(&fresh_disk(name)), TIMEOUT, Accel::Interp),
+                run_on_turing_with_disk(elf, Some(&fresh_disk(name)), TIMEOUT, Accel::Jit),
+                run_on_qemu_with_disk(elf, None, Some(&fresh_disk(name)), 1, TIMEOUT),
+            ]
+        },
     );
 }
