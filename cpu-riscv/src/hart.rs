@@ -1024,8 +1024,7 @@ impl Hart {
         if level != from {
             self.state.privilege = level;
             self.parked_tlbs.switch(&mut self.tlb, from, level);
-            self.fetch_vpn = u64::MAX;
-            self.flush_exec_cache();
+            self.flush_fetch_translations();
         }
     }
 

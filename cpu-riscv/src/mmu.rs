@@ -314,6 +314,11 @@ impl Hart {
     /// Flushes all cached translations (every level's TLB and the fetch page).
     pub fn flush_translations(&mut self) {
         self.flush_tlbs();
+        self.flush_fetch_translations();
+    }
+
+    /// Forgets the fetch page and the dispatch's fetch translations.
+    pub(crate) fn flush_fetch_translations(&mut self) {
         self.fetch_vpn = u64::MAX;
         self.flush_exec_cache();
     }

@@ -125,19 +125,32 @@ pub fn run_interleaved<V: Vcpu, W>(
             parts.clock.idle_until(next, MAX_IDLE);
             parts.bus.tick_devices(parts.clock.now());
         }
-        if let Some(value) = watch() {
-            return RunEnd::Watched(value);
-        }
-        if limits
-            .executed
-            .is_some_and(|max| executed_total(vcpus) >= max)
-        {
-            return RunEnd::InstructionLimit;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return RunEnd::TimedOut;
+        let limit = limits.executed.unwrap_or(u64::MAX);
+        if let Some(end) = end_after_tick(watch, || executed_total(vcpus), limit, deadline) {
+            return end;
         }
     }
+}
+
+/// What both run loops check after ticking the devices, in this order: a
+/// watch value, the instruction limit (`u64::MAX` for none; `executed` is
+/// asked only when there is one), the time limit.
+fn end_after_tick<W>(
+    watch: &mut dyn FnMut() -> Option<W>,
+    executed: impl FnOnce() -> u64,
+    limit: u64,
+    deadline: Option<Instant>,
+) -> Option<RunEnd<W>> {
+    if let Some(value) = watch() {
+        return Some(RunEnd::Watched(value));
+    }
+    if limit != u64::MAX && executed() >= limit {
+        return Some(RunEnd::InstructionLimit);
+    }
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return Some(RunEnd::TimedOut);
+    }
+    None
 }
 
 /// Runs each of `vcpus` on its own host thread while this thread ticks the
@@ -234,14 +247,9 @@ fn device_loop<W>(
         }
         let epoch = parts.control.irq_epoch();
         let next = parts.bus.tick_devices(parts.clock.now());
-        if let Some(value) = watch() {
-            return RunEnd::Watched(value);
-        }
-        if shared.executed.load(Ordering::Relaxed) >= shared.limit {
-            return RunEnd::InstructionLimit;
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return RunEnd::TimedOut;
+        let executed = || shared.executed.load(Ordering::Relaxed);
+        if let Some(end) = end_after_tick(watch, executed, shared.limit, deadline) {
+            return end;
         }
         // Until the next device deadline, at most a tick; an interrupt line
         // changing or a stop request (a vCPU reaching the instruction limit
