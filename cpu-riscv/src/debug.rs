@@ -40,7 +40,7 @@ impl Hart {
     pub fn insert_breakpoint(&mut self, pc: u64) {
         self.debug_state().breakpoints.insert(pc);
         if let Some(jit) = self.jit.as_mut() {
-            jit.invalidate_pc(pc);
+            jit.cache.invalidate_pc(pc);
         }
     }
 

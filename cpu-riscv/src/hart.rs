@@ -682,7 +682,7 @@ impl Hart {
     /// Forgets decoded instructions overlapping a store of `len` bytes at `ram_off`.
     pub(crate) fn invalidate_code(&mut self, ram_off: u64, len: u64) {
         if let Some(jit) = self.jit.as_mut() {
-            jit.invalidate_range(ram_off, len);
+            jit.cache.invalidate_range(ram_off, len);
         }
         let page = ram_off >> 12;
         let Some(&index) = self.page_of.get(&page) else {
@@ -729,14 +729,14 @@ impl Hart {
     fn drop_code_pages(&mut self, pages: Option<Vec<u64>>) {
         let Some(pages) = pages else {
             if let Some(jit) = self.jit.as_mut() {
-                jit.invalidate_all();
+                jit.cache.invalidate_all();
             }
             self.flush_code();
             return;
         };
         for page in pages {
             if let Some(jit) = self.jit.as_mut() {
-                jit.invalidate_range(page, PAGE_SIZE);
+                jit.cache.invalidate_range(page, PAGE_SIZE);
             }
             if let Some(index) = self.page_of.remove(&(page >> 12)) {
                 self.free_pages.push(index);
@@ -754,7 +754,7 @@ impl Hart {
     /// Drops every decoded instruction (fence.i, reset).
     pub fn flush_code(&mut self) {
         if let Some(jit) = self.jit.as_mut() {
-            jit.revalidate_all();
+            jit.cache.revalidate_all();
         }
         // Pages already free stay free: forgetting them would leak their memory.
         for (_, index) in self.page_of.drain() {

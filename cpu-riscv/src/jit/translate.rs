@@ -7,18 +7,19 @@ use cranelift_codegen::ir::{
     AbiParam, Function, Inst, InstBuilder, MemFlagsData, Signature, Type, Value, types,
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
-use cranelift_module::Module;
 
-use cranelift_codegen::isa::CallConv;
-
-use super::{BlockFn, ChainSlot, ChainSlots, JUMP_CACHE, JitEngine, JumpEntry, Trampoline};
+use super::JitEngine;
 use crate::decode::{Insn, Op};
 use crate::hart::EXEC_CACHE;
 use crate::hart::{Hart, HartState};
 use crate::mmu::{TLB_ENTRIES, Tlb, TlbEntry};
+use jit_core::{BlockFn, ChainSlot, ChainSlots, JUMP_CACHE, JumpEntry, block_signature};
 
 mod exits;
 mod fp;
+mod helpers;
+use helpers::{jit_load, jit_next_block, jit_store};
+mod integer;
 mod memory;
 
 /// How a block handles an instruction.
@@ -211,6 +212,8 @@ struct JumpProbe {
     /// The hart's chain limit ([`crate::hart::HartPins`]), which other threads
     /// zero to kick the hart out of chained code.
     chain_limit: i64,
+    /// Low pc bits the jump cache's index skips.
+    pc_shift: i64,
 }
 
 struct Emitter<'a, 'b> {
@@ -291,433 +294,6 @@ impl Emitter<'_, '_> {
     fn imm(&mut self, insn: &Insn) -> Value {
         self.b.ins().iconst(types::I64, i64::from(insn.imm))
     }
-
-    /// Writes the registers back and runs the instruction at `index` in the
-    /// interpreter; returns its status (see `jit_exec`).
-    fn call_interpreter(&mut self, pc: u64, index: u64) -> Value {
-        self.spill();
-        // SAFETY: (pointer arithmetic only) `index` is within the block's
-        // instructions, which `insns` points at.
-        let insn_at = unsafe { self.insns.add(index as usize) } as i64;
-        let callee = self
-            .b
-            .ins()
-            .iconst(types::I64, jit_exec as *const () as i64);
-        let insn_v = self.b.ins().iconst(types::I64, insn_at);
-        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        let call = self
-            .b
-            .ins()
-            .call_indirect(self.exec_sig, callee, &[self.hart, insn_v, pc_v]);
-        self.b.inst_results(call)[0]
-    }
-
-    /// Runs the instruction at `index` in the interpreter. With `ends` the block
-    /// returns to dispatch after it; otherwise it goes on unless the instruction
-    /// jumped, trapped or asked the machine to look up.
-    fn helper(&mut self, insn: &Insn, pc: u64, index: u64, ends: bool) {
-        self.sync_instret(index);
-        let status = self.call_interpreter(pc, index);
-        // Memory now holds every register; the instruction changed at most its
-        // integer destination.
-        if insn.rd != 0 && writes_integer_rd(insn.op) {
-            let v = self.b.ins().load(
-                types::I64,
-                flags(),
-                self.hart,
-                OFF_X + 8 * i32::from(insn.rd),
-            );
-            self.b.def_var(self.vars[usize::from(insn.rd)], v);
-            self.shifts[usize::from(insn.rd)] = None;
-        }
-        let fault = self.b.create_block();
-        let go_on = self.b.create_block();
-        let is_fault = self.b.ins().icmp_imm_s(IntCC::Equal, status, 1);
-        self.b.ins().brif(is_fault, fault, &[], go_on, &[]);
-
-        self.b.switch_to_block(fault);
-        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        self.exit(pc_v, index, 1);
-
-        self.b.switch_to_block(go_on);
-        if ends {
-            self.write_back(None, index + 1);
-            self.ret(0);
-            return;
-        }
-        let leave = self.b.create_block();
-        let next = self.b.create_block();
-        self.b.ins().brif(status, leave, &[], next, &[]);
-
-        self.b.switch_to_block(leave);
-        self.write_back(None, index + 1);
-        self.ret(0);
-
-        self.b.switch_to_block(next);
-    }
-
-    /// Signed division with RISC-V's results for zero and overflow.
-    fn div(&mut self, a: Value, b: Value, ty: Type, signed: bool, rem: bool) -> Value {
-        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
-        let one = self.b.ins().iconst(ty, 1);
-        let mut divisor = self.b.ins().select(zero, one, b);
-        if signed {
-            let min = if ty == types::I32 {
-                i64::from(i32::MIN)
-            } else {
-                i64::MIN
-            };
-            let a_min = self.b.ins().icmp_imm_s(IntCC::Equal, a, min);
-            let b_neg = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
-            let overflow = self.b.ins().band(a_min, b_neg);
-            let one = self.b.ins().iconst(ty, 1);
-            divisor = self.b.ins().select(overflow, one, divisor);
-            // MIN / -1 = MIN (= MIN / 1) and MIN % -1 = 0 (= MIN % 1).
-        }
-        let result = match (signed, rem) {
-            (true, false) => self.b.ins().sdiv(a, divisor),
-            (false, false) => self.b.ins().udiv(a, divisor),
-            (true, true) => self.b.ins().srem(a, divisor),
-            (false, true) => self.b.ins().urem(a, divisor),
-        };
-        let on_zero = if rem { a } else { self.b.ins().iconst(ty, -1) };
-        self.b.ins().select(zero, on_zero, result)
-    }
-
-    /// The rotate that or/add/xor `insn` computes from two complementary shifts
-    /// of one value, if it is one.
-    fn rotate(&mut self, insn: &Insn) -> Option<Value> {
-        let (a, b) = (
-            self.shifts[usize::from(insn.rs1)]?,
-            self.shifts[usize::from(insn.rs2)]?,
-        );
-        let (left, right) = if a.left { (a, b) } else { (b, a) };
-        if left.source != right.source
-            || !left.left
-            || right.left
-            || left.width != right.width
-            || left.amount == 0
-            || left.amount + right.amount != left.width
-        {
-            return None;
-        }
-        let amount = i64::from(left.amount);
-        Some(if left.width == 32 {
-            // The right shift's bit 31 is clear, so the 64-bit or/add/xor of the
-            // two sign-extended words is the sign-extended rotated word, as addw.
-            let w = self.b.ins().ireduce(types::I32, left.source);
-            let r = self.b.ins().rotl_imm_s(w, amount);
-            self.b.ins().sextend(types::I64, r)
-        } else {
-            // The 64-bit ops only: addw of two 64-bit shifts is something else.
-            if insn.op == Op::Addw {
-                return None;
-            }
-            self.b.ins().rotl_imm_s(left.source, amount)
-        })
-    }
-
-    fn word_op(&mut self, insn: &Insn, f: impl Fn(&mut FunctionBuilder, Value, Value) -> Value) {
-        let a = self.reg(insn.rs1);
-        let b = self.reg(insn.rs2);
-        let a = self.b.ins().ireduce(types::I32, a);
-        let b = self.b.ins().ireduce(types::I32, b);
-        let r = f(self.b, a, b);
-        let r = self.b.ins().sextend(types::I64, r);
-        self.set(insn.rd, r);
-    }
-
-    /// Emits one instruction; returns false when it ended the block.
-    fn insn(&mut self, insn: &Insn, pc: u64, index: u64) -> bool {
-        use Op::*;
-        self.at_pc = pc;
-        if matches!(insn.op, Add | Addw | Or | Xor)
-            && let Some(v) = self.rotate(insn)
-        {
-            self.set(insn.rd, v);
-            return true;
-        }
-        let next = pc.wrapping_add(u64::from(insn.len));
-        let rd = insn.rd;
-        match kind(insn.op) {
-            Some(Kind::Helper) => {
-                if !self.fp_inline(insn, pc, index) {
-                    self.helper(insn, pc, index, false);
-                }
-                return true;
-            }
-            Some(Kind::EndsBlock)
-                if !matches!(insn.op, Jal | Jalr | Beq | Bne | Blt | Bge | Bltu | Bgeu) =>
-            {
-                self.helper(insn, pc, index, true);
-                return false;
-            }
-            _ => {}
-        }
-        match insn.op {
-            Lui => {
-                let v = self.imm(insn);
-                self.set(rd, v);
-            }
-            Auipc => {
-                let v = self.b.ins().iconst(
-                    types::I64,
-                    pc.wrapping_add(i64::from(insn.imm) as u64) as i64,
-                );
-                self.set(rd, v);
-            }
-            Jal => {
-                let link = self.b.ins().iconst(types::I64, next as i64);
-                self.set(rd, link);
-                self.exit_to(pc.wrapping_add(i64::from(insn.imm) as u64), index + 1);
-                return false;
-            }
-            Jalr => {
-                let base = self.reg(insn.rs1);
-                let sum = self.b.ins().iadd_imm_s(base, i64::from(insn.imm));
-                let target = self.b.ins().band_imm_s(sum, !1);
-                let link = self.b.ins().iconst(types::I64, next as i64);
-                self.set(rd, link);
-                // A return from a function the region called: to the call's
-                // continuation inside the region, when that is where it goes.
-                if let Some(&(_, back)) = self.returns.iter().find(|&&(at, _)| at == pc) {
-                    let expected = self.b.ins().icmp_imm_s(IntCC::Equal, target, back as i64);
-                    let predicted = self.b.create_block();
-                    let elsewhere = self.b.create_block();
-                    self.b.ins().brif(expected, predicted, &[], elsewhere, &[]);
-                    self.b.seal_block(predicted);
-                    self.b.seal_block(elsewhere);
-                    self.b.switch_to_block(predicted);
-                    self.exit_to(back, index + 1);
-                    self.b.switch_to_block(elsewhere);
-                }
-                self.write_back(Some(target), index + 1);
-                self.chain_by_lookup(target);
-                return false;
-            }
-            Beq | Bne | Blt | Bge | Bltu | Bgeu => {
-                let a = self.reg(insn.rs1);
-                let c = self.reg(insn.rs2);
-                let cc = match insn.op {
-                    Beq => IntCC::Equal,
-                    Bne => IntCC::NotEqual,
-                    Blt => IntCC::SignedLessThan,
-                    Bge => IntCC::SignedGreaterThanOrEqual,
-                    Bltu => IntCC::UnsignedLessThan,
-                    _ => IntCC::UnsignedGreaterThanOrEqual,
-                };
-                let cond = self.b.ins().icmp(cc, a, c);
-                let taken = self.b.create_block();
-                let fall = self.b.create_block();
-                self.b.ins().brif(cond, taken, &[], fall, &[]);
-                self.b.switch_to_block(taken);
-                self.exit_to(pc.wrapping_add(i64::from(insn.imm) as u64), index + 1);
-                self.b.switch_to_block(fall);
-                self.exit_to(next, index + 1);
-                return false;
-            }
-            Lb => self.load(insn, pc, index, 1, true),
-            Lh => self.load(insn, pc, index, 2, true),
-            Lw => self.load(insn, pc, index, 4, true),
-            Ld => self.load(insn, pc, index, 8, false),
-            Lbu => self.load(insn, pc, index, 1, false),
-            Lhu => self.load(insn, pc, index, 2, false),
-            Lwu => self.load(insn, pc, index, 4, false),
-            Sb => self.store(insn, pc, index, 1),
-            Sh => self.store(insn, pc, index, 2),
-            Sw => self.store(insn, pc, index, 4),
-            Sd => self.store(insn, pc, index, 8),
-            Flw => self.fp_load(insn, pc, index, 4),
-            Fld => self.fp_load(insn, pc, index, 8),
-            Fsw => self.fp_store(insn, pc, index, 4),
-            Fsd => self.fp_store(insn, pc, index, 8),
-            Fence => {
-                if crate::decode::fence_needs_host_barrier(insn.imm) {
-                    self.b.ins().fence();
-                }
-            }
-            Addi | Slti | Sltiu | Xori | Ori | Andi | Slli | Srli | Srai | Addiw | Slliw
-            | Srliw | Sraiw => {
-                let a = self.reg(insn.rs1);
-                let imm = i64::from(insn.imm);
-                let v = match insn.op {
-                    Addi => self.b.ins().iadd_imm_s(a, imm),
-                    Slti => {
-                        let c = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, imm);
-                        self.b.ins().uextend(types::I64, c)
-                    }
-                    Sltiu => {
-                        let c = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, a, imm);
-                        self.b.ins().uextend(types::I64, c)
-                    }
-                    Xori => self.b.ins().bxor_imm_s(a, imm),
-                    Ori => self.b.ins().bor_imm_s(a, imm),
-                    Andi => self.b.ins().band_imm_s(a, imm),
-                    Slli => self.b.ins().ishl_imm_s(a, imm & 63),
-                    Srli => self.b.ins().ushr_imm_s(a, imm & 63),
-                    Srai => self.b.ins().sshr_imm_s(a, imm & 63),
-                    _ => {
-                        let w = self.b.ins().ireduce(types::I32, a);
-                        let r = match insn.op {
-                            Addiw => self.b.ins().iadd_imm_s(w, imm),
-                            Slliw => self.b.ins().ishl_imm_s(w, imm & 31),
-                            Srliw => self.b.ins().ushr_imm_s(w, imm & 31),
-                            _ => self.b.ins().sshr_imm_s(w, imm & 31),
-                        };
-                        self.b.ins().sextend(types::I64, r)
-                    }
-                };
-                self.set(rd, v);
-                let (width, left) = match insn.op {
-                    Slli => (64, true),
-                    Srli => (64, false),
-                    Slliw => (32, true),
-                    Srliw => (32, false),
-                    _ => (0, false),
-                };
-                if width != 0 && rd != 0 {
-                    self.shifts[usize::from(rd)] = Some(Shift {
-                        source: a,
-                        width,
-                        left,
-                        amount: (imm & i64::from(width - 1)) as u8,
-                    });
-                }
-            }
-            Add | Sub | Sll | Slt | Sltu | Xor | Srl | Sra | Or | And | Mul | Mulh | Mulhu
-            | Mulhsu => {
-                let a = self.reg(insn.rs1);
-                let c = self.reg(insn.rs2);
-                let v = match insn.op {
-                    Add => self.b.ins().iadd(a, c),
-                    Sub => self.b.ins().isub(a, c),
-                    Sll => self.b.ins().ishl(a, c),
-                    Srl => self.b.ins().ushr(a, c),
-                    Sra => self.b.ins().sshr(a, c),
-                    Slt => {
-                        let f = self.b.ins().icmp(IntCC::SignedLessThan, a, c);
-                        self.b.ins().uextend(types::I64, f)
-                    }
-                    Sltu => {
-                        let f = self.b.ins().icmp(IntCC::UnsignedLessThan, a, c);
-                        self.b.ins().uextend(types::I64, f)
-                    }
-                    Xor => self.b.ins().bxor(a, c),
-                    Or => self.b.ins().bor(a, c),
-                    And => self.b.ins().band(a, c),
-                    Mul => self.b.ins().imul(a, c),
-                    Mulh => self.b.ins().smulhi(a, c),
-                    Mulhu => self.b.ins().umulhi(a, c),
-                    _ => {
-                        // mulhsu = mulhu(a, b) - (a < 0 ? b : 0)
-                        let hi = self.b.ins().umulhi(a, c);
-                        let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
-                        let zero = self.b.ins().iconst(types::I64, 0);
-                        let fix = self.b.ins().select(neg, c, zero);
-                        self.b.ins().isub(hi, fix)
-                    }
-                };
-                self.set(rd, v);
-            }
-            Div | Divu | Rem | Remu => {
-                let a = self.reg(insn.rs1);
-                let c = self.reg(insn.rs2);
-                let signed = matches!(insn.op, Div | Rem);
-                let rem = matches!(insn.op, Rem | Remu);
-                let v = self.div(a, c, types::I64, signed, rem);
-                self.set(rd, v);
-            }
-            Addw | Subw | Sllw | Srlw | Sraw | Mulw => {
-                let op = insn.op;
-                self.word_op(insn, |b, x, y| match op {
-                    Addw => b.ins().iadd(x, y),
-                    Subw => b.ins().isub(x, y),
-                    Sllw => b.ins().ishl(x, y),
-                    Srlw => b.ins().ushr(x, y),
-                    Sraw => b.ins().sshr(x, y),
-                    _ => b.ins().imul(x, y),
-                });
-            }
-            Divw | Divuw | Remw | Remuw => {
-                let a = self.reg(insn.rs1);
-                let c = self.reg(insn.rs2);
-                let a = self.b.ins().ireduce(types::I32, a);
-                let c = self.b.ins().ireduce(types::I32, c);
-                let signed = matches!(insn.op, Divw | Remw);
-                let rem = matches!(insn.op, Remw | Remuw);
-                let v = self.div(a, c, types::I32, signed, rem);
-                let v = self.b.ins().sextend(types::I64, v);
-                self.set(rd, v);
-            }
-            _ => unreachable!("helper and untranslatable operations are handled above"),
-        }
-        true
-    }
-}
-
-/// The signature of every block: `(hart) -> status`, tail calling convention.
-fn block_signature(ptr: Type) -> Signature {
-    let mut sig = Signature::new(CallConv::Tail);
-    sig.params.push(AbiParam::new(ptr));
-    sig.returns.push(AbiParam::new(types::I64));
-    sig
-}
-
-/// Defines `func` in the module and returns its finalized entry.
-/// `guest_pc` names the code in the profiling map (`None` for the trampoline).
-fn finish(
-    jit: &mut JitEngine,
-    sig: &Signature,
-    guest_pc: Option<u64>,
-) -> Result<*const u8, String> {
-    let module = jit.module.as_mut().ok_or("no code cache")?;
-    let id = module
-        .declare_anonymous_function(sig)
-        .map_err(|e| e.to_string())?;
-    module
-        .define_function(id, &mut jit.ctx)
-        .map_err(|e| e.to_string())?;
-    let size = jit
-        .ctx
-        .compiled_code()
-        .map_or(0, |code| code.code_info().total_size);
-    let listing = jit.ctx.compiled_code().and_then(|code| code.vcode.clone());
-    module.clear_context(&mut jit.ctx);
-    module.finalize_definitions().map_err(|e| e.to_string())?;
-    let entry = module.get_finalized_function(id);
-    if let Some(profile) = jit.profile.as_mut() {
-        profile.record(entry, size, guest_pc, listing.as_deref());
-    }
-    Ok(entry)
-}
-
-/// Compiles the host-convention function through which Rust enters blocks.
-pub(super) fn compile_trampoline(jit: &mut JitEngine) -> Result<Trampoline, String> {
-    let module = jit.module.as_mut().ok_or("no code cache")?;
-    let ptr = module.target_config().pointer_type();
-    jit.ctx.clear();
-    let mut sig = module.make_signature();
-    sig.params.extend([AbiParam::new(ptr), AbiParam::new(ptr)]);
-    sig.returns.push(AbiParam::new(types::I64));
-    jit.ctx.func.signature = sig.clone();
-    {
-        let mut b = FunctionBuilder::new(&mut jit.ctx.func, &mut jit.fctx);
-        let entry = b.create_block();
-        b.append_block_params_for_function_params(entry);
-        b.switch_to_block(entry);
-        let (hart, target) = (b.block_params(entry)[0], b.block_params(entry)[1]);
-        let block_sig = b.import_signature(block_signature(ptr));
-        let call = b.ins().call_indirect(block_sig, target, &[hart]);
-        let status = b.inst_results(call)[0];
-        b.ins().return_(&[status]);
-        b.seal_all_blocks();
-        b.finalize(module.target_config());
-    }
-    let code = finish(jit, &sig, None)?;
-    // SAFETY: `code` is the function just defined with the host's C convention and
-    // signature `(ptr, ptr) -> i64`; the module keeps it alive until `free_memory`,
-    // which also drops the engine's copy of this pointer.
-    Ok(unsafe { std::mem::transmute::<*const u8, Trampoline>(code) })
 }
 
 /// Translates a region: basic blocks within one page, the first of which is
@@ -735,14 +311,11 @@ pub(super) fn compile(
 ) -> Result<BlockFn, String> {
     let returns = &region.returns;
     let region = &region.blocks;
-    let module = jit.module.as_mut().ok_or("no code cache")?;
-    let ptr = module.target_config().pointer_type();
-    let call_conv = module.isa().default_call_conv();
-    jit.ctx.clear();
-    jit.ctx
-        .set_disasm(jit.profile.as_ref().is_some_and(|p| p.listing.is_some()));
+    let call_conv = jit.code.call_conv().ok_or("no code memory")?;
+    let ptr = types::I64;
     let sig = block_signature(ptr);
-    jit.ctx.func.signature = sig.clone();
+    let config = jit.code.start_function(sig.clone())?;
+    debug_assert_eq!(config.pointer_type(), ptr, "a 64-bit host");
     let mut load_sig = Signature::new(call_conv);
     load_sig.params.extend([
         AbiParam::new(ptr),
@@ -777,17 +350,18 @@ pub(super) fn compile(
     next_sig.returns.push(AbiParam::new(ptr));
     // Helper calls find their instruction here; kept until the module is freed.
     let kept: Box<[Insn]> = region.iter().flatten().map(|(_, insn)| *insn).collect();
-    let kept_at = kept.as_ptr();
-    jit.insn_arena.push(kept);
-    let generation = &raw const jit.chain_generation as i64;
+    let kept_at = jit.code.keep(kept);
+    let generation = jit.cache.generation_address() as i64;
     let probe = JumpProbe {
         exec_cache: exec_cache as i64,
-        jump_cache: jit.jump_cache.as_ptr() as i64,
-        epoch: &raw const jit.epoch as i64,
+        jump_cache: jit.cache.jump_cache_address() as i64,
+        epoch: jit.cache.epoch_address() as i64,
         chain_limit: chain_limit as i64,
+        pc_shift: i64::from(jit.cache.pc_shift()),
     };
     {
-        let mut b = FunctionBuilder::new(&mut jit.ctx.func, &mut jit.fctx);
+        let (func, fctx, slots) = jit.code.function_parts();
+        let mut b = FunctionBuilder::new(func, fctx);
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -854,7 +428,7 @@ pub(super) fn compile(
             targets,
             returns,
             at_pc: region[0][0].0,
-            slots: &mut jit.slots,
+            slots,
             generation,
             probe,
             insns: kept_at,
@@ -886,77 +460,14 @@ pub(super) fn compile(
             e.insns = unsafe { e.insns.add(block.len()) };
         }
         b.seal_all_blocks();
-        b.finalize(module.target_config());
+        b.finalize(config);
+        let func = jit.code.function_parts().0;
         let loads: Vec<Inst> = prologue_loads
             .iter()
-            .filter_map(|&v| jit.ctx.func.dfg.value_def(v).inst())
+            .filter_map(|&v| func.dfg.value_def(v).inst())
             .collect();
-        drop_unused_loads(&mut jit.ctx.func, &loads);
+        drop_unused_loads(func, &loads);
     }
-    let code = finish(jit, &sig, Some(region[0][0].0))?;
+    let code = jit.code.finish_function(Some(region[0][0].0))?;
     Ok(BlockFn(code))
-}
-
-/// The translation to chain to at `state.pc`, if the jump cache holds a current
-/// one (null otherwise: the dispatch loop will look, compile or interpret).
-extern "C" fn jit_next_block(hart: *mut Hart) -> *const u8 {
-    // SAFETY: as for `jit_load`.
-    let hart = unsafe { &mut *hart };
-    hart.cached_block(hart.state.pc)
-        .map_or(std::ptr::null(), |block| block.0)
-}
-
-/// Runs one instruction of a block in the interpreter (FP, atomics, system).
-/// Returns 0 to go on with the block, 1 when a fault is parked in the hart, 2 when
-/// the block must return to dispatch (the pc changed, or the machine wants to look
-/// at interrupts or stop).
-extern "C" fn jit_exec(hart: *mut Hart, insn: *const Insn, pc: u64) -> u64 {
-    // SAFETY: translated code passes the hart pointer it was called with (derived
-    // from `&mut Hart` by the dispatch loop, exclusive during the call) and a
-    // pointer into the engine's instruction arena, which outlives the code.
-    let (hart, insn) = unsafe { (&mut *hart, *insn) };
-    hart.state.pc = pc;
-    match hart.execute(insn) {
-        Ok(()) => {
-            let next = pc.wrapping_add(u64::from(insn.len));
-            u64::from(hart.state.pc != next || hart.exit.is_some() || hart.irq_check) * 2
-        }
-        Err(trap) => {
-            hart.jit_trap = Some(trap);
-            1
-        }
-    }
-}
-
-/// Slow-path load called from translated code: the interpreter's memory path.
-/// A fault is parked in the hart and flagged for the block to exit.
-extern "C" fn jit_load(hart: *mut Hart, va: u64, size: u64) -> u64 {
-    // SAFETY: translated code passes the pointer it was called with, which the
-    // dispatch loop derived from `&mut Hart` and keeps exclusive during the call.
-    let hart = unsafe { &mut *hart };
-    match hart.load(va, size as u8) {
-        Ok(value) => value,
-        Err(trap) => {
-            hart.jit_trap = Some(trap);
-            hart.jit_fault = 1;
-            0
-        }
-    }
-}
-
-/// Slow-path store called from translated code (misses, MMIO, code pages).
-extern "C" fn jit_store(hart: *mut Hart, va: u64, size: u64, value: u64) {
-    // SAFETY: as for `jit_load`.
-    let hart = unsafe { &mut *hart };
-    match hart.store(va, size as u8, value) {
-        Ok(()) => {
-            if hart.exit.is_some() || hart.irq_check {
-                hart.jit_fault = 2;
-            }
-        }
-        Err(trap) => {
-            hart.jit_trap = Some(trap);
-            hart.jit_fault = 1;
-        }
-    }
 }

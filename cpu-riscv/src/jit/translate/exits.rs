@@ -188,7 +188,7 @@ impl Emitter<'_, '_> {
                 .ins()
                 .load(types::I64, flags(), fetch, offset_of!((u64, u64), 1) as i32);
         let fetch_hit = self.b.ins().icmp(IntCC::Equal, fetch_vpn, vpn);
-        let half = self.b.ins().ushr_imm_s(pc, 1);
+        let half = self.b.ins().ushr_imm_s(pc, self.probe.pc_shift);
         let slot = self.b.ins().band_imm_s(half, (JUMP_CACHE - 1) as i64);
         let slot = self.b.ins().imul_imm_s(slot, size_of::<JumpEntry>() as i64);
         let cached = self.b.ins().iadd_imm_s(slot, self.probe.jump_cache);
