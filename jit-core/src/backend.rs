@@ -194,12 +194,6 @@ impl CodeModule {
         }
     }
 
-    /// Links the chain slot at address `slot` to `entry` in chain generation
-    /// `generation` (a slot of freed code is ignored).
-    pub(crate) fn link(&mut self, slot: usize, entry: BlockFn, generation: u64) {
-        self.slots.link(slot, entry, generation);
-    }
-
     /// Compiles the host-convention function through which Rust enters
     /// translations.
     fn compile_trampoline(&mut self) -> Result<Trampoline, String> {

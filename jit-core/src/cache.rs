@@ -19,6 +19,28 @@ const MAX_BLOCKS: usize = 32 * 1024;
 /// Bytes in a page, the unit of invalidation.
 const PAGE_BITS: u32 = 12;
 
+/// Entries of the direct-mapped heat cache in front of the heat map.
+const HEAT_CACHE: usize = 2048;
+
+/// Code on its way to the translation threshold, counted without a hash-map
+/// probe: most visits to cold code are repeats of a few thousand blocks, while
+/// the map holds every block ever run (hundreds of thousands in a Linux boot,
+/// so its probes miss the host's caches).
+#[derive(Clone, Copy, Debug)]
+struct HeatEntry {
+    key: BlockKey,
+    /// Visits so far (the key is neither translated nor untranslatable).
+    count: u32,
+}
+
+const NO_HEAT: HeatEntry = HeatEntry {
+    key: BlockKey {
+        pc: u64::MAX,
+        page: u64::MAX,
+    },
+    count: 0,
+};
+
 /// Key of a translation: the virtual pc of its entry and the physical page
 /// number of its code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -98,7 +120,14 @@ pub struct CodeCache {
     /// Bumped whenever a translation is dropped or must be revalidated: chain
     /// slots from an older generation are not followed.
     chain_generation: u64,
+    /// Bumped when translations go for reasons other than their bytes
+    /// changing (everything dropped, a breakpoint): a translation compiled on
+    /// another thread from before is not taken in.
+    era: u64,
     by_page: HashMap<u64, Vec<PlacedBlock>>,
+    /// Visits of code not translated yet: the recent ones in `heat_cache`, the
+    /// rest in `heat` (a key is in at most one of them).
+    heat_cache: Box<[HeatEntry; HEAT_CACHE]>,
     heat: HashMap<BlockKey, u32>,
     untranslatable: HashSet<BlockKey>,
     threshold: u32,
@@ -128,7 +157,9 @@ impl CodeCache {
             pc_shift,
             epoch: 0,
             chain_generation: 0,
+            era: 0,
             by_page: HashMap::default(),
+            heat_cache: Box::new([NO_HEAT; HEAT_CACHE]),
             heat: HashMap::default(),
             untranslatable: HashSet::default(),
             threshold: threshold.max(1),
@@ -164,6 +195,23 @@ impl CodeCache {
         &raw const self.chain_generation
     }
 
+    /// See the `era` field.
+    pub fn era(&self) -> u64 {
+        self.era
+    }
+
+    /// Whether guest RAM still holds the bytes of `spans`.
+    pub fn spans_match(
+        &self,
+        spans: &[CodeSpan],
+        read_ram: impl Fn(u64, &mut [u8]) -> bool,
+    ) -> bool {
+        spans.iter().all(|span| {
+            let mut now = vec![0u8; span.bytes.len()];
+            read_ram(span.ram_off, &mut now) && *now == *span.bytes
+        })
+    }
+
     /// The current chain generation.
     pub fn chain_generation(&self) -> u64 {
         self.chain_generation
@@ -180,17 +228,34 @@ impl CodeCache {
     /// Finds the translation for `key`, checking one made before the last
     /// fence against RAM with `read_ram(ram_off, buf)` (false when it cannot
     /// read), and counts the visit toward the translation threshold.
-    pub fn lookup(&mut self, key: BlockKey, read_ram: impl Fn(u64, &mut [u8]) -> bool) -> Lookup {
+    pub(crate) fn lookup(
+        &mut self,
+        key: BlockKey,
+        read_ram: impl Fn(u64, &mut [u8]) -> bool,
+    ) -> Lookup {
         if let Some(entry) = self.cached(key) {
             return Lookup::Found(entry);
         }
+        let warm = self.heat_index(key);
+        if self.heat_cache[warm].key == key {
+            // Counting: neither translated nor untranslatable.
+            let entry = &mut self.heat_cache[warm];
+            entry.count += 1;
+            if entry.count < self.threshold {
+                return Lookup::Cold;
+            }
+            *entry = NO_HEAT;
+            return Lookup::Hot;
+        }
         let slot = self.jump_index(key.pc);
         if let Some(block) = self.blocks.get_mut(&key) {
-            let current = block.epoch == self.epoch
-                || block.spans.iter().all(|span| {
+            let current = block.epoch == self.epoch || {
+                let spans = &block.spans;
+                spans.iter().all(|span| {
                     let mut now = vec![0u8; span.bytes.len()];
                     read_ram(span.ram_off, &mut now) && *now == *span.bytes
-                });
+                })
+            };
             if current {
                 block.epoch = self.epoch;
                 self.jump_cache[slot] = JumpEntry {
@@ -206,13 +271,31 @@ impl CodeCache {
         if self.untranslatable.contains(&key) {
             return Lookup::Untranslatable;
         }
-        let heat = self.heat.entry(key).or_insert(0);
-        *heat += 1;
-        if *heat < self.threshold {
-            Lookup::Cold
-        } else {
-            Lookup::Hot
+        let count = self.heat.remove(&key).unwrap_or(0) + 1;
+        if count >= self.threshold {
+            return Lookup::Hot;
         }
+        // Recent visits are counted in the heat cache; the one it evicts goes
+        // back to the map.
+        let evicted = std::mem::replace(&mut self.heat_cache[warm], HeatEntry { key, count });
+        if evicted.count > 0 {
+            self.heat.insert(evicted.key, evicted.count);
+        }
+        Lookup::Cold
+    }
+
+    fn heat_index(&self, key: BlockKey) -> usize {
+        ((key.pc >> self.pc_shift) as usize ^ (key.page as usize).wrapping_mul(0x9e37))
+            & (HEAT_CACHE - 1)
+    }
+
+    /// Forgets the visits counted for `key`.
+    fn forget_heat(&mut self, key: BlockKey) {
+        let warm = self.heat_index(key);
+        if self.heat_cache[warm].key == key {
+            self.heat_cache[warm] = NO_HEAT;
+        }
+        self.heat.remove(&key);
     }
 
     /// Whether the code memory should be flushed before the next translation.
@@ -242,13 +325,13 @@ impl CodeCache {
                 epoch,
             },
         );
-        self.heat.remove(&key);
+        self.forget_heat(key);
     }
 
     /// Records that the code at `key` cannot be translated.
     pub fn mark_untranslatable(&mut self, key: BlockKey) {
         self.untranslatable.insert(key);
-        self.heat.remove(&key);
+        self.forget_heat(key);
     }
 
     /// Drops the translations whose code overlaps a store of `len` bytes at RAM
@@ -286,6 +369,7 @@ impl CodeCache {
             .filter(|(_, block)| block.spans.iter().any(|span| span.covers(pc)))
             .map(|(key, _)| *key)
             .collect();
+        self.era += 1;
         self.drop_blocks(&covering);
     }
 
@@ -298,11 +382,13 @@ impl CodeCache {
 
     /// Drops every translation (reset, a new memory mode, full code memory).
     pub fn invalidate_all(&mut self) {
+        self.era += 1;
         self.jump_cache.fill(EMPTY_JUMP);
         self.chain_generation += 1;
         self.stats.invalidations += self.blocks.len() as u64;
         self.blocks.clear();
         self.by_page.clear();
+        self.heat_cache.fill(NO_HEAT);
         self.heat.clear();
         self.untranslatable.clear();
     }
@@ -317,7 +403,7 @@ impl CodeCache {
             if self.blocks.remove(key).is_some() {
                 self.stats.invalidations += 1;
             }
-            self.heat.remove(key);
+            self.forget_heat(*key);
         }
         self.jump_cache.fill(EMPTY_JUMP);
         self.chain_generation += 1;
@@ -364,6 +450,38 @@ mod tests {
         let other = BlockKey { page: 7, ..key };
         assert_eq!(cache.cached(other), None);
         assert_eq!(cache.lookup(other, no_ram), Lookup::Cold);
+    }
+
+    #[test]
+    fn visits_are_counted_exactly_when_keys_share_a_heat_cache_entry() {
+        let mut cache = CodeCache::new(4, 1);
+        // Keys that land on one heat-cache entry, visited in turn, evict each
+        // other; each still becomes hot on exactly its fourth visit.
+        let keys: Vec<BlockKey> = (0..3)
+            .map(|n| BlockKey {
+                pc: 0x1000 + n * 2 * HEAT_CACHE as u64,
+                page: 1,
+            })
+            .collect();
+        assert!(
+            keys.iter()
+                .all(|&k| cache.heat_index(k) == cache.heat_index(keys[0]))
+        );
+        for _ in 0..3 {
+            for &key in &keys {
+                assert_eq!(cache.lookup(key, no_ram), Lookup::Cold);
+            }
+        }
+        for &key in &keys {
+            assert_eq!(cache.lookup(key, no_ram), Lookup::Hot);
+        }
+        // A translation that goes starts counting afresh.
+        cache.insert(keys[0], entry(0), vec![span(keys[0].pc, 0x1000, 4)]);
+        cache.invalidate_range(0x1000, 2);
+        for _ in 0..3 {
+            assert_eq!(cache.lookup(keys[0], no_ram), Lookup::Cold);
+        }
+        assert_eq!(cache.lookup(keys[0], no_ram), Lookup::Hot);
     }
 
     #[test]

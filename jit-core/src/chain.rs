@@ -4,29 +4,34 @@
 //! are fixed (`#[repr(C)]`) and their addresses never move while code that names
 //! them exists.
 
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+
 use crate::BlockFn;
 
 /// Where a block exit with a known target jumps to, filled by the dispatch loop.
+///
+/// The compile thread hands slots out; the CPU's thread fills them and its
+/// translated code reads them, hence the atomics (plain loads in the code).
 #[repr(C)]
 #[derive(Debug)]
 pub struct ChainSlot {
     /// Entry of the target block.
-    pub entry: *const u8,
+    pub entry: AtomicPtr<u8>,
     /// The cache's chain generation when `entry` was stored; the slot is followed
     /// only while it matches.
-    pub generation: u64,
+    pub generation: AtomicU64,
 }
 
-// SAFETY: plain data (an address of immutable machine code and a counter) read
-// by translated code run by the engine's owner.
-unsafe impl Send for ChainSlot {}
-
+#[expect(
+    clippy::declare_interior_mutable_const,
+    reason = "only the initial value of each slot in a new chunk"
+)]
 const EMPTY_SLOT: ChainSlot = ChainSlot {
-    entry: std::ptr::null(),
-    generation: u64::MAX,
+    entry: AtomicPtr::new(std::ptr::null_mut()),
+    generation: AtomicU64::new(u64::MAX),
 };
 
-/// Chain slots allocated at a time (few chunks keep the ownership check cheap).
+/// Chain slots allocated at a time.
 const SLOT_CHUNK: usize = 4096;
 
 /// The chain slots of a module's code, in chunks that never move.
@@ -54,25 +59,19 @@ impl ChainSlots {
             self.used = 0;
         }
         let chunk = self.chunks.last().expect("a chunk was just pushed");
-        let slot = &chunk[self.used] as *const ChainSlot;
+        let slot = &raw const chunk[self.used];
         self.used += 1;
         slot
     }
+}
 
-    /// Points the slot at address `slot` at `entry`, if it is one of ours (an
-    /// address from older, freed slots is ignored).
-    pub(crate) fn link(&mut self, slot: usize, entry: BlockFn, generation: u64) {
-        for chunk in &mut self.chunks {
-            let start = chunk.as_ptr() as usize;
-            let index = slot.wrapping_sub(start) / size_of::<ChainSlot>();
-            if slot >= start && index < SLOT_CHUNK {
-                chunk[index] = ChainSlot {
-                    entry: entry.0,
-                    generation,
-                };
-                return;
-            }
-        }
+impl ChainSlot {
+    /// Points the slot at `entry` for chain generation `generation`.
+    pub(crate) fn link(&self, entry: BlockFn, generation: u64) {
+        // Only the owning CPU's thread stores to a slot and reads it (from its
+        // translated code), so program order is all that is needed.
+        self.entry.store(entry.0.cast_mut(), Ordering::Relaxed);
+        self.generation.store(generation, Ordering::Relaxed);
     }
 }
 
@@ -109,26 +108,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn slots_keep_their_addresses_and_link_only_their_own() {
+    fn slots_keep_their_addresses_and_start_unlinked() {
         let mut slots = ChainSlots::default();
         let first = slots.alloc();
         let many: Vec<_> = (0..SLOT_CHUNK + 10).map(|_| slots.alloc()).collect();
         assert!(many.iter().all(|&slot| slot != first));
-        let code = [0u8; 4];
-        slots.link(first as usize, BlockFn(code.as_ptr()), 7);
         // SAFETY: `first` points into a chunk `slots` still owns.
-        let linked = unsafe { &*first };
-        assert_eq!((linked.entry, linked.generation), (code.as_ptr(), 7));
-        // A stranger's address (here a local) is not written through.
-        let stranger = ChainSlot {
-            entry: std::ptr::null(),
-            generation: 1,
-        };
-        slots.link(&raw const stranger as usize, BlockFn(code.as_ptr()), 9);
-        assert_eq!(stranger.generation, 1);
+        let first = unsafe { &*first };
+        assert_eq!(first.generation.load(Ordering::Relaxed), u64::MAX);
+        let code = [0u8; 4];
+        first.link(BlockFn(code.as_ptr()), 7);
+        assert_eq!(first.generation.load(Ordering::Relaxed), 7);
+        assert_eq!(
+            first.entry.load(Ordering::Relaxed).cast_const(),
+            code.as_ptr()
+        );
         let last = *many.last().expect("slots were made");
-        slots.link(last as usize, BlockFn(code.as_ptr()), 3);
         // SAFETY: as above.
-        assert_eq!(unsafe { &*last }.generation, 3);
+        let last = unsafe { &*last };
+        assert_eq!(last.generation.load(Ordering::Relaxed), u64::MAX);
     }
 }

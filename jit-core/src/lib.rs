@@ -22,38 +22,142 @@ mod cache;
 mod chain;
 mod profile;
 mod stats;
+mod worker;
+
+use rustc_hash::FxHashSet as HashSet;
+use std::time::Instant;
 
 pub use backend::{BlockFn, CodeModule, Trampoline, block_signature};
 pub use cache::{BlockKey, CodeCache, CodeSpan, Lookup};
 pub use chain::{ChainSlot, ChainSlots, JUMP_CACHE, JumpEntry};
 pub use stats::JitStats;
+pub use worker::{TranslateFn, Translation};
+
+use worker::CompileWorker;
+
+/// Where an engine's code is compiled.
+#[derive(Debug)]
+enum Compiler {
+    /// On the CPU's thread, when the translation is asked for: runs repeat
+    /// exactly (deterministic mode, tests, user mode).
+    Here(Box<CodeModule>),
+    /// On a compile thread, while the CPU interprets.
+    Background(CompileWorker),
+}
 
 /// One CPU's translator state: its code memory and its translation cache.
 #[derive(Debug)]
 pub struct Engine {
-    /// Code memory and the Cranelift state to fill it.
-    pub code: CodeModule,
-    /// The translations in it.
+    compiler: Compiler,
+    /// The translations in the code memory.
     pub cache: CodeCache,
+    /// Keys sent to the compile thread and not back yet.
+    in_flight: HashSet<BlockKey>,
 }
 
 impl Engine {
     /// An engine that translates code reached `threshold` times, for an ISA
-    /// whose instruction starts have their low `pc_shift` bits clear.
-    pub fn new(threshold: u32, pc_shift: u32) -> Result<Engine, String> {
+    /// whose instruction starts have their low `pc_shift` bits clear. With
+    /// `background`, translations are compiled on a thread of their own.
+    pub fn new(threshold: u32, pc_shift: u32, background: bool) -> Result<Engine, String> {
+        let code = CodeModule::new()?;
+        let compiler = if background {
+            Compiler::Background(CompileWorker::start(code)?)
+        } else {
+            Compiler::Here(Box::new(code))
+        };
         Ok(Engine {
-            code: CodeModule::new()?,
+            compiler,
             cache: CodeCache::new(threshold, pc_shift),
+            in_flight: HashSet::default(),
         })
+    }
+
+    /// The function through which Rust enters translations, while there is
+    /// code memory.
+    pub fn trampoline(&self) -> Option<Trampoline> {
+        match &self.compiler {
+            Compiler::Here(code) => code.trampoline(),
+            Compiler::Background(worker) => worker.trampoline(),
+        }
+    }
+
+    /// Finds the translation for `key` (virtual pc, physical page), checking
+    /// one made before the last instruction-cache fence against RAM with
+    /// `read_ram(ram_off, buf)` (false when it cannot read), and counts the
+    /// visit toward the translation threshold. Takes in what the compile
+    /// thread finished first; code on its way there stays cold until it
+    /// arrives.
+    pub fn lookup(&mut self, key: BlockKey, read_ram: impl Fn(u64, &mut [u8]) -> bool) -> Lookup {
+        if !self.in_flight.is_empty() {
+            self.collect(&read_ram);
+        }
+        match self.cache.lookup(key, &read_ram) {
+            Lookup::Hot if self.in_flight.contains(&key) => Lookup::Cold,
+            found => found,
+        }
+    }
+
+    /// Translates the hot code `what` with `emit`: here and now (returning
+    /// the entry), or on the compile thread (returning `None`; a later
+    /// [`Engine::lookup`] finds it).
+    ///
+    /// # Safety
+    /// No translated code of this engine may be running: call it from the
+    /// dispatch loop, outside translations (a full cache is flushed first).
+    pub unsafe fn translate(&mut self, what: Translation, emit: TranslateFn) -> Option<BlockFn> {
+        // SAFETY: passed on from the caller.
+        unsafe { self.make_room() };
+        match &mut self.compiler {
+            Compiler::Here(code) => {
+                let started = Instant::now();
+                let entry = emit(code);
+                self.cache.stats.compile_time += started.elapsed();
+                take_in(&mut self.cache, what, entry)
+            }
+            Compiler::Background(worker) => {
+                let key = what.key;
+                if worker.send(what, emit, self.cache.era()) {
+                    self.in_flight.insert(key);
+                } else {
+                    self.cache.mark_untranslatable(key);
+                }
+                None
+            }
+        }
+    }
+
+    /// Takes in the translations the compile thread finished. One whose code
+    /// changed since it was sent, or made before the cache was emptied, goes.
+    fn collect(&mut self, read_ram: &impl Fn(u64, &mut [u8]) -> bool) {
+        let Compiler::Background(worker) = &mut self.compiler else {
+            return;
+        };
+        while let Some(done) = worker.try_finished() {
+            self.in_flight.remove(&done.what.key);
+            self.cache.stats.compile_time += done.compile_time;
+            if done.era != self.cache.era() || !self.cache.spans_match(&done.what.spans, read_ram) {
+                self.cache.stats.discarded += 1;
+                continue;
+            }
+            take_in(&mut self.cache, done.what, done.entry);
+        }
     }
 
     /// Points the chain slot at address `slot`, left by an exit taken in chain
     /// generation `generation`, at `block`. Nothing happens if a translation
     /// was dropped since (the slot may belong to freed code).
     pub fn link_chain(&mut self, slot: usize, generation: u64, block: BlockFn) {
-        if generation == self.cache.chain_generation() {
-            self.code.link(slot, block, generation);
+        if slot == 0 || generation != self.cache.chain_generation() {
+            return;
         }
+        // SAFETY: `slot` is the address of a chain slot that translated code of
+        // the current chain generation handed the dispatch loop. Code memory is
+        // freed only after the generation moves on, so the slot is still alive,
+        // and slots are only ever accessed through shared references (their
+        // fields are atomics).
+        let slot = unsafe { &*(slot as *const ChainSlot) };
+        slot.link(block, generation);
     }
 
     /// Makes room before a translation when the cache is full or the code
@@ -63,17 +167,44 @@ impl Engine {
     /// # Safety
     /// No translated code of this engine may be running (call it from the
     /// dispatch loop, outside translations).
-    pub unsafe fn make_room(&mut self) {
-        if !self.cache.is_full() && self.code.trampoline().is_some() {
+    unsafe fn make_room(&mut self) {
+        if !self.cache.is_full() && self.trampoline().is_some() {
             return;
         }
         // Every translation and jump-cache entry goes and the chain generation
         // moves on, so no pointer into the old code is followed again.
         self.cache.invalidate_all();
+        self.in_flight.clear();
         // SAFETY: the caller runs no translated code; the cache no longer
-        // hands out entries into this module and chain slots of its generation
-        // are never followed.
-        unsafe { self.code.flush() };
+        // hands out entries into the old code memory, chain slots of its
+        // generation are never followed, and the worker drops translations
+        // made before the flush.
+        unsafe {
+            match &mut self.compiler {
+                Compiler::Here(code) => code.flush(),
+                Compiler::Background(worker) => worker.flush(),
+            }
+        }
         self.cache.stats.cache_flushes += 1;
+    }
+}
+
+/// Records a finished translation (or that there can be none) in `cache`.
+fn take_in(
+    cache: &mut CodeCache,
+    what: Translation,
+    entry: Result<BlockFn, String>,
+) -> Option<BlockFn> {
+    match entry {
+        Ok(entry) => {
+            cache.stats.blocks_compiled += 1;
+            cache.stats.instructions_compiled += what.instructions;
+            cache.insert(what.key, entry, what.spans);
+            Some(entry)
+        }
+        Err(_) => {
+            cache.mark_untranslatable(what.key);
+            None
+        }
     }
 }

@@ -21,6 +21,9 @@ pub struct JitStats {
     pub cache_flushes: u64,
     /// Jumps from one translation straight into the next (no dispatch).
     pub chained: u64,
+    /// Translations compiled on the compile thread and thrown away on arrival
+    /// (their code changed, or the cache was emptied, meanwhile).
+    pub discarded: u64,
 }
 
 impl std::fmt::Display for JitStats {
@@ -30,7 +33,7 @@ impl std::fmt::Display for JitStats {
             self.compile_time.as_secs_f64() * 1e6 / self.instructions_compiled.max(1) as f64;
         write!(
             f,
-            "jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes",
+            "jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes, {} discarded on arrival",
             self.blocks_compiled,
             self.instructions_compiled,
             self.compile_time.as_secs_f64(),
@@ -38,7 +41,8 @@ impl std::fmt::Display for JitStats {
             self.chained,
             self.blocks_interpreted,
             self.invalidations,
-            self.cache_flushes
+            self.cache_flushes,
+            self.discarded
         )
     }
 }
@@ -53,5 +57,6 @@ impl std::ops::AddAssign for JitStats {
         self.invalidations += other.invalidations;
         self.cache_flushes += other.cache_flushes;
         self.chained += other.chained;
+        self.discarded += other.discarded;
     }
 }

@@ -41,9 +41,8 @@ mod translate;
 
 use emu_core::GuestPhysAddr;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
-use jit_core::{BlockFn, BlockKey, CodeSpan, Lookup};
+use jit_core::{BlockFn, BlockKey, CodeSpan, Lookup, TranslateFn, Translation};
 
 use crate::decode::{Insn, Op, decode, insn_len};
 use crate::hart::Hart;
@@ -84,9 +83,18 @@ fn ends_block(op: Op) -> bool {
 }
 
 impl Hart {
-    /// Turns on the translator for this hart.
+    /// Turns on the translator for this hart, compiling on the hart's thread
+    /// when code turns hot (runs repeat exactly).
     pub fn enable_jit(&mut self, threshold: u32) -> Result<(), String> {
-        self.jit = Some(Box::new(JitEngine::new(threshold, PC_SHIFT)?));
+        self.jit = Some(Box::new(JitEngine::new(threshold, PC_SHIFT, false)?));
+        Ok(())
+    }
+
+    /// Turns on the translator for this hart, compiling on a thread of its
+    /// own while the hart interprets: faster, but when code starts running
+    /// translated depends on host timing.
+    pub fn enable_background_jit(&mut self, threshold: u32) -> Result<(), String> {
+        self.jit = Some(Box::new(JitEngine::new(threshold, PC_SHIFT, true)?));
         Ok(())
     }
 
@@ -159,7 +167,7 @@ impl Hart {
             let (slot, to, generation) = std::mem::take(&mut pending_link);
             match self.lookup_block(pc) {
                 Some(block) => {
-                    let Some(trampoline) = self.jit.as_ref().and_then(|jit| jit.code.trampoline())
+                    let Some(trampoline) = self.jit.as_ref().and_then(|jit| jit.trampoline())
                     else {
                         steps += self.interpret_block();
                         continue;
@@ -274,7 +282,7 @@ impl Hart {
         };
         let ram = &self.ram;
         let jit = self.jit.as_mut()?;
-        match jit.cache.lookup(key, |off, buf| ram.read_bytes(off, buf)) {
+        match jit.lookup(key, |off, buf| ram.read_bytes(off, buf)) {
             Lookup::Found(block) => Some(block),
             Lookup::Cold | Lookup::Untranslatable => None,
             Lookup::Hot => self.compile_block(pc, ram_off, key),
@@ -315,42 +323,44 @@ impl Hart {
         for &(_, ram_page, _, _) in &pages {
             self.code_page(ram_page);
         }
+        let spans = pages
+            .iter()
+            .map(|&(vpage, ram_page, start, end)| {
+                let mut bytes = vec![0u8; (end - start) as usize];
+                self.ram.read_bytes(ram_page + start, &mut bytes);
+                CodeSpan {
+                    pc: vpage + start,
+                    ram_off: ram_page + start,
+                    bytes: bytes.into_boxed_slice(),
+                }
+            })
+            .collect();
+        let what = Translation {
+            key,
+            spans,
+            instructions: region.blocks.iter().map(Vec::len).sum::<usize>() as u64,
+        };
         let ram_base = self.ram.host_base_ptr() as u64;
-        let exec_cache = self.exec_cache.as_ptr();
-        let chain_limit = self.pins.chain_limit.as_ptr().cast_const();
-        let direct = self.direct_window;
+        let exec_cache = self.exec_cache.as_ptr() as i64;
+        let chain_limit = self.pins.chain_limit.as_ptr() as i64;
+        let direct_window = self.direct_window;
         let jit = self.jit.as_mut()?;
-        // SAFETY: compiling happens in the dispatch loop, outside translated
-        // code (`jit_next_block` only looks translations up).
-        unsafe { jit.make_room() };
-        let started = Instant::now();
-        let compiled = translate::compile(jit, &region, ram_base, exec_cache, chain_limit, direct);
-        jit.cache.stats.compile_time += started.elapsed();
-        match compiled {
-            Ok(entry) => {
-                jit.cache.stats.blocks_compiled += 1;
-                jit.cache.stats.instructions_compiled +=
-                    region.blocks.iter().map(Vec::len).sum::<usize>() as u64;
-                let spans = pages
-                    .iter()
-                    .map(|&(vpage, ram_page, start, end)| {
-                        let mut bytes = vec![0u8; (end - start) as usize];
-                        self.ram.read_bytes(ram_page + start, &mut bytes);
-                        CodeSpan {
-                            pc: vpage + start,
-                            ram_off: ram_page + start,
-                            bytes: bytes.into_boxed_slice(),
-                        }
-                    })
-                    .collect();
-                self.jit.as_mut()?.cache.insert(key, entry, spans);
-                Some(entry)
-            }
-            Err(_) => {
-                jit.cache.mark_untranslatable(key);
-                None
-            }
-        }
+        let at = translate::HartAddresses {
+            ram_base,
+            direct_window,
+            generation: jit.cache.generation_address() as i64,
+            probe: translate::JumpProbe {
+                exec_cache,
+                jump_cache: jit.cache.jump_cache_address() as i64,
+                epoch: jit.cache.epoch_address() as i64,
+                chain_limit,
+                pc_shift: i64::from(jit.cache.pc_shift()),
+            },
+        };
+        let emit: TranslateFn = Box::new(move |code| translate::compile(code, &region, &at));
+        // SAFETY: translations are asked for in the dispatch loop, outside
+        // translated code (`jit_next_block` only looks them up).
+        unsafe { jit.translate(what, emit) }
     }
 
     /// The basic blocks of the region entered at `pc` (RAM offset `ram_off`): the

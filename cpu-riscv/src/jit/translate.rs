@@ -8,12 +8,13 @@ use cranelift_codegen::ir::{
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 
-use super::JitEngine;
 use crate::decode::{Insn, Op};
 use crate::hart::EXEC_CACHE;
 use crate::hart::{Hart, HartState};
 use crate::mmu::{TLB_ENTRIES, Tlb, TlbEntry};
-use jit_core::{BlockFn, ChainSlot, ChainSlots, JUMP_CACHE, JumpEntry, block_signature};
+use jit_core::{
+    BlockFn, ChainSlot, ChainSlots, CodeModule, JUMP_CACHE, JumpEntry, block_signature,
+};
 
 mod exits;
 mod fp;
@@ -199,21 +200,36 @@ struct Shift {
     amount: u8,
 }
 
+/// Where translated code finds what lives outside it, for one hart: fixed when
+/// the translation is asked for, so it can be compiled on another thread.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct HartAddresses {
+    /// Host address of guest RAM's first byte.
+    pub(super) ram_base: u64,
+    /// User mode: guest addresses below this power of two are accessed
+    /// directly (see `Emitter::direct_bits`).
+    pub(super) direct_window: Option<u64>,
+    /// Address of the engine's chain generation.
+    pub(super) generation: i64,
+    /// Where indirect jumps look for their target's translation.
+    pub(super) probe: JumpProbe,
+}
+
 /// Addresses of the caches an indirect jump probes in translated code. All live
 /// in boxes owned by the hart or its engine, which outlive the code.
 #[derive(Clone, Copy, Debug)]
-struct JumpProbe {
+pub(super) struct JumpProbe {
     /// The hart's fetch translations: (virtual page, RAM page) pairs.
-    exec_cache: i64,
+    pub(super) exec_cache: i64,
     /// The engine's jump cache of [`JumpEntry`]s.
-    jump_cache: i64,
+    pub(super) jump_cache: i64,
     /// The engine's fence.i epoch.
-    epoch: i64,
+    pub(super) epoch: i64,
     /// The hart's chain limit ([`crate::hart::HartPins`]), which other threads
     /// zero to kick the hart out of chained code.
-    chain_limit: i64,
+    pub(super) chain_limit: i64,
     /// Low pc bits the jump cache's index skips.
-    pc_shift: i64,
+    pub(super) pc_shift: i64,
 }
 
 struct Emitter<'a, 'b> {
@@ -299,22 +315,19 @@ impl Emitter<'_, '_> {
 /// Translates a region: basic blocks within one page, the first of which is
 /// the entry; jumps between them stay in the translation.
 ///
-/// `exec_cache` is the hart's fetch translation cache, which indirect jumps probe
-/// together with the engine's jump cache; `chain_limit` the hart's chain limit.
+/// Runs on the compile thread when the engine has one: it touches only the
+/// code module, the region and the addresses it is given.
 pub(super) fn compile(
-    jit: &mut JitEngine,
+    code: &mut CodeModule,
     region: &super::Region,
-    ram_base: u64,
-    exec_cache: *const (u64, u64),
-    chain_limit: *const u64,
-    direct_window: Option<u64>,
+    at: &HartAddresses,
 ) -> Result<BlockFn, String> {
     let returns = &region.returns;
     let region = &region.blocks;
-    let call_conv = jit.code.call_conv().ok_or("no code memory")?;
+    let call_conv = code.call_conv().ok_or("no code memory")?;
     let ptr = types::I64;
     let sig = block_signature(ptr);
-    let config = jit.code.start_function(sig.clone())?;
+    let config = code.start_function(sig.clone())?;
     debug_assert_eq!(config.pointer_type(), ptr, "a 64-bit host");
     let mut load_sig = Signature::new(call_conv);
     load_sig.params.extend([
@@ -350,17 +363,9 @@ pub(super) fn compile(
     next_sig.returns.push(AbiParam::new(ptr));
     // Helper calls find their instruction here; kept until the module is freed.
     let kept: Box<[Insn]> = region.iter().flatten().map(|(_, insn)| *insn).collect();
-    let kept_at = jit.code.keep(kept);
-    let generation = jit.cache.generation_address() as i64;
-    let probe = JumpProbe {
-        exec_cache: exec_cache as i64,
-        jump_cache: jit.cache.jump_cache_address() as i64,
-        epoch: jit.cache.epoch_address() as i64,
-        chain_limit: chain_limit as i64,
-        pc_shift: i64::from(jit.cache.pc_shift()),
-    };
+    let kept_at = code.keep(kept);
     {
-        let (func, fctx, slots) = jit.code.function_parts();
+        let (func, fctx, slots) = code.function_parts();
         let mut b = FunctionBuilder::new(func, fctx);
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
@@ -414,8 +419,8 @@ pub(super) fn compile(
             shifts: [None; 32],
             checked: Vec::new(),
             may_write,
-            ram_base,
-            direct_bits: direct_window.map(u64::trailing_zeros),
+            ram_base: at.ram_base,
+            direct_bits: at.direct_window.map(u64::trailing_zeros),
             load_sig,
             store_sig,
             exec_sig,
@@ -429,8 +434,8 @@ pub(super) fn compile(
             returns,
             at_pc: region[0][0].0,
             slots,
-            generation,
-            probe,
+            generation: at.generation,
+            probe: at.probe,
             insns: kept_at,
             instret_synced: 0,
             fpu_checked: false,
@@ -461,13 +466,13 @@ pub(super) fn compile(
         }
         b.seal_all_blocks();
         b.finalize(config);
-        let func = jit.code.function_parts().0;
+        let func = code.function_parts().0;
         let loads: Vec<Inst> = prologue_loads
             .iter()
             .filter_map(|&v| func.dfg.value_def(v).inst())
             .collect();
         drop_unused_loads(func, &loads);
     }
-    let code = jit.code.finish_function(Some(region[0][0].0))?;
-    Ok(BlockFn(code))
+    let entry = code.finish_function(Some(region[0][0].0))?;
+    Ok(BlockFn(entry))
 }

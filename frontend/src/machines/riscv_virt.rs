@@ -585,10 +585,18 @@ impl RiscvVirt {
         &self.harts
     }
 
-    /// Turns on the Cranelift translator for every hart.
+    /// Turns on the Cranelift translator for every hart. Each hart's code is
+    /// compiled on a thread of its own while the hart interprets, except in a
+    /// deterministic run, which must repeat exactly and so compiles on the
+    /// hart's thread when code turns hot.
     pub fn enable_jit(&mut self, threshold: u32) -> Result<(), String> {
+        let background = !self.clock.is_instruction_counted();
         for hart in &mut self.harts {
-            hart.enable_jit(threshold)?;
+            if background {
+                hart.enable_background_jit(threshold)?;
+            } else {
+                hart.enable_jit(threshold)?;
+            }
         }
         Ok(())
     }
