@@ -447,8 +447,10 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
             }
             let translating = machine.translation_seconds();
             if translating > 0.0 {
+                // With compile threads this is their time, which overlaps the
+                // harts' instead of adding to it.
                 eprintln!(
-                    "turing: stats: translation took {translating:.3} s, {:.1}% of the run",
+                    "turing: stats: translation took {translating:.3} s, {:.1}% of the run's wall time",
                     100.0 * translating / elapsed.max(1e-9)
                 );
             }

@@ -66,9 +66,11 @@ impl Engine {
         } else {
             Compiler::Here(Box::new(code))
         };
+        let mut cache = CodeCache::new(threshold, pc_shift);
+        cache.stats.compiled_in_background = background;
         Ok(Engine {
             compiler,
-            cache: CodeCache::new(threshold, pc_shift),
+            cache,
             in_flight: HashSet::default(),
         })
     }

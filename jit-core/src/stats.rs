@@ -11,6 +11,8 @@ pub struct JitStats {
     pub instructions_compiled: u64,
     /// Time spent in Cranelift.
     pub compile_time: Duration,
+    /// Whether that time was spent on compile threads, beside the CPUs.
+    pub compiled_in_background: bool,
     /// Translations entered from the dispatch loop.
     pub blocks_run: u64,
     /// Blocks the interpreter ran (cold or untranslatable).
@@ -33,10 +35,15 @@ impl std::fmt::Display for JitStats {
             self.compile_time.as_secs_f64() * 1e6 / self.instructions_compiled.max(1) as f64;
         write!(
             f,
-            "jit: {} blocks ({} instructions) compiled in {:.3} s ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes, {} discarded on arrival",
+            "jit: {} blocks ({} instructions) compiled in {:.3} s{} ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes, {} discarded on arrival",
             self.blocks_compiled,
             self.instructions_compiled,
             self.compile_time.as_secs_f64(),
+            if self.compiled_in_background {
+                " on compile threads"
+            } else {
+                ""
+            },
             self.blocks_run,
             self.chained,
             self.blocks_interpreted,
@@ -52,6 +59,7 @@ impl std::ops::AddAssign for JitStats {
         self.blocks_compiled += other.blocks_compiled;
         self.instructions_compiled += other.instructions_compiled;
         self.compile_time += other.compile_time;
+        self.compiled_in_background |= other.compiled_in_background;
         self.blocks_run += other.blocks_run;
         self.blocks_interpreted += other.blocks_interpreted;
         self.invalidations += other.invalidations;
