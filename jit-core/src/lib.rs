@@ -35,6 +35,12 @@ pub use worker::{TranslateFn, Translation};
 
 use worker::CompileWorker;
 
+/// Most translations waiting for or in the compile thread. More hot code
+/// waits (it stays cold, and asks again once hot again): a long queue would
+/// delay code that turns hot later (a job started just after boot, behind the
+/// boot's backlog), and on a busy host its thread competes with the CPUs'.
+const MAX_IN_FLIGHT: usize = 32;
+
 /// Where an engine's code is compiled.
 #[derive(Debug)]
 enum Compiler {
@@ -116,6 +122,10 @@ impl Engine {
                 let entry = emit(code);
                 self.cache.stats.compile_time += started.elapsed();
                 take_in(&mut self.cache, what, entry)
+            }
+            Compiler::Background(_) if self.in_flight.len() >= MAX_IN_FLIGHT => {
+                self.cache.stats.deferred += 1;
+                None
             }
             Compiler::Background(worker) => {
                 let key = what.key;

@@ -26,6 +26,9 @@ pub struct JitStats {
     /// Translations compiled on the compile thread and thrown away on arrival
     /// (their code changed, or the cache was emptied, meanwhile).
     pub discarded: u64,
+    /// Times hot code was left cold because the compile thread had enough
+    /// queued.
+    pub deferred: u64,
 }
 
 impl std::fmt::Display for JitStats {
@@ -35,7 +38,7 @@ impl std::fmt::Display for JitStats {
             self.compile_time.as_secs_f64() * 1e6 / self.instructions_compiled.max(1) as f64;
         write!(
             f,
-            "jit: {} blocks ({} instructions) compiled in {:.3} s{} ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes, {} discarded on arrival",
+            "jit: {} blocks ({} instructions) compiled in {:.3} s{} ({per_insn:.1} µs per guest instruction); {} blocks entered from dispatch and {} by chaining, {} interpreted; {} invalidations, {} cache flushes, {} discarded on arrival, {} deferred",
             self.blocks_compiled,
             self.instructions_compiled,
             self.compile_time.as_secs_f64(),
@@ -49,7 +52,8 @@ impl std::fmt::Display for JitStats {
             self.blocks_interpreted,
             self.invalidations,
             self.cache_flushes,
-            self.discarded
+            self.discarded,
+            self.deferred
         )
     }
 }
@@ -66,5 +70,6 @@ impl std::ops::AddAssign for JitStats {
         self.cache_flushes += other.cache_flushes;
         self.chained += other.chained;
         self.discarded += other.discarded;
+        self.deferred += other.deferred;
     }
 }
