@@ -224,6 +224,8 @@ pub(crate) fn set_running_chain_limit(limit: *mut u64) {
 /// Decoded instructions of one RAM page, one slot per halfword.
 struct DecodedPage {
     slots: Box<[Insn; SLOTS_PER_PAGE]>,
+    /// Slots holding a decoded instruction.
+    decoded: u16,
 }
 
 /// What a hart shares with the devices that interrupt it, which may run on
@@ -658,7 +660,12 @@ impl Hart {
         match ram_off {
             Some(off) if !crosses_page => {
                 let index = self.code_page(off);
-                self.pages[index].slots[((pc & 0xfff) >> 1) as usize] = insn;
+                let decoded_page = &mut self.pages[index];
+                let held = &mut decoded_page.slots[((pc & 0xfff) >> 1) as usize];
+                if held.op == Op::Undecoded {
+                    decoded_page.decoded += 1;
+                }
+                *held = insn;
                 self.fetch_vpn = vpn;
                 self.fetch_page = index;
                 // Only whole pages of RAM go in the fetch cache: the dispatch
@@ -697,11 +704,13 @@ impl Hart {
         let index = match self.free_pages.pop() {
             Some(index) => {
                 self.pages[index].slots.fill(Insn::default());
+                self.pages[index].decoded = 0;
                 index
             }
             None => {
                 self.pages.push(DecodedPage {
                     slots: Box::new([Insn::default(); SLOTS_PER_PAGE]),
+                    decoded: 0,
                 });
                 self.pages.len() - 1
             }
@@ -731,9 +740,40 @@ impl Hart {
         // A 4-byte instruction starting 2 bytes before the store overlaps it too.
         let first = ((ram_off & 0xfff).saturating_sub(2) >> 1) as usize;
         let last = (((ram_off & 0xfff) + len - 1) >> 1).min(SLOTS_PER_PAGE as u64 - 1) as usize;
-        for slot in &mut self.pages[index].slots[first..=last] {
+        let decoded_page = &mut self.pages[index];
+        for slot in &mut decoded_page.slots[first..=last] {
+            if slot.op != Op::Undecoded {
+                decoded_page.decoded -= 1;
+            }
             *slot = Insn::default();
         }
+        if decoded_page.decoded == 0 {
+            self.release_code_page(ram_off);
+        }
+    }
+
+    /// Gives up the code-page mark of a page that no longer holds decoded or
+    /// translated code, so stores to it take the fast path again. The kernel
+    /// reuses pages that held code (a finished program's text, the page
+    /// cache) for data such as pipe buffers; with the mark kept, every store
+    /// to them went through the slow path, and how much of a job's data landed
+    /// on such pages decided its speed (the same `sha256sum` took 12 to 23 s).
+    ///
+    /// Only with a single CPU in system mode: other CPUs may hold code from
+    /// the page, and user mode keeps code pages write-protected on the host.
+    fn release_code_page(&mut self, ram_off: u64) {
+        let page = ram_off >> 12;
+        if self.user_space.is_some()
+            || !self.ram.has_one_watcher()
+            || self.jit.as_ref().is_some_and(|jit| jit.holds_code_in(page))
+        {
+            return;
+        }
+        if let Some(index) = self.page_of.remove(&page) {
+            self.free_pages.push(index);
+            self.forget_decoded_pages();
+        }
+        self.ram.unmark_code_page(ram_off);
     }
 
     /// Drops what was decoded or translated from code pages this thread wrote

@@ -275,6 +275,13 @@ impl GuestRam {
         true
     }
 
+    /// Whether at most one CPU watches this RAM for code writes: then a CPU
+    /// that holds no code from a page may drop its code-page mark, since no
+    /// other CPU can hold any.
+    pub fn has_one_watcher(&self) -> bool {
+        self.watcher_count.load(Ordering::Relaxed) <= 1
+    }
+
     /// A new inbox of code writes for one CPU, which it keeps for its lifetime.
     pub fn watch_code_writes(&self) -> Arc<CodeWriteInbox> {
         let inbox = Arc::new(CodeWriteInbox::default());

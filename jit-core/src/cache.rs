@@ -328,6 +328,11 @@ impl CodeCache {
         self.forget_heat(key);
     }
 
+    /// Whether some translation was made from RAM page number `page`.
+    pub fn holds_code_in(&self, page: u64) -> bool {
+        self.by_page.contains_key(&page)
+    }
+
     /// Records that the code at `key` cannot be translated.
     pub fn mark_untranslatable(&mut self, key: BlockKey) {
         self.untranslatable.insert(key);

@@ -106,6 +106,12 @@ impl Engine {
         }
     }
 
+    /// Whether this engine holds, or is compiling, code from RAM page number
+    /// `page`.
+    pub fn holds_code_in(&self, page: u64) -> bool {
+        !self.in_flight.is_empty() || self.cache.holds_code_in(page)
+    }
+
     /// Translates the hot code `what` with `emit`: here and now (returning
     /// the entry), or on the compile thread (returning `None`; a later
     /// [`Engine::lookup`] finds it).

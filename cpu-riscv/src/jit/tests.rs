@@ -584,3 +584,28 @@ fn code_compiled_in_the_background_runs_once_it_arrives() {
         "the translation never came: {stats:?}"
     );
 }
+
+#[test]
+fn a_page_whose_code_was_all_overwritten_stops_being_a_code_page() {
+    let auipc = |rd: u32, upper: u32| (upper << 12) | (rd << 7) | 0x17;
+    let jalr = |rd: u32, rs1: u32| (rs1 << 15) | (rd << 7) | 0x67;
+    // Page 0 calls a function on page 1, then overwrites it with data (as a
+    // kernel reuses a finished program's text page for a pipe buffer).
+    let mut program = vec![auipc(T0, 1), jalr(1, T0), sw(0, T0, 0), jal(0, 0)];
+    program.resize(0x1000 / 4, 0);
+    program.push(jalr(0, 1)); // ret
+    let mut hart = hart_with(&program, false);
+    assert_eq!(hart.run(3), RunExit::Budget);
+    assert!(hart.ram.is_code_page(0x1000), "page 1 ran code");
+    assert_eq!(hart.run(10), RunExit::Budget);
+    assert!(hart.ram.is_code_page(0), "page 0 still holds code");
+    assert!(
+        !hart.ram.is_code_page(0x1000),
+        "page 1 holds no code any more"
+    );
+    // Running code there again makes it a code page again.
+    hart.state.pc = RAM_BASE + 0x1000;
+    assert!(hart.ram.write_bytes(0x1000, &jalr(0, 1).to_le_bytes()));
+    assert_eq!(hart.run(1), RunExit::Budget);
+    assert!(hart.ram.is_code_page(0x1000));
+}
