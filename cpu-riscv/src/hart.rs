@@ -343,10 +343,6 @@ pub struct Hart {
     pub(crate) debug: Option<Box<crate::debug::DebugState>>,
     /// Instruction-fetch translations for block dispatch: (vpn, RAM page).
     pub(crate) exec_cache: Box<[(u64, u64); EXEC_CACHE]>,
-    /// For each `exec_cache` entry, the decoded page of its RAM page, or
-    /// `NO_PAGE`: lets the interpreter fetch across pages without walking the
-    /// TLB and the decoded-page map.
-    decoded_of_exec: Box<[usize; EXEC_CACHE]>,
     /// User-mode emulation: the process's address space, and the trap that ended
     /// the last run (U-mode traps leave the run loop instead of entering a kernel).
     pub(crate) user_space: Option<Arc<dyn UserAddressSpace>>,
@@ -358,9 +354,6 @@ pub struct Hart {
 
 /// Entries of the dispatch's fetch-translation cache.
 pub(crate) const EXEC_CACHE: usize = 64;
-
-/// No decoded page (see `Hart::decoded_of_exec`).
-const NO_PAGE: usize = usize::MAX;
 
 /// How a machine runs a hart: slices of [`Hart::run`], idle in WFI.
 impl emu_core::cpu::Vcpu for Hart {
@@ -436,7 +429,6 @@ impl Hart {
             chained: 0,
             debug: None,
             exec_cache: Box::new([(u64::MAX, 0); EXEC_CACHE]),
-            decoded_of_exec: Box::new([NO_PAGE; EXEC_CACHE]),
         }
     }
 
@@ -540,21 +532,18 @@ impl Hart {
         let pa = self.translate(pc, Access::Execute).ok()?;
         let off = self.bus.ram_offset(GuestPhysAddr(pa & !0xfff), PAGE_SIZE)?;
         self.exec_cache[slot] = (vpn, off >> 12);
-        self.decoded_of_exec[slot] = NO_PAGE;
         Some(off | (pc & 0xfff))
     }
 
     /// Forgets the dispatch's fetch translations.
     pub(crate) fn flush_exec_cache(&mut self) {
         self.exec_cache.fill((u64::MAX, 0));
-        self.decoded_of_exec.fill(NO_PAGE);
     }
 
-    /// Forgets which decoded page each fetch translation leads to (decoded
-    /// pages were dropped or reused).
+    /// Forgets the decoded page instructions are fetched from (decoded pages
+    /// were dropped or reused).
     fn forget_decoded_pages(&mut self) {
         self.fetch_vpn = u64::MAX;
-        self.decoded_of_exec.fill(NO_PAGE);
     }
 
     /// Executes one instruction, or takes the interrupt or trap due instead, and
@@ -632,18 +621,6 @@ impl Hart {
     #[cold]
     #[inline(never)]
     fn fetch_slow(&mut self, pc: u64) -> Result<Insn, Trap> {
-        let vpn = pc >> 12;
-        let slot = (vpn as usize) & (EXEC_CACHE - 1);
-        if self.exec_cache[slot].0 == vpn && self.decoded_of_exec[slot] != NO_PAGE {
-            // Another page already decoded and translated for fetch.
-            let index = self.decoded_of_exec[slot];
-            self.fetch_vpn = vpn;
-            self.fetch_page = index;
-            let insn = self.pages[index].slots[((pc & 0xfff) >> 1) as usize];
-            if insn.op != Op::Undecoded {
-                return Ok(insn);
-            }
-        }
         let pa = self.translate(pc, Access::Execute)?;
         let low = self.fetch_halfword(pa, pc)?;
         let ram_off = self.bus.ram_offset(GuestPhysAddr(pa), 2);
@@ -666,19 +643,8 @@ impl Hart {
                     decoded_page.decoded += 1;
                 }
                 *held = insn;
-                self.fetch_vpn = vpn;
+                self.fetch_vpn = pc >> 12;
                 self.fetch_page = index;
-                // Only whole pages of RAM go in the fetch cache: the dispatch
-                // reads blocks from RAM by its offsets.
-                let whole_page = self.exec_cache[slot] == (vpn, off >> 12)
-                    || self
-                        .bus
-                        .ram_offset(GuestPhysAddr(pa & !0xfff), PAGE_SIZE)
-                        .is_some();
-                if whole_page {
-                    self.exec_cache[slot] = (vpn, off >> 12);
-                    self.decoded_of_exec[slot] = index;
-                }
             }
             _ => self.fetch_vpn = u64::MAX,
         }
