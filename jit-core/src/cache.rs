@@ -206,10 +206,7 @@ impl CodeCache {
         spans: &[CodeSpan],
         read_ram: impl Fn(u64, &mut [u8]) -> bool,
     ) -> bool {
-        spans.iter().all(|span| {
-            let mut now = vec![0u8; span.bytes.len()];
-            read_ram(span.ram_off, &mut now) && *now == *span.bytes
-        })
+        bytes_unchanged(spans, read_ram)
     }
 
     /// The current chain generation.
@@ -249,13 +246,7 @@ impl CodeCache {
         }
         let slot = self.jump_index(key.pc);
         if let Some(block) = self.blocks.get_mut(&key) {
-            let current = block.epoch == self.epoch || {
-                let spans = &block.spans;
-                spans.iter().all(|span| {
-                    let mut now = vec![0u8; span.bytes.len()];
-                    read_ram(span.ram_off, &mut now) && *now == *span.bytes
-                })
-            };
+            let current = block.epoch == self.epoch || bytes_unchanged(&block.spans, read_ram);
             if current {
                 block.epoch = self.epoch;
                 self.jump_cache[slot] = JumpEntry {
@@ -413,6 +404,15 @@ impl CodeCache {
         self.jump_cache.fill(EMPTY_JUMP);
         self.chain_generation += 1;
     }
+}
+
+/// Whether guest RAM, read with `read_ram(ram_off, buf)`, still holds the
+/// bytes of `spans`.
+fn bytes_unchanged(spans: &[CodeSpan], read_ram: impl Fn(u64, &mut [u8]) -> bool) -> bool {
+    spans.iter().all(|span| {
+        let mut now = vec![0u8; span.bytes.len()];
+        read_ram(span.ram_off, &mut now) && *now == *span.bytes
+    })
 }
 
 #[cfg(test)]
