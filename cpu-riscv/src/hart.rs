@@ -540,12 +540,6 @@ impl Hart {
         self.exec_cache.fill((u64::MAX, 0));
     }
 
-    /// Forgets the decoded page instructions are fetched from (decoded pages
-    /// were dropped or reused).
-    fn forget_decoded_pages(&mut self) {
-        self.fetch_vpn = u64::MAX;
-    }
-
     /// Executes one instruction, or takes the interrupt or trap due instead, and
     /// says which (for traces and reports).
     pub fn step_traced(&mut self) -> TraceEntry {
@@ -737,7 +731,7 @@ impl Hart {
         }
         if let Some(index) = self.page_of.remove(&page) {
             self.free_pages.push(index);
-            self.forget_decoded_pages();
+            self.fetch_vpn = u64::MAX;
         }
         self.ram.unmark_code_page(ram_off);
     }
@@ -788,7 +782,7 @@ impl Hart {
                 self.free_pages.push(index);
             }
         }
-        self.forget_decoded_pages();
+        self.fetch_vpn = u64::MAX;
     }
 
     /// Whether this thread wrote code pages its hart has not dropped yet.
@@ -806,7 +800,7 @@ impl Hart {
         for (_, index) in self.page_of.drain() {
             self.free_pages.push(index);
         }
-        self.forget_decoded_pages();
+        self.fetch_vpn = u64::MAX;
     }
 
     // ---- data memory ----

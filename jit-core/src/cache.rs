@@ -200,15 +200,6 @@ impl CodeCache {
         self.era
     }
 
-    /// Whether guest RAM still holds the bytes of `spans`.
-    pub fn spans_match(
-        &self,
-        spans: &[CodeSpan],
-        read_ram: impl Fn(u64, &mut [u8]) -> bool,
-    ) -> bool {
-        bytes_unchanged(spans, read_ram)
-    }
-
     /// The current chain generation.
     pub fn chain_generation(&self) -> u64 {
         self.chain_generation
@@ -408,7 +399,10 @@ impl CodeCache {
 
 /// Whether guest RAM, read with `read_ram(ram_off, buf)`, still holds the
 /// bytes of `spans`.
-fn bytes_unchanged(spans: &[CodeSpan], read_ram: impl Fn(u64, &mut [u8]) -> bool) -> bool {
+pub(crate) fn bytes_unchanged(
+    spans: &[CodeSpan],
+    read_ram: impl Fn(u64, &mut [u8]) -> bool,
+) -> bool {
     spans.iter().all(|span| {
         let mut now = vec![0u8; span.bytes.len()];
         read_ram(span.ram_off, &mut now) && *now == *span.bytes

@@ -154,7 +154,7 @@ impl Engine {
         while let Some(done) = worker.try_finished() {
             self.in_flight.remove(&done.what.key);
             self.cache.stats.compile_time += done.compile_time;
-            if done.era != self.cache.era() || !self.cache.spans_match(&done.what.spans, read_ram) {
+            if done.era != self.cache.era() || !cache::bytes_unchanged(&done.what.spans, read_ram) {
                 self.cache.stats.discarded += 1;
                 continue;
             }
