@@ -92,6 +92,33 @@ pub fn debian_images() -> DebianImages {
     }
 }
 
+/// The real-program benchmark's disk image, named in
+/// `~/.cache/turing/images/programs.toml` by `cargo xtask images --programs` (which
+/// `cargo xtask bench` runs): an ext4 Debian riscv64 root with python3, perl, gcc, xz,
+/// sqlite3 and git, and the tasks under `/bench`. Boot it read-only.
+pub fn programs_image() -> PathBuf {
+    let manifest = current_manifest().with_file_name("programs.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| {
+        panic!(
+            "no programs image ({}: {e}): run `cargo xtask images --programs`",
+            manifest.display()
+        )
+    });
+    let disk = PathBuf::from(parse_strings(&text).remove("disk").unwrap_or_else(|| {
+        panic!(
+            "{} has no `disk`: run `cargo xtask images --programs`",
+            manifest.display()
+        )
+    }));
+    assert!(
+        disk.is_file(),
+        "{} (in {}) is missing: run `cargo xtask images --programs`",
+        disk.display(),
+        manifest.display()
+    );
+    disk
+}
+
 /// The `key = "value"` lines of a small TOML file (other lines are skipped).
 fn parse_strings(text: &str) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();

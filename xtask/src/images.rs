@@ -60,7 +60,7 @@ const DISK_UUID: &str = "7475726e-6e67-4d6b-9a5e-6469736b0001";
 /// Fixed time (seconds since 1970) of everything in the ext4 image.
 const DISK_TIME: u64 = 1_700_000_000;
 
-fn say(message: impl AsRef<str>) {
+pub(crate) fn say(message: impl AsRef<str>) {
     eprintln!("xtask: images: {}", message.as_ref());
 }
 
@@ -130,14 +130,14 @@ pub fn build() -> Result<(), String> {
 }
 
 /// The project's cache folders.
-struct Dirs {
+pub(crate) struct Dirs {
     apt: PathBuf,
-    debs: PathBuf,
-    images: PathBuf,
+    pub(crate) debs: PathBuf,
+    pub(crate) images: PathBuf,
 }
 
 impl Dirs {
-    fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, String> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .ok_or("HOME is not set")?;
@@ -158,11 +158,11 @@ impl Dirs {
     }
 }
 
-fn create_dir(dir: &Path) -> Result<(), String> {
+pub(crate) fn create_dir(dir: &Path) -> Result<(), String> {
     fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))
 }
 
-fn write_file(path: &Path, data: impl AsRef<[u8]>) -> Result<(), String> {
+pub(crate) fn write_file(path: &Path, data: impl AsRef<[u8]>) -> Result<(), String> {
     fs::write(path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
@@ -170,13 +170,13 @@ fn read_file(path: &Path) -> Result<Vec<u8>, String> {
     fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
-fn rename(from: &Path, to: &Path) -> Result<(), String> {
+pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), String> {
     fs::rename(from, to)
         .map_err(|e| format!("cannot rename {} to {}: {e}", from.display(), to.display()))
 }
 
 /// Writes a file through a temporary name, so readers never see half of it.
-fn write_atomic(path: &Path, data: impl AsRef<[u8]>) -> Result<(), String> {
+pub(crate) fn write_atomic(path: &Path, data: impl AsRef<[u8]>) -> Result<(), String> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     write_file(&tmp, data)?;
@@ -184,7 +184,7 @@ fn write_atomic(path: &Path, data: impl AsRef<[u8]>) -> Result<(), String> {
 }
 
 /// Runs a command to completion; on failure the error has its stderr.
-fn run(command: &mut Command) -> Result<Vec<u8>, String> {
+pub(crate) fn run(command: &mut Command) -> Result<Vec<u8>, String> {
     let output = command
         .stdin(Stdio::null())
         .output()
@@ -213,7 +213,7 @@ fn describe(command: &Command) -> String {
 
 /// Removes what an interrupted run left: folders named `.tmp-<pid>-...` or
 /// `.download-<pid>` whose process is gone.
-fn remove_stale(dir: &Path, prefix: &str) {
+pub(crate) fn remove_stale(dir: &Path, prefix: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
@@ -234,9 +234,9 @@ fn remove_stale(dir: &Path, prefix: &str) {
 
 /// One binary package at one version.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Package {
-    name: String,
-    version: String,
+pub(crate) struct Package {
+    pub(crate) name: String,
+    pub(crate) version: String,
     arch: String,
 }
 
@@ -366,7 +366,7 @@ fn parse_toml_strings(text: &str) -> BTreeMap<String, String> {
 }
 
 /// apt-get and apt-cache with the project's own configuration, state and cache.
-struct Apt {
+pub(crate) struct Apt {
     config: PathBuf,
     sources: PathBuf,
     /// Whether this run has updated the package index.
@@ -374,7 +374,7 @@ struct Apt {
 }
 
 impl Apt {
-    fn new(dirs: &Dirs) -> Result<Self, String> {
+    pub(crate) fn new(dirs: &Dirs) -> Result<Self, String> {
         let root = &dirs.apt;
         for sub in [
             "etc/apt.conf.d",
@@ -1415,6 +1415,24 @@ const SYSROOT_PACKAGES: &[&str] = &["libc6", "coreutils", "python3-minimal"];
 /// images and unpacks them into `root`, with merged-/usr links.
 fn build_sysroot(apt: &Apt, debs: &Path, root: &Path) -> Result<(), String> {
     let step = Instant::now();
+    let packages = dependency_closure(apt, SYSROOT_PACKAGES)?;
+    unpack_packages(apt, debs, &packages, root)?;
+    let list: Vec<String> = packages
+        .iter()
+        .map(|p| format!("{} {}", p.name, p.version))
+        .collect();
+    write_file(&root.join(".complete"), list.join("\n") + "\n")?;
+    say(format!(
+        "sysroot: {} packages in {:.1} s",
+        packages.len(),
+        step.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// `wanted` and everything they depend on (no recommends), at the index's candidate
+/// versions, sorted by name.
+pub(crate) fn dependency_closure(apt: &Apt, wanted: &[&str]) -> Result<Vec<Package>, String> {
     let listing = run(apt
         .command("apt-cache")
         .args([
@@ -1427,23 +1445,30 @@ fn build_sysroot(apt: &Apt, debs: &Path, root: &Path) -> Result<(), String> {
             "--no-replaces",
             "--no-enhances",
         ])
-        .args(SYSROOT_PACKAGES))?;
+        .args(wanted))?;
     let names: BTreeSet<String> = String::from_utf8_lossy(&listing)
         .lines()
         .filter(|l| !l.starts_with(' ') && !l.starts_with('<') && !l.is_empty())
         .map(str::to_owned)
         .collect();
-    let packages: Vec<Package> = names
-        .iter()
-        .map(|name| apt.package(name))
-        .collect::<Result<_, _>>()?;
+    names.iter().map(|name| apt.package(name)).collect()
+}
+
+/// Downloads the `packages` not yet in `debs` and unpacks all of them into `root`
+/// (no maintainer scripts run), with Debian's merged-/usr links.
+pub(crate) fn unpack_packages(
+    apt: &Apt,
+    debs: &Path,
+    packages: &[Package],
+    root: &Path,
+) -> Result<(), String> {
     let missing: Vec<&Package> = packages
         .iter()
         .filter(|p| !debs.join(p.deb_name()).is_file())
         .collect();
     fetch_debs(apt, debs, &missing)?;
     create_dir(root)?;
-    for package in &packages {
+    for package in packages {
         run(Command::new("dpkg-deb")
             .arg("-x")
             .arg(debs.join(package.deb_name()))
@@ -1458,15 +1483,5 @@ fn build_sysroot(apt: &Apt, debs: &Path, root: &Path) -> Result<(), String> {
                 .map_err(|e| format!("cannot link {}: {e}", link.display()))?;
         }
     }
-    let list: Vec<String> = packages
-        .iter()
-        .map(|p| format!("{} {}", p.name, p.version))
-        .collect();
-    write_file(&root.join(".complete"), list.join("\n") + "\n")?;
-    say(format!(
-        "sysroot: {} packages in {:.1} s",
-        packages.len(),
-        step.elapsed().as_secs_f64()
-    ));
     Ok(())
 }

@@ -2,12 +2,15 @@
 //!
 //! - `setup`: install what building and testing need (Debian packages), idempotently
 //! - `run [ARGS..]`: set up, build, and `turing run ARGS` (no ARGS: the demo guest)
-//! - `images`: set up, then build the Debian riscv64 guest images (cached)
+//! - `images [--programs]`: set up, then build the Debian riscv64 guest images
+//!   (cached); with `--programs`, also the real-program benchmark's disk image
 //! - `test`: set up, build the images, then format check, clippy and all tests
-//! - `bench`: set up, then the bare-metal and Linux benchmarks against QEMU
+//! - `bench`: set up, then the bare-metal, Linux and real-program benchmarks against
+//!   QEMU
 
 mod apt_sources;
 mod images;
+mod programs;
 
 use std::process::{Command, ExitCode};
 
@@ -54,7 +57,7 @@ fn main() -> ExitCode {
         "run" => setup().and_then(|()| run(&rest)),
         "test" => setup().and_then(|()| test()),
         "bench" => setup().and_then(|()| bench(&rest)),
-        "images" => setup().and_then(|()| images::build()),
+        "images" => setup().and_then(|()| images(&rest)),
         _ => Err(format!(
             "unknown task '{task}': expected setup, run [ARGS..], images, test or bench"
         )),
@@ -194,6 +197,19 @@ fn count_before(text: &str, label: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn images(args: &[String]) -> Result<(), String> {
+    match args {
+        [] => images::build(),
+        [flag] if flag == "--programs" => {
+            images::build().and_then(|()| programs::build().map(drop))
+        }
+        _ => Err(format!(
+            "unknown images arguments '{}': expected nothing or --programs",
+            args.join(" ")
+        )),
+    }
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
     cargo(&[
         "build",
@@ -204,6 +220,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         "turing",
     ])?;
     images::build()?;
+    programs::build()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let turing = root.join("target/release/turing");
     for bench in [
@@ -211,6 +228,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         "guest_vs_qemu",
         "linux_vs_qemu",
         "user_vs_qemu",
+        "programs_vs_qemu",
     ] {
         let mut full = vec!["bench", "--package", "benches", "--bench", bench, "--"];
         full.extend(args.iter().map(String::as_str));
