@@ -11,6 +11,7 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Module, default_libcall_names};
 
+use crate::arena::{CodeArena, CodeFill};
 use crate::chain::ChainSlots;
 use crate::profile::Profile;
 
@@ -36,7 +37,7 @@ pub fn block_signature(ptr: types::Type) -> Signature {
     sig
 }
 
-fn new_module() -> Result<JITModule, String> {
+fn new_module(fill: &CodeFill) -> Result<JITModule, String> {
     let mut flags = settings::builder();
     // "speed" costs about 50% more compile time than "none" (37 against 25 µs per
     // guest instruction on RISC-V) and gives about 15% faster code; with tiering,
@@ -56,10 +57,15 @@ fn new_module() -> Result<JITModule, String> {
         .map_err(|e| format!("host not supported by Cranelift: {e}"))?
         .finish(settings::Flags::new(flags))
         .map_err(|e| e.to_string())?;
-    Ok(JITModule::new(JITBuilder::with_isa(
-        isa,
-        default_libcall_names(),
-    )))
+    let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
+    // Translations packed into one arena (see `arena`); other hosts keep
+    // cranelift-jit's provider, which also keeps their instruction caches right.
+    if cfg!(target_arch = "x86_64") {
+        let arena =
+            CodeArena::new(fill.clone()).map_err(|e| format!("cannot map code memory: {e}"))?;
+        builder.memory_provider(Box::new(arena));
+    }
+    Ok(JITModule::new(builder))
 }
 
 /// Code memory and the Cranelift state to fill it, one function at a time:
@@ -79,6 +85,8 @@ pub struct CodeModule {
     fctx: FunctionBuilderContext,
     /// Records translations for host profilers (`TURING_PERF_MAP`).
     profile: Option<Profile>,
+    /// How full the code memory is.
+    fill: CodeFill,
 }
 
 impl std::fmt::Debug for CodeModule {
@@ -93,7 +101,8 @@ impl std::fmt::Debug for CodeModule {
 impl CodeModule {
     /// Empty code memory for the host, with its trampoline compiled.
     pub fn new() -> Result<CodeModule, String> {
-        let module = new_module()?;
+        let fill = CodeFill::default();
+        let module = new_module(&fill)?;
         let ctx = module.make_context();
         let mut code = CodeModule {
             module: Some(module),
@@ -103,6 +112,7 @@ impl CodeModule {
             ctx,
             fctx: FunctionBuilderContext::new(),
             profile: Profile::from_env(),
+            fill,
         };
         code.trampoline = Some(code.compile_trampoline()?);
         Ok(code)
@@ -112,6 +122,11 @@ impl CodeModule {
     /// lives.
     pub fn trampoline(&self) -> Option<Trampoline> {
         self.trampoline
+    }
+
+    /// How full the code memory is, for whoever decides when to flush it.
+    pub fn fill(&self) -> CodeFill {
+        self.fill.clone()
     }
 
     /// The host's default calling convention (for helper calls).
@@ -188,7 +203,7 @@ impl CodeModule {
         self.trampoline = None;
         self.kept.clear();
         self.slots = ChainSlots::default();
-        self.module = new_module().ok();
+        self.module = new_module(&self.fill).ok();
         if self.module.is_some() {
             self.trampoline = self.compile_trampoline().ok();
         }

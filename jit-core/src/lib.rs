@@ -17,6 +17,7 @@
 //! [`Engine`] puts a code module and a cache together, as one CPU's translator
 //! uses them.
 
+mod arena;
 mod backend;
 mod cache;
 mod chain;
@@ -27,6 +28,7 @@ mod worker;
 use rustc_hash::FxHashSet as HashSet;
 use std::time::Instant;
 
+pub use arena::CodeFill;
 pub use backend::{BlockFn, CodeModule, Trampoline, block_signature};
 pub use cache::{BlockKey, CodeCache, CodeSpan, Lookup};
 pub use chain::{ChainSlot, ChainSlots, JUMP_CACHE, JumpEntry};
@@ -57,6 +59,8 @@ pub struct Engine {
     compiler: Compiler,
     /// The translations in the code memory.
     pub cache: CodeCache,
+    /// How full the code memory is (filled here or on the compile thread).
+    code_fill: CodeFill,
     /// Keys sent to the compile thread and not back yet.
     in_flight: HashSet<BlockKey>,
 }
@@ -67,6 +71,7 @@ impl Engine {
     /// `background`, translations are compiled on a thread of their own.
     pub fn new(threshold: u32, pc_shift: u32, background: bool) -> Result<Engine, String> {
         let code = CodeModule::new()?;
+        let code_fill = code.fill();
         let compiler = if background {
             Compiler::Background(CompileWorker::start(code)?)
         } else {
@@ -77,6 +82,7 @@ impl Engine {
         Ok(Engine {
             compiler,
             cache,
+            code_fill,
             in_flight: HashSet::default(),
         })
     }
@@ -186,7 +192,7 @@ impl Engine {
     /// No translated code of this engine may be running (call it from the
     /// dispatch loop, outside translations).
     unsafe fn make_room(&mut self) {
-        if !self.cache.is_full() && self.trampoline().is_some() {
+        if !self.cache.is_full() && !self.code_fill.nearly_full() && self.trampoline().is_some() {
             return;
         }
         // Every translation and jump-cache entry goes and the chain generation
