@@ -237,7 +237,7 @@ pub(crate) fn remove_stale(dir: &Path, prefix: &str) {
 pub(crate) struct Package {
     pub(crate) name: String,
     pub(crate) version: String,
-    arch: String,
+    pub(crate) arch: String,
 }
 
 impl Package {

@@ -200,3 +200,45 @@ fn remove_older(cache: &Path, keep: &Path) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn package(name: &str, version: &str) -> Package {
+        Package {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            arch: "riscv64".to_owned(),
+        }
+    }
+
+    #[test]
+    fn the_cache_key_follows_every_version_and_task_file() {
+        let packages = vec![package("perl", "5.42.3-1"), package("git", "1:2.55.0-1")];
+        let tasks = vec![("run".to_owned(), b"#!/bin/sh\n".to_vec())];
+        let key = cache_key(&packages, &tasks);
+        assert_eq!(key, cache_key(&packages.clone(), &tasks.clone()));
+        let newer = vec![package("perl", "5.42.3-2"), package("git", "1:2.55.0-1")];
+        assert_ne!(key, cache_key(&newer, &tasks));
+        let edited = vec![("run".to_owned(), b"#!/bin/sh\n\n".to_vec())];
+        assert_ne!(key, cache_key(&packages, &edited));
+        // Names and contents are kept apart: moving a byte between them counts.
+        let shifted = vec![("ru".to_owned(), b"n#!/bin/sh\n".to_vec())];
+        assert_ne!(key, cache_key(&packages, &shifted));
+    }
+
+    #[test]
+    fn the_task_files_are_in_the_repository() {
+        let tasks = task_files().expect("task files");
+        let names: Vec<&str> = tasks.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"run"), "{names:?}");
+        let run = &tasks.iter().find(|(n, _)| n == "run").expect("run").1;
+        for task in ["python", "perl", "gcc", "xz", "sqlite3", "git"] {
+            assert!(
+                String::from_utf8_lossy(run).contains(&format!("\n{task})")),
+                "run has no {task} task"
+            );
+        }
+    }
+}
