@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tests::GuestSession;
-use tests::images::{READY_MARKER, debian_images};
+use tests::images::READY_MARKER;
 
 const PROMPT: &str = "~ # ";
 const LIMIT: Duration = Duration::from_secs(900);
@@ -81,42 +81,30 @@ fn turing_run(accel: &str) -> Timing {
 }
 
 fn turing_command(accel: &str, harts: u32) -> Command {
-    let images = debian_images();
     let mut turing = Command::new(turing_binary());
-    turing
-        .args([
-            "run",
-            "--display",
-            "none",
-            "--memory",
-            "512M",
-            "--accel",
-            accel,
-            "--smp",
-            &harts.to_string(),
-            "--append",
-            APPEND,
-            "--bios",
-        ])
-        .arg(&images.opensbi)
-        .arg("--kernel")
-        .arg(&images.kernel)
-        .arg("--initrd")
-        .arg(&images.initramfs);
+    turing.args([
+        "run",
+        "--display",
+        "none",
+        "--memory",
+        "512M",
+        "--accel",
+        accel,
+        "--smp",
+        &harts.to_string(),
+        "--append",
+        APPEND,
+    ]);
+    benches::debian_boot_args(&mut turing, "--");
     turing
 }
 
 fn qemu_command(harts: u32) -> Command {
-    let images = debian_images();
     let mut qemu = Command::new("qemu-system-riscv64");
     qemu.args(["-M", "virt", "-m", "512M", "-smp"])
         .arg(harts.to_string())
-        .args(["-nographic", "-append", APPEND, "-bios"])
-        .arg(&images.opensbi)
-        .arg("-kernel")
-        .arg(&images.kernel)
-        .arg("-initrd")
-        .arg(&images.initramfs);
+        .args(["-nographic", "-append", APPEND]);
+    benches::debian_boot_args(&mut qemu, "-");
     qemu
 }
 

@@ -14,9 +14,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use benches::{geomean, median, turing_binary};
+use benches::{debian_boot_args, geomean, median, turing_binary};
 use tests::GuestSession;
-use tests::images::{READY_MARKER, debian_images, programs_image};
+use tests::images::{READY_MARKER, programs_image};
 
 const PROMPT: &str = "~ # ";
 const LIMIT: Duration = Duration::from_secs(900);
@@ -85,7 +85,6 @@ fn measure(
 }
 
 fn turing_command(disk: &Path) -> Command {
-    let images = debian_images();
     let mut turing = Command::new(turing_binary());
     turing
         .args([
@@ -97,34 +96,23 @@ fn turing_command(disk: &Path) -> Command {
             "--append",
             APPEND,
         ])
-        .arg("--bios")
-        .arg(&images.opensbi)
-        .arg("--kernel")
-        .arg(&images.kernel)
-        .arg("--initrd")
-        .arg(&images.initramfs)
         .arg("--drive")
         .arg(format!("id=d0,file={},if=none,readonly=on", disk.display()))
         .args(["--device", "virtio-blk-device,drive=d0"]);
+    debian_boot_args(&mut turing, "--");
     turing
 }
 
 fn qemu_command(disk: &Path) -> Command {
-    let images = debian_images();
     let mut qemu = Command::new("qemu-system-riscv64");
     qemu.args(["-M", "virt", "-m", MEMORY, "-nographic", "-append", APPEND])
-        .arg("-bios")
-        .arg(&images.opensbi)
-        .arg("-kernel")
-        .arg(&images.kernel)
-        .arg("-initrd")
-        .arg(&images.initramfs)
         .arg("-drive")
         .arg(format!(
             "id=d0,file={},format=raw,if=none,readonly=on",
             disk.display()
         ))
         .args(["-device", "virtio-blk-device,drive=d0"]);
+    debian_boot_args(&mut qemu, "-");
     qemu
 }
 

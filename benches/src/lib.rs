@@ -124,6 +124,20 @@ pub fn run_native(program: &Path, what: &str) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// Adds the Debian guest's firmware, kernel and initramfs (`cargo xtask images`)
+/// to an emulator's command line, as `<prefix>bios`, `<prefix>kernel` and
+/// `<prefix>initrd`: `--` for Turing, `-` for QEMU.
+pub fn debian_boot_args<'a>(command: &'a mut Command, prefix: &str) -> &'a mut Command {
+    let images = tests::images::debian_images();
+    command
+        .arg(format!("{prefix}bios"))
+        .arg(&images.opensbi)
+        .arg(format!("{prefix}kernel"))
+        .arg(&images.kernel)
+        .arg(format!("{prefix}initrd"))
+        .arg(&images.initramfs)
+}
+
 /// The geometric mean of `values`.
 pub fn geomean(values: &[f64]) -> f64 {
     let logs: f64 = values.iter().map(|v| v.ln()).sum();
