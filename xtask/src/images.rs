@@ -848,7 +848,7 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
 }
 
 /// Makes a file executable by everyone (rwxr-xr-x).
-fn set_executable(path: &Path) -> Result<(), String> {
+pub(crate) fn set_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("cannot make {} executable: {e}", path.display()))
@@ -1417,17 +1417,22 @@ fn build_sysroot(apt: &Apt, debs: &Path, root: &Path) -> Result<(), String> {
     let step = Instant::now();
     let packages = dependency_closure(apt, SYSROOT_PACKAGES)?;
     unpack_packages(apt, debs, &packages, root)?;
-    let list: Vec<String> = packages
-        .iter()
-        .map(|p| format!("{} {}", p.name, p.version))
-        .collect();
-    write_file(&root.join(".complete"), list.join("\n") + "\n")?;
+    write_file(&root.join(".complete"), package_lines(&packages))?;
     say(format!(
         "sysroot: {} packages in {:.1} s",
         packages.len(),
         step.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// One `name version` line per package, as the sysroot's `.complete` and the
+/// programs image's `packages.txt` list them.
+pub(crate) fn package_lines(packages: &[Package]) -> String {
+    packages
+        .iter()
+        .map(|p| format!("{} {}\n", p.name, p.version))
+        .collect()
 }
 
 /// `wanted` and everything they depend on (no recommends), at the index's candidate

@@ -18,8 +18,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::images::{
-    Apt, Dirs, Package, create_dir, dependency_closure, remove_stale, rename, run, say,
-    unpack_packages, write_atomic, write_file,
+    Apt, Dirs, Package, create_dir, dependency_closure, package_lines, remove_stale, rename, run,
+    say, set_executable, unpack_packages, write_atomic, write_file,
 };
 
 /// Bump when the way the image is made changes.
@@ -152,16 +152,11 @@ fn fill(
         let path = root.join("bench").join(name);
         write_file(&path, data)?;
         if data.starts_with(b"#!") {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
-                .map_err(|e| format!("cannot make {} executable: {e}", path.display()))?;
+            set_executable(&path)?;
         }
     }
-    let list: Vec<String> = packages
-        .iter()
-        .map(|p| format!("{} {}", p.name, p.version))
-        .collect();
-    write_file(&root.join("bench/packages.txt"), list.join("\n") + "\n")?;
+    let list = package_lines(packages);
+    write_file(&root.join("bench/packages.txt"), &list)?;
     let used = run(Command::new("du")
         .args(["-s", "--block-size=1M"])
         .arg(&root))?;
@@ -178,7 +173,7 @@ fn fill(
         .arg(&image)
         .arg(format!("{}M", used_mib + used_mib / 4 + SPARE_MIB)))?;
     fs::remove_dir_all(&root).map_err(|e| format!("cannot remove {}: {e}", root.display()))?;
-    write_file(&out.join("packages.txt"), list.join("\n") + "\n")?;
+    write_file(&out.join("packages.txt"), list)?;
     say(format!(
         "programs image: {} packages, {used_mib} MiB of files, in {:.1} s",
         packages.len(),
