@@ -89,6 +89,37 @@ fn a_dynamically_linked_program_passes_its_system_call_checks() {
     );
 }
 
+/// What real programs found missing: posix_spawn and vfork, clone3 threads,
+/// eventfd, FIONBIO, SIGALRM from setitimer, FIFOs, timerfd, signalfd and more,
+/// with both engines; calls a kernel may lack answer ENOSYS without a warning.
+#[test]
+fn processes_timers_and_event_descriptors_work_as_on_linux() {
+    let program = build_linux_program(
+        &repo_root().join("tests/guest/user/processes.c"),
+        "dynamic",
+        &["-pthread"],
+    );
+    for accel in ["jit", "interp"] {
+        let dir = scratch(&format!("processes-{accel}"));
+        let run = turing_user(&[
+            "--accel",
+            accel,
+            "--sysroot",
+            CROSS_SYSROOT,
+            program.to_str().unwrap(),
+            dir.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(stdout.contains("ALL OK"), "{accel}:\n{stdout}\n{stderr}");
+        assert_eq!(run.status.code(), Some(0), "{accel}:\n{stdout}\n{stderr}");
+        assert!(
+            !stderr.contains("unimplemented system call"),
+            "{accel}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn exit_codes_and_fatal_signals_pass_through() {
     let busybox = debian_images().busybox;

@@ -180,10 +180,7 @@ fn run_thread(hart: &mut Hart, state: &mut syscall::ProcessState) -> ProcessEnd 
 /// `clone` with CLONE_THREAD: a new hart on a new host thread, sharing the
 /// address space, bus and clock; returns the new thread's id (a host tid).
 pub(crate) fn spawn_thread(hart: &mut Hart, state: &mut syscall::ProcessState, a: [u64; 6]) -> i64 {
-    const CLONE_SETTLS: u64 = 0x0008_0000;
-    const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
-    const CLONE_CHILD_CLEARTID: u64 = 0x0020_0000;
-    const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
+    use syscall::{CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID, CLONE_SETTLS};
     let (flags, stack, parent_tid, tls, child_tid) = (a[0], a[1], a[2], a[3], a[4]);
     let mut child = Hart::new(0, state.shared.bus.clone(), state.shared.clock.clone());
     child.state = hart.state.clone();
@@ -376,6 +373,40 @@ mod tests {
             nr::GETSOCKOPT,
             nr::RECVFROM,
             nr::SENDTO,
+            nr::GETXATTR,
+            nr::LGETXATTR,
+            nr::FGETXATTR,
+            nr::LISTXATTR,
+            nr::FLISTXATTR,
+            nr::GETITIMER,
+            nr::TIMERFD_GETTIME,
+            nr::TIMERFD_SETTIME,
+            nr::CAPGET,
+            nr::SCHED_GETPARAM,
+            nr::SCHED_GETATTR,
+            nr::SCHED_RR_GET_INTERVAL,
+            nr::GETCPU,
+            nr::RT_SIGPENDING,
+            nr::RISCV_HWPROBE,
+            nr::MINCORE,
+            nr::MSYNC,
+            nr::MADVISE,
+            nr::MLOCK,
+            nr::PREADV,
+            nr::PWRITEV,
+            nr::PREADV2,
+            nr::SPLICE,
+            nr::COPY_FILE_RANGE,
+            nr::VMSPLICE,
+            nr::OPENAT2,
+            nr::WAITID,
+            nr::GET_ROBUST_LIST,
+            nr::PRCTL,
+            nr::SENDMMSG,
+            nr::RECVMMSG,
+            nr::EPOLL_PWAIT2,
+            nr::CLONE3,
+            nr::IO_URING_SETUP,
             4000,
             u64::MAX,
         ];
@@ -428,6 +459,15 @@ mod tests {
             }
             if number == nr::WAIT4 {
                 args[2] |= 1; // WNOHANG
+            }
+            if number == nr::WAITID {
+                args[3] |= 1; // WNOHANG
+            }
+            if number == nr::RECVMMSG {
+                args[3] |= 0x40; // MSG_DONTWAIT
+            }
+            if number == nr::CLONE3 {
+                args[1] = 8; // too small: EINVAL, never a new process
             }
             if number == nr::FUTEX {
                 args[1] &= !0x7f; // FUTEX_WAIT with a mismatching value, never blocking

@@ -365,3 +365,59 @@ pub fn epoll_call(memory: &UserMemory, number: u64, a: [u64; 6]) -> i64 {
         _ => err(libc::ENOSYS),
     }
 }
+
+/// `sendmmsg(fd, msgvec, vlen, flags)` and `recvmmsg(fd, msgvec, vlen, flags,
+/// timeout)`: one `sendmsg`/`recvmsg` per `struct mmsghdr` (a msghdr and the
+/// byte count, 64 bytes). recvmmsg's timeout is checked only between messages,
+/// as Linux does.
+pub fn multiple_messages(memory: &UserMemory, send: bool, a: [u64; 6]) -> i64 {
+    const MSG_DONTWAIT: u64 = 0x40;
+    const MSG_WAITFORONE: u64 = 0x10000;
+    let count = a[2].min(1024);
+    let mut flags = a[3];
+    let mut done = 0u64;
+    while done < count {
+        let entry = a[1].wrapping_add(done * 64);
+        match message(
+            memory,
+            send,
+            [a[0], entry, flags & !MSG_WAITFORONE, 0, 0, 0],
+        ) {
+            Ok(n) => {
+                if memory.write(entry + 56, &(n as u32).to_le_bytes()).is_err() {
+                    return if done > 0 {
+                        done as i64
+                    } else {
+                        err(libc::EFAULT)
+                    };
+                }
+            }
+            Err(e) => return if done > 0 { done as i64 } else { e },
+        }
+        done += 1;
+        if !send && flags & MSG_WAITFORONE != 0 {
+            flags |= MSG_DONTWAIT;
+        }
+    }
+    done as i64
+}
+
+/// `epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize)`: the
+/// timeout is a timespec (null: forever), rounded up to milliseconds.
+pub fn epoll_pwait2(memory: &UserMemory, a: [u64; 6]) -> i64 {
+    let millis = match super::syscall::read_timeout(memory, a[3]) {
+        Ok(None) => -1i64,
+        Ok(Some(ts)) if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) => {
+            return err(libc::EINVAL);
+        }
+        Ok(Some(ts)) => (ts.tv_sec.saturating_mul(1000))
+            .saturating_add((ts.tv_nsec + 999_999) / 1_000_000)
+            .min(i64::from(i32::MAX)),
+        Err(e) => return e,
+    };
+    epoll_call(
+        memory,
+        super::syscall::nr::EPOLL_PWAIT,
+        [a[0], a[1], a[2], millis as u64, a[4], a[5]],
+    )
+}

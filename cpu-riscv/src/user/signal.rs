@@ -104,6 +104,18 @@ fn install_host(signal: i32, action: &GuestAction) {
     }
 }
 
+/// Resets every handled signal to its default action, keeping ignored ones
+/// ignored (clone3's CLONE_CLEAR_SIGHAND, in a new process).
+pub(crate) fn reset_handlers(state: &ProcessState) {
+    let mut actions = state.shared.actions.lock_recover();
+    for (signal, action) in actions.iter_mut().enumerate().skip(1) {
+        if !matches!(action.handler, SIG_DFL | SIG_IGN) {
+            *action = GuestAction::default();
+            install_host(signal as i32, action);
+        }
+    }
+}
+
 /// The host signal set of the signals in `mask` (bit n-1 for signal n) that
 /// the host manages.
 fn host_sigset(mask: u64) -> libc::sigset_t {
@@ -459,4 +471,10 @@ pub fn sigreturn(hart: &mut Hart, state: &mut ProcessState) -> bool {
     apply_host_mask(state.signal_mask);
     hart.state.reservation = u64::MAX;
     true
+}
+
+/// Signals the host delivered to this thread that its guest handler has not
+/// run for yet (part of what `rt_sigpending` reports).
+pub(crate) fn recorded() -> u64 {
+    PENDING.with(|p| p.load(Ordering::SeqCst))
 }
