@@ -35,7 +35,7 @@ use std::time::Instant;
 use crate::apt_sources;
 
 /// Bump when the way the images are made changes, so cached entries are rebuilt.
-const RECIPE: u32 = 7;
+const RECIPE: u32 = 8;
 /// Debian suites tried in order; the first whose index loads and resolves is used.
 const SUITES: &[&str] = &["sid", "forky"];
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -1409,7 +1409,29 @@ fn make_disk(root: &Path, image: &Path) -> Result<(), String> {
 // The user-mode sysroot
 
 /// Packages of the `turing user` sysroot; their dependencies come along.
-const SYSROOT_PACKAGES: &[&str] = &["libc6", "coreutils", "python3-minimal"];
+/// Besides libc, what the user-mode compatibility suite runs
+/// (`tests/tests/user_programs.rs`): interpreters, archivers, databases, a
+/// compiler with its tools, a Go program (fzf) and a Rust program (ripgrep).
+const SYSROOT_PACKAGES: &[&str] = &[
+    "libc6",
+    "coreutils",
+    "python3-minimal",
+    "bash",
+    "perl-base",
+    "tar",
+    "gzip",
+    "xz-utils",
+    "zstd",
+    "sqlite3",
+    "git",
+    "make",
+    "gcc",
+    "libc6-dev",
+    "lua5.4",
+    "nodejs",
+    "fzf",
+    "ripgrep",
+];
 
 /// Downloads `SYSROOT_PACKAGES` and their dependencies from the same index as the
 /// images and unpacks them into `root`, with merged-/usr links.
