@@ -228,6 +228,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         "guest_vs_qemu",
         "linux_vs_qemu",
         "user_vs_qemu",
+        "user_programs_vs_qemu",
         "programs_vs_qemu",
     ] {
         let mut full = vec!["bench", "--package", "benches", "--bench", bench, "--"];
