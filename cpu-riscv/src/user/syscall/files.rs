@@ -956,7 +956,9 @@ pub(super) fn sys_signalfd4(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     })
 }
 
-/// `splice`: the optional offsets are guest `loff_t`s, read and written back.
+/// `splice(fd_in, off_in, fd_out, off_out, len, flags)` and `copy_file_range`
+/// (the same arguments): the optional offsets are guest `loff_t`s, read before
+/// and written back after.
 pub(super) fn sys_splice(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let memory = &caller.memory;
     let read_offset = |at: u64| -> Result<Option<i64>, i64> {
@@ -973,47 +975,15 @@ pub(super) fn sys_splice(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
         (Err(e), _) | (_, Err(e)) => return e,
     };
     let ptr = |o: &mut Option<i64>| o.as_mut().map_or(std::ptr::null_mut(), |v| v as *mut i64);
+    let (fd_in, fd_out, len, flags) = (a[0] as i32, a[2] as i32, a[4] as usize, a[5] as u32);
+    let (p_in, p_out) = (ptr(&mut off_in), ptr(&mut off_out));
     // SAFETY: the offsets are ours (or null); the rest are plain values.
     let n = unsafe {
-        libc::splice(
-            a[0] as i32,
-            ptr(&mut off_in),
-            a[2] as i32,
-            ptr(&mut off_out),
-            a[4] as usize,
-            a[5] as u32,
-        )
-    };
-    write_offsets(memory, n as i64, [(a[1], off_in), (a[3], off_out)])
-}
-
-/// `copy_file_range`, with the same optional guest offsets as `splice`.
-pub(super) fn sys_copy_file_range(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let memory = &caller.memory;
-    let read_offset = |at: u64| -> Result<Option<i64>, i64> {
-        if at == 0 {
-            return Ok(None);
+        if caller.number == nr::SPLICE {
+            libc::splice(fd_in, p_in, fd_out, p_out, len, flags)
+        } else {
+            libc::copy_file_range(fd_in, p_in, fd_out, p_out, len, flags)
         }
-        memory
-            .read_u64(at)
-            .map(|v| Some(v as i64))
-            .map_err(i64::from)
-    };
-    let (mut off_in, mut off_out) = match (read_offset(a[1]), read_offset(a[3])) {
-        (Ok(i), Ok(o)) => (i, o),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    let ptr = |o: &mut Option<i64>| o.as_mut().map_or(std::ptr::null_mut(), |v| v as *mut i64);
-    // SAFETY: the offsets are ours (or null); the rest are plain values.
-    let n = unsafe {
-        libc::copy_file_range(
-            a[0] as i32,
-            ptr(&mut off_in),
-            a[2] as i32,
-            ptr(&mut off_out),
-            a[4] as usize,
-            a[5] as u32,
-        )
     };
     write_offsets(memory, n as i64, [(a[1], off_in), (a[3], off_out)])
 }

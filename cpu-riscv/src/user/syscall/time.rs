@@ -85,51 +85,6 @@ pub(super) fn sys_timerfd_create(_: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     }))
 }
 
-/// `timerfd_settime(fd, flags, new, old)`: `struct itimerspec` is the same.
-pub(super) fn sys_timerfd_settime(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let memory = &caller.memory;
-    let mut new = [0u8; 32];
-    if let Err(f) = memory.read(a[2], &mut new) {
-        return f.into();
-    }
-    with_buffer(memory, a[3], 32, Way::Out, |old| {
-        // SAFETY: 32-byte itimerspecs that we own (or null).
-        unsafe {
-            libc::syscall(
-                libc::SYS_timerfd_settime,
-                a[0] as i32,
-                a[1] as i32,
-                new.as_ptr(),
-                old,
-            )
-        }
-    })
-}
-
-/// `timerfd_gettime(fd, curr)`.
-pub(super) fn sys_timerfd_gettime(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    if a[1] == 0 {
-        return EFAULT;
-    }
-    with_buffer(&caller.memory, a[1], 32, Way::Out, |curr| {
-        // SAFETY: a 32-byte itimerspec that we own.
-        unsafe { libc::syscall(libc::SYS_timerfd_gettime, a[0] as i32, curr) }
-    })
-}
-
-/// `getitimer(which, value)`: the host process's interval timers, whose
-/// signals (SIGALRM, SIGVTALRM, SIGPROF) reach the guest's handlers as any
-/// host signal does. `struct itimerval` is the same on both.
-pub(super) fn sys_getitimer(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    if a[1] == 0 {
-        return EFAULT;
-    }
-    with_buffer(&caller.memory, a[1], 32, Way::Out, |value| {
-        // SAFETY: a 32-byte itimerval that we own.
-        unsafe { libc::syscall(libc::SYS_getitimer, a[0] as i32, value) }
-    })
-}
-
 /// `setitimer(which, new, old)`.
 pub(super) fn sys_setitimer(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let memory = &caller.memory;
@@ -168,38 +123,6 @@ pub(super) fn sys_timer_create(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     with_buffer(memory, a[2], 4, Way::Out, |id| {
         // SAFETY: a 64-byte sigevent (or null) and a 4-byte timer id that we own.
         unsafe { libc::syscall(libc::SYS_timer_create, a[0] as i32, event_ptr, id) }
-    })
-}
-
-/// `timer_settime(id, flags, new, old)`.
-pub(super) fn sys_timer_settime(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let memory = &caller.memory;
-    let mut new = [0u8; 32];
-    if let Err(f) = memory.read(a[2], &mut new) {
-        return f.into();
-    }
-    with_buffer(memory, a[3], 32, Way::Out, |old| {
-        // SAFETY: 32-byte itimerspecs that we own (or null).
-        unsafe {
-            libc::syscall(
-                libc::SYS_timer_settime,
-                a[0] as i32,
-                a[1] as i32,
-                new.as_ptr(),
-                old,
-            )
-        }
-    })
-}
-
-/// `timer_gettime(id, curr)`.
-pub(super) fn sys_timer_gettime(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    if a[1] == 0 {
-        return EFAULT;
-    }
-    with_buffer(&caller.memory, a[1], 32, Way::Out, |curr| {
-        // SAFETY: a 32-byte itimerspec that we own.
-        unsafe { libc::syscall(libc::SYS_timer_gettime, a[0] as i32, curr) }
     })
 }
 
@@ -252,5 +175,43 @@ pub(super) fn sys_adjtimex(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
                 libc::syscall(libc::SYS_adjtimex, buf)
             }
         }
+    })
+}
+
+/// `timerfd_settime(fd, flags, new, old)` and `timer_settime(id, flags, new,
+/// old)`: `struct itimerspec` (32 bytes) is the same on both.
+pub(super) fn sys_settime(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
+    let host_number = if caller.number == nr::TIMERFD_SETTIME {
+        libc::SYS_timerfd_settime
+    } else {
+        libc::SYS_timer_settime
+    };
+    let memory = &caller.memory;
+    let mut new = [0u8; 32];
+    if let Err(f) = memory.read(a[2], &mut new) {
+        return f.into();
+    }
+    with_buffer(memory, a[3], 32, Way::Out, |old| {
+        // SAFETY: 32-byte itimerspecs that we own (or null).
+        unsafe { libc::syscall(host_number, a[0] as i32, a[1] as i32, new.as_ptr(), old) }
+    })
+}
+
+/// `timerfd_gettime(fd, curr)`, `timer_gettime(id, curr)` and `getitimer(which,
+/// value)`: 32 bytes out (an itimerspec or an itimerval, the same on both). The
+/// interval timers are the host process's; their signals (SIGALRM, SIGVTALRM,
+/// SIGPROF) reach the guest's handlers as any host signal does.
+pub(super) fn sys_gettime(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
+    let host_number = match caller.number {
+        nr::TIMERFD_GETTIME => libc::SYS_timerfd_gettime,
+        nr::TIMER_GETTIME => libc::SYS_timer_gettime,
+        _ => libc::SYS_getitimer,
+    };
+    if a[1] == 0 {
+        return EFAULT;
+    }
+    with_buffer(&caller.memory, a[1], 32, Way::Out, |value| {
+        // SAFETY: a 32-byte itimerspec or itimerval that we own.
+        unsafe { libc::syscall(host_number, a[0] as i32, value) }
     })
 }
