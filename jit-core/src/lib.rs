@@ -87,6 +87,23 @@ impl Engine {
         })
     }
 
+    /// In the child of a `fork`: the compile thread stayed in the parent, so
+    /// translations are compiled here from now on, into fresh code memory. The
+    /// inherited translations stay mapped and valid, and stay in use.
+    pub fn after_fork(&mut self) -> Result<(), String> {
+        if matches!(self.compiler, Compiler::Background(_)) {
+            let code = CodeModule::new()?;
+            self.code_fill = code.fill();
+            let parents = std::mem::replace(&mut self.compiler, Compiler::Here(Box::new(code)));
+            // Not dropped: that would wait for the thread, which is not in this
+            // process, and touch its queues, which it may have left locked.
+            std::mem::forget(parents);
+            self.in_flight.clear();
+            self.cache.stats.compiled_in_background = false;
+        }
+        Ok(())
+    }
+
     /// The function through which Rust enters translations, while there is
     /// code memory.
     pub fn trampoline(&self) -> Option<Trampoline> {

@@ -98,6 +98,19 @@ impl Hart {
         Ok(())
     }
 
+    /// In the child of a `fork`: compiles on this thread from now on (the
+    /// compile thread, if there was one, did not come along).
+    /// Without code memory for that, the hart interprets.
+    pub fn jit_after_fork(&mut self) {
+        if let Some(jit) = self.jit.as_mut()
+            && jit.after_fork().is_err()
+        {
+            // Dropping the engine would wait for the absent compile thread.
+            std::mem::forget(self.jit.take());
+            self.flush_code();
+        }
+    }
+
     /// Translator statistics, when the JIT is on.
     pub fn jit_stats(&self) -> Option<JitStats> {
         self.jit.as_ref().map(|jit| JitStats {

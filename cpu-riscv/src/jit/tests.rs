@@ -602,6 +602,42 @@ fn code_compiled_in_the_background_runs_once_it_arrives() {
     );
 }
 
+/// In a forked child the compile thread is gone: the hart keeps the
+/// translations it had and compiles new ones on its own thread.
+#[test]
+fn after_a_fork_translations_are_compiled_on_the_harts_thread() {
+    // loop: addi a0, a0, 1; bne a0, a1, loop; then a second loop at 12.
+    let program = [
+        addi(A0, A0, 1),
+        bne(A0, A1, -4),
+        addi(A2, A2, 1),
+        bne(A2, A1, -4),
+        jal(0, 0),
+    ];
+    let mut hart = hart_with(&program, false);
+    hart.enable_background_jit(2).expect("the JIT starts");
+    hart.state.x[A1 as usize] = 200_000;
+    let started = std::time::Instant::now();
+    while hart.jit_stats().expect("JIT on").blocks_compiled == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the translation never came"
+        );
+        assert_eq!(hart.run(1_000), RunExit::Budget);
+    }
+    // What a fork's child does (without forking the test process).
+    hart.jit_after_fork();
+    let before = hart.jit_stats().expect("JIT on");
+    assert!(!before.compiled_in_background, "{before:?}");
+    while hart.state.x[A2 as usize] < 100_000 {
+        assert_eq!(hart.run(10_000), RunExit::Budget);
+    }
+    let after = hart.jit_stats().expect("JIT on");
+    // The second loop was compiled here, at once, and ran translated.
+    assert!(after.blocks_compiled > before.blocks_compiled, "{after:?}");
+    assert!(after.blocks_run > before.blocks_run, "{after:?}");
+}
+
 #[test]
 fn a_page_whose_code_was_all_overwritten_stops_being_a_code_page() {
     let auipc = |rd: u32, upper: u32| (upper << 12) | (rd << 7) | 0x17;

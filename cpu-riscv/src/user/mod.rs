@@ -93,7 +93,7 @@ impl Process {
         hart.state.scounteren = 7;
         hart.enter_user_mode(Arc::new(memory.clone()));
         if let Some(threshold) = options.jit_threshold {
-            hart.enable_jit(threshold)?;
+            start_jit(&mut hart, threshold)?;
         }
         hart.state.pc = loaded.interp.map_or(loaded.main.entry, |i| i.entry);
         hart.state.x[2] = loaded.sp;
@@ -110,6 +110,18 @@ impl Process {
     /// Runs the process until it exits or is killed.
     pub fn run(&mut self) -> ProcessEnd {
         run_thread(&mut self.hart, &mut self.state)
+    }
+}
+
+/// Turns on the translator for a guest thread's hart. With a host core to
+/// spare, it compiles on a thread of its own while the hart interprets: most of
+/// a short program's time is compiling (ripgrep over a folder: 60 % of the run
+/// on the thread itself).
+fn start_jit(hart: &mut Hart, threshold: u32) -> Result<(), String> {
+    if std::thread::available_parallelism().map_or(1, usize::from) > 1 {
+        hart.enable_background_jit(threshold)
+    } else {
+        hart.enable_jit(threshold)
     }
 }
 
@@ -186,7 +198,7 @@ pub(crate) fn spawn_thread(hart: &mut Hart, state: &mut syscall::ProcessState, a
     child.state = hart.state.clone();
     child.enter_user_mode(Arc::new(state.memory.clone()));
     if let Some(threshold) = state.options.jit_threshold
-        && child.enable_jit(threshold).is_err()
+        && start_jit(&mut child, threshold).is_err()
     {
         return -i64::from(libc::EAGAIN);
     }

@@ -542,6 +542,7 @@ fn clone(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
             unsafe { libc::close(r) };
         }
         state.main_thread = true;
+        hart.jit_after_fork();
         if stack != 0 {
             hart.state.x[2] = stack;
         }
