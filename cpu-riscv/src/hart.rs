@@ -994,6 +994,12 @@ impl Hart {
         self.flush_translations();
     }
 
+    /// The window of RAM translated code accesses directly (see
+    /// [`UserAddressSpace::direct_window`]), as the hart last read it.
+    pub fn direct_window(&self) -> Option<u64> {
+        self.direct_window
+    }
+
     /// The trap that ended the last run with [`RunExit::UserTrap`].
     pub fn take_user_trap(&mut self) -> Option<Trap> {
         self.user_trap.take()

@@ -19,10 +19,10 @@ pub mod gdb;
 pub mod hart;
 pub mod jit;
 pub mod mmu;
-#[cfg(test)]
-mod test_asm;
+#[cfg(any(test, feature = "test-asm"))]
+#[doc(hidden)]
+pub mod test_asm;
 pub mod trap;
-pub mod user;
 
 pub use hart::{
     Hart, HartIrqLine, HartPins, HartState, PRIV_M, PRIV_S, PRIV_U, RunExit, TraceEntry,

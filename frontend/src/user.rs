@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use cpu_riscv::user::{Process, ProcessEnd, UserOptions, binfmt_line};
 use emu_core::config::Accel;
+use linux_user::{Process, ProcessEnd, UserOptions, binfmt_line};
 
 use crate::cli::DEFAULT_JIT_THRESHOLD;
 

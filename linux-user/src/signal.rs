@@ -12,15 +12,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::hart::Hart;
+use cpu_riscv::hart::Hart;
 
-use super::space::{PAGE, PROT_EXEC, PROT_READ, UserMemory};
-use super::syscall::{GuestAction, ProcessState};
+use crate::space::{PAGE, PROT_EXEC, PROT_READ, UserMemory};
+use crate::syscall::{GuestAction, ProcessState};
 
 use emu_core::sync::LockRecover;
 
 /// Where the `rt_sigreturn` trampoline lives (one page above the stack area).
-pub const TRAMPOLINE: u64 = super::elf::STACK_TOP + PAGE;
+pub const TRAMPOLINE: u64 = crate::elf::STACK_TOP + PAGE;
 
 /// `li a7, 139` (rt_sigreturn); `ecall`.
 const TRAMPOLINE_CODE: [u32; 2] = [0x08b0_0893, 0x0000_0073];
@@ -260,7 +260,7 @@ pub fn sigtimedwait(state: &mut ProcessState, a: [u64; 6]) -> i64 {
         PENDING.with(|p| p.fetch_and(!(1 << (signal - 1)), Ordering::SeqCst));
         return write_info(signal);
     }
-    let timeout = match super::syscall::read_timeout(&memory, a[2]) {
+    let timeout = match crate::syscall::read_timeout(&memory, a[2]) {
         Ok(timeout) => timeout,
         Err(e) => return e,
     };

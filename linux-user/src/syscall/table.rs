@@ -2,9 +2,9 @@
 //! RISC-V ones, each with its name and what the emulator does with it. One line
 //! per call, so `--strace`, the ENOSYS warning and the dispatcher cannot disagree.
 
-use super::super::{net, signal};
 use super::{Caller, files, memory, process, time};
-use crate::user::ProcessEnd;
+use crate::ProcessEnd;
+use crate::{net, signal};
 
 /// What a system call does here.
 #[derive(Clone, Copy)]

@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use emu_core::{Bus, GuestPhysAddr, RunControl, VirtualClock};
 
-use crate::hart::{Hart, RunExit};
-use crate::trap::cause;
+use cpu_riscv::hart::{Hart, RunExit};
+use cpu_riscv::trap::cause;
 use space::UserMemory;
 
 /// Guest instructions per run slice.
@@ -306,8 +306,8 @@ pub fn binfmt_line(interpreter: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_asm::{EBREAK, RET, addi, blt, jal, sw};
-    use crate::user::syscall::nr;
+    use crate::syscall::nr;
+    use cpu_riscv::test_asm::{EBREAK, RET, addi, blt, jal, sw};
 
     /// A process with one mapped read-write page at 0x10000 and nothing loaded.
     fn bare_process() -> Process {
@@ -520,7 +520,7 @@ mod tests {
         assert!(rounds >= 9_000, "{rounds}");
         let stats = hart.jit_stats().unwrap();
         assert!(stats.blocks_compiled >= 1, "{stats:?}");
-        assert_eq!(hart.direct_window, Some(space::USER_SPACE_SIZE));
+        assert_eq!(hart.direct_window(), Some(space::USER_SPACE_SIZE));
         for beyond in [space::USER_SPACE_SIZE, 1 << 40, u64::MAX - 3] {
             hart.state.x[10] = beyond;
             assert_eq!(hart.run(1000), RunExit::UserTrap);

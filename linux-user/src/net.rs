@@ -3,7 +3,7 @@
 //! 64-bit generic), so buffers are copied through; `struct epoll_event` differs
 //! (packed, 12 bytes, on x86-64; 16 on riscv64) and is converted.
 
-use super::space::{PROT_READ, UserMemory};
+use crate::space::{PROT_READ, UserMemory};
 
 /// Largest socket address or option the guest can pass.
 const MAX_SOCKADDR: usize = 512;
@@ -64,7 +64,7 @@ pub fn socket_call(memory: &UserMemory, number: u64, a: [u64; 6]) -> i64 {
 }
 
 fn socket_call_inner(memory: &UserMemory, number: u64, a: [u64; 6]) -> Result<i64, i64> {
-    use super::syscall::nr;
+    use crate::syscall::nr;
     let fd = a[0] as i32;
     Ok(match number {
         // SAFETY: plain values.
@@ -316,7 +316,7 @@ fn message(memory: &UserMemory, send: bool, a: [u64; 6]) -> Result<i64, i64> {
 
 /// epoll_create1, epoll_ctl and epoll_pwait, converting `struct epoll_event`.
 pub fn epoll_call(memory: &UserMemory, number: u64, a: [u64; 6]) -> i64 {
-    use super::syscall::nr;
+    use crate::syscall::nr;
     match number {
         // SAFETY: plain values.
         nr::EPOLL_CREATE1 => host(i64::from(unsafe { libc::epoll_create1(a[0] as i32) })),
@@ -405,7 +405,7 @@ pub fn multiple_messages(memory: &UserMemory, send: bool, a: [u64; 6]) -> i64 {
 /// `epoll_pwait2(epfd, events, maxevents, timeout, sigmask, sigsetsize)`: the
 /// timeout is a timespec (null: forever), rounded up to milliseconds.
 pub fn epoll_pwait2(memory: &UserMemory, a: [u64; 6]) -> i64 {
-    let millis = match super::syscall::read_timeout(memory, a[3]) {
+    let millis = match crate::syscall::read_timeout(memory, a[3]) {
         Ok(None) => -1i64,
         Ok(Some(ts)) if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) => {
             return err(libc::EINVAL);
@@ -417,7 +417,7 @@ pub fn epoll_pwait2(memory: &UserMemory, a: [u64; 6]) -> i64 {
     };
     epoll_call(
         memory,
-        super::syscall::nr::EPOLL_PWAIT,
+        crate::syscall::nr::EPOLL_PWAIT,
         [a[0], a[1], a[2], millis as u64, a[4], a[5]],
     )
 }

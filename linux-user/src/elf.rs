@@ -7,7 +7,7 @@ use goblin::elf::Elf;
 use goblin::elf::header::{EM_RISCV, ET_DYN, ET_EXEC};
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR};
 
-use super::space::{
+use crate::space::{
     PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, USER_SPACE_SIZE, UserMemory, page_down, page_up,
 };
 
@@ -305,9 +305,9 @@ fn build_stack(
     envp: &[Vec<u8>],
     execfn: &[u8],
     random: [u8; 16],
-) -> Result<u64, super::space::Fault> {
+) -> Result<u64, crate::space::Fault> {
     let mut top = STACK_TOP - 16;
-    let push_bytes = |data: &[u8], top: &mut u64| -> Result<u64, super::space::Fault> {
+    let push_bytes = |data: &[u8], top: &mut u64| -> Result<u64, crate::space::Fault> {
         *top -= data.len() as u64;
         memory.write(*top, data)?;
         Ok(*top)

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use emu_core::sync::LockRecover;
 use emu_core::{Bus, VirtualClock};
 
-use crate::hart::Hart;
+use cpu_riscv::hart::Hart;
 
 use super::space::{
     Fault, MMAP_MIN_ADDR, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, USER_SPACE_SIZE, UserMemory,

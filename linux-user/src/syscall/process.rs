@@ -446,13 +446,12 @@ fn send_signal(
         libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP
     );
     if to_me && fault {
-        if crate::user::signal::has_handler(state, signal)
-            && state.signal_mask & (1 << (signal - 1)) == 0
+        if crate::signal::has_handler(state, signal) && state.signal_mask & (1 << (signal - 1)) == 0
         {
             // SI_TKILL / SI_USER, no address.
             hart.state.pc = hart.state.pc.wrapping_add(4);
             hart.state.x[10] = 0;
-            if !crate::user::signal::deliver(
+            if !crate::signal::deliver(
                 hart,
                 state,
                 signal,
@@ -463,7 +462,7 @@ fn send_signal(
             }
             return Ok(SIGNAL_ENTERED);
         }
-        let action = crate::user::signal::action(state, signal);
+        let action = crate::signal::action(state, signal);
         if action.handler == 1 {
             return Ok(0);
         }
@@ -501,7 +500,7 @@ fn clone(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
         if flags & CLONE_VM == 0 || flags & CLONE_PIDFD != 0 {
             return err(libc::EINVAL);
         }
-        return crate::user::spawn_thread(hart, state, a);
+        return crate::spawn_thread(hart, state, a);
     }
     // A new process. CLONE_VM without CLONE_THREAD (vfork, posix_spawn) would
     // share memory with the parent; a forked emulator copies it instead, as
@@ -558,7 +557,7 @@ fn clone(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
             let _ = state.memory.write(child_tid, &tid.to_le_bytes());
         }
         if flags & CLONE_CLEAR_SIGHAND != 0 {
-            crate::user::signal::reset_handlers(state);
+            crate::signal::reset_handlers(state);
         }
         return 0;
     }
@@ -1020,7 +1019,7 @@ pub(super) fn sys_rt_sigpending(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     if unsafe { libc::syscall(libc::SYS_rt_sigpending, &raw mut host_set, 8usize) } < 0 {
         return err(last_errno());
     }
-    let pending = host_set | crate::user::signal::recorded();
+    let pending = host_set | crate::signal::recorded();
     match caller.memory.write(a[0], &pending.to_le_bytes()) {
         Ok(()) => 0,
         Err(f) => f.into(),

@@ -2,12 +2,12 @@
 //!
 //! Translated code loads and stores guest memory directly (one add to the base of
 //! the host mapping), and the host mapping's protection mirrors the guest's
-//! ([`super::space`]). So an access the guest may not make faults on the host,
+//! ([`crate::space`]). So an access the guest may not make faults on the host,
 //! and this SIGSEGV handler decides what it was:
 //!
 //! - a store to a writable page kept read-only because the hart decoded code from
 //!   it: the page is made writable, its translations are dropped before the hart
-//!   next dispatches ([`crate::hart::note_code_written`]), and the store goes on;
+//!   next dispatches ([`cpu_riscv::hart::note_code_written`]), and the store goes on;
 //! - a guest fault: registers in translated code live in host registers, so the
 //!   guest cannot be shown a precise `ucontext`. That is why translated code only
 //!   accesses memory directly while the guest has no SIGSEGV or SIGBUS handler
@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use super::space::UserMemory;
+use crate::space::UserMemory;
 
 thread_local! {
     /// The memory of the guest process this host thread runs a thread of.
@@ -102,7 +102,7 @@ extern "C" fn on_fault(
         if let Some(va) = address.checked_sub(base).filter(|&off| off < len) {
             let va = va as u64;
             if memory.release_code_page(va) {
-                crate::hart::note_code_written(va);
+                cpu_riscv::hart::note_code_written(va);
                 return;
             }
             guest_fault(signal, va);

@@ -7,7 +7,7 @@
 //! The host mapping's protection mirrors the map (unmapped pages are `PROT_NONE`,
 //! read-only pages read-only), so translated code may access guest memory without
 //! any check and let the host fault on what the guest may not touch (see
-//! [`super::fault`]). Writable pages the hart has decoded instructions from are
+//! [`crate::fault`]). Writable pages the hart has decoded instructions from are
 //! kept read-only too: a store to them faults, and the fault handler drops the
 //! page's translations before letting the store go on.
 use std::collections::BTreeMap;
@@ -17,8 +17,8 @@ use std::sync::{Arc, RwLock};
 use emu_core::GuestRam;
 use emu_core::sync::RwLockRecover;
 
-use crate::hart::UserAddressSpace;
-use crate::mmu::Access;
+use cpu_riscv::hart::UserAddressSpace;
+use cpu_riscv::mmu::Access;
 
 /// Size of the user address space: the lower half of Sv39, as riscv64 Linux gives
 /// processes.
