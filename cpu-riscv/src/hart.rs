@@ -994,6 +994,16 @@ impl Hart {
         self.flush_translations();
     }
 
+    /// The bus this hart is attached to.
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.bus
+    }
+
+    /// The clock this hart retires instructions on.
+    pub fn clock(&self) -> &Arc<VirtualClock> {
+        &self.clock
+    }
+
     /// The window of RAM translated code accesses directly (see
     /// [`UserAddressSpace::direct_window`]), as the hart last read it.
     pub fn direct_window(&self) -> Option<u64> {

@@ -89,13 +89,13 @@ pub fn user(args: &UserArgs) -> Result<i32, String> {
     let end = process.run();
     if args.stats {
         let elapsed = started.elapsed().as_secs_f64();
-        let hart = process.main_hart();
-        let retired = hart.state.instret;
+        let cpu = process.main_cpu();
+        let retired = cpu.instructions_retired();
         eprintln!(
             "turing: stats: main thread: {retired} instructions in {elapsed:.3} s, {:.1} MIPS",
             retired as f64 / elapsed.max(1e-9) / 1e6
         );
-        if let Some(jit) = hart.jit_stats() {
+        if let Some(jit) = cpu.jit_stats() {
             eprintln!("turing: stats: {jit}");
             let translating = jit.compile_time.as_secs_f64();
             eprintln!(

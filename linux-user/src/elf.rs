@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use goblin::elf::Elf;
-use goblin::elf::header::{EM_RISCV, ET_DYN, ET_EXEC};
+use goblin::elf::header::{ET_DYN, ET_EXEC};
+
+use crate::arch::Arch;
 use goblin::elf::program_header::{PF_R, PF_W, PF_X, PT_INTERP, PT_LOAD, PT_PHDR};
 
 use crate::space::{
@@ -20,14 +22,6 @@ pub const STACK_TOP: u64 = USER_SPACE_SIZE - 0x1000_0000;
 pub const STACK_SIZE: u64 = 8 << 20;
 /// Highest address `mmap` hands out by itself: below the stack and its gap.
 pub const MMAP_TOP: u64 = STACK_TOP - STACK_SIZE - 0x1000_0000;
-
-/// AT_HWCAP for RV64GC: one bit per single-letter extension (IMAFDC).
-const HWCAP_RV64GC: u64 = (1 << (b'i' - b'a'))
-    | (1 << (b'm' - b'a'))
-    | 1 // 'a'
-    | (1 << (b'f' - b'a'))
-    | (1 << (b'd' - b'a'))
-    | (1 << (b'c' - b'a'));
 
 /// One loaded ELF image.
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,7 +54,7 @@ pub struct Program {
 }
 
 /// Reads and checks an ELF: riscv64, little-endian, executable or shared object.
-fn parse<'a>(bytes: &'a [u8], what: &Path) -> Result<Elf<'a>, String> {
+fn parse<'a>(bytes: &'a [u8], what: &Path, arch: &Arch) -> Result<Elf<'a>, String> {
     let name = what.display();
     if bytes.len() < 4 || &bytes[..4] != b"\x7fELF" {
         return Err(format!("{name}: not an ELF file"));
@@ -68,13 +62,15 @@ fn parse<'a>(bytes: &'a [u8], what: &Path) -> Result<Elf<'a>, String> {
     let elf = Elf::parse(bytes).map_err(|e| format!("{name}: malformed ELF: {e}"))?;
     if !elf.is_64 || !elf.little_endian {
         return Err(format!(
-            "{name}: not a 64-bit little-endian ELF (turing user runs riscv64 programs)"
+            "{name}: not a 64-bit little-endian ELF (turing user runs {} programs)",
+            crate::arch::supported()
         ));
     }
-    if elf.header.e_machine != EM_RISCV {
+    if elf.header.e_machine != arch.elf_machine {
         return Err(format!(
-            "{name}: wrong architecture {} (turing user runs riscv64 programs)",
-            goblin::elf::header::machine_to_str(elf.header.e_machine)
+            "{name}: wrong architecture {} (turing user runs {} programs)",
+            goblin::elf::header::machine_to_str(elf.header.e_machine),
+            crate::arch::supported()
         ));
     }
     if elf.header.e_type != ET_EXEC && elf.header.e_type != ET_DYN {
@@ -99,13 +95,11 @@ fn parse<'a>(bytes: &'a [u8], what: &Path) -> Result<Elf<'a>, String> {
     Ok(elf)
 }
 
-/// Whether `bytes` look like a riscv64 ELF (for execve: run it under Turing).
-pub fn is_riscv64_elf(bytes: &[u8]) -> bool {
-    bytes.len() >= 20
-        && &bytes[..4] == b"\x7fELF"
-        && bytes[4] == 2
-        && bytes[5] == 1
-        && u16::from_le_bytes([bytes[18], bytes[19]]) == EM_RISCV
+/// The `e_machine` of a 64-bit little-endian ELF's first bytes (None for
+/// anything else), to choose the architecture that runs it.
+pub fn elf_machine(bytes: &[u8]) -> Option<u16> {
+    (bytes.len() >= 20 && &bytes[..4] == b"\x7fELF" && bytes[4] == 2 && bytes[5] == 1)
+        .then(|| u16::from_le_bytes([bytes[18], bytes[19]]))
 }
 
 /// Maps one image's segments at `bias` (or, for a PIE/loader with `bias` None,
@@ -225,6 +219,7 @@ pub fn in_sysroot(sysroot: Option<&Path>, path: &Path) -> PathBuf {
 
 /// Loads `path` (and its loader) and builds the initial stack.
 pub fn load_program(
+    arch: &Arch,
     memory: &UserMemory,
     path: &Path,
     sysroot: Option<&Path>,
@@ -233,7 +228,7 @@ pub fn load_program(
     random: [u8; 16],
 ) -> Result<Program, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let elf = parse(&bytes, path)?;
+    let elf = parse(&bytes, path, arch)?;
     let bias = (elf.header.e_type == ET_DYN).then_some(DYN_BASE);
     let main =
         load_image(memory, &elf, &bytes, bias).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -254,7 +249,7 @@ pub fn load_program(
             };
             format!("{}: missing interpreter {name}: {e}{hint}", path.display())
         })?;
-        let loader_elf = parse(&loader, &host)?;
+        let loader_elf = parse(&loader, &host, arch)?;
         interp = Some(
             load_image(memory, &loader_elf, &loader, None)
                 .map_err(|e| format!("{}: {e}", host.display()))?,
@@ -263,7 +258,13 @@ pub fn load_program(
     }
     memory.map_zeroed(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE);
     let execfn = path.as_os_str().as_encoded_bytes().to_vec();
-    let sp = build_stack(memory, &main, interp.as_ref(), argv, envp, &execfn, random)
+    let contents = StackContents {
+        argv,
+        envp,
+        execfn: &execfn,
+        random,
+    };
+    let sp = build_stack(arch, memory, &main, interp.as_ref(), &contents)
         .map_err(|_| "the arguments do not fit on the stack".to_owned())?;
     Ok(Program {
         main,
@@ -296,16 +297,30 @@ mod at {
     pub const EXECFN: u64 = 31;
 }
 
+/// What a new program's stack holds besides the auxiliary vector.
+struct StackContents<'a> {
+    argv: &'a [Vec<u8>],
+    envp: &'a [Vec<u8>],
+    /// AT_EXECFN's string: the program's path.
+    execfn: &'a [u8],
+    /// AT_RANDOM's 16 bytes.
+    random: [u8; 16],
+}
+
 /// Lays out strings, then auxv/envp/argv/argc below them, 16-byte aligned.
 fn build_stack(
+    arch: &Arch,
     memory: &UserMemory,
     main: &LoadedImage,
     interp: Option<&LoadedImage>,
-    argv: &[Vec<u8>],
-    envp: &[Vec<u8>],
-    execfn: &[u8],
-    random: [u8; 16],
+    contents: &StackContents<'_>,
 ) -> Result<u64, crate::space::Fault> {
+    let StackContents {
+        argv,
+        envp,
+        execfn,
+        random,
+    } = *contents;
     let mut top = STACK_TOP - 16;
     let push_bytes = |data: &[u8], top: &mut u64| -> Result<u64, crate::space::Fault> {
         *top -= data.len() as u64;
@@ -318,7 +333,7 @@ fn build_stack(
         push_bytes(&v, top)
     };
     let execfn_at = with_nul(execfn, &mut top)?;
-    let platform_at = with_nul(b"riscv64", &mut top)?;
+    let platform_at = with_nul(arch.name.as_bytes(), &mut top)?;
     let mut env_at = Vec::new();
     for e in envp.iter().rev() {
         env_at.push(with_nul(e, &mut top)?);
@@ -347,7 +362,7 @@ fn build_stack(
         (at::GID, gid),
         (at::EGID, egid),
         (at::PLATFORM, platform_at),
-        (at::HWCAP, HWCAP_RV64GC),
+        (at::HWCAP, arch.hwcap),
         (at::CLKTCK, 100),
         (at::SECURE, 0),
         (at::RANDOM, random_at),
@@ -392,15 +407,20 @@ mod tests {
     #[test]
     fn non_riscv_and_truncated_files_are_refused() {
         let host = std::fs::read("/proc/self/exe").unwrap();
-        let err = parse(&host, Path::new("host")).unwrap_err();
+        let err = parse(&host, Path::new("host"), &crate::riscv64::RISCV64).unwrap_err();
         assert!(err.contains("wrong architecture"), "{err}");
-        let err = parse(b"#!/bin/sh\n", Path::new("script")).unwrap_err();
+        let err = parse(
+            b"#!/bin/sh\n",
+            Path::new("script"),
+            &crate::riscv64::RISCV64,
+        )
+        .unwrap_err();
         assert!(err.contains("not an ELF"), "{err}");
-        let err = parse(&host[..40], Path::new("cut")).unwrap_err();
+        let err = parse(&host[..40], Path::new("cut"), &crate::riscv64::RISCV64).unwrap_err();
         assert!(
             err.contains("malformed") || err.contains("truncated"),
             "{err}"
         );
-        assert!(!is_riscv64_elf(&host));
+        assert_ne!(elf_machine(&host), Some(goblin::elf::header::EM_RISCV));
     }
 }

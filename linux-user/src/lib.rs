@@ -1,11 +1,15 @@
-//! User-mode emulation: a riscv64 Linux process run directly on the host, as QEMU's
-//! `qemu-riscv64` does. The hart runs the program in U-mode over a
-//! [`space::UserMemory`]; its `ecall`s come back here as [`RunExit::UserTrap`] and
-//! become host system calls ([`syscall`]), and its faults become signals.
+//! User-mode emulation: a foreign-architecture Linux process run directly on the
+//! host, as QEMU's `qemu-riscv64` does. A [`LinuxCpu`] runs the program over a
+//! [`space::UserMemory`]; its system calls come back here as
+//! [`CpuExit::Syscall`] and become host system calls ([`syscall`]), and its
+//! faults become signals. What is particular to an architecture is behind
+//! [`arch`]; riscv64 is [`riscv64`].
 
+pub mod arch;
 pub mod elf;
 pub mod fault;
 mod net;
+pub mod riscv64;
 pub mod signal;
 pub mod space;
 pub mod syscall;
@@ -15,8 +19,7 @@ use std::sync::Arc;
 
 use emu_core::{Bus, GuestPhysAddr, RunControl, VirtualClock};
 
-use cpu_riscv::hart::{Hart, RunExit};
-use cpu_riscv::trap::cause;
+pub use arch::{Arch, CpuExit, LinuxCpu};
 use space::UserMemory;
 
 /// Guest instructions per run slice.
@@ -46,23 +49,39 @@ pub enum ProcessEnd {
     Signaled(i32),
 }
 
-/// A loaded riscv64 Linux process.
-#[derive(Debug)]
+/// A loaded Linux process.
 pub struct Process {
-    hart: Hart,
+    cpu: Box<dyn LinuxCpu>,
     state: syscall::ProcessState,
 }
 
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Process")
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
 impl Process {
-    /// Loads `program` with `args` (argv[1..]) and `env` (K=V strings).
+    /// Loads `program` with `args` (argv[1..]) and `env` (K=V strings); its ELF
+    /// machine chooses the architecture.
     pub fn load(
         program: &Path,
         args: &[String],
         env: &[String],
         options: &UserOptions,
     ) -> Result<Process, String> {
-        let memory = UserMemory::new()?;
         let host_path = elf::in_sysroot(options.sysroot.as_deref(), program);
+        let mut head = [0u8; 64];
+        let head_len = std::fs::File::open(&host_path)
+            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+            .map_err(|e| format!("{}: {e}", host_path.display()))?;
+        // Anything not ours is refused by the loader with the reason.
+        let arch = elf::elf_machine(&head[..head_len])
+            .and_then(arch::for_elf_machine)
+            .unwrap_or(arch::ARCHES[0]);
+        let memory = UserMemory::new()?;
         let argv0 = options
             .argv0
             .clone()
@@ -73,6 +92,7 @@ impl Process {
         let mut random = [0u8; 16];
         getrandom_bytes(&mut random);
         let loaded = elf::load_program(
+            arch,
             &memory,
             &host_path,
             options.sysroot.as_deref(),
@@ -80,108 +100,84 @@ impl Process {
             &envp,
             random,
         )?;
-        signal::map_trampoline(&memory);
+        signal::map_trampoline(&memory, arch);
         let control = Arc::new(RunControl::new());
         let bus = Arc::new(
             Bus::new(GuestPhysAddr(0), memory.ram.clone(), control)
                 .map_err(|e| format!("cannot set up the address space: {e}"))?,
         );
         let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
-        let mut hart = Hart::new(0, bus.clone(), clock.clone());
-        // rdcycle, rdtime and rdinstret work in U-mode, as Linux allows.
-        hart.state.mcounteren = 7;
-        hart.state.scounteren = 7;
-        hart.enter_user_mode(Arc::new(memory.clone()));
+        let mut cpu = (arch.new_cpu)(bus, clock, Arc::new(memory.clone()));
         if let Some(threshold) = options.jit_threshold {
-            start_jit(&mut hart, threshold)?;
+            start_jit(cpu.as_mut(), threshold)?;
         }
-        hart.state.pc = loaded.interp.map_or(loaded.main.entry, |i| i.entry);
-        hart.state.x[2] = loaded.sp;
+        cpu.start(
+            loaded.interp.map_or(loaded.main.entry, |i| i.entry),
+            loaded.sp,
+        );
         let exe = std::fs::canonicalize(&host_path).unwrap_or(host_path);
-        let state = syscall::ProcessState::new(memory, loaded.brk, exe, options, bus, clock);
-        Ok(Process { hart, state })
+        let state = syscall::ProcessState::new(arch, memory, loaded.brk, exe, options);
+        Ok(Process { cpu, state })
     }
 
-    /// The main thread's hart (for `--stats`).
-    pub fn main_hart(&self) -> &Hart {
-        &self.hart
+    /// The main thread's CPU (for `--stats`).
+    pub fn main_cpu(&self) -> &dyn LinuxCpu {
+        self.cpu.as_ref()
     }
 
     /// Runs the process until it exits or is killed.
     pub fn run(&mut self) -> ProcessEnd {
-        run_thread(&mut self.hart, &mut self.state)
+        run_thread(self.cpu.as_mut(), &mut self.state)
     }
 }
 
-/// Turns on the translator for a guest thread's hart. With a host core to
-/// spare, it compiles on a thread of its own while the hart interprets: most of
+/// Turns on the translator for a guest thread's CPU. With a host core to
+/// spare, it compiles on a thread of its own while the CPU interprets: most of
 /// a short program's time is compiling (ripgrep over a folder: 60 % of the run
 /// on the thread itself).
-fn start_jit(hart: &mut Hart, threshold: u32) -> Result<(), String> {
-    if std::thread::available_parallelism().map_or(1, usize::from) > 1 {
-        hart.enable_background_jit(threshold)
-    } else {
-        hart.enable_jit(threshold)
-    }
+fn start_jit(cpu: &mut dyn LinuxCpu, threshold: u32) -> Result<(), String> {
+    let background = std::thread::available_parallelism().map_or(1, usize::from) > 1;
+    cpu.enable_jit(threshold, background)
 }
 
 /// Runs one guest thread until it exits or a fault kills the process.
-fn run_thread(hart: &mut Hart, state: &mut syscall::ProcessState) -> ProcessEnd {
+fn run_thread(cpu: &mut dyn LinuxCpu, state: &mut syscall::ProcessState) -> ProcessEnd {
     let _faults = fault::enter(&state.memory, state.options.strace);
     loop {
-        state.sync_address_space(hart);
-        match hart.run(SLICE) {
-            RunExit::UserTrap => {}
-            RunExit::Budget | RunExit::WaitForInterrupt | RunExit::Stopped | RunExit::Debug => {
-                if let syscall::Outcome::End(end) = syscall::deliver_pending(hart, state) {
+        state.sync_address_space(cpu);
+        let (signal, code, address) = match cpu.run(SLICE) {
+            CpuExit::Syscall => match syscall::dispatch(cpu, state) {
+                syscall::Outcome::Continue => continue,
+                syscall::Outcome::End(end) => return end,
+            },
+            CpuExit::Budget => {
+                if let syscall::Outcome::End(end) = syscall::deliver_pending(cpu, state) {
                     return end;
                 }
                 continue;
             }
-        }
-        let Some(trap) = hart.take_user_trap() else {
-            continue;
-        };
-        let (signal, code) = match trap.cause {
-            cause::ECALL_FROM_U => match syscall::dispatch(hart, state) {
-                syscall::Outcome::Continue => continue,
-                syscall::Outcome::End(end) => return end,
-            },
-            // SEGV_MAPERR or SEGV_ACCERR, as the page is unmapped or not.
-            cause::LOAD_PAGE_FAULT
-            | cause::STORE_PAGE_FAULT
-            | cause::INSTRUCTION_PAGE_FAULT
-            | cause::LOAD_ACCESS_FAULT
-            | cause::STORE_ACCESS_FAULT
-            | cause::INSTRUCTION_ACCESS_FAULT => (
-                libc::SIGSEGV,
-                if state.memory.areas.prot_at(trap.tval).is_some() {
-                    2
-                } else {
-                    1
-                },
-            ),
-            // BUS_ADRALN
-            cause::LOAD_MISALIGNED | cause::STORE_MISALIGNED | cause::INSTRUCTION_MISALIGNED => {
-                (libc::SIGBUS, 1)
+            CpuExit::Fault {
+                signal,
+                code,
+                address,
+            } => {
+                // SEGV_ACCERR rather than SEGV_MAPERR where the page is mapped.
+                let mapped =
+                    signal == libc::SIGSEGV && state.memory.areas.prot_at(address).is_some();
+                (signal, if mapped { 2 } else { code }, address)
             }
-            // TRAP_BRKPT
-            cause::BREAKPOINT => (libc::SIGTRAP, 1),
-            // ILL_ILLOPC
-            _ => (libc::SIGILL, 1),
         };
         if state.options.strace {
             eprintln!(
-                "--- {} at pc {:#x} (address {:#x}) ---",
+                "--- {} at pc {:#x} (address {address:#x}) ---",
                 syscall::signal_name(signal),
-                hart.state.pc,
-                trap.tval
+                cpu.pc(),
             );
         }
         let blocked = state.signal_mask & (1 << (signal - 1)) != 0;
         if signal::has_handler(state, signal)
             && !blocked
-            && signal::deliver(hart, state, signal, code, trap.tval)
+            && signal::deliver(cpu, state, signal, code, address)
         {
             continue;
         }
@@ -189,26 +185,21 @@ fn run_thread(hart: &mut Hart, state: &mut syscall::ProcessState) -> ProcessEnd 
     }
 }
 
-/// `clone` with CLONE_THREAD: a new hart on a new host thread, sharing the
-/// address space, bus and clock; returns the new thread's id (a host tid).
-pub(crate) fn spawn_thread(hart: &mut Hart, state: &mut syscall::ProcessState, a: [u64; 6]) -> i64 {
+/// `clone` with CLONE_THREAD: a new CPU on a new host thread, sharing the
+/// address space; returns the new thread's id (a host tid).
+pub(crate) fn spawn_thread(
+    cpu: &mut dyn LinuxCpu,
+    state: &mut syscall::ProcessState,
+    a: [u64; 6],
+) -> i64 {
     use syscall::{CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID, CLONE_SETTLS};
     let (flags, stack, parent_tid, tls, child_tid) = (a[0], a[1], a[2], a[3], a[4]);
-    let mut child = Hart::new(0, state.shared.bus.clone(), state.shared.clock.clone());
-    child.state = hart.state.clone();
-    child.enter_user_mode(Arc::new(state.memory.clone()));
+    let tls = (flags & CLONE_SETTLS != 0).then_some(tls);
+    let mut child = cpu.new_thread(Arc::new(state.memory.clone()), stack, tls);
     if let Some(threshold) = state.options.jit_threshold
-        && start_jit(&mut child, threshold).is_err()
+        && start_jit(child.as_mut(), threshold).is_err()
     {
         return -i64::from(libc::EAGAIN);
-    }
-    child.state.x[10] = 0;
-    child.state.pc = hart.state.pc.wrapping_add(4);
-    if stack != 0 {
-        child.state.x[2] = stack;
-    }
-    if flags & CLONE_SETTLS != 0 {
-        child.state.x[4] = tls;
     }
     let mut child_state = state.new_thread();
     if flags & CLONE_CHILD_CLEARTID != 0 {
@@ -229,7 +220,7 @@ pub(crate) fn spawn_thread(hart: &mut Hart, state: &mut syscall::ProcessState, a
             }
             signal::apply_host_mask(child_state.signal_mask);
             let _ = started.send(tid);
-            match run_thread(&mut child, &mut child_state) {
+            match run_thread(child.as_mut(), &mut child_state) {
                 ProcessEnd::Exited(_) => end_thread(&child_state),
                 ProcessEnd::Signaled(signal) => kill_process(signal),
             }
@@ -307,26 +298,33 @@ pub fn binfmt_line(interpreter: &Path) -> String {
 mod tests {
     use super::*;
     use crate::syscall::nr;
+    use cpu_riscv::hart::{Hart, RunExit};
     use cpu_riscv::test_asm::{EBREAK, RET, addi, blt, jal, sw};
+    use cpu_riscv::trap::cause;
+
+    /// A riscv64 process's hart and state, for tests that look at registers.
+    struct BareProcess {
+        hart: Hart,
+        state: syscall::ProcessState,
+    }
 
     /// A process with one mapped read-write page at 0x10000 and nothing loaded.
-    fn bare_process() -> Process {
+    fn bare_process() -> BareProcess {
         let memory = UserMemory::new().expect("reserve");
         memory.map_zeroed(0x10000, 0x1000, space::PROT_READ | space::PROT_WRITE);
         let control = Arc::new(RunControl::new());
         let bus = Arc::new(Bus::new(GuestPhysAddr(0), memory.ram.clone(), control).expect("bus"));
         let clock = Arc::new(VirtualClock::host(TIMEBASE_HZ));
-        let mut hart = Hart::new(0, bus.clone(), clock.clone());
+        let mut hart = Hart::new(0, bus, clock);
         hart.enter_user_mode(Arc::new(memory.clone()));
         let state = syscall::ProcessState::new(
+            &riscv64::RISCV64,
             memory,
             0x100000,
             PathBuf::from("/nonexistent"),
             &UserOptions::default(),
-            bus,
-            clock,
         );
-        Process { hart, state }
+        BareProcess { hart, state }
     }
 
     /// System calls with hostile arguments (unmapped, wrapping, huge, misaligned

@@ -4,15 +4,15 @@
 //! the host's, so default actions (terminate, stop, ignore) and signals between
 //! processes and threads behave exactly as on Linux. A guest handler becomes a
 //! host handler that only marks the signal pending for the thread it hit; the
-//! thread's run loop then builds a riscv64 signal frame (`siginfo` + `ucontext`,
+//! thread's run loop then builds the architecture's signal frame (`siginfo` + `ucontext`,
 //! laid out as Linux's `rt_sigframe`) on the guest stack and enters the handler,
-//! which returns through a two-instruction trampoline into `rt_sigreturn`.
+//! which returns through a trampoline into `rt_sigreturn`.
 //! Faults in guest code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP) never go
 //! through the host: they are delivered directly, or end the process.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cpu_riscv::hart::Hart;
+use crate::arch::{Arch, LinuxCpu, SignalFrame};
 
 use crate::space::{PAGE, PROT_EXEC, PROT_READ, UserMemory};
 use crate::syscall::{GuestAction, ProcessState};
@@ -22,9 +22,6 @@ use emu_core::sync::LockRecover;
 /// Where the `rt_sigreturn` trampoline lives (one page above the stack area).
 pub const TRAMPOLINE: u64 = crate::elf::STACK_TOP + PAGE;
 
-/// `li a7, 139` (rt_sigreturn); `ecall`.
-const TRAMPOLINE_CODE: [u32; 2] = [0x08b0_0893, 0x0000_0073];
-
 const SIG_DFL: u64 = 0;
 const SIG_IGN: u64 = 1;
 const SA_NODEFER: u64 = 0x4000_0000;
@@ -32,15 +29,6 @@ const SA_RESETHAND: u64 = 0x8000_0000;
 const SA_ONSTACK: u64 = 0x0800_0000;
 /// Interrupted system calls restart after the handler.
 pub const SA_RESTART: u64 = 0x1000_0000;
-
-/// Bytes of the frame: siginfo (128) and ucontext (uc_flags, uc_link, uc_stack,
-/// a 1024-bit sigset area, then mcontext at 176: 32 registers and the 528-byte
-/// FP state).
-const SIGINFO: u64 = 128;
-const UC_SIGMASK: u64 = 40;
-const UC_MCONTEXT: u64 = 176;
-const MC_FP: u64 = UC_MCONTEXT + 256;
-const FRAME: u64 = SIGINFO + MC_FP + 528;
 
 thread_local! {
     /// Signals the host delivered to this thread, one bit per signal (bit n-1).
@@ -73,13 +61,9 @@ fn host_managed(signal: i32) -> bool {
 }
 
 /// Maps the trampoline page.
-pub fn map_trampoline(memory: &UserMemory) {
-    let code: Vec<u8> = TRAMPOLINE_CODE
-        .iter()
-        .flat_map(|w| w.to_le_bytes())
-        .collect();
+pub fn map_trampoline(memory: &UserMemory, arch: &Arch) {
     memory.map_zeroed(TRAMPOLINE, PAGE, PROT_READ | PROT_EXEC);
-    let _ = memory.poke(TRAMPOLINE, &code);
+    let _ = memory.poke(TRAMPOLINE, arch.sigreturn_code);
 }
 
 /// Installs the host side of a guest disposition.
@@ -144,7 +128,7 @@ pub fn apply_host_mask(mask: u64) {
 }
 
 /// `rt_sigaction(signal, act, oldact, sigsetsize)`.
-pub fn sigaction(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
+pub fn sigaction(cpu: &mut dyn LinuxCpu, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let signal = a[0] as i32;
     if !(1..=64).contains(&signal)
         || (a[1] != 0 && (signal == libc::SIGKILL || signal == libc::SIGSTOP))
@@ -184,7 +168,7 @@ pub fn sigaction(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 
             && action.handler != SIG_IGN
             && memory.require_precise_faults()
         {
-            state.changed_address_space(hart);
+            state.changed_address_space(cpu);
         }
     }
     0
@@ -354,11 +338,11 @@ pub fn has_handler(state: &ProcessState, signal: i32) -> bool {
 }
 
 /// Enters the guest's handler for `signal`: pushes the frame and points the
-/// hart at the handler. `code` and `address` fill siginfo (si_code, si_addr for
+/// CPU at the handler. `code` and `address` fill siginfo (si_code, si_addr for
 /// faults; the sender's pid otherwise). False if the frame cannot be written
 /// (the stack is gone), which the caller turns into the process's death.
 pub fn deliver(
-    hart: &mut Hart,
+    cpu: &mut dyn LinuxCpu,
     state: &mut ProcessState,
     signal: i32,
     code: i32,
@@ -366,59 +350,39 @@ pub fn deliver(
 ) -> bool {
     let action = action(state, signal);
     let saved_mask = state.suspend_mask.take().unwrap_or(state.signal_mask);
-    let sp = hart.state.x[2];
+    let sp = cpu.stack_pointer();
     let (alt_base, alt_size) = state.alt_stack;
     let on_alt = alt_size != 0 && sp > alt_base && sp <= alt_base.saturating_add(alt_size);
-    let top = if action.flags & SA_ONSTACK != 0 && alt_size != 0 && !on_alt {
+    let stack_top = if action.flags & SA_ONSTACK != 0 && alt_size != 0 && !on_alt {
         alt_base.saturating_add(alt_size)
     } else {
         sp
     };
-    let frame = (top.wrapping_sub(FRAME)) & !15;
-    let mut bytes = vec![0u8; FRAME as usize];
-    let mut put = |at: u64, data: &[u8]| {
-        bytes[at as usize..at as usize + data.len()].copy_from_slice(data);
-    };
-    // siginfo
-    put(0, &signal.to_le_bytes());
-    put(8, &code.to_le_bytes());
+    // siginfo_t: si_signo, si_errno, si_code, then si_addr for faults, or the
+    // sender's pid and uid.
+    let mut info = [0u8; 128];
+    info[..4].copy_from_slice(&signal.to_le_bytes());
+    info[8..12].copy_from_slice(&code.to_le_bytes());
     if address != 0 {
-        put(16, &address.to_le_bytes());
+        info[16..24].copy_from_slice(&address.to_le_bytes());
     } else {
         // SAFETY: plain getters.
         let (pid, uid) = unsafe { (libc::getpid(), libc::getuid()) };
-        put(16, &pid.to_le_bytes());
-        put(20, &uid.to_le_bytes());
+        info[16..20].copy_from_slice(&pid.to_le_bytes());
+        info[20..24].copy_from_slice(&uid.to_le_bytes());
     }
-    // ucontext
-    let uc = SIGINFO;
-    put(uc + 16, &alt_base.to_le_bytes());
-    put(
-        uc + 24,
-        &(if alt_size == 0 {
-            2u32
-        } else {
-            u32::from(on_alt)
-        })
-        .to_le_bytes(),
-    );
-    put(uc + 32, &alt_size.to_le_bytes());
-    put(uc + UC_SIGMASK, &saved_mask.to_le_bytes());
-    put(uc + UC_MCONTEXT, &hart.state.pc.to_le_bytes());
-    for reg in 1..32 {
-        put(
-            uc + UC_MCONTEXT + reg * 8,
-            &hart.state.x[reg as usize].to_le_bytes(),
-        );
-    }
-    for reg in 0..32 {
-        put(
-            uc + MC_FP + reg * 8,
-            &hart.state.f[reg as usize].to_le_bytes(),
-        );
-    }
-    put(uc + MC_FP + 256, &hart.state.fcsr.to_le_bytes());
-    if state.memory.write(frame, &bytes).is_err() {
+    // SS_DISABLE (2) without an alternate stack, SS_ONSTACK (1) while on it.
+    let alt_flags = if alt_size == 0 { 2 } else { u32::from(on_alt) };
+    let frame = SignalFrame {
+        signal,
+        info,
+        saved_mask,
+        stack_top,
+        alt_stack: (alt_base, alt_size, alt_flags),
+        handler: action.handler,
+        restorer: TRAMPOLINE,
+    };
+    if !cpu.enter_signal_handler(&state.memory, &frame) {
         return false;
     }
     let mut mask = state.signal_mask | action.mask;
@@ -432,44 +396,18 @@ pub fn deliver(
         actions[signal as usize] = GuestAction::default();
         install_host(signal, &GuestAction::default());
     }
-    hart.state.x[1] = TRAMPOLINE;
-    hart.state.x[2] = frame;
-    hart.state.x[10] = signal as u64;
-    hart.state.x[11] = frame;
-    hart.state.x[12] = frame.wrapping_add(uc);
-    hart.state.pc = action.handler;
-    hart.state.reservation = u64::MAX;
     true
 }
 
 /// `rt_sigreturn`: restores what [`deliver`] saved. False if the frame is
 /// unreadable.
-pub fn sigreturn(hart: &mut Hart, state: &mut ProcessState) -> bool {
-    let frame = hart.state.x[2];
-    let mut bytes = vec![0u8; FRAME as usize];
-    if state.memory.read(frame, &mut bytes).is_err() {
+pub fn sigreturn(cpu: &mut dyn LinuxCpu, state: &mut ProcessState) -> bool {
+    let Some(saved_mask) = cpu.return_from_signal(&state.memory) else {
         return false;
-    }
-    let word = |at: u64| {
-        u64::from_le_bytes(
-            bytes[at as usize..at as usize + 8]
-                .try_into()
-                .unwrap_or_default(),
-        )
     };
-    let uc = SIGINFO;
-    hart.state.pc = word(uc + UC_MCONTEXT);
-    for reg in 1..32 {
-        hart.state.x[reg as usize] = word(uc + UC_MCONTEXT + reg * 8);
-    }
-    for reg in 0..32 {
-        hart.state.f[reg as usize] = word(uc + MC_FP + reg * 8);
-    }
-    hart.state.fcsr = (word(uc + MC_FP + 256) & 0xff) as u32;
     let unblockable = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1));
-    state.signal_mask = word(uc + UC_SIGMASK) & !unblockable;
+    state.signal_mask = saved_mask & !unblockable;
     apply_host_mask(state.signal_mask);
-    hart.state.reservation = u64::MAX;
     true
 }
 

@@ -4,23 +4,23 @@ use super::*;
 
 /// `brk`
 pub(super) fn sys_brk(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let hart = &mut *caller.hart;
+    let cpu = &mut *caller.cpu;
     let state = &mut *caller.state;
-    i64::try_from(brk(hart, state, a[0])).unwrap_or(0)
+    i64::try_from(brk(cpu, state, a[0])).unwrap_or(0)
 }
 
 /// `mmap`
 pub(super) fn sys_mmap(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let hart = &mut *caller.hart;
+    let cpu = &mut *caller.cpu;
     let state = &mut *caller.state;
     let shared = state.shared.clone();
     let _mm = lock(&shared.mm);
-    mmap(hart, state, a)
+    mmap(cpu, state, a)
 }
 
 /// `munmap`
 pub(super) fn sys_munmap(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let hart = &mut *caller.hart;
+    let cpu = &mut *caller.cpu;
     let state = &mut *caller.state;
     let memory = caller.memory.clone();
     if !a[0].is_multiple_of(PAGE)
@@ -32,14 +32,14 @@ pub(super) fn sys_munmap(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
         let shared = state.shared.clone();
         let _mm = lock(&shared.mm);
         memory.unmap(a[0], page_up(a[1]));
-        state.changed_address_space(hart);
+        state.changed_address_space(cpu);
         0
     }
 }
 
 /// `mprotect`
 pub(super) fn sys_mprotect(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let hart = &mut *caller.hart;
+    let cpu = &mut *caller.cpu;
     let state = &mut *caller.state;
     let memory = caller.memory.clone();
     let shared = state.shared.clone();
@@ -47,7 +47,7 @@ pub(super) fn sys_mprotect(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     if !a[0].is_multiple_of(PAGE) || a[0].checked_add(a[1]).is_none_or(|e| e > USER_SPACE_SIZE) {
         err(libc::EINVAL)
     } else if memory.protect(a[0], page_up(a[1]), prot_bits(a[2])) {
-        state.changed_address_space(hart);
+        state.changed_address_space(cpu);
         0
     } else {
         err(libc::ENOMEM)
@@ -56,18 +56,18 @@ pub(super) fn sys_mprotect(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 
 /// `mremap`
 pub(super) fn sys_mremap(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let hart = &mut *caller.hart;
+    let cpu = &mut *caller.cpu;
     let state = &mut *caller.state;
     let shared = state.shared.clone();
     let _mm = lock(&shared.mm);
-    mremap(hart, state, a)
+    mremap(cpu, state, a)
 }
 
 /// `riscv_flush_icache`
 pub(super) fn sys_riscv_flush_icache(caller: &mut Caller<'_>, _: [u64; 6]) -> i64 {
-    let hart = &mut *caller.hart;
+    let cpu = &mut *caller.cpu;
     let state = &mut *caller.state;
-    state.changed_address_space(hart);
+    state.changed_address_space(cpu);
     0
 }
 
@@ -85,7 +85,7 @@ fn prot_bits(prot: u64) -> u8 {
     bits
 }
 
-fn brk(hart: &mut Hart, state: &mut ProcessState, want: u64) -> u64 {
+fn brk(cpu: &mut dyn LinuxCpu, state: &mut ProcessState, want: u64) -> u64 {
     let shared = state.shared.clone();
     let _mm = lock(&shared.mm);
     let mut brk = lock(&shared.brk);
@@ -110,14 +110,14 @@ fn brk(hart: &mut Hart, state: &mut ProcessState, want: u64) -> u64 {
     } else if new_end < old_end {
         state.memory.unmap(new_end, old_end - new_end);
         drop(brk);
-        state.changed_address_space(hart);
+        state.changed_address_space(cpu);
         brk = lock(&shared.brk);
     }
     brk.1 = want;
     want
 }
 
-fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
+fn mmap(cpu: &mut dyn LinuxCpu, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let (addr, len, prot, flags, fd, offset) = (a[0], a[1], a[2], a[3] as i32, a[4] as i32, a[5]);
     if len == 0
         || !offset.is_multiple_of(PAGE)
@@ -194,12 +194,12 @@ fn mmap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     }
     if fixed {
         // It may have replaced pages other threads have translated.
-        state.changed_address_space(hart);
+        state.changed_address_space(cpu);
     }
     start as i64
 }
 
-fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
+fn mremap(cpu: &mut dyn LinuxCpu, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let (old, old_len, new_len, flags) = (a[0], page_up(a[1]), page_up(a[2]), a[3] as i32);
     let memory = state.memory.clone();
     if !old.is_multiple_of(PAGE)
@@ -216,7 +216,7 @@ fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     if new_len <= old_len {
         if new_len < old_len {
             memory.unmap(old + new_len, old_len - new_len);
-            state.changed_address_space(hart);
+            state.changed_address_space(cpu);
         }
         return old as i64;
     }
@@ -245,7 +245,7 @@ fn mremap(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
         done += n as u64;
     }
     memory.unmap(old, old_len);
-    state.changed_address_space(hart);
+    state.changed_address_space(cpu);
     new as i64
 }
 

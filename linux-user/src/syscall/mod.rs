@@ -14,9 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use emu_core::sync::LockRecover;
-use emu_core::{Bus, VirtualClock};
 
-use cpu_riscv::hart::Hart;
+use crate::arch::{Arch, LinuxCpu};
 
 use super::space::{
     Fault, MMAP_MIN_ADDR, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, USER_SPACE_SIZE, UserMemory,
@@ -34,8 +33,11 @@ mod time;
 pub(crate) use process::{
     CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID, CLONE_SETTLS,
 };
+pub(crate) use table::Handler;
+pub use table::Syscall;
+/// The asm-generic system call table (riscv64's, and arm64's).
+pub(crate) use table::TABLE as GENERIC_TABLE;
 pub use table::nr;
-use table::{Handler, Syscall};
 
 /// A signal's name, for reports.
 pub fn signal_name(signal: i32) -> String {
@@ -89,14 +91,13 @@ pub struct Shared {
     /// Bumped when mappings shrink or lose permissions, or code is flushed:
     /// every thread then drops its translations before it runs on.
     generation: AtomicU64,
-    /// The bus and clock new threads' harts attach to.
-    pub(crate) bus: Arc<Bus>,
-    pub(crate) clock: Arc<VirtualClock>,
 }
 
 /// Per-thread state the system calls keep, with the process's shared part.
 #[derive(Debug)]
 pub struct ProcessState {
+    /// The architecture the process runs.
+    pub(crate) arch: &'static Arch,
     pub(crate) memory: UserMemory,
     /// The program being run, as a host path (for /proc/self/exe).
     exe: PathBuf,
@@ -122,14 +123,14 @@ pub struct ProcessState {
 impl ProcessState {
     /// State for a process whose heap starts at `brk`.
     pub fn new(
+        arch: &'static Arch,
         memory: UserMemory,
         brk: u64,
         exe: PathBuf,
         options: &UserOptions,
-        bus: Arc<Bus>,
-        clock: Arc<VirtualClock>,
     ) -> ProcessState {
         ProcessState {
+            arch,
             memory,
             exe,
             options: options.clone(),
@@ -139,8 +140,6 @@ impl ProcessState {
                 actions: Mutex::new([GuestAction::default(); 65]),
                 warned: Mutex::new(BTreeSet::new()),
                 generation: AtomicU64::new(0),
-                bus,
-                clock,
             }),
             signal_mask: 0,
             clear_child_tid: 0,
@@ -155,6 +154,7 @@ impl ProcessState {
     /// The state of a new thread of the same process.
     pub(crate) fn new_thread(&self) -> ProcessState {
         ProcessState {
+            arch: self.arch,
             memory: self.memory.clone(),
             exe: self.exe.clone(),
             options: self.options.clone(),
@@ -169,21 +169,19 @@ impl ProcessState {
         }
     }
 
-    /// Drops `hart`'s translations if another thread changed the address space.
-    pub(crate) fn sync_address_space(&mut self, hart: &mut Hart) {
+    /// Drops the CPU's translations if another thread changed the address space.
+    pub(crate) fn sync_address_space(&mut self, cpu: &mut dyn LinuxCpu) {
         let now = self.shared.generation.load(Ordering::Acquire);
         if now != self.seen_generation {
             self.seen_generation = now;
-            hart.flush_translations();
-            hart.flush_code();
+            cpu.flush_code();
         }
     }
 
     /// Records an address-space change every thread must see.
-    pub(crate) fn changed_address_space(&mut self, hart: &mut Hart) {
+    pub(crate) fn changed_address_space(&mut self, cpu: &mut dyn LinuxCpu) {
         self.seen_generation = self.shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        hart.flush_translations();
-        hart.flush_code();
+        cpu.flush_code();
     }
 }
 
@@ -224,8 +222,8 @@ const CHUNK: usize = 1 << 20;
 
 /// The thread making a system call, as its handler sees it.
 pub(crate) struct Caller<'a> {
-    /// The calling thread's hart (registers as they were at the `ecall`).
-    pub(crate) hart: &'a mut Hart,
+    /// The calling thread's CPU (registers as they were at the call).
+    pub(crate) cpu: &'a mut dyn LinuxCpu,
     /// The calling thread's and its process's state.
     pub(crate) state: &'a mut ProcessState,
     /// The process's memory (a handle, as `state.memory`).
@@ -235,21 +233,21 @@ pub(crate) struct Caller<'a> {
 }
 
 /// The name of a system call, for `--strace` and warnings.
-pub fn syscall_name(number: u64) -> String {
-    table::lookup(number).map_or_else(|| format!("syscall_{number}"), |s| s.name.to_owned())
+pub fn syscall_name(arch: &Arch, number: u64) -> String {
+    table::lookup(arch.syscalls, number)
+        .map_or_else(|| format!("syscall_{number}"), |s| s.name.to_owned())
 }
 
-/// Runs the system call the hart's `ecall` asks for, sets a0 and moves past the
-/// `ecall`; then enters the handler of a signal that arrived, if any.
-pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
-    let x = hart.state.x;
-    let number = x[17];
-    let args = [x[10], x[11], x[12], x[13], x[14], x[15]];
-    let entry = table::lookup(number);
+/// Runs the system call the CPU asks for, sets its result and moves past the
+/// instruction; then enters the handler of a signal that arrived, if any.
+pub fn dispatch(cpu: &mut dyn LinuxCpu, state: &mut ProcessState) -> Outcome {
+    let (number, args) = cpu.syscall();
+    let arch = state.arch;
+    let entry = table::lookup(arch.syscalls, number);
     let handler = entry.map_or(Handler::Missing, |s| s.handler);
     let memory = state.memory.clone();
     let mut caller = Caller {
-        hart,
+        cpu,
         state,
         memory,
         number,
@@ -260,7 +258,7 @@ pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
             Ok(value) => value,
             Err(end) => {
                 if caller.state.options.strace {
-                    eprintln!("{}({:#x}, ...) = ?", syscall_name(number), args[0]);
+                    eprintln!("{}({:#x}, ...) = ?", syscall_name(arch, number), args[0]);
                 }
                 return Outcome::End(end);
             }
@@ -269,23 +267,23 @@ pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
             if caller.state.options.strace {
                 eprintln!("rt_sigreturn() = ?");
             }
-            if !super::signal::sigreturn(caller.hart, caller.state) {
+            if !super::signal::sigreturn(caller.cpu, caller.state) {
                 return Outcome::End(ProcessEnd::Signaled(libc::SIGSEGV));
             }
-            return deliver_pending(caller.hart, caller.state);
+            return deliver_pending(caller.cpu, caller.state);
         }
         Handler::Absent(errno) => err(errno),
         Handler::Missing => {
             if lock(&caller.state.shared.warned).insert(number) && !caller.state.options.strace {
                 eprintln!(
                     "turing: unimplemented system call {} ({number}): returning ENOSYS",
-                    syscall_name(number)
+                    syscall_name(arch, number)
                 );
             }
             err(libc::ENOSYS)
         }
     };
-    let Caller { hart, state, .. } = caller;
+    let Caller { cpu, state, .. } = caller;
     if result == SIGNAL_ENTERED {
         return Outcome::Continue;
     }
@@ -296,15 +294,15 @@ pub fn dispatch(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
     if interrupted && super::signal::next_restarts(state) {
         // SA_RESTART: leave the ecall to run again once the handler returns.
     } else {
-        hart.state.x[10] = result as u64;
-        hart.state.pc = hart.state.pc.wrapping_add(4);
+        cpu.finish_syscall(result as u64);
     }
-    deliver_pending(hart, state)
+    deliver_pending(cpu, state)
 }
 
 /// Prints one `--strace` line: the call by name, its arguments (path names as
 /// strings) and its result.
 fn trace(state: &ProcessState, entry: Option<&Syscall>, number: u64, args: [u64; 6], result: i64) {
+    let arch = state.arch;
     let strings = entry.map_or(&[][..], |s| s.paths);
     let shown: Vec<String> = args
         .iter()
@@ -326,18 +324,22 @@ fn trace(state: &ProcessState, entry: Option<&Syscall>, number: u64, args: [u64;
     } else {
         format!("{result:#x}")
     };
-    eprintln!("{}({}) = {outcome}", syscall_name(number), shown.join(", "));
+    eprintln!(
+        "{}({}) = {outcome}",
+        syscall_name(arch, number),
+        shown.join(", ")
+    );
 }
 
 /// Enters the handler of the next signal the host delivered to this thread.
-pub fn deliver_pending(hart: &mut Hart, state: &mut ProcessState) -> Outcome {
+pub fn deliver_pending(cpu: &mut dyn LinuxCpu, state: &mut ProcessState) -> Outcome {
     while let Some(signal) = super::signal::take_pending(state) {
         if !super::signal::has_handler(state, signal) {
             // The disposition changed after the signal arrived: the host
             // already applied the default, or it is ignored.
             continue;
         }
-        if !super::signal::deliver(hart, state, signal, 0, 0) {
+        if !super::signal::deliver(cpu, state, signal, 0, 0) {
             return Outcome::End(ProcessEnd::Signaled(libc::SIGSEGV));
         }
         break;

@@ -275,9 +275,9 @@ pub(super) fn sys_futex(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 
 /// `clone`
 pub(super) fn sys_clone(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let hart = &mut *caller.hart;
+    let cpu = &mut *caller.cpu;
     let state = &mut *caller.state;
-    clone(hart, state, a)
+    clone(cpu, state, a)
 }
 
 /// `wait4`
@@ -422,7 +422,7 @@ fn futex(memory: &UserMemory, a: [u64; 6]) -> i64 {
 /// tids are host ones), except fault signals to this thread, which the host
 /// must not see (it would kill the emulator rather than run a guest handler).
 fn send_signal(
-    hart: &mut Hart,
+    cpu: &mut dyn LinuxCpu,
     state: &mut ProcessState,
     number: u64,
     a: [u64; 6],
@@ -449,10 +449,9 @@ fn send_signal(
         if crate::signal::has_handler(state, signal) && state.signal_mask & (1 << (signal - 1)) == 0
         {
             // SI_TKILL / SI_USER, no address.
-            hart.state.pc = hart.state.pc.wrapping_add(4);
-            hart.state.x[10] = 0;
+            cpu.finish_syscall(0);
             if !crate::signal::deliver(
-                hart,
+                cpu,
                 state,
                 signal,
                 if number == nr::KILL { 0 } else { -6 },
@@ -494,13 +493,13 @@ const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 ///
 /// The arguments are in the riscv64 order: flags, stack, parent_tid, tls,
 /// child_tid.
-fn clone(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
+fn clone(cpu: &mut dyn LinuxCpu, state: &mut ProcessState, a: [u64; 6]) -> i64 {
     let (flags, stack, parent_tid, tls, child_tid) = (a[0], a[1], a[2], a[3], a[4]);
     if flags & CLONE_THREAD != 0 {
         if flags & CLONE_VM == 0 || flags & CLONE_PIDFD != 0 {
             return err(libc::EINVAL);
         }
-        return crate::spawn_thread(hart, state, a);
+        return crate::spawn_thread(cpu, state, a);
     }
     // A new process. CLONE_VM without CLONE_THREAD (vfork, posix_spawn) would
     // share memory with the parent; a forked emulator copies it instead, as
@@ -541,13 +540,8 @@ fn clone(hart: &mut Hart, state: &mut ProcessState, a: [u64; 6]) -> i64 {
             unsafe { libc::close(r) };
         }
         state.main_thread = true;
-        hart.jit_after_fork();
-        if stack != 0 {
-            hart.state.x[2] = stack;
-        }
-        if flags & CLONE_SETTLS != 0 {
-            hart.state.x[4] = tls;
-        }
+        cpu.after_fork();
+        cpu.set_child_registers(stack, (flags & CLONE_SETTLS != 0).then_some(tls));
         if flags & CLONE_CHILD_CLEARTID != 0 {
             state.clear_child_tid = child_tid;
         }
@@ -641,7 +635,7 @@ pub(super) fn sys_clone3(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
         stack.wrapping_add(stack_size)
     };
     clone(
-        caller.hart,
+        caller.cpu,
         caller.state,
         [flags | exit_signal, top, parent_slot, tls, child_tid, 0],
     )
@@ -690,8 +684,11 @@ fn exec(state: &mut ProcessState, raw_path: Vec<u8>, argv: u64, envp: u64) -> i6
         .unwrap_or(0);
     let c = |v: Vec<u8>| CString::new(v).unwrap_or_default();
     let env: Vec<CString> = envp.into_iter().map(c).collect();
-    let (program, args): (CString, Vec<CString>) = if elf::is_riscv64_elf(&head[..head_len]) {
-        // A riscv64 program runs under this emulator again.
+    let (program, args): (CString, Vec<CString>) = if elf::elf_machine(&head[..head_len])
+        .and_then(crate::arch::for_elf_machine)
+        .is_some()
+    {
+        // A program of an architecture Turing runs comes back to it.
         let Ok(me) = std::env::current_exe() else {
             return err(libc::ENOEXEC);
         };
@@ -751,7 +748,7 @@ pub(super) fn sys_exit_group(caller: &mut Caller<'_>, a: [u64; 6]) -> Result<i64
 
 /// `kill`, `tkill` and `tgkill`.
 pub(super) fn sys_kill(caller: &mut Caller<'_>, a: [u64; 6]) -> Result<i64, ProcessEnd> {
-    send_signal(caller.hart, caller.state, caller.number, a)
+    send_signal(caller.cpu, caller.state, caller.number, a)
 }
 
 /// The process's execution domain (`personality`); Linux's default, PER_LINUX.

@@ -7,7 +7,7 @@ use crate::ProcessEnd;
 use crate::{net, signal};
 
 /// What a system call does here.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Handler {
     /// Carried out by this function; its result goes to a0.
     Call(fn(&mut Caller<'_>, [u64; 6]) -> i64),
@@ -23,8 +23,9 @@ pub(crate) enum Handler {
 }
 
 /// One system call of the table.
-pub(crate) struct Syscall {
-    /// Its number in a7.
+#[derive(Debug)]
+pub struct Syscall {
+    /// Its number (in a7 on riscv64).
     pub(crate) number: u64,
     /// Linux's name for it.
     pub(crate) name: &'static str,
@@ -200,7 +201,7 @@ syscalls! {
     131 TGKILL "tgkill" => ending(process::sys_kill);
     132 SIGALTSTACK "sigaltstack" => call(|c, a| signal::sigaltstack(c.state, a));
     133 RT_SIGSUSPEND "rt_sigsuspend" => call(|c, a| signal::sigsuspend(c.state, a));
-    134 RT_SIGACTION "rt_sigaction" => call(|c, a| signal::sigaction(c.hart, c.state, a));
+    134 RT_SIGACTION "rt_sigaction" => call(|c, a| signal::sigaction(c.cpu, c.state, a));
     135 RT_SIGPROCMASK "rt_sigprocmask" => call(|c, a| signal::sigprocmask(c.state, a));
     136 RT_SIGPENDING "rt_sigpending" => call(process::sys_rt_sigpending);
     137 RT_SIGTIMEDWAIT "rt_sigtimedwait" => call(|c, a| signal::sigtimedwait(c.state, a));
@@ -386,12 +387,12 @@ syscalls! {
     462 MSEAL "mseal" => NOSYS;
 }
 
-/// The table's entry for `number`.
-pub(crate) fn lookup(number: u64) -> Option<&'static Syscall> {
-    TABLE
+/// The entry for `number` in `table` (ordered by number).
+pub(crate) fn lookup(table: &'static [Syscall], number: u64) -> Option<&'static Syscall> {
+    table
         .binary_search_by_key(&number, |s| s.number)
         .ok()
-        .map(|i| &TABLE[i])
+        .map(|i| &table[i])
 }
 
 #[cfg(test)]
@@ -407,11 +408,11 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), TABLE.len());
-        assert_eq!(lookup(63).map(|s| s.name), Some("read"));
+        assert_eq!(lookup(TABLE, 63).map(|s| s.name), Some("read"));
         assert_eq!(
-            lookup(nr::RISCV_FLUSH_ICACHE).map(|s| s.name),
+            lookup(TABLE, nr::RISCV_FLUSH_ICACHE).map(|s| s.name),
             Some("riscv_flush_icache")
         );
-        assert!(lookup(1000).is_none());
+        assert!(lookup(TABLE, 1000).is_none());
     }
 }
