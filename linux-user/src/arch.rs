@@ -140,16 +140,3 @@ pub trait LinuxCpu: Send {
     /// The translator's statistics, when it is on.
     fn jit_stats(&self) -> Option<jit_core::JitStats>;
 }
-
-/// The architectures `turing user` runs.
-pub static ARCHES: &[&Arch] = &[&crate::riscv64::RISCV64];
-
-/// The architecture of programs with ELF machine `machine`.
-pub fn for_elf_machine(machine: u16) -> Option<&'static Arch> {
-    ARCHES.iter().copied().find(|a| a.elf_machine == machine)
-}
-
-/// The supported architectures' names, for messages ("riscv64").
-pub fn supported() -> String {
-    ARCHES.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
-}

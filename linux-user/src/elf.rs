@@ -63,14 +63,14 @@ fn parse<'a>(bytes: &'a [u8], what: &Path, arch: &Arch) -> Result<Elf<'a>, Strin
     if !elf.is_64 || !elf.little_endian {
         return Err(format!(
             "{name}: not a 64-bit little-endian ELF (turing user runs {} programs)",
-            crate::arch::supported()
+            crate::supported()
         ));
     }
     if elf.header.e_machine != arch.elf_machine {
         return Err(format!(
             "{name}: wrong architecture {} (turing user runs {} programs)",
             goblin::elf::header::machine_to_str(elf.header.e_machine),
-            crate::arch::supported()
+            crate::supported()
         ));
     }
     if elf.header.e_type != ET_EXEC && elf.header.e_type != ET_DYN {

@@ -27,6 +27,19 @@ const SLICE: u64 = 1 << 20;
 /// The timebase riscv64 Linux reports for `rdtime` (10 MHz, as QEMU's virt).
 const TIMEBASE_HZ: u64 = 10_000_000;
 
+/// The architectures `turing user` runs.
+pub static ARCHES: &[&Arch] = &[&riscv64::RISCV64];
+
+/// The architecture of programs with ELF machine `machine`.
+pub fn for_elf_machine(machine: u16) -> Option<&'static Arch> {
+    ARCHES.iter().copied().find(|a| a.elf_machine == machine)
+}
+
+/// The supported architectures' names, for messages ("riscv64").
+pub fn supported() -> String {
+    ARCHES.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
+}
+
 /// How a user-mode run is set up.
 #[derive(Clone, Debug, Default)]
 pub struct UserOptions {
@@ -79,8 +92,8 @@ impl Process {
             .map_err(|e| format!("{}: {e}", host_path.display()))?;
         // Anything not ours is refused by the loader with the reason.
         let arch = elf::elf_machine(&head[..head_len])
-            .and_then(arch::for_elf_machine)
-            .unwrap_or(arch::ARCHES[0]);
+            .and_then(for_elf_machine)
+            .unwrap_or(ARCHES[0]);
         let memory = UserMemory::new()?;
         let argv0 = options
             .argv0

@@ -685,7 +685,7 @@ fn exec(state: &mut ProcessState, raw_path: Vec<u8>, argv: u64, envp: u64) -> i6
     let c = |v: Vec<u8>| CString::new(v).unwrap_or_default();
     let env: Vec<CString> = envp.into_iter().map(c).collect();
     let (program, args): (CString, Vec<CString>) = if elf::elf_machine(&head[..head_len])
-        .and_then(crate::arch::for_elf_machine)
+        .and_then(crate::for_elf_machine)
         .is_some()
     {
         // A program of an architecture Turing runs comes back to it.
