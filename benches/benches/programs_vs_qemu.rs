@@ -117,13 +117,7 @@ fn qemu_command(disk: &Path) -> Command {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let runs = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let runs = benches::runs_arg_or(1);
     let disk = programs_image();
     let turing = measure(GuestSession::spawn(turing_command(&disk)), runs, "turing");
     let qemu = measure(GuestSession::spawn(qemu_command(&disk)), runs, "qemu");

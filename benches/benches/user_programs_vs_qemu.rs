@@ -18,12 +18,6 @@ use std::time::Instant;
 
 use tests::images::debian_images;
 
-fn turing_binary() -> PathBuf {
-    std::env::var_os("TURING_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| tests::repo_root().join("target/release/turing"))
-}
-
 /// One timed task: a program of the sysroot and its arguments.
 struct Task {
     name: &'static str,
@@ -169,16 +163,9 @@ fn time(what: &str, runs: usize, make: impl Fn() -> Command) -> (f64, (usize, u6
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let runs = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1usize)
-        .max(1);
+    let runs = benches::runs_arg_or(1);
     let sysroot = debian_images().sysroot;
-    let turing = turing_binary();
+    let turing = benches::turing_binary();
     let corpus = corpus(8 << 20);
     let mut ratios = Vec::new();
     println!("real programs under turing user and qemu-riscv64 (best of {runs}):");
@@ -228,7 +215,7 @@ fn main() {
         );
         ratios.push((ratio, task.name));
     }
-    let geomean = (ratios.iter().map(|(r, _)| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
+    let geomean = benches::geomean(&ratios.iter().map(|(r, _)| *r).collect::<Vec<_>>());
     let worst = ratios
         .iter()
         .copied()

@@ -14,12 +14,18 @@ pub const DEFAULT_RUNS: usize = 3;
 
 /// `--runs N` from the bench's arguments, else [`DEFAULT_RUNS`].
 pub fn runs_arg() -> usize {
+    runs_arg_or(DEFAULT_RUNS)
+}
+
+/// `--runs N` from the bench's arguments (at least 1), else `default`.
+pub fn runs_arg_or(default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == "--runs")
         .and_then(|i| args.get(i + 1))
         .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_RUNS)
+        .unwrap_or(default)
+        .max(1)
 }
 
 /// The median of `values` (the upper one of an even count).

@@ -63,24 +63,34 @@ fn debian_busybox_runs_a_script_of_applets_like_the_hosts_busybox() {
     }
 }
 
-#[test]
-fn a_dynamically_linked_program_passes_its_system_call_checks() {
+/// Builds the check program `source` (tests/guest/user/) and runs it under
+/// `turing user --accel accel` in a scratch folder; returns its stderr once it
+/// printed "ALL OK" and exited 0.
+fn run_check_program(source: &str, flags: &[&str], accel: &str) -> String {
     let program = build_linux_program(
-        &repo_root().join("tests/guest/user/syscalls.c"),
+        &repo_root().join("tests/guest/user").join(source),
         "dynamic",
-        &[],
+        flags,
     );
-    let dir = scratch("syscalls");
+    let dir = scratch(&format!("{source}-{accel}"));
     let run = turing_user(&[
+        "--accel",
+        accel,
         "--sysroot",
         CROSS_SYSROOT,
         program.to_str().unwrap(),
         dir.to_str().unwrap(),
     ]);
     let stdout = String::from_utf8_lossy(&run.stdout);
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(stdout.contains("ALL OK"), "{stdout}\n{stderr}");
-    assert_eq!(run.status.code(), Some(0), "{stdout}\n{stderr}");
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(stdout.contains("ALL OK"), "{accel}:\n{stdout}\n{stderr}");
+    assert_eq!(run.status.code(), Some(0), "{accel}:\n{stdout}\n{stderr}");
+    stderr
+}
+
+#[test]
+fn a_dynamically_linked_program_passes_its_system_call_checks() {
+    let stderr = run_check_program("syscalls.c", &[], "jit");
     // The unimplemented call was reported once, on stderr.
     assert_eq!(
         stderr.matches("unimplemented system call").count(),
@@ -94,25 +104,8 @@ fn a_dynamically_linked_program_passes_its_system_call_checks() {
 /// with both engines; calls a kernel may lack answer ENOSYS without a warning.
 #[test]
 fn processes_timers_and_event_descriptors_work_as_on_linux() {
-    let program = build_linux_program(
-        &repo_root().join("tests/guest/user/processes.c"),
-        "dynamic",
-        &["-pthread"],
-    );
     for accel in ["jit", "interp"] {
-        let dir = scratch(&format!("processes-{accel}"));
-        let run = turing_user(&[
-            "--accel",
-            accel,
-            "--sysroot",
-            CROSS_SYSROOT,
-            program.to_str().unwrap(),
-            dir.to_str().unwrap(),
-        ]);
-        let stdout = String::from_utf8_lossy(&run.stdout);
-        let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(stdout.contains("ALL OK"), "{accel}:\n{stdout}\n{stderr}");
-        assert_eq!(run.status.code(), Some(0), "{accel}:\n{stdout}\n{stderr}");
+        let stderr = run_check_program("processes.c", &["-pthread"], accel);
         assert!(
             !stderr.contains("unimplemented system call"),
             "{accel}: {stderr}"
