@@ -23,4 +23,4 @@ pub use bus::{Bus, BusError, BusFault};
 pub use clock::VirtualClock;
 pub use device::{Device, DeviceState, MmioDevice, PioDevice, RunControl, StateError, StopReason};
 pub use irq::{InterruptAcknowledge, IrqInput, IrqLine, MsiMessage, MsiTarget, Trigger};
-pub use memory::{CodeWriteInbox, GuestRam};
+pub use memory::{CodeWriteInbox, GuestRam, SharedPages};

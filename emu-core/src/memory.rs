@@ -144,6 +144,22 @@ macro_rules! ram_access {
     };
 }
 
+/// What [`GuestRam::share`] maps over RAM pages.
+#[derive(Clone, Copy, Debug)]
+pub enum SharedPages {
+    /// A file's pages from `offset`, through the open descriptor `fd`.
+    File {
+        /// The open file.
+        fd: libc::c_int,
+        /// Where in the file the pages start (page-aligned).
+        offset: u64,
+        /// Whether stores may go through (the file is open for writing).
+        writable: bool,
+    },
+    /// Anonymous memory shared with forked children.
+    Anonymous,
+}
+
 impl GuestRam {
     /// Maps `size` bytes of zeroed anonymous memory.
     pub fn new(size: u64) -> Result<GuestRam, MemoryError> {
@@ -407,6 +423,92 @@ impl GuestRam {
         // mapping (checked by host_ptr); changing its protection cannot affect any
         // other host memory.
         unsafe { libc::mprotect(ptr.cast(), size, prot) == 0 }
+    }
+
+    /// Replaces the page-aligned RAM range `[offset, offset + len)` with a
+    /// shared mapping, for user-mode emulation's `MAP_SHARED`: a file's pages
+    /// (stores reach the file, and other processes mapping it see them) or
+    /// anonymous memory a forked child keeps sharing. The host protection is
+    /// readable (and writable with `writable`) until the caller sets it.
+    /// [`GuestRam::unshare`] puts private pages back. False if the host refused
+    /// (the reason is in `errno`).
+    ///
+    /// The bytes at these offsets change meaning at once, so the caller must
+    /// make sure no CPU still runs code it decoded from them.
+    pub fn share(&self, offset: u64, len: u64, pages: SharedPages) -> bool {
+        let Some((ptr, size)) = self.host_pages(offset, len) else {
+            return false;
+        };
+        let (flags, fd, file_offset, prot) = match pages {
+            SharedPages::File {
+                fd,
+                offset,
+                writable,
+            } => (
+                libc::MAP_SHARED,
+                fd,
+                offset,
+                if writable {
+                    libc::PROT_READ | libc::PROT_WRITE
+                } else {
+                    libc::PROT_READ
+                },
+            ),
+            SharedPages::Anonymous => (
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+                libc::PROT_READ | libc::PROT_WRITE,
+            ),
+        };
+        let Ok(file_offset) = libc::off_t::try_from(file_offset) else {
+            return false;
+        };
+        // SAFETY: [ptr, ptr+size) is page-aligned and inside our own mapping
+        // (checked by host_pages); MAP_FIXED replaces exactly those pages, so no
+        // other host memory is touched, and the range stays mapped at the same
+        // address for every raw-pointer reader.
+        let mapped = unsafe {
+            libc::mmap(
+                ptr.cast(),
+                size,
+                prot,
+                flags | libc::MAP_FIXED,
+                fd,
+                file_offset,
+            )
+        };
+        mapped == ptr.cast()
+    }
+
+    /// Puts zeroed private pages back in place of a range [`GuestRam::share`]
+    /// mapped (a guest `munmap`); they read as zero, inaccessible until the
+    /// caller sets their protection. False if the host refused.
+    pub fn unshare(&self, offset: u64, len: u64) -> bool {
+        let Some((ptr, size)) = self.host_pages(offset, len) else {
+            return false;
+        };
+        // SAFETY: as in `share`: only our own pages are replaced, in place.
+        let mapped = unsafe {
+            libc::mmap(
+                ptr.cast(),
+                size,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        mapped == ptr.cast()
+    }
+
+    /// Writes a shared file range back to its file (`msync` with `flags`).
+    pub fn sync(&self, offset: u64, len: u64, flags: libc::c_int) -> bool {
+        let Some((ptr, size)) = self.host_pages(offset, len) else {
+            return false;
+        };
+        // SAFETY: msync only reads the page-aligned range inside our mapping.
+        unsafe { libc::msync(ptr.cast(), size, flags) == 0 }
     }
 
     /// Forgets all code-page marks (after the CPUs dropped their decoded code).

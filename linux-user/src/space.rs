@@ -12,10 +12,10 @@
 //! page's translations before letting the store go on.
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use emu_core::GuestRam;
-use emu_core::sync::RwLockRecover;
+use emu_core::sync::{LockRecover, RwLockRecover};
+use emu_core::{GuestRam, SharedPages};
 
 use cpu_riscv::hart::UserAddressSpace;
 use cpu_riscv::mmu::Access;
@@ -211,6 +211,9 @@ pub struct UserMemory {
     /// `ucontext` must show. Until then a fault in translated code can only end
     /// the process, and the registers it leaves do not matter.
     precise_faults: Arc<AtomicBool>,
+    /// The ranges mapped shared (`MAP_SHARED`), start to end: their host pages
+    /// are a file's or shared anonymous memory, not the private reservation.
+    shared: Arc<Mutex<BTreeMap<u64, u64>>>,
 }
 
 /// The host protection for a guest protection (None: unmapped) on a page that
@@ -260,6 +263,7 @@ impl UserMemory {
             ram: Arc::new(ram),
             areas: Arc::new(AreaMap::default()),
             precise_faults: Arc::new(AtomicBool::new(false)),
+            shared: Arc::new(Mutex::new(BTreeMap::new())),
         })
     }
 
@@ -410,6 +414,7 @@ impl UserMemory {
 
     /// Maps fresh zeroed pages.
     pub fn map_zeroed(&self, start: u64, len: u64, prot: u8) {
+        self.drop_shared(start, len);
         self.ram.discard(start, len);
         self.areas.map(start, len, prot);
         self.mirror(start, len);
@@ -435,14 +440,114 @@ impl UserMemory {
     /// Unmaps pages and gives their memory back.
     pub fn unmap(&self, start: u64, len: u64) {
         self.areas.unmap(start, len);
+        self.drop_shared(start, len);
         self.mirror(start, len);
         self.ram.discard(start, len);
+    }
+
+    /// Maps `pages` shared at `[start, start + len)` with protection `prot`
+    /// (`MAP_SHARED`); the errno if the host refuses.
+    pub fn map_shared(
+        &self,
+        start: u64,
+        len: u64,
+        prot: u8,
+        pages: SharedPages,
+    ) -> Result<(), i32> {
+        self.drop_shared(start, len);
+        if !self.ram.share(start, len, pages) {
+            let errno = std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::ENOMEM);
+            // What was there is gone either way: leave private zeroed pages.
+            self.ram.unshare(start, len);
+            self.areas.unmap(start, len);
+            self.mirror(start, len);
+            return Err(errno);
+        }
+        self.shared.lock_recover().insert(start, start + len);
+        self.areas.map(start, len, prot);
+        self.mirror(start, len);
+        Ok(())
+    }
+
+    /// Writes the shared file pages in `[start, start + len)` back (`msync`).
+    pub fn sync_shared(&self, start: u64, len: u64, flags: libc::c_int) {
+        let end = start.saturating_add(len);
+        let shared = self.shared.lock_recover();
+        for (&from, &to) in shared.range(..end) {
+            let (lo, hi) = (from.max(start), to.min(end));
+            if lo < hi {
+                self.ram.sync(lo, hi - lo, flags);
+            }
+        }
+    }
+
+    /// Puts private pages back where `[start, start + len)` overlaps shared
+    /// mappings, keeping the parts of those outside it.
+    fn drop_shared(&self, start: u64, len: u64) {
+        let end = start.saturating_add(len);
+        let mut shared = self.shared.lock_recover();
+        let overlapping: Vec<(u64, u64)> = shared
+            .range(..end)
+            .filter(|&(_, &to)| to > start)
+            .map(|(&from, &to)| (from, to))
+            .collect();
+        for (from, to) in overlapping {
+            shared.remove(&from);
+            let (lo, hi) = (from.max(start), to.min(end));
+            self.ram.unshare(lo, hi - lo);
+            if from < lo {
+                shared.insert(from, lo);
+            }
+            if hi < to {
+                shared.insert(hi, to);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Shared pages stay shared where they are still mapped, and turn back
+    /// into fresh private pages where something else is mapped over them.
+    #[test]
+    fn shared_mappings_split_and_give_way_to_private_pages() {
+        let memory = UserMemory::new().expect("reserve");
+        let rw = PROT_READ | PROT_WRITE;
+        memory
+            .map_shared(0x40000, 3 * PAGE, rw, SharedPages::Anonymous)
+            .expect("shared map");
+        for page in 0..3 {
+            memory.write(0x40000 + page * PAGE, &[7]).unwrap();
+        }
+        memory.map_zeroed(0x40000 + PAGE, PAGE, rw);
+        let shared: Vec<(u64, u64)> = memory
+            .shared
+            .lock_recover()
+            .iter()
+            .map(|(&a, &b)| (a, b))
+            .collect();
+        assert_eq!(
+            shared,
+            [
+                (0x40000, 0x40000 + PAGE),
+                (0x40000 + 2 * PAGE, 0x40000 + 3 * PAGE)
+            ]
+        );
+        let mut byte = [0u8];
+        memory.read(0x40000 + PAGE, &mut byte).unwrap();
+        assert_eq!(byte, [0], "the page mapped over is fresh");
+        memory.read(0x40000 + 2 * PAGE, &mut byte).unwrap();
+        assert_eq!(byte, [7], "the rest keeps its contents");
+        memory.unmap(0x40000, 3 * PAGE);
+        assert!(memory.shared.lock_recover().is_empty());
+        memory.map_zeroed(0x40000, PAGE, rw);
+        memory.read(0x40000, &mut byte).unwrap();
+        assert_eq!(byte, [0]);
+    }
 
     #[test]
     fn areas_split_and_merge_like_vmas() {

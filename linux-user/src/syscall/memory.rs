@@ -1,6 +1,7 @@
 //! System calls: memory.
 
 use super::*;
+use emu_core::SharedPages;
 
 /// `brk`
 pub(super) fn sys_brk(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
@@ -163,10 +164,21 @@ fn mmap(cpu: &mut dyn LinuxCpu, state: &mut ProcessState, a: [u64; 6]) -> i64 {
             }
         }
     };
+    if flags & libc::MAP_TYPE == libc::MAP_SHARED
+        || flags & libc::MAP_TYPE == libc::MAP_SHARED_VALIDATE
+    {
+        if let Err(e) = map_shared(&memory, start, size, prot, flags, fd, offset) {
+            return err(e);
+        }
+        if fixed {
+            state.changed_address_space(cpu);
+        }
+        return start as i64;
+    }
     memory.map_zeroed(start, size, prot_bits(prot));
     if flags & libc::MAP_ANONYMOUS == 0 {
-        // File contents are copied in (`poke` writes whatever the protection) (a private mapping; MAP_SHARED writes are
-        // not carried back to the file).
+        // A private file mapping: the contents are copied in (`poke` writes
+        // whatever the protection), and stores stay in the process.
         let mut done = 0u64;
         while done < len {
             let want = ((len - done) as usize).min(CHUNK);
@@ -262,7 +274,8 @@ fn mapped_range(memory: &UserMemory, start: u64, len: u64) -> Result<u64, i64> {
     Ok(len)
 }
 
-/// `msync(addr, len, flags)`: private copies have nothing to write back.
+/// `msync(addr, len, flags)`: shared file pages are written back; private
+/// copies have nothing to write back.
 pub(super) fn sys_msync(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     const MS_ASYNC: u64 = 1;
     const MS_INVALIDATE: u64 = 2;
@@ -273,7 +286,10 @@ pub(super) fn sys_msync(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
         return err(libc::EINVAL);
     }
     match mapped_range(&caller.memory, a[0], a[1]) {
-        Ok(_) => 0,
+        Ok(len) => {
+            caller.memory.sync_shared(a[0], len, a[2] as libc::c_int);
+            0
+        }
         Err(e) => e,
     }
 }
@@ -367,4 +383,40 @@ pub(super) fn sys_pkey_alloc(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
         return err(libc::EINVAL);
     }
     err(libc::ENOSPC)
+}
+
+/// `MAP_SHARED`: the file's own pages (stores reach the file and every process
+/// mapping it) or, with MAP_ANONYMOUS, memory forked children keep sharing.
+/// Errors as Linux's: EACCES for a file not open for reading, or for writing
+/// when the mapping is writable.
+fn map_shared(
+    memory: &UserMemory,
+    start: u64,
+    size: u64,
+    prot: u64,
+    flags: i32,
+    fd: i32,
+    offset: u64,
+) -> Result<(), i32> {
+    let pages = if flags & libc::MAP_ANONYMOUS != 0 {
+        SharedPages::Anonymous
+    } else {
+        // SAFETY: plain values.
+        let mode = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        if mode < 0 {
+            return Err(libc::EBADF);
+        }
+        let access = mode & libc::O_ACCMODE;
+        if access == libc::O_WRONLY
+            || (access == libc::O_RDONLY && prot & libc::PROT_WRITE as u64 != 0)
+        {
+            return Err(libc::EACCES);
+        }
+        SharedPages::File {
+            fd,
+            offset,
+            writable: access == libc::O_RDWR,
+        }
+    };
+    memory.map_shared(start, size, prot_bits(prot), pages)
 }

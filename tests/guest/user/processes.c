@@ -218,6 +218,41 @@ int main(int argc, char **argv) {
     CHECK("mincore unmapped", mincore(map, 2 * page, residency) == -1 && errno == ENOMEM);
     munmap(map, page);
 
+    /* MAP_SHARED: stores reach the file; anonymous shared memory stays shared
+     * with a forked child; a mapping made later at the same place is fresh. */
+    snprintf(path, sizeof path, "%s/shared.bin", dir);
+    int sfile = open(path, O_CREAT | O_TRUNC | O_RDWR, 0644);
+    CHECK("shared file", sfile >= 0 && ftruncate(sfile, page) == 0);
+    char *fmap = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, sfile, 0);
+    char back[8] = {0};
+    CHECK("MAP_SHARED file", fmap != MAP_FAILED && (memcpy(fmap, "shared!", 7), 1) &&
+                                 msync(fmap, page, MS_SYNC) == 0 &&
+                                 pread(sfile, back, 7, 0) == 7 && memcmp(back, "shared!", 7) == 0);
+    CHECK("MAP_SHARED sees file writes", pwrite(sfile, "FILE", 4, 0) == 4 &&
+                                             memcmp(fmap, "FILE", 4) == 0);
+    char *again = mmap(fmap, page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    CHECK("MAP_FIXED over a shared map", again == fmap && fmap[0] == 0 &&
+                                             pread(sfile, back, 4, 0) == 4 &&
+                                             memcmp(back, "FILE", 4) == 0);
+    munmap(again, page);
+    int rdonly = open(path, O_RDONLY);
+    CHECK("MAP_SHARED writable on a read-only file",
+          mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, rdonly, 0) == MAP_FAILED &&
+              errno == EACCES);
+    close(rdonly);
+    close(sfile);
+    volatile int *counter = mmap(NULL, page, PROT_READ | PROT_WRITE,
+                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    pid = fork();
+    if (pid == 0) {
+        *counter = 42;
+        _exit(0);
+    }
+    CHECK("MAP_SHARED anonymous after fork", counter != MAP_FAILED && exit_status(pid) == 0 &&
+                                                 *counter == 42);
+    munmap((void *)counter, page);
+
     /* prctl: the thread's name. */
     char name[16] = {0};
     CHECK("prctl name", prctl(PR_SET_NAME, "riscv-test") == 0 && prctl(PR_GET_NAME, name) == 0 &&
