@@ -6,8 +6,9 @@
 //! and this SIGSEGV handler decides what it was:
 //!
 //! - a store to a writable page kept read-only because the hart decoded code from
-//!   it: the page is made writable, its translations are dropped before the hart
-//!   next dispatches ([`cpu_riscv::hart::note_code_written`]), and the store goes on;
+//!   it: the page is made writable, every thread's CPU is told to drop what it
+//!   decoded from it before it next dispatches (this thread's at once, through
+//!   [`cpu_riscv::hart::note_code_written`]), and the store goes on;
 //! - a guest fault: registers in translated code live in host registers, so the
 //!   guest cannot be shown a precise `ucontext`. That is why translated code only
 //!   accesses memory directly while the guest has no SIGSEGV or SIGBUS handler

@@ -45,7 +45,7 @@ pub fn supported() -> String {
 pub struct UserOptions {
     /// The riscv64 root that absolute paths are looked up in first (QEMU's `-L`).
     pub sysroot: Option<PathBuf>,
-    /// The program's argv[0], when it differs from the path (busybox applets).
+    /// The program's `argv[0]`, when it differs from the path (busybox applets).
     pub argv0: Option<String>,
     /// Print every system call with its arguments and result on stderr.
     pub strace: bool,

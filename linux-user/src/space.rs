@@ -291,14 +291,17 @@ impl UserMemory {
 
     /// An access faulted on the page at `va`. If the guest may write the page
     /// (it was kept read-only because it holds code, or another thread just
-    /// released it), forgets that it holds code and makes it writable: true, and
-    /// the access may go on once the page's translations are dropped. False for a
-    /// fault the guest must see.
+    /// released it), forgets that it holds code, tells every thread's CPU and
+    /// makes it writable: true, and the access may go on once the page's
+    /// translations are dropped. False for a fault the guest must see.
     pub fn release_code_page(&self, va: u64) -> bool {
         let page = page_down(va);
         if va >= USER_SPACE_SIZE || self.areas.prot_at(page).is_none_or(|p| p & PROT_WRITE == 0) {
             return false;
         }
+        // Every thread's CPU drops what it decoded from the page before it
+        // next runs it (the writer's own learns from the fault handler too).
+        self.ram.note_write(page, PAGE, None);
         self.ram.unmark_code_page(page);
         self.mirror(page, PAGE)
     }
@@ -510,6 +513,28 @@ impl UserMemory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store to a code page, caught by its write protection, reaches every
+    /// thread's CPU: each is told to drop the page's code, not only the writer.
+    #[test]
+    fn a_released_code_page_is_posted_to_every_cpu() {
+        let memory = UserMemory::new().expect("reserve");
+        memory.map_zeroed(0x50000, PAGE, PROT_READ | PROT_WRITE | PROT_EXEC);
+        let other_thread = memory.ram.watch_code_writes();
+        let writer = memory.ram.watch_code_writes();
+        memory.ram.mark_code_page(0x50000);
+        memory.holds_code(0x50000);
+        assert!(memory.release_code_page(0x50010));
+        for inbox in [&other_thread, &writer] {
+            assert!(inbox.has_pending());
+            assert_eq!(inbox.take(), Some(vec![0x50000]));
+        }
+        assert!(!memory.ram.is_code_page(0x50000));
+        // A page the guest may not write is a fault, told to nobody.
+        memory.map_zeroed(0x60000, PAGE, PROT_READ | PROT_EXEC);
+        assert!(!memory.release_code_page(0x60000));
+        assert!(!other_thread.has_pending());
+    }
 
     /// Shared pages stay shared where they are still mapped, and turn back
     /// into fresh private pages where something else is mapped over them.
