@@ -307,22 +307,20 @@ pub fn binfmt_line(interpreter: &Path) -> String {
     )
 }
 
+/// A bare riscv64 process for unit tests: a hart and the system calls' state.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
-    use crate::syscall::nr;
-    use cpu_riscv::hart::{Hart, RunExit};
-    use cpu_riscv::test_asm::{EBREAK, RET, addi, blt, jal, sw};
-    use cpu_riscv::trap::cause;
+    use cpu_riscv::hart::Hart;
 
     /// A riscv64 process's hart and state, for tests that look at registers.
-    struct BareProcess {
-        hart: Hart,
-        state: syscall::ProcessState,
+    pub(crate) struct BareProcess {
+        pub(crate) hart: Hart,
+        pub(crate) state: syscall::ProcessState,
     }
 
     /// A process with one mapped read-write page at 0x10000 and nothing loaded.
-    fn bare_process() -> BareProcess {
+    pub(crate) fn bare_process() -> BareProcess {
         let memory = UserMemory::new().expect("reserve");
         memory.map_zeroed(0x10000, 0x1000, space::PROT_READ | space::PROT_WRITE);
         let control = Arc::new(RunControl::new());
@@ -339,6 +337,31 @@ mod tests {
         );
         BareProcess { hart, state }
     }
+
+    impl BareProcess {
+        /// Makes system call `number` with `args` as an `ecall` at 0x10000 would,
+        /// and returns a0.
+        pub(crate) fn call(&mut self, number: u64, args: &[u64]) -> i64 {
+            let mut a = [0u64; 6];
+            a[..args.len()].copy_from_slice(args);
+            self.hart.state.x[17] = number;
+            self.hart.state.x[10..16].copy_from_slice(&a);
+            self.hart.state.pc = 0x10000;
+            let outcome = syscall::dispatch(&mut self.hart, &mut self.state);
+            assert!(matches!(outcome, syscall::Outcome::Continue), "{outcome:?}");
+            self.hart.state.x[10] as i64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syscall::nr;
+    use cpu_riscv::hart::{Hart, RunExit};
+    use cpu_riscv::test_asm::{EBREAK, RET, addi, blt, jal, sw};
+    use cpu_riscv::trap::cause;
+    use testing::bare_process;
 
     /// System calls with hostile arguments (unmapped, wrapping, huge, misaligned
     /// pointers and lengths) return errors; none may panic or hurt the host.

@@ -28,6 +28,8 @@ mod files;
 mod memory;
 mod process;
 mod table;
+#[cfg(test)]
+mod tests;
 mod time;
 
 pub(crate) use process::{
@@ -149,6 +151,12 @@ impl ProcessState {
             suspend_mask: None,
             robust_list: 0,
         }
+    }
+
+    /// Whether no unimplemented call was warned about yet.
+    #[cfg(test)]
+    pub(crate) fn shared_warned_is_empty(&self) -> bool {
+        lock(&self.shared.warned).is_empty()
     }
 
     /// The state of a new thread of the same process.
