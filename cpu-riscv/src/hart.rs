@@ -343,6 +343,9 @@ pub struct Hart {
     pub(crate) debug: Option<Box<crate::debug::DebugState>>,
     /// Instruction-fetch translations for block dispatch: (vpn, RAM page).
     pub(crate) exec_cache: Box<[(u64, u64); EXEC_CACHE]>,
+    /// The `exec_cache` slots filled since it was last flushed: a flush (at
+    /// every privilege change) clears only those, not the whole cache.
+    exec_cache_filled: Vec<u16>,
     /// User-mode emulation: the process's address space, and the trap that ended
     /// the last run (U-mode traps leave the run loop instead of entering a kernel).
     pub(crate) user_space: Option<Arc<dyn UserAddressSpace>>,
@@ -352,8 +355,11 @@ pub struct Hart {
     user_trap: Option<Trap>,
 }
 
-/// Entries of the dispatch's fetch-translation cache.
-pub(crate) const EXEC_CACHE: usize = 64;
+/// Entries of the dispatch's fetch-translation cache: enough for a big
+/// program's code (perl's interpreter loop spans hundreds of pages; with 64 the
+/// misses cost 5 % of a perl run in look-ups of the process's map). At most
+/// 65,536, as slots are recorded in 16 bits.
+pub(crate) const EXEC_CACHE: usize = 512;
 
 /// How a machine runs a hart: slices of [`Hart::run`], idle in WFI.
 impl emu_core::cpu::Vcpu for Hart {
@@ -429,6 +435,7 @@ impl Hart {
             chained: 0,
             debug: None,
             exec_cache: Box::new([(u64::MAX, 0); EXEC_CACHE]),
+            exec_cache_filled: Vec::with_capacity(EXEC_CACHE),
         }
     }
 
@@ -531,13 +538,24 @@ impl Hart {
         }
         let pa = self.translate(pc, Access::Execute).ok()?;
         let off = self.bus.ram_offset(GuestPhysAddr(pa & !0xfff), PAGE_SIZE)?;
-        self.exec_cache[slot] = (vpn, off >> 12);
+        self.fill_exec_cache(vpn, off >> 12);
         Some(off | (pc & 0xfff))
+    }
+
+    /// Records that virtual page `vpn` executes from RAM page `ram_page`.
+    pub(crate) fn fill_exec_cache(&mut self, vpn: u64, ram_page: u64) {
+        let slot = (vpn as usize) & (EXEC_CACHE - 1);
+        if self.exec_cache[slot].0 == u64::MAX {
+            self.exec_cache_filled.push(slot as u16);
+        }
+        self.exec_cache[slot] = (vpn, ram_page);
     }
 
     /// Forgets the dispatch's fetch translations.
     pub(crate) fn flush_exec_cache(&mut self) {
-        self.exec_cache.fill((u64::MAX, 0));
+        for slot in self.exec_cache_filled.drain(..) {
+            self.exec_cache[usize::from(slot)] = (u64::MAX, 0);
+        }
     }
 
     /// Executes one instruction, or takes the interrupt or trap due instead, and

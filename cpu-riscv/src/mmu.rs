@@ -194,11 +194,22 @@ impl Hart {
         if privilege == PRIV_U
             && let Some(space) = &self.user_space
         {
-            return if space.permits(va, access) {
-                Ok(va)
-            } else {
-                Err(access.page_fault(va))
-            };
+            // A page the dispatch found executable since the last flush of
+            // fetch translations still is: no look-up in the process's map
+            // (the interpreter fetches through here at every page change).
+            let vpn = va >> 12;
+            let slot = (vpn as usize) & (crate::hart::EXEC_CACHE - 1);
+            if access == Access::Execute && self.exec_cache[slot] == (vpn, vpn) {
+                return Ok(va);
+            }
+            if !space.permits(va, access) {
+                return Err(access.page_fault(va));
+            }
+            if access == Access::Execute {
+                // User mode: a virtual address is its RAM offset.
+                self.fill_exec_cache(vpn, vpn);
+            }
+            return Ok(va);
         }
         let satp = self.state.satp;
         let mode = satp >> 60;
