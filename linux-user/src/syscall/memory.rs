@@ -64,8 +64,16 @@ pub(super) fn sys_mremap(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     mremap(cpu, state, a)
 }
 
-/// `riscv_flush_icache`
-pub(super) fn sys_riscv_flush_icache(caller: &mut Caller<'_>, _: [u64; 6]) -> i64 {
+/// `riscv_flush_icache(start, end, flags)`: code stored since is seen by every
+/// thread, as Linux guarantees. Each thread drops all it translated at its next
+/// look at the address space; the code pages in `[start, end)` also reach every
+/// thread's CPU at once, to be dropped at its next dispatch (stores through
+/// another mapping of the same memory are not caught by write protection).
+pub(super) fn sys_riscv_flush_icache(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
+    let (start, end) = (a[0].min(USER_SPACE_SIZE), a[1].min(USER_SPACE_SIZE));
+    if end > start {
+        caller.memory.ram.note_write(start, end - start, None);
+    }
     let cpu = &mut *caller.cpu;
     let state = &mut *caller.state;
     state.changed_address_space(cpu);

@@ -205,3 +205,24 @@ fn calls_a_kernel_may_lack_answer_as_such_a_kernel_does() {
         "syscall_3999"
     );
 }
+
+#[test]
+fn flushing_the_instruction_cache_reaches_every_cpu() {
+    let mut p = bare_process();
+    let memory = p.state.memory.clone();
+    memory.map_zeroed(
+        0x40000,
+        0x2000,
+        crate::space::PROT_READ | crate::space::PROT_EXEC,
+    );
+    let other_thread = memory.ram.watch_code_writes();
+    memory.ram.mark_code_page(0x41000);
+    assert_eq!(p.call(nr::RISCV_FLUSH_ICACHE, &[0x40000, 0x42000, 0]), 0);
+    assert!(other_thread.has_pending());
+    assert_eq!(other_thread.take(), Some(vec![0x41000]));
+    // A range past the address space is cut to it, not refused.
+    assert_eq!(
+        p.call(nr::RISCV_FLUSH_ICACHE, &[u64::MAX - 10, u64::MAX, 0]),
+        0
+    );
+}
