@@ -14,7 +14,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use tests::images::debian_images;
 
@@ -141,25 +140,11 @@ fn tasks(sysroot: &Path) -> Vec<Task> {
 /// Best wall time of `runs` runs and the output's digest (its length and a
 /// hash, so big outputs compare cheaply).
 fn time(what: &str, runs: usize, make: impl Fn() -> Command) -> (f64, (usize, u64)) {
-    let mut best = f64::INFINITY;
-    let mut digest = (0, 0);
-    for _ in 0..runs {
-        let started = Instant::now();
-        let run = make().output().unwrap_or_else(|e| panic!("{what}: {e}"));
-        let seconds = started.elapsed().as_secs_f64();
-        assert!(
-            run.status.success(),
-            "{what} failed ({}): {}",
-            run.status,
-            String::from_utf8_lossy(&run.stderr)
-        );
-        let hash = run.stdout.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-        });
-        digest = (run.stdout.len(), hash);
-        best = best.min(seconds);
-    }
-    (best, digest)
+    let (best, stdout) = benches::best_of(what, runs, make);
+    let hash = stdout.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    (best, (stdout.len(), hash))
 }
 
 fn main() {

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use tests::images::debian_images;
 
@@ -41,22 +40,9 @@ fn input_file() -> PathBuf {
 }
 
 /// Best wall time of `RUNS` runs of `command`, and its output (a digest line).
-fn time(what: &str, mut make: impl FnMut() -> Command) -> (f64, String) {
-    let mut best = f64::INFINITY;
-    let mut output = String::new();
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        let run = make().output().unwrap_or_else(|e| panic!("{what}: {e}"));
-        let seconds = started.elapsed().as_secs_f64();
-        assert!(
-            run.status.success(),
-            "{what} failed: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        output = String::from_utf8_lossy(&run.stdout).into_owned();
-        best = best.min(seconds);
-    }
-    (best, output)
+fn time(what: &str, make: impl FnMut() -> Command) -> (f64, String) {
+    let (best, stdout) = benches::best_of(what, RUNS, make);
+    (best, String::from_utf8_lossy(&stdout).into_owned())
 }
 
 fn digest(line: &str) -> &str {

@@ -144,6 +144,27 @@ pub fn debian_boot_args<'a>(command: &'a mut Command, prefix: &str) -> &'a mut C
         .arg(&images.initramfs)
 }
 
+/// The best wall time of `runs` runs (at least one) of the command `make`
+/// builds, and the last run's stdout; panics naming `what` if a run fails.
+pub fn best_of(what: &str, runs: usize, mut make: impl FnMut() -> Command) -> (f64, Vec<u8>) {
+    let mut best = f64::INFINITY;
+    let mut stdout = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        let run = make().output().unwrap_or_else(|e| panic!("{what}: {e}"));
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(
+            run.status.success(),
+            "{what} failed ({}): {}",
+            run.status,
+            String::from_utf8_lossy(&run.stderr)
+        );
+        stdout = run.stdout;
+        best = best.min(seconds);
+    }
+    (best, stdout)
+}
+
 /// The geometric mean of `values`.
 pub fn geomean(values: &[f64]) -> f64 {
     let logs: f64 = values.iter().map(|v| v.ln()).sum();

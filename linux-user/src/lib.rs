@@ -35,6 +35,14 @@ pub fn for_elf_machine(machine: u16) -> Option<&'static Arch> {
     ARCHES.iter().copied().find(|a| a.elf_machine == machine)
 }
 
+/// The architecture of the program at `path` (a host path), by its ELF
+/// header; None for anything Turing does not run.
+pub fn arch_of(path: &Path) -> std::io::Result<Option<&'static Arch>> {
+    let mut head = [0u8; 64];
+    let len = std::io::Read::read(&mut std::fs::File::open(path)?, &mut head)?;
+    Ok(elf::elf_machine(&head[..len]).and_then(for_elf_machine))
+}
+
 /// The supported architectures' names, for messages ("riscv64").
 pub fn supported() -> String {
     ARCHES.iter().map(|a| a.name).collect::<Vec<_>>().join(", ")
@@ -86,13 +94,9 @@ impl Process {
         options: &UserOptions,
     ) -> Result<Process, String> {
         let host_path = elf::in_sysroot(options.sysroot.as_deref(), program);
-        let mut head = [0u8; 64];
-        let head_len = std::fs::File::open(&host_path)
-            .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-            .map_err(|e| format!("{}: {e}", host_path.display()))?;
         // Anything not ours is refused by the loader with the reason.
-        let arch = elf::elf_machine(&head[..head_len])
-            .and_then(for_elf_machine)
+        let arch = arch_of(&host_path)
+            .map_err(|e| format!("{}: {e}", host_path.display()))?
             .unwrap_or(ARCHES[0]);
         let memory = UserMemory::new()?;
         let argv0 = options

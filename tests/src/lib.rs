@@ -25,6 +25,15 @@ pub fn build_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// An empty folder for a test's files, `target/guest/<group>/<name>`, emptied
+/// of what an earlier run left.
+pub fn fresh_dir(group: &str, name: &str) -> PathBuf {
+    let dir = build_dir(group).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the test's folder");
+    dir
+}
+
 /// The cross compiler for bare-metal guests.
 pub const CROSS_GCC: &str = "riscv64-unknown-elf-gcc";
 

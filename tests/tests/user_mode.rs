@@ -17,10 +17,7 @@ fn turing_user(args: &[&str]) -> Output {
 
 /// A fresh, empty scratch folder.
 fn scratch(name: &str) -> PathBuf {
-    let dir = build_dir("user").join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    tests::fresh_dir("user", name)
 }
 
 #[test]

@@ -5,7 +5,6 @@
 //! bash, so the programs are started the way a shell starts them (fork, execve
 //! re-entering Turing, pipes), and each reports its time on stderr.
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ const TASK_LIMIT: Duration = Duration::from_secs(600);
 /// and checks that its output is `expected`.
 fn run_task(name: &str, script: &str, expected: &str) {
     let sysroot = debian_images().sysroot;
-    let dir = scratch(name);
+    let dir = tests::fresh_dir("user-programs", name);
     let bash = sysroot.join("usr/bin/bash");
     let started = Instant::now();
     let mut child = Command::new(turing_binary())
@@ -66,13 +65,6 @@ fn run_task(name: &str, script: &str, expected: &str) {
         !stderr.contains("unimplemented system call"),
         "{name}: {stderr}"
     );
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("user-programs-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch folder");
-    dir
 }
 
 #[test]

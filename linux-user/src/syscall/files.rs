@@ -4,24 +4,17 @@ use super::*;
 
 /// `read, pread64`
 pub(super) fn sys_read(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let memory = caller.memory.clone();
     let number = caller.number;
-    let len = (a[2] as usize).min(CHUNK);
-    let mut buf = vec![0u8; len];
-    // SAFETY: buf is ours and len bytes long.
-    let n = unsafe {
-        if number == nr::READ {
-            libc::read(a[0] as i32, buf.as_mut_ptr().cast(), len)
-        } else {
-            libc::pread(a[0] as i32, buf.as_mut_ptr().cast(), len, a[3] as i64)
-        }
-    };
-    if n > 0
-        && let Err(f) = memory.write(a[1], &buf[..n as usize])
-    {
-        return f.into();
-    }
-    host(n as i64)
+    read_into(&caller.memory, a[1], a[2], |buf, len| {
+        // SAFETY: `buf` is ours and `len` bytes long (or null with 0).
+        (unsafe {
+            if number == nr::READ {
+                libc::read(a[0] as i32, buf.cast(), len)
+            } else {
+                libc::pread(a[0] as i32, buf.cast(), len, a[3] as i64)
+            }
+        }) as i64
+    })
 }
 
 /// `write, pwrite64`
@@ -124,17 +117,11 @@ pub(super) fn sys_pipe2(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 
 /// `getdents64`
 pub(super) fn sys_getdents64(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let memory = caller.memory.clone();
-    let len = (a[2] as usize).min(CHUNK);
-    let mut buf = vec![0u8; len];
-    // SAFETY: buf is ours; linux_dirent64 has the same layout on both.
-    let n = unsafe { libc::syscall(libc::SYS_getdents64, a[0] as i32, buf.as_mut_ptr(), len) };
-    if n > 0
-        && let Err(f) = memory.write(a[1], &buf[..n as usize])
-    {
-        return f.into();
-    }
-    host(n)
+    read_into(&caller.memory, a[1], a[2], |buf, len| {
+        // SAFETY: `buf` is ours and `len` bytes long (or null with 0);
+        // linux_dirent64 has the same layout on both.
+        unsafe { libc::syscall(libc::SYS_getdents64, a[0] as i32, buf, len) }
+    })
 }
 
 /// `newfstatat, fstat`
@@ -179,9 +166,9 @@ pub(super) fn sys_statfs(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let state = &mut *caller.state;
     let memory = caller.memory.clone();
     match path_arg(state, a[0]) {
-        Ok(path) => copy_out_struct(&memory, a[1], 120, |buf| {
+        Ok(path) => with_buffer(&memory, a[1], 120, Way::Out, |buf| {
             // SAFETY: struct statfs is 120 bytes on both; path is a C string.
-            unsafe { libc::syscall(libc::SYS_statfs, path.as_ptr(), buf.as_mut_ptr()) }
+            unsafe { libc::syscall(libc::SYS_statfs, path.as_ptr(), buf) }
         }),
         Err(e) => e,
     }
@@ -190,9 +177,9 @@ pub(super) fn sys_statfs(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 /// `fstatfs`
 pub(super) fn sys_fstatfs(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let memory = caller.memory.clone();
-    copy_out_struct(&memory, a[1], 120, |buf| {
+    with_buffer(&memory, a[1], 120, Way::Out, |buf| {
         // SAFETY: struct statfs is 120 bytes on both.
-        unsafe { libc::syscall(libc::SYS_fstatfs, a[0] as i32, buf.as_mut_ptr()) }
+        unsafe { libc::syscall(libc::SYS_fstatfs, a[0] as i32, buf) }
     })
 }
 
@@ -444,17 +431,11 @@ pub(super) fn sys_fdatasync(_: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 pub(super) fn sys_utimensat(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let state = &mut *caller.state;
     let memory = caller.memory.clone();
-    let mut times = [0u8; 32];
-    if a[2] != 0
-        && let Err(f) = memory.read(a[2], &mut times)
-    {
-        return f.into();
-    }
-    let times_ptr = if a[2] == 0 {
-        std::ptr::null()
-    } else {
-        times.as_ptr()
+    let times = match optional_in(&memory, a[2], 32) {
+        Ok(times) => times,
+        Err(e) => return e,
     };
+    let times_ptr = optional_ptr(&times);
     let path = if a[1] == 0 {
         None
     } else {

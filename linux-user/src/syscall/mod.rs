@@ -404,24 +404,6 @@ fn write_timespec(memory: &UserMemory, at: u64, ts: &libc::timespec) -> i64 {
     }
 }
 
-/// Runs `fill` on a host buffer of `len` bytes and copies it to the guest at `at`.
-fn copy_out_struct(
-    memory: &UserMemory,
-    at: u64,
-    len: usize,
-    fill: impl FnOnce(&mut [u8]) -> i64,
-) -> i64 {
-    let mut buf = vec![0u8; len];
-    let r = fill(&mut buf);
-    if r < 0 {
-        return err(last_errno());
-    }
-    match memory.write(at, &buf) {
-        Ok(()) => r,
-        Err(f) => f.into(),
-    }
-}
-
 /// Reads the guest `struct timespec` at `at` (None for a null pointer).
 pub(crate) fn read_timeout(memory: &UserMemory, at: u64) -> Result<Option<libc::timespec>, i64> {
     if at == 0 {
@@ -506,6 +488,22 @@ fn read_into(
         return f.into();
     }
     n
+}
+
+/// A guest input structure of `len` bytes a host call reads, copied in; None
+/// for a null pointer (which the call takes as "none").
+fn optional_in(memory: &UserMemory, at: u64, len: usize) -> Result<Option<Vec<u8>>, i64> {
+    if at == 0 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; len];
+    memory.read(at, &mut buf).map_err(i64::from)?;
+    Ok(Some(buf))
+}
+
+/// The host pointer to an [`optional_in`] structure, or null.
+fn optional_ptr(buf: &Option<Vec<u8>>) -> *const u8 {
+    buf.as_ref().map_or(std::ptr::null(), |b| b.as_ptr())
 }
 
 /// A guest C string (not a path), for names such as an xattr's or a memfd's.

@@ -158,9 +158,9 @@ pub(super) fn sys_uname(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 /// `sysinfo`
 pub(super) fn sys_sysinfo(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let memory = caller.memory.clone();
-    copy_out_struct(&memory, a[0], 112, |buf| {
+    with_buffer(&memory, a[0], 112, Way::Out, |buf| {
         // SAFETY: struct sysinfo is 112 bytes on both.
-        unsafe { libc::syscall(libc::SYS_sysinfo, buf.as_mut_ptr()) }
+        unsafe { libc::syscall(libc::SYS_sysinfo, buf) }
     })
 }
 
@@ -181,18 +181,18 @@ pub(super) fn sys_times(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 /// `getrusage`
 pub(super) fn sys_getrusage(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let memory = caller.memory.clone();
-    copy_out_struct(&memory, a[1], 144, |buf| {
+    with_buffer(&memory, a[1], 144, Way::Out, |buf| {
         // SAFETY: struct rusage is 144 bytes on both.
-        unsafe { libc::syscall(libc::SYS_getrusage, a[0] as i32, buf.as_mut_ptr()) }
+        unsafe { libc::syscall(libc::SYS_getrusage, a[0] as i32, buf) }
     })
 }
 
 /// `getrlimit`
 pub(super) fn sys_getrlimit(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let memory = caller.memory.clone();
-    copy_out_struct(&memory, a[1], 16, |buf| {
+    with_buffer(&memory, a[1], 16, Way::Out, |buf| {
         // SAFETY: struct rlimit is two u64s on both.
-        unsafe { libc::syscall(libc::SYS_getrlimit, a[0] as i32, buf.as_mut_ptr()) }
+        unsafe { libc::syscall(libc::SYS_getrlimit, a[0] as i32, buf) }
     })
 }
 
@@ -209,7 +209,7 @@ pub(super) fn sys_prlimit64(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     if a[3] == 0 {
         0
     } else {
-        copy_out_struct(&memory, a[3], 16, |buf| {
+        with_buffer(&memory, a[3], 16, Way::Out, |buf| {
             // SAFETY: struct rlimit64 is two u64s; no new limit is set.
             unsafe {
                 libc::syscall(
@@ -217,7 +217,7 @@ pub(super) fn sys_prlimit64(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
                     a[0] as i32,
                     a[1] as i32,
                     std::ptr::null::<u8>(),
-                    buf.as_mut_ptr(),
+                    buf,
                 )
             }
         })
@@ -226,39 +226,18 @@ pub(super) fn sys_prlimit64(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 
 /// `getrandom`
 pub(super) fn sys_getrandom(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let memory = caller.memory.clone();
-    let len = (a[1] as usize).min(CHUNK);
-    let mut buf = vec![0u8; len];
-    // SAFETY: buf is ours.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), len, a[2] as u32) };
-    if n > 0
-        && let Err(f) = memory.write(a[0], &buf[..n as usize])
-    {
-        return f.into();
-    }
-    host(n as i64)
+    read_into(&caller.memory, a[0], a[1], |buf, len| {
+        // SAFETY: `buf` is ours and `len` bytes long (or null with 0).
+        (unsafe { libc::getrandom(buf.cast(), len, a[2] as u32) }) as i64
+    })
 }
 
 /// `sched_getaffinity`
 pub(super) fn sys_sched_getaffinity(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
-    let memory = caller.memory.clone();
-    let len = (a[1] as usize).min(4096);
-    let mut buf = vec![0u8; len];
-    // SAFETY: buf is ours, len bytes.
-    let n = unsafe {
-        libc::syscall(
-            libc::SYS_sched_getaffinity,
-            a[0] as i32,
-            len,
-            buf.as_mut_ptr(),
-        )
-    };
-    if n > 0
-        && let Err(f) = memory.write(a[2], &buf[..n as usize])
-    {
-        return f.into();
-    }
-    host(n)
+    read_into(&caller.memory, a[2], a[1].min(4096), |buf, len| {
+        // SAFETY: `buf` is ours and `len` bytes long (or null with 0).
+        unsafe { libc::syscall(libc::SYS_sched_getaffinity, a[0] as i32, len, buf) }
+    })
 }
 
 /// `sched_yield`
@@ -678,16 +657,10 @@ fn exec(state: &mut ProcessState, raw_path: Vec<u8>, argv: u64, envp: u64) -> i6
             Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&raw_path)),
         )
     };
-    let mut head = [0u8; 64];
-    let head_len = std::fs::File::open(&host_path)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .unwrap_or(0);
     let c = |v: Vec<u8>| CString::new(v).unwrap_or_default();
     let env: Vec<CString> = envp.into_iter().map(c).collect();
-    let (program, args): (CString, Vec<CString>) = if elf::elf_machine(&head[..head_len])
-        .and_then(crate::for_elf_machine)
-        .is_some()
-    {
+    let ours = crate::arch_of(&host_path).is_ok_and(|arch| arch.is_some());
+    let (program, args): (CString, Vec<CString>) = if ours {
         // A program of an architecture Turing runs comes back to it.
         let Ok(me) = std::env::current_exe() else {
             return err(libc::ENOEXEC);

@@ -88,17 +88,11 @@ pub(super) fn sys_timerfd_create(_: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 /// `setitimer(which, new, old)`.
 pub(super) fn sys_setitimer(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let memory = &caller.memory;
-    let mut new = [0u8; 32];
-    if a[1] != 0
-        && let Err(f) = memory.read(a[1], &mut new)
-    {
-        return f.into();
-    }
-    let new_ptr = if a[1] == 0 {
-        std::ptr::null()
-    } else {
-        new.as_ptr()
+    let new = match optional_in(memory, a[1], 32) {
+        Ok(new) => new,
+        Err(e) => return e,
     };
+    let new_ptr = optional_ptr(&new);
     with_buffer(memory, a[2], 32, Way::Out, |old| {
         // SAFETY: 32-byte itimervals that we own (or null).
         unsafe { libc::syscall(libc::SYS_setitimer, a[0] as i32, new_ptr, old) }
@@ -109,17 +103,11 @@ pub(super) fn sys_setitimer(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
 /// is the same on both, and thread ids are host ones, so SIGEV_THREAD_ID works.
 pub(super) fn sys_timer_create(caller: &mut Caller<'_>, a: [u64; 6]) -> i64 {
     let memory = &caller.memory;
-    let mut event = [0u8; 64];
-    if a[1] != 0
-        && let Err(f) = memory.read(a[1], &mut event)
-    {
-        return f.into();
-    }
-    let event_ptr = if a[1] == 0 {
-        std::ptr::null()
-    } else {
-        event.as_ptr()
+    let event = match optional_in(memory, a[1], 64) {
+        Ok(event) => event,
+        Err(e) => return e,
     };
+    let event_ptr = optional_ptr(&event);
     with_buffer(memory, a[2], 4, Way::Out, |id| {
         // SAFETY: a 64-byte sigevent (or null) and a 4-byte timer id that we own.
         unsafe { libc::syscall(libc::SYS_timer_create, a[0] as i32, event_ptr, id) }
