@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod images;
+pub mod moo;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,569 @@
+//! One x86 CPU: its state, its view of memory (segmentation, then the physical
+//! bus), the cache of decoded instructions, and how it takes exceptions and
+//! interrupts. The instructions themselves are in `exec`.
+
+use std::sync::Arc;
+
+use emu_core::{Bus, CodeWriteInbox, GuestPhysAddr};
+use rustc_hash::FxHashMap;
+
+use crate::decode::{self, DecodeError, Insn};
+use crate::flags::mask;
+use crate::model::CpuModel;
+use crate::state::{CpuState, SegReg, cr0, flags, gpr};
+
+/// Exception vectors.
+pub mod vector {
+    /// Divide error.
+    pub const DE: u8 = 0;
+    /// Debug.
+    pub const DB: u8 = 1;
+    /// Breakpoint (INT3).
+    pub const BP: u8 = 3;
+    /// Overflow (INTO).
+    pub const OF: u8 = 4;
+    /// BOUND range exceeded.
+    pub const BR: u8 = 5;
+    /// Invalid opcode.
+    pub const UD: u8 = 6;
+    /// Device (FPU) not available.
+    pub const NM: u8 = 7;
+    /// Double fault.
+    pub const DF: u8 = 8;
+    /// Stack-segment fault.
+    pub const SS: u8 = 12;
+    /// General protection.
+    pub const GP: u8 = 13;
+    /// Page fault.
+    pub const PF: u8 = 14;
+}
+
+/// An exception an instruction raised: it is delivered with the instruction
+/// pointer of the faulting instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The vector ([`vector`]).
+    pub vector: u8,
+    /// The error code, for the exceptions that push one.
+    pub error: Option<u32>,
+}
+
+impl Fault {
+    /// #UD.
+    pub const UD: Fault = Fault {
+        vector: vector::UD,
+        error: None,
+    };
+    /// #DE.
+    pub const DE: Fault = Fault {
+        vector: vector::DE,
+        error: None,
+    };
+
+    /// #GP with error code `code`.
+    pub fn gp(code: u32) -> Fault {
+        Fault {
+            vector: vector::GP,
+            error: Some(code),
+        }
+    }
+
+    /// #SS with error code `code`.
+    pub fn ss(code: u32) -> Fault {
+        Fault {
+            vector: vector::SS,
+            error: Some(code),
+        }
+    }
+}
+
+/// Why [`Cpu::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunExit {
+    /// It ran its budget.
+    Budget,
+    /// It executed HLT and waits for an interrupt.
+    Halted,
+    /// A fault while delivering a double fault (triple fault): the CPU
+    /// stopped, as a PC's shutdown cycle stops it until reset.
+    Shutdown,
+}
+
+const PAGE_SIZE: u64 = 4096;
+
+/// The decoded instructions of one physical page.
+struct DecodedPage {
+    /// Code bitness they were decoded for.
+    bits: u32,
+    /// For each byte offset, 1 + the index of its instruction in `insns`, or 0.
+    slots: Box<[u16]>,
+    insns: Vec<Insn>,
+}
+
+impl DecodedPage {
+    fn new(bits: u32) -> DecodedPage {
+        DecodedPage {
+            bits,
+            slots: vec![0; PAGE_SIZE as usize].into_boxed_slice(),
+            insns: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, offset: usize) -> Option<&Insn> {
+        match self.slots[offset] {
+            0 => None,
+            n => self.insns.get(usize::from(n) - 1),
+        }
+    }
+
+    fn insert(&mut self, offset: usize, insn: Insn) {
+        self.insns.push(insn);
+        // At most one instruction per byte offset, so the index fits.
+        self.slots[offset] = self.insns.len() as u16;
+    }
+}
+
+/// One x86 CPU.
+pub struct Cpu {
+    /// The architectural state.
+    pub state: CpuState,
+    model: CpuModel,
+    bus: Arc<Bus>,
+    inbox: Arc<CodeWriteInbox>,
+    code: FxHashMap<u64, DecodedPage>,
+    /// Where execution continues after the current instruction.
+    pub(crate) next_ip: u64,
+    halted: bool,
+    shutdown: bool,
+    /// Instructions retired plus exceptions taken.
+    executed: u64,
+    /// The A20 gate: bit 20 of every physical address is ANDed with it.
+    a20_mask: u64,
+}
+
+impl std::fmt::Debug for Cpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cpu")
+            .field("model", &self.model.name)
+            .field("rip", &format_args!("{:#x}", self.state.rip))
+            .field("halted", &self.halted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cpu {
+    /// A CPU of `model` on `bus`, in its reset state.
+    pub fn new(model: CpuModel, bus: Arc<Bus>) -> Cpu {
+        let inbox = bus.ram().watch_code_writes();
+        let mut cpu = Cpu {
+            state: CpuState::default(),
+            model,
+            bus,
+            inbox,
+            code: FxHashMap::default(),
+            next_ip: 0,
+            halted: false,
+            shutdown: false,
+            executed: 0,
+            a20_mask: u64::MAX,
+        };
+        cpu.reset();
+        cpu
+    }
+
+    /// Resets the CPU: real mode at F000:FFF0.
+    pub fn reset(&mut self) {
+        self.state = CpuState::at_reset();
+        if self.model.generation == crate::model::Generation::I286 {
+            // The 286's machine status word resets with its unused bits set.
+            self.state.cr0 = 0xfff0;
+        }
+        self.halted = false;
+        self.shutdown = false;
+    }
+
+    /// The model this CPU behaves as.
+    pub fn model(&self) -> &CpuModel {
+        &self.model
+    }
+
+    /// The bus the CPU reaches memory and ports through.
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.bus
+    }
+
+    /// Instructions retired plus exceptions taken.
+    pub fn executed(&self) -> u64 {
+        self.executed
+    }
+
+    /// Whether the CPU waits in HLT.
+    pub fn is_halted(&self) -> bool {
+        self.halted
+    }
+
+    /// Sets the A20 gate input (the PC's keyboard controller or port 0x92
+    /// drives it): closed, physical addresses have bit 20 forced to zero, so
+    /// they wrap at 1 MiB as on an 8086.
+    pub fn set_a20(&mut self, open: bool) {
+        self.a20_mask = if open { u64::MAX } else { !(1 << 20) };
+    }
+
+    /// Writes FLAGS as POPF at privilege 0 would: bits software cannot set in
+    /// this mode and model stay as the CPU keeps them.
+    pub fn write_flags(&mut self, value: u64) {
+        self.set_flags(value, mask(8));
+    }
+
+    /// Sets the FLAGS bits in `writable` from `value`.
+    pub(crate) fn set_flags(&mut self, value: u64, writable: u64) {
+        let mut allowed = flags::STATUS | flags::TF | flags::IF | flags::DF | flags::IOPL | flags::NT;
+        if self.real_mode() {
+            allowed &= !self.model.real_mode_fixed_zero_flags();
+        }
+        let allowed = allowed & writable;
+        self.state.rflags = (self.state.rflags & !allowed) | (value & allowed) | flags::FIXED1;
+    }
+
+    /// Whether the CPU is in real mode (CR0.PE clear).
+    #[inline]
+    pub fn real_mode(&self) -> bool {
+        self.state.cr0 & cr0::PE == 0
+    }
+
+    /// Bitness of the code segment: 16, 32 or 64.
+    #[inline]
+    pub(crate) fn code_bits(&self) -> u32 {
+        if self.state.seg(SegReg::Cs).attrs & crate::state::attrs::DB != 0 && !self.real_mode() {
+            32
+        } else {
+            16
+        }
+    }
+
+    /// Runs up to `budget` instructions.
+    pub fn run(&mut self, budget: u64) -> RunExit {
+        if self.shutdown {
+            return RunExit::Shutdown;
+        }
+        if self.halted {
+            return RunExit::Halted;
+        }
+        self.drop_written_code();
+        for _ in 0..budget {
+            self.step();
+            if self.shutdown {
+                return RunExit::Shutdown;
+            }
+            if self.halted {
+                return RunExit::Halted;
+            }
+        }
+        RunExit::Budget
+    }
+
+    /// Executes one instruction, or takes the exception it raises.
+    fn step(&mut self) {
+        self.executed += 1;
+        let insn = match self.fetch() {
+            Ok(insn) => insn,
+            Err(fault) => return self.take_fault(fault),
+        };
+        let ip_mask = self.ip_mask();
+        self.next_ip = self.state.rip.wrapping_add(u64::from(insn.len)) & ip_mask;
+        match self.execute(&insn) {
+            Ok(()) => self.state.rip = self.next_ip,
+            Err(fault) => self.take_fault(fault),
+        }
+    }
+
+    /// The mask of the instruction pointer in the current code segment.
+    pub(crate) fn ip_mask(&self) -> u64 {
+        match self.code_bits() {
+            16 => 0xffff,
+            32 => 0xffff_ffff,
+            _ => u64::MAX,
+        }
+    }
+
+    /// Stops in HLT after this instruction.
+    pub(crate) fn halt(&mut self) {
+        self.halted = true;
+    }
+
+    /// Forgets decoded instructions of pages other CPUs or devices wrote.
+    fn drop_written_code(&mut self) {
+        if let Some(pages) = self.inbox.take() {
+            for offset in pages {
+                self.code.remove(&(offset / PAGE_SIZE));
+            }
+        }
+    }
+
+    /// The decoded instruction at CS:IP.
+    fn fetch(&mut self) -> Result<Insn, Fault> {
+        let bits = self.code_bits();
+        let ip = self.state.rip;
+        let cs = *self.state.seg(SegReg::Cs);
+        if ip > u64::from(cs.limit) {
+            return Err(Fault::gp(0));
+        }
+        let linear = self.wrap_linear(cs.base.wrapping_add(ip));
+        let phys = self.physical(linear);
+        let page = phys / PAGE_SIZE;
+        let slot = (phys % PAGE_SIZE) as usize;
+        if let Some(decoded) = self.code.get(&page)
+            && decoded.bits == bits
+            && let Some(insn) = decoded.get(slot)
+        {
+            return Ok(*insn);
+        }
+        // Gather what can be fetched: up to 15 bytes, no further than the
+        // segment limit.
+        let mut bytes = [0u8; 15];
+        let room = (u64::from(cs.limit) - ip + 1).min(15) as usize;
+        for (i, byte) in bytes.iter_mut().enumerate().take(room) {
+            let at = self.physical(self.wrap_linear(linear.wrapping_add(i as u64)));
+            *byte = self.read_physical(at, 1) as u8;
+        }
+        let insn = match decode::decode(&bytes[..room], bits, &self.model) {
+            Ok(insn) => insn,
+            // The instruction runs past the segment limit.
+            Err(DecodeError::NeedMoreBytes) => return Err(Fault::gp(0)),
+        };
+        let fits_page = slot + usize::from(insn.len) <= PAGE_SIZE as usize;
+        if fits_page && let Some(ram_offset) = self.bus.ram_offset(GuestPhysAddr(phys), 1) {
+            self.bus.ram().mark_code_page(ram_offset);
+            let decoded = self
+                .code
+                .entry(page)
+                .or_insert_with(|| DecodedPage::new(bits));
+            if decoded.bits != bits {
+                *decoded = DecodedPage::new(bits);
+            }
+            decoded.insert(slot, insn);
+        }
+        Ok(insn)
+    }
+
+    /// A linear address as the current mode wraps it (32 bits outside long mode).
+    #[inline]
+    pub(crate) fn wrap_linear(&self, linear: u64) -> u64 {
+        linear & 0xffff_ffff
+    }
+
+    /// The physical address of `linear` (paging is not modelled yet, so the
+    /// two agree up to the address lines and the A20 gate).
+    #[inline]
+    pub(crate) fn physical(&self, linear: u64) -> u64 {
+        linear & self.a20_mask & self.model.physical_mask()
+    }
+
+    /// Checks an access of `len` bytes at `offset` in `seg` against the
+    /// segment's limit, and gives its linear address.
+    pub(crate) fn linear(&self, seg: SegReg, offset: u64, len: u8) -> Result<u64, Fault> {
+        let s = self.state.seg(seg);
+        let last = offset.wrapping_add(u64::from(len) - 1);
+        if last < offset || last > u64::from(s.limit) {
+            return Err(if seg == SegReg::Ss {
+                Fault::ss(0)
+            } else {
+                Fault::gp(0)
+            });
+        }
+        Ok(self.wrap_linear(s.base.wrapping_add(offset)))
+    }
+
+    /// Reads `len` bytes (1, 2, 4 or 8) at `offset` in `seg`.
+    pub(crate) fn read(&mut self, seg: SegReg, offset: u64, len: u8) -> Result<u64, Fault> {
+        let linear = self.linear(seg, offset, len)?;
+        Ok(self.read_linear(linear, len))
+    }
+
+    /// Writes the low `len` bytes of `value` at `offset` in `seg`.
+    pub(crate) fn write(
+        &mut self,
+        seg: SegReg,
+        offset: u64,
+        len: u8,
+        value: u64,
+    ) -> Result<(), Fault> {
+        let linear = self.linear(seg, offset, len)?;
+        self.write_linear(linear, len, value);
+        Ok(())
+    }
+
+    /// Reads at a linear address, byte by byte where the access crosses a
+    /// page or the end of the address space.
+    pub(crate) fn read_linear(&mut self, linear: u64, len: u8) -> u64 {
+        let phys = self.physical(linear);
+        if phys % PAGE_SIZE + u64::from(len) <= PAGE_SIZE && self.physical(linear + u64::from(len) - 1) == phys + u64::from(len) - 1 {
+            return self.read_physical(phys, len);
+        }
+        let mut value = 0;
+        for i in 0..u64::from(len) {
+            let at = self.physical(self.wrap_linear(linear + i));
+            value |= self.read_physical(at, 1) << (8 * i);
+        }
+        value
+    }
+
+    /// Writes at a linear address, byte by byte where the access crosses a
+    /// page or the end of the address space.
+    pub(crate) fn write_linear(&mut self, linear: u64, len: u8, value: u64) {
+        let phys = self.physical(linear);
+        if phys % PAGE_SIZE + u64::from(len) <= PAGE_SIZE && self.physical(linear + u64::from(len) - 1) == phys + u64::from(len) - 1 {
+            return self.write_physical(phys, len, value);
+        }
+        for i in 0..u64::from(len) {
+            let at = self.physical(self.wrap_linear(linear + i));
+            self.write_physical(at, 1, value >> (8 * i));
+        }
+    }
+
+    /// Reads physical memory; what no device answers reads as all ones, as
+    /// on a PC's bus.
+    fn read_physical(&self, phys: u64, len: u8) -> u64 {
+        let addr = GuestPhysAddr(phys);
+        if let Some(offset) = self.bus.ram_offset(addr, u64::from(len)) {
+            let ram = self.bus.ram();
+            let value = match len {
+                1 => ram.read_u8(offset).map(u64::from),
+                2 => ram.read_u16(offset).map(u64::from),
+                4 => ram.read_u32(offset).map(u64::from),
+                _ => ram.read_u64(offset),
+            };
+            if let Some(value) = value {
+                return value;
+            }
+        }
+        self.bus.read(addr, len).unwrap_or(mask(len))
+    }
+
+    /// Writes physical memory; writes nothing decodes are dropped. Decoded
+    /// instructions of the page are forgotten, here and on other CPUs.
+    fn write_physical(&mut self, phys: u64, len: u8, value: u64) {
+        let addr = GuestPhysAddr(phys);
+        if let Some(offset) = self.bus.writable_offset(addr, u64::from(len)) {
+            let ram = self.bus.ram();
+            let written = match len {
+                1 => ram.write_u8(offset, value as u8),
+                2 => ram.write_u16(offset, value as u16),
+                4 => ram.write_u32(offset, value as u32),
+                _ => ram.write_u64(offset, value),
+            };
+            if written {
+                if ram.is_code_page(offset) {
+                    self.code.remove(&(phys / PAGE_SIZE));
+                    ram.note_write(offset, u64::from(len), Some(&self.inbox));
+                }
+                return;
+            }
+        }
+        // ROM and holes ignore writes on a PC.
+        let _ = self.bus.write(addr, len, value);
+    }
+
+    /// The stack pointer width: 2 or 4 bytes (SS's B bit).
+    pub(crate) fn stack_size(&self) -> u8 {
+        if !self.real_mode() && self.state.seg(SegReg::Ss).attrs & crate::state::attrs::DB != 0 {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// Pushes the low `len` bytes of `value`.
+    pub(crate) fn push(&mut self, value: u64, len: u8) -> Result<(), Fault> {
+        let width = self.stack_size();
+        let sp = self.state.gpr[gpr::SP].wrapping_sub(u64::from(len)) & mask(width);
+        self.write(SegReg::Ss, sp, len, value)?;
+        self.set_gpr(gpr::SP, width, sp);
+        Ok(())
+    }
+
+    /// Pops `len` bytes.
+    pub(crate) fn pop(&mut self, len: u8) -> Result<u64, Fault> {
+        let width = self.stack_size();
+        let sp = self.state.gpr[gpr::SP] & mask(width);
+        let value = self.read(SegReg::Ss, sp, len)?;
+        self.set_gpr(gpr::SP, width, sp.wrapping_add(u64::from(len)));
+        Ok(value)
+    }
+
+    /// Register `reg`'s low `len` bytes.
+    #[inline]
+    pub(crate) fn gpr(&self, reg: usize, len: u8) -> u64 {
+        self.state.gpr[reg] & mask(len)
+    }
+
+    /// Writes register `reg`'s low `len` bytes: 1 and 2 keep the rest, 4
+    /// clears the upper half (as 32-bit writes do in long mode), 8 all.
+    #[inline]
+    pub(crate) fn set_gpr(&mut self, reg: usize, len: u8, value: u64) {
+        let r = &mut self.state.gpr[reg];
+        *r = match len {
+            1 => (*r & !0xff) | (value & 0xff),
+            2 => (*r & !0xffff) | (value & 0xffff),
+            4 => value & 0xffff_ffff,
+            _ => value,
+        };
+    }
+
+    /// Loads segment register `seg` with `selector` as the current mode does.
+    pub(crate) fn load_segment(&mut self, seg: SegReg, selector: u16) -> Result<(), Fault> {
+        if self.real_mode() {
+            self.state.load_real_segment(seg, selector);
+            return Ok(());
+        }
+        // Protected-mode descriptor loads come with protected mode.
+        Err(Fault::gp(u32::from(selector & !3)))
+    }
+
+    /// Delivers interrupt or exception `vector`, returning to `return_ip`.
+    pub(crate) fn interrupt(
+        &mut self,
+        vector: u8,
+        return_ip: u64,
+        _error: Option<u32>,
+    ) -> Result<(), Fault> {
+        if !self.real_mode() {
+            // Protected-mode gates come with protected mode: until then a
+            // protected-mode interrupt cannot be delivered.
+            return Err(Fault::gp(u32::from(vector) * 8 + 2));
+        }
+        let entry = u64::from(vector) * 4;
+        if entry + 3 > u64::from(self.state.idtr.limit) {
+            return Err(Fault::gp(u32::from(vector) * 8 + 2));
+        }
+        let base = self.state.idtr.base.wrapping_add(entry);
+        let offset = self.read_linear(self.wrap_linear(base), 2);
+        let selector = self.read_linear(self.wrap_linear(base + 2), 2) as u16;
+        let flags_image = self.state.rflags & 0xffff;
+        let cs = self.state.seg(SegReg::Cs).selector;
+        self.push(flags_image, 2)?;
+        self.push(u64::from(cs), 2)?;
+        self.push(return_ip & 0xffff, 2)?;
+        self.state.rflags &= !(flags::IF | flags::TF);
+        self.state.load_real_segment(SegReg::Cs, selector);
+        self.state.rip = offset;
+        self.next_ip = offset;
+        Ok(())
+    }
+
+    /// Takes the exception an instruction raised (the instruction pointer
+    /// still points at it): a fault while delivering it becomes a double
+    /// fault, and a fault delivering that shuts the CPU down.
+    fn take_fault(&mut self, fault: Fault) {
+        self.executed += 1;
+        let ip = self.state.rip;
+        if self.interrupt(fault.vector, ip, fault.error).is_ok() {
+            return;
+        }
+        self.state.rip = ip;
+        if self.interrupt(vector::DF, ip, Some(0)).is_err() {
+            self.shutdown = true;
+        }
+    }
+}

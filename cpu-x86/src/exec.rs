@@ -1,0 +1,708 @@
+//! The interpreter: what each [`Op`] does to the CPU.
+
+use crate::cpu::{Cpu, Fault, vector};
+use crate::decode::{Insn, NO_REG, Op, Operand, RIP_REG, prefix};
+use crate::flags::{self, Shift, mask, sign_extend};
+use crate::state::flags::{AF, CF, DF, IF, OF, PF, SF, STATUS, ZF};
+use crate::state::{SegReg, cr0, gpr};
+
+/// How many iterations of a REP string instruction run before the CPU looks
+/// at interrupts again (the instruction restarts where it stopped).
+const REP_CHUNK: u64 = 4096;
+
+type Flow = Result<(), Fault>;
+
+impl Cpu {
+    /// The effective address (offset in the segment) of the memory operand.
+    #[inline]
+    fn effective_address(&self, i: &Insn) -> u64 {
+        let mut ea = i.disp;
+        if i.base == RIP_REG {
+            ea = ea.wrapping_add(self.next_ip);
+        } else if i.base != NO_REG {
+            ea = ea.wrapping_add(self.state.gpr[usize::from(i.base)]);
+        }
+        if i.index != NO_REG {
+            ea = ea.wrapping_add(self.state.gpr[usize::from(i.index)].wrapping_mul(u64::from(i.scale)));
+        }
+        ea & mask(i.addr_size)
+    }
+
+    fn read_operand(&mut self, i: &Insn, o: Operand) -> Result<u64, Fault> {
+        Ok(match o {
+            Operand::Gpr { reg, size } => self.gpr(usize::from(reg), size),
+            Operand::HighByte(reg) => (self.state.gpr[usize::from(reg)] >> 8) & 0xff,
+            Operand::Seg(s) => u64::from(self.state.seg(s).selector),
+            Operand::Mem(size) => {
+                let ea = self.effective_address(i);
+                self.read(i.seg, ea, size)?
+            }
+            Operand::Imm(_) => i.imm,
+            Operand::Imm2(_) => i.imm2,
+            Operand::None => 0,
+        })
+    }
+
+    fn write_operand(&mut self, i: &Insn, o: Operand, value: u64) -> Flow {
+        match o {
+            Operand::Gpr { reg, size } => self.set_gpr(usize::from(reg), size, value),
+            Operand::HighByte(reg) => {
+                let r = &mut self.state.gpr[usize::from(reg)];
+                *r = (*r & !0xff00) | ((value & 0xff) << 8);
+            }
+            Operand::Seg(SegReg::Cs) => return Err(Fault::UD),
+            Operand::Seg(s) => self.load_segment(s, value as u16)?,
+            Operand::Mem(size) => {
+                let ea = self.effective_address(i);
+                self.write(i.seg, ea, size, value)?;
+            }
+            Operand::Imm(_) | Operand::Imm2(_) | Operand::None => return Err(Fault::UD),
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn set_status(&mut self, new: u64, affected: u64) {
+        self.state.rflags = (self.state.rflags & !affected) | (new & affected);
+    }
+
+    #[inline]
+    fn flag(&self, f: u64) -> bool {
+        self.state.rflags & f != 0
+    }
+
+    /// Whether condition `cc` (encoding order: O, NO, B, AE, E, NE, BE, A, S,
+    /// NS, P, NP, L, GE, LE, G) holds.
+    pub(crate) fn condition(&self, cc: u8) -> bool {
+        let f = |bit| self.flag(bit);
+        let holds = match cc >> 1 {
+            0 => f(OF),
+            1 => f(CF),
+            2 => f(ZF),
+            3 => f(CF) || f(ZF),
+            4 => f(SF),
+            5 => f(PF),
+            6 => f(SF) != f(OF),
+            _ => f(ZF) || f(SF) != f(OF),
+        };
+        holds != (cc & 1 != 0)
+    }
+
+    /// A near branch to `target`, cut to the operand size.
+    fn jump_near(&mut self, target: u64, size: u8) {
+        self.next_ip = target & mask(size);
+    }
+
+    /// The target of a relative branch.
+    fn relative_target(&self, i: &Insn) -> u64 {
+        self.next_ip.wrapping_add(i.imm)
+    }
+
+    /// Executes one instruction; `self.next_ip` is already past it.
+    pub(crate) fn execute(&mut self, i: &Insn) -> Flow {
+        let size = i.size;
+        let [dst, src, third] = i.operands;
+        match i.op {
+            Op::Invalid => return Err(Fault::UD),
+            Op::Add | Op::Or | Op::Adc | Op::Sbb | Op::And | Op::Sub | Op::Xor | Op::Cmp | Op::Test => {
+                let a = self.read_operand(i, dst)?;
+                let b = self.read_operand(i, src)?;
+                let carry = self.flag(CF);
+                let (r, f) = match i.op {
+                    Op::Add => flags::add(a, b, false, size),
+                    Op::Adc => flags::add(a, b, carry, size),
+                    Op::Sub | Op::Cmp => flags::sub(a, b, false, size),
+                    Op::Sbb => flags::sub(a, b, carry, size),
+                    Op::And | Op::Test => flags::logic(a & b, size),
+                    Op::Or => flags::logic(a | b, size),
+                    _ => flags::logic(a ^ b, size),
+                };
+                if !matches!(i.op, Op::Cmp | Op::Test) {
+                    self.write_operand(i, dst, r)?;
+                }
+                self.set_status(f, STATUS);
+            }
+            Op::Inc | Op::Dec => {
+                let a = self.read_operand(i, dst)?;
+                let (r, f) = if i.op == Op::Inc {
+                    flags::add(a, 1, false, size)
+                } else {
+                    flags::sub(a, 1, false, size)
+                };
+                self.write_operand(i, dst, r)?;
+                self.set_status(f, STATUS & !CF);
+            }
+            Op::Neg => {
+                let a = self.read_operand(i, dst)?;
+                let (r, f) = flags::sub(0, a, false, size);
+                self.write_operand(i, dst, r)?;
+                self.set_status(f, STATUS);
+            }
+            Op::Not => {
+                let a = self.read_operand(i, dst)?;
+                self.write_operand(i, dst, !a)?;
+            }
+            Op::Mul | Op::Imul1 => {
+                let b = self.read_operand(i, dst)?;
+                let a = self.gpr(gpr::AX, size);
+                let (lo, hi, f) = if i.op == Op::Mul {
+                    flags::mul(a, b, size)
+                } else {
+                    flags::imul(a, b, size)
+                };
+                if size == 1 {
+                    self.set_gpr(gpr::AX, 2, lo | (hi << 8));
+                } else {
+                    self.set_gpr(gpr::AX, size, lo);
+                    self.set_gpr(gpr::DX, size, hi);
+                }
+                self.set_status(f, STATUS);
+            }
+            Op::Imul => {
+                let (a, b) = if third == Operand::None {
+                    (self.read_operand(i, dst)?, self.read_operand(i, src)?)
+                } else {
+                    (self.read_operand(i, src)?, self.read_operand(i, third)?)
+                };
+                let (lo, _, f) = flags::imul(a, b, size);
+                self.write_operand(i, dst, lo)?;
+                self.set_status(f, STATUS);
+            }
+            Op::Div | Op::Idiv => {
+                let divisor = self.read_operand(i, dst)?;
+                let (hi, lo) = if size == 1 {
+                    let ax = self.gpr(gpr::AX, 2);
+                    (ax >> 8, ax & 0xff)
+                } else {
+                    (self.gpr(gpr::DX, size), self.gpr(gpr::AX, size))
+                };
+                let result = if i.op == Op::Div {
+                    flags::div(hi, lo, divisor, size)
+                } else {
+                    flags::idiv(hi, lo, divisor, size)
+                };
+                let (q, r) = result.ok_or(Fault::DE)?;
+                if size == 1 {
+                    self.set_gpr(gpr::AX, 2, q | (r << 8));
+                } else {
+                    self.set_gpr(gpr::AX, size, q);
+                    self.set_gpr(gpr::DX, size, r);
+                }
+            }
+            Op::Mov => {
+                let v = self.read_operand(i, src)?;
+                self.write_operand(i, dst, v)?;
+            }
+            Op::Movzx => {
+                let v = self.read_operand(i, src)?;
+                self.write_operand(i, dst, v)?;
+            }
+            Op::Movsx => {
+                let v = self.read_operand(i, src)?;
+                let from = operand_size(src);
+                self.write_operand(i, dst, sign_extend(v, from))?;
+            }
+            Op::Xchg => {
+                let a = self.read_operand(i, dst)?;
+                let b = self.read_operand(i, src)?;
+                self.write_operand(i, dst, b)?;
+                self.write_operand(i, src, a)?;
+            }
+            Op::Lea => {
+                let ea = self.effective_address(i);
+                self.write_operand(i, dst, ea)?;
+            }
+            Op::Push => {
+                let v = self.read_operand(i, dst)?;
+                self.push(v, size)?;
+            }
+            Op::Pop => {
+                let sp = self.state.gpr[gpr::SP];
+                let v = self.pop(size)?;
+                if let Err(fault) = self.write_operand(i, dst, v) {
+                    self.state.gpr[gpr::SP] = sp;
+                    return Err(fault);
+                }
+            }
+            Op::Pusha => {
+                let sp = self.gpr(gpr::SP, size);
+                for reg in [gpr::AX, gpr::CX, gpr::DX, gpr::BX] {
+                    self.push(self.gpr(reg, size), size)?;
+                }
+                self.push(sp, size)?;
+                for reg in [gpr::BP, gpr::SI, gpr::DI] {
+                    self.push(self.gpr(reg, size), size)?;
+                }
+            }
+            Op::Popa => {
+                for reg in [gpr::DI, gpr::SI, gpr::BP] {
+                    let v = self.pop(size)?;
+                    self.set_gpr(reg, size, v);
+                }
+                self.pop(size)?;
+                for reg in [gpr::BX, gpr::DX, gpr::CX, gpr::AX] {
+                    let v = self.pop(size)?;
+                    self.set_gpr(reg, size, v);
+                }
+            }
+            Op::Pushf => {
+                let image = self.state.rflags & mask(size) & !(crate::state::flags::RF | crate::state::flags::VM);
+                self.push(image, size)?;
+            }
+            Op::Popf => {
+                let v = self.pop(size)?;
+                self.set_flags(v, mask(size));
+            }
+            Op::Sahf => {
+                let ah = (self.state.gpr[gpr::AX] >> 8) & 0xff;
+                self.set_status(ah, SF | ZF | AF | PF | CF);
+            }
+            Op::Lahf => {
+                let image = (self.state.rflags & (SF | ZF | AF | PF | CF)) | 2;
+                let ax = &mut self.state.gpr[gpr::AX];
+                *ax = (*ax & !0xff00) | (image << 8);
+            }
+            Op::Cbw => {
+                let half = size / 2;
+                let v = sign_extend(self.gpr(gpr::AX, half), half);
+                self.set_gpr(gpr::AX, size, v);
+            }
+            Op::Cwd => {
+                let negative = self.gpr(gpr::AX, size) & flags::sign(size) != 0;
+                self.set_gpr(gpr::DX, size, if negative { u64::MAX } else { 0 });
+            }
+            Op::Rol | Op::Ror | Op::Rcl | Op::Rcr | Op::Shl | Op::Shr | Op::Sar => {
+                let a = self.read_operand(i, dst)?;
+                let count_mask = if size == 8 { 0x3f } else { 0x1f };
+                let count = (self.read_operand(i, src)? & count_mask) as u32;
+                let kind = match i.op {
+                    Op::Rol => Shift::Rol,
+                    Op::Ror => Shift::Ror,
+                    Op::Rcl => Shift::Rcl,
+                    Op::Rcr => Shift::Rcr,
+                    Op::Shl => Shift::Shl,
+                    Op::Shr => Shift::Shr,
+                    _ => Shift::Sar,
+                };
+                if let Some((r, f)) = flags::shift(kind, a, count, self.state.rflags, size) {
+                    self.write_operand(i, dst, r)?;
+                    self.set_status(f, STATUS);
+                }
+            }
+            Op::Jcc => {
+                if self.condition(i.cond) {
+                    self.jump_near(self.relative_target(i), size);
+                }
+            }
+            Op::Jmp => {
+                let target = match dst {
+                    Operand::Imm(_) => self.relative_target(i),
+                    o => self.read_operand(i, o)?,
+                };
+                self.jump_near(target, size);
+            }
+            Op::Call => {
+                let target = match dst {
+                    Operand::Imm(_) => self.relative_target(i),
+                    o => self.read_operand(i, o)?,
+                };
+                self.push(self.next_ip, size)?;
+                self.jump_near(target, size);
+            }
+            Op::JmpFar | Op::CallFar => {
+                let (offset, selector) = self.far_pointer(i, dst)?;
+                if i.op == Op::CallFar {
+                    let cs = self.state.seg(SegReg::Cs).selector;
+                    self.push(u64::from(cs), size)?;
+                    self.push(self.next_ip, size)?;
+                }
+                self.far_jump(selector, offset)?;
+            }
+            Op::Ret => {
+                let target = self.pop(size)?;
+                let extra = i.imm & 0xffff;
+                self.release_stack(extra);
+                self.jump_near(target, size);
+            }
+            Op::RetFar => {
+                let offset = self.pop(size)?;
+                let selector = self.pop(size)? as u16;
+                self.release_stack(i.imm & 0xffff);
+                self.far_jump(selector, offset)?;
+            }
+            Op::Iret => {
+                let offset = self.pop(size)?;
+                let selector = self.pop(size)? as u16;
+                let image = self.pop(size)?;
+                self.far_jump(selector, offset)?;
+                self.set_flags(image, mask(size));
+            }
+            Op::Int => self.interrupt(i.imm as u8, self.next_ip, None)?,
+            Op::Int3 => self.interrupt(vector::BP, self.next_ip, None)?,
+            Op::Into => {
+                if self.flag(OF) {
+                    self.interrupt(vector::OF, self.next_ip, None)?;
+                }
+            }
+            Op::Loop | Op::Loope | Op::Loopne => {
+                let count = self.gpr(gpr::CX, i.addr_size).wrapping_sub(1) & mask(i.addr_size);
+                self.set_gpr(gpr::CX, i.addr_size, count);
+                let taken = count != 0
+                    && match i.op {
+                        Op::Loope => self.flag(ZF),
+                        Op::Loopne => !self.flag(ZF),
+                        _ => true,
+                    };
+                if taken {
+                    self.jump_near(self.relative_target(i), size);
+                }
+            }
+            Op::Jcxz => {
+                if self.gpr(gpr::CX, i.addr_size) == 0 {
+                    self.jump_near(self.relative_target(i), size);
+                }
+            }
+            Op::Movs | Op::Cmps | Op::Stos | Op::Lods | Op::Scas | Op::Ins | Op::Outs => {
+                self.string(i)?
+            }
+            Op::In => {
+                let port = self.read_operand(i, src)? as u16;
+                let len = operand_size(dst);
+                let value = self.bus().pio_read(emu_core::PioPort(port), len);
+                self.write_operand(i, dst, u64::from(value))?;
+            }
+            Op::Out => {
+                let port = self.read_operand(i, dst)? as u16;
+                let len = operand_size(src);
+                let value = self.read_operand(i, src)?;
+                self.bus().pio_write(emu_core::PioPort(port), len, value as u32);
+            }
+            Op::Xlat => {
+                let al = self.state.gpr[gpr::AX] & 0xff;
+                let ea = self.gpr(gpr::BX, i.addr_size).wrapping_add(al) & mask(i.addr_size);
+                let v = self.read(i.seg, ea, 1)?;
+                self.set_gpr(gpr::AX, 1, v);
+            }
+            Op::Daa | Op::Das => self.decimal_adjust(i.op == Op::Das),
+            Op::Aaa | Op::Aas => self.ascii_adjust(i.op == Op::Aas),
+            Op::Aam => {
+                let base = i.imm & 0xff;
+                if base == 0 {
+                    return Err(Fault::DE);
+                }
+                let al = self.state.gpr[gpr::AX] & 0xff;
+                let (q, r) = (al / base, al % base);
+                self.set_gpr(gpr::AX, 2, (q << 8) | r);
+                self.set_status(flags::szp(r, 1), STATUS);
+            }
+            Op::Aad => {
+                let ax = self.state.gpr[gpr::AX];
+                let (al, ah) = (ax & 0xff, (ax >> 8) & 0xff);
+                // The 286 computes AL + AH × base as an addition, flags and all.
+                let (r, f) = flags::add(al, (ah * (i.imm & 0xff)) & 0xff, false, 1);
+                self.set_gpr(gpr::AX, 2, r);
+                self.set_status(f, STATUS);
+            }
+            Op::Salc => {
+                let v = if self.flag(CF) { 0xff } else { 0 };
+                self.set_gpr(gpr::AX, 1, v);
+            }
+            Op::Clc => self.state.rflags &= !CF,
+            Op::Stc => self.state.rflags |= CF,
+            Op::Cmc => self.state.rflags ^= CF,
+            Op::Cli => self.state.rflags &= !IF,
+            Op::Sti => self.state.rflags |= IF,
+            Op::Cld => self.state.rflags &= !DF,
+            Op::Std => self.state.rflags |= DF,
+            Op::Hlt => self.halt(),
+            Op::Nop => {}
+            Op::Wait => {
+                if self.state.cr0 & (cr0::MP | cr0::TS) == cr0::MP | cr0::TS {
+                    return Err(Fault {
+                        vector: vector::NM,
+                        error: None,
+                    });
+                }
+            }
+            Op::EscNoFpu => {
+                if self.state.cr0 & (cr0::EM | cr0::TS) != 0 {
+                    return Err(Fault {
+                        vector: vector::NM,
+                        error: None,
+                    });
+                }
+            }
+            Op::LoadFarPointer => {
+                let (offset, selector) = self.far_pointer(i, src)?;
+                self.load_segment(i.seg2, selector)?;
+                self.write_operand(i, dst, offset)?;
+            }
+            Op::Enter => self.enter(i)?,
+            Op::Leave => {
+                let width = self.stack_size();
+                let bp = self.gpr(gpr::BP, width);
+                let sp = self.state.gpr[gpr::SP];
+                self.set_gpr(gpr::SP, width, bp);
+                match self.pop(size) {
+                    Ok(v) => self.set_gpr(gpr::BP, size, v),
+                    Err(fault) => {
+                        self.state.gpr[gpr::SP] = sp;
+                        return Err(fault);
+                    }
+                }
+            }
+            Op::Bound => {
+                let index = sign_extend(self.read_operand(i, dst)?, size) as i64;
+                let ea = self.effective_address(i);
+                let lower = sign_extend(self.read(i.seg, ea, size)?, size) as i64;
+                let upper_at = ea.wrapping_add(u64::from(size)) & mask(i.addr_size);
+                let upper = sign_extend(self.read(i.seg, upper_at, size)?, size) as i64;
+                if index < lower || index > upper {
+                    return Err(Fault {
+                        vector: vector::BR,
+                        error: None,
+                    });
+                }
+            }
+        }
+        if i.prefixes & prefix::LOCK != 0 {
+            // Every access above already happened in one step of this CPU.
+        }
+        Ok(())
+    }
+
+    /// Releases `bytes` of stack (RET imm16).
+    fn release_stack(&mut self, bytes: u64) {
+        let width = self.stack_size();
+        let sp = self.gpr(gpr::SP, width).wrapping_add(bytes);
+        self.set_gpr(gpr::SP, width, sp);
+    }
+
+    /// The offset and selector of a far branch or far-pointer load: the
+    /// instruction's immediates, or memory (offset first, then selector).
+    fn far_pointer(&mut self, i: &Insn, o: Operand) -> Result<(u64, u16), Fault> {
+        match o {
+            Operand::Imm(_) => Ok((i.imm, i.imm2 as u16)),
+            Operand::Mem(_) => {
+                let ea = self.effective_address(i);
+                let offset_size = i.size.min(8);
+                let offset = self.read(i.seg, ea, offset_size)?;
+                let at = ea.wrapping_add(u64::from(offset_size)) & mask(i.addr_size);
+                let selector = self.read(i.seg, at, 2)? as u16;
+                Ok((offset, selector))
+            }
+            _ => Err(Fault::UD),
+        }
+    }
+
+    /// Loads CS:IP for a far branch.
+    fn far_jump(&mut self, selector: u16, offset: u64) -> Flow {
+        self.load_code_segment(selector)?;
+        self.next_ip = offset & self.ip_mask();
+        Ok(())
+    }
+
+    fn load_code_segment(&mut self, selector: u16) -> Flow {
+        if self.real_mode() {
+            self.state.load_real_segment(SegReg::Cs, selector);
+            return Ok(());
+        }
+        Err(Fault::gp(u32::from(selector & !3)))
+    }
+
+    fn enter(&mut self, i: &Insn) -> Flow {
+        let size = i.size;
+        let width = self.stack_size();
+        let alloc = i.imm & 0xffff;
+        let level = i.imm2 & 0x1f;
+        let saved_sp = self.state.gpr[gpr::SP];
+        let saved_bp = self.state.gpr[gpr::BP];
+        let result = (|| {
+            self.push(self.gpr(gpr::BP, size), size)?;
+            let frame = self.gpr(gpr::SP, width);
+            let mut bp = self.gpr(gpr::BP, width);
+            for _ in 1..level {
+                bp = bp.wrapping_sub(u64::from(size)) & mask(width);
+                let v = self.read(SegReg::Ss, bp, size)?;
+                self.push(v, size)?;
+            }
+            if level > 0 {
+                self.push(frame, size)?;
+            }
+            let sp = self.gpr(gpr::SP, width).wrapping_sub(alloc) & mask(width);
+            // The new stack top must be writable.
+            self.linear(SegReg::Ss, sp, 1)?;
+            self.set_gpr(gpr::BP, size, frame);
+            self.set_gpr(gpr::SP, width, sp);
+            Ok(())
+        })();
+        if result.is_err() {
+            self.state.gpr[gpr::SP] = saved_sp;
+            self.state.gpr[gpr::BP] = saved_bp;
+        }
+        result
+    }
+
+    /// DAA and DAS.
+    fn decimal_adjust(&mut self, subtract: bool) {
+        let old_al = self.state.gpr[gpr::AX] & 0xff;
+        let old_cf = self.flag(CF);
+        let mut al = old_al;
+        let mut f = 0;
+        if al & 0xf > 9 || self.flag(AF) {
+            if subtract {
+                if al < 6 || old_cf {
+                    f |= CF;
+                }
+                al = al.wrapping_sub(6) & 0xff;
+            } else {
+                if al + 6 > 0xff || old_cf {
+                    f |= CF;
+                }
+                al = (al + 6) & 0xff;
+            }
+            f |= AF;
+        }
+        if old_al > 0x99 || old_cf {
+            al = if subtract {
+                al.wrapping_sub(0x60) & 0xff
+            } else {
+                (al + 0x60) & 0xff
+            };
+            f |= CF;
+        }
+        self.set_gpr(gpr::AX, 1, al);
+        let (_, szp_of) = flags::logic(al, 1);
+        // OF is undefined; the 286 leaves what the last addition gives.
+        let of = if subtract {
+            (old_al & !al) & 0x80 != 0
+        } else {
+            (!old_al & al) & 0x80 != 0
+        };
+        self.set_status(szp_of | f | if of { OF } else { 0 }, STATUS);
+    }
+
+    /// AAA and AAS.
+    fn ascii_adjust(&mut self, subtract: bool) {
+        let ax = self.state.gpr[gpr::AX] & 0xffff;
+        let adjust = ax & 0xf > 9 || self.flag(AF);
+        let mut new = ax;
+        let mut f = 0;
+        if adjust {
+            new = if subtract {
+                let al = (ax & 0xff).wrapping_sub(6) & 0xff;
+                let ah = ((ax >> 8).wrapping_sub(1)) & 0xff;
+                (ah << 8) | al
+            } else {
+                ax.wrapping_add(0x106) & 0xffff
+            };
+            f |= AF | CF;
+        }
+        new &= 0xff0f;
+        self.set_gpr(gpr::AX, 2, new);
+        let (_, szp) = flags::logic(new & 0xff, 1);
+        self.set_status(szp | f, STATUS);
+    }
+
+    /// One string instruction, with its REP prefix.
+    fn string(&mut self, i: &Insn) -> Flow {
+        let size = i.size;
+        let asz = i.addr_size;
+        let rep = i.prefixes & (prefix::REP | prefix::REPNE) != 0;
+        let step = if self.flag(DF) {
+            (u64::from(size)).wrapping_neg()
+        } else {
+            u64::from(size)
+        };
+        let advance = |cpu: &mut Cpu, reg: usize| {
+            let v = cpu.gpr(reg, asz).wrapping_add(step) & mask(asz);
+            cpu.set_gpr(reg, asz, v);
+        };
+        let mut done = 0;
+        loop {
+            if rep && self.gpr(gpr::CX, asz) == 0 {
+                return Ok(());
+            }
+            let si = self.gpr(gpr::SI, asz);
+            let di = self.gpr(gpr::DI, asz);
+            match i.op {
+                Op::Movs => {
+                    let v = self.read(i.seg, si, size)?;
+                    self.write(SegReg::Es, di, size, v)?;
+                    advance(self, gpr::SI);
+                    advance(self, gpr::DI);
+                }
+                Op::Cmps => {
+                    let a = self.read(i.seg, si, size)?;
+                    let b = self.read(SegReg::Es, di, size)?;
+                    let (_, f) = flags::sub(a, b, false, size);
+                    self.set_status(f, STATUS);
+                    advance(self, gpr::SI);
+                    advance(self, gpr::DI);
+                }
+                Op::Stos => {
+                    self.write(SegReg::Es, di, size, self.gpr(gpr::AX, size))?;
+                    advance(self, gpr::DI);
+                }
+                Op::Lods => {
+                    let v = self.read(i.seg, si, size)?;
+                    self.set_gpr(gpr::AX, size, v);
+                    advance(self, gpr::SI);
+                }
+                Op::Scas => {
+                    let b = self.read(SegReg::Es, di, size)?;
+                    let (_, f) = flags::sub(self.gpr(gpr::AX, size), b, false, size);
+                    self.set_status(f, STATUS);
+                    advance(self, gpr::DI);
+                }
+                Op::Ins => {
+                    let port = emu_core::PioPort(self.gpr(gpr::DX, 2) as u16);
+                    // The destination is checked before the port is read.
+                    self.linear(SegReg::Es, di, size)?;
+                    let v = self.bus().pio_read(port, size);
+                    self.write(SegReg::Es, di, size, u64::from(v))?;
+                    advance(self, gpr::DI);
+                }
+                _ => {
+                    let port = emu_core::PioPort(self.gpr(gpr::DX, 2) as u16);
+                    let v = self.read(i.seg, si, size)?;
+                    self.bus().pio_write(port, size, v as u32);
+                    advance(self, gpr::SI);
+                }
+            }
+            if !rep {
+                return Ok(());
+            }
+            let count = self.gpr(gpr::CX, asz).wrapping_sub(1) & mask(asz);
+            self.set_gpr(gpr::CX, asz, count);
+            if matches!(i.op, Op::Cmps | Op::Scas) {
+                let zf = self.flag(ZF);
+                let repne = i.prefixes & prefix::REPNE != 0;
+                if zf == repne {
+                    return Ok(());
+                }
+            }
+            if count == 0 {
+                return Ok(());
+            }
+            done += 1;
+            if done == REP_CHUNK {
+                // Come back to this instruction: interrupts get their turn.
+                self.next_ip = self.state.rip;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The size of a register or memory operand in bytes.
+fn operand_size(o: Operand) -> u8 {
+    match o {
+        Operand::Gpr { size, .. } | Operand::Mem(size) | Operand::Imm(size) | Operand::Imm2(size) => {
+            size
+        }
+        Operand::HighByte(_) => 1,
+        Operand::Seg(_) => 2,
+        Operand::None => 0,
+    }
+}

@@ -1,0 +1,268 @@
+//! The architectural state of one x86 CPU, laid out for the interpreter and a
+//! later translator alike (`#[repr(C)]`, plain integers).
+
+/// General-purpose register numbers in the order of the instruction encoding.
+pub mod gpr {
+    /// AX / EAX / RAX.
+    pub const AX: usize = 0;
+    /// CX / ECX / RCX.
+    pub const CX: usize = 1;
+    /// DX / EDX / RDX.
+    pub const DX: usize = 2;
+    /// BX / EBX / RBX.
+    pub const BX: usize = 3;
+    /// SP / ESP / RSP.
+    pub const SP: usize = 4;
+    /// BP / EBP / RBP.
+    pub const BP: usize = 5;
+    /// SI / ESI / RSI.
+    pub const SI: usize = 6;
+    /// DI / EDI / RDI.
+    pub const DI: usize = 7;
+}
+
+/// The segment registers, numbered as in the instruction encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum SegReg {
+    /// Extra segment.
+    Es = 0,
+    /// Code segment.
+    Cs = 1,
+    /// Stack segment.
+    Ss = 2,
+    /// Data segment.
+    Ds = 3,
+    /// FS (386 and later).
+    Fs = 4,
+    /// GS (386 and later).
+    Gs = 5,
+}
+
+impl SegReg {
+    /// Every segment register, in encoding order.
+    pub const ALL: [SegReg; 6] = [
+        SegReg::Es,
+        SegReg::Cs,
+        SegReg::Ss,
+        SegReg::Ds,
+        SegReg::Fs,
+        SegReg::Gs,
+    ];
+
+    /// The register with encoding `n` (0–5).
+    pub fn from_index(n: u8) -> Option<SegReg> {
+        SegReg::ALL.get(usize::from(n)).copied()
+    }
+}
+
+/// RFLAGS bits.
+pub mod flags {
+    /// Carry.
+    pub const CF: u64 = 1 << 0;
+    /// Always one.
+    pub const FIXED1: u64 = 1 << 1;
+    /// Parity of the low result byte.
+    pub const PF: u64 = 1 << 2;
+    /// Carry out of bit 3 (BCD).
+    pub const AF: u64 = 1 << 4;
+    /// Zero.
+    pub const ZF: u64 = 1 << 6;
+    /// Sign.
+    pub const SF: u64 = 1 << 7;
+    /// Single-step trap.
+    pub const TF: u64 = 1 << 8;
+    /// Interrupts enabled.
+    pub const IF: u64 = 1 << 9;
+    /// String direction (set: decrement).
+    pub const DF: u64 = 1 << 10;
+    /// Signed overflow.
+    pub const OF: u64 = 1 << 11;
+    /// I/O privilege level (two bits).
+    pub const IOPL: u64 = 3 << 12;
+    /// Nested task.
+    pub const NT: u64 = 1 << 14;
+    /// Bit 15: one on the 8086, zero later.
+    pub const BIT15: u64 = 1 << 15;
+    /// Resume (suppresses instruction breakpoints once).
+    pub const RF: u64 = 1 << 16;
+    /// Virtual-8086 mode.
+    pub const VM: u64 = 1 << 17;
+    /// Alignment check.
+    pub const AC: u64 = 1 << 18;
+    /// Virtual interrupt flag.
+    pub const VIF: u64 = 1 << 19;
+    /// Virtual interrupt pending.
+    pub const VIP: u64 = 1 << 20;
+    /// CPUID is available (writable).
+    pub const ID: u64 = 1 << 21;
+    /// The arithmetic status flags.
+    pub const STATUS: u64 = CF | PF | AF | ZF | SF | OF;
+}
+
+/// A segment register with its hidden descriptor cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Segment {
+    /// The visible selector.
+    pub selector: u16,
+    /// Descriptor attributes: the access byte in bits 0–7 (type, S, DPL, P) and
+    /// the flags nibble in bits 12–15 (AVL, L, D/B, G), as in the descriptor.
+    pub attrs: u16,
+    /// Byte-granular limit (the last valid offset).
+    pub limit: u32,
+    /// Linear base address.
+    pub base: u64,
+}
+
+/// Descriptor attribute bits of [`Segment::attrs`].
+pub mod attrs {
+    /// Accessed.
+    pub const ACCESSED: u16 = 1 << 0;
+    /// Data: writable. Code: readable.
+    pub const RW: u16 = 1 << 1;
+    /// Data: expand-down. Code: conforming.
+    pub const DC: u16 = 1 << 2;
+    /// Code segment (else data).
+    pub const CODE: u16 = 1 << 3;
+    /// Code or data (else system).
+    pub const S: u16 = 1 << 4;
+    /// Shift of the descriptor privilege level.
+    pub const DPL_SHIFT: u16 = 5;
+    /// Present.
+    pub const P: u16 = 1 << 7;
+    /// 64-bit code segment.
+    pub const L: u16 = 1 << 13;
+    /// Default operand size 32 (code) / big stack (data).
+    pub const DB: u16 = 1 << 14;
+    /// Limit in 4 KiB units.
+    pub const G: u16 = 1 << 15;
+    /// What a real-mode data or stack segment looks like: present, writable,
+    /// accessed, privilege 0.
+    pub const REAL_DATA: u16 = P | S | RW | ACCESSED;
+    /// What a real-mode code segment looks like.
+    pub const REAL_CODE: u16 = P | S | CODE | RW | ACCESSED;
+}
+
+/// The base and limit of the GDT or IDT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct TableRegister {
+    /// Linear base address.
+    pub base: u64,
+    /// Byte limit.
+    pub limit: u32,
+}
+
+/// CR0 bits.
+pub mod cr0 {
+    /// Protection enable.
+    pub const PE: u64 = 1 << 0;
+    /// Monitor coprocessor.
+    pub const MP: u64 = 1 << 1;
+    /// Emulate the FPU (ESC instructions raise #NM).
+    pub const EM: u64 = 1 << 2;
+    /// Task switched.
+    pub const TS: u64 = 1 << 3;
+    /// Extension type (387 present).
+    pub const ET: u64 = 1 << 4;
+    /// Paging.
+    pub const PG: u64 = 1 << 31;
+}
+
+/// Everything a program can see of an x86 CPU.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct CpuState {
+    /// RAX … R15 in encoding order ([`gpr`]).
+    pub gpr: [u64; 16],
+    /// The instruction pointer (offset into CS).
+    pub rip: u64,
+    /// RFLAGS ([`flags`]).
+    pub rflags: u64,
+    /// ES, CS, SS, DS, FS, GS ([`SegReg`] order).
+    pub segs: [Segment; 6],
+    /// The local descriptor table register.
+    pub ldtr: Segment,
+    /// The task register.
+    pub tr: Segment,
+    /// The global descriptor table register.
+    pub gdtr: TableRegister,
+    /// The interrupt descriptor table register (the IVT in real mode).
+    pub idtr: TableRegister,
+    /// CR0 ([`cr0`]); the 286's machine status word is its low 16 bits.
+    pub cr0: u64,
+    /// The last page-fault address.
+    pub cr2: u64,
+    /// The page-table root.
+    pub cr3: u64,
+    /// CR4.
+    pub cr4: u64,
+    /// Debug registers DR0–DR7 (DR4/DR5 alias DR6/DR7).
+    pub dr: [u64; 8],
+}
+
+impl Default for CpuState {
+    fn default() -> CpuState {
+        CpuState {
+            gpr: [0; 16],
+            rip: 0,
+            rflags: flags::FIXED1,
+            segs: [Segment::default(); 6],
+            ldtr: Segment::default(),
+            tr: Segment::default(),
+            gdtr: TableRegister::default(),
+            idtr: TableRegister::default(),
+            cr0: 0,
+            cr2: 0,
+            cr3: 0,
+            cr4: 0,
+            dr: [0; 8],
+        }
+    }
+}
+
+impl CpuState {
+    /// Segment register `seg`.
+    #[inline]
+    pub fn seg(&self, seg: SegReg) -> &Segment {
+        &self.segs[seg as usize]
+    }
+
+    /// Loads `seg` as real mode and virtual-8086 mode do: the base is the
+    /// selector times 16; the limit and attributes stay (so "unreal" limits a
+    /// protected-mode program left behind persist, as on a 386).
+    pub fn load_real_segment(&mut self, seg: SegReg, selector: u16) {
+        let s = &mut self.segs[seg as usize];
+        s.selector = selector;
+        s.base = u64::from(selector) << 4;
+    }
+
+    /// The state after a hardware reset: real mode, CS:IP = F000:FFF0 with the
+    /// CS base at 0xFFFF_0000 (so the first fetch reaches the top of the
+    /// address space), every segment limit 64 KiB.
+    pub fn at_reset() -> CpuState {
+        let mut state = CpuState::default();
+        for (i, seg) in state.segs.iter_mut().enumerate() {
+            seg.limit = 0xffff;
+            seg.attrs = if i == SegReg::Cs as usize {
+                attrs::REAL_CODE
+            } else {
+                attrs::REAL_DATA
+            };
+        }
+        state.segs[SegReg::Cs as usize].selector = 0xf000;
+        state.segs[SegReg::Cs as usize].base = 0xffff_0000;
+        state.rip = 0xfff0;
+        state.idtr.limit = 0x3ff;
+        state.gdtr.limit = 0xffff;
+        state.ldtr.limit = 0xffff;
+        state.ldtr.attrs = attrs::P | 2;
+        state.tr.limit = 0xffff;
+        state.tr.attrs = attrs::P | 3;
+        state.cr0 = 0x6000_0010;
+        state.dr[6] = 0xffff_0ff0;
+        state.dr[7] = 0x400;
+        state
+    }
+}
