@@ -218,7 +218,8 @@ impl Cpu {
 
     /// Sets the FLAGS bits in `writable` from `value`.
     pub(crate) fn set_flags(&mut self, value: u64, writable: u64) {
-        let mut allowed = flags::STATUS | flags::TF | flags::IF | flags::DF | flags::IOPL | flags::NT;
+        let mut allowed =
+            flags::STATUS | flags::TF | flags::IF | flags::DF | flags::IOPL | flags::NT;
         if self.real_mode() {
             allowed &= !self.model.real_mode_fixed_zero_flags();
         }
@@ -366,7 +367,10 @@ impl Cpu {
         let s = self.state.seg(seg);
         let last = offset.wrapping_add(u64::from(len) - 1);
         if last < offset || last > u64::from(s.limit) {
-            return Err(if seg == SegReg::Ss {
+            // The 286 reports every real-mode segment overrun as #GP.
+            let stack_fault = seg == SegReg::Ss
+                && !(self.real_mode() && self.model.generation == crate::model::Generation::I286);
+            return Err(if stack_fault {
                 Fault::ss(0)
             } else {
                 Fault::gp(0)
@@ -398,7 +402,9 @@ impl Cpu {
     /// page or the end of the address space.
     pub(crate) fn read_linear(&mut self, linear: u64, len: u8) -> u64 {
         let phys = self.physical(linear);
-        if phys % PAGE_SIZE + u64::from(len) <= PAGE_SIZE && self.physical(linear + u64::from(len) - 1) == phys + u64::from(len) - 1 {
+        if phys % PAGE_SIZE + u64::from(len) <= PAGE_SIZE
+            && self.physical(linear + u64::from(len) - 1) == phys + u64::from(len) - 1
+        {
             return self.read_physical(phys, len);
         }
         let mut value = 0;
@@ -413,7 +419,9 @@ impl Cpu {
     /// page or the end of the address space.
     pub(crate) fn write_linear(&mut self, linear: u64, len: u8, value: u64) {
         let phys = self.physical(linear);
-        if phys % PAGE_SIZE + u64::from(len) <= PAGE_SIZE && self.physical(linear + u64::from(len) - 1) == phys + u64::from(len) - 1 {
+        if phys % PAGE_SIZE + u64::from(len) <= PAGE_SIZE
+            && self.physical(linear + u64::from(len) - 1) == phys + u64::from(len) - 1
+        {
             return self.write_physical(phys, len, value);
         }
         for i in 0..u64::from(len) {

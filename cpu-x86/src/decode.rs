@@ -23,6 +23,8 @@ use crate::state::SegReg;
 pub enum Op {
     /// Not decodable here, or not implemented by this model: #UD.
     Invalid,
+    /// Longer than the model allows (prefixes included): #GP(0).
+    TooLong,
     Add,
     Or,
     Adc,
@@ -279,6 +281,18 @@ fn prefix_bytes(bytes: &[u8], bits: CodeBits) -> (&[u8], Option<u8>) {
     (&bytes[..n], bytes.get(n).copied())
 }
 
+/// Whether these bytes are a VEX, EVEX or XOP prefix on a model that has
+/// none: there C4, C5 and 62 with a register ModR/M are the 286's LES, LDS
+/// and BOUND forms that raise #UD before their length counts.
+fn vex_on_286(bytes: &[u8], bits: CodeBits, model: &CpuModel) -> bool {
+    if model.generation != Generation::I286 {
+        return false;
+    }
+    let (prefixes, opcode) = prefix_bytes(bytes, bits);
+    let modrm = bytes.get(prefixes.len() + 1).copied().unwrap_or(0);
+    matches!(opcode, Some(0xc4 | 0xc5 | 0x62)) && modrm >> 6 == 3
+}
+
 fn has_lock_byte(bytes: &[u8], bits: CodeBits) -> bool {
     prefix_bytes(bytes, bits).0.contains(&0xf0)
 }
@@ -293,19 +307,28 @@ fn beyond_model(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuMo
     if prefixes.iter().any(|b| (0x64..=0x67).contains(b)) {
         return true;
     }
-    let needs_386 = instr.cpuid_features().iter().any(|f| {
+    let fs_or_gs = (0..instr.op_count()).any(|i| {
+        instr.op_kind(i) == OpKind::Register
+            && matches!(instr.op_register(i), Register::FS | Register::GS)
+    });
+    if fs_or_gs {
+        return true;
+    }
+    instr.cpuid_features().iter().any(|f| {
         use iced_x86::CpuidFeature as F;
         !matches!(
             f,
             F::INTEL8086 | F::INTEL8086_ONLY | F::INTEL186 | F::INTEL286 | F::INTEL286_ONLY
         ) && !is_x87_feature(*f)
-    });
-    needs_386
+    })
 }
 
 fn is_x87_feature(f: iced_x86::CpuidFeature) -> bool {
     use iced_x86::CpuidFeature as F;
-    matches!(f, F::FPU | F::FPU287 | F::FPU287XL_ONLY | F::FPU387 | F::FPU387SL_ONLY)
+    matches!(
+        f,
+        F::FPU | F::FPU287 | F::FPU287XL_ONLY | F::FPU387 | F::FPU387SL_ONLY
+    )
 }
 
 fn segment_of(reg: Register) -> SegReg {
@@ -336,8 +359,14 @@ fn register_operand(reg: Register) -> Option<Operand> {
         let n = reg.number() as u8;
         return Some(match n {
             4..=7 => Operand::HighByte(n - 4),
-            8..=11 => Operand::Gpr { reg: n - 4, size: 1 },
-            _ if n >= 12 => Operand::Gpr { reg: n - 4, size: 1 },
+            8..=11 => Operand::Gpr {
+                reg: n - 4,
+                size: 1,
+            },
+            _ if n >= 12 => Operand::Gpr {
+                reg: n - 4,
+                size: 1,
+            },
             _ => Operand::Gpr { reg: n, size: 1 },
         });
     }
@@ -348,6 +377,7 @@ fn register_operand(reg: Register) -> Option<Operand> {
         });
     }
     if reg.is_segment_register() {
+        // FS and GS arrived with the 386; `beyond_model` turns them away on a 286.
         return Some(Operand::Seg(segment_of(reg)));
     }
     None
@@ -502,21 +532,28 @@ fn far_pointer_segment(m: Mnemonic) -> SegReg {
 
 fn convert(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuModel) -> Insn {
     let len = instr.len() as u8;
-    if len > model.max_instruction_len || beyond_model(instr, bytes, bits, model) {
+    if vex_on_286(bytes, bits, model) {
         return Insn::invalid(len);
     }
-    let (_, opcode) = prefix_bytes(bytes, bits);
-    if opcode.is_some_and(|b| (0xd8..=0xdf).contains(&b)) && !model.has_fpu {
+    if len > model.max_instruction_len {
         let mut insn = Insn::invalid(len);
-        insn.op = Op::EscNoFpu;
+        insn.op = Op::TooLong;
         return insn;
     }
+    if beyond_model(instr, bytes, bits, model) {
+        return Insn::invalid(len);
+    }
+    let (legacy, opcode) = prefix_bytes(bytes, bits);
+    let escape = opcode.is_some_and(|b| (0xd8..=0xdf).contains(&b)) && !model.has_fpu;
     let mut insn = Insn::invalid(len);
-    insn.op = operation(instr);
+    insn.op = if escape {
+        Op::EscNoFpu
+    } else {
+        operation(instr)
+    };
     if insn.op == Op::Invalid {
         return insn;
     }
-    let (legacy, _) = prefix_bytes(bytes, bits);
     let a32 = legacy.contains(&0x67);
     insn.addr_size = match (bits, a32) {
         (64, false) => 8,
@@ -543,6 +580,8 @@ fn convert(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuModel) 
     let next = u64::from(len);
     for i in 0..instr.op_count().min(3) {
         let operand = match instr.op_kind(i) {
+            // Without a coprocessor only the memory operand matters.
+            OpKind::Register if escape => Operand::None,
             OpKind::Register => match register_operand(instr.op_register(i)) {
                 Some(o) => o,
                 None => return Insn::invalid(len),
@@ -651,6 +690,11 @@ fn operation_size(instr: &Instruction, op: Op, prefixes: &[u8], bits: CodeBits) 
                 attribute
             }
         }
+        // The string moves the memory operand's size (OUTS names DX first).
+        Op::Outs | Op::Ins => match instr.memory_size().size() as u8 {
+            0 => attribute,
+            n => n,
+        },
         Op::Pusha
         | Op::Popa
         | Op::CallFar

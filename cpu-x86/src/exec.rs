@@ -23,7 +23,9 @@ impl Cpu {
             ea = ea.wrapping_add(self.state.gpr[usize::from(i.base)]);
         }
         if i.index != NO_REG {
-            ea = ea.wrapping_add(self.state.gpr[usize::from(i.index)].wrapping_mul(u64::from(i.scale)));
+            ea = ea.wrapping_add(
+                self.state.gpr[usize::from(i.index)].wrapping_mul(u64::from(i.scale)),
+            );
         }
         ea & mask(i.addr_size)
     }
@@ -104,7 +106,16 @@ impl Cpu {
         let [dst, src, third] = i.operands;
         match i.op {
             Op::Invalid => return Err(Fault::UD),
-            Op::Add | Op::Or | Op::Adc | Op::Sbb | Op::And | Op::Sub | Op::Xor | Op::Cmp | Op::Test => {
+            Op::TooLong => return Err(Fault::gp(0)),
+            Op::Add
+            | Op::Or
+            | Op::Adc
+            | Op::Sbb
+            | Op::And
+            | Op::Sub
+            | Op::Xor
+            | Op::Cmp
+            | Op::Test => {
                 let a = self.read_operand(i, dst)?;
                 let b = self.read_operand(i, src)?;
                 let carry = self.flag(CF);
@@ -246,7 +257,9 @@ impl Cpu {
                 }
             }
             Op::Pushf => {
-                let image = self.state.rflags & mask(size) & !(crate::state::flags::RF | crate::state::flags::VM);
+                let image = self.state.rflags
+                    & mask(size)
+                    & !(crate::state::flags::RF | crate::state::flags::VM);
                 self.push(image, size)?;
             }
             Op::Popf => {
@@ -375,7 +388,8 @@ impl Cpu {
                 let port = self.read_operand(i, dst)? as u16;
                 let len = operand_size(src);
                 let value = self.read_operand(i, src)?;
-                self.bus().pio_write(emu_core::PioPort(port), len, value as u32);
+                self.bus()
+                    .pio_write(emu_core::PioPort(port), len, value as u32);
             }
             Op::Xlat => {
                 let al = self.state.gpr[gpr::AX] & 0xff;
@@ -431,6 +445,12 @@ impl Cpu {
                         error: None,
                     });
                 }
+                // With no coprocessor to take it, the operand is still
+                // checked against its segment's limit.
+                if let Operand::Mem(len) = dst {
+                    let ea = self.effective_address(i);
+                    self.linear(i.seg, ea, len.max(1))?;
+                }
             }
             Op::LoadFarPointer => {
                 let (offset, selector) = self.far_pointer(i, src)?;
@@ -464,9 +484,6 @@ impl Cpu {
                     });
                 }
             }
-        }
-        if i.prefixes & prefix::LOCK != 0 {
-            // Every access above already happened in one step of this CPU.
         }
         Ok(())
     }
@@ -590,9 +607,9 @@ impl Cpu {
         let mut f = 0;
         if adjust {
             new = if subtract {
-                let al = (ax & 0xff).wrapping_sub(6) & 0xff;
-                let ah = ((ax >> 8).wrapping_sub(1)) & 0xff;
-                (ah << 8) | al
+                // The 286 subtracts 6 from all of AX (AL's borrow reaches
+                // AH), then 1 from AH.
+                ax.wrapping_sub(6).wrapping_sub(0x100) & 0xffff
             } else {
                 ax.wrapping_add(0x106) & 0xffff
             };
@@ -606,69 +623,30 @@ impl Cpu {
 
     /// One string instruction, with its REP prefix.
     fn string(&mut self, i: &Insn) -> Flow {
-        let size = i.size;
         let asz = i.addr_size;
         let rep = i.prefixes & (prefix::REP | prefix::REPNE) != 0;
-        let step = if self.flag(DF) {
-            (u64::from(size)).wrapping_neg()
-        } else {
-            u64::from(size)
-        };
-        let advance = |cpu: &mut Cpu, reg: usize| {
-            let v = cpu.gpr(reg, asz).wrapping_add(step) & mask(asz);
-            cpu.set_gpr(reg, asz, v);
-        };
         let mut done = 0;
         loop {
             if rep && self.gpr(gpr::CX, asz) == 0 {
                 return Ok(());
             }
-            let si = self.gpr(gpr::SI, asz);
-            let di = self.gpr(gpr::DI, asz);
-            match i.op {
-                Op::Movs => {
-                    let v = self.read(i.seg, si, size)?;
-                    self.write(SegReg::Es, di, size, v)?;
-                    advance(self, gpr::SI);
-                    advance(self, gpr::DI);
+            let saved = (self.state.gpr[gpr::SI], self.state.gpr[gpr::DI]);
+            if let Err((fault, index)) = self.string_iteration(i) {
+                if self.model().generation == crate::model::Generation::I286 {
+                    // The 286's microcode has already stepped the index of
+                    // the faulting access, and the count, when the fault
+                    // is recognised.
+                    self.step_index(index, i);
+                    if rep {
+                        // REP INS even counts twice.
+                        let steps = if i.op == Op::Ins { 2 } else { 1 };
+                        let count = self.gpr(gpr::CX, asz).wrapping_sub(steps) & mask(asz);
+                        self.set_gpr(gpr::CX, asz, count);
+                    }
+                } else {
+                    (self.state.gpr[gpr::SI], self.state.gpr[gpr::DI]) = saved;
                 }
-                Op::Cmps => {
-                    let a = self.read(i.seg, si, size)?;
-                    let b = self.read(SegReg::Es, di, size)?;
-                    let (_, f) = flags::sub(a, b, false, size);
-                    self.set_status(f, STATUS);
-                    advance(self, gpr::SI);
-                    advance(self, gpr::DI);
-                }
-                Op::Stos => {
-                    self.write(SegReg::Es, di, size, self.gpr(gpr::AX, size))?;
-                    advance(self, gpr::DI);
-                }
-                Op::Lods => {
-                    let v = self.read(i.seg, si, size)?;
-                    self.set_gpr(gpr::AX, size, v);
-                    advance(self, gpr::SI);
-                }
-                Op::Scas => {
-                    let b = self.read(SegReg::Es, di, size)?;
-                    let (_, f) = flags::sub(self.gpr(gpr::AX, size), b, false, size);
-                    self.set_status(f, STATUS);
-                    advance(self, gpr::DI);
-                }
-                Op::Ins => {
-                    let port = emu_core::PioPort(self.gpr(gpr::DX, 2) as u16);
-                    // The destination is checked before the port is read.
-                    self.linear(SegReg::Es, di, size)?;
-                    let v = self.bus().pio_read(port, size);
-                    self.write(SegReg::Es, di, size, u64::from(v))?;
-                    advance(self, gpr::DI);
-                }
-                _ => {
-                    let port = emu_core::PioPort(self.gpr(gpr::DX, 2) as u16);
-                    let v = self.read(i.seg, si, size)?;
-                    self.bus().pio_write(port, size, v as u32);
-                    advance(self, gpr::SI);
-                }
+                return Err(fault);
             }
             if !rep {
                 return Ok(());
@@ -693,14 +671,87 @@ impl Cpu {
             }
         }
     }
+
+    /// Steps SI or DI by the element size, in the direction DF says.
+    fn step_index(&mut self, index: usize, i: &Insn) {
+        let step = if self.flag(DF) {
+            u64::from(i.size).wrapping_neg()
+        } else {
+            u64::from(i.size)
+        };
+        let v = self.gpr(index, i.addr_size).wrapping_add(step) & mask(i.addr_size);
+        self.set_gpr(index, i.addr_size, v);
+    }
+
+    /// One element of a string instruction; each index register steps once
+    /// its access is done. A fault names the index register of the access
+    /// that raised it.
+    fn string_iteration(&mut self, i: &Insn) -> Result<(), (Fault, usize)> {
+        let size = i.size;
+        let asz = i.addr_size;
+        let from_si = |cpu: &mut Cpu| -> Result<u64, (Fault, usize)> {
+            let si = cpu.gpr(gpr::SI, asz);
+            let v = cpu.read(i.seg, si, size).map_err(|f| (f, gpr::SI))?;
+            cpu.step_index(gpr::SI, i);
+            Ok(v)
+        };
+        let di = self.gpr(gpr::DI, asz);
+        let at_di = |f| (f, gpr::DI);
+        match i.op {
+            Op::Movs => {
+                let v = from_si(self)?;
+                self.write(SegReg::Es, di, size, v).map_err(at_di)?;
+            }
+            Op::Cmps => {
+                // ES:DI is read first, as the 286 does (its faults show it).
+                let b = self.read(SegReg::Es, di, size).map_err(at_di)?;
+                self.step_index(gpr::DI, i);
+                let a = from_si(self)?;
+                let (_, f) = flags::sub(a, b, false, size);
+                self.set_status(f, STATUS);
+                return Ok(());
+            }
+            Op::Stos => {
+                let v = self.gpr(gpr::AX, size);
+                self.write(SegReg::Es, di, size, v).map_err(at_di)?;
+            }
+            Op::Lods => {
+                let v = from_si(self)?;
+                self.set_gpr(gpr::AX, size, v);
+                return Ok(());
+            }
+            Op::Scas => {
+                let b = self.read(SegReg::Es, di, size).map_err(at_di)?;
+                let (_, f) = flags::sub(self.gpr(gpr::AX, size), b, false, size);
+                self.set_status(f, STATUS);
+            }
+            Op::Ins => {
+                let port = emu_core::PioPort(self.gpr(gpr::DX, 2) as u16);
+                // The destination is checked before the port is read.
+                self.linear(SegReg::Es, di, size).map_err(at_di)?;
+                let v = self.bus().pio_read(port, size);
+                self.write(SegReg::Es, di, size, u64::from(v))
+                    .map_err(at_di)?;
+            }
+            _ => {
+                let port = emu_core::PioPort(self.gpr(gpr::DX, 2) as u16);
+                let v = from_si(self)?;
+                self.bus().pio_write(port, size, v as u32);
+                return Ok(());
+            }
+        }
+        self.step_index(gpr::DI, i);
+        Ok(())
+    }
 }
 
 /// The size of a register or memory operand in bytes.
 fn operand_size(o: Operand) -> u8 {
     match o {
-        Operand::Gpr { size, .. } | Operand::Mem(size) | Operand::Imm(size) | Operand::Imm2(size) => {
-            size
-        }
+        Operand::Gpr { size, .. }
+        | Operand::Mem(size)
+        | Operand::Imm(size)
+        | Operand::Imm2(size) => size,
         Operand::HighByte(_) => 1,
         Operand::Seg(_) => 2,
         Operand::None => 0,

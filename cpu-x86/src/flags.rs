@@ -42,7 +42,7 @@ pub fn szp(result: u64, size: u8) -> u64 {
     if r & sign(size) != 0 {
         f |= SF;
     }
-    if (r as u8).count_ones() % 2 == 0 {
+    if (r as u8).count_ones().is_multiple_of(2) {
         f |= PF;
     }
     f
@@ -143,13 +143,21 @@ pub fn shift(op: Shift, a: u64, count: u32, flags: u64, size: u8) -> Option<(u64
     Some(match op {
         Shift::Rol => {
             let n = count % bits;
-            let r = if n == 0 { a } else { ((a << n) | (a >> (bits - n))) & m };
+            let r = if n == 0 {
+                a
+            } else {
+                ((a << n) | (a >> (bits - n))) & m
+            };
             let cf = r & 1 != 0;
             rotate_flags(r, cf, msb(r) != cf)
         }
         Shift::Ror => {
             let n = count % bits;
-            let r = if n == 0 { a } else { ((a >> n) | (a << (bits - n))) & m };
+            let r = if n == 0 {
+                a
+            } else {
+                ((a >> n) | (a << (bits - n))) & m
+            };
             rotate_flags(r, msb(r), msb(r) != msb2(r))
         }
         Shift::Rcl => {

@@ -75,7 +75,8 @@ impl<'a> Iterator for Chunks<'a> {
             return Some(Err(MooError("truncated chunk header".into())));
         }
         let tag = [self.data[0], self.data[1], self.data[2], self.data[3]];
-        let len = u32::from_le_bytes([self.data[4], self.data[5], self.data[6], self.data[7]]) as usize;
+        let len =
+            u32::from_le_bytes([self.data[4], self.data[5], self.data[6], self.data[7]]) as usize;
         let Some(payload) = self.data.get(8..8 + len) else {
             self.data = &[];
             return Some(Err(MooError(format!(
@@ -172,8 +173,8 @@ fn parse_test(payload: &[u8]) -> Result<MooTest, MooError> {
 
 /// Every test in the gzip-compressed MOO file at `path`.
 pub fn read_moo_gz(path: &Path) -> Result<Vec<MooTest>, MooError> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| MooError(format!("{}: {e}", path.display())))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| MooError(format!("{}: {e}", path.display())))?;
     let mut data = Vec::new();
     flate2::read::GzDecoder::new(file)
         .read_to_end(&mut data)

@@ -47,8 +47,12 @@ impl Machine {
     /// ports, so IN reads all ones.
     fn new() -> Machine {
         let ram = Arc::new(GuestRam::new(16 << 20).expect("16 MiB of guest RAM"));
-        let bus = Bus::new(GuestPhysAddr(0), ram.clone(), Arc::new(RunControl::default()))
-            .expect("map RAM");
+        let bus = Bus::new(
+            GuestPhysAddr(0),
+            ram.clone(),
+            Arc::new(RunControl::default()),
+        )
+        .expect("map RAM");
         let cpu = Cpu::new(CpuModel::I286, Arc::new(bus));
         Machine { cpu, ram }
     }
@@ -63,7 +67,10 @@ impl Machine {
         for (i, r) in [gpr::AX, gpr::BX, gpr::CX, gpr::DX].into_iter().enumerate() {
             s.gpr[r] = reg(i);
         }
-        for (i, seg) in [SegReg::Cs, SegReg::Ss, SegReg::Ds, SegReg::Es].into_iter().enumerate() {
+        for (i, seg) in [SegReg::Cs, SegReg::Ss, SegReg::Ds, SegReg::Es]
+            .into_iter()
+            .enumerate()
+        {
             s.load_real_segment(seg, reg(4 + i) as u16);
         }
         for (i, r) in [gpr::SP, gpr::BP, gpr::SI, gpr::DI].into_iter().enumerate() {
@@ -110,7 +117,12 @@ impl Machine {
                 problems.push(format!("{name} {got:04x} want {want:04x}"));
             }
         }
-        let flags_at = test.exception.map(|e| e.flags_address);
+        // The recorded FLAGS address is word-aligned; with an odd SP the word
+        // was pushed one byte higher.
+        let odd_sp = reg(8) & 1 == 1;
+        let flags_at = test
+            .exception
+            .map(|e| e.flags_address + u32::from(odd_sp && e.flags_address & 1 == 0));
         for &(addr, want) in &test.last.ram {
             let mut got = [0u8];
             self.ram.read_bytes(u64::from(addr), &mut got);
@@ -122,6 +134,9 @@ impl Machine {
             if got[0] & mask != want & mask {
                 problems.push(format!("[{addr:06x}] {:02x} want {want:02x}", got[0]));
             }
+        }
+        if let (false, Some(e)) = (problems.is_empty(), test.exception) {
+            problems.push(format!("(the 286 took exception {})", e.vector));
         }
         if problems.is_empty() {
             Ok(())
@@ -145,7 +160,10 @@ fn real_mode_286_matches_recorded_silicon() {
     let dir = data_dir();
     let metadata: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("metadata.json")).unwrap_or_else(|e| {
-            panic!("{}: {e} (the x86 conformance data must be in ../shared)", dir.display())
+            panic!(
+                "{}: {e} (the x86 conformance data must be in ../shared)",
+                dir.display()
+            )
         }),
     )
     .expect("metadata.json is JSON");
@@ -156,7 +174,11 @@ fn real_mode_286_matches_recorded_silicon() {
         .filter(|n| n.ends_with(".MOO.gz"))
         .collect();
     files.sort();
-    assert!(files.len() >= 300, "expected 325 MOO files in {}", dir.display());
+    assert!(
+        files.len() >= 300,
+        "expected 325 MOO files in {}",
+        dir.display()
+    );
     let mut machine = Machine::new();
     let (mut passed, mut total) = (0usize, 0usize);
     let mut failing = Vec::new();
@@ -183,7 +205,11 @@ fn real_mode_286_matches_recorded_silicon() {
         }
         println!("{file}: {file_passed}/{file_total}");
         if file_passed < file_total {
-            failing.push(format!("{} ({})", file.trim_end_matches(".MOO.gz"), file_total - file_passed));
+            failing.push(format!(
+                "{} ({})",
+                file.trim_end_matches(".MOO.gz"),
+                file_total - file_passed
+            ));
         }
         passed += file_passed;
         total += file_total;
@@ -195,5 +221,9 @@ fn real_mode_286_matches_recorded_silicon() {
         TARGET * 100.0
     );
     println!("failing opcodes: {}", failing.join(" "));
-    assert!(rate >= TARGET, "{:.2} % of the recorded 286 tests pass", rate * 100.0);
+    assert!(
+        rate >= TARGET,
+        "{:.2} % of the recorded 286 tests pass",
+        rate * 100.0
+    );
 }
