@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use crate::decode::{self, DecodeError, Insn};
 use crate::flags::mask;
 use crate::model::CpuModel;
-use crate::state::{CpuState, SegReg, cr0, flags, gpr};
+use crate::state::{CpuState, SegReg, attrs, cr0, efer, flags, gpr};
 
 /// Exception vectors.
 pub mod vector {
@@ -140,6 +140,8 @@ pub struct Cpu {
     executed: u64,
     /// The A20 gate: bit 20 of every physical address is ANDed with it.
     a20_mask: u64,
+    /// The last exception taken and the instruction pointer it was raised at.
+    last_exception: Option<(Fault, u64)>,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -167,6 +169,7 @@ impl Cpu {
             shutdown: false,
             executed: 0,
             a20_mask: u64::MAX,
+            last_exception: None,
         };
         cpu.reset();
         cpu
@@ -196,6 +199,12 @@ impl Cpu {
     /// Instructions retired plus exceptions taken.
     pub fn executed(&self) -> u64 {
         self.executed
+    }
+
+    /// The last exception an instruction raised, with the instruction
+    /// pointer of that instruction (for diagnostics and tests).
+    pub fn last_exception(&self) -> Option<(Fault, u64)> {
+        self.last_exception
     }
 
     /// Whether the CPU waits in HLT.
@@ -233,10 +242,19 @@ impl Cpu {
         self.state.cr0 & cr0::PE == 0
     }
 
+    /// Whether long mode is active (64-bit or compatibility code).
+    #[inline]
+    pub fn long_mode(&self) -> bool {
+        self.state.efer & efer::LMA != 0
+    }
+
     /// Bitness of the code segment: 16, 32 or 64.
     #[inline]
     pub(crate) fn code_bits(&self) -> u32 {
-        if self.state.seg(SegReg::Cs).attrs & crate::state::attrs::DB != 0 && !self.real_mode() {
+        let cs = self.state.seg(SegReg::Cs).attrs;
+        if self.long_mode() && cs & attrs::L != 0 {
+            64
+        } else if cs & attrs::DB != 0 && !self.real_mode() {
             32
         } else {
             16
@@ -307,10 +325,19 @@ impl Cpu {
         let bits = self.code_bits();
         let ip = self.state.rip;
         let cs = *self.state.seg(SegReg::Cs);
-        if ip > u64::from(cs.limit) {
+        let limit = if bits == 64 {
+            if !canonical(ip) {
+                return Err(Fault::gp(0));
+            }
+            u64::MAX
+        } else {
+            u64::from(cs.limit)
+        };
+        if ip > limit {
             return Err(Fault::gp(0));
         }
-        let linear = self.wrap_linear(cs.base.wrapping_add(ip));
+        let base = if bits == 64 { 0 } else { cs.base };
+        let linear = self.wrap_linear(base.wrapping_add(ip));
         let phys = self.physical(linear);
         let page = phys / PAGE_SIZE;
         let slot = (phys % PAGE_SIZE) as usize;
@@ -323,7 +350,7 @@ impl Cpu {
         // Gather what can be fetched: up to 15 bytes, no further than the
         // segment limit.
         let mut bytes = [0u8; 15];
-        let room = (u64::from(cs.limit) - ip + 1).min(15) as usize;
+        let room = (limit - ip).saturating_add(1).min(15) as usize;
         for (i, byte) in bytes.iter_mut().enumerate().take(room) {
             let at = self.physical(self.wrap_linear(linear.wrapping_add(i as u64)));
             *byte = self.read_physical(at, 1) as u8;
@@ -348,10 +375,15 @@ impl Cpu {
         Ok(insn)
     }
 
-    /// A linear address as the current mode wraps it (32 bits outside long mode).
+    /// A linear address as the current mode wraps it (32 bits outside
+    /// 64-bit code).
     #[inline]
     pub(crate) fn wrap_linear(&self, linear: u64) -> u64 {
-        linear & 0xffff_ffff
+        if self.code_bits() == 64 {
+            linear
+        } else {
+            linear & 0xffff_ffff
+        }
     }
 
     /// The physical address of `linear` (paging is not modelled yet, so the
@@ -365,6 +397,25 @@ impl Cpu {
     /// segment's limit, and gives its linear address.
     pub(crate) fn linear(&self, seg: SegReg, offset: u64, len: u8) -> Result<u64, Fault> {
         let s = self.state.seg(seg);
+        if self.code_bits() == 64 {
+            // No limits in 64-bit code, and only FS and GS have bases; the
+            // access must stay canonical.
+            let base = if matches!(seg, SegReg::Fs | SegReg::Gs) {
+                s.base
+            } else {
+                0
+            };
+            let linear = base.wrapping_add(offset);
+            let last = linear.wrapping_add(u64::from(len) - 1);
+            if !canonical(linear) || !canonical(last) {
+                return Err(if seg == SegReg::Ss {
+                    Fault::ss(0)
+                } else {
+                    Fault::gp(0)
+                });
+            }
+            return Ok(linear);
+        }
         let last = offset.wrapping_add(u64::from(len) - 1);
         if last < offset || last > u64::from(s.limit) {
             // The 286 reports every real-mode segment overrun as #GP.
@@ -473,9 +524,12 @@ impl Cpu {
         let _ = self.bus.write(addr, len, value);
     }
 
-    /// The stack pointer width: 2 or 4 bytes (SS's B bit).
+    /// The stack pointer width: 8 bytes in 64-bit code, else 2 or 4 (SS's B
+    /// bit).
     pub(crate) fn stack_size(&self) -> u8 {
-        if !self.real_mode() && self.state.seg(SegReg::Ss).attrs & crate::state::attrs::DB != 0 {
+        if self.code_bits() == 64 {
+            8
+        } else if !self.real_mode() && self.state.seg(SegReg::Ss).attrs & attrs::DB != 0 {
             4
         } else {
             2
@@ -566,6 +620,7 @@ impl Cpu {
     fn take_fault(&mut self, fault: Fault) {
         self.executed += 1;
         let ip = self.state.rip;
+        self.last_exception = Some((fault, ip));
         if self.interrupt(fault.vector, ip, fault.error).is_ok() {
             return;
         }
@@ -574,4 +629,10 @@ impl Cpu {
             self.shutdown = true;
         }
     }
+}
+
+/// Whether `addr` is canonical (bits 63–47 all equal).
+#[inline]
+pub(crate) fn canonical(addr: u64) -> bool {
+    ((addr as i64) << 16 >> 16) as u64 == addr
 }

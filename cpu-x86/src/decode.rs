@@ -125,6 +125,26 @@ pub enum Op {
     Bound,
     /// An x87 instruction (D8–DF) on a model without a coprocessor.
     EscNoFpu,
+    /// SETcc: the condition is [`Insn::cond`].
+    Setcc,
+    /// CMOVcc: the condition is [`Insn::cond`].
+    Cmovcc,
+    Bt,
+    Bts,
+    Btr,
+    Btc,
+    Bsf,
+    Bsr,
+    Tzcnt,
+    Lzcnt,
+    Popcnt,
+    Shld,
+    Shrd,
+    Bswap,
+    Xadd,
+    Cmpxchg,
+    /// CMPXCHG8B and CMPXCHG16B (the operand size says which).
+    CmpxchgDouble,
 }
 
 /// Where an operand lives.
@@ -505,6 +525,55 @@ fn operation(instr: &Instruction) -> Op {
         M::Enter => Op::Enter,
         M::Leave => Op::Leave,
         M::Bound => Op::Bound,
+        M::Movsxd => Op::Movsx,
+        M::Pause => Op::Nop,
+        M::Seto
+        | M::Setno
+        | M::Setb
+        | M::Setae
+        | M::Sete
+        | M::Setne
+        | M::Setbe
+        | M::Seta
+        | M::Sets
+        | M::Setns
+        | M::Setp
+        | M::Setnp
+        | M::Setl
+        | M::Setge
+        | M::Setle
+        | M::Setg => Op::Setcc,
+        M::Cmovo
+        | M::Cmovno
+        | M::Cmovb
+        | M::Cmovae
+        | M::Cmove
+        | M::Cmovne
+        | M::Cmovbe
+        | M::Cmova
+        | M::Cmovs
+        | M::Cmovns
+        | M::Cmovp
+        | M::Cmovnp
+        | M::Cmovl
+        | M::Cmovge
+        | M::Cmovle
+        | M::Cmovg => Op::Cmovcc,
+        M::Bt => Op::Bt,
+        M::Bts => Op::Bts,
+        M::Btr => Op::Btr,
+        M::Btc => Op::Btc,
+        M::Bsf => Op::Bsf,
+        M::Bsr => Op::Bsr,
+        M::Tzcnt => Op::Tzcnt,
+        M::Lzcnt => Op::Lzcnt,
+        M::Popcnt => Op::Popcnt,
+        M::Shld => Op::Shld,
+        M::Shrd => Op::Shrd,
+        M::Bswap => Op::Bswap,
+        M::Xadd => Op::Xadd,
+        M::Cmpxchg => Op::Cmpxchg,
+        M::Cmpxchg8b | M::Cmpxchg16b => Op::CmpxchgDouble,
         _ => Op::Invalid,
     }
 }
@@ -685,7 +754,7 @@ fn operation_size(instr: &Instruction, op: Op, prefixes: &[u8], bits: CodeBits) 
         | Op::Enter
         | Op::Leave => {
             if bits == 64 {
-                if prefixes.contains(&0x66) { 2 } else { 8 }
+                if attribute == 2 { 2 } else { 8 }
             } else {
                 attribute
             }

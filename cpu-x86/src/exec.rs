@@ -15,7 +15,7 @@ type Flow = Result<(), Fault>;
 impl Cpu {
     /// The effective address (offset in the segment) of the memory operand.
     #[inline]
-    fn effective_address(&self, i: &Insn) -> u64 {
+    pub(crate) fn effective_address(&self, i: &Insn) -> u64 {
         let mut ea = i.disp;
         if i.base == RIP_REG {
             ea = ea.wrapping_add(self.next_ip);
@@ -30,7 +30,7 @@ impl Cpu {
         ea & mask(i.addr_size)
     }
 
-    fn read_operand(&mut self, i: &Insn, o: Operand) -> Result<u64, Fault> {
+    pub(crate) fn read_operand(&mut self, i: &Insn, o: Operand) -> Result<u64, Fault> {
         Ok(match o {
             Operand::Gpr { reg, size } => self.gpr(usize::from(reg), size),
             Operand::HighByte(reg) => (self.state.gpr[usize::from(reg)] >> 8) & 0xff,
@@ -45,7 +45,7 @@ impl Cpu {
         })
     }
 
-    fn write_operand(&mut self, i: &Insn, o: Operand, value: u64) -> Flow {
+    pub(crate) fn write_operand(&mut self, i: &Insn, o: Operand, value: u64) -> Flow {
         match o {
             Operand::Gpr { reg, size } => self.set_gpr(usize::from(reg), size, value),
             Operand::HighByte(reg) => {
@@ -64,7 +64,7 @@ impl Cpu {
     }
 
     #[inline]
-    fn set_status(&mut self, new: u64, affected: u64) {
+    pub(crate) fn set_status(&mut self, new: u64, affected: u64) {
         self.state.rflags = (self.state.rflags & !affected) | (new & affected);
     }
 
@@ -297,9 +297,28 @@ impl Cpu {
                     Op::Shr => Shift::Shr,
                     _ => Shift::Sar,
                 };
-                if let Some((r, f)) = flags::shift(kind, a, count, self.state.rflags, size) {
-                    self.write_operand(i, dst, r)?;
-                    self.set_status(f, STATUS);
+                let overflow = self.model().shift_overflow();
+                match flags::shift(kind, a, count, self.state.rflags, size, overflow) {
+                    Some((r, mut f)) => {
+                        // Intel's parts leave OF alone when ROL or ROR of a
+                        // register take a count above one from an immediate.
+                        let immediate = matches!(src, Operand::Imm(_));
+                        let register = !matches!(dst, Operand::Mem(_));
+                        if overflow == flags::ShiftOverflow::FirstStep
+                            && immediate
+                            && register
+                            && count > 1
+                            && matches!(kind, Shift::Rol | Shift::Ror)
+                        {
+                            f = (f & !OF) | (self.state.rflags & OF);
+                        }
+                        self.write_operand(i, dst, r)?;
+                        self.set_status(f, STATUS);
+                    }
+                    // A 32-bit register is written (zero-extended) even by a
+                    // zero count.
+                    None if size == 4 => self.write_operand(i, dst, a)?,
+                    None => {}
                 }
             }
             Op::Jcc => {
@@ -471,6 +490,60 @@ impl Cpu {
                     }
                 }
             }
+            Op::Setcc => {
+                let v = u64::from(self.condition(i.cond));
+                self.write_operand(i, dst, v)?;
+            }
+            Op::Cmovcc => {
+                // The source is read (and may fault) whatever the condition.
+                let v = self.read_operand(i, src)?;
+                if self.condition(i.cond) {
+                    self.write_operand(i, dst, v)?;
+                } else if size == 4 {
+                    // A 32-bit destination is written (zero-extended) anyway.
+                    let old = self.read_operand(i, dst)?;
+                    self.write_operand(i, dst, old)?;
+                }
+            }
+            Op::Bt | Op::Bts | Op::Btr | Op::Btc => self.bit_test(i)?,
+            Op::Bsf | Op::Bsr | Op::Tzcnt | Op::Lzcnt | Op::Popcnt => self.bit_scan(i)?,
+            Op::Shld | Op::Shrd => self.double_shift(i)?,
+            Op::Bswap => {
+                let v = self.read_operand(i, dst)?;
+                let r = match size {
+                    8 => v.swap_bytes(),
+                    4 => u64::from((v as u32).swap_bytes()),
+                    // Undefined for 16 bits; current parts clear the word.
+                    _ => 0,
+                };
+                self.write_operand(i, dst, r)?;
+            }
+            Op::Xadd => {
+                let a = self.read_operand(i, dst)?;
+                let b = self.read_operand(i, src)?;
+                let (r, f) = flags::add(a, b, false, size);
+                self.write_operand(i, src, a)?;
+                self.write_operand(i, dst, r)?;
+                self.set_status(f, STATUS);
+            }
+            Op::Cmpxchg => {
+                let current = self.read_operand(i, dst)?;
+                let acc = self.gpr(gpr::AX, size);
+                let (_, f) = flags::sub(acc, current, false, size);
+                if f & ZF != 0 {
+                    let v = self.read_operand(i, src)?;
+                    self.write_operand(i, dst, v)?;
+                } else {
+                    // Memory is written back unchanged (a locked cycle
+                    // always writes); a register destination is not.
+                    if matches!(dst, Operand::Mem(_)) {
+                        self.write_operand(i, dst, current)?;
+                    }
+                    self.set_gpr(gpr::AX, size, current);
+                }
+                self.set_status(f, STATUS);
+            }
+            Op::CmpxchgDouble => self.compare_exchange_double(i)?,
             Op::Bound => {
                 let index = sign_extend(self.read_operand(i, dst)?, size) as i64;
                 let ea = self.effective_address(i);

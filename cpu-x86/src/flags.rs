@@ -113,14 +113,30 @@ pub enum Shift {
     Sar,
 }
 
+/// How OF comes out of a shift or rotate by more than one bit, which the
+/// architecture leaves undefined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShiftOverflow {
+    /// As the last one-bit step leaves it: the 286's microcode loops.
+    LastStep,
+    /// As a one-bit shift of the original operand would set it: Intel's
+    /// current parts.
+    FirstStep,
+}
+
 /// Shifts or rotates `a` by `count` (already masked as the CPU masks it).
 /// Returns the result and the new flags, or `None` when the count is zero and
 /// nothing changes. Rotates change only CF and OF; the others keep the old
-/// flags, so `flags` (the incoming RFLAGS) is merged in.
-///
-/// OF is what the last one-bit step gives, as the 286's microcode loop
-/// leaves it for every count.
-pub fn shift(op: Shift, a: u64, count: u32, flags: u64, size: u8) -> Option<(u64, u64)> {
+/// flags, so `flags` (the incoming RFLAGS) is merged in. `overflow` says how
+/// OF comes out for counts above one.
+pub fn shift(
+    op: Shift,
+    a: u64,
+    count: u32,
+    flags: u64,
+    size: u8,
+    overflow: ShiftOverflow,
+) -> Option<(u64, u64)> {
     if count == 0 {
         return None;
     }
@@ -130,6 +146,17 @@ pub fn shift(op: Shift, a: u64, count: u32, flags: u64, size: u8) -> Option<(u64
     let msb = |v: u64| v & sign(size) != 0;
     let msb2 = |v: u64| v & (sign(size) >> 1) != 0;
     let cf_in = flags & CF != 0;
+    // Rotating through carry by a multiple of the width plus one changes
+    // nothing, flags included, on current parts.
+    let through_carry = matches!(op, Shift::Rcl | Shift::Rcr);
+    if overflow == ShiftOverflow::FirstStep && through_carry && count.is_multiple_of(bits + 1) {
+        return None;
+    }
+    if overflow == ShiftOverflow::FirstStep && count > 1 {
+        let (r, f) = shift(op, a, count, flags, size, ShiftOverflow::LastStep)?;
+        let (_, first) = shift(op, a, 1, flags, size, ShiftOverflow::LastStep)?;
+        return Some((r, (f & !OF) | (first & OF)));
+    }
     let rotate_flags = |r: u64, cf: bool, of: bool| {
         let mut f = flags & STATUS & !(CF | OF);
         if cf {
@@ -218,15 +245,21 @@ pub fn shift(op: Shift, a: u64, count: u32, flags: u64, size: u8) -> Option<(u64
     })
 }
 
+/// SF and PF of a multiply's low half, with ZF and AF clear: what Intel's
+/// multipliers leave in the flags the architecture calls undefined.
+fn multiply_flags(lo: u64, size: u8) -> u64 {
+    szp(lo, size) & !ZF
+}
+
 /// Unsigned multiply: (low half, high half, flags). CF = OF = the high half
-/// is not zero; SF, ZF and PF follow the low half (undefined architecturally).
+/// is not zero; the undefined flags as [`multiply_flags`] says.
 pub fn mul(a: u64, b: u64, size: u8) -> (u64, u64, u64) {
     let m = mask(size);
     let wide = u128::from(a & m) * u128::from(b & m);
     let bits = u32::from(size) * 8;
     let lo = (wide as u64) & m;
     let hi = ((wide >> bits) as u64) & m;
-    let mut f = szp(lo, size);
+    let mut f = multiply_flags(lo, size);
     if hi != 0 {
         f |= CF | OF;
     }
@@ -241,7 +274,7 @@ pub fn imul(a: u64, b: u64, size: u8) -> (u64, u64, u64) {
     let bits = u32::from(size) * 8;
     let lo = (wide as u64) & m;
     let hi = ((wide >> bits) as u64) & m;
-    let mut f = szp(lo, size);
+    let mut f = multiply_flags(lo, size);
     if i128::from(sign_extend(lo, size) as i64) != wide {
         f |= CF | OF;
     }
@@ -308,18 +341,22 @@ mod tests {
         assert_eq!(sub(5, 4, true, 1).1 & ZF, ZF);
     }
 
+    fn shift_last(op: Shift, a: u64, count: u32, flags: u64, size: u8) -> Option<(u64, u64)> {
+        shift(op, a, count, flags, size, ShiftOverflow::LastStep)
+    }
+
     #[test]
     fn shifts_follow_the_last_step() {
         // shl al,1 of 0x80: result 0, carry out, OF = msb ^ cf = 1.
-        let (r, f) = shift(Shift::Shl, 0x80, 1, 0, 1).unwrap();
+        let (r, f) = shift_last(Shift::Shl, 0x80, 1, 0, 1).unwrap();
         assert_eq!((r, f & (CF | OF | ZF)), (0, CF | OF | ZF));
         // A count past the width clears everything.
-        assert_eq!(shift(Shift::Shl, 0xff, 20, 0, 1).unwrap().1 & CF, 0);
-        assert_eq!(shift(Shift::Sar, 0x80, 20, 0, 1).unwrap().0, 0xff);
-        assert_eq!(shift(Shift::Rcl, 0x80, 1, 0, 1).unwrap().0, 0);
-        assert_eq!(shift(Shift::Rcr, 0x01, 1, CF, 1).unwrap().0, 0x80);
-        assert_eq!(shift(Shift::Rol, 0x81, 8, 0, 1).unwrap(), (0x81, CF));
-        assert!(shift(Shift::Shr, 1, 0, 0, 2).is_none());
+        assert_eq!(shift_last(Shift::Shl, 0xff, 20, 0, 1).unwrap().1 & CF, 0);
+        assert_eq!(shift_last(Shift::Sar, 0x80, 20, 0, 1).unwrap().0, 0xff);
+        assert_eq!(shift_last(Shift::Rcl, 0x80, 1, 0, 1).unwrap().0, 0);
+        assert_eq!(shift_last(Shift::Rcr, 0x01, 1, CF, 1).unwrap().0, 0x80);
+        assert_eq!(shift_last(Shift::Rol, 0x81, 8, 0, 1).unwrap(), (0x81, CF));
+        assert!(shift_last(Shift::Shr, 1, 0, 0, 2).is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! instruction against recorded silicon (the `x86_conformance_286` test).
 #![deny(missing_docs)]
 
+mod bitops;
 pub mod cpu;
 pub mod decode;
 mod exec;

@@ -11,6 +11,8 @@ pub enum Generation {
     /// The 80286: 24-bit physical addresses, 16-bit registers, real and 16-bit
     /// protected mode.
     I286,
+    /// A 64-bit processor of today.
+    X86_64,
 }
 
 /// A CPU model, chosen with `--cpu NAME`.
@@ -41,8 +43,19 @@ impl CpuModel {
         has_fpu: false,
     };
 
+    /// Everything this interpreter implements, as QEMU's `max` is everything
+    /// its accelerator can do. It grows as the interpreter does: today the
+    /// integer instruction set in real mode and flat 32- and 64-bit code.
+    pub const MAX: CpuModel = CpuModel {
+        name: "max",
+        generation: Generation::X86_64,
+        address_bits: 40,
+        max_instruction_len: 15,
+        has_fpu: true,
+    };
+
     /// Every model, by name.
-    pub const ALL: &'static [CpuModel] = &[CpuModel::I286];
+    pub const ALL: &'static [CpuModel] = &[CpuModel::I286, CpuModel::MAX];
 
     /// The model called `name`.
     pub fn by_name(name: &str) -> Option<CpuModel> {
@@ -54,6 +67,15 @@ impl CpuModel {
     pub fn real_mode_fixed_zero_flags(&self) -> u64 {
         match self.generation {
             Generation::I286 => 0xf000,
+            Generation::X86_64 => 0x8000,
+        }
+    }
+
+    /// How OF comes out of multi-bit shifts and rotates.
+    pub fn shift_overflow(&self) -> crate::flags::ShiftOverflow {
+        match self.generation {
+            Generation::I286 => crate::flags::ShiftOverflow::LastStep,
+            Generation::X86_64 => crate::flags::ShiftOverflow::FirstStep,
         }
     }
 

@@ -170,6 +170,18 @@ pub mod cr0 {
     pub const PG: u64 = 1 << 31;
 }
 
+/// EFER bits.
+pub mod efer {
+    /// SYSCALL/SYSRET enabled.
+    pub const SCE: u64 = 1 << 0;
+    /// Long mode enabled (takes effect with paging).
+    pub const LME: u64 = 1 << 8;
+    /// Long mode active.
+    pub const LMA: u64 = 1 << 10;
+    /// No-execute page protection enabled.
+    pub const NXE: u64 = 1 << 11;
+}
+
 /// Everything a program can see of an x86 CPU.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[repr(C)]
@@ -200,6 +212,8 @@ pub struct CpuState {
     pub cr4: u64,
     /// Debug registers DR0–DR7 (DR4/DR5 alias DR6/DR7).
     pub dr: [u64; 8],
+    /// The extended feature enable register ([`efer`]).
+    pub efer: u64,
 }
 
 impl Default for CpuState {
@@ -218,6 +232,7 @@ impl Default for CpuState {
             cr3: 0,
             cr4: 0,
             dr: [0; 8],
+            efer: 0,
         }
     }
 }
@@ -236,6 +251,34 @@ impl CpuState {
         let s = &mut self.segs[seg as usize];
         s.selector = selector;
         s.base = u64::from(selector) << 4;
+    }
+
+    /// A flat user-level state for code of `bits` (32 or 64): protected mode
+    /// (and long mode for 64), every segment based at 0 with a 4 GiB limit,
+    /// privilege 3, interrupts enabled. What an operating system gives a
+    /// user program, short of paging; tests and user-mode emulation start here.
+    pub fn flat(bits: u32) -> CpuState {
+        let mut state = CpuState::at_reset();
+        state.cr0 |= cr0::PE;
+        let dpl3 = 3 << attrs::DPL_SHIFT;
+        for (i, seg) in state.segs.iter_mut().enumerate() {
+            let code = i == SegReg::Cs as usize;
+            seg.selector = if code { 0x33 } else { 0x2b };
+            seg.base = 0;
+            seg.limit = 0xffff_ffff;
+            seg.attrs = dpl3
+                | attrs::G
+                | if code {
+                    attrs::REAL_CODE | if bits == 64 { attrs::L } else { attrs::DB }
+                } else {
+                    attrs::REAL_DATA | attrs::DB
+                };
+        }
+        if bits == 64 {
+            state.efer |= efer::LME | efer::LMA;
+        }
+        state.rflags = flags::FIXED1 | flags::IF;
+        state
     }
 
     /// The state after a hardware reset: real mode, CS:IP = F000:FFF0 with the

@@ -4,6 +4,7 @@
 
 pub mod images;
 pub mod moo;
+pub mod x86_host;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,755 @@
+//! The host CPU as an oracle for the x86 interpreter: random user-level
+//! instruction sequences run natively (in a child process) and in the
+//! interpreter from the same state, at the same addresses.
+//!
+//! A case is a short sequence of integer instructions with operands drawn
+//! towards edge values. Each runs in a 16 KiB region at a fixed address:
+//!
+//! | offset | what |
+//! |---|---|
+//! | 0x0000 | code: (native only) a prologue loading the registers, the body, an epilogue storing them |
+//! | 0x1000 | register blocks in and out, the host stack pointer |
+//! | 0x2000 | 256 data bytes that memory operands address through RBX |
+//! | 0x3000 | the stack (RSP starts at 0x3800) |
+//!
+//! The body never writes RBX or RSP (but pushes and pops), addresses memory
+//! only as `[rbx+disp8]`, and divides only after setting up operands that
+//! cannot fault, so nothing in it can crash.
+
+use iced_x86::{
+    Decoder, DecoderOptions, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind,
+    Register, RflagsBits,
+};
+
+/// Where the region sits, natively and in the guest.
+pub const REGION: u64 = 0x3000_0000;
+/// Its size.
+pub const REGION_SIZE: usize = 0x4000;
+const STATE: u64 = REGION + 0x1000;
+const IN: u64 = STATE;
+const OUT: u64 = STATE + 0x100;
+const SAVED_RSP: u64 = STATE + 0x200;
+/// The data RBX points at.
+pub const DATA: u64 = REGION + 0x2000;
+/// Bytes of data memory operands reach.
+pub const DATA_LEN: usize = 256;
+/// Where the stack window compared after a run starts.
+pub const STACK_LOW: u64 = REGION + 0x3000;
+/// RSP at the start of the body.
+pub const STACK_TOP: u64 = REGION + 0x3800;
+/// End of the stack window.
+pub const STACK_HIGH: u64 = REGION + 0x4000;
+
+const RBX: usize = 3;
+const RSP: usize = 4;
+
+/// Registers RAX … R15 and RFLAGS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Registers {
+    /// RAX … R15 in encoding order.
+    pub gpr: [u64; 16],
+    /// RFLAGS.
+    pub rflags: u64,
+}
+
+/// One test case.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// The body's instruction bytes.
+    pub body: Vec<u8>,
+    /// Registers at the start.
+    pub initial: Registers,
+    /// Data bytes at the start.
+    pub data: Vec<u8>,
+    /// Stack window bytes at the start.
+    pub stack: Vec<u8>,
+    /// The status flags architecturally undefined at the end (x86 RFLAGS bits).
+    pub undefined_flags: u64,
+    /// Instructions in the body (set-up instructions included).
+    pub instructions: usize,
+}
+
+/// What a run leaves behind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Registers at the end.
+    pub regs: Registers,
+    /// The data bytes.
+    pub data: Vec<u8>,
+    /// The stack window.
+    pub stack: Vec<u8>,
+}
+
+/// A small deterministic generator (xorshift64*).
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn bits(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.bits() % n
+    }
+
+    /// A value drawn towards the edges: zero, all ones, sign boundaries of
+    /// every width, small numbers, or anything.
+    pub fn edgy(&mut self) -> u64 {
+        let any = self.bits();
+        match self.below(12) {
+            0 => 0,
+            1 => u64::MAX,
+            2 => 1 << (self.below(64)),
+            3 => (1 << self.below(64)) - 1,
+            4 => self.below(64),
+            5 => u64::MAX - self.below(64),
+            6 => [0x80, 0x7f, 0x8000, 0x7fff, 0x8000_0000, 0x7fff_ffff][self.below(6) as usize],
+            7 => any & 0xff,
+            8 => any & 0xffff,
+            9 => any & 0xffff_ffff,
+            _ => any,
+        }
+    }
+}
+
+/// Whether the instruction is one the generator may use.
+fn allowed(instr: &Instruction) -> bool {
+    use Mnemonic as M;
+    matches!(
+        instr.mnemonic(),
+        M::Add
+            | M::Or
+            | M::Adc
+            | M::Sbb
+            | M::And
+            | M::Sub
+            | M::Xor
+            | M::Cmp
+            | M::Test
+            | M::Inc
+            | M::Dec
+            | M::Neg
+            | M::Not
+            | M::Mul
+            | M::Imul
+            | M::Mov
+            | M::Movzx
+            | M::Movsx
+            | M::Movsxd
+            | M::Xchg
+            | M::Lea
+            | M::Push
+            | M::Pop
+            | M::Cbw
+            | M::Cwde
+            | M::Cdqe
+            | M::Cwd
+            | M::Cdq
+            | M::Cqo
+            | M::Rol
+            | M::Ror
+            | M::Rcl
+            | M::Rcr
+            | M::Shl
+            | M::Sal
+            | M::Shr
+            | M::Sar
+            | M::Clc
+            | M::Stc
+            | M::Cmc
+            | M::Cld
+            | M::Std
+            | M::Sahf
+            | M::Lahf
+            | M::Pushfq
+            | M::Nop
+            | M::Bt
+            | M::Bts
+            | M::Btr
+            | M::Btc
+            | M::Bsf
+            | M::Bsr
+            | M::Tzcnt
+            | M::Lzcnt
+            | M::Popcnt
+            | M::Shld
+            | M::Shrd
+            | M::Bswap
+            | M::Xadd
+            | M::Cmpxchg
+            | M::Cmpxchg8b
+            | M::Cmpxchg16b
+    ) || {
+        let name = format!("{:?}", instr.mnemonic());
+        name.starts_with("Set") || name.starts_with("Cmov")
+    }
+}
+
+/// Opcodes (after prefixes) the generator draws from; ModR/M and immediates
+/// follow at random and iced decides what they make.
+const OPCODES: &[&[u8]] = &[
+    &[0x00],
+    &[0x01],
+    &[0x02],
+    &[0x03],
+    &[0x04],
+    &[0x05],
+    &[0x08],
+    &[0x09],
+    &[0x0a],
+    &[0x0b],
+    &[0x0c],
+    &[0x0d],
+    &[0x10],
+    &[0x11],
+    &[0x12],
+    &[0x13],
+    &[0x14],
+    &[0x15],
+    &[0x18],
+    &[0x19],
+    &[0x1a],
+    &[0x1b],
+    &[0x1c],
+    &[0x1d],
+    &[0x20],
+    &[0x21],
+    &[0x22],
+    &[0x23],
+    &[0x24],
+    &[0x25],
+    &[0x28],
+    &[0x29],
+    &[0x2a],
+    &[0x2b],
+    &[0x2c],
+    &[0x2d],
+    &[0x30],
+    &[0x31],
+    &[0x32],
+    &[0x33],
+    &[0x34],
+    &[0x35],
+    &[0x38],
+    &[0x39],
+    &[0x3a],
+    &[0x3b],
+    &[0x3c],
+    &[0x3d],
+    &[0x50],
+    &[0x51],
+    &[0x52],
+    &[0x55],
+    &[0x56],
+    &[0x57],
+    &[0x58],
+    &[0x59],
+    &[0x5a],
+    &[0x5d],
+    &[0x5e],
+    &[0x5f],
+    &[0x63],
+    &[0x69],
+    &[0x6b],
+    &[0x80],
+    &[0x81],
+    &[0x83],
+    &[0x84],
+    &[0x85],
+    &[0x86],
+    &[0x87],
+    &[0x88],
+    &[0x89],
+    &[0x8a],
+    &[0x8b],
+    &[0x8d],
+    &[0x90],
+    &[0x91],
+    &[0x92],
+    &[0x96],
+    &[0x97],
+    &[0x98],
+    &[0x99],
+    &[0x9c],
+    &[0x9e],
+    &[0x9f],
+    &[0xa8],
+    &[0xa9],
+    &[0xb0],
+    &[0xb1],
+    &[0xb4],
+    &[0xb8],
+    &[0xb9],
+    &[0xbe],
+    &[0xc0],
+    &[0xc1],
+    &[0xc6],
+    &[0xc7],
+    &[0xd0],
+    &[0xd1],
+    &[0xd2],
+    &[0xd3],
+    &[0xf5],
+    &[0xf6],
+    &[0xf7],
+    &[0xf8],
+    &[0xf9],
+    &[0xfc],
+    &[0xfd],
+    &[0xfe],
+    &[0xff],
+    &[0x0f, 0x40],
+    &[0x0f, 0x42],
+    &[0x0f, 0x44],
+    &[0x0f, 0x47],
+    &[0x0f, 0x4c],
+    &[0x0f, 0x4f],
+    &[0x0f, 0x90],
+    &[0x0f, 0x93],
+    &[0x0f, 0x95],
+    &[0x0f, 0x96],
+    &[0x0f, 0x9a],
+    &[0x0f, 0x9e],
+    &[0x0f, 0xa3],
+    &[0x0f, 0xa4],
+    &[0x0f, 0xa5],
+    &[0x0f, 0xab],
+    &[0x0f, 0xac],
+    &[0x0f, 0xad],
+    &[0x0f, 0xaf],
+    &[0x0f, 0xb0],
+    &[0x0f, 0xb1],
+    &[0x0f, 0xb3],
+    &[0x0f, 0xb6],
+    &[0x0f, 0xb7],
+    &[0x0f, 0xba],
+    &[0x0f, 0xbb],
+    &[0x0f, 0xbc],
+    &[0x0f, 0xbd],
+    &[0x0f, 0xbe],
+    &[0x0f, 0xbf],
+    &[0x0f, 0xc0],
+    &[0x0f, 0xc1],
+    &[0x0f, 0xc7],
+    &[0x0f, 0xc8],
+    &[0x0f, 0xc9],
+    &[0x0f, 0xcf],
+    &[0xf3, 0x0f, 0xb8],
+    &[0xf3, 0x0f, 0xbc],
+    &[0xf3, 0x0f, 0xbd],
+];
+
+/// Converts iced's flag bits to RFLAGS bits.
+fn rflags_of(bits: u32) -> u64 {
+    let mut f = 0;
+    for (iced, x86) in [
+        (RflagsBits::CF, 1u64),
+        (RflagsBits::PF, 1 << 2),
+        (RflagsBits::AF, 1 << 4),
+        (RflagsBits::ZF, 1 << 6),
+        (RflagsBits::SF, 1 << 7),
+        (RflagsBits::DF, 1 << 10),
+        (RflagsBits::OF, 1 << 11),
+    ] {
+        if bits & iced != 0 {
+            f |= x86;
+        }
+    }
+    f
+}
+
+/// Whether the decoded instruction keeps to the rules: memory only as
+/// `[rbx+disp8]` inside the data, RBX and RSP never written but by pushes
+/// and pops.
+fn keeps_rules(instr: &Instruction, info: &mut InstructionInfoFactory) -> bool {
+    if instr.is_invalid() || !allowed(instr) || instr.has_lock_prefix() {
+        return false;
+    }
+    for i in 0..instr.op_count() {
+        match instr.op_kind(i) {
+            OpKind::Memory => {
+                let disp = instr.memory_displacement64();
+                if instr.memory_base() != Register::RBX
+                    || instr.memory_index() != Register::None
+                    || disp > (DATA_LEN - 16) as u64
+                {
+                    return false;
+                }
+            }
+            OpKind::Register if instr.op_register(i).full_register() == Register::RSP => {
+                return false;
+            }
+            _ => {}
+        }
+    }
+    if matches!(instr.mnemonic(), Mnemonic::Cmpxchg16b)
+        && !instr.memory_displacement64().is_multiple_of(16)
+    {
+        return false;
+    }
+    // A register bit offset reaches memory far from the operand.
+    let bit_test = matches!(
+        instr.mnemonic(),
+        Mnemonic::Bt | Mnemonic::Bts | Mnemonic::Btr | Mnemonic::Btc
+    );
+    if bit_test && instr.op0_kind() == OpKind::Memory && instr.op1_kind() == OpKind::Register {
+        return false;
+    }
+    let stack_op = matches!(
+        instr.mnemonic(),
+        Mnemonic::Push | Mnemonic::Pop | Mnemonic::Pushfq
+    );
+    info.info(instr).used_registers().iter().all(|used| {
+        let writes = !matches!(
+            used.access(),
+            OpAccess::Read | OpAccess::CondRead | OpAccess::None
+        );
+        let full = used.register().full_register();
+        !writes || (full != Register::RBX && (full != Register::RSP || stack_op))
+    })
+}
+
+/// Operands of a division that cannot fault: the dividend's upper half
+/// follows from the lower, the divisor is odd (so not zero) with bit 1
+/// clear (so not −1).
+fn division(rng: &mut Rng, out: &mut Vec<u8>) -> usize {
+    let size = [1u8, 2, 4, 8][rng.below(4) as usize];
+    let signed = rng.below(2) == 1;
+    // The divisor: a register other than RAX, RDX, RBX and RSP, or memory.
+    let memory = rng.below(3) == 0;
+    let reg = [1u8, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15][rng.below(12) as usize];
+    let disp = (rng.below((DATA_LEN - 16) as u64) as u8) & !7;
+    let (rex_b, modrm_rm, tail): (u8, u8, Vec<u8>) = if memory {
+        (0, 0x40 | 3, vec![disp])
+    } else {
+        (reg >> 3, 0xc0 | (reg & 7), vec![])
+    };
+    // and r/m64, -3; or r/m64, 1
+    for (ext, imm) in [(4u8, 0xfdu8), (1, 1)] {
+        out.extend_from_slice(&[0x48 | rex_b, 0x83, modrm_rm | (ext << 3)]);
+        out.extend_from_slice(&tail);
+        out.push(imm);
+    }
+    // The dividend: zero or the sign of the accumulator in its upper half.
+    match (signed, size) {
+        (false, 1) => out.extend_from_slice(&[0x30, 0xe4]), // xor ah, ah
+        (false, _) => out.extend_from_slice(&[0x31, 0xd2]), // xor edx, edx
+        (true, 1) => out.extend_from_slice(&[0x66, 0x98]),  // cbw
+        (true, 2) => out.extend_from_slice(&[0x66, 0x99]),  // cwd
+        (true, 4) => out.push(0x99),                        // cdq
+        (true, _) => out.extend_from_slice(&[0x48, 0x99]),  // cqo
+    }
+    let ext = if signed { 7u8 } else { 6 };
+    if size == 2 {
+        out.push(0x66);
+    }
+    let rex = if size == 8 { 0x48 } else { 0x40 } | rex_b;
+    if rex != 0x40 || (size == 1 && !memory && reg >= 4) {
+        out.push(rex);
+    }
+    out.push(if size == 1 { 0xf6 } else { 0xf7 });
+    out.push(modrm_rm | (ext << 3));
+    out.extend_from_slice(&tail);
+    4
+}
+
+/// A random case of up to `max_len` instructions.
+pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
+    let mut info = InstructionInfoFactory::new();
+    let mut body = Vec::new();
+    let mut undefined = 0u64;
+    let mut instructions = 0;
+    let count = 1 + rng.below(max_len as u64) as usize;
+    while instructions < count {
+        if rng.below(12) == 0 {
+            instructions += division(rng, &mut body);
+            // Division leaves every status flag undefined.
+            undefined = STATUS;
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(16);
+        if rng.below(5) == 0 {
+            bytes.push(0x66);
+        }
+        let opcode = OPCODES[rng.below(OPCODES.len() as u64) as usize];
+        // A mandatory F3 goes before REX.
+        let (mandatory, rest) = match opcode {
+            [0xf3, rest @ ..] => (Some(0xf3), rest),
+            _ => (None, opcode),
+        };
+        bytes.extend(mandatory);
+        if rng.below(2) == 0 {
+            bytes.push(0x40 | (rng.below(16) as u8 & 0b1101));
+        }
+        bytes.extend_from_slice(rest);
+        let modrm = match rng.below(10) {
+            0..=6 => 0xc0 | (rng.below(64) as u8),
+            7 => (rng.below(8) as u8) << 3 | 3,
+            _ => 0x40 | (rng.below(8) as u8) << 3 | 3,
+        };
+        bytes.push(modrm);
+        bytes.push(rng.below(DATA_LEN as u64 - 16) as u8);
+        for _ in 0..8 {
+            bytes.push(rng.edgy() as u8);
+        }
+        let mut decoder = Decoder::with_ip(64, &bytes, 0, DecoderOptions::NONE);
+        let instr = decoder.decode();
+        if !keeps_rules(&instr, &mut info) {
+            continue;
+        }
+        body.extend_from_slice(&bytes[..instr.len()]);
+        let written = rflags_of(instr.rflags_modified());
+        undefined = (undefined & !written) | rflags_of(instr.rflags_undefined());
+        instructions += 1;
+    }
+    let mut initial = Registers::default();
+    for (i, r) in initial.gpr.iter_mut().enumerate() {
+        *r = match i {
+            RBX => DATA,
+            RSP => STACK_TOP,
+            _ => rng.edgy(),
+        };
+    }
+    initial.rflags = 0x202 | (rng.bits() & STATUS) | if rng.below(8) == 0 { 1 << 10 } else { 0 };
+    let data = (0..DATA_LEN).map(|_| rng.edgy() as u8).collect();
+    let stack = (0..(STACK_HIGH - STACK_LOW))
+        .map(|_| rng.bits() as u8)
+        .collect();
+    Case {
+        body,
+        initial,
+        data,
+        stack,
+        undefined_flags: undefined,
+        instructions,
+    }
+}
+
+/// The arithmetic status flags in RFLAGS.
+pub const STATUS: u64 = 0x8d5;
+/// The flags a comparison looks at: the status flags and DF.
+pub const COMPARED_FLAGS: u64 = STATUS | 1 << 10;
+
+/// Emits x86-64 machine code for the native prologue and epilogue.
+struct Emitter {
+    code: Vec<u8>,
+}
+
+impl Emitter {
+    fn at(&self) -> u64 {
+        REGION + self.code.len() as u64
+    }
+
+    /// `bytes` followed by a RIP-relative disp32 to `target`.
+    fn rip_relative(&mut self, bytes: &[u8], target: u64, trailing: usize) {
+        self.code.extend_from_slice(bytes);
+        let next = self.at() + 4 + trailing as u64;
+        let disp = target.wrapping_sub(next) as i64 as i32;
+        self.code.extend_from_slice(&disp.to_le_bytes());
+    }
+
+    fn load(&mut self, reg: usize, from: u64) {
+        let rex = 0x48 | (((reg >> 3) as u8) << 2);
+        self.rip_relative(&[rex, 0x8b, (((reg & 7) as u8) << 3) | 5], from, 0);
+    }
+
+    fn store(&mut self, reg: usize, to: u64) {
+        let rex = 0x48 | (((reg >> 3) as u8) << 2);
+        self.rip_relative(&[rex, 0x89, (((reg & 7) as u8) << 3) | 5], to, 0);
+    }
+}
+
+/// The whole native program of a case and the offset of its body.
+fn native_code(case: &Case) -> (Vec<u8>, usize) {
+    let mut e = Emitter { code: Vec::new() };
+    // Save the host's callee-saved registers and stack pointer.
+    e.code
+        .extend_from_slice(&[0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
+    e.store(RSP, SAVED_RSP);
+    e.load(RSP, IN + 8 * RSP as u64);
+    // push qword [rip+flags]; popfq
+    e.rip_relative(&[0xff, 0x35], IN + 8 * 16, 0);
+    e.code.push(0x9d);
+    for reg in (0..16).filter(|&r| r != RSP) {
+        e.load(reg, IN + 8 * reg as u64);
+    }
+    let body = e.code.len();
+    e.code.extend_from_slice(&case.body);
+    for reg in 0..16 {
+        e.store(reg, OUT + 8 * reg as u64);
+    }
+    // pushfq; pop qword [rip+flags]; cld
+    e.code.push(0x9c);
+    e.rip_relative(&[0x8f, 0x05], OUT + 8 * 16, 0);
+    e.code.push(0xfc);
+    e.load(RSP, SAVED_RSP);
+    e.code.extend_from_slice(&[
+        0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3,
+    ]);
+    (e.code, body)
+}
+
+/// The region's bytes at the start of `case`, and the offset of the body.
+pub fn region_image(case: &Case) -> (Vec<u8>, usize) {
+    let mut image = vec![0u8; REGION_SIZE];
+    let (code, body) = native_code(case);
+    image[..code.len()].copy_from_slice(&code);
+    let at = |addr: u64| (addr - REGION) as usize;
+    for (i, v) in case.initial.gpr.iter().enumerate() {
+        image[at(IN) + 8 * i..][..8].copy_from_slice(&v.to_le_bytes());
+    }
+    image[at(IN) + 128..][..8].copy_from_slice(&case.initial.rflags.to_le_bytes());
+    image[at(DATA)..][..DATA_LEN].copy_from_slice(&case.data);
+    image[at(STACK_LOW)..at(STACK_HIGH)].copy_from_slice(&case.stack);
+    // The native prologue loads RFLAGS through the stack slot below the top.
+    image[at(STACK_TOP) - 8..at(STACK_TOP)].copy_from_slice(&case.initial.rflags.to_le_bytes());
+    (image, body)
+}
+
+/// The outcome a region image holds after a run.
+pub fn outcome_of(image: &[u8], regs: Registers) -> Outcome {
+    let at = |addr: u64| (addr - REGION) as usize;
+    Outcome {
+        regs,
+        data: image[at(DATA)..][..DATA_LEN].to_vec(),
+        stack: image[at(STACK_LOW)..at(STACK_HIGH)].to_vec(),
+    }
+}
+
+/// How a native run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NativeError {
+    /// The host would not map, fork or run.
+    Host(String),
+    /// The child died (a signal or exit status) in case `case`.
+    Died {
+        /// The case it was running.
+        case: usize,
+        /// Its wait status.
+        status: i32,
+    },
+}
+
+/// Runs every case natively, in a child process so a mistake cannot take the
+/// test down.
+pub fn run_native(cases: &[Case]) -> Result<Vec<Outcome>, NativeError> {
+    let slot = REGION_SIZE + size_of::<Registers>();
+    let shared_len = slot * cases.len() + 8;
+    // SAFETY: a fresh anonymous shared mapping; nothing else refers to it.
+    let shared = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            shared_len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if shared == libc::MAP_FAILED {
+        return Err(NativeError::Host("mmap of the result area failed".into()));
+    }
+    let shared = shared.cast::<u8>();
+    let images: Vec<(Vec<u8>, usize)> = cases.iter().map(region_image).collect();
+    // SAFETY: fork; the child only maps memory, copies bytes, runs the
+    // generated code and leaves with _exit, touching no lock another thread
+    // may hold.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(NativeError::Host("fork failed".into()));
+    }
+    if pid == 0 {
+        // SAFETY: in the child, as above.
+        unsafe { native_child(&images, shared, slot) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    let result = if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+        let mut outcomes = Vec::with_capacity(cases.len());
+        for k in 0..cases.len() {
+            // SAFETY: inside the shared mapping, which the child filled.
+            let bytes = unsafe { std::slice::from_raw_parts(shared.add(8 + k * slot), slot) };
+            let mut regs = Registers::default();
+            let r = &bytes[REGION_SIZE..];
+            for (i, g) in regs.gpr.iter_mut().enumerate() {
+                *g = u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+            }
+            regs.rflags = u64::from_le_bytes(r[128..136].try_into().expect("8 bytes"));
+            outcomes.push(outcome_of(&bytes[..REGION_SIZE], regs));
+        }
+        Ok(outcomes)
+    } else {
+        // SAFETY: the first 8 bytes hold the index of the case the child was at.
+        let at = unsafe { shared.cast::<u64>().read() };
+        Err(NativeError::Died {
+            case: at as usize,
+            status,
+        })
+    };
+    // SAFETY: unmapping what we mapped; no references into it remain.
+    unsafe { libc::munmap(shared.cast(), shared_len) };
+    result
+}
+
+/// The child's side of [`run_native`]; never returns.
+///
+/// # Safety
+/// Only in a freshly forked child; `shared` must hold `8 + slot * images.len()` bytes.
+unsafe fn native_child(images: &[(Vec<u8>, usize)], shared: *mut u8, slot: usize) -> ! {
+    // SAFETY: a fixed mapping at an address nothing in this process uses
+    // (MAP_FIXED_NOREPLACE fails rather than replace anything).
+    let region = unsafe {
+        libc::mmap(
+            REGION as *mut libc::c_void,
+            REGION_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if region as u64 != REGION {
+        // SAFETY: leaving the child.
+        unsafe { libc::_exit(3) };
+    }
+    let region = region.cast::<u8>();
+    for (k, (image, _)) in images.iter().enumerate() {
+        // SAFETY: the region and the shared area are ours and large enough;
+        // the generated code keeps to the region (see the module notes) and
+        // returns with the host's registers restored.
+        unsafe {
+            shared.cast::<u64>().write(k as u64);
+            std::ptr::copy_nonoverlapping(image.as_ptr(), region, REGION_SIZE);
+            let entry: extern "sysv64" fn() = std::mem::transmute(region);
+            entry();
+            let out = shared.add(8 + k * slot);
+            std::ptr::copy_nonoverlapping(region, out, REGION_SIZE);
+            std::ptr::copy_nonoverlapping(
+                region.add((OUT - REGION) as usize),
+                out.add(REGION_SIZE),
+                size_of::<Registers>(),
+            );
+        }
+    }
+    // SAFETY: leaving the child.
+    unsafe { libc::_exit(0) }
+}
+
+/// Whether the host CPU is an Intel part (whose undefined flags the
+/// interpreter follows).
+pub fn host_is_intel() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|s| s.contains("GenuineIntel"))
+}

@@ -1,0 +1,222 @@
+//! The x86 interpreter against the host CPU: random sequences of user-level
+//! integer instructions run natively and in the interpreter (64-bit code)
+//! from the same registers, flags and memory, and every register, the
+//! arithmetic flags and every byte they could touch must agree.
+//!
+//! `TURING_X86_HOST_CASES` sets how many sequences run (default 3,000, about
+//! 13,000 instructions); `TURING_X86_HOST_SEED` the seed. Flags the
+//! architecture leaves undefined are compared too when the host is an Intel
+//! part (the interpreter follows Intel's silicon there), and masked otherwise.
+
+use std::sync::Arc;
+
+use cpu_x86::{Cpu, CpuModel, CpuState, RunExit};
+use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl};
+use iced_x86::{Decoder, DecoderOptions, Formatter, NasmFormatter};
+use tests::x86_host::{
+    COMPARED_FLAGS, Case, NativeError, Outcome, REGION, REGION_SIZE, Registers, Rng, STACK_LOW,
+    generate, host_is_intel, outcome_of, region_image, run_native,
+};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `case` in the interpreter.
+fn emulate(case: &Case) -> Result<Outcome, String> {
+    let (image, body) = region_image(case);
+    let ram = Arc::new(GuestRam::new(REGION_SIZE as u64).expect("guest RAM"));
+    ram.write_bytes(0, &image);
+    let bus = Bus::new(
+        GuestPhysAddr(REGION),
+        ram.clone(),
+        Arc::new(RunControl::default()),
+    )
+    .expect("map RAM");
+    let mut cpu = Cpu::new(CpuModel::MAX, Arc::new(bus));
+    cpu.state = CpuState::flat(64);
+    cpu.state.gpr = case.initial.gpr;
+    cpu.state.rflags = case.initial.rflags;
+    let start = REGION + body as u64;
+    let end = start + case.body.len() as u64;
+    cpu.state.rip = start;
+    for _ in 0..10_000 {
+        if cpu.state.rip == end {
+            let mut after = vec![0u8; REGION_SIZE];
+            ram.read_bytes(0, &mut after);
+            let regs = Registers {
+                gpr: cpu.state.gpr,
+                rflags: cpu.state.rflags,
+            };
+            return Ok(outcome_of(&after, regs));
+        }
+        if cpu.run(1) != RunExit::Budget {
+            let (fault, at) = cpu.last_exception().unwrap_or((cpu_x86::Fault::UD, 0));
+            return Err(format!(
+                "the interpreter took exception {} at {:#x}",
+                fault.vector, at
+            ));
+        }
+    }
+    Err("the interpreter did not reach the end".into())
+}
+
+fn disassemble(bytes: &[u8]) -> String {
+    let mut decoder = Decoder::with_ip(64, bytes, 0, DecoderOptions::NONE);
+    let mut formatter = NasmFormatter::new();
+    let mut out = String::new();
+    for instr in &mut decoder {
+        let mut text = String::new();
+        formatter.format(&instr, &mut text);
+        out.push_str(&format!(
+            "    {:02x?} {text}\n",
+            &bytes[instr.ip() as usize..][..instr.len()]
+        ));
+    }
+    out
+}
+
+/// The differences between the native outcome and the interpreter's.
+fn compare(case: &Case, native: &Outcome, ours: &Outcome, intel: bool) -> Vec<String> {
+    let mut diffs = Vec::new();
+    const NAMES: [&str; 16] = [
+        "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12",
+        "r13", "r14", "r15",
+    ];
+    for (i, name) in NAMES.iter().enumerate() {
+        if native.regs.gpr[i] != ours.regs.gpr[i] {
+            diffs.push(format!(
+                "{name} {:#x} want {:#x}",
+                ours.regs.gpr[i], native.regs.gpr[i]
+            ));
+        }
+    }
+    let mask = COMPARED_FLAGS & if intel { !0 } else { !case.undefined_flags };
+    if (native.regs.rflags ^ ours.regs.rflags) & mask != 0 {
+        diffs.push(format!(
+            "flags {:#x} want {:#x} (undefined at the end: {:#x})",
+            ours.regs.rflags & COMPARED_FLAGS,
+            native.regs.rflags & COMPARED_FLAGS,
+            case.undefined_flags
+        ));
+    }
+    for (i, (a, b)) in native.data.iter().zip(&ours.data).enumerate() {
+        if a != b {
+            diffs.push(format!("data[{i:#x}] {b:#04x} want {a:#04x}"));
+        }
+    }
+    // The native epilogue's PUSHFQ wrote the 8 bytes below the final RSP.
+    let pushed = native.regs.gpr[4].wrapping_sub(8).wrapping_sub(STACK_LOW) as usize;
+    for (i, (a, b)) in native.stack.iter().zip(&ours.stack).enumerate() {
+        if a != b && !(pushed..pushed + 8).contains(&i) {
+            diffs.push(format!("stack[{i:#x}] {b:#04x} want {a:#04x}"));
+        }
+    }
+    diffs
+}
+
+#[test]
+fn integer_sequences_match_the_host_cpu() {
+    let total = env_or("TURING_X86_HOST_CASES", 3000) as usize;
+    let seed = env_or("TURING_X86_HOST_SEED", 1);
+    let intel = host_is_intel();
+    let mut rng = Rng::new(seed);
+    let (mut instructions, mut failures, mut done) = (0, 0, 0);
+    while done < total {
+        let batch: Vec<Case> = (0..(total - done).min(2000))
+            .map(|_| generate(&mut rng, 8))
+            .collect();
+        let native = match run_native(&batch) {
+            Ok(native) => native,
+            Err(NativeError::Died { case, status }) => panic!(
+                "the native run died (wait status {status:#x}) in:\n{}",
+                disassemble(&batch[case].body)
+            ),
+            Err(e) => panic!("{e:?}"),
+        };
+        for (case, native) in batch.iter().zip(&native) {
+            instructions += case.instructions;
+            let diffs = match emulate(case) {
+                Ok(ours) => compare(case, native, &ours, intel),
+                Err(why) => vec![why],
+            };
+            if !diffs.is_empty() {
+                failures += 1;
+                if failures <= 25 {
+                    println!(
+                        "MISMATCH in case {} (seed {seed}):\n{}  initial {:x?}\n  {}",
+                        done,
+                        disassemble(&case.body),
+                        case.initial,
+                        diffs.join("\n  ")
+                    );
+                }
+            }
+            done += 1;
+        }
+    }
+    println!(
+        "x86 host differential: {done} sequences, {instructions} instructions, {failures} mismatches \
+         (undefined flags {})",
+        if intel {
+            "compared (Intel host)"
+        } else {
+            "masked (not an Intel host)"
+        }
+    );
+    assert_eq!(
+        failures, 0,
+        "{failures} of {done} sequences differ from the host CPU"
+    );
+}
+
+/// Runs one instruction sequence natively and in the interpreter and prints
+/// both outcomes: for finding out what the silicon does.
+/// `TURING_X86_PROBE=0fbcc8 TURING_X86_PROBE_REGS=rax=5,rcx=0x10,flags=0x2d5
+/// cargo test -p tests --test x86_host_differential probe -- --ignored --nocapture`
+#[test]
+#[ignore = "a tool: run by hand with TURING_X86_PROBE set"]
+fn probe() {
+    let hex = std::env::var("TURING_X86_PROBE").expect("TURING_X86_PROBE=hex bytes");
+    let body: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect();
+    let mut case = generate(&mut Rng::new(1), 1);
+    case.body = body;
+    case.initial.rflags = 0x202;
+    const NAMES: [&str; 16] = [
+        "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12",
+        "r13", "r14", "r15",
+    ];
+    for (i, r) in case.initial.gpr.iter_mut().enumerate() {
+        if i != 3 && i != 4 {
+            *r = 0;
+        }
+    }
+    for item in std::env::var("TURING_X86_PROBE_REGS")
+        .unwrap_or_default()
+        .split(',')
+    {
+        let Some((name, value)) = item.split_once('=') else {
+            continue;
+        };
+        let value = value.trim_start_matches("0x");
+        let value = u64::from_str_radix(value, 16).expect("hex value");
+        if name == "flags" {
+            case.initial.rflags = value | 0x202;
+        } else if let Some(i) = NAMES.iter().position(|n| *n == name) {
+            case.initial.gpr[i] = value;
+        }
+    }
+    let native = run_native(std::slice::from_ref(&case)).expect("native run");
+    let ours = emulate(&case);
+    print!("{}", disassemble(&case.body));
+    println!("native: {:x?}", native[0].regs);
+    match ours {
+        Ok(ours) => println!("ours:   {:x?}", ours.regs),
+        Err(e) => println!("ours:   {e}"),
+    }
+}
