@@ -9,7 +9,9 @@ use rustc_hash::FxHashMap;
 
 use crate::decode::{self, DecodeError, Insn};
 use crate::flags::mask;
+use crate::mmu::{Access, Tlb};
 use crate::model::CpuModel;
+use crate::system::InterruptKind;
 use crate::state::{CpuState, SegReg, attrs, cr0, efer, flags, gpr};
 
 /// Exception vectors.
@@ -30,6 +32,10 @@ pub mod vector {
     pub const NM: u8 = 7;
     /// Double fault.
     pub const DF: u8 = 8;
+    /// Invalid TSS.
+    pub const TS: u8 = 10;
+    /// Segment not present.
+    pub const NP: u8 = 11;
     /// Stack-segment fault.
     pub const SS: u8 = 12;
     /// General protection.
@@ -142,6 +148,8 @@ pub struct Cpu {
     a20_mask: u64,
     /// The last exception taken and the instruction pointer it was raised at.
     last_exception: Option<(Fault, u64)>,
+    /// The software TLB.
+    pub(crate) tlb: Tlb,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -170,6 +178,7 @@ impl Cpu {
             executed: 0,
             a20_mask: u64::MAX,
             last_exception: None,
+            tlb: Tlb::default(),
         };
         cpu.reset();
         cpu
@@ -184,6 +193,7 @@ impl Cpu {
         }
         self.halted = false;
         self.shutdown = false;
+        self.tlb.flush_all();
     }
 
     /// The model this CPU behaves as.
@@ -338,7 +348,7 @@ impl Cpu {
         }
         let base = if bits == 64 { 0 } else { cs.base };
         let linear = self.wrap_linear(base.wrapping_add(ip));
-        let phys = self.physical(linear);
+        let phys = self.translate(linear, Access::Fetch)?;
         let page = phys / PAGE_SIZE;
         let slot = (phys % PAGE_SIZE) as usize;
         if let Some(decoded) = self.code.get(&page)
@@ -350,15 +360,31 @@ impl Cpu {
         // Gather what can be fetched: up to 15 bytes, no further than the
         // segment limit.
         let mut bytes = [0u8; 15];
-        let room = (limit - ip).saturating_add(1).min(15) as usize;
-        for (i, byte) in bytes.iter_mut().enumerate().take(room) {
-            let at = self.physical(self.wrap_linear(linear.wrapping_add(i as u64)));
-            *byte = self.read_physical(at, 1) as u8;
+        let mut room = (limit - ip).saturating_add(1).min(15) as usize;
+        // Bytes on the next page are fetched only if that page is there; a
+        // fault there matters only if the instruction needs those bytes.
+        let mut next_page_fault = None;
+        for i in 0..room {
+            let at_linear = self.wrap_linear(linear.wrapping_add(i as u64));
+            let at = if (phys % PAGE_SIZE) + (i as u64) < PAGE_SIZE {
+                phys + i as u64
+            } else {
+                match self.translate(at_linear, Access::Fetch) {
+                    Ok(at) => at,
+                    Err(fault) => {
+                        next_page_fault = Some(fault);
+                        room = i;
+                        break;
+                    }
+                }
+            };
+            bytes[i] = self.read_physical(at, 1) as u8;
         }
         let insn = match decode::decode(&bytes[..room], bits, &self.model) {
             Ok(insn) => insn,
-            // The instruction runs past the segment limit.
-            Err(DecodeError::NeedMoreBytes) => return Err(Fault::gp(0)),
+            // The instruction runs into a page that is not there, or past
+            // the segment limit.
+            Err(DecodeError::NeedMoreBytes) => return Err(next_page_fault.unwrap_or(Fault::gp(0))),
         };
         let fits_page = slot + usize::from(insn.len) <= PAGE_SIZE as usize;
         if fits_page && let Some(ram_offset) = self.bus.ram_offset(GuestPhysAddr(phys), 1) {
@@ -393,47 +419,10 @@ impl Cpu {
         linear & self.a20_mask & self.model.physical_mask()
     }
 
-    /// Checks an access of `len` bytes at `offset` in `seg` against the
-    /// segment's limit, and gives its linear address.
-    pub(crate) fn linear(&self, seg: SegReg, offset: u64, len: u8) -> Result<u64, Fault> {
-        let s = self.state.seg(seg);
-        if self.code_bits() == 64 {
-            // No limits in 64-bit code, and only FS and GS have bases; the
-            // access must stay canonical.
-            let base = if matches!(seg, SegReg::Fs | SegReg::Gs) {
-                s.base
-            } else {
-                0
-            };
-            let linear = base.wrapping_add(offset);
-            let last = linear.wrapping_add(u64::from(len) - 1);
-            if !canonical(linear) || !canonical(last) {
-                return Err(if seg == SegReg::Ss {
-                    Fault::ss(0)
-                } else {
-                    Fault::gp(0)
-                });
-            }
-            return Ok(linear);
-        }
-        let last = offset.wrapping_add(u64::from(len) - 1);
-        if last < offset || last > u64::from(s.limit) {
-            // The 286 reports every real-mode segment overrun as #GP.
-            let stack_fault = seg == SegReg::Ss
-                && !(self.real_mode() && self.model.generation == crate::model::Generation::I286);
-            return Err(if stack_fault {
-                Fault::ss(0)
-            } else {
-                Fault::gp(0)
-            });
-        }
-        Ok(self.wrap_linear(s.base.wrapping_add(offset)))
-    }
-
     /// Reads `len` bytes (1, 2, 4 or 8) at `offset` in `seg`.
     pub(crate) fn read(&mut self, seg: SegReg, offset: u64, len: u8) -> Result<u64, Fault> {
-        let linear = self.linear(seg, offset, len)?;
-        Ok(self.read_linear(linear, len))
+        let linear = self.linear(seg, offset, len, Access::Read)?;
+        self.read_linear(linear, len, Access::Read)
     }
 
     /// Writes the low `len` bytes of `value` at `offset` in `seg`.
@@ -444,46 +433,59 @@ impl Cpu {
         len: u8,
         value: u64,
     ) -> Result<(), Fault> {
-        let linear = self.linear(seg, offset, len)?;
-        self.write_linear(linear, len, value);
-        Ok(())
+        let linear = self.linear(seg, offset, len, Access::Write)?;
+        self.write_linear(linear, len, value, Access::Write)
     }
 
-    /// Reads at a linear address, byte by byte where the access crosses a
-    /// page or the end of the address space.
-    pub(crate) fn read_linear(&mut self, linear: u64, len: u8) -> u64 {
-        let phys = self.physical(linear);
-        if phys % PAGE_SIZE + u64::from(len) <= PAGE_SIZE
-            && self.physical(linear + u64::from(len) - 1) == phys + u64::from(len) - 1
+    /// Reads at a linear address; an access that crosses a page translates
+    /// both pages before reading anything.
+    pub(crate) fn read_linear(&mut self, linear: u64, len: u8, access: Access) -> Result<u64, Fault> {
+        let phys = self.translate(linear, access)?;
+        let len64 = u64::from(len);
+        if phys % PAGE_SIZE + len64 <= PAGE_SIZE
+            && self.physical(phys + len64 - 1) == phys + len64 - 1
         {
-            return self.read_physical(phys, len);
+            return Ok(self.read_physical(phys, len));
         }
+        let last = self.wrap_linear(linear.wrapping_add(len64 - 1));
+        self.translate(last, access)?;
         let mut value = 0;
-        for i in 0..u64::from(len) {
-            let at = self.physical(self.wrap_linear(linear + i));
+        for i in 0..len64 {
+            let at = self.translate(self.wrap_linear(linear.wrapping_add(i)), access)?;
             value |= self.read_physical(at, 1) << (8 * i);
         }
-        value
+        Ok(value)
     }
 
-    /// Writes at a linear address, byte by byte where the access crosses a
-    /// page or the end of the address space.
-    pub(crate) fn write_linear(&mut self, linear: u64, len: u8, value: u64) {
-        let phys = self.physical(linear);
-        if phys % PAGE_SIZE + u64::from(len) <= PAGE_SIZE
-            && self.physical(linear + u64::from(len) - 1) == phys + u64::from(len) - 1
+    /// Writes at a linear address; an access that crosses a page translates
+    /// both pages before writing anything.
+    pub(crate) fn write_linear(
+        &mut self,
+        linear: u64,
+        len: u8,
+        value: u64,
+        access: Access,
+    ) -> Result<(), Fault> {
+        let phys = self.translate(linear, access)?;
+        let len64 = u64::from(len);
+        if phys % PAGE_SIZE + len64 <= PAGE_SIZE
+            && self.physical(phys + len64 - 1) == phys + len64 - 1
         {
-            return self.write_physical(phys, len, value);
+            self.write_physical(phys, len, value);
+            return Ok(());
         }
-        for i in 0..u64::from(len) {
-            let at = self.physical(self.wrap_linear(linear + i));
+        let last = self.wrap_linear(linear.wrapping_add(len64 - 1));
+        self.translate(last, access)?;
+        for i in 0..len64 {
+            let at = self.translate(self.wrap_linear(linear.wrapping_add(i)), access)?;
             self.write_physical(at, 1, value >> (8 * i));
         }
+        Ok(())
     }
 
     /// Reads physical memory; what no device answers reads as all ones, as
     /// on a PC's bus.
-    fn read_physical(&self, phys: u64, len: u8) -> u64 {
+    pub(crate) fn read_physical(&self, phys: u64, len: u8) -> u64 {
         let addr = GuestPhysAddr(phys);
         if let Some(offset) = self.bus.ram_offset(addr, u64::from(len)) {
             let ram = self.bus.ram();
@@ -502,7 +504,7 @@ impl Cpu {
 
     /// Writes physical memory; writes nothing decodes are dropped. Decoded
     /// instructions of the page are forgotten, here and on other CPUs.
-    fn write_physical(&mut self, phys: u64, len: u8, value: u64) {
+    pub(crate) fn write_physical(&mut self, phys: u64, len: u8, value: u64) {
         let addr = GuestPhysAddr(phys);
         if let Some(offset) = self.bus.writable_offset(addr, u64::from(len)) {
             let ram = self.bus.ram();
@@ -573,47 +575,6 @@ impl Cpu {
         };
     }
 
-    /// Loads segment register `seg` with `selector` as the current mode does.
-    pub(crate) fn load_segment(&mut self, seg: SegReg, selector: u16) -> Result<(), Fault> {
-        if self.real_mode() {
-            self.state.load_real_segment(seg, selector);
-            return Ok(());
-        }
-        // Protected-mode descriptor loads come with protected mode.
-        Err(Fault::gp(u32::from(selector & !3)))
-    }
-
-    /// Delivers interrupt or exception `vector`, returning to `return_ip`.
-    pub(crate) fn interrupt(
-        &mut self,
-        vector: u8,
-        return_ip: u64,
-        _error: Option<u32>,
-    ) -> Result<(), Fault> {
-        if !self.real_mode() {
-            // Protected-mode gates come with protected mode: until then a
-            // protected-mode interrupt cannot be delivered.
-            return Err(Fault::gp(u32::from(vector) * 8 + 2));
-        }
-        let entry = u64::from(vector) * 4;
-        if entry + 3 > u64::from(self.state.idtr.limit) {
-            return Err(Fault::gp(u32::from(vector) * 8 + 2));
-        }
-        let base = self.state.idtr.base.wrapping_add(entry);
-        let offset = self.read_linear(self.wrap_linear(base), 2);
-        let selector = self.read_linear(self.wrap_linear(base + 2), 2) as u16;
-        let flags_image = self.state.rflags & 0xffff;
-        let cs = self.state.seg(SegReg::Cs).selector;
-        self.push(flags_image, 2)?;
-        self.push(u64::from(cs), 2)?;
-        self.push(return_ip & 0xffff, 2)?;
-        self.state.rflags &= !(flags::IF | flags::TF);
-        self.state.load_real_segment(SegReg::Cs, selector);
-        self.state.rip = offset;
-        self.next_ip = offset;
-        Ok(())
-    }
-
     /// Takes the exception an instruction raised (the instruction pointer
     /// still points at it): a fault while delivering it becomes a double
     /// fault, and a fault delivering that shuts the CPU down.
@@ -621,11 +582,12 @@ impl Cpu {
         self.executed += 1;
         let ip = self.state.rip;
         self.last_exception = Some((fault, ip));
-        if self.interrupt(fault.vector, ip, fault.error).is_ok() {
+        let exception = InterruptKind::Exception;
+        if self.interrupt(fault.vector, ip, fault.error, exception).is_ok() {
             return;
         }
         self.state.rip = ip;
-        if self.interrupt(vector::DF, ip, Some(0)).is_err() {
+        if self.interrupt(vector::DF, ip, Some(0), exception).is_err() {
             self.shutdown = true;
         }
     }

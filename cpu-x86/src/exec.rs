@@ -1,6 +1,8 @@
 //! The interpreter: what each [`Op`] does to the CPU.
 
 use crate::cpu::{Cpu, Fault, vector};
+use crate::mmu::Access;
+use crate::system::InterruptKind;
 use crate::decode::{Insn, NO_REG, Op, Operand, RIP_REG, prefix};
 use crate::flags::{self, Shift, mask, sign_extend};
 use crate::state::flags::{AF, CF, DF, IF, OF, PF, SF, STATUS, ZF};
@@ -263,8 +265,12 @@ impl Cpu {
                 self.push(image, size)?;
             }
             Op::Popf => {
+                if self.v86() && (self.state.rflags >> 12) & 3 != 3 {
+                    return Err(Fault::gp(0));
+                }
                 let v = self.pop(size)?;
-                self.set_flags(v, mask(size));
+                let writable = mask(size) & !(crate::state::flags::VM | crate::state::flags::RF);
+                self.set_flags_at(v, writable, self.cpl());
             }
             Op::Sahf => {
                 let ah = (self.state.gpr[gpr::AX] >> 8) & 0xff;
@@ -343,12 +349,7 @@ impl Cpu {
             }
             Op::JmpFar | Op::CallFar => {
                 let (offset, selector) = self.far_pointer(i, dst)?;
-                if i.op == Op::CallFar {
-                    let cs = self.state.seg(SegReg::Cs).selector;
-                    self.push(u64::from(cs), size)?;
-                    self.push(self.next_ip, size)?;
-                }
-                self.far_jump(selector, offset)?;
+                self.far_transfer(selector, offset, i.op == Op::CallFar, size)?;
             }
             Op::Ret => {
                 let target = self.pop(size)?;
@@ -356,24 +357,19 @@ impl Cpu {
                 self.release_stack(extra);
                 self.jump_near(target, size);
             }
-            Op::RetFar => {
-                let offset = self.pop(size)?;
-                let selector = self.pop(size)? as u16;
-                self.release_stack(i.imm & 0xffff);
-                self.far_jump(selector, offset)?;
+            Op::RetFar => self.far_return(size, i.imm & 0xffff)?,
+            Op::Iret => self.interrupt_return(size)?,
+            Op::Int => {
+                // INT n in virtual-8086 mode needs IOPL 3 (without VME).
+                if self.v86() && (self.state.rflags >> 12) & 3 != 3 {
+                    return Err(Fault::gp(0));
+                }
+                self.interrupt(i.imm as u8, self.next_ip, None, InterruptKind::Software)?;
             }
-            Op::Iret => {
-                let offset = self.pop(size)?;
-                let selector = self.pop(size)? as u16;
-                let image = self.pop(size)?;
-                self.far_jump(selector, offset)?;
-                self.set_flags(image, mask(size));
-            }
-            Op::Int => self.interrupt(i.imm as u8, self.next_ip, None)?,
-            Op::Int3 => self.interrupt(vector::BP, self.next_ip, None)?,
+            Op::Int3 => self.interrupt(vector::BP, self.next_ip, None, InterruptKind::Software)?,
             Op::Into => {
                 if self.flag(OF) {
-                    self.interrupt(vector::OF, self.next_ip, None)?;
+                    self.interrupt(vector::OF, self.next_ip, None, InterruptKind::Software)?;
                 }
             }
             Op::Loop | Op::Loope | Op::Loopne => {
@@ -394,18 +390,22 @@ impl Cpu {
                     self.jump_near(self.relative_target(i), size);
                 }
             }
-            Op::Movs | Op::Cmps | Op::Stos | Op::Lods | Op::Scas | Op::Ins | Op::Outs => {
+            Op::Ins | Op::Outs => {
+                self.io_allowed(self.gpr(gpr::DX, 2) as u16, size)?;
                 self.string(i)?
             }
+            Op::Movs | Op::Cmps | Op::Stos | Op::Lods | Op::Scas => self.string(i)?,
             Op::In => {
                 let port = self.read_operand(i, src)? as u16;
                 let len = operand_size(dst);
+                self.io_allowed(port, len)?;
                 let value = self.bus().pio_read(emu_core::PioPort(port), len);
                 self.write_operand(i, dst, u64::from(value))?;
             }
             Op::Out => {
                 let port = self.read_operand(i, dst)? as u16;
                 let len = operand_size(src);
+                self.io_allowed(port, len)?;
                 let value = self.read_operand(i, src)?;
                 self.bus()
                     .pio_write(emu_core::PioPort(port), len, value as u32);
@@ -443,11 +443,25 @@ impl Cpu {
             Op::Clc => self.state.rflags &= !CF,
             Op::Stc => self.state.rflags |= CF,
             Op::Cmc => self.state.rflags ^= CF,
-            Op::Cli => self.state.rflags &= !IF,
-            Op::Sti => self.state.rflags |= IF,
+            Op::Cli | Op::Sti => {
+                let iopl = ((self.state.rflags >> 12) & 3) as u8;
+                if !self.real_mode() && self.cpl() > iopl {
+                    return Err(Fault::gp(0));
+                }
+                if i.op == Op::Cli {
+                    self.state.rflags &= !IF;
+                } else {
+                    self.state.rflags |= IF;
+                }
+            }
             Op::Cld => self.state.rflags &= !DF,
             Op::Std => self.state.rflags |= DF,
-            Op::Hlt => self.halt(),
+            Op::Hlt => {
+                if self.cpl() != 0 {
+                    return Err(Fault::gp(0));
+                }
+                self.halt();
+            }
             Op::Nop => {}
             Op::Wait => {
                 if self.state.cr0 & (cr0::MP | cr0::TS) == cr0::MP | cr0::TS {
@@ -468,7 +482,7 @@ impl Cpu {
                 // checked against its segment's limit.
                 if let Operand::Mem(len) = dst {
                     let ea = self.effective_address(i);
-                    self.linear(i.seg, ea, len.max(1))?;
+                    self.linear(i.seg, ea, len.max(1), Access::Read)?;
                 }
             }
             Op::LoadFarPointer => {
@@ -585,21 +599,6 @@ impl Cpu {
         }
     }
 
-    /// Loads CS:IP for a far branch.
-    fn far_jump(&mut self, selector: u16, offset: u64) -> Flow {
-        self.load_code_segment(selector)?;
-        self.next_ip = offset & self.ip_mask();
-        Ok(())
-    }
-
-    fn load_code_segment(&mut self, selector: u16) -> Flow {
-        if self.real_mode() {
-            self.state.load_real_segment(SegReg::Cs, selector);
-            return Ok(());
-        }
-        Err(Fault::gp(u32::from(selector & !3)))
-    }
-
     fn enter(&mut self, i: &Insn) -> Flow {
         let size = i.size;
         let width = self.stack_size();
@@ -621,7 +620,7 @@ impl Cpu {
             }
             let sp = self.gpr(gpr::SP, width).wrapping_sub(alloc) & mask(width);
             // The new stack top must be writable.
-            self.linear(SegReg::Ss, sp, 1)?;
+            self.linear(SegReg::Ss, sp, 1, Access::Write)?;
             self.set_gpr(gpr::BP, size, frame);
             self.set_gpr(gpr::SP, width, sp);
             Ok(())
@@ -801,7 +800,8 @@ impl Cpu {
             Op::Ins => {
                 let port = emu_core::PioPort(self.gpr(gpr::DX, 2) as u16);
                 // The destination is checked before the port is read.
-                self.linear(SegReg::Es, di, size).map_err(at_di)?;
+                self.linear(SegReg::Es, di, size, Access::Write)
+                    .map_err(at_di)?;
                 let v = self.bus().pio_read(port, size);
                 self.write(SegReg::Es, di, size, u64::from(v))
                     .map_err(at_di)?;

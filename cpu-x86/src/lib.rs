@@ -15,8 +15,10 @@ pub mod cpu;
 pub mod decode;
 mod exec;
 pub mod flags;
+pub mod mmu;
 pub mod model;
 pub mod state;
+pub mod system;
 
 pub use cpu::{Cpu, Fault, RunExit};
 pub use model::{CpuModel, Generation};

@@ -166,6 +166,16 @@ pub mod cr0 {
     pub const TS: u64 = 1 << 3;
     /// Extension type (387 present).
     pub const ET: u64 = 1 << 4;
+    /// Numeric error reporting through #MF.
+    pub const NE: u64 = 1 << 5;
+    /// Supervisor writes honour read-only pages.
+    pub const WP: u64 = 1 << 16;
+    /// Alignment checks (with RFLAGS.AC at privilege 3).
+    pub const AM: u64 = 1 << 18;
+    /// Not write-through.
+    pub const NW: u64 = 1 << 29;
+    /// Cache disable.
+    pub const CD: u64 = 1 << 30;
     /// Paging.
     pub const PG: u64 = 1 << 31;
 }

@@ -46,6 +46,10 @@ const PACKAGES: &[&str] = &[
     "libc6-dev-riscv64-cross",
     "qemu-user",
     "busybox-static",
+    // cpu-x86: nasm for the x86 system-level guest programs, and QEMU's PC
+    // to check that they pass on real-hardware behaviour too.
+    "nasm",
+    "qemu-system-x86",
 ];
 
 fn main() -> ExitCode {

@@ -1,0 +1,336 @@
+//! Paging: the page-table walk for 32-bit, PAE and 4-level paging, and the
+//! software TLB in front of it.
+//!
+//! The TLB is direct-mapped by linear page and keeps, per 4 KiB page, the
+//! physical page and what the walk allowed. Large pages fill one entry per
+//! 4 KiB page touched. MOV CR3 drops the non-global entries, INVLPG one page,
+//! and changes to the paging mode everything.
+
+use crate::cpu::{Cpu, Fault, vector};
+use crate::state::{cr0, efer};
+
+/// CR4 bits the walk looks at.
+pub mod cr4 {
+    /// Virtual-8086 mode extensions.
+    pub const VME: u64 = 1 << 0;
+    /// Protected-mode virtual interrupts.
+    pub const PVI: u64 = 1 << 1;
+    /// RDTSC only at privilege 0.
+    pub const TSD: u64 = 1 << 2;
+    /// Debugging extensions.
+    pub const DE: u64 = 1 << 3;
+    /// 4 MiB pages in 32-bit paging.
+    pub const PSE: u64 = 1 << 4;
+    /// Physical address extension (64-bit entries).
+    pub const PAE: u64 = 1 << 5;
+    /// Machine-check enable.
+    pub const MCE: u64 = 1 << 6;
+    /// Global pages.
+    pub const PGE: u64 = 1 << 7;
+    /// Performance-counter enable.
+    pub const PCE: u64 = 1 << 8;
+    /// FXSAVE/FXRSTOR and SSE.
+    pub const OSFXSR: u64 = 1 << 9;
+    /// Unmasked SIMD floating-point exceptions.
+    pub const OSXMMEXCPT: u64 = 1 << 10;
+    /// User-mode instruction prevention.
+    pub const UMIP: u64 = 1 << 11;
+    /// RDFSBASE and friends.
+    pub const FSGSBASE: u64 = 1 << 16;
+    /// Process-context identifiers.
+    pub const PCIDE: u64 = 1 << 17;
+    /// XSAVE and XCR0.
+    pub const OSXSAVE: u64 = 1 << 18;
+    /// Supervisor-mode execution prevention.
+    pub const SMEP: u64 = 1 << 20;
+    /// Supervisor-mode access prevention.
+    pub const SMAP: u64 = 1 << 21;
+}
+
+/// What an access wants of a page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A load by the program.
+    Read,
+    /// A store by the program.
+    Write,
+    /// An instruction fetch.
+    Fetch,
+    /// A load the processor makes for itself (descriptor tables, the IDT,
+    /// the TSS): always with supervisor rights.
+    SystemRead,
+    /// A store the processor makes for itself (accessed bits, the TSS).
+    SystemWrite,
+}
+
+impl Access {
+    fn is_write(self) -> bool {
+        matches!(self, Access::Write | Access::SystemWrite)
+    }
+}
+
+const ENTRIES: usize = 256;
+const PRESENT: u64 = 1 << 0;
+const WRITABLE: u64 = 1 << 1;
+const USER: u64 = 1 << 2;
+const ACCESSED: u64 = 1 << 5;
+const DIRTY: u64 = 1 << 6;
+const LARGE: u64 = 1 << 7;
+const GLOBAL: u64 = 1 << 8;
+const NO_EXECUTE: u64 = 1 << 63;
+/// Physical-address bits of a 64-bit entry.
+const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
+
+/// Permission bits of a TLB entry.
+const T_USER: u8 = 1 << 0;
+const T_WRITABLE: u8 = 1 << 1;
+const T_EXECUTABLE: u8 = 1 << 2;
+const T_GLOBAL: u8 = 1 << 3;
+const T_DIRTY: u8 = 1 << 4;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    /// Linear page number + 1; 0 is an empty entry.
+    tag: u64,
+    /// Physical page address.
+    phys: u64,
+    perms: u8,
+}
+
+/// The software TLB.
+#[derive(Debug)]
+pub(crate) struct Tlb {
+    entries: Box<[Entry]>,
+}
+
+impl Default for Tlb {
+    fn default() -> Tlb {
+        Tlb {
+            entries: vec![Entry::default(); ENTRIES].into_boxed_slice(),
+        }
+    }
+}
+
+impl Tlb {
+    /// Drops every entry, global ones too.
+    pub(crate) fn flush_all(&mut self) {
+        self.entries.fill(Entry::default());
+    }
+
+    /// Drops the entries not marked global (MOV CR3).
+    pub(crate) fn flush_non_global(&mut self) {
+        for e in self.entries.iter_mut() {
+            if e.perms & T_GLOBAL == 0 {
+                *e = Entry::default();
+            }
+        }
+    }
+
+    /// Drops the entry of the page holding `linear` (INVLPG).
+    pub(crate) fn flush_page(&mut self, linear: u64) {
+        let page = linear >> 12;
+        let e = &mut self.entries[page as usize % ENTRIES];
+        if e.tag == page + 1 {
+            *e = Entry::default();
+        }
+    }
+}
+
+/// The result of a walk: the physical page and what it allows.
+struct Walk {
+    phys: u64,
+    perms: u8,
+}
+
+impl Cpu {
+    /// The physical address of `linear` for `access`, through the TLB and
+    /// the page tables; #PF (with CR2 set) when the tables forbid it.
+    pub(crate) fn translate(&mut self, linear: u64, access: Access) -> Result<u64, Fault> {
+        if self.state.cr0 & cr0::PG == 0 {
+            return Ok(self.physical(linear));
+        }
+        let user = self.cpl() == 3 && !matches!(access, Access::SystemRead | Access::SystemWrite);
+        let page = linear >> 12;
+        let slot = page as usize % ENTRIES;
+        let entry = self.tlb.entries[slot];
+        if entry.tag == page + 1 && self.allowed(entry.perms, access, user) {
+            return Ok(self.physical(entry.phys | (linear & 0xfff)));
+        }
+        let walk = self.walk(linear, access, user)?;
+        self.tlb.entries[slot] = Entry {
+            tag: page + 1,
+            phys: walk.phys,
+            perms: walk.perms,
+        };
+        Ok(self.physical(walk.phys | (linear & 0xfff)))
+    }
+
+    /// Whether a TLB entry's rights cover the access without a new walk
+    /// (a store to a page not yet dirty walks again to set D).
+    fn allowed(&self, perms: u8, access: Access, user: bool) -> bool {
+        if user && perms & T_USER == 0 {
+            return false;
+        }
+        match access {
+            Access::Write | Access::SystemWrite => {
+                perms & T_DIRTY != 0
+                    && (perms & T_WRITABLE != 0
+                        || (!user && self.state.cr0 & cr0::WP == 0))
+                    && !self.smap_blocks(perms, access, user)
+            }
+            Access::Fetch => {
+                perms & T_EXECUTABLE != 0
+                    && !(!user
+                        && perms & T_USER != 0
+                        && self.state.cr4 & cr4::SMEP != 0)
+            }
+            _ => !self.smap_blocks(perms, access, user),
+        }
+    }
+
+    /// SMAP: supervisor data accesses to user pages fault unless RFLAGS.AC
+    /// allows explicit ones.
+    fn smap_blocks(&self, perms: u8, access: Access, user: bool) -> bool {
+        if user || perms & T_USER == 0 || self.state.cr4 & cr4::SMAP == 0 {
+            return false;
+        }
+        let implicit = matches!(access, Access::SystemRead | Access::SystemWrite);
+        implicit || self.state.rflags & crate::state::flags::AC == 0
+    }
+
+    fn page_fault(&mut self, linear: u64, access: Access, user: bool, present: bool) -> Fault {
+        self.state.cr2 = linear;
+        let mut code = 0;
+        if present {
+            code |= 1;
+        }
+        if access.is_write() {
+            code |= 2;
+        }
+        if user {
+            code |= 4;
+        }
+        let nx = self.state.efer & efer::NXE != 0 || self.state.cr4 & cr4::SMEP != 0;
+        if access == Access::Fetch && nx {
+            code |= 16;
+        }
+        Fault {
+            vector: vector::PF,
+            error: Some(code),
+        }
+    }
+
+    fn read_table(&mut self, addr: u64, wide: bool) -> u64 {
+        let addr = self.physical(addr);
+        self.read_physical(addr, if wide { 8 } else { 4 })
+    }
+
+    fn write_table(&mut self, addr: u64, wide: bool, value: u64) {
+        let addr = self.physical(addr);
+        self.write_physical(addr, if wide { 8 } else { 4 }, value);
+    }
+
+    /// Walks the page tables for `linear`.
+    fn walk(&mut self, linear: u64, access: Access, user: bool) -> Result<Walk, Fault> {
+        let long = self.state.efer & efer::LMA != 0;
+        let pae = self.state.cr4 & cr4::PAE != 0;
+        let nxe = self.state.efer & efer::NXE != 0;
+        // (table entry address, entries are 8 bytes)
+        let mut levels: Vec<(u64, bool)> = Vec::with_capacity(4);
+        let mut writable = true;
+        let mut user_ok = true;
+        let mut executable = true;
+        let (phys, leaf_at, leaf, wide) = if long || pae {
+            let (mut table, mut shift) = if long {
+                (self.state.cr3 & ADDRESS, 39u32)
+            } else {
+                // The four PDPTEs: present bits only, no rights.
+                let at = (self.state.cr3 & 0xffff_ffe0) + ((linear >> 30) & 3) * 8;
+                let pdpte = self.read_table(at, true);
+                if pdpte & PRESENT == 0 {
+                    return Err(self.page_fault(linear, access, user, false));
+                }
+                (pdpte & ADDRESS, 21u32)
+            };
+            loop {
+                let at = table + ((linear >> shift) & 0x1ff) * 8;
+                let entry = self.read_table(at, true);
+                if entry & PRESENT == 0 {
+                    return Err(self.page_fault(linear, access, user, false));
+                }
+                writable &= entry & WRITABLE != 0;
+                user_ok &= entry & USER != 0;
+                if nxe && entry & NO_EXECUTE != 0 {
+                    executable = false;
+                }
+                levels.push((at, true));
+                let large = shift < 39 && shift > 12 && entry & LARGE != 0;
+                if shift == 12 || large {
+                    let offset_mask = (1u64 << shift) - 1;
+                    let phys = (entry & ADDRESS & !offset_mask) | (linear & offset_mask & !0xfff);
+                    break (phys, at, entry, true);
+                }
+                table = entry & ADDRESS;
+                shift -= 9;
+            }
+        } else {
+            let pde_at = (self.state.cr3 & 0xffff_f000) + ((linear >> 22) & 0x3ff) * 4;
+            let pde = self.read_table(pde_at, false);
+            if pde & PRESENT == 0 {
+                return Err(self.page_fault(linear, access, user, false));
+            }
+            writable &= pde & WRITABLE != 0;
+            user_ok &= pde & USER != 0;
+            levels.push((pde_at, false));
+            if pde & LARGE != 0 && self.state.cr4 & cr4::PSE != 0 {
+                // PSE-36: bits 13–20 of the entry are physical bits 32–39.
+                let high = ((pde >> 13) & 0xff) << 32;
+                let phys = (pde & 0xffc0_0000) | high | (linear & 0x003f_f000);
+                (phys, pde_at, pde, false)
+            } else {
+                let pte_at = (pde & 0xffff_f000) + ((linear >> 12) & 0x3ff) * 4;
+                let pte = self.read_table(pte_at, false);
+                if pte & PRESENT == 0 {
+                    return Err(self.page_fault(linear, access, user, false));
+                }
+                writable &= pte & WRITABLE != 0;
+                user_ok &= pte & USER != 0;
+                levels.push((pte_at, false));
+                (pte & 0xffff_f000, pte_at, pte, false)
+            }
+        };
+        let mut perms = T_DIRTY * u8::from(access.is_write() || leaf & DIRTY != 0);
+        if writable {
+            perms |= T_WRITABLE;
+        }
+        if user_ok {
+            perms |= T_USER;
+        }
+        if executable {
+            perms |= T_EXECUTABLE;
+        }
+        if leaf & GLOBAL != 0 && self.state.cr4 & cr4::PGE != 0 {
+            perms |= T_GLOBAL;
+        }
+        // The rights, as a TLB hit would check them (D is set below).
+        if !self.allowed(perms | T_DIRTY, access, user) {
+            return Err(self.page_fault(linear, access, user, true));
+        }
+        // Accessed bits on every level; dirty on the leaf for a store.
+        for &(at, wide) in &levels {
+            let entry = self.read_table(at, wide);
+            let mut new = entry | ACCESSED;
+            if at == leaf_at && access.is_write() {
+                new |= DIRTY;
+            }
+            if new != entry {
+                self.write_table(at, wide, new);
+            }
+        }
+        let _ = wide;
+        Ok(Walk {
+            phys: phys & !0xfff,
+            perms,
+        })
+    }
+}
