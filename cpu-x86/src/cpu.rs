@@ -11,8 +11,8 @@ use crate::decode::{self, DecodeError, Insn};
 use crate::flags::mask;
 use crate::mmu::{Access, Tlb};
 use crate::model::CpuModel;
-use crate::system::InterruptKind;
 use crate::state::{CpuState, SegReg, attrs, cr0, efer, flags, gpr};
+use crate::system::InterruptKind;
 
 /// Exception vectors.
 pub mod vector {
@@ -364,7 +364,7 @@ impl Cpu {
         // Bytes on the next page are fetched only if that page is there; a
         // fault there matters only if the instruction needs those bytes.
         let mut next_page_fault = None;
-        for i in 0..room {
+        for (i, byte) in bytes.iter_mut().enumerate().take(room) {
             let at_linear = self.wrap_linear(linear.wrapping_add(i as u64));
             let at = if (phys % PAGE_SIZE) + (i as u64) < PAGE_SIZE {
                 phys + i as u64
@@ -378,7 +378,7 @@ impl Cpu {
                     }
                 }
             };
-            bytes[i] = self.read_physical(at, 1) as u8;
+            *byte = self.read_physical(at, 1) as u8;
         }
         let insn = match decode::decode(&bytes[..room], bits, &self.model) {
             Ok(insn) => insn,
@@ -439,7 +439,12 @@ impl Cpu {
 
     /// Reads at a linear address; an access that crosses a page translates
     /// both pages before reading anything.
-    pub(crate) fn read_linear(&mut self, linear: u64, len: u8, access: Access) -> Result<u64, Fault> {
+    pub(crate) fn read_linear(
+        &mut self,
+        linear: u64,
+        len: u8,
+        access: Access,
+    ) -> Result<u64, Fault> {
         let phys = self.translate(linear, access)?;
         let len64 = u64::from(len);
         if phys % PAGE_SIZE + len64 <= PAGE_SIZE
@@ -583,7 +588,10 @@ impl Cpu {
         let ip = self.state.rip;
         self.last_exception = Some((fault, ip));
         let exception = InterruptKind::Exception;
-        if self.interrupt(fault.vector, ip, fault.error, exception).is_ok() {
+        if self
+            .interrupt(fault.vector, ip, fault.error, exception)
+            .is_ok()
+        {
             return;
         }
         self.state.rip = ip;

@@ -145,6 +145,43 @@ pub enum Op {
     Cmpxchg,
     /// CMPXCHG8B and CMPXCHG16B (the operand size says which).
     CmpxchgDouble,
+    Lgdt,
+    Lidt,
+    Sgdt,
+    Sidt,
+    Lldt,
+    Sldt,
+    Ltr,
+    Str,
+    Lmsw,
+    Smsw,
+    Clts,
+    /// MOV to or from a control register.
+    MovCr,
+    /// MOV to or from a debug register.
+    MovDr,
+    Lar,
+    Lsl,
+    Verr,
+    Verw,
+    Arpl,
+    Invlpg,
+    Rdmsr,
+    Wrmsr,
+    Rdtsc,
+    Rdtscp,
+    Rdpid,
+    Cpuid,
+    Swapgs,
+    Syscall,
+    Sysret,
+    Sysenter,
+    Sysexit,
+    /// Cache and ordering operations with no effect here (WBINVD, INVD,
+    /// CLFLUSH, fences, prefetches) at privilege 0.
+    Wbinvd,
+    Stac,
+    Clac,
 }
 
 /// Where an operand lives.
@@ -170,6 +207,10 @@ pub enum Operand {
     Imm(u8),
     /// The second immediate [`Insn::imm2`] (ENTER's nesting level).
     Imm2(u8),
+    /// Control register CRn.
+    Control(u8),
+    /// Debug register DRn.
+    Debug(u8),
 }
 
 /// No register (for [`Insn::base`] and [`Insn::index`]).
@@ -396,6 +437,12 @@ fn register_operand(reg: Register) -> Option<Operand> {
             size: reg.size() as u8,
         });
     }
+    if reg.is_cr() {
+        return Some(Operand::Control(reg.number() as u8));
+    }
+    if reg.is_dr() {
+        return Some(Operand::Debug(reg.number() as u8));
+    }
     if reg.is_segment_register() {
         // FS and GS arrived with the 386; `beyond_model` turns them away on a 286.
         return Some(Operand::Seg(segment_of(reg)));
@@ -440,7 +487,7 @@ fn operation(instr: &Instruction) -> Op {
         M::Imul => Op::Imul,
         M::Div => Op::Div,
         M::Idiv => Op::Idiv,
-        M::Mov => Op::Mov,
+        M::Mov => mov_kind(instr),
         M::Movzx => Op::Movzx,
         M::Movsx => Op::Movsx,
         M::Xchg => Op::Xchg,
@@ -574,7 +621,62 @@ fn operation(instr: &Instruction) -> Op {
         M::Xadd => Op::Xadd,
         M::Cmpxchg => Op::Cmpxchg,
         M::Cmpxchg8b | M::Cmpxchg16b => Op::CmpxchgDouble,
+        M::Lgdt => Op::Lgdt,
+        M::Lidt => Op::Lidt,
+        M::Sgdt => Op::Sgdt,
+        M::Sidt => Op::Sidt,
+        M::Lldt => Op::Lldt,
+        M::Sldt => Op::Sldt,
+        M::Ltr => Op::Ltr,
+        M::Str => Op::Str,
+        M::Lmsw => Op::Lmsw,
+        M::Smsw => Op::Smsw,
+        M::Clts => Op::Clts,
+        M::Lar => Op::Lar,
+        M::Lsl => Op::Lsl,
+        M::Verr => Op::Verr,
+        M::Verw => Op::Verw,
+        M::Arpl => Op::Arpl,
+        M::Invlpg => Op::Invlpg,
+        M::Rdmsr => Op::Rdmsr,
+        M::Wrmsr => Op::Wrmsr,
+        M::Rdtsc => Op::Rdtsc,
+        M::Rdtscp => Op::Rdtscp,
+        M::Rdpid => Op::Rdpid,
+        M::Cpuid => Op::Cpuid,
+        M::Swapgs => Op::Swapgs,
+        M::Syscall => Op::Syscall,
+        M::Sysret | M::Sysretq => Op::Sysret,
+        M::Sysenter => Op::Sysenter,
+        M::Sysexit | M::Sysexitq => Op::Sysexit,
+        M::Wbinvd | M::Invd => Op::Wbinvd,
+        M::Clflush
+        | M::Lfence
+        | M::Mfence
+        | M::Sfence
+        | M::Prefetchnta
+        | M::Prefetcht0
+        | M::Prefetcht1
+        | M::Prefetcht2
+        | M::Prefetchw => Op::Nop,
+        M::Stac => Op::Stac,
+        M::Clac => Op::Clac,
         _ => Op::Invalid,
+    }
+}
+
+/// MOV to or from a control or debug register, or an ordinary MOV.
+fn mov_kind(instr: &Instruction) -> Op {
+    let register = |test: fn(Register) -> bool| {
+        (0..instr.op_count())
+            .any(|i| instr.op_kind(i) == OpKind::Register && test(instr.op_register(i)))
+    };
+    if register(Register::is_cr) {
+        Op::MovCr
+    } else if register(Register::is_dr) {
+        Op::MovDr
+    } else {
+        Op::Mov
     }
 }
 

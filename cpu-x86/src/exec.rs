@@ -1,12 +1,12 @@
 //! The interpreter: what each [`Op`] does to the CPU.
 
 use crate::cpu::{Cpu, Fault, vector};
-use crate::mmu::Access;
-use crate::system::InterruptKind;
 use crate::decode::{Insn, NO_REG, Op, Operand, RIP_REG, prefix};
 use crate::flags::{self, Shift, mask, sign_extend};
+use crate::mmu::Access;
 use crate::state::flags::{AF, CF, DF, IF, OF, PF, SF, STATUS, ZF};
 use crate::state::{SegReg, cr0, gpr};
+use crate::system::InterruptKind;
 
 /// How many iterations of a REP string instruction run before the CPU looks
 /// at interrupts again (the instruction restarts where it stopped).
@@ -43,7 +43,7 @@ impl Cpu {
             }
             Operand::Imm(_) => i.imm,
             Operand::Imm2(_) => i.imm2,
-            Operand::None => 0,
+            Operand::None | Operand::Control(_) | Operand::Debug(_) => return Err(Fault::UD),
         })
     }
 
@@ -60,7 +60,11 @@ impl Cpu {
                 let ea = self.effective_address(i);
                 self.write(i.seg, ea, size, value)?;
             }
-            Operand::Imm(_) | Operand::Imm2(_) | Operand::None => return Err(Fault::UD),
+            Operand::Imm(_)
+            | Operand::Imm2(_)
+            | Operand::None
+            | Operand::Control(_)
+            | Operand::Debug(_) => return Err(Fault::UD),
         }
         Ok(())
     }
@@ -558,6 +562,39 @@ impl Cpu {
                 self.set_status(f, STATUS);
             }
             Op::CmpxchgDouble => self.compare_exchange_double(i)?,
+            Op::Lgdt
+            | Op::Lidt
+            | Op::Sgdt
+            | Op::Sidt
+            | Op::Lldt
+            | Op::Sldt
+            | Op::Ltr
+            | Op::Str
+            | Op::Lmsw
+            | Op::Smsw
+            | Op::Clts
+            | Op::MovCr
+            | Op::MovDr
+            | Op::Lar
+            | Op::Lsl
+            | Op::Verr
+            | Op::Verw
+            | Op::Arpl
+            | Op::Invlpg
+            | Op::Rdmsr
+            | Op::Wrmsr
+            | Op::Rdtsc
+            | Op::Rdtscp
+            | Op::Rdpid
+            | Op::Cpuid
+            | Op::Swapgs
+            | Op::Syscall
+            | Op::Sysret
+            | Op::Sysenter
+            | Op::Sysexit
+            | Op::Wbinvd
+            | Op::Stac
+            | Op::Clac => self.system_instruction(i)?,
             Op::Bound => {
                 let index = sign_extend(self.read_operand(i, dst)?, size) as i64;
                 let ea = self.effective_address(i);
@@ -827,6 +864,7 @@ fn operand_size(o: Operand) -> u8 {
         | Operand::Imm2(size) => size,
         Operand::HighByte(_) => 1,
         Operand::Seg(_) => 2,
+        Operand::Control(_) | Operand::Debug(_) => 8,
         Operand::None => 0,
     }
 }

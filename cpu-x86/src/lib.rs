@@ -12,12 +12,14 @@
 
 mod bitops;
 pub mod cpu;
+pub mod cpuid;
 pub mod decode;
 mod exec;
 pub mod flags;
 pub mod mmu;
 pub mod model;
 pub mod state;
+mod sysinsn;
 pub mod system;
 
 pub use cpu::{Cpu, Fault, RunExit};

@@ -174,15 +174,12 @@ impl Cpu {
         match access {
             Access::Write | Access::SystemWrite => {
                 perms & T_DIRTY != 0
-                    && (perms & T_WRITABLE != 0
-                        || (!user && self.state.cr0 & cr0::WP == 0))
+                    && (perms & T_WRITABLE != 0 || (!user && self.state.cr0 & cr0::WP == 0))
                     && !self.smap_blocks(perms, access, user)
             }
             Access::Fetch => {
                 perms & T_EXECUTABLE != 0
-                    && !(!user
-                        && perms & T_USER != 0
-                        && self.state.cr4 & cr4::SMEP != 0)
+                    && !(!user && perms & T_USER != 0 && self.state.cr4 & cr4::SMEP != 0)
             }
             _ => !self.smap_blocks(perms, access, user),
         }

@@ -19,6 +19,8 @@ pub mod gpr {
     pub const SI: usize = 6;
     /// DI / EDI / RDI.
     pub const DI: usize = 7;
+    /// R11 (SYSCALL keeps RFLAGS there).
+    pub const R11: usize = 11;
 }
 
 /// The segment registers, numbered as in the instruction encoding.
@@ -224,6 +226,48 @@ pub struct CpuState {
     pub dr: [u64; 8],
     /// The extended feature enable register ([`efer`]).
     pub efer: u64,
+    /// CR8, the task-priority register.
+    pub cr8: u64,
+    /// The other model-specific registers.
+    pub msr: Msrs,
+}
+
+/// Model-specific registers beside EFER.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Msrs {
+    /// SYSCALL/SYSRET selectors (IA32_STAR).
+    pub star: u64,
+    /// 64-bit SYSCALL target (IA32_LSTAR).
+    pub lstar: u64,
+    /// Compatibility-mode SYSCALL target (IA32_CSTAR).
+    pub cstar: u64,
+    /// RFLAGS bits SYSCALL clears (IA32_FMASK).
+    pub sfmask: u64,
+    /// What SWAPGS exchanges with the GS base.
+    pub kernel_gs_base: u64,
+    /// SYSENTER code selector.
+    pub sysenter_cs: u64,
+    /// SYSENTER stack pointer.
+    pub sysenter_esp: u64,
+    /// SYSENTER entry point.
+    pub sysenter_eip: u64,
+    /// RDTSCP's and RDPID's value.
+    pub tsc_aux: u64,
+    /// Page attribute table.
+    pub pat: u64,
+    /// The local APIC's base and enable bits (the machine's APIC reads it).
+    pub apic_base: u64,
+    /// Added to the instruction count to make the time-stamp counter.
+    pub tsc_offset: u64,
+    /// MTRR default type.
+    pub mtrr_def_type: u64,
+    /// Variable MTRRs: base and mask pairs.
+    pub mtrr_var: [u64; 16],
+    /// Fixed-range MTRRs.
+    pub mtrr_fixed: [u64; 11],
+    /// IA32_MISC_ENABLE.
+    pub misc_enable: u64,
 }
 
 impl Default for CpuState {
@@ -243,6 +287,13 @@ impl Default for CpuState {
             cr4: 0,
             dr: [0; 8],
             efer: 0,
+            cr8: 0,
+            msr: Msrs {
+                pat: 0x0007_0406_0007_0406,
+                apic_base: 0xfee0_0900,
+                misc_enable: 1,
+                ..Msrs::default()
+            },
         }
     }
 }

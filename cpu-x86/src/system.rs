@@ -110,13 +110,79 @@ impl Descriptor {
     }
 
     /// The segment-register image of this descriptor under `selector`.
-    fn segment(&self, selector: u16) -> Segment {
+    pub(crate) fn segment(&self, selector: u16) -> Segment {
         Segment {
             selector,
             attrs: self.attrs(),
             limit: self.limit(),
             base: self.base(),
         }
+    }
+
+    /// Whether this is a present-or-not system descriptor of type `t`.
+    pub(crate) fn is_system_of(&self, t: u8) -> bool {
+        self.is_system() && self.kind() == t
+    }
+
+    /// Whether the descriptor is present.
+    pub(crate) fn is_present(&self) -> bool {
+        self.present()
+    }
+
+    /// Whether it is conforming code.
+    pub(crate) fn is_conforming_code(&self) -> bool {
+        self.conforming()
+    }
+
+    /// Its DPL.
+    pub(crate) fn privilege(&self) -> u8 {
+        self.dpl()
+    }
+
+    /// Whether it is a code or data segment.
+    pub(crate) fn is_code_or_data(&self) -> bool {
+        !self.is_system()
+    }
+
+    /// Whether it is a readable code or data segment.
+    pub(crate) fn is_readable(&self) -> bool {
+        self.readable()
+    }
+
+    /// Whether it is a writable data segment.
+    pub(crate) fn is_writable_data(&self) -> bool {
+        self.writable()
+    }
+
+    /// Whether LAR (`lar`) or LSL accept this system descriptor type.
+    pub(crate) fn system_kind_in(&self, long: bool, lar: bool) -> bool {
+        if !self.is_system() {
+            return false;
+        }
+        let t = self.kind();
+        if long {
+            matches!(t, kind::LDT | kind::TSS_AVAILABLE | kind::TSS_BUSY)
+                || (lar && t == kind::CALL_GATE)
+        } else {
+            matches!(
+                t,
+                kind::TSS16_AVAILABLE
+                    | kind::LDT
+                    | kind::TSS16_BUSY
+                    | kind::TSS_AVAILABLE
+                    | kind::TSS_BUSY
+            ) || (lar && matches!(t, kind::CALL_GATE16 | kind::TASK_GATE | kind::CALL_GATE))
+        }
+    }
+
+    /// What LAR loads: the second dword's access byte and flags.
+    pub(crate) fn access_rights(&self) -> u64 {
+        (self.low >> 32) & 0x00f0_ff00
+    }
+
+    /// What LSL loads: the limit in bytes.
+    pub(crate) fn byte_limit(&self) -> u32 {
+        self.limit()
     }
 
     fn gate_selector(&self) -> u16 {
@@ -210,7 +276,11 @@ impl Cpu {
             if last < offset || last > u64::from(s.limit) {
                 // The 286 reports every real-mode segment overrun as #GP.
                 let i286 = self.model().generation == Generation::I286;
-                return Err(if stack && !i286 { Fault::ss(0) } else { Fault::gp(0) });
+                return Err(if stack && !i286 {
+                    Fault::ss(0)
+                } else {
+                    Fault::gp(0)
+                });
             }
             return Ok(self.wrap_linear(s.base.wrapping_add(offset)));
         }
@@ -280,7 +350,12 @@ impl Cpu {
     fn mark_accessed(&mut self, selector: u16, d: &Descriptor) -> Result<(), Fault> {
         if d.access() & attrs::ACCESSED == 0 {
             let at = self.descriptor_address(selector, 8)? + 5;
-            self.write_linear(at, 1, u64::from(d.access() | attrs::ACCESSED), Access::SystemWrite)?;
+            self.write_linear(
+                at,
+                1,
+                u64::from(d.access() | attrs::ACCESSED),
+                Access::SystemWrite,
+            )?;
         }
         Ok(())
     }
@@ -496,7 +571,11 @@ impl Cpu {
         if long && target.attrs() & attrs::L == 0 {
             return Err(Fault::gp(target_error));
         }
-        let new_cpl = if target.conforming() { cpl } else { target.dpl() };
+        let new_cpl = if target.conforming() {
+            cpl
+        } else {
+            target.dpl()
+        };
         let from_v86 = self.v86();
         if from_v86 && new_cpl != 0 {
             return Err(Fault::gp(target_error));
@@ -675,7 +754,10 @@ impl Cpu {
         let cpl = self.cpl();
         if d.is_code() {
             self.direct_code_target(selector, &d)?;
-            let saved = (self.state.segs[SegReg::Cs as usize], self.state.gpr[gpr::SP]);
+            let saved = (
+                self.state.segs[SegReg::Cs as usize],
+                self.state.gpr[gpr::SP],
+            );
             if call {
                 let cs = self.state.seg(SegReg::Cs).selector;
                 self.push(u64::from(cs), size)?;
@@ -688,7 +770,10 @@ impl Cpu {
                     Ok(())
                 }
                 Err(fault) => {
-                    (self.state.segs[SegReg::Cs as usize], self.state.gpr[gpr::SP]) = saved;
+                    (
+                        self.state.segs[SegReg::Cs as usize],
+                        self.state.gpr[gpr::SP],
+                    ) = saved;
                     Err(fault)
                 }
             }
@@ -702,7 +787,12 @@ impl Cpu {
     }
 
     /// A far JMP or CALL through a call gate.
-    fn call_gate(&mut self, gate_selector: u16, gate: &Descriptor, call: bool) -> Result<(), Fault> {
+    fn call_gate(
+        &mut self,
+        gate_selector: u16,
+        gate: &Descriptor,
+        call: bool,
+    ) -> Result<(), Fault> {
         let cpl = self.cpl();
         let rpl = (gate_selector & 3) as u8;
         let error = selector_error(gate_selector);
@@ -1099,6 +1189,5 @@ mod tests {
         assert_eq!(d.gate_selector(), 0x10);
         assert_eq!(d.gate_ist(), 2);
         assert_eq!(d.gate_offset(true), 0xffff_8000_1234_5678);
-        let _ = (kind::LDT, kind::TSS16_AVAILABLE, kind::TSS16_BUSY);
     }
 }
