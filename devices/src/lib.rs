@@ -6,8 +6,11 @@
 pub mod clint;
 pub mod framebuffer;
 pub mod goldfish_rtc;
+pub mod isa_debug_exit;
 pub mod pci;
 pub mod plic;
+pub mod port_window;
+pub mod post_port;
 pub mod sifive_test;
 mod state;
 #[cfg(test)]
@@ -18,6 +21,9 @@ pub mod virtio;
 pub use clint::Clint;
 pub use framebuffer::{Framebuffer, FramebufferHandle};
 pub use goldfish_rtc::GoldfishRtc;
+pub use isa_debug_exit::IsaDebugExit;
 pub use plic::Plic;
+pub use port_window::PortWindow;
+pub use post_port::PostPort;
 pub use sifive_test::SifiveTest;
 pub use uart16550::Uart16550;

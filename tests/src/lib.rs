@@ -4,6 +4,8 @@
 
 pub mod images;
 pub mod moo;
+pub mod x86_machine;
+#[cfg(target_arch = "x86_64")]
 pub mod x86_host;
 
 use std::path::{Path, PathBuf};

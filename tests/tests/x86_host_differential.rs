@@ -1,3 +1,4 @@
+#![cfg(target_arch = "x86_64")]
 //! The x86 interpreter against the host CPU: random sequences of user-level
 //! integer instructions run natively and in the interpreter (64-bit code)
 //! from the same registers, flags and memory, and every register, the
