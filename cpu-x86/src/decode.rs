@@ -875,6 +875,7 @@ fn operation_size(instr: &Instruction, op: Op, prefixes: &[u8], bits: CodeBits) 
         | Op::Cbw
         | Op::Cwd
         | Op::LoadFarPointer => attribute,
+        _ if instr.op_count() == 0 => attribute,
         _ => match instr.op0_kind() {
             OpKind::Register => instr.op0_register().size() as u8,
             OpKind::Memory

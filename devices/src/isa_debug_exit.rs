@@ -51,7 +51,8 @@ impl PioDevice for IsaDebugExit {
             _ => value,
         };
         let status = (value << 1) | 1;
-        self.control.request_stop(StopReason::PowerOff(status as i32));
+        self.control
+            .request_stop(StopReason::PowerOff(status as i32));
     }
 }
 

@@ -4,9 +4,9 @@
 
 pub mod images;
 pub mod moo;
-pub mod x86_machine;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_host;
+pub mod x86_machine;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -31,6 +31,9 @@ pub struct X86Outcome {
     /// Why the run ended otherwise: a triple fault, a halt with interrupts
     /// off, the instruction limit.
     pub stopped: Option<String>,
+    /// The last exception the CPU took (vector, error code, where), for
+    /// diagnosis.
+    pub last_exception: Option<(u8, Option<u32>, u64)>,
 }
 
 /// Collects serial output.
@@ -59,8 +62,13 @@ pub fn run_x86_rom(rom: &[u8], model: CpuModel, limit: u64) -> X86Outcome {
     let mut bus = Bus::with_backing(backing, control.clone());
     bus.map_ram("low ram", GuestPhysAddr(0), 0, 0xa_0000)
         .expect("map low RAM");
-    bus.map_ram("ram", GuestPhysAddr(0x10_0000), 0x10_0000, RAM_END - 0x10_0000)
-        .expect("map RAM");
+    bus.map_ram(
+        "ram",
+        GuestPhysAddr(0x10_0000),
+        0x10_0000,
+        RAM_END - 0x10_0000,
+    )
+    .expect("map RAM");
     bus.map_rom("bios", GuestPhysAddr(0xf_0000), RAM_END, rom)
         .expect("map the BIOS");
     bus.map_rom(
@@ -75,8 +83,13 @@ pub fn run_x86_rom(rom: &[u8], model: CpuModel, limit: u64) -> X86Outcome {
     bus.map_pio("com1", PioPort(0x3f8), 8, Box::new(PortWindow(uart)))
         .expect("map COM1");
     let post = Arc::new(AtomicU32::new(0));
-    bus.map_pio("post", PioPort(0x80), 1, Box::new(PostPort::new(post.clone())))
-        .expect("map the POST port");
+    bus.map_pio(
+        "post",
+        PioPort(0x80),
+        1,
+        Box::new(PostPort::new(post.clone())),
+    )
+    .expect("map the POST port");
     bus.map_pio(
         "isa-debug-exit",
         PioPort(0xf4),
@@ -119,13 +132,14 @@ pub fn run_x86_rom(rom: &[u8], model: CpuModel, limit: u64) -> X86Outcome {
             cpu.state.rip
         ));
     }
-    let serial = String::from_utf8_lossy(&serial.lock().map(|s| s.clone()).unwrap_or_default())
-        .into_owned();
+    let serial =
+        String::from_utf8_lossy(&serial.lock().map(|s| s.clone()).unwrap_or_default()).into_owned();
     X86Outcome {
         exit,
         post: post.load(Ordering::Relaxed),
         serial,
         stopped,
+        last_exception: cpu.last_exception().map(|(f, at)| (f.vector, f.error, at)),
     }
 }
 

@@ -16,7 +16,10 @@ fn check(name: &str) {
     let rom_path = build_x86_rom(name);
     let rom = std::fs::read(&rom_path).expect("read the ROM image");
     let qemu = run_x86_rom_on_qemu(&rom_path, Duration::from_secs(30));
-    assert_eq!(qemu, PASS, "{name} fails on QEMU (status {qemu}): the test itself is wrong");
+    assert_eq!(
+        qemu, PASS,
+        "{name} fails on QEMU (status {qemu}): the test itself is wrong"
+    );
     let outcome = run_x86_rom(&rom, CpuModel::MAX, 50_000_000);
     println!("{name}: {outcome:?}");
     assert_eq!(
@@ -29,4 +32,14 @@ fn check(name: &str) {
 #[test]
 fn protected_mode_gates_and_privilege_levels() {
     check("protected");
+}
+
+#[test]
+fn paging_faults_large_pages_and_the_tlb() {
+    check("paging");
+}
+
+#[test]
+fn long_mode_no_execute_and_fast_system_calls() {
+    check("long_mode");
 }
