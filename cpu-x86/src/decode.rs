@@ -14,11 +14,11 @@ use iced_x86::{
 };
 
 use crate::model::{CpuModel, Generation};
+use crate::simd::{SimdOp, simd_op};
 use crate::state::SegReg;
 
 /// What an instruction does. Operand sizes and forms are in the [`Insn`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 #[allow(missing_docs, reason = "the names are the instructions' mnemonics")]
 pub enum Op {
     /// Not decodable here, or not implemented by this model: #UD.
@@ -182,6 +182,8 @@ pub enum Op {
     Wbinvd,
     Stac,
     Clac,
+    /// An SSE or SSE2 instruction; its lane width is [`Insn::cond`].
+    Simd(SimdOp),
 }
 
 /// Where an operand lives.
@@ -211,6 +213,8 @@ pub enum Operand {
     Control(u8),
     /// Debug register DRn.
     Debug(u8),
+    /// XMMn.
+    Xmm(u8),
 }
 
 /// No register (for [`Insn::base`] and [`Insn::index`]).
@@ -437,6 +441,9 @@ fn register_operand(reg: Register) -> Option<Operand> {
             size: reg.size() as u8,
         });
     }
+    if reg.is_xmm() {
+        return Some(Operand::Xmm(reg.number() as u8));
+    }
     if reg.is_cr() {
         return Some(Operand::Control(reg.number() as u8));
     }
@@ -468,6 +475,11 @@ fn operation(instr: &Instruction) -> Op {
             Op::Invalid
         }
     };
+    if let Some((op, _)) = simd_op(instr.mnemonic())
+        && !(matches!(instr.mnemonic(), M::Movsd) && string(Op::Movs) == Op::Movs)
+    {
+        return Op::Simd(op);
+    }
     match instr.mnemonic() {
         M::Add => Op::Add,
         M::Or => Op::Or,
@@ -746,6 +758,9 @@ fn convert(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuModel) 
         ConditionCode::None => 0,
         cc => cc as u8 - 1,
     };
+    if let Op::Simd(_) = insn.op {
+        insn.cond = simd_op(instr.mnemonic()).map_or(16, |(_, lane)| lane);
+    }
     insn.seg2 = far_pointer_segment(instr.mnemonic());
     insn.size = operation_size(instr, insn.op, legacy, bits);
     let next = u64::from(len);

@@ -43,7 +43,9 @@ impl Cpu {
             }
             Operand::Imm(_) => i.imm,
             Operand::Imm2(_) => i.imm2,
-            Operand::None | Operand::Control(_) | Operand::Debug(_) => return Err(Fault::UD),
+            Operand::None | Operand::Control(_) | Operand::Debug(_) | Operand::Xmm(_) => {
+                return Err(Fault::UD);
+            }
         })
     }
 
@@ -64,7 +66,8 @@ impl Cpu {
             | Operand::Imm2(_)
             | Operand::None
             | Operand::Control(_)
-            | Operand::Debug(_) => return Err(Fault::UD),
+            | Operand::Debug(_)
+            | Operand::Xmm(_) => return Err(Fault::UD),
         }
         Ok(())
     }
@@ -595,6 +598,7 @@ impl Cpu {
             | Op::Wbinvd
             | Op::Stac
             | Op::Clac => self.system_instruction(i)?,
+            Op::Simd(op) => self.simd(i, op)?,
             Op::Bound => {
                 let index = sign_extend(self.read_operand(i, dst)?, size) as i64;
                 let ea = self.effective_address(i);
@@ -865,6 +869,7 @@ fn operand_size(o: Operand) -> u8 {
         Operand::HighByte(_) => 1,
         Operand::Seg(_) => 2,
         Operand::Control(_) | Operand::Debug(_) => 8,
+        Operand::Xmm(_) => 16,
         Operand::None => 0,
     }
 }

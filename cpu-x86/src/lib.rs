@@ -18,6 +18,7 @@ mod exec;
 pub mod flags;
 pub mod mmu;
 pub mod model;
+pub mod simd;
 pub mod state;
 mod sysinsn;
 pub mod system;

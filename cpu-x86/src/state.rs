@@ -228,6 +228,10 @@ pub struct CpuState {
     pub efer: u64,
     /// CR8, the task-priority register.
     pub cr8: u64,
+    /// XMM0 … XMM15.
+    pub xmm: [u128; 16],
+    /// The SSE control and status register.
+    pub mxcsr: u32,
     /// The other model-specific registers.
     pub msr: Msrs,
 }
@@ -288,6 +292,8 @@ impl Default for CpuState {
             dr: [0; 8],
             efer: 0,
             cr8: 0,
+            xmm: [0; 16],
+            mxcsr: 0x1f80,
             msr: Msrs {
                 pat: 0x0007_0406_0007_0406,
                 apic_base: 0xfee0_0900,
@@ -338,6 +344,9 @@ impl CpuState {
         if bits == 64 {
             state.efer |= efer::LME | efer::LMA;
         }
+        // What an operating system enables for its programs: SSE state.
+        state.cr4 |= (1 << 9) | (1 << 10);
+        state.cr0 |= cr0::MP;
         state.rflags = flags::FIXED1 | flags::IF;
         state
     }

@@ -45,6 +45,8 @@ const CR4_IMPLEMENTED: u64 = cr4::VME
     | cr4::MCE
     | cr4::PGE
     | cr4::PCE
+    | cr4::OSFXSR
+    | cr4::OSXMMEXCPT
     | cr4::UMIP
     | cr4::SMEP
     | cr4::SMAP;

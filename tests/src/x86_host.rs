@@ -16,6 +16,7 @@
 //! only as `[rbx+disp8]`, and divides only after setting up operands that
 //! cannot fault, so nothing in it can crash.
 
+use cpu_x86::simd::SimdOp;
 use iced_x86::{
     Decoder, DecoderOptions, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind,
     Register, RflagsBits,
@@ -27,8 +28,13 @@ pub const REGION: u64 = 0x3000_0000;
 pub const REGION_SIZE: usize = 0x4000;
 const STATE: u64 = REGION + 0x1000;
 const IN: u64 = STATE;
-const OUT: u64 = STATE + 0x100;
-const SAVED_RSP: u64 = STATE + 0x200;
+const OUT: u64 = STATE + 0x200;
+const SAVED_RSP: u64 = STATE + 0x400;
+const SAVED_MXCSR: u64 = STATE + 0x408;
+/// Where RFLAGS, MXCSR and the XMM registers sit in a register block.
+const FLAGS_AT: u64 = 128;
+const MXCSR_AT: u64 = 136;
+const XMM_AT: u64 = 144;
 /// The data RBX points at.
 pub const DATA: u64 = REGION + 0x2000;
 /// Bytes of data memory operands reach.
@@ -43,7 +49,8 @@ pub const STACK_HIGH: u64 = REGION + 0x4000;
 const RBX: usize = 3;
 const RSP: usize = 4;
 
-/// Registers RAX … R15 and RFLAGS.
+/// Registers RAX … R15, RFLAGS, MXCSR and XMM0 … XMM15, laid out as the
+/// register blocks in the region hold them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct Registers {
@@ -51,7 +58,45 @@ pub struct Registers {
     pub gpr: [u64; 16],
     /// RFLAGS.
     pub rflags: u64,
+    /// MXCSR.
+    pub mxcsr: u32,
+    /// XMM0 … XMM15.
+    pub xmm: [u128; 16],
 }
+
+impl Registers {
+    /// Writes the block image of these registers at `out`.
+    fn store(&self, out: &mut [u8]) {
+        for (i, v) in self.gpr.iter().enumerate() {
+            out[8 * i..8 * i + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        out[FLAGS_AT as usize..][..8].copy_from_slice(&self.rflags.to_le_bytes());
+        out[MXCSR_AT as usize..][..4].copy_from_slice(&self.mxcsr.to_le_bytes());
+        for (i, v) in self.xmm.iter().enumerate() {
+            out[XMM_AT as usize + 16 * i..][..16].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    /// Reads registers from a block image.
+    fn load(block: &[u8]) -> Registers {
+        let u64_at = |at: usize| u64::from_le_bytes(block[at..at + 8].try_into().expect("8 bytes"));
+        let mut regs = Registers::default();
+        for (i, g) in regs.gpr.iter_mut().enumerate() {
+            *g = u64_at(8 * i);
+        }
+        regs.rflags = u64_at(FLAGS_AT as usize);
+        regs.mxcsr =
+            u32::from_le_bytes(block[MXCSR_AT as usize..][..4].try_into().expect("4 bytes"));
+        for (i, x) in regs.xmm.iter_mut().enumerate() {
+            let at = XMM_AT as usize + 16 * i;
+            *x = u128::from_le_bytes(block[at..at + 16].try_into().expect("16 bytes"));
+        }
+        regs
+    }
+}
+
+/// Bytes of a register block.
+const BLOCK_LEN: usize = XMM_AT as usize + 16 * 16;
 
 /// One test case.
 #[derive(Clone, Debug)]
@@ -194,7 +239,13 @@ fn allowed(instr: &Instruction) -> bool {
     ) || {
         let name = format!("{:?}", instr.mnemonic());
         name.starts_with("Set") || name.starts_with("Cmov")
-    }
+    } || matches!(
+        cpu_x86::simd::simd_op(instr.mnemonic()),
+        Some((op, _)) if !matches!(
+            op,
+            SimdOp::LdMxcsr | SimdOp::StMxcsr | SimdOp::FxSave | SimdOp::FxRstor
+        )
+    )
 }
 
 /// Opcodes (after prefixes) the generator draws from; ModR/M and immediates
@@ -351,6 +402,120 @@ const OPCODES: &[&[u8]] = &[
     &[0xf3, 0x0f, 0xbd],
 ];
 
+/// SSE and SSE2 opcodes: the mandatory prefix, then 0F and the opcode.
+const SSE_OPCODES: &[&[u8]] = &[
+    &[0x66, 0x0f, 0x60],
+    &[0x66, 0x0f, 0x61],
+    &[0x66, 0x0f, 0x62],
+    &[0x66, 0x0f, 0x63],
+    &[0x66, 0x0f, 0x64],
+    &[0x66, 0x0f, 0x65],
+    &[0x66, 0x0f, 0x66],
+    &[0x66, 0x0f, 0x67],
+    &[0x66, 0x0f, 0x68],
+    &[0x66, 0x0f, 0x69],
+    &[0x66, 0x0f, 0x6a],
+    &[0x66, 0x0f, 0x6b],
+    &[0x66, 0x0f, 0x6c],
+    &[0x66, 0x0f, 0x6d],
+    &[0x66, 0x0f, 0x6e],
+    &[0x66, 0x0f, 0x6f],
+    &[0x66, 0x0f, 0x70],
+    &[0x66, 0x0f, 0x71],
+    &[0x66, 0x0f, 0x72],
+    &[0x66, 0x0f, 0x73],
+    &[0x66, 0x0f, 0x74],
+    &[0x66, 0x0f, 0x75],
+    &[0x66, 0x0f, 0x76],
+    &[0x66, 0x0f, 0x7e],
+    &[0x66, 0x0f, 0x7f],
+    &[0x66, 0x0f, 0xc4],
+    &[0x66, 0x0f, 0xc5],
+    &[0x66, 0x0f, 0xc6],
+    &[0x66, 0x0f, 0xd1],
+    &[0x66, 0x0f, 0xd2],
+    &[0x66, 0x0f, 0xd3],
+    &[0x66, 0x0f, 0xd4],
+    &[0x66, 0x0f, 0xd5],
+    &[0x66, 0x0f, 0xd6],
+    &[0x66, 0x0f, 0xd7],
+    &[0x66, 0x0f, 0xd8],
+    &[0x66, 0x0f, 0xd9],
+    &[0x66, 0x0f, 0xda],
+    &[0x66, 0x0f, 0xdb],
+    &[0x66, 0x0f, 0xdc],
+    &[0x66, 0x0f, 0xdd],
+    &[0x66, 0x0f, 0xde],
+    &[0x66, 0x0f, 0xdf],
+    &[0x66, 0x0f, 0xe0],
+    &[0x66, 0x0f, 0xe1],
+    &[0x66, 0x0f, 0xe2],
+    &[0x66, 0x0f, 0xe3],
+    &[0x66, 0x0f, 0xe4],
+    &[0x66, 0x0f, 0xe5],
+    &[0x66, 0x0f, 0xe8],
+    &[0x66, 0x0f, 0xe9],
+    &[0x66, 0x0f, 0xea],
+    &[0x66, 0x0f, 0xeb],
+    &[0x66, 0x0f, 0xec],
+    &[0x66, 0x0f, 0xed],
+    &[0x66, 0x0f, 0xee],
+    &[0x66, 0x0f, 0xef],
+    &[0x66, 0x0f, 0xf1],
+    &[0x66, 0x0f, 0xf2],
+    &[0x66, 0x0f, 0xf3],
+    &[0x66, 0x0f, 0xf4],
+    &[0x66, 0x0f, 0xf5],
+    &[0x66, 0x0f, 0xf6],
+    &[0x66, 0x0f, 0xf8],
+    &[0x66, 0x0f, 0xf9],
+    &[0x66, 0x0f, 0xfa],
+    &[0x66, 0x0f, 0xfb],
+    &[0x66, 0x0f, 0xfc],
+    &[0x66, 0x0f, 0xfd],
+    &[0x66, 0x0f, 0xfe],
+    &[0x66, 0x0f, 0x10],
+    &[0x66, 0x0f, 0x11],
+    &[0x66, 0x0f, 0x12],
+    &[0x66, 0x0f, 0x13],
+    &[0x66, 0x0f, 0x14],
+    &[0x66, 0x0f, 0x15],
+    &[0x66, 0x0f, 0x16],
+    &[0x66, 0x0f, 0x17],
+    &[0x66, 0x0f, 0x28],
+    &[0x66, 0x0f, 0x29],
+    &[0x66, 0x0f, 0x50],
+    &[0x66, 0x0f, 0x54],
+    &[0x66, 0x0f, 0x55],
+    &[0x66, 0x0f, 0x56],
+    &[0x66, 0x0f, 0x57],
+    &[0x0f, 0x10],
+    &[0x0f, 0x11],
+    &[0x0f, 0x12],
+    &[0x0f, 0x13],
+    &[0x0f, 0x14],
+    &[0x0f, 0x15],
+    &[0x0f, 0x16],
+    &[0x0f, 0x17],
+    &[0x0f, 0x28],
+    &[0x0f, 0x29],
+    &[0x0f, 0x50],
+    &[0x0f, 0x54],
+    &[0x0f, 0x55],
+    &[0x0f, 0x56],
+    &[0x0f, 0x57],
+    &[0x0f, 0xc6],
+    &[0xf3, 0x0f, 0x6f],
+    &[0xf3, 0x0f, 0x7f],
+    &[0xf3, 0x0f, 0x7e],
+    &[0xf3, 0x0f, 0x10],
+    &[0xf3, 0x0f, 0x11],
+    &[0xf3, 0x0f, 0x70],
+    &[0xf2, 0x0f, 0x10],
+    &[0xf2, 0x0f, 0x11],
+    &[0xf2, 0x0f, 0x70],
+];
+
 /// Converts iced's flag bits to RFLAGS bits.
 fn rflags_of(bits: u32) -> u64 {
     let mut f = 0;
@@ -391,12 +556,25 @@ fn keeps_rules(instr: &Instruction, info: &mut InstructionInfoFactory) -> bool {
             OpKind::Register if instr.op_register(i).full_register() == Register::RSP => {
                 return false;
             }
+            // MMX is not implemented yet.
+            OpKind::Register if instr.op_register(i).is_mm() => return false,
             _ => {}
         }
     }
     if matches!(instr.mnemonic(), Mnemonic::Cmpxchg16b)
         && !instr.memory_displacement64().is_multiple_of(16)
     {
+        return false;
+    }
+    // Legacy SSE wants its 16-byte memory operands aligned (but for the
+    // unaligned moves).
+    let unaligned_ok = matches!(
+        instr.mnemonic(),
+        Mnemonic::Movups | Mnemonic::Movupd | Mnemonic::Movdqu
+    );
+    let wide = (0..instr.op_count()).any(|i| instr.op_kind(i) == OpKind::Memory)
+        && instr.memory_size().size() == 16;
+    if wide && !unaligned_ok && !instr.memory_displacement64().is_multiple_of(16) {
         return false;
     }
     // A register bit offset reaches memory far from the operand.
@@ -483,10 +661,14 @@ pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
         if rng.below(5) == 0 {
             bytes.push(0x66);
         }
-        let opcode = OPCODES[rng.below(OPCODES.len() as u64) as usize];
-        // A mandatory F3 goes before REX.
+        let opcode = if rng.below(3) == 0 {
+            SSE_OPCODES[rng.below(SSE_OPCODES.len() as u64) as usize]
+        } else {
+            OPCODES[rng.below(OPCODES.len() as u64) as usize]
+        };
+        // A mandatory prefix goes before REX.
         let (mandatory, rest) = match opcode {
-            [0xf3, rest @ ..] => (Some(0xf3), rest),
+            [p @ (0x66 | 0xf2 | 0xf3), rest @ ..] => (Some(*p), rest),
             _ => (None, opcode),
         };
         bytes.extend(mandatory);
@@ -523,6 +705,10 @@ pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
         };
     }
     initial.rflags = 0x202 | (rng.bits() & STATUS) | if rng.below(8) == 0 { 1 << 10 } else { 0 };
+    initial.mxcsr = 0x1f80;
+    for x in initial.xmm.iter_mut() {
+        *x = u128::from(rng.edgy()) | (u128::from(rng.edgy()) << 64);
+    }
     let data = (0..DATA_LEN).map(|_| rng.edgy() as u8).collect();
     let stack = (0..(STACK_HIGH - STACK_LOW))
         .map(|_| rng.bits() as u8)
@@ -565,6 +751,16 @@ impl Emitter {
         self.rip_relative(&[rex, 0x8b, (((reg & 7) as u8) << 3) | 5], from, 0);
     }
 
+    /// MOVDQU between XMMn and memory: opcode 0x6F loads, 0x7F stores.
+    fn xmm(&mut self, opcode: u8, n: u8, at: u64) {
+        let mut bytes = vec![0xf3];
+        if n >= 8 {
+            bytes.push(0x44);
+        }
+        bytes.extend_from_slice(&[0x0f, opcode, ((n & 7) << 3) | 5]);
+        self.rip_relative(&bytes, at, 0);
+    }
+
     fn store(&mut self, reg: usize, to: u64) {
         let rex = 0x48 | (((reg >> 3) as u8) << 2);
         self.rip_relative(&[rex, 0x89, (((reg & 7) as u8) << 3) | 5], to, 0);
@@ -578,9 +774,15 @@ fn native_code(case: &Case) -> (Vec<u8>, usize) {
     e.code
         .extend_from_slice(&[0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
     e.store(RSP, SAVED_RSP);
+    // stmxcsr [saved]; ldmxcsr [in]; movdqu xmmN, [in]
+    e.rip_relative(&[0x0f, 0xae, 0x1d], SAVED_MXCSR, 0);
+    e.rip_relative(&[0x0f, 0xae, 0x15], IN + MXCSR_AT, 0);
+    for n in 0..16u8 {
+        e.xmm(0x6f, n, IN + XMM_AT + 16 * u64::from(n));
+    }
     e.load(RSP, IN + 8 * RSP as u64);
     // push qword [rip+flags]; popfq
-    e.rip_relative(&[0xff, 0x35], IN + 8 * 16, 0);
+    e.rip_relative(&[0xff, 0x35], IN + FLAGS_AT, 0);
     e.code.push(0x9d);
     for reg in (0..16).filter(|&r| r != RSP) {
         e.load(reg, IN + 8 * reg as u64);
@@ -592,8 +794,13 @@ fn native_code(case: &Case) -> (Vec<u8>, usize) {
     }
     // pushfq; pop qword [rip+flags]; cld
     e.code.push(0x9c);
-    e.rip_relative(&[0x8f, 0x05], OUT + 8 * 16, 0);
+    e.rip_relative(&[0x8f, 0x05], OUT + FLAGS_AT, 0);
     e.code.push(0xfc);
+    for n in 0..16u8 {
+        e.xmm(0x7f, n, OUT + XMM_AT + 16 * u64::from(n));
+    }
+    e.rip_relative(&[0x0f, 0xae, 0x1d], OUT + MXCSR_AT, 0);
+    e.rip_relative(&[0x0f, 0xae, 0x15], SAVED_MXCSR, 0);
     e.load(RSP, SAVED_RSP);
     e.code.extend_from_slice(&[
         0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3,
@@ -607,10 +814,7 @@ pub fn region_image(case: &Case) -> (Vec<u8>, usize) {
     let (code, body) = native_code(case);
     image[..code.len()].copy_from_slice(&code);
     let at = |addr: u64| (addr - REGION) as usize;
-    for (i, v) in case.initial.gpr.iter().enumerate() {
-        image[at(IN) + 8 * i..][..8].copy_from_slice(&v.to_le_bytes());
-    }
-    image[at(IN) + 128..][..8].copy_from_slice(&case.initial.rflags.to_le_bytes());
+    case.initial.store(&mut image[at(IN)..at(IN) + BLOCK_LEN]);
     image[at(DATA)..][..DATA_LEN].copy_from_slice(&case.data);
     image[at(STACK_LOW)..at(STACK_HIGH)].copy_from_slice(&case.stack);
     // The native prologue loads RFLAGS through the stack slot below the top.
@@ -645,7 +849,7 @@ pub enum NativeError {
 /// Runs every case natively, in a child process so a mistake cannot take the
 /// test down.
 pub fn run_native(cases: &[Case]) -> Result<Vec<Outcome>, NativeError> {
-    let slot = REGION_SIZE + size_of::<Registers>();
+    let slot = REGION_SIZE + BLOCK_LEN;
     let shared_len = slot * cases.len() + 8;
     // SAFETY: a fresh anonymous shared mapping; nothing else refers to it.
     let shared = unsafe {
@@ -682,12 +886,7 @@ pub fn run_native(cases: &[Case]) -> Result<Vec<Outcome>, NativeError> {
         for k in 0..cases.len() {
             // SAFETY: inside the shared mapping, which the child filled.
             let bytes = unsafe { std::slice::from_raw_parts(shared.add(8 + k * slot), slot) };
-            let mut regs = Registers::default();
-            let r = &bytes[REGION_SIZE..];
-            for (i, g) in regs.gpr.iter_mut().enumerate() {
-                *g = u64::from_le_bytes(r[8 * i..8 * i + 8].try_into().expect("8 bytes"));
-            }
-            regs.rflags = u64::from_le_bytes(r[128..136].try_into().expect("8 bytes"));
+            let regs = Registers::load(&bytes[REGION_SIZE..]);
             outcomes.push(outcome_of(&bytes[..REGION_SIZE], regs));
         }
         Ok(outcomes)
@@ -740,7 +939,7 @@ unsafe fn native_child(images: &[(Vec<u8>, usize)], shared: *mut u8, slot: usize
             std::ptr::copy_nonoverlapping(
                 region.add((OUT - REGION) as usize),
                 out.add(REGION_SIZE),
-                size_of::<Registers>(),
+                BLOCK_LEN,
             );
         }
     }

@@ -41,6 +41,8 @@ fn emulate(case: &Case) -> Result<Outcome, String> {
     cpu.state = CpuState::flat(64);
     cpu.state.gpr = case.initial.gpr;
     cpu.state.rflags = case.initial.rflags;
+    cpu.state.xmm = case.initial.xmm;
+    cpu.state.mxcsr = case.initial.mxcsr;
     let start = REGION + body as u64;
     let end = start + case.body.len() as u64;
     cpu.state.rip = start;
@@ -51,6 +53,8 @@ fn emulate(case: &Case) -> Result<Outcome, String> {
             let regs = Registers {
                 gpr: cpu.state.gpr,
                 rflags: cpu.state.rflags,
+                mxcsr: cpu.state.mxcsr,
+                xmm: cpu.state.xmm,
             };
             return Ok(outcome_of(&after, regs));
         }
@@ -94,6 +98,20 @@ fn compare(case: &Case, native: &Outcome, ours: &Outcome, intel: bool) -> Vec<St
                 ours.regs.gpr[i], native.regs.gpr[i]
             ));
         }
+    }
+    for i in 0..16 {
+        if native.regs.xmm[i] != ours.regs.xmm[i] {
+            diffs.push(format!(
+                "xmm{i} {:#034x} want {:#034x}",
+                ours.regs.xmm[i], native.regs.xmm[i]
+            ));
+        }
+    }
+    if native.regs.mxcsr != ours.regs.mxcsr {
+        diffs.push(format!(
+            "mxcsr {:#x} want {:#x}",
+            ours.regs.mxcsr, native.regs.mxcsr
+        ));
     }
     let mask = COMPARED_FLAGS & if intel { !0 } else { !case.undefined_flags };
     if (native.regs.rflags ^ ours.regs.rflags) & mask != 0 {

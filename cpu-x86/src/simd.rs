@@ -1,0 +1,635 @@
+//! SSE and SSE2: the XMM registers' data movement, logic and packed-integer
+//! instructions, MXCSR, FXSAVE and FXRSTOR.
+//!
+//! Floating-point arithmetic on XMM registers is not here yet: until it is,
+//! those instructions raise #UD and CPUID does not advertise SSE.
+
+use crate::cpu::{Cpu, Fault, vector};
+use crate::decode::{Insn, Operand};
+use crate::flags::mask;
+use crate::mmu::cr4;
+use crate::state::cr0;
+
+/// The SIMD operations, by what they do (the lane width is [`Insn::cond`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+#[allow(missing_docs, reason = "the names are the instructions' mnemonics")]
+pub enum SimdOp {
+    /// A whole-register move; `aligned` forms check 16-byte alignment.
+    Move {
+        aligned: bool,
+    },
+    /// MOVD / MOVQ between XMM and a general register or memory (zero-extends
+    /// into the XMM register).
+    MoveScalarInt,
+    /// MOVQ xmm, xmm/m64 (zero-extends) and MOVQ m64, xmm.
+    MoveLow64,
+    /// MOVSS / MOVSD: a register source merges, a memory source zero-extends.
+    MoveScalar,
+    /// MOVLPS / MOVLPD: the low half from or to memory.
+    MoveLowHalf,
+    /// MOVHPS / MOVHPD: the high half from or to memory.
+    MoveHighHalf,
+    MovHlps,
+    MovLhps,
+    MovMskPs,
+    MovMskPd,
+    PMovMskB,
+    And,
+    AndN,
+    Or,
+    Xor,
+    PAdd,
+    PSub,
+    PAddSigned,
+    PAddUnsigned,
+    PSubSigned,
+    PSubUnsigned,
+    PCmpEq,
+    PCmpGt,
+    PMulLow,
+    PMulHigh,
+    PMulHighUnsigned,
+    PMulUdq,
+    PMAddWd,
+    /// Shifts of each lane by an immediate or by the low quadword of the
+    /// source.
+    PShiftLeft,
+    PShiftRight,
+    PShiftRightArithmetic,
+    /// Whole-register byte shifts.
+    PSllDq,
+    PSrlDq,
+    PUnpackLow,
+    PUnpackHigh,
+    PackSsWb,
+    PackSsDw,
+    PackUsWb,
+    PShufD,
+    PShufLw,
+    PShufHw,
+    PMinUb,
+    PMaxUb,
+    PMinSw,
+    PMaxSw,
+    PAvg,
+    PSadBw,
+    PExtrW,
+    PInsrW,
+    ShufPs,
+    ShufPd,
+    UnpackLowPs,
+    UnpackHighPs,
+    UnpackLowPd,
+    UnpackHighPd,
+    LdMxcsr,
+    StMxcsr,
+    FxSave,
+    FxRstor,
+}
+
+/// MXCSR bits software may set (no DAZ-less parts are modelled).
+const MXCSR_WRITABLE: u32 = 0xffff;
+
+/// The SIMD operation and lane width for an iced mnemonic, or `None`.
+pub fn simd_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
+    use SimdOp as S;
+    use iced_x86::Mnemonic as M;
+    Some(match m {
+        M::Movaps | M::Movapd | M::Movdqa => (S::Move { aligned: true }, 16),
+        M::Movups | M::Movupd | M::Movdqu => (S::Move { aligned: false }, 16),
+        M::Movntps | M::Movntpd | M::Movntdq => (S::Move { aligned: true }, 16),
+        M::Movd => (S::MoveScalarInt, 4),
+        M::Movq => (S::MoveLow64, 8),
+        M::Movss => (S::MoveScalar, 4),
+        M::Movsd => (S::MoveScalar, 8),
+        M::Movlps | M::Movlpd => (S::MoveLowHalf, 8),
+        M::Movhps | M::Movhpd => (S::MoveHighHalf, 8),
+        M::Movhlps => (S::MovHlps, 8),
+        M::Movlhps => (S::MovLhps, 8),
+        M::Movmskps => (S::MovMskPs, 4),
+        M::Movmskpd => (S::MovMskPd, 8),
+        M::Pmovmskb => (S::PMovMskB, 1),
+        M::Andps | M::Andpd | M::Pand => (S::And, 16),
+        M::Andnps | M::Andnpd | M::Pandn => (S::AndN, 16),
+        M::Orps | M::Orpd | M::Por => (S::Or, 16),
+        M::Xorps | M::Xorpd | M::Pxor => (S::Xor, 16),
+        M::Paddb => (S::PAdd, 1),
+        M::Paddw => (S::PAdd, 2),
+        M::Paddd => (S::PAdd, 4),
+        M::Paddq => (S::PAdd, 8),
+        M::Psubb => (S::PSub, 1),
+        M::Psubw => (S::PSub, 2),
+        M::Psubd => (S::PSub, 4),
+        M::Psubq => (S::PSub, 8),
+        M::Paddsb => (S::PAddSigned, 1),
+        M::Paddsw => (S::PAddSigned, 2),
+        M::Paddusb => (S::PAddUnsigned, 1),
+        M::Paddusw => (S::PAddUnsigned, 2),
+        M::Psubsb => (S::PSubSigned, 1),
+        M::Psubsw => (S::PSubSigned, 2),
+        M::Psubusb => (S::PSubUnsigned, 1),
+        M::Psubusw => (S::PSubUnsigned, 2),
+        M::Pcmpeqb => (S::PCmpEq, 1),
+        M::Pcmpeqw => (S::PCmpEq, 2),
+        M::Pcmpeqd => (S::PCmpEq, 4),
+        M::Pcmpgtb => (S::PCmpGt, 1),
+        M::Pcmpgtw => (S::PCmpGt, 2),
+        M::Pcmpgtd => (S::PCmpGt, 4),
+        M::Pmullw => (S::PMulLow, 2),
+        M::Pmulhw => (S::PMulHigh, 2),
+        M::Pmulhuw => (S::PMulHighUnsigned, 2),
+        M::Pmuludq => (S::PMulUdq, 8),
+        M::Pmaddwd => (S::PMAddWd, 4),
+        M::Psllw => (S::PShiftLeft, 2),
+        M::Pslld => (S::PShiftLeft, 4),
+        M::Psllq => (S::PShiftLeft, 8),
+        M::Psrlw => (S::PShiftRight, 2),
+        M::Psrld => (S::PShiftRight, 4),
+        M::Psrlq => (S::PShiftRight, 8),
+        M::Psraw => (S::PShiftRightArithmetic, 2),
+        M::Psrad => (S::PShiftRightArithmetic, 4),
+        M::Pslldq => (S::PSllDq, 16),
+        M::Psrldq => (S::PSrlDq, 16),
+        M::Punpcklbw => (S::PUnpackLow, 1),
+        M::Punpcklwd => (S::PUnpackLow, 2),
+        M::Punpckldq => (S::PUnpackLow, 4),
+        M::Punpcklqdq => (S::PUnpackLow, 8),
+        M::Punpckhbw => (S::PUnpackHigh, 1),
+        M::Punpckhwd => (S::PUnpackHigh, 2),
+        M::Punpckhdq => (S::PUnpackHigh, 4),
+        M::Punpckhqdq => (S::PUnpackHigh, 8),
+        M::Packsswb => (S::PackSsWb, 2),
+        M::Packssdw => (S::PackSsDw, 4),
+        M::Packuswb => (S::PackUsWb, 2),
+        M::Pshufd => (S::PShufD, 4),
+        M::Pshuflw => (S::PShufLw, 2),
+        M::Pshufhw => (S::PShufHw, 2),
+        M::Pminub => (S::PMinUb, 1),
+        M::Pmaxub => (S::PMaxUb, 1),
+        M::Pminsw => (S::PMinSw, 2),
+        M::Pmaxsw => (S::PMaxSw, 2),
+        M::Pavgb => (S::PAvg, 1),
+        M::Pavgw => (S::PAvg, 2),
+        M::Psadbw => (S::PSadBw, 1),
+        M::Pextrw => (S::PExtrW, 2),
+        M::Pinsrw => (S::PInsrW, 2),
+        M::Shufps => (S::ShufPs, 4),
+        M::Shufpd => (S::ShufPd, 8),
+        M::Unpcklps => (S::UnpackLowPs, 4),
+        M::Unpckhps => (S::UnpackHighPs, 4),
+        M::Unpcklpd => (S::UnpackLowPd, 8),
+        M::Unpckhpd => (S::UnpackHighPd, 8),
+        M::Ldmxcsr => (S::LdMxcsr, 4),
+        M::Stmxcsr => (S::StMxcsr, 4),
+        M::Fxsave | M::Fxsave64 => (S::FxSave, 16),
+        M::Fxrstor | M::Fxrstor64 => (S::FxRstor, 16),
+        _ => return None,
+    })
+}
+
+/// `v` split into lanes of `w` bytes, low lane first.
+fn lanes(v: u128, w: u8) -> impl Iterator<Item = u64> {
+    let bits = u32::from(w) * 8;
+    (0..16 / u32::from(w)).map(move |i| ((v >> (i * bits)) as u64) & mask(w))
+}
+
+/// Builds a register from lanes of `w` bytes.
+fn join(values: impl Iterator<Item = u64>, w: u8) -> u128 {
+    let bits = u32::from(w) * 8;
+    values.enumerate().fold(0, |acc, (i, v)| {
+        acc | (u128::from(v & mask(w)) << (i as u32 * bits))
+    })
+}
+
+/// Applies `f` lane by lane.
+fn zip(a: u128, b: u128, w: u8, f: impl Fn(u64, u64) -> u64) -> u128 {
+    join(lanes(a, w).zip(lanes(b, w)).map(|(x, y)| f(x, y)), w)
+}
+
+fn signed(v: u64, w: u8) -> i64 {
+    crate::flags::sign_extend(v, w) as i64
+}
+
+fn saturate_signed(v: i64, w: u8) -> u64 {
+    let bits = u32::from(w) * 8;
+    let max = (1i64 << (bits - 1)) - 1;
+    let min = -(1i64 << (bits - 1));
+    (v.clamp(min, max) as u64) & mask(w)
+}
+
+fn saturate_unsigned(v: i64, w: u8) -> u64 {
+    v.clamp(0, mask(w) as i64) as u64
+}
+
+/// Interleaves the low (or high) halves of `a` and `b`, lane by lane.
+fn unpack(a: u128, b: u128, w: u8, high: bool) -> u128 {
+    let half = 8 / usize::from(w);
+    let skip = if high { half } else { 0 };
+    let la: Vec<u64> = lanes(a, w).skip(skip).take(half).collect();
+    let lb: Vec<u64> = lanes(b, w).skip(skip).take(half).collect();
+    join(la.into_iter().zip(lb).flat_map(|(x, y)| [x, y]), w)
+}
+
+impl Cpu {
+    /// #UD or #NM unless SSE may run: CR0.EM clear, CR4.OSFXSR set, CR0.TS
+    /// clear.
+    fn sse_available(&self) -> Result<(), Fault> {
+        if self.state.cr0 & cr0::EM != 0 || self.state.cr4 & cr4::OSFXSR == 0 {
+            return Err(Fault::UD);
+        }
+        if self.state.cr0 & cr0::TS != 0 {
+            return Err(Fault {
+                vector: vector::NM,
+                error: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads a 16-byte memory operand; `aligned` forms raise #GP(0) off a
+    /// 16-byte boundary.
+    fn read128(&mut self, i: &Insn, aligned: bool) -> Result<u128, Fault> {
+        let ea = self.effective_address(i);
+        let linear = self.linear(i.seg, ea, 16, crate::mmu::Access::Read)?;
+        if aligned && linear % 16 != 0 {
+            return Err(Fault::gp(0));
+        }
+        let low = self.read(i.seg, ea, 8)?;
+        let high = self.read(i.seg, ea.wrapping_add(8) & mask(i.addr_size), 8)?;
+        Ok(u128::from(low) | (u128::from(high) << 64))
+    }
+
+    fn write128(&mut self, i: &Insn, aligned: bool, value: u128) -> Result<(), Fault> {
+        let ea = self.effective_address(i);
+        let linear = self.linear(i.seg, ea, 16, crate::mmu::Access::Write)?;
+        if aligned && linear % 16 != 0 {
+            return Err(Fault::gp(0));
+        }
+        // Both halves are checked before either is written.
+        let high_at = ea.wrapping_add(8) & mask(i.addr_size);
+        self.linear(i.seg, high_at, 8, crate::mmu::Access::Write)?;
+        self.write(i.seg, ea, 8, value as u64)?;
+        self.write(i.seg, high_at, 8, (value >> 64) as u64)
+    }
+
+    /// The 128-bit value of an XMM or memory source.
+    fn xmm_source(&mut self, i: &Insn, o: Operand, aligned: bool) -> Result<u128, Fault> {
+        match o {
+            Operand::Xmm(n) => Ok(self.state.xmm[usize::from(n)]),
+            Operand::Mem(_) => self.read128(i, aligned),
+            _ => Err(Fault::UD),
+        }
+    }
+
+    /// Executes an SSE or SSE2 instruction.
+    pub(crate) fn simd(&mut self, i: &Insn, op: SimdOp) -> Result<(), Fault> {
+        self.sse_available()?;
+        let [dst, src, third] = i.operands;
+        let w = i.cond;
+        let xmm = |o: Operand| match o {
+            Operand::Xmm(n) => Some(usize::from(n)),
+            _ => None,
+        };
+        // Two-operand packed forms: dst = f(dst, src), SSE alignment rules.
+        let packed = |cpu: &mut Cpu, f: &dyn Fn(u128, u128) -> u128| -> Result<(), Fault> {
+            let d = xmm(dst).ok_or(Fault::UD)?;
+            let b = cpu.xmm_source(i, src, true)?;
+            cpu.state.xmm[d] = f(cpu.state.xmm[d], b);
+            Ok(())
+        };
+        use SimdOp as S;
+        match op {
+            S::Move { aligned } => {
+                let v = self.xmm_source(i, src, aligned)?;
+                match dst {
+                    Operand::Xmm(n) => self.state.xmm[usize::from(n)] = v,
+                    Operand::Mem(_) => self.write128(i, aligned, v)?,
+                    _ => return Err(Fault::UD),
+                }
+            }
+            S::MoveScalarInt | S::MoveLow64 => {
+                let size = if op == S::MoveScalarInt {
+                    i.size.min(8)
+                } else {
+                    8
+                };
+                match (xmm(dst), xmm(src)) {
+                    (Some(d), Some(s)) => {
+                        self.state.xmm[d] = self.state.xmm[s] & u128::from(u64::MAX);
+                    }
+                    (Some(d), None) => {
+                        let v = self.read_operand(i, src)? & mask(size);
+                        self.state.xmm[d] = u128::from(v);
+                    }
+                    (None, Some(s)) => {
+                        let v = self.state.xmm[s] as u64 & mask(size);
+                        self.write_operand(i, dst, v)?;
+                    }
+                    (None, None) => return Err(Fault::UD),
+                }
+            }
+            S::MoveScalar => {
+                let lane = u128::from(mask(w));
+                match (xmm(dst), xmm(src)) {
+                    (Some(d), Some(s)) => {
+                        self.state.xmm[d] =
+                            (self.state.xmm[d] & !lane) | (self.state.xmm[s] & lane);
+                    }
+                    (Some(d), None) => {
+                        let v = self.read_operand(i, src)? & mask(w);
+                        self.state.xmm[d] = u128::from(v);
+                    }
+                    (None, Some(s)) => {
+                        self.write_operand(i, dst, self.state.xmm[s] as u64 & mask(w))?;
+                    }
+                    (None, None) => return Err(Fault::UD),
+                }
+            }
+            S::MoveLowHalf | S::MoveHighHalf => {
+                let shift = if op == S::MoveHighHalf { 64 } else { 0 };
+                let half = u128::from(u64::MAX) << shift;
+                match (xmm(dst), xmm(src)) {
+                    (Some(d), None) => {
+                        let v = self.read_operand(i, src)?;
+                        self.state.xmm[d] = (self.state.xmm[d] & !half) | (u128::from(v) << shift);
+                    }
+                    (None, Some(s)) => {
+                        self.write_operand(i, dst, (self.state.xmm[s] >> shift) as u64)?;
+                    }
+                    _ => return Err(Fault::UD),
+                }
+            }
+            S::MovHlps | S::MovLhps => {
+                let (d, s) = (xmm(dst).ok_or(Fault::UD)?, xmm(src).ok_or(Fault::UD)?);
+                let (a, b) = (self.state.xmm[d], self.state.xmm[s]);
+                self.state.xmm[d] = if op == S::MovHlps {
+                    (a & !u128::from(u64::MAX)) | (b >> 64)
+                } else {
+                    (a & u128::from(u64::MAX)) | (b << 64)
+                };
+            }
+            S::MovMskPs | S::MovMskPd | S::PMovMskB => {
+                let s = xmm(src).ok_or(Fault::UD)?;
+                let bits = lanes(self.state.xmm[s], w)
+                    .enumerate()
+                    .fold(0u64, |m, (k, v)| {
+                        m | (((v >> (u32::from(w) * 8 - 1)) & 1) << k)
+                    });
+                self.write_operand(i, dst, bits)?;
+            }
+            S::And => packed(self, &|a, b| a & b)?,
+            S::AndN => packed(self, &|a, b| !a & b)?,
+            S::Or => packed(self, &|a, b| a | b)?,
+            S::Xor => packed(self, &|a, b| a ^ b)?,
+            S::PAdd => packed(self, &|a, b| zip(a, b, w, u64::wrapping_add))?,
+            S::PSub => packed(self, &|a, b| zip(a, b, w, u64::wrapping_sub))?,
+            S::PAddSigned => packed(self, &|a, b| {
+                zip(a, b, w, |x, y| {
+                    saturate_signed(signed(x, w) + signed(y, w), w)
+                })
+            })?,
+            S::PSubSigned => packed(self, &|a, b| {
+                zip(a, b, w, |x, y| {
+                    saturate_signed(signed(x, w) - signed(y, w), w)
+                })
+            })?,
+            S::PAddUnsigned => packed(self, &|a, b| {
+                zip(a, b, w, |x, y| saturate_unsigned(x as i64 + y as i64, w))
+            })?,
+            S::PSubUnsigned => packed(self, &|a, b| {
+                zip(a, b, w, |x, y| saturate_unsigned(x as i64 - y as i64, w))
+            })?,
+            S::PCmpEq => packed(self, &|a, b| {
+                zip(a, b, w, |x, y| if x == y { u64::MAX } else { 0 })
+            })?,
+            S::PCmpGt => packed(self, &|a, b| {
+                zip(a, b, w, |x, y| {
+                    if signed(x, w) > signed(y, w) {
+                        u64::MAX
+                    } else {
+                        0
+                    }
+                })
+            })?,
+            S::PMulLow => packed(self, &|a, b| {
+                zip(a, b, w, |x, y| (signed(x, w) * signed(y, w)) as u64)
+            })?,
+            S::PMulHigh => packed(self, &|a, b| {
+                zip(a, b, w, |x, y| ((signed(x, w) * signed(y, w)) >> 16) as u64)
+            })?,
+            S::PMulHighUnsigned => packed(self, &|a, b| zip(a, b, w, |x, y| (x * y) >> 16))?,
+            S::PMulUdq => packed(self, &|a, b| {
+                zip(a, b, 8, |x, y| (x & 0xffff_ffff) * (y & 0xffff_ffff))
+            })?,
+            S::PMAddWd => packed(self, &|a, b| {
+                let products: Vec<i64> = lanes(a, 2)
+                    .zip(lanes(b, 2))
+                    .map(|(x, y)| signed(x, 2) * signed(y, 2))
+                    .collect();
+                join(products.chunks(2).map(|p| (p[0] + p[1]) as u64), 4)
+            })?,
+            S::PShiftLeft | S::PShiftRight | S::PShiftRightArithmetic => {
+                let d = xmm(dst).ok_or(Fault::UD)?;
+                let count = match src {
+                    Operand::Imm(_) => i.imm & 0xff,
+                    o => self.xmm_source(i, o, true)? as u64,
+                };
+                let bits = u64::from(w) * 8;
+                let a = self.state.xmm[d];
+                self.state.xmm[d] = match op {
+                    S::PShiftLeft if count >= bits => 0,
+                    S::PShiftRight if count >= bits => 0,
+                    S::PShiftLeft => zip(a, 0, w, |x, _| x << count),
+                    S::PShiftRight => zip(a, 0, w, |x, _| x >> count),
+                    _ => zip(a, 0, w, |x, _| (signed(x, w) >> count.min(bits - 1)) as u64),
+                };
+            }
+            S::PSllDq | S::PSrlDq => {
+                let d = xmm(dst).ok_or(Fault::UD)?;
+                let n = (i.imm & 0xff).min(16) as u32 * 8;
+                let a = self.state.xmm[d];
+                self.state.xmm[d] = match (op, n) {
+                    (_, 128) => 0,
+                    (S::PSllDq, n) => a << n,
+                    (_, n) => a >> n,
+                };
+            }
+            S::PUnpackLow => packed(self, &|a, b| unpack(a, b, w, false))?,
+            S::PUnpackHigh => packed(self, &|a, b| unpack(a, b, w, true))?,
+            S::PackSsWb | S::PackSsDw | S::PackUsWb => packed(self, &|a, b| {
+                let out = w / 2;
+                let narrow = |v: u64| {
+                    let s = signed(v, w);
+                    if op == S::PackUsWb {
+                        saturate_unsigned(s, out)
+                    } else {
+                        saturate_signed(s, out)
+                    }
+                };
+                join(lanes(a, w).chain(lanes(b, w)).map(narrow), out)
+            })?,
+            S::PShufD | S::PShufLw | S::PShufHw => {
+                let d = xmm(dst).ok_or(Fault::UD)?;
+                let v = self.xmm_source(i, src, true)?;
+                let order = i.imm & 0xff;
+                let pick = |ls: &[u64], k: usize| ls[((order >> (2 * k)) & 3) as usize];
+                let all: Vec<u64> = lanes(v, w).collect();
+                self.state.xmm[d] = match op {
+                    S::PShufD => join((0..4).map(|k| pick(&all, k)), 4),
+                    S::PShufLw => {
+                        let low: Vec<u64> = (0..4).map(|k| pick(&all[..4], k)).collect();
+                        join(low.into_iter().chain(all[4..].iter().copied()), 2)
+                    }
+                    _ => {
+                        let high: Vec<u64> = (0..4).map(|k| pick(&all[4..], k)).collect();
+                        join(all[..4].iter().copied().chain(high), 2)
+                    }
+                };
+            }
+            S::PMinUb => packed(self, &|a, b| zip(a, b, w, u64::min))?,
+            S::PMaxUb => packed(self, &|a, b| zip(a, b, w, u64::max))?,
+            S::PMinSw => packed(self, &|a, b| {
+                zip(
+                    a,
+                    b,
+                    w,
+                    |x, y| if signed(x, w) <= signed(y, w) { x } else { y },
+                )
+            })?,
+            S::PMaxSw => packed(self, &|a, b| {
+                zip(
+                    a,
+                    b,
+                    w,
+                    |x, y| if signed(x, w) >= signed(y, w) { x } else { y },
+                )
+            })?,
+            S::PAvg => packed(self, &|a, b| zip(a, b, w, |x, y| (x + y + 1) >> 1))?,
+            S::PSadBw => packed(self, &|a, b| {
+                let sum = |half: usize| {
+                    lanes(a, 1)
+                        .zip(lanes(b, 1))
+                        .skip(half * 8)
+                        .take(8)
+                        .map(|(x, y)| x.abs_diff(y))
+                        .sum::<u64>()
+                };
+                u128::from(sum(0)) | (u128::from(sum(1)) << 64)
+            })?,
+            S::PExtrW => {
+                let s = xmm(src).ok_or(Fault::UD)?;
+                let k = (i.imm & 7) as u32;
+                let v = (self.state.xmm[s] >> (16 * k)) as u64 & 0xffff;
+                self.write_operand(i, dst, v)?;
+            }
+            S::PInsrW => {
+                let d = xmm(dst).ok_or(Fault::UD)?;
+                let v = self.read_operand(i, src)? & 0xffff;
+                let k = (i.imm & 7) as u32;
+                let lane = 0xffffu128 << (16 * k);
+                self.state.xmm[d] = (self.state.xmm[d] & !lane) | (u128::from(v) << (16 * k));
+                let _ = third;
+            }
+            S::ShufPs | S::ShufPd => {
+                let d = xmm(dst).ok_or(Fault::UD)?;
+                let b = self.xmm_source(i, src, true)?;
+                let a = self.state.xmm[d];
+                let order = i.imm & 0xff;
+                self.state.xmm[d] = if op == S::ShufPs {
+                    let la: Vec<u64> = lanes(a, 4).collect();
+                    let lb: Vec<u64> = lanes(b, 4).collect();
+                    let at = |k: u32| ((order >> (2 * k)) & 3) as usize;
+                    join([la[at(0)], la[at(1)], lb[at(2)], lb[at(3)]].into_iter(), 4)
+                } else {
+                    let la: Vec<u64> = lanes(a, 8).collect();
+                    let lb: Vec<u64> = lanes(b, 8).collect();
+                    join(
+                        [la[(order & 1) as usize], lb[((order >> 1) & 1) as usize]].into_iter(),
+                        8,
+                    )
+                };
+            }
+            S::UnpackLowPs | S::UnpackLowPd => packed(self, &|a, b| unpack(a, b, w, false))?,
+            S::UnpackHighPs | S::UnpackHighPd => packed(self, &|a, b| unpack(a, b, w, true))?,
+            S::LdMxcsr => {
+                let v = self.read_operand(i, dst)? as u32;
+                if v & !MXCSR_WRITABLE != 0 {
+                    return Err(Fault::gp(0));
+                }
+                self.state.mxcsr = v;
+            }
+            S::StMxcsr => self.write_operand(i, dst, u64::from(self.state.mxcsr))?,
+            S::FxSave => self.fxsave(i)?,
+            S::FxRstor => self.fxrstor(i)?,
+        }
+        Ok(())
+    }
+
+    /// FXSAVE: the 512-byte image (x87 control and status words as they are
+    /// at reset, MXCSR, the XMM registers).
+    fn fxsave(&mut self, i: &Insn) -> Result<(), Fault> {
+        let ea = self.effective_address(i);
+        let linear = self.linear(i.seg, ea, 16, crate::mmu::Access::Write)?;
+        if linear % 16 != 0 {
+            return Err(Fault::gp(0));
+        }
+        let at = |k: u64| ea.wrapping_add(k) & mask(i.addr_size);
+        // FCW 0x037F, FSW 0, abridged tag word 0 (all empty).
+        self.write(i.seg, at(0), 2, 0x037f)?;
+        self.write(i.seg, at(2), 2, 0)?;
+        self.write(i.seg, at(4), 2, 0)?;
+        self.write(i.seg, at(24), 4, u64::from(self.state.mxcsr))?;
+        self.write(i.seg, at(28), 4, u64::from(MXCSR_WRITABLE))?;
+        let count = if self.code_bits() == 64 { 16 } else { 8 };
+        for k in 0..count {
+            let v = self.state.xmm[k as usize];
+            self.write(i.seg, at(160 + 16 * k), 8, v as u64)?;
+            self.write(i.seg, at(168 + 16 * k), 8, (v >> 64) as u64)?;
+        }
+        Ok(())
+    }
+
+    /// FXRSTOR: MXCSR and the XMM registers from a 512-byte image.
+    fn fxrstor(&mut self, i: &Insn) -> Result<(), Fault> {
+        let ea = self.effective_address(i);
+        let linear = self.linear(i.seg, ea, 16, crate::mmu::Access::Read)?;
+        if linear % 16 != 0 {
+            return Err(Fault::gp(0));
+        }
+        let at = |k: u64| ea.wrapping_add(k) & mask(i.addr_size);
+        let mxcsr = self.read(i.seg, at(24), 4)? as u32;
+        if mxcsr & !MXCSR_WRITABLE != 0 {
+            return Err(Fault::gp(0));
+        }
+        let count = if self.code_bits() == 64 { 16 } else { 8 };
+        let mut xmm = self.state.xmm;
+        for k in 0..count {
+            let low = self.read(i.seg, at(160 + 16 * k), 8)?;
+            let high = self.read(i.seg, at(168 + 16 * k), 8)?;
+            xmm[k as usize] = u128::from(low) | (u128::from(high) << 64);
+        }
+        self.state.xmm = xmm;
+        self.state.mxcsr = mxcsr;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_round_trip_and_saturate() {
+        let v = 0x0011_2233_4455_6677_8899_aabb_ccdd_eeffu128;
+        for w in [1, 2, 4, 8] {
+            assert_eq!(join(lanes(v, w), w), v);
+        }
+        assert_eq!(saturate_signed(300, 1), 0x7f);
+        assert_eq!(saturate_signed(-300, 1), 0x80);
+        assert_eq!(saturate_unsigned(-5, 2), 0);
+        assert_eq!(saturate_unsigned(70000, 2), 0xffff);
+        // Low bytes interleaved: a0 b0 a1 b1 ...
+        assert_eq!(unpack(0x0201, 0x0403, 1, false) & 0xffff_ffff, 0x0402_0301);
+    }
+}
