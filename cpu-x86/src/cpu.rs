@@ -42,6 +42,8 @@ pub mod vector {
     pub const GP: u8 = 13;
     /// Page fault.
     pub const PF: u8 = 14;
+    /// SIMD floating-point exception.
+    pub const XM: u8 = 19;
 }
 
 /// An exception an instruction raised: it is delivered with the instruction

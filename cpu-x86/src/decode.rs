@@ -475,8 +475,19 @@ fn operation(instr: &Instruction) -> Op {
             Op::Invalid
         }
     };
+    // MOVSD and CMPSD are string instructions too.
+    let string_form = matches!(instr.mnemonic(), M::Movsd | M::Cmpsd)
+        && matches!(
+            instr.op0_kind(),
+            OpKind::MemoryESDI
+                | OpKind::MemoryESEDI
+                | OpKind::MemoryESRDI
+                | OpKind::MemorySegSI
+                | OpKind::MemorySegESI
+                | OpKind::MemorySegRSI
+        );
     if let Some((op, _)) = simd_op(instr.mnemonic())
-        && !(matches!(instr.mnemonic(), M::Movsd) && string(Op::Movs) == Op::Movs)
+        && !string_form
     {
         return Op::Simd(op);
     }

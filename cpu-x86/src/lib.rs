@@ -19,6 +19,7 @@ pub mod flags;
 pub mod mmu;
 pub mod model;
 pub mod simd;
+pub mod sse_float;
 pub mod state;
 mod sysinsn;
 pub mod system;

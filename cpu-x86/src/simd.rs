@@ -8,11 +8,11 @@ use crate::cpu::{Cpu, Fault, vector};
 use crate::decode::{Insn, Operand};
 use crate::flags::mask;
 use crate::mmu::cr4;
+use crate::sse_float::{FloatEnv, FloatOp, Width};
 use crate::state::cr0;
 
 /// The SIMD operations, by what they do (the lane width is [`Insn::cond`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 #[allow(missing_docs, reason = "the names are the instructions' mnemonics")]
 pub enum SimdOp {
     /// A whole-register move; `aligned` forms check 16-byte alignment.
@@ -86,6 +86,12 @@ pub enum SimdOp {
     StMxcsr,
     FxSave,
     FxRstor,
+    /// Floating point on the low lane (`scalar`) or every lane; the lane
+    /// width is the float format's (a conversion's source format).
+    Float {
+        op: FloatOp,
+        scalar: bool,
+    },
 }
 
 /// MXCSR bits software may set (no DAZ-less parts are modelled).
@@ -184,8 +190,75 @@ pub fn simd_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
         M::Stmxcsr => (S::StMxcsr, 4),
         M::Fxsave | M::Fxsave64 => (S::FxSave, 16),
         M::Fxrstor | M::Fxrstor64 => (S::FxRstor, 16),
-        _ => return None,
+        _ => return float_op(m),
     })
+}
+
+/// The floating-point instructions' operation and format.
+fn float_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
+    use FloatOp as F;
+    use iced_x86::Mnemonic as M;
+    let packed = |op, w| Some((SimdOp::Float { op, scalar: false }, w));
+    let scalar = |op, w| Some((SimdOp::Float { op, scalar: true }, w));
+    match m {
+        M::Addps => packed(F::Add, 4),
+        M::Addpd => packed(F::Add, 8),
+        M::Addss => scalar(F::Add, 4),
+        M::Addsd => scalar(F::Add, 8),
+        M::Subps => packed(F::Sub, 4),
+        M::Subpd => packed(F::Sub, 8),
+        M::Subss => scalar(F::Sub, 4),
+        M::Subsd => scalar(F::Sub, 8),
+        M::Mulps => packed(F::Mul, 4),
+        M::Mulpd => packed(F::Mul, 8),
+        M::Mulss => scalar(F::Mul, 4),
+        M::Mulsd => scalar(F::Mul, 8),
+        M::Divps => packed(F::Div, 4),
+        M::Divpd => packed(F::Div, 8),
+        M::Divss => scalar(F::Div, 4),
+        M::Divsd => scalar(F::Div, 8),
+        M::Minps => packed(F::Min, 4),
+        M::Minpd => packed(F::Min, 8),
+        M::Minss => scalar(F::Min, 4),
+        M::Minsd => scalar(F::Min, 8),
+        M::Maxps => packed(F::Max, 4),
+        M::Maxpd => packed(F::Max, 8),
+        M::Maxss => scalar(F::Max, 4),
+        M::Maxsd => scalar(F::Max, 8),
+        M::Sqrtps => packed(F::Sqrt, 4),
+        M::Sqrtpd => packed(F::Sqrt, 8),
+        M::Sqrtss => scalar(F::Sqrt, 4),
+        M::Sqrtsd => scalar(F::Sqrt, 8),
+        M::Cmpps => packed(F::Compare, 4),
+        M::Cmppd => packed(F::Compare, 8),
+        M::Cmpss => scalar(F::Compare, 4),
+        M::Cmpsd => scalar(F::Compare, 8),
+        M::Comiss => scalar(F::OrderedCompare, 4),
+        M::Comisd => scalar(F::OrderedCompare, 8),
+        M::Ucomiss => scalar(F::UnorderedCompare, 4),
+        M::Ucomisd => scalar(F::UnorderedCompare, 8),
+        M::Cvtsi2ss => scalar(F::FromInt, 4),
+        M::Cvtsi2sd => scalar(F::FromInt, 8),
+        M::Cvtss2si => scalar(F::ToInt { truncate: false }, 4),
+        M::Cvtsd2si => scalar(F::ToInt { truncate: false }, 8),
+        M::Cvttss2si => scalar(F::ToInt { truncate: true }, 4),
+        M::Cvttsd2si => scalar(F::ToInt { truncate: true }, 8),
+        M::Cvtss2sd => scalar(F::Convert, 4),
+        M::Cvtsd2ss => scalar(F::Convert, 8),
+        M::Cvtps2pd => packed(F::Convert, 4),
+        M::Cvtpd2ps => packed(F::Convert, 8),
+        M::Cvtdq2ps => packed(F::FromPackedInt, 4),
+        M::Cvtdq2pd => packed(F::FromPackedInt, 8),
+        M::Cvtps2dq => packed(F::ToPackedInt { truncate: false }, 4),
+        M::Cvttps2dq => packed(F::ToPackedInt { truncate: true }, 4),
+        M::Cvtpd2dq => packed(F::ToPackedInt { truncate: false }, 8),
+        M::Cvttpd2dq => packed(F::ToPackedInt { truncate: true }, 8),
+        M::Rcpps => packed(F::Reciprocal, 4),
+        M::Rcpss => scalar(F::Reciprocal, 4),
+        M::Rsqrtps => packed(F::ReciprocalSqrt, 4),
+        M::Rsqrtss => scalar(F::ReciprocalSqrt, 4),
+        _ => None,
+    }
 }
 
 /// `v` split into lanes of `w` bytes, low lane first.
@@ -562,6 +635,149 @@ impl Cpu {
             S::StMxcsr => self.write_operand(i, dst, u64::from(self.state.mxcsr))?,
             S::FxSave => self.fxsave(i)?,
             S::FxRstor => self.fxrstor(i)?,
+            S::Float { op, scalar } => self.float(i, op, scalar)?,
+        }
+        Ok(())
+    }
+
+    /// The value of a floating-point source: an XMM register, or memory of
+    /// the operand's size (16-byte operands aligned).
+    fn float_source(&mut self, i: &Insn, o: Operand) -> Result<u128, Fault> {
+        match o {
+            Operand::Xmm(n) => Ok(self.state.xmm[usize::from(n)]),
+            Operand::Mem(16) => self.read128(i, true),
+            Operand::Mem(_) | Operand::Gpr { .. } => Ok(u128::from(self.read_operand(i, o)?)),
+            _ => Err(Fault::UD),
+        }
+    }
+
+    /// A floating-point instruction. Flags go into MXCSR; an exception MXCSR
+    /// does not mask raises #XM (or #UD without CR4.OSXMMEXCPT) and leaves
+    /// the destination alone.
+    fn float(&mut self, i: &Insn, op: FloatOp, scalar: bool) -> Result<(), Fault> {
+        let [dst, src, _] = i.operands;
+        let w = i.cond;
+        let fw = Width::of_bytes(w);
+        let mut env = FloatEnv::new(self.state.mxcsr);
+        let b = self.float_source(i, src)?;
+        let d = match dst {
+            Operand::Xmm(n) => Some(usize::from(n)),
+            _ => None,
+        };
+        let a = d.map_or(0, |d| self.state.xmm[d]);
+        let lane_mask = u128::from(mask(w));
+        enum Out {
+            Xmm(u128),
+            Gpr(u64),
+            Flags(u64),
+        }
+        let predicate = (i.imm & 7) as u8;
+        let lanewise = |env: &mut FloatEnv, x: u64, y: u64| -> u64 {
+            match op {
+                FloatOp::Add | FloatOp::Sub | FloatOp::Mul | FloatOp::Div => {
+                    env.arithmetic(op, x, y, fw)
+                }
+                FloatOp::Min => env.min_max(false, x, y, fw),
+                FloatOp::Max => env.min_max(true, x, y, fw),
+                FloatOp::Sqrt => env.sqrt(y, fw),
+                FloatOp::Reciprocal => env.approximate(false, y),
+                FloatOp::ReciprocalSqrt => env.approximate(true, y),
+                _ => {
+                    if env.compare_predicate(predicate, x, y, fw) {
+                        mask(w)
+                    } else {
+                        0
+                    }
+                }
+            }
+        };
+        let out = match op {
+            FloatOp::OrderedCompare | FloatOp::UnorderedCompare => {
+                let signal_quiet = op == FloatOp::OrderedCompare;
+                let (x, y) = (a as u64 & mask(w), b as u64 & mask(w));
+                Out::Flags(env.compare_flags(signal_quiet, x, y, fw))
+            }
+            FloatOp::FromInt => {
+                let size = match src {
+                    Operand::Gpr { size, .. } | Operand::Mem(size) => size,
+                    _ => 4,
+                };
+                let v = crate::flags::sign_extend(b as u64, size) as i64;
+                let r = env.from_int(v, fw);
+                Out::Xmm((a & !lane_mask) | u128::from(r))
+            }
+            FloatOp::ToInt { truncate } => {
+                let bits = match dst {
+                    Operand::Gpr { size, .. } => u32::from(size) * 8,
+                    _ => 32,
+                };
+                Out::Gpr(env.to_int(b as u64 & mask(w), fw, bits, truncate))
+            }
+            FloatOp::Convert => {
+                let to = if fw == Width::S { Width::D } else { Width::S };
+                if scalar {
+                    let r = env.convert(b as u64 & mask(w), fw, to);
+                    let out_mask = if to == Width::D {
+                        u128::from(u64::MAX)
+                    } else {
+                        0xffff_ffff
+                    };
+                    Out::Xmm((a & !out_mask) | u128::from(r))
+                } else if fw == Width::S {
+                    let lo = env.convert(b as u64 & 0xffff_ffff, fw, to);
+                    let hi = env.convert((b >> 32) as u64 & 0xffff_ffff, fw, to);
+                    Out::Xmm(u128::from(lo) | (u128::from(hi) << 64))
+                } else {
+                    let lo = env.convert(b as u64, fw, to);
+                    let hi = env.convert((b >> 64) as u64, fw, to);
+                    Out::Xmm(u128::from(lo) | (u128::from(hi) << 32))
+                }
+            }
+            FloatOp::FromPackedInt => {
+                let count = 16 / usize::from(w);
+                let ints: Vec<u64> = lanes(b, 4).take(count).collect();
+                let values = ints
+                    .into_iter()
+                    .map(|v| env.from_int(i64::from(v as u32 as i32), fw));
+                Out::Xmm(join(values, w))
+            }
+            FloatOp::ToPackedInt { truncate } => {
+                let values: Vec<u64> = lanes(b, w)
+                    .map(|v| env.to_int(v, fw, 32, truncate))
+                    .collect();
+                Out::Xmm(join(values.into_iter(), 4))
+            }
+            _ if scalar => {
+                let r = lanewise(&mut env, a as u64 & mask(w), b as u64 & mask(w));
+                Out::Xmm((a & !lane_mask) | u128::from(r))
+            }
+            _ => {
+                let values: Vec<u64> = lanes(a, w)
+                    .zip(lanes(b, w))
+                    .map(|(x, y)| lanewise(&mut env, x, y))
+                    .collect();
+                Out::Xmm(join(values.into_iter(), w))
+            }
+        };
+        self.state.mxcsr |= env.flags & 0x3f;
+        if env.unmasked() {
+            return Err(if self.state.cr4 & cr4::OSXMMEXCPT != 0 {
+                Fault {
+                    vector: vector::XM,
+                    error: None,
+                }
+            } else {
+                Fault::UD
+            });
+        }
+        match out {
+            Out::Xmm(v) => self.state.xmm[d.ok_or(Fault::UD)?] = v,
+            Out::Gpr(v) => self.write_operand(i, dst, v)?,
+            Out::Flags(f) => {
+                use crate::state::flags::{AF, CF, OF, PF, SF, ZF};
+                let all = ZF | PF | CF | OF | AF | SF;
+                self.state.rflags = (self.state.rflags & !all) | f;
+            }
         }
         Ok(())
     }

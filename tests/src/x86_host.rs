@@ -17,6 +17,7 @@
 //! cannot fault, so nothing in it can crash.
 
 use cpu_x86::simd::SimdOp;
+use cpu_x86::sse_float::FloatOp;
 use iced_x86::{
     Decoder, DecoderOptions, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind,
     Register, RflagsBits,
@@ -169,6 +170,40 @@ impl Rng {
     }
 }
 
+/// A single-precision value drawn towards the edges: zeros, infinities,
+/// NaNs (quiet and signalling), denormals, the extremes, small integers.
+fn edgy_single(rng: &mut Rng) -> u32 {
+    let sign = (rng.below(2) as u32) << 31;
+    sign | match rng.below(10) {
+        0 => 0,
+        1 => 0x7f80_0000,
+        2 => 0x7fc0_0000 | (rng.bits() as u32 & 0x3f_ffff),
+        3 => 0x7f80_0001 | (rng.bits() as u32 & 0x3f_ffff),
+        4 => rng.bits() as u32 & 0x7f_ffff,
+        5 => 0x7f7f_ffff - (rng.below(4) as u32),
+        6 => 0x0080_0000 + (rng.below(4) as u32),
+        7 => (rng.below(100) as f32).to_bits(),
+        _ => rng.bits() as u32 & 0x7fff_ffff,
+    }
+}
+
+/// A double-precision value drawn towards the edges.
+fn edgy_double(rng: &mut Rng) -> u64 {
+    let sign = rng.below(2) << 63;
+    sign | match rng.below(10) {
+        0 => 0,
+        1 => 0x7ff0_0000_0000_0000,
+        2 => 0x7ff8_0000_0000_0000 | (rng.bits() & 0x7_ffff_ffff_ffff),
+        3 => 0x7ff0_0000_0000_0001 | (rng.bits() & 0x7_ffff_ffff_ffff),
+        4 => rng.bits() & 0xf_ffff_ffff_ffff,
+        5 => 0x7fef_ffff_ffff_ffff - rng.below(4),
+        6 => 0x0010_0000_0000_0000 + rng.below(4),
+        7 => (rng.below(100) as f64).to_bits(),
+        8 => f64::from(rng.bits() as u32).to_bits(),
+        _ => rng.bits() & 0x7fff_ffff_ffff_ffff,
+    }
+}
+
 /// Whether the instruction is one the generator may use.
 fn allowed(instr: &Instruction) -> bool {
     use Mnemonic as M;
@@ -243,7 +278,15 @@ fn allowed(instr: &Instruction) -> bool {
         cpu_x86::simd::simd_op(instr.mnemonic()),
         Some((op, _)) if !matches!(
             op,
-            SimdOp::LdMxcsr | SimdOp::StMxcsr | SimdOp::FxSave | SimdOp::FxRstor
+            SimdOp::LdMxcsr
+                | SimdOp::StMxcsr
+                | SimdOp::FxSave
+                | SimdOp::FxRstor
+                // The approximations differ between vendors and parts.
+                | SimdOp::Float {
+                    op: FloatOp::Reciprocal | FloatOp::ReciprocalSqrt,
+                    ..
+                }
         )
     )
 }
@@ -514,6 +557,59 @@ const SSE_OPCODES: &[&[u8]] = &[
     &[0xf2, 0x0f, 0x10],
     &[0xf2, 0x0f, 0x11],
     &[0xf2, 0x0f, 0x70],
+    // Floating point: arithmetic, compares, conversions.
+    &[0x0f, 0x51],
+    &[0x0f, 0x58],
+    &[0x0f, 0x59],
+    &[0x0f, 0x5a],
+    &[0x0f, 0x5b],
+    &[0x0f, 0x5c],
+    &[0x0f, 0x5d],
+    &[0x0f, 0x5e],
+    &[0x0f, 0x5f],
+    &[0x0f, 0xc2],
+    &[0x0f, 0x2e],
+    &[0x0f, 0x2f],
+    &[0x66, 0x0f, 0x51],
+    &[0x66, 0x0f, 0x58],
+    &[0x66, 0x0f, 0x59],
+    &[0x66, 0x0f, 0x5a],
+    &[0x66, 0x0f, 0x5b],
+    &[0x66, 0x0f, 0x5c],
+    &[0x66, 0x0f, 0x5d],
+    &[0x66, 0x0f, 0x5e],
+    &[0x66, 0x0f, 0x5f],
+    &[0x66, 0x0f, 0xc2],
+    &[0x66, 0x0f, 0x2e],
+    &[0x66, 0x0f, 0x2f],
+    &[0x66, 0x0f, 0xe6],
+    &[0xf3, 0x0f, 0x51],
+    &[0xf3, 0x0f, 0x58],
+    &[0xf3, 0x0f, 0x59],
+    &[0xf3, 0x0f, 0x5a],
+    &[0xf3, 0x0f, 0x5b],
+    &[0xf3, 0x0f, 0x5c],
+    &[0xf3, 0x0f, 0x5d],
+    &[0xf3, 0x0f, 0x5e],
+    &[0xf3, 0x0f, 0x5f],
+    &[0xf3, 0x0f, 0xc2],
+    &[0xf3, 0x0f, 0x2a],
+    &[0xf3, 0x0f, 0x2c],
+    &[0xf3, 0x0f, 0x2d],
+    &[0xf3, 0x0f, 0xe6],
+    &[0xf2, 0x0f, 0x51],
+    &[0xf2, 0x0f, 0x58],
+    &[0xf2, 0x0f, 0x59],
+    &[0xf2, 0x0f, 0x5a],
+    &[0xf2, 0x0f, 0x5c],
+    &[0xf2, 0x0f, 0x5d],
+    &[0xf2, 0x0f, 0x5e],
+    &[0xf2, 0x0f, 0x5f],
+    &[0xf2, 0x0f, 0xc2],
+    &[0xf2, 0x0f, 0x2a],
+    &[0xf2, 0x0f, 0x2c],
+    &[0xf2, 0x0f, 0x2d],
+    &[0xf2, 0x0f, 0xe6],
 ];
 
 /// Converts iced's flag bits to RFLAGS bits.
@@ -705,9 +801,19 @@ pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
         };
     }
     initial.rflags = 0x202 | (rng.bits() & STATUS) | if rng.below(8) == 0 { 1 << 10 } else { 0 };
-    initial.mxcsr = 0x1f80;
+    // Every exception masked (a native trap would end the run), any
+    // rounding mode, sometimes DAZ and FTZ, flags already raised or not.
+    initial.mxcsr = 0x1f80
+        | ((rng.below(4) as u32) << 13)
+        | if rng.below(4) == 0 { 1 << 6 } else { 0 }
+        | if rng.below(4) == 0 { 1 << 15 } else { 0 }
+        | (rng.bits() as u32 & 0x3f);
     for x in initial.xmm.iter_mut() {
-        *x = u128::from(rng.edgy()) | (u128::from(rng.edgy()) << 64);
+        *x = match rng.below(3) {
+            0 => u128::from(rng.edgy()) | (u128::from(rng.edgy()) << 64),
+            1 => (0..4).fold(0, |acc, k| acc | (u128::from(edgy_single(rng)) << (32 * k))),
+            _ => u128::from(edgy_double(rng)) | (u128::from(edgy_double(rng)) << 64),
+        };
     }
     let data = (0..DATA_LEN).map(|_| rng.edgy() as u8).collect();
     let stack = (0..(STACK_HIGH - STACK_LOW))
