@@ -95,6 +95,9 @@ pub enum RunExit {
     /// A fault while delivering a double fault (triple fault): the CPU
     /// stopped, as a PC's shutdown cycle stops it until reset.
     Shutdown,
+    /// SYSCALL in user-mode emulation ([`Cpu::set_user_syscalls`]): the
+    /// caller handles the system call; the instruction pointer is past it.
+    Syscall,
 }
 
 const PAGE_SIZE: u64 = 4096;
@@ -152,6 +155,10 @@ pub struct Cpu {
     last_exception: Option<(Fault, u64)>,
     /// The software TLB.
     pub(crate) tlb: Tlb,
+    /// Whether SYSCALL goes to the host (user-mode emulation).
+    user_syscalls: bool,
+    /// Set by SYSCALL when it goes to the host.
+    pub(crate) syscall_pending: bool,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -181,6 +188,8 @@ impl Cpu {
             a20_mask: u64::MAX,
             last_exception: None,
             tlb: Tlb::default(),
+            user_syscalls: false,
+            syscall_pending: false,
         };
         cpu.reset();
         cpu
@@ -196,6 +205,18 @@ impl Cpu {
         self.halted = false;
         self.shutdown = false;
         self.tlb.flush_all();
+    }
+
+    /// Makes SYSCALL end [`Cpu::run`] with [`RunExit::Syscall`] instead of
+    /// entering a guest kernel: how user-mode emulation runs a Linux program,
+    /// whose system calls the host carries out.
+    pub fn set_user_syscalls(&mut self, on: bool) {
+        self.user_syscalls = on;
+    }
+
+    /// Whether SYSCALL goes to the host.
+    pub(crate) fn user_syscalls(&self) -> bool {
+        self.user_syscalls
     }
 
     /// The model this CPU behaves as.
@@ -289,6 +310,10 @@ impl Cpu {
             }
             if self.halted {
                 return RunExit::Halted;
+            }
+            if self.syscall_pending {
+                self.syscall_pending = false;
+                return RunExit::Syscall;
             }
         }
         RunExit::Budget

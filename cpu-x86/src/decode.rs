@@ -596,7 +596,8 @@ fn operation(instr: &Instruction) -> Op {
         M::Leave => Op::Leave,
         M::Bound => Op::Bound,
         M::Movsxd => Op::Movsx,
-        M::Pause => Op::Nop,
+        // ENDBR is a NOP on parts without CET.
+        M::Pause | M::Endbr64 | M::Endbr32 => Op::Nop,
         M::Seto
         | M::Setno
         | M::Setb

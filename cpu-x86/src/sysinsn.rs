@@ -503,6 +503,10 @@ impl Cpu {
     }
 
     fn syscall(&mut self) -> Result<(), Fault> {
+        if self.user_syscalls() {
+            self.syscall_pending = true;
+            return Ok(());
+        }
         if !self.long_mode() || self.state.efer & efer::SCE == 0 {
             return Err(Fault::UD);
         }

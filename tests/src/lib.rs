@@ -7,6 +7,7 @@ pub mod moo;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_host;
 pub mod x86_machine;
+pub mod x86_user;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -417,7 +418,7 @@ pub const WORKLOADS: &[&str] = &[
 /// library calls or of multiply-adds into fused ones, so the bare-metal and the
 /// native build run the same arithmetic; square roots are instructions, with no
 /// call into a C library to set errno.
-const WORKLOAD_FLAGS: &[&str] = &[
+pub(crate) const WORKLOAD_FLAGS: &[&str] = &[
     "-O2",
     "-fno-builtin",
     "-fno-tree-loop-distribute-patterns",

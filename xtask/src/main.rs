@@ -234,6 +234,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         "user_vs_qemu",
         "user_programs_vs_qemu",
         "programs_vs_qemu",
+        "x86_interpreter_vs_qemu",
     ] {
         let mut full = vec!["bench", "--package", "benches", "--bench", bench, "--"];
         full.extend(args.iter().map(String::as_str));
