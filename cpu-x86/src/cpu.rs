@@ -104,6 +104,8 @@ const PAGE_SIZE: u64 = 4096;
 
 /// The decoded instructions of one physical page.
 struct DecodedPage {
+    /// Its physical page number.
+    page: u64,
     /// Code bitness they were decoded for.
     bits: u32,
     /// For each byte offset, 1 + the index of its instruction in `insns`, or 0.
@@ -112,8 +114,9 @@ struct DecodedPage {
 }
 
 impl DecodedPage {
-    fn new(bits: u32) -> DecodedPage {
+    fn new(page: u64, bits: u32) -> DecodedPage {
         DecodedPage {
+            page,
             bits,
             slots: vec![0; PAGE_SIZE as usize].into_boxed_slice(),
             insns: Vec::new(),
@@ -142,7 +145,13 @@ pub struct Cpu {
     model: CpuModel,
     bus: Arc<Bus>,
     inbox: Arc<CodeWriteInbox>,
-    code: FxHashMap<u64, DecodedPage>,
+    /// Decoded pages, and where each physical page's is.
+    pages: Vec<DecodedPage>,
+    code: FxHashMap<u64, usize>,
+    /// The page the last instruction came from (its number + 1, 0 for none)
+    /// and its index in `pages`: most fetches hit it and skip the map.
+    last_page: u64,
+    last_index: usize,
     /// Where execution continues after the current instruction.
     pub(crate) next_ip: u64,
     halted: bool,
@@ -180,7 +189,10 @@ impl Cpu {
             model,
             bus,
             inbox,
+            pages: Vec::new(),
             code: FxHashMap::default(),
+            last_page: 0,
+            last_index: 0,
             next_ip: 0,
             halted: false,
             shutdown: false,
@@ -205,6 +217,7 @@ impl Cpu {
         self.halted = false;
         self.shutdown = false;
         self.tlb.flush_all();
+        self.last_page = 0;
     }
 
     /// Makes SYSCALL end [`Cpu::run`] with [`RunExit::Syscall`] instead of
@@ -348,11 +361,24 @@ impl Cpu {
         self.halted = true;
     }
 
+    /// Forgets the decoded instructions of physical page `page`.
+    fn forget_page(&mut self, page: u64) {
+        let Some(index) = self.code.remove(&page) else {
+            return;
+        };
+        self.pages.swap_remove(index);
+        // The last page moved into the hole.
+        if let Some(moved) = self.pages.get(index) {
+            self.code.insert(moved.page, index);
+        }
+        self.last_page = 0;
+    }
+
     /// Forgets decoded instructions of pages other CPUs or devices wrote.
     fn drop_written_code(&mut self) {
         if let Some(pages) = self.inbox.take() {
             for offset in pages {
-                self.code.remove(&(offset / PAGE_SIZE));
+                self.forget_page(offset / PAGE_SIZE);
             }
         }
     }
@@ -378,11 +404,20 @@ impl Cpu {
         let phys = self.translate(linear, Access::Fetch)?;
         let page = phys / PAGE_SIZE;
         let slot = (phys % PAGE_SIZE) as usize;
-        if let Some(decoded) = self.code.get(&page)
+        let index = if self.last_page == page + 1 {
+            Some(self.last_index)
+        } else {
+            self.code.get(&page).copied()
+        };
+        if let Some(index) = index
+            && let Some(decoded) = self.pages.get(index)
             && decoded.bits == bits
-            && let Some(insn) = decoded.get(slot)
         {
-            return Ok(*insn);
+            self.last_page = page + 1;
+            self.last_index = index;
+            if let Some(insn) = decoded.get(slot) {
+                return Ok(*insn);
+            }
         }
         // Gather what can be fetched: up to 15 bytes, no further than the
         // segment limit.
@@ -416,12 +451,17 @@ impl Cpu {
         let fits_page = slot + usize::from(insn.len) <= PAGE_SIZE as usize;
         if fits_page && let Some(ram_offset) = self.bus.ram_offset(GuestPhysAddr(phys), 1) {
             self.bus.ram().mark_code_page(ram_offset);
-            let decoded = self
-                .code
-                .entry(page)
-                .or_insert_with(|| DecodedPage::new(bits));
+            let index = match self.code.get(&page) {
+                Some(&index) => index,
+                None => {
+                    self.pages.push(DecodedPage::new(page, bits));
+                    self.code.insert(page, self.pages.len() - 1);
+                    self.pages.len() - 1
+                }
+            };
+            let decoded = &mut self.pages[index];
             if decoded.bits != bits {
-                *decoded = DecodedPage::new(bits);
+                *decoded = DecodedPage::new(page, bits);
             }
             decoded.insert(slot, insn);
         }
@@ -466,6 +506,7 @@ impl Cpu {
 
     /// Reads at a linear address; an access that crosses a page translates
     /// both pages before reading anything.
+    #[inline]
     pub(crate) fn read_linear(
         &mut self,
         linear: u64,
@@ -517,6 +558,7 @@ impl Cpu {
 
     /// Reads physical memory; what no device answers reads as all ones, as
     /// on a PC's bus.
+    #[inline]
     pub(crate) fn read_physical(&self, phys: u64, len: u8) -> u64 {
         let addr = GuestPhysAddr(phys);
         if let Some(offset) = self.bus.ram_offset(addr, u64::from(len)) {
@@ -548,8 +590,8 @@ impl Cpu {
             };
             if written {
                 if ram.is_code_page(offset) {
-                    self.code.remove(&(phys / PAGE_SIZE));
                     ram.note_write(offset, u64::from(len), Some(&self.inbox));
+                    self.forget_page(phys / PAGE_SIZE);
                 }
                 return;
             }

@@ -145,10 +145,15 @@ struct Walk {
 impl Cpu {
     /// The physical address of `linear` for `access`, through the TLB and
     /// the page tables; #PF (with CR2 set) when the tables forbid it.
+    #[inline]
     pub(crate) fn translate(&mut self, linear: u64, access: Access) -> Result<u64, Fault> {
         if self.state.cr0 & cr0::PG == 0 {
             return Ok(self.physical(linear));
         }
+        self.translate_paged(linear, access)
+    }
+
+    fn translate_paged(&mut self, linear: u64, access: Access) -> Result<u64, Fault> {
         let user = self.cpl() == 3 && !matches!(access, Access::SystemRead | Access::SystemWrite);
         let page = linear >> 12;
         let slot = page as usize % ENTRIES;
