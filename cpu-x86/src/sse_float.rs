@@ -137,6 +137,11 @@ impl Width {
         v & self.exponent_mask() == 0 && v & self.fraction_mask() != 0
     }
 
+    /// Whether `v` is the smallest normal magnitude.
+    fn is_smallest_normal(self, v: u64) -> bool {
+        v & !self.sign_bit() == 1u64 << self.fraction_bits()
+    }
+
     /// Whether `v` is the largest finite magnitude.
     fn is_largest(self, v: u64) -> bool {
         v & !self.sign_bit() == self.exponent_mask() - 1
@@ -239,7 +244,8 @@ impl FloatEnv {
         let mut f = flags_of(status);
         let underflow_masked = self.control & (mxcsr::UE << mxcsr::MASK_SHIFT) != 0;
         let mut v = v;
-        if self.control & mxcsr::FTZ != 0 && underflow_masked && w.is_denormal(v) {
+        let tiny = w.is_denormal(v) || status.contains(Status::UNDERFLOW);
+        if self.control & mxcsr::FTZ != 0 && underflow_masked && tiny {
             v &= w.sign_bit();
             f |= mxcsr::UE | mxcsr::PE;
         }
@@ -288,6 +294,11 @@ impl FloatEnv {
         }
         let status = if w.is_largest(bits) && status == Status::INEXACT {
             status | overflow_toward_zero(op, a, b, w)
+        } else if w.is_smallest_normal(bits)
+            && status == Status::INEXACT
+            && tiny_before_denormal_rounding(op, a, b, w, round)
+        {
+            status | Status::UNDERFLOW
         } else {
             status
         };
@@ -499,6 +510,19 @@ impl FloatEnv {
             } else {
                 status
             }
+        } else if to.is_smallest_normal(bits) && status == Status::INEXACT {
+            // Tiny before rounding in the denormal range (see
+            // `tiny_before_denormal_rounding`); the source is exact here.
+            let gap = if round == Round::NearestTiesToEven {
+                2f64.powi(-151)
+            } else {
+                2f64.powi(-150)
+            };
+            if f64::from_bits(a).abs() < 2f64.powi(-126) - gap {
+                status | Status::UNDERFLOW
+            } else {
+                status
+            }
         } else {
             status
         };
@@ -566,6 +590,59 @@ fn overflow_toward_zero(op: FloatOp, a: u64, b: u64, w: Width) -> Status {
         ),
     };
     if huge { Status::OVERFLOW } else { Status::OK }
+}
+
+/// Whether `a op b`, which apfloat rounded up to the smallest normal number,
+/// is tiny as x86 judges it: after rounding to the format's precision with an
+/// unbounded exponent, still below the smallest normal. apfloat rounds such
+/// results in the denormal range's precision instead, so the operation runs
+/// again in a wider format and the exact result is compared with the least
+/// value that rounds up to the smallest normal in this rounding mode.
+fn tiny_before_denormal_rounding(op: FloatOp, a: u64, b: u64, w: Width, round: Round) -> bool {
+    let nearest = round == Round::NearestTiesToEven;
+    match w {
+        Width::S => {
+            let (x, y) = (f32::from_bits(a as u32), f32::from_bits(b as u32));
+            let (x, y) = (f64::from(x), f64::from(y));
+            // Exact for +, - and ×; the quotient's rounding cannot reach the
+            // threshold's granularity.
+            let v = match op {
+                FloatOp::Add => x + y,
+                FloatOp::Sub => x - y,
+                FloatOp::Mul => x * y,
+                _ => x / y,
+            }
+            .abs();
+            let gap = if nearest {
+                2f64.powi(-151)
+            } else {
+                2f64.powi(-150)
+            };
+            v < 2f64.powi(-126) - gap
+        }
+        Width::D => {
+            let q = |bits: u64| -> Quad {
+                let mut loses = false;
+                Double::from_bits(u128::from(bits))
+                    .convert_r(Round::NearestTiesToEven, &mut loses)
+                    .value
+            };
+            let (x, y) = (q(a), q(b));
+            let v = match op {
+                FloatOp::Add => x.add_r(y, Round::NearestTiesToEven),
+                FloatOp::Sub => x.sub_r(y, Round::NearestTiesToEven),
+                FloatOp::Mul => x.mul_r(y, Round::NearestTiesToEven),
+                _ => x.div_r(y, Round::NearestTiesToEven),
+            }
+            .value
+            .abs();
+            // 2^e in binary128: the exponent field is e + 16383.
+            let power = |e: i32| Quad::from_bits(((16383 + e) as u128) << 112);
+            let gap = if nearest { power(-1076) } else { power(-1075) };
+            let threshold = power(-1022).sub_r(gap, Round::NearestTiesToEven).value;
+            v < threshold
+        }
+    }
 }
 
 /// How `a` compares with `b` (neither a NaN).

@@ -32,6 +32,13 @@ const IN: u64 = STATE;
 const OUT: u64 = STATE + 0x200;
 const SAVED_RSP: u64 = STATE + 0x400;
 const SAVED_MXCSR: u64 = STATE + 0x408;
+/// Far pointers (offset, selector) into 32-bit code and back to 64-bit code.
+const FAR_TO_32: u64 = STATE + 0x410;
+const FAR_TO_64: u64 = STATE + 0x418;
+/// Linux's user code selectors: 32-bit and 64-bit; its user data selector.
+const USER32_CS: u16 = 0x23;
+const USER64_CS: u16 = 0x33;
+const USER_DS: u16 = 0x2b;
 /// Where RFLAGS, MXCSR and the XMM registers sit in a register block.
 const FLAGS_AT: u64 = 128;
 const MXCSR_AT: u64 = 136;
@@ -102,6 +109,8 @@ const BLOCK_LEN: usize = XMM_AT as usize + 16 * 16;
 /// One test case.
 #[derive(Clone, Debug)]
 pub struct Case {
+    /// The code's bitness: 64, or 32 (compatibility mode).
+    pub bits: u32,
     /// The body's instruction bytes.
     pub body: Vec<u8>,
     /// Registers at the start.
@@ -254,6 +263,7 @@ fn allowed(instr: &Instruction) -> bool {
             | M::Sahf
             | M::Lahf
             | M::Pushfq
+            | M::Pushfd
             | M::Nop
             | M::Bt
             | M::Bts
@@ -642,7 +652,7 @@ fn keeps_rules(instr: &Instruction, info: &mut InstructionInfoFactory) -> bool {
         match instr.op_kind(i) {
             OpKind::Memory => {
                 let disp = instr.memory_displacement64();
-                if instr.memory_base() != Register::RBX
+                if instr.memory_base().full_register() != Register::RBX
                     || instr.memory_index() != Register::None
                     || disp > (DATA_LEN - 16) as u64
                 {
@@ -683,7 +693,7 @@ fn keeps_rules(instr: &Instruction, info: &mut InstructionInfoFactory) -> bool {
     }
     let stack_op = matches!(
         instr.mnemonic(),
-        Mnemonic::Push | Mnemonic::Pop | Mnemonic::Pushfq
+        Mnemonic::Push | Mnemonic::Pop | Mnemonic::Pushfq | Mnemonic::Pushfd
     );
     info.info(instr).used_registers().iter().all(|used| {
         let writes = !matches!(
@@ -698,21 +708,36 @@ fn keeps_rules(instr: &Instruction, info: &mut InstructionInfoFactory) -> bool {
 /// Operands of a division that cannot fault: the dividend's upper half
 /// follows from the lower, the divisor is odd (so not zero) with bit 1
 /// clear (so not −1).
-fn division(rng: &mut Rng, out: &mut Vec<u8>) -> usize {
-    let size = [1u8, 2, 4, 8][rng.below(4) as usize];
+fn division(rng: &mut Rng, out: &mut Vec<u8>, bits: u32) -> usize {
+    let long = bits == 64;
+    let size = if long {
+        [1u8, 2, 4, 8][rng.below(4) as usize]
+    } else {
+        [1u8, 2, 4][rng.below(3) as usize]
+    };
     let signed = rng.below(2) == 1;
-    // The divisor: a register other than RAX, RDX, RBX and RSP, or memory.
+    // The divisor: a register other than RAX, RDX, RBX and RSP, or memory
+    // (in 32-bit code a byte divisor is CL or memory).
     let memory = rng.below(3) == 0;
-    let reg = [1u8, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15][rng.below(12) as usize];
+    let reg = if long {
+        [1u8, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15][rng.below(12) as usize]
+    } else if size == 1 {
+        1
+    } else {
+        [1u8, 5, 6, 7][rng.below(4) as usize]
+    };
     let disp = (rng.below((DATA_LEN - 16) as u64) as u8) & !7;
     let (rex_b, modrm_rm, tail): (u8, u8, Vec<u8>) = if memory {
         (0, 0x40 | 3, vec![disp])
     } else {
         (reg >> 3, 0xc0 | (reg & 7), vec![])
     };
-    // and r/m64, -3; or r/m64, 1
+    // and r/m64, -3; or r/m64, 1 (r/m32 in 32-bit code)
     for (ext, imm) in [(4u8, 0xfdu8), (1, 1)] {
-        out.extend_from_slice(&[0x48 | rex_b, 0x83, modrm_rm | (ext << 3)]);
+        if long {
+            out.push(0x48 | rex_b);
+        }
+        out.extend_from_slice(&[0x83, modrm_rm | (ext << 3)]);
         out.extend_from_slice(&tail);
         out.push(imm);
     }
@@ -730,7 +755,7 @@ fn division(rng: &mut Rng, out: &mut Vec<u8>) -> usize {
         out.push(0x66);
     }
     let rex = if size == 8 { 0x48 } else { 0x40 } | rex_b;
-    if rex != 0x40 || (size == 1 && !memory && reg >= 4) {
+    if long && (rex != 0x40 || (size == 1 && !memory && reg >= 4)) {
         out.push(rex);
     }
     out.push(if size == 1 { 0xf6 } else { 0xf7 });
@@ -739,8 +764,9 @@ fn division(rng: &mut Rng, out: &mut Vec<u8>) -> usize {
     4
 }
 
-/// A random case of up to `max_len` instructions.
-pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
+/// A random case of up to `max_len` instructions of `bits`-bit code (64, or
+/// 32 for compatibility mode).
+pub fn generate(rng: &mut Rng, max_len: usize, bits: u32) -> Case {
     let mut info = InstructionInfoFactory::new();
     let mut body = Vec::new();
     let mut undefined = 0u64;
@@ -748,7 +774,7 @@ pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
     let count = 1 + rng.below(max_len as u64) as usize;
     while instructions < count {
         if rng.below(12) == 0 {
-            instructions += division(rng, &mut body);
+            instructions += division(rng, &mut body, bits);
             // Division leaves every status flag undefined.
             undefined = STATUS;
             continue;
@@ -768,7 +794,7 @@ pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
             _ => (None, opcode),
         };
         bytes.extend(mandatory);
-        if rng.below(2) == 0 {
+        if bits == 64 && rng.below(2) == 0 {
             bytes.push(0x40 | (rng.below(16) as u8 & 0b1101));
         }
         bytes.extend_from_slice(rest);
@@ -782,7 +808,7 @@ pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
         for _ in 0..8 {
             bytes.push(rng.edgy() as u8);
         }
-        let mut decoder = Decoder::with_ip(64, &bytes, 0, DecoderOptions::NONE);
+        let mut decoder = Decoder::with_ip(bits, &bytes, 0, DecoderOptions::NONE);
         let instr = decoder.decode();
         if !keeps_rules(&instr, &mut info) {
             continue;
@@ -820,6 +846,7 @@ pub fn generate(rng: &mut Rng, max_len: usize) -> Case {
         .map(|_| rng.bits() as u8)
         .collect();
     Case {
+        bits,
         body,
         initial,
         data,
@@ -873,9 +900,11 @@ impl Emitter {
     }
 }
 
-/// The whole native program of a case and the offset of its body.
-fn native_code(case: &Case) -> (Vec<u8>, usize) {
+/// The whole native program of a case, the offset of its body, and (for
+/// 32-bit cases) of the 64-bit code the body's epilogue returns to.
+fn native_code(case: &Case) -> (Vec<u8>, usize, usize) {
     let mut e = Emitter { code: Vec::new() };
+    let compat = case.bits == 32;
     // Save the host's callee-saved registers and stack pointer.
     e.code
         .extend_from_slice(&[0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
@@ -886,6 +915,13 @@ fn native_code(case: &Case) -> (Vec<u8>, usize) {
     for n in 0..16u8 {
         e.xmm(0x6f, n, IN + XMM_AT + 16 * u64::from(n));
     }
+    if compat {
+        // 64-bit processes run with null DS and ES; 32-bit code needs them.
+        // mov eax, USER_DS; mov ds, eax; mov es, eax
+        e.code.push(0xb8);
+        e.code.extend_from_slice(&u32::from(USER_DS).to_le_bytes());
+        e.code.extend_from_slice(&[0x8e, 0xd8, 0x8e, 0xc0]);
+    }
     e.load(RSP, IN + 8 * RSP as u64);
     // push qword [rip+flags]; popfq
     e.rip_relative(&[0xff, 0x35], IN + FLAGS_AT, 0);
@@ -893,33 +929,75 @@ fn native_code(case: &Case) -> (Vec<u8>, usize) {
     for reg in (0..16).filter(|&r| r != RSP) {
         e.load(reg, IN + 8 * reg as u64);
     }
+    if !compat {
+        let body = e.code.len();
+        e.code.extend_from_slice(&case.body);
+        for reg in 0..16 {
+            e.store(reg, OUT + 8 * reg as u64);
+        }
+        // pushfq; pop qword [rip+flags]; cld
+        e.code.push(0x9c);
+        e.rip_relative(&[0x8f, 0x05], OUT + FLAGS_AT, 0);
+        e.code.push(0xfc);
+        for n in 0..16u8 {
+            e.xmm(0x7f, n, OUT + XMM_AT + 16 * u64::from(n));
+        }
+        e.rip_relative(&[0x0f, 0xae, 0x1d], OUT + MXCSR_AT, 0);
+        e.rip_relative(&[0x0f, 0xae, 0x15], SAVED_MXCSR, 0);
+        e.load(RSP, SAVED_RSP);
+        e.code.extend_from_slice(&[
+            0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3,
+        ]);
+        return (e.code, body, 0);
+    }
+    // jmp far [rip+FAR_TO_32]: into the 32-bit body.
+    e.rip_relative(&[0xff, 0x2d], FAR_TO_32, 0);
     let body = e.code.len();
     e.code.extend_from_slice(&case.body);
-    for reg in 0..16 {
-        e.store(reg, OUT + 8 * reg as u64);
+    // 32-bit code from here: absolute addresses (ModR/M 00 reg 101 disp32).
+    let absolute = |e: &mut Emitter, bytes: &[u8], at: u64| {
+        e.code.extend_from_slice(bytes);
+        e.code.extend_from_slice(&(at as u32).to_le_bytes());
+    };
+    for reg in 0..8u8 {
+        absolute(&mut e, &[0x89, (reg << 3) | 5], OUT + 8 * u64::from(reg));
     }
-    // pushfq; pop qword [rip+flags]; cld
+    // pushfd; pop dword [flags]; cld
     e.code.push(0x9c);
-    e.rip_relative(&[0x8f, 0x05], OUT + FLAGS_AT, 0);
+    absolute(&mut e, &[0x8f, 0x05], OUT + FLAGS_AT);
     e.code.push(0xfc);
-    for n in 0..16u8 {
-        e.xmm(0x7f, n, OUT + XMM_AT + 16 * u64::from(n));
+    for n in 0..8u8 {
+        absolute(
+            &mut e,
+            &[0xf3, 0x0f, 0x7f, (n << 3) | 5],
+            OUT + XMM_AT + 16 * u64::from(n),
+        );
     }
-    e.rip_relative(&[0x0f, 0xae, 0x1d], OUT + MXCSR_AT, 0);
+    absolute(&mut e, &[0x0f, 0xae, 0x1d], OUT + MXCSR_AT);
+    // jmp far [FAR_TO_64]: back to 64-bit code.
+    absolute(&mut e, &[0xff, 0x2d], FAR_TO_64);
+    let back = e.code.len();
+    // xor eax, eax; mov ds, eax; mov es, eax
+    e.code
+        .extend_from_slice(&[0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xc0]);
     e.rip_relative(&[0x0f, 0xae, 0x15], SAVED_MXCSR, 0);
     e.load(RSP, SAVED_RSP);
     e.code.extend_from_slice(&[
         0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3,
     ]);
-    (e.code, body)
+    (e.code, body, back)
 }
 
 /// The region's bytes at the start of `case`, and the offset of the body.
 pub fn region_image(case: &Case) -> (Vec<u8>, usize) {
     let mut image = vec![0u8; REGION_SIZE];
-    let (code, body) = native_code(case);
+    let (code, body, back) = native_code(case);
     image[..code.len()].copy_from_slice(&code);
     let at = |addr: u64| (addr - REGION) as usize;
+    for (slot, target, selector) in [(FAR_TO_32, body, USER32_CS), (FAR_TO_64, back, USER64_CS)] {
+        image[at(slot)..][..4].copy_from_slice(&((REGION + target as u64) as u32).to_le_bytes());
+        image[at(slot) + 4..][..2].copy_from_slice(&selector.to_le_bytes());
+    }
     case.initial.store(&mut image[at(IN)..at(IN) + BLOCK_LEN]);
     image[at(DATA)..][..DATA_LEN].copy_from_slice(&case.data);
     image[at(STACK_LOW)..at(STACK_HIGH)].copy_from_slice(&case.stack);

@@ -38,7 +38,7 @@ fn emulate(case: &Case) -> Result<Outcome, String> {
     )
     .expect("map RAM");
     let mut cpu = Cpu::new(CpuModel::MAX, Arc::new(bus));
-    cpu.state = CpuState::flat(64);
+    cpu.state = CpuState::flat(case.bits);
     cpu.state.gpr = case.initial.gpr;
     cpu.state.rflags = case.initial.rflags;
     cpu.state.xmm = case.initial.xmm;
@@ -69,8 +69,8 @@ fn emulate(case: &Case) -> Result<Outcome, String> {
     Err("the interpreter did not reach the end".into())
 }
 
-fn disassemble(bytes: &[u8]) -> String {
-    let mut decoder = Decoder::with_ip(64, bytes, 0, DecoderOptions::NONE);
+fn disassemble(bytes: &[u8], bits: u32) -> String {
+    let mut decoder = Decoder::with_ip(bits, bytes, 0, DecoderOptions::NONE);
     let mut formatter = NasmFormatter::new();
     let mut out = String::new();
     for instr in &mut decoder {
@@ -84,22 +84,30 @@ fn disassemble(bytes: &[u8]) -> String {
     out
 }
 
-/// The differences between the native outcome and the interpreter's.
+/// The differences between the native outcome and the interpreter's. In
+/// 32-bit code only the low halves of the eight legacy registers and XMM0–7
+/// exist.
 fn compare(case: &Case, native: &Outcome, ours: &Outcome, intel: bool) -> Vec<String> {
     let mut diffs = Vec::new();
     const NAMES: [&str; 16] = [
         "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12",
         "r13", "r14", "r15",
     ];
-    for (i, name) in NAMES.iter().enumerate() {
-        if native.regs.gpr[i] != ours.regs.gpr[i] {
+    let (registers, width) = if case.bits == 32 {
+        (8, 0xffff_ffff)
+    } else {
+        (16, u64::MAX)
+    };
+    for (i, name) in NAMES.iter().enumerate().take(registers) {
+        if (native.regs.gpr[i] ^ ours.regs.gpr[i]) & width != 0 {
             diffs.push(format!(
                 "{name} {:#x} want {:#x}",
-                ours.regs.gpr[i], native.regs.gpr[i]
+                ours.regs.gpr[i] & width,
+                native.regs.gpr[i] & width
             ));
         }
     }
-    for i in 0..16 {
+    for i in 0..registers {
         if native.regs.xmm[i] != ours.regs.xmm[i] {
             diffs.push(format!(
                 "xmm{i} {:#034x} want {:#034x}",
@@ -127,32 +135,33 @@ fn compare(case: &Case, native: &Outcome, ours: &Outcome, intel: bool) -> Vec<St
             diffs.push(format!("data[{i:#x}] {b:#04x} want {a:#04x}"));
         }
     }
-    // The native epilogue's PUSHFQ wrote the 8 bytes below the final RSP.
-    let pushed = native.regs.gpr[4].wrapping_sub(8).wrapping_sub(STACK_LOW) as usize;
+    // The native epilogue's PUSHF wrote the slot below the final stack pointer.
+    let slot = if case.bits == 32 { 4 } else { 8 };
+    let sp = native.regs.gpr[4] & width;
+    let pushed = sp.wrapping_sub(slot).wrapping_sub(STACK_LOW) as usize;
     for (i, (a, b)) in native.stack.iter().zip(&ours.stack).enumerate() {
-        if a != b && !(pushed..pushed + 8).contains(&i) {
+        if a != b && !(pushed..pushed + slot as usize).contains(&i) {
             diffs.push(format!("stack[{i:#x}] {b:#04x} want {a:#04x}"));
         }
     }
     diffs
 }
 
-#[test]
-fn integer_sequences_match_the_host_cpu() {
-    let total = env_or("TURING_X86_HOST_CASES", 3000) as usize;
-    let seed = env_or("TURING_X86_HOST_SEED", 1);
+/// Runs `total` random sequences of `bits`-bit code natively and in the
+/// interpreter; returns (sequences, instructions, mismatches).
+fn differential(bits: u32, total: usize, seed: u64) -> (usize, usize, usize) {
     let intel = host_is_intel();
     let mut rng = Rng::new(seed);
     let (mut instructions, mut failures, mut done) = (0, 0, 0);
     while done < total {
         let batch: Vec<Case> = (0..(total - done).min(2000))
-            .map(|_| generate(&mut rng, 8))
+            .map(|_| generate(&mut rng, 8, bits))
             .collect();
         let native = match run_native(&batch) {
             Ok(native) => native,
             Err(NativeError::Died { case, status }) => panic!(
                 "the native run died (wait status {status:#x}) in:\n{}",
-                disassemble(&batch[case].body)
+                disassemble(&batch[case].body, bits)
             ),
             Err(e) => panic!("{e:?}"),
         };
@@ -166,9 +175,9 @@ fn integer_sequences_match_the_host_cpu() {
                 failures += 1;
                 if failures <= 25 {
                     println!(
-                        "MISMATCH in case {} (seed {seed}):\n{}  initial {:x?}\n  {}",
+                        "MISMATCH in {bits}-bit case {} (seed {seed}):\n{}  initial {:x?}\n  {}",
                         done,
-                        disassemble(&case.body),
+                        disassemble(&case.body, bits),
                         case.initial,
                         diffs.join("\n  ")
                     );
@@ -178,14 +187,33 @@ fn integer_sequences_match_the_host_cpu() {
         }
     }
     println!(
-        "x86 host differential: {done} sequences, {instructions} instructions, {failures} mismatches \
-         (undefined flags {})",
+        "x86 host differential, {bits}-bit code: {done} sequences, {instructions} instructions, \
+         {failures} mismatches (undefined flags {})",
         if intel {
             "compared (Intel host)"
         } else {
             "masked (not an Intel host)"
         }
     );
+    (done, instructions, failures)
+}
+
+#[test]
+fn sequences_in_64_bit_code_match_the_host_cpu() {
+    let total = env_or("TURING_X86_HOST_CASES", 3000) as usize;
+    let seed = env_or("TURING_X86_HOST_SEED", 1);
+    let (done, _, failures) = differential(64, total, seed);
+    assert_eq!(
+        failures, 0,
+        "{failures} of {done} sequences differ from the host CPU"
+    );
+}
+
+#[test]
+fn sequences_in_32_bit_code_match_the_host_cpu() {
+    let total = env_or("TURING_X86_HOST_CASES", 3000) as usize;
+    let seed = env_or("TURING_X86_HOST_SEED", 1);
+    let (done, _, failures) = differential(32, total, seed);
     assert_eq!(
         failures, 0,
         "{failures} of {done} sequences differ from the host CPU"
@@ -203,7 +231,8 @@ fn probe() {
     let body: Vec<u8> = (0..hex.len() / 2)
         .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex"))
         .collect();
-    let mut case = generate(&mut Rng::new(1), 1);
+    let bits = env_or("TURING_X86_PROBE_BITS", 64) as u32;
+    let mut case = generate(&mut Rng::new(1), 1, bits);
     case.body = body;
     case.initial.rflags = 0x202;
     const NAMES: [&str; 16] = [
@@ -232,7 +261,7 @@ fn probe() {
     }
     let native = run_native(std::slice::from_ref(&case)).expect("native run");
     let ours = emulate(&case);
-    print!("{}", disassemble(&case.body));
+    print!("{}", disassemble(&case.body, case.bits));
     println!("native: {:x?}", native[0].regs);
     match ours {
         Ok(ours) => println!("ours:   {:x?}", ours.regs),
