@@ -168,6 +168,16 @@ pub struct Cpu {
     user_syscalls: bool,
     /// Set by SYSCALL when it goes to the host.
     pub(crate) syscall_pending: bool,
+    /// The interrupt controller whose pin the CPU samples.
+    pub(crate) interrupts: Option<Arc<dyn emu_core::InterruptAcknowledge>>,
+    /// The boundary after STI or MOV SS: no interrupt is taken here.
+    pub(crate) interrupt_shadow: bool,
+    /// Set by STI and MOV/POP SS for the next instruction.
+    pub(crate) shadow_next: bool,
+    /// The breakpoints DR7 arms.
+    pub(crate) breakpoints: Vec<crate::events::Breakpoint>,
+    /// Data breakpoints the current instruction hit (DR6 bits).
+    pub(crate) data_hits: u64,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -202,6 +212,11 @@ impl Cpu {
             tlb: Tlb::default(),
             user_syscalls: false,
             syscall_pending: false,
+            interrupts: None,
+            interrupt_shadow: false,
+            shadow_next: false,
+            breakpoints: Vec::new(),
+            data_hits: 0,
         };
         cpu.reset();
         cpu
@@ -216,6 +231,8 @@ impl Cpu {
         }
         self.halted = false;
         self.shutdown = false;
+        self.interrupt_shadow = false;
+        self.breakpoints.clear();
         self.tlb.flush_all();
         self.last_page = 0;
     }
@@ -273,8 +290,9 @@ impl Cpu {
 
     /// Sets the FLAGS bits in `writable` from `value`.
     pub(crate) fn set_flags(&mut self, value: u64, writable: u64) {
+        // RF comes back through IRET (POPF's mask leaves it out).
         let mut allowed =
-            flags::STATUS | flags::TF | flags::IF | flags::DF | flags::IOPL | flags::NT;
+            flags::STATUS | flags::TF | flags::IF | flags::DF | flags::IOPL | flags::NT | flags::RF;
         if self.real_mode() {
             allowed &= !self.model.real_mode_fixed_zero_flags();
         }
@@ -312,11 +330,14 @@ impl Cpu {
         if self.shutdown {
             return RunExit::Shutdown;
         }
-        if self.halted {
+        if self.halted && !self.take_external_interrupt() {
             return RunExit::Halted;
         }
         self.drop_written_code();
         for _ in 0..budget {
+            if self.interrupts.is_some() {
+                self.take_external_interrupt();
+            }
             self.step();
             if self.shutdown {
                 return RunExit::Shutdown;
@@ -335,16 +356,47 @@ impl Cpu {
     /// Executes one instruction, or takes the exception it raises.
     fn step(&mut self) {
         self.executed += 1;
+        if !self.breakpoints.is_empty() {
+            let cs = self.state.seg(SegReg::Cs).base;
+            let linear = self.wrap_linear(cs.wrapping_add(self.state.rip));
+            if let Some(fault) = self.instruction_breakpoint(linear) {
+                return self.take_fault(fault);
+            }
+        }
         let insn = match self.fetch() {
             Ok(insn) => insn,
             Err(fault) => return self.take_fault(fault),
         };
+        let single_step = self.single_stepping();
+        let resume = self.state.rflags & flags::RF != 0;
         let ip_mask = self.ip_mask();
         self.next_ip = self.state.rip.wrapping_add(u64::from(insn.len)) & ip_mask;
-        match self.execute(&insn) {
-            Ok(()) => self.state.rip = self.next_ip,
-            Err(fault) => self.take_fault(fault),
+        let result = self.execute(&insn);
+        // STI and MOV SS hold interrupts (and traps) off at the boundary
+        // after them only.
+        self.interrupt_shadow = std::mem::take(&mut self.shadow_next);
+        match result {
+            Ok(()) => {
+                self.state.rip = self.next_ip;
+                // RF holds for one instruction only (an IRET that sets it
+                // sets it for the next).
+                if resume {
+                    self.state.rflags &= !flags::RF;
+                }
+                if single_step || self.data_hits != 0 {
+                    self.debug_traps(single_step && !self.interrupt_shadow);
+                }
+            }
+            Err(fault) => {
+                self.data_hits = 0;
+                self.take_fault(fault)
+            }
         }
+    }
+
+    /// Ends a HLT.
+    pub(crate) fn wake(&mut self) {
+        self.halted = false;
     }
 
     /// The mask of the instruction pointer in the current code segment.
@@ -489,6 +541,7 @@ impl Cpu {
     /// Reads `len` bytes (1, 2, 4 or 8) at `offset` in `seg`.
     pub(crate) fn read(&mut self, seg: SegReg, offset: u64, len: u8) -> Result<u64, Fault> {
         let linear = self.linear(seg, offset, len, Access::Read)?;
+        self.watch_access(linear, len, false);
         self.read_linear(linear, len, Access::Read)
     }
 
@@ -501,6 +554,7 @@ impl Cpu {
         value: u64,
     ) -> Result<(), Fault> {
         let linear = self.linear(seg, offset, len, Access::Write)?;
+        self.watch_access(linear, len, true);
         self.write_linear(linear, len, value, Access::Write)
     }
 
@@ -652,7 +706,7 @@ impl Cpu {
     /// Takes the exception an instruction raised (the instruction pointer
     /// still points at it): a fault while delivering it becomes a double
     /// fault, and a fault delivering that shuts the CPU down.
-    fn take_fault(&mut self, fault: Fault) {
+    pub(crate) fn take_fault(&mut self, fault: Fault) {
         self.executed += 1;
         let ip = self.state.rip;
         self.last_exception = Some((fault, ip));

@@ -57,7 +57,14 @@ impl Cpu {
                 *r = (*r & !0xff00) | ((value & 0xff) << 8);
             }
             Operand::Seg(SegReg::Cs) => return Err(Fault::UD),
-            Operand::Seg(s) => self.load_segment(s, value as u16)?,
+            Operand::Seg(s) => {
+                self.load_segment(s, value as u16)?;
+                // Loading SS holds interrupts and traps off for one
+                // instruction (so SS:SP can be set as a pair).
+                if s == SegReg::Ss {
+                    self.shadow_next = true;
+                }
+            }
             Operand::Mem(size) => {
                 let ea = self.effective_address(i);
                 self.write(i.seg, ea, size, value)?;
@@ -458,6 +465,10 @@ impl Cpu {
                 if i.op == Op::Cli {
                     self.state.rflags &= !IF;
                 } else {
+                    // STI enables interrupts after the next instruction.
+                    if self.state.rflags & IF == 0 {
+                        self.shadow_next = true;
+                    }
                     self.state.rflags |= IF;
                 }
             }

@@ -14,6 +14,7 @@ mod bitops;
 pub mod cpu;
 pub mod cpuid;
 pub mod decode;
+pub mod events;
 mod exec;
 pub mod flags;
 pub mod mmu;

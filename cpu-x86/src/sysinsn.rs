@@ -166,7 +166,13 @@ impl Cpu {
                         let n = usize::from(n);
                         let n = if (4..6).contains(&n) { n + 2 } else { n };
                         if n < 8 {
-                            self.state.dr[n] = v;
+                            // DR6 and DR7 read their reserved bits as set.
+                            self.state.dr[n] = match n {
+                                6 => (v & 0xe00f) | 0xffff_0ff0,
+                                7 => v | 0x400,
+                                _ => v,
+                            };
+                            self.rearm_breakpoints();
                         }
                     }
                     (o, Operand::Debug(n)) => {

@@ -43,3 +43,8 @@ fn paging_faults_large_pages_and_the_tlb() {
 fn long_mode_no_execute_and_fast_system_calls() {
     check("long_mode");
 }
+
+#[test]
+fn single_steps_and_debug_register_breakpoints() {
+    check("debug");
+}

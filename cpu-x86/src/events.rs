@@ -1,0 +1,186 @@
+//! What happens between instructions: maskable interrupts from the machine's
+//! interrupt controller (with the one-instruction shadow after STI and MOV
+//! SS), single-step traps (RFLAGS.TF) and the debug registers' instruction
+//! and data breakpoints.
+
+use std::sync::Arc;
+
+use emu_core::InterruptAcknowledge;
+
+use crate::cpu::{Cpu, Fault, vector};
+use crate::state::flags::{IF, RF, TF};
+use crate::system::InterruptKind;
+
+/// DR6 bits.
+pub mod dr6 {
+    /// Breakpoint 0–3 conditions met (bits 0–3).
+    pub const B_MASK: u64 = 0xf;
+    /// Single step.
+    pub const BS: u64 = 1 << 14;
+}
+
+/// One enabled breakpoint of DR7: its address, length and kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Breakpoint {
+    index: usize,
+    addr: u64,
+    len: u64,
+    /// 0: execution, 1: writes, 3: reads and writes (2, I/O, is not armed).
+    kind: u8,
+}
+
+/// The breakpoints DR7 arms.
+pub(crate) fn armed(dr: &[u64; 8]) -> Vec<Breakpoint> {
+    let dr7 = dr[7];
+    (0..4)
+        .filter(|&i| dr7 & (3 << (2 * i)) != 0)
+        .filter_map(|i| {
+            let kind = ((dr7 >> (16 + 4 * i)) & 3) as u8;
+            let len = match (dr7 >> (18 + 4 * i)) & 3 {
+                0 => 1,
+                1 => 2,
+                2 => 8,
+                _ => 4,
+            };
+            (kind != 2).then_some(Breakpoint {
+                index: i,
+                addr: dr[i] & !(len - 1),
+                len,
+                kind,
+            })
+        })
+        .collect()
+}
+
+impl Cpu {
+    /// Connects the interrupt controller whose pin this CPU samples between
+    /// instructions (a PC's i8259 pair or local APIC).
+    pub fn connect_interrupt_controller(&mut self, controller: Arc<dyn InterruptAcknowledge>) {
+        self.interrupts = Some(controller);
+    }
+
+    /// Whether an interrupt would be taken now: pending at the controller,
+    /// IF set, no interrupt shadow.
+    pub fn interrupt_deliverable(&self) -> bool {
+        self.state.rflags & IF != 0
+            && !self.interrupt_shadow
+            && self
+                .interrupts
+                .as_ref()
+                .is_some_and(|c| c.interrupt_pending())
+    }
+
+    /// Takes a pending external interrupt, if one may be taken: returns
+    /// whether one was (it also ends a HLT).
+    pub(crate) fn take_external_interrupt(&mut self) -> bool {
+        if !self.interrupt_deliverable() {
+            return false;
+        }
+        let Some(vector) = self.interrupts.as_ref().and_then(|c| c.acknowledge()) else {
+            return false;
+        };
+        self.wake();
+        let ip = self.state.rip;
+        if self
+            .interrupt(vector, ip, None, InterruptKind::External)
+            .is_err()
+        {
+            self.take_fault(Fault::gp(u32::from(vector) * 8 + 2 + 1));
+        }
+        true
+    }
+
+    /// Re-reads DR7 after a write to a debug register.
+    pub(crate) fn rearm_breakpoints(&mut self) {
+        self.breakpoints = armed(&self.state.dr);
+    }
+
+    /// An instruction breakpoint at `linear` (before the instruction runs),
+    /// unless RFLAGS.RF suppresses it once.
+    pub(crate) fn instruction_breakpoint(&mut self, linear: u64) -> Option<Fault> {
+        if self.breakpoints.is_empty() || self.state.rflags & RF != 0 {
+            return None;
+        }
+        let hits = self
+            .breakpoints
+            .iter()
+            .filter(|b| b.kind == 0 && b.addr == linear)
+            .fold(0, |m, b| m | (1u64 << b.index));
+        if hits == 0 {
+            return None;
+        }
+        self.state.dr[6] = (self.state.dr[6] & !dr6::B_MASK) | hits;
+        Some(Fault {
+            vector: vector::DB,
+            error: None,
+        })
+    }
+
+    /// Notes a data access to `[linear, linear + len)` for data breakpoints
+    /// (they trap after the instruction).
+    #[inline]
+    pub(crate) fn watch_access(&mut self, linear: u64, len: u8, write: bool) {
+        if self.breakpoints.is_empty() {
+            return;
+        }
+        let end = linear + u64::from(len);
+        for b in &self.breakpoints {
+            let wanted = match b.kind {
+                1 => write,
+                3 => true,
+                _ => false,
+            };
+            if wanted && linear < b.addr + b.len && b.addr < end {
+                self.data_hits |= 1 << b.index;
+            }
+        }
+    }
+
+    /// The traps an instruction that completed leaves: data breakpoints it
+    /// hit and the single step; `single_step` says whether TF was set when it
+    /// began.
+    pub(crate) fn debug_traps(&mut self, single_step: bool) {
+        let hits = std::mem::take(&mut self.data_hits);
+        if hits == 0 && !single_step {
+            return;
+        }
+        let mut status = self.state.dr[6] & !dr6::B_MASK;
+        status |= hits;
+        if single_step {
+            status |= dr6::BS;
+        }
+        self.state.dr[6] = status;
+        let ip = self.state.rip;
+        if self
+            .interrupt(vector::DB, ip, None, InterruptKind::Exception)
+            .is_err()
+        {
+            self.take_fault(Fault::gp(0));
+        }
+    }
+
+    /// Whether TF asks for a trap after the instruction about to run.
+    pub(crate) fn single_stepping(&self) -> bool {
+        self.state.rflags & TF != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dr7_arms_the_enabled_breakpoints() {
+        let mut dr = [0u64; 8];
+        dr[0] = 0x1000;
+        dr[1] = 0x2003;
+        // DR0: local enable, execute; DR1: global enable, write, 4 bytes.
+        dr[7] = 0b01 | (0b10 << 2) | (0b01 << 20) | (0b11 << 22);
+        let armed = armed(&dr);
+        assert_eq!(armed.len(), 2);
+        assert_eq!((armed[0].addr, armed[0].kind, armed[0].len), (0x1000, 0, 1));
+        assert_eq!((armed[1].addr, armed[1].kind, armed[1].len), (0x2000, 1, 4));
+        dr[7] = 0;
+        assert!(super::armed(&dr).is_empty());
+    }
+}
