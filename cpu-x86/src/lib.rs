@@ -24,6 +24,7 @@ pub mod sse_float;
 pub mod state;
 mod sysinsn;
 pub mod system;
+mod task;
 
 pub use cpu::{Cpu, Fault, RunExit};
 pub use model::{CpuModel, Generation};

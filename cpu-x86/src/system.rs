@@ -8,6 +8,7 @@ use crate::flags::mask;
 use crate::mmu::Access;
 use crate::model::Generation;
 use crate::state::{SegReg, Segment, attrs, flags, gpr};
+use crate::task::TaskSwitch;
 
 /// How an interrupt came about: it decides the gate privilege check and the
 /// EXT bit of error codes.
@@ -71,7 +72,7 @@ impl Descriptor {
         (self.access() & 0xf) as u8
     }
 
-    fn is_code(&self) -> bool {
+    pub(crate) fn is_code(&self) -> bool {
         !self.is_system() && self.access() & attrs::CODE != 0
     }
 
@@ -553,8 +554,11 @@ impl Cpu {
             return Err(np(idt_error));
         }
         if gate_kind == kind::TASK_GATE {
-            // Hardware task switches through task gates are not modelled yet.
-            return Err(Fault::gp(selector_error(gate.gate_selector()) + ext));
+            self.switch_task(gate.gate_selector(), TaskSwitch::Call, return_ip)?;
+            if let Some(code) = error {
+                self.push(u64::from(code), self.stack_size())?;
+            }
+            return Ok(());
         }
         let selector = gate.gate_selector();
         if selector & !3 == 0 {
@@ -779,9 +783,25 @@ impl Cpu {
             }
         } else if matches!(d.kind(), kind::CALL_GATE | kind::CALL_GATE16) && d.is_system() {
             self.call_gate(selector, &d, call)
+        } else if d.is_system_of(kind::TSS_AVAILABLE) || d.is_system_of(kind::TASK_GATE) {
+            if d.dpl() < cpl || d.dpl() < (selector & 3) as u8 {
+                return Err(Fault::gp(selector_error(selector)));
+            }
+            let target = if d.is_system_of(kind::TASK_GATE) {
+                if !d.present() {
+                    return Err(np(selector_error(selector)));
+                }
+                d.gate_selector()
+            } else {
+                selector
+            };
+            let reason = if call {
+                TaskSwitch::Call
+            } else {
+                TaskSwitch::Jump
+            };
+            self.switch_task(target, reason, self.next_ip)
         } else {
-            // TSS and task-gate targets (hardware task switches) are not
-            // modelled yet.
             Err(Fault::gp(selector_error(selector)))
         }
     }
@@ -1032,9 +1052,7 @@ impl Cpu {
             return Ok(());
         }
         if self.state.rflags & flags::NT != 0 && !self.long_mode() {
-            // Returns from nested tasks need hardware task switching, which
-            // is not modelled yet.
-            return Err(Fault::gp(selector_error(self.state.tr.selector)));
+            return self.return_from_task();
         }
         let cpl = self.cpl();
         let offset = self.pop(size)?;

@@ -48,3 +48,8 @@ fn long_mode_no_execute_and_fast_system_calls() {
 fn single_steps_and_debug_register_breakpoints() {
     check("debug");
 }
+
+#[test]
+fn hardware_task_switches() {
+    check("tasks");
+}
