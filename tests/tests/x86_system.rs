@@ -53,3 +53,8 @@ fn single_steps_and_debug_register_breakpoints() {
 fn hardware_task_switches() {
     check("tasks");
 }
+
+#[test]
+fn virtual_8086_mode() {
+    check("v86");
+}
