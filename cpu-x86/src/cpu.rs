@@ -98,6 +98,9 @@ pub enum RunExit {
     /// SYSCALL in user-mode emulation ([`Cpu::set_user_syscalls`]): the
     /// caller handles the system call; the instruction pointer is past it.
     Syscall,
+    /// A device asked the machine to stop (power-off, reset): the slice ends
+    /// after the instruction that told it.
+    Stopped,
 }
 
 const PAGE_SIZE: u64 = 4096;
@@ -178,6 +181,8 @@ pub struct Cpu {
     pub(crate) breakpoints: Vec<crate::events::Breakpoint>,
     /// Data breakpoints the current instruction hit (DR6 bits).
     pub(crate) data_hits: u64,
+    /// A device write asked the machine to stop.
+    pub(crate) device_stop: bool,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -217,6 +222,7 @@ impl Cpu {
             shadow_next: false,
             breakpoints: Vec::new(),
             data_hits: 0,
+            device_stop: false,
         };
         cpu.reset();
         cpu
@@ -349,6 +355,13 @@ impl Cpu {
                 self.syscall_pending = false;
                 return RunExit::Syscall;
             }
+            if self.device_stop {
+                self.device_stop = false;
+                return RunExit::Stopped;
+            }
+        }
+        if self.bus.control().stop_requested() {
+            return RunExit::Stopped;
         }
         RunExit::Budget
     }
@@ -391,6 +404,14 @@ impl Cpu {
                 self.data_hits = 0;
                 self.take_fault(fault)
             }
+        }
+    }
+
+    /// Ends the slice after this instruction if a device write asked the
+    /// machine to stop.
+    pub(crate) fn note_device_stop(&mut self) {
+        if self.bus.control().stop_requested() {
+            self.device_stop = true;
         }
     }
 
@@ -652,6 +673,7 @@ impl Cpu {
         }
         // ROM and holes ignore writes on a PC.
         let _ = self.bus.write(addr, len, value);
+        self.note_device_stop();
     }
 
     /// The stack pointer width: 8 bytes in 64-bit code, else 2 or 4 (SS's B
@@ -728,4 +750,31 @@ impl Cpu {
 #[inline]
 pub(crate) fn canonical(addr: u64) -> bool {
     ((addr as i64) << 16 >> 16) as u64 == addr
+}
+
+impl emu_core::cpu::Vcpu for Cpu {
+    fn run_slice(&mut self, budget: u64) -> emu_core::cpu::SliceEnd {
+        use emu_core::cpu::SliceEnd;
+        match self.run(budget) {
+            RunExit::Budget => SliceEnd::Budget,
+            RunExit::Halted => SliceEnd::Idle,
+            RunExit::Stopped => SliceEnd::Stopped,
+            // A triple fault resets a PC (its chipset turns the shutdown
+            // cycle into a reset).
+            RunExit::Shutdown => {
+                self.bus.control().request_stop(emu_core::StopReason::Reset);
+                SliceEnd::Stopped
+            }
+            // A system call for the host has no meaning on a machine.
+            RunExit::Syscall => SliceEnd::Stopped,
+        }
+    }
+
+    fn wakeup_pending(&self) -> bool {
+        self.interrupt_deliverable()
+    }
+
+    fn executed(&self) -> u64 {
+        self.executed
+    }
 }

@@ -423,6 +423,7 @@ impl Cpu {
                 let value = self.read_operand(i, src)?;
                 self.bus()
                     .pio_write(emu_core::PioPort(port), len, value as u32);
+                self.note_device_stop();
             }
             Op::Xlat => {
                 let al = self.state.gpr[gpr::AX] & 0xff;
@@ -862,6 +863,7 @@ impl Cpu {
                 let port = emu_core::PioPort(self.gpr(gpr::DX, 2) as u16);
                 let v = from_si(self)?;
                 self.bus().pio_write(port, size, v as u32);
+                self.note_device_stop();
                 return Ok(());
             }
         }

@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cpu_x86::{Cpu, CpuModel, RunExit};
+use cpu_x86::{Cpu, CpuModel};
 use devices::{IsaDebugExit, PortWindow, PostPort, Uart16550};
-use emu_core::{Bus, GuestPhysAddr, GuestRam, PioPort, RunControl, StopReason};
+use emu_core::cpu::{MachineParts, RunEnd, RunLimits, run_interleaved};
+use emu_core::{Bus, GuestPhysAddr, GuestRam, PioPort, RunControl, StopReason, VirtualClock};
 
 /// Size of the BIOS ROM.
 pub const ROM_SIZE: usize = 0x1_0000;
@@ -97,42 +98,35 @@ pub fn run_x86_rom(rom: &[u8], model: CpuModel, limit: u64) -> X86Outcome {
         Box::new(IsaDebugExit::new(control.clone())),
     )
     .expect("map isa-debug-exit");
-    let mut cpu = Cpu::new(model, Arc::new(bus));
-    let mut stopped = None;
-    let mut exit = None;
-    while cpu.executed() < limit {
-        let end = cpu.run(4096);
-        if let Some(reason) = control.stop_reason() {
-            match reason {
-                StopReason::PowerOff(code) => exit = Some(code),
-                other => stopped = Some(format!("{other:?}")),
-            }
-            break;
-        }
-        match end {
-            // The test machine has no user-mode emulation.
-            RunExit::Budget | RunExit::Syscall => {}
-            RunExit::Halted => {
-                stopped = Some(format!("halted at {:#x}", cpu.state.rip));
-                break;
-            }
-            RunExit::Shutdown => {
-                let last = cpu
-                    .last_exception()
-                    .map(|(f, at)| format!(" (last exception {} at {at:#x})", f.vector))
-                    .unwrap_or_default();
-                stopped = Some(format!("triple fault{last}"));
-                break;
-            }
-        }
-    }
-    if exit.is_none() && stopped.is_none() {
-        stopped = Some(format!(
-            "no exit after {} instructions, at {:#x}",
-            cpu.executed(),
-            cpu.state.rip
-        ));
-    }
+    let bus = Arc::new(bus);
+    let clock = VirtualClock::host(1_000_000_000);
+    let mut cpus = [Cpu::new(model, bus.clone())];
+    let parts = MachineParts {
+        bus: &bus,
+        clock: &clock,
+        control: &control,
+    };
+    // The machine's own run loop, as a real machine's: the CPU as a `Vcpu`,
+    // devices ticked between slices. A CPU halted with interrupts off never
+    // wakes, so the wall-clock limit ends such a run.
+    let limits = RunLimits {
+        wall: Some(Duration::from_secs(30)),
+        executed: Some(limit),
+    };
+    let end = run_interleaved(&mut cpus, parts, limits, &mut || None::<()>);
+    let cpu = &cpus[0];
+    let (exit, stopped) = match end {
+        RunEnd::Stop(StopReason::PowerOff(code)) => (Some(code), None),
+        RunEnd::Stop(StopReason::Reset) => (None, Some("reset (a triple fault)".to_owned())),
+        other => (
+            None,
+            Some(format!(
+                "{other:?} after {} instructions, at {:#x}",
+                cpu.executed(),
+                cpu.state.rip
+            )),
+        ),
+    };
     let serial =
         String::from_utf8_lossy(&serial.lock().map(|s| s.clone()).unwrap_or_default()).into_owned();
     X86Outcome {
