@@ -460,32 +460,15 @@ fn register_operand(reg: Register) -> Option<Operand> {
 fn operation(instr: &Instruction) -> Op {
     use Mnemonic as M;
     let string = |op| {
-        if matches!(
-            instr.op0_kind(),
-            OpKind::MemoryESDI
-                | OpKind::MemoryESEDI
-                | OpKind::MemoryESRDI
-                | OpKind::MemorySegSI
-                | OpKind::MemorySegESI
-                | OpKind::MemorySegRSI
-        ) || instr.op_count() == 0
-        {
+        if is_string_operand(instr.op0_kind()) || instr.op_count() == 0 {
             op
         } else {
             Op::Invalid
         }
     };
     // MOVSD and CMPSD are string instructions too.
-    let string_form = matches!(instr.mnemonic(), M::Movsd | M::Cmpsd)
-        && matches!(
-            instr.op0_kind(),
-            OpKind::MemoryESDI
-                | OpKind::MemoryESEDI
-                | OpKind::MemoryESRDI
-                | OpKind::MemorySegSI
-                | OpKind::MemorySegESI
-                | OpKind::MemorySegRSI
-        );
+    let string_form =
+        matches!(instr.mnemonic(), M::Movsd | M::Cmpsd) && is_string_operand(instr.op0_kind());
     if let Some((op, _)) = simd_op(instr.mnemonic())
         && !string_form
     {
@@ -687,6 +670,19 @@ fn operation(instr: &Instruction) -> Op {
         M::Clac => Op::Clac,
         _ => Op::Invalid,
     }
+}
+
+/// Whether an operand is a string instruction's [E]SI or [E]DI operand.
+fn is_string_operand(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::MemoryESDI
+            | OpKind::MemoryESEDI
+            | OpKind::MemoryESRDI
+            | OpKind::MemorySegSI
+            | OpKind::MemorySegESI
+            | OpKind::MemorySegRSI
+    )
 }
 
 /// MOV to or from a control or debug register, or an ordinary MOV.

@@ -276,14 +276,19 @@ impl Cpu {
                 shift -= 9;
             }
         } else {
+            // One level of a 32-bit walk: the entry, present or #PF.
+            let mut level = |cpu: &mut Cpu, at: u64| -> Result<u64, Fault> {
+                let entry = cpu.read_table(at, false);
+                if entry & PRESENT == 0 {
+                    return Err(cpu.page_fault(linear, access, user, false));
+                }
+                writable &= entry & WRITABLE != 0;
+                user_ok &= entry & USER != 0;
+                levels.push((at, false));
+                Ok(entry)
+            };
             let pde_at = (self.state.cr3 & 0xffff_f000) + ((linear >> 22) & 0x3ff) * 4;
-            let pde = self.read_table(pde_at, false);
-            if pde & PRESENT == 0 {
-                return Err(self.page_fault(linear, access, user, false));
-            }
-            writable &= pde & WRITABLE != 0;
-            user_ok &= pde & USER != 0;
-            levels.push((pde_at, false));
+            let pde = level(self, pde_at)?;
             if pde & LARGE != 0 && self.state.cr4 & cr4::PSE != 0 {
                 // PSE-36: bits 13–20 of the entry are physical bits 32–39.
                 let high = ((pde >> 13) & 0xff) << 32;
@@ -291,13 +296,7 @@ impl Cpu {
                 (phys, pde_at, pde, false)
             } else {
                 let pte_at = (pde & 0xffff_f000) + ((linear >> 12) & 0x3ff) * 4;
-                let pte = self.read_table(pte_at, false);
-                if pte & PRESENT == 0 {
-                    return Err(self.page_fault(linear, access, user, false));
-                }
-                writable &= pte & WRITABLE != 0;
-                user_ok &= pte & USER != 0;
-                levels.push((pte_at, false));
+                let pte = level(self, pte_at)?;
                 (pte & 0xffff_f000, pte_at, pte, false)
             }
         };

@@ -270,7 +270,8 @@ impl Cpu {
         Ok(())
     }
 
-    fn load_ldt(&mut self, selector: u16) -> Result<(), Fault> {
+    /// Loads LDTR from the GDT descriptor `selector` names (null: none).
+    pub(crate) fn load_ldt(&mut self, selector: u16) -> Result<(), Fault> {
         if selector & !3 == 0 {
             self.state.ldtr = Segment {
                 selector,

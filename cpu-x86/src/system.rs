@@ -417,6 +417,16 @@ impl Cpu {
         Ok(())
     }
 
+    /// CS:IP for a far transfer in real or virtual-8086 mode.
+    fn real_mode_far_jump(&mut self, selector: u16, offset: u64, size: u8) {
+        if self.v86() {
+            self.load_v86_segment(SegReg::Cs, selector);
+        } else {
+            self.state.load_real_segment(SegReg::Cs, selector);
+        }
+        self.next_ip = offset & mask(size);
+    }
+
     /// A virtual-8086 segment: real-mode addressing with privilege 3.
     fn load_v86_segment(&mut self, seg: SegReg, selector: u16) {
         let dpl3 = 3 << attrs::DPL_SHIFT;
@@ -743,12 +753,7 @@ impl Cpu {
                 self.push(u64::from(cs), size)?;
                 self.push(self.next_ip, size)?;
             }
-            if self.v86() {
-                self.load_v86_segment(SegReg::Cs, selector);
-            } else {
-                self.state.load_real_segment(SegReg::Cs, selector);
-            }
-            self.next_ip = offset & mask(size);
+            self.real_mode_far_jump(selector, offset, size);
             return Ok(());
         }
         if selector & !3 == 0 {
@@ -910,12 +915,7 @@ impl Cpu {
         let selector = self.pop(size)? as u16;
         if self.real_mode() || self.v86() {
             self.release(extra);
-            if self.v86() {
-                self.load_v86_segment(SegReg::Cs, selector);
-            } else {
-                self.state.load_real_segment(SegReg::Cs, selector);
-            }
-            self.next_ip = offset & mask(size);
+            self.real_mode_far_jump(selector, offset, size);
             return Ok(());
         }
         let (d, rpl) = self.return_target(selector)?;

@@ -5,7 +5,7 @@
 
 use crate::cpu::{Cpu, Fault};
 use crate::mmu::Access;
-use crate::state::{SegReg, Segment, cr0, flags};
+use crate::state::{SegReg, cr0, flags};
 use crate::system::Descriptor;
 
 /// Why the switch happens: it decides busy bits, NT and the back link.
@@ -155,7 +155,7 @@ impl Cpu {
         }
         self.next_ip = eip & 0xffff_ffff;
         self.state.rip = self.next_ip;
-        self.load_task_ldt(ldt)?;
+        self.load_ldt(ldt).map_err(|_| ts(ldt))?;
         if self.state.rflags & flags::VM != 0 {
             for (k, seg) in SegReg::ALL.iter().enumerate() {
                 self.state.load_real_segment(*seg, selectors[k]);
@@ -168,25 +168,6 @@ impl Cpu {
             let sel = selectors[seg as usize];
             self.load_segment(seg, sel).map_err(|_| ts(sel))?;
         }
-        Ok(())
-    }
-
-    fn load_task_ldt(&mut self, selector: u16) -> Result<(), Fault> {
-        if selector & !3 == 0 {
-            self.state.ldtr = Segment {
-                selector,
-                ..Segment::default()
-            };
-            return Ok(());
-        }
-        if selector & 4 != 0 {
-            return Err(ts(selector));
-        }
-        let d = self.read_descriptor(selector).map_err(|_| ts(selector))?;
-        if !d.is_system_of(0x2) || !d.is_present() {
-            return Err(ts(selector));
-        }
-        self.state.ldtr = d.segment(selector);
         Ok(())
     }
 

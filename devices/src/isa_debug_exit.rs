@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use emu_core::{Device, DeviceState, PioDevice, RunControl, StateError, StopReason};
+use emu_core::{PioDevice, RunControl, StopReason};
 
-use crate::state::NoState;
+use crate::state::stateless_device;
 
 /// Model name in saved states.
 const KIND: &str = "isa-debug-exit";
@@ -26,18 +26,7 @@ impl IsaDebugExit {
     }
 }
 
-impl Device for IsaDebugExit {
-    fn reset(&mut self) {}
-
-    fn save_state(&self) -> DeviceState {
-        DeviceState::encode(KIND, VERSION, &NoState {})
-    }
-
-    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
-        let NoState {} = state.decode(KIND, VERSION)?;
-        Ok(())
-    }
-}
+stateless_device!(IsaDebugExit, KIND, VERSION);
 
 impl PioDevice for IsaDebugExit {
     fn read(&mut self, _offset: u16, _size: u8) -> u32 {

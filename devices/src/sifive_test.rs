@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use emu_core::{BusFault, Device, DeviceState, MmioDevice, RunControl, StateError, StopReason};
+use emu_core::{BusFault, MmioDevice, RunControl, StopReason};
 
-use crate::state::NoState;
+use crate::state::stateless_device;
 
 /// Size of the register window.
 pub const SIZE: u64 = 0x1000;
@@ -33,19 +33,8 @@ impl SifiveTest {
     }
 }
 
-impl Device for SifiveTest {
-    /// Nothing to reset. A stop already requested is the machine's to handle.
-    fn reset(&mut self) {}
-
-    fn save_state(&self) -> DeviceState {
-        DeviceState::encode(KIND, VERSION, &NoState {})
-    }
-
-    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
-        let NoState {} = state.decode(KIND, VERSION)?;
-        Ok(())
-    }
-}
+// Nothing to reset: a stop already requested is the machine's to handle.
+stateless_device!(SifiveTest, KIND, VERSION);
 
 impl MmioDevice for SifiveTest {
     fn read(&mut self, _offset: u64, _size: u8) -> Result<u64, BusFault> {
@@ -76,6 +65,7 @@ impl MmioDevice for SifiveTest {
 mod tests {
     use super::*;
     use crate::testing::assert_refuses_foreign_states;
+    use emu_core::Device;
 
     fn written(value: u64) -> Option<StopReason> {
         let control = Arc::new(RunControl::new());

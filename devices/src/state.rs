@@ -8,6 +8,30 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct NoState {}
 
+/// The [`emu_core::Device`] of a model whose guest-visible state is nothing
+/// (its host handles act at once): reset does nothing, and a saved state is
+/// the model's kind and version alone.
+macro_rules! stateless_device {
+    ($model:ty, $kind:expr, $version:expr) => {
+        impl emu_core::Device for $model {
+            fn reset(&mut self) {}
+
+            fn save_state(&self) -> emu_core::DeviceState {
+                emu_core::DeviceState::encode($kind, $version, &$crate::state::NoState {})
+            }
+
+            fn restore_state(
+                &mut self,
+                state: &emu_core::DeviceState,
+            ) -> Result<(), emu_core::StateError> {
+                let $crate::state::NoState {} = state.decode($kind, $version)?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use stateless_device;
+
 /// A [`StateError::Invalid`] for model `kind`.
 pub(crate) fn invalid(kind: &str, reason: impl Into<String>) -> StateError {
     StateError::Invalid {

@@ -198,11 +198,12 @@ fn differential(bits: u32, total: usize, seed: u64) -> (usize, usize, usize) {
     (done, instructions, failures)
 }
 
-#[test]
-fn sequences_in_64_bit_code_match_the_host_cpu() {
+/// The suite's run for `bits`-bit code: `TURING_X86_HOST_CASES` sequences
+/// (3,000 by default) from `TURING_X86_HOST_SEED`, none may differ.
+fn check_differential(bits: u32) {
     let total = env_or("TURING_X86_HOST_CASES", 3000) as usize;
     let seed = env_or("TURING_X86_HOST_SEED", 1);
-    let (done, _, failures) = differential(64, total, seed);
+    let (done, _, failures) = differential(bits, total, seed);
     assert_eq!(
         failures, 0,
         "{failures} of {done} sequences differ from the host CPU"
@@ -210,14 +211,13 @@ fn sequences_in_64_bit_code_match_the_host_cpu() {
 }
 
 #[test]
+fn sequences_in_64_bit_code_match_the_host_cpu() {
+    check_differential(64);
+}
+
+#[test]
 fn sequences_in_32_bit_code_match_the_host_cpu() {
-    let total = env_or("TURING_X86_HOST_CASES", 3000) as usize;
-    let seed = env_or("TURING_X86_HOST_SEED", 1);
-    let (done, _, failures) = differential(32, total, seed);
-    assert_eq!(
-        failures, 0,
-        "{failures} of {done} sequences differ from the host CPU"
-    );
+    check_differential(32);
 }
 
 /// Runs one instruction sequence natively and in the interpreter and prints
