@@ -407,6 +407,17 @@ impl Cpu {
         }
     }
 
+    /// What a locked store into RAM owes: decoded code of the page dropped
+    /// here and on other CPUs, data breakpoints told.
+    pub(crate) fn note_locked_write(&mut self, phys: u64, ram_offset: u64, linear: u64, len: u8) {
+        let ram = self.bus.ram().clone();
+        if ram.is_code_page(ram_offset) {
+            ram.note_write(ram_offset, u64::from(len), Some(&self.inbox));
+            self.forget_page(phys / PAGE_SIZE);
+        }
+        self.watch_access(linear, len, true);
+    }
+
     /// Ends the slice after this instruction if a device write asked the
     /// machine to stop.
     pub(crate) fn note_device_stop(&mut self) {
@@ -552,8 +563,8 @@ impl Cpu {
         }
     }
 
-    /// The physical address of `linear` (paging is not modelled yet, so the
-    /// two agree up to the address lines and the A20 gate).
+    /// An address as the address lines and the A20 gate deliver it: the
+    /// linear address with paging off, the walk's result with it on.
     #[inline]
     pub(crate) fn physical(&self, linear: u64) -> u64 {
         linear & self.a20_mask & self.model.physical_mask()

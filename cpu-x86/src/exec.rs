@@ -118,6 +118,11 @@ impl Cpu {
 
     /// Executes one instruction; `self.next_ip` is already past it.
     pub(crate) fn execute(&mut self, i: &Insn) -> Flow {
+        if (i.prefixes & prefix::LOCK != 0 || i.op == Op::Xchg)
+            && let Some(result) = self.locked(i)
+        {
+            return result;
+        }
         let size = i.size;
         let [dst, src, third] = i.operands;
         match i.op {

@@ -6,10 +6,14 @@
 //! Behaviour that differs between generations of the architecture comes from
 //! the [`CpuModel`].
 //!
-//! Today it runs real mode as an 80286 does, checked instruction by
-//! instruction against recorded silicon (the `x86_conformance_286` test).
+//! It runs real mode as an 80286 does, protected mode with segmentation,
+//! gates, tasks and virtual-8086 mode, paging, and long mode; the integer
+//! instruction set, system instructions, and SSE/SSE2. x87 and MMX are not
+//! here yet. Three oracles check it (see the README): recorded 286 silicon,
+//! the host CPU, and self-checking system programs that also run on QEMU.
 #![deny(missing_docs)]
 
+mod atomic;
 mod bitops;
 pub mod cpu;
 pub mod cpuid;

@@ -24,11 +24,13 @@ pub struct CpuModel {
     pub generation: Generation,
     /// Physical address lines (24 on the 286).
     pub address_bits: u8,
-    /// Longest instruction, prefixes included; longer ones raise #UD on the
-    /// 286 (10 bytes) and #GP on later parts (15 bytes).
+    /// Longest instruction, prefixes included (10 bytes on the 286, 15
+    /// later); longer ones raise #GP, as the recorded 286 does too.
     pub max_instruction_len: u8,
     /// Whether an x87 is attached; without one, ESC instructions do nothing
     /// (unless CR0.EM asks for #NM), as on a 286 board with an empty socket.
+    /// (The interpreter has no x87 yet: with one attached, x87 instructions
+    /// raise #UD, and CPUID does not claim an FPU.)
     pub has_fpu: bool,
 }
 
