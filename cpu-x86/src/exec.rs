@@ -767,8 +767,10 @@ impl Cpu {
                     // the faulting access, and the count, when the fault
                     // is recognised.
                     self.step_index(index, i);
-                    if rep {
-                        // REP INS even counts twice.
+                    // REP INS even counts twice; CMPS, whose first access
+                    // is ES:DI, has not counted yet when that one faults.
+                    let counted = !(i.op == Op::Cmps && index == gpr::DI);
+                    if rep && counted {
                         let steps = if i.op == Op::Ins { 2 } else { 1 };
                         let count = self.gpr(gpr::CX, asz).wrapping_sub(steps) & mask(asz);
                         self.set_gpr(gpr::CX, asz, count);
