@@ -4,7 +4,8 @@
 //! in one run; prints times, the interpreter's MIPS and the ratios.
 //!
 //! `cargo xtask bench` runs it; `cargo bench -p benches --bench
-//! x86_interpreter_vs_qemu [-- --runs N]` alone works too.
+//! x86_interpreter_vs_qemu [-- --runs N] [WORKLOAD..]` alone works too (the
+//! named workloads only).
 
 use std::process::Command;
 use std::time::Instant;
@@ -21,8 +22,19 @@ fn main() {
         "{:<14} {:>10} {:>9} {:>9} {:>9} {:>8} {:>10}",
         "workload", "insns (M)", "turing s", "qemu s", "native s", "MIPS", "turing/qemu"
     );
+    // Plain arguments name the workloads to run (all by default).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let chosen: Vec<&str> = X86_WORKLOADS
+        .into_iter()
+        .filter(|w| args.iter().any(|a| a == w))
+        .collect();
+    let workloads = if chosen.is_empty() {
+        X86_WORKLOADS.to_vec()
+    } else {
+        chosen
+    };
     let mut ratios = Vec::new();
-    for name in X86_WORKLOADS {
+    for name in workloads {
         let program = build_x86_workload(name, false);
         let mut best = f64::INFINITY;
         let mut instructions = 0;

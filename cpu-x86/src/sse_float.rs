@@ -272,6 +272,9 @@ impl FloatEnv {
 
     /// `a op b` for the four basic operations.
     pub fn arithmetic(&mut self, op: FloatOp, a: u64, b: u64, w: Width) -> u64 {
+        if let Some(bits) = self.arithmetic_on_host(op, a, b, w) {
+            return bits;
+        }
         if let Some(nan) = self.nan_result(a, b, w) {
             return nan;
         }
@@ -303,6 +306,81 @@ impl FloatEnv {
             status
         };
         self.output(bits, w, status)
+    }
+
+    /// The common case on the host's own floating point: rounding to nearest
+    /// without DAZ, normal (or zero) operands and a normal result, where IEEE
+    /// arithmetic is the same everywhere and the only flag is PE, found
+    /// exactly from the rounding error. Anything else (`None`) goes to the
+    /// software path.
+    fn arithmetic_on_host(&mut self, op: FloatOp, a: u64, b: u64, w: Width) -> Option<u64> {
+        let plain = |v: u64| v & w.exponent_mask() != w.exponent_mask() && !w.is_denormal(v);
+        if self.control & ((3 << mxcsr::RC_SHIFT) | mxcsr::DAZ) != 0 || !plain(a) || !plain(b) {
+            return None;
+        }
+        let (bits, exact) = match w {
+            Width::S => {
+                let (x, y) = (f32::from_bits(a as u32), f32::from_bits(b as u32));
+                let (xd, yd) = (f64::from(x), f64::from(y));
+                let (r, exact) = match op {
+                    FloatOp::Add | FloatOp::Sub => {
+                        let y = if op == FloatOp::Sub { -y } else { y };
+                        let r = x + y;
+                        (r, sum_is_exact_f32(x, y, r))
+                    }
+                    // A product of singles, and a quotient times a single,
+                    // are exact in a double.
+                    FloatOp::Mul => {
+                        let r = x * y;
+                        (r, f64::from(r) == xd * yd)
+                    }
+                    _ => {
+                        let r = x / y;
+                        (r, f64::from(r) * yd == xd)
+                    }
+                };
+                if !r.is_normal() {
+                    return None;
+                }
+                (u64::from(r.to_bits()), exact)
+            }
+            Width::D => {
+                let (x, y) = (f64::from_bits(a), f64::from_bits(b));
+                let (r, exact) = match op {
+                    FloatOp::Add | FloatOp::Sub => {
+                        let y = if op == FloatOp::Sub { -y } else { y };
+                        let r = x + y;
+                        (r, sum_is_exact_f64(x, y, r))
+                    }
+                    // The fused multiply-add gives the rounding error
+                    // exactly (and the remainder of a division).
+                    FloatOp::Mul => {
+                        let r = x * y;
+                        (r, x.mul_add(y, -r) == 0.0)
+                    }
+                    _ => {
+                        let r = x / y;
+                        (r, (-r).mul_add(y, x) == 0.0)
+                    }
+                };
+                // The residuals above are exact only while they stay clear of
+                // the denormal range.
+                let tiny = 2f64.powi(-900);
+                let small = match op {
+                    FloatOp::Mul => r.abs() < tiny,
+                    FloatOp::Div => x.abs() < tiny || r.abs() < tiny,
+                    _ => false,
+                };
+                if !r.is_normal() || small {
+                    return None;
+                }
+                (r.to_bits(), exact)
+            }
+        };
+        if !exact {
+            self.flags |= mxcsr::PE;
+        }
+        Some(bits)
     }
 
     /// MIN and MAX: the second operand unless the first is strictly smaller
@@ -643,6 +721,19 @@ fn tiny_before_denormal_rounding(op: FloatOp, a: u64, b: u64, w: Width, round: R
             v < threshold
         }
     }
+}
+
+/// Whether `s`, the rounded sum of `a` and `b`, is exact: Knuth's TwoSum
+/// error term, exact in round-to-nearest without overflow, is zero.
+fn sum_is_exact_f64(a: f64, b: f64, s: f64) -> bool {
+    let bb = s - a;
+    (a - (s - bb)) + (b - bb) == 0.0
+}
+
+/// [`sum_is_exact_f64`] for singles.
+fn sum_is_exact_f32(a: f32, b: f32, s: f32) -> bool {
+    let bb = s - a;
+    (a - (s - bb)) + (b - bb) == 0.0
 }
 
 /// How `a` compares with `b` (neither a NaN).
