@@ -11,7 +11,8 @@ use std::sync::atomic::Ordering;
 use emu_core::GuestPhysAddr;
 
 use crate::cpu::{Cpu, Fault};
-use crate::decode::{Insn, Op, Operand, prefix};
+use crate::decode::{Insn, Op, Operand};
+use crate::exec::binary;
 use crate::flags::{self, mask};
 use crate::mmu::Access;
 use crate::state::flags::{CF, STATUS, ZF};
@@ -26,7 +27,7 @@ impl Cpu {
         let Operand::Mem(size) = dst else {
             return None;
         };
-        let locked = i.prefixes & prefix::LOCK != 0 || i.op == Op::Xchg;
+        // `execute` calls this for LOCK prefixes and XCHG only.
         let supported = matches!(
             i.op,
             Op::Add
@@ -44,7 +45,7 @@ impl Cpu {
                 | Op::Cmpxchg
                 | Op::Xchg
         );
-        if !locked || !supported {
+        if !supported {
             return None;
         }
         let ea = self.effective_address(i);
@@ -74,17 +75,13 @@ impl Cpu {
         };
         let carry = self.state.rflags & CF != 0;
         let accumulator = self.gpr(gpr::AX, size);
-        let (old, new, status, affected) = loop {
+        let (old, status, affected) = loop {
             let current = u64::from_le(word.load(Ordering::SeqCst));
             let old = (current >> shift) & m;
             let (new, status, affected) = match i.op {
-                Op::Add => with(flags::add(old, operand, false, size), STATUS),
-                Op::Adc => with(flags::add(old, operand, carry, size), STATUS),
-                Op::Sub => with(flags::sub(old, operand, false, size), STATUS),
-                Op::Sbb => with(flags::sub(old, operand, carry, size), STATUS),
-                Op::And => with(flags::logic(old & operand, size), STATUS),
-                Op::Or => with(flags::logic(old | operand, size), STATUS),
-                Op::Xor => with(flags::logic(old ^ operand, size), STATUS),
+                Op::Add | Op::Adc | Op::Sub | Op::Sbb | Op::And | Op::Or | Op::Xor => {
+                    with(binary(i.op, old, operand, carry, size), STATUS)
+                }
                 Op::Inc => with(flags::add(old, 1, false, size), STATUS & !CF),
                 Op::Dec => with(flags::sub(old, 1, false, size), STATUS & !CF),
                 Op::Neg => with(flags::sub(0, old, false, size), STATUS),
@@ -106,7 +103,7 @@ impl Cpu {
                 Ordering::SeqCst,
             );
             if swapped.is_ok() {
-                break (old, new, status, affected);
+                break (old, status, affected);
             }
         };
         // What the instruction leaves in registers and flags.
@@ -122,7 +119,6 @@ impl Cpu {
         self.set_status(status, affected);
         // A locked cycle writes even when the value stays (CMPXCHG that
         // fails): code and watchpoints hear of it either way.
-        let _ = new;
         self.note_locked_write(phys, offset + phys % 8, linear, size);
         Some(Ok(()))
     }

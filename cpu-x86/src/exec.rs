@@ -139,16 +139,7 @@ impl Cpu {
             | Op::Test => {
                 let a = self.read_operand(i, dst)?;
                 let b = self.read_operand(i, src)?;
-                let carry = self.flag(CF);
-                let (r, f) = match i.op {
-                    Op::Add => flags::add(a, b, false, size),
-                    Op::Adc => flags::add(a, b, carry, size),
-                    Op::Sub | Op::Cmp => flags::sub(a, b, false, size),
-                    Op::Sbb => flags::sub(a, b, carry, size),
-                    Op::And | Op::Test => flags::logic(a & b, size),
-                    Op::Or => flags::logic(a | b, size),
-                    _ => flags::logic(a ^ b, size),
-                };
+                let (r, f) = binary(i.op, a, b, self.flag(CF), size);
                 if !matches!(i.op, Op::Cmp | Op::Test) {
                     self.write_operand(i, dst, r)?;
                 }
@@ -221,11 +212,8 @@ impl Cpu {
                     self.set_gpr(gpr::DX, size, r);
                 }
             }
-            Op::Mov => {
-                let v = self.read_operand(i, src)?;
-                self.write_operand(i, dst, v)?;
-            }
-            Op::Movzx => {
+            // MOVZX: the source operand reads zero-extended already.
+            Op::Mov | Op::Movzx => {
                 let v = self.read_operand(i, src)?;
                 self.write_operand(i, dst, v)?;
             }
@@ -876,6 +864,20 @@ impl Cpu {
         }
         self.step_index(gpr::DI, i);
         Ok(())
+    }
+}
+
+/// The two-operand arithmetic and logic operations (ADD … XOR, CMP, TEST)
+/// on `a` and `b`: the result and the new status flags.
+pub(crate) fn binary(op: Op, a: u64, b: u64, carry: bool, size: u8) -> (u64, u64) {
+    match op {
+        Op::Add => flags::add(a, b, false, size),
+        Op::Adc => flags::add(a, b, carry, size),
+        Op::Sub | Op::Cmp => flags::sub(a, b, false, size),
+        Op::Sbb => flags::sub(a, b, carry, size),
+        Op::And | Op::Test => flags::logic(a & b, size),
+        Op::Or => flags::logic(a | b, size),
+        _ => flags::logic(a ^ b, size),
     }
 }
 

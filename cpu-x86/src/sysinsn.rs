@@ -287,7 +287,7 @@ impl Cpu {
         if !d.is_system_of(0x2) {
             return Err(Fault::gp(error));
         }
-        if !d.is_present() {
+        if !d.present() {
             return Err(Fault {
                 vector: crate::cpu::vector::NP,
                 error: Some(error),
@@ -308,7 +308,7 @@ impl Cpu {
         if !(d.is_system_of(0x9) || available16) {
             return Err(Fault::gp(error));
         }
-        if !d.is_present() {
+        if !d.present() {
             return Err(Fault {
                 vector: crate::cpu::vector::NP,
                 error: Some(error),
@@ -611,13 +611,12 @@ impl Cpu {
         let cpl = self.cpl();
         let rpl = (selector & 3) as u8;
         let verdict = found.and_then(|d| {
-            let privileged_ok =
-                d.is_conforming_code() || (d.privilege() >= cpl && d.privilege() >= rpl);
+            let privileged_ok = d.conforming() || (d.dpl() >= cpl && d.dpl() >= rpl);
             let type_ok = match i.op {
-                Op::Lar => d.is_code_or_data() || d.system_kind_in(self.long_mode(), true),
-                Op::Lsl => d.is_code_or_data() || d.system_kind_in(self.long_mode(), false),
-                Op::Verr => d.is_code_or_data() && d.is_readable(),
-                _ => d.is_writable_data(),
+                Op::Lar => !d.is_system() || d.system_kind_in(self.long_mode(), true),
+                Op::Lsl => !d.is_system() || d.system_kind_in(self.long_mode(), false),
+                Op::Verr => !d.is_system() && d.readable(),
+                _ => d.writable(),
             };
             (privileged_ok && type_ok).then_some(d)
         });

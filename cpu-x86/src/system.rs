@@ -56,15 +56,15 @@ impl Descriptor {
         self.access() | ((((self.low >> 52) & 0xf) as u16) << 12)
     }
 
-    fn dpl(&self) -> u8 {
+    pub(crate) fn dpl(&self) -> u8 {
         ((self.access() >> 5) & 3) as u8
     }
 
-    fn present(&self) -> bool {
+    pub(crate) fn present(&self) -> bool {
         self.access() & attrs::P != 0
     }
 
-    fn is_system(&self) -> bool {
+    pub(crate) fn is_system(&self) -> bool {
         self.access() & attrs::S == 0
     }
 
@@ -80,15 +80,15 @@ impl Descriptor {
         !self.is_system() && self.access() & attrs::CODE == 0
     }
 
-    fn conforming(&self) -> bool {
+    pub(crate) fn conforming(&self) -> bool {
         self.is_code() && self.access() & attrs::DC != 0
     }
 
-    fn readable(&self) -> bool {
+    pub(crate) fn readable(&self) -> bool {
         self.is_data() || self.access() & attrs::RW != 0
     }
 
-    fn writable(&self) -> bool {
+    pub(crate) fn writable(&self) -> bool {
         self.is_data() && self.access() & attrs::RW != 0
     }
 
@@ -123,36 +123,6 @@ impl Descriptor {
     /// Whether this is a present-or-not system descriptor of type `t`.
     pub(crate) fn is_system_of(&self, t: u8) -> bool {
         self.is_system() && self.kind() == t
-    }
-
-    /// Whether the descriptor is present.
-    pub(crate) fn is_present(&self) -> bool {
-        self.present()
-    }
-
-    /// Whether it is conforming code.
-    pub(crate) fn is_conforming_code(&self) -> bool {
-        self.conforming()
-    }
-
-    /// Its DPL.
-    pub(crate) fn privilege(&self) -> u8 {
-        self.dpl()
-    }
-
-    /// Whether it is a code or data segment.
-    pub(crate) fn is_code_or_data(&self) -> bool {
-        !self.is_system()
-    }
-
-    /// Whether it is a readable code or data segment.
-    pub(crate) fn is_readable(&self) -> bool {
-        self.readable()
-    }
-
-    /// Whether it is a writable data segment.
-    pub(crate) fn is_writable_data(&self) -> bool {
-        self.writable()
     }
 
     /// Whether LAR (`lar`) or LSL accept this system descriptor type.

@@ -75,7 +75,7 @@ impl Cpu {
                 Fault::gp(u32::from(selector & !3))
             });
         }
-        if !d.is_present() {
+        if !d.present() {
             return Err(Fault {
                 vector: crate::cpu::vector::NP,
                 error: Some(u32::from(selector & !3)),
@@ -176,7 +176,7 @@ impl Cpu {
             return Err(ts(selector));
         }
         let d = self.read_descriptor(selector).map_err(|_| ts(selector))?;
-        if !d.is_code() || !d.is_present() {
+        if !d.is_code() || !d.present() {
             return Err(ts(selector));
         }
         let mut cs = d.segment(selector);
