@@ -232,8 +232,121 @@ pub struct CpuState {
     pub xmm: [u128; 16],
     /// The SSE control and status register.
     pub mxcsr: u32,
+    /// The x87 FPU, whose data registers are also MMX's.
+    pub x87: X87State,
     /// The other model-specific registers.
     pub msr: Msrs,
+}
+
+/// The x87 floating-point unit. Its eight data registers are also the MMX
+/// registers (MM*i* is the significand of physical register *i*).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct X87State {
+    /// The data registers R0–R7 by physical number (ST(*i*) is
+    /// R((TOP + *i*) mod 8)): the 80-bit extended value in bits 0–79,
+    /// significand in 0–63, exponent in 64–78, sign in 79.
+    pub regs: [u128; 8],
+    /// The control word: exception masks, precision and rounding control.
+    pub fcw: u16,
+    /// The status word without TOP: exception flags, stack fault, the condition
+    /// codes C0–C3 and busy; bits 11–13 are kept zero here, TOP is [`X87State::top`].
+    pub fsw: u16,
+    /// The top-of-stack pointer (0–7).
+    pub top: u8,
+    /// Bit *i* set: physical register *i* is in use (FXSAVE's abridged tag
+    /// word). The full two-bit tags follow from the registers' contents.
+    pub used: u8,
+    /// The last non-control instruction's opcode (11 bits).
+    pub fop: u16,
+    /// Its code selector and offset.
+    pub fcs: u16,
+    /// Its instruction pointer.
+    pub fip: u64,
+    /// Its memory operand's selector.
+    pub fds: u16,
+    /// Its memory operand's offset.
+    pub fdp: u64,
+}
+
+/// x87 status word bits ([`X87State::fsw`]).
+pub mod fsw {
+    /// Invalid operation.
+    pub const IE: u16 = 1 << 0;
+    /// Denormal operand.
+    pub const DE: u16 = 1 << 1;
+    /// Divide by zero.
+    pub const ZE: u16 = 1 << 2;
+    /// Overflow.
+    pub const OE: u16 = 1 << 3;
+    /// Underflow.
+    pub const UE: u16 = 1 << 4;
+    /// Precision (inexact).
+    pub const PE: u16 = 1 << 5;
+    /// Stack fault (with IE: C1 tells overflow from underflow).
+    pub const SF: u16 = 1 << 6;
+    /// Exception summary: an unmasked exception is pending.
+    pub const ES: u16 = 1 << 7;
+    /// Condition code C0.
+    pub const C0: u16 = 1 << 8;
+    /// Condition code C1.
+    pub const C1: u16 = 1 << 9;
+    /// Condition code C2.
+    pub const C2: u16 = 1 << 10;
+    /// Where TOP sits in the architectural status word.
+    pub const TOP_SHIFT: u16 = 11;
+    /// Condition code C3.
+    pub const C3: u16 = 1 << 14;
+    /// Busy (mirrors ES).
+    pub const B: u16 = 1 << 15;
+    /// The six exception flags.
+    pub const EXCEPTIONS: u16 = IE | DE | ZE | OE | UE | PE;
+}
+
+impl X87State {
+    /// The state FNINIT leaves: every exception masked, extended precision,
+    /// round to nearest, an empty stack.
+    pub const INIT: X87State = X87State {
+        regs: [0; 8],
+        fcw: 0x037f,
+        fsw: 0,
+        top: 0,
+        used: 0,
+        fop: 0,
+        fcs: 0,
+        fip: 0,
+        fds: 0,
+        fdp: 0,
+    };
+
+    /// The architectural status word, TOP included.
+    pub fn status_word(&self) -> u16 {
+        (self.fsw & !(7 << fsw::TOP_SHIFT)) | (u16::from(self.top) << fsw::TOP_SHIFT)
+    }
+
+    /// Sets the status word, TOP included.
+    pub fn set_status_word(&mut self, word: u16) {
+        self.top = ((word >> fsw::TOP_SHIFT) & 7) as u8;
+        self.fsw = word & !(7 << fsw::TOP_SHIFT);
+    }
+
+    /// MMX register `n`.
+    pub fn mmx(&self, n: usize) -> u64 {
+        self.regs[n] as u64
+    }
+
+    /// Writes MMX register `n` as MMX instructions do: the significand is the
+    /// value, the sign and exponent become all ones.
+    pub fn set_mmx(&mut self, n: usize, value: u64) {
+        self.regs[n] = u128::from(value) | (0xffff << 64);
+    }
+
+    /// What every MMX instruction but EMMS does to the x87 state: TOP becomes 0
+    /// and every register is in use.
+    pub fn enter_mmx(&mut self) {
+        self.top = 0;
+        self.used = 0xff;
+    }
 }
 
 /// Model-specific registers beside EFER.
@@ -294,6 +407,7 @@ impl Default for CpuState {
             cr8: 0,
             xmm: [0; 16],
             mxcsr: 0x1f80,
+            x87: X87State::INIT,
             msr: Msrs {
                 pat: 0x0007_0406_0007_0406,
                 apic_base: 0xfee0_0900,
@@ -374,6 +488,9 @@ impl CpuState {
         state.tr.limit = 0xffff;
         state.tr.attrs = attrs::P | 3;
         state.cr0 = 0x6000_0010;
+        // The x87 at power-up: FCW 0x0040, every register +0 and tagged zero.
+        state.x87.fcw = 0x0040;
+        state.x87.used = 0xff;
         state.dr[6] = 0xffff_0ff0;
         state.dr[7] = 0x400;
         state
