@@ -44,6 +44,8 @@ pub mod vector {
     pub const PF: u8 = 14;
     /// SIMD floating-point exception.
     pub const XM: u8 = 19;
+    /// x87 floating-point error.
+    pub const MF: u8 = 16;
 }
 
 /// An exception an instruction raised: it is delivered with the instruction

@@ -16,6 +16,7 @@ use iced_x86::{
 use crate::model::{CpuModel, Generation};
 use crate::simd::{SimdOp, simd_op};
 use crate::state::SegReg;
+use crate::x87::{X87Op, x87_op};
 
 /// What an instruction does. Operand sizes and forms are in the [`Insn`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +185,9 @@ pub enum Op {
     Clac,
     /// An SSE or SSE2 instruction; its lane width is [`Insn::cond`].
     Simd(SimdOp),
+    /// An x87 instruction; [`Insn::imm`] holds its 11-bit opcode (for FOP)
+    /// and [`Insn::cond`] FCMOV's condition.
+    X87(X87Op),
 }
 
 /// Where an operand lives.
@@ -215,6 +219,8 @@ pub enum Operand {
     Debug(u8),
     /// XMMn.
     Xmm(u8),
+    /// The x87 stack register ST(n).
+    St(u8),
 }
 
 /// No register (for [`Insn::base`] and [`Insn::index`]).
@@ -444,6 +450,9 @@ fn register_operand(reg: Register) -> Option<Operand> {
     if reg.is_xmm() {
         return Some(Operand::Xmm(reg.number() as u8));
     }
+    if reg.is_st() {
+        return Some(Operand::St(reg.number() as u8));
+    }
     if reg.is_cr() {
         return Some(Operand::Control(reg.number() as u8));
     }
@@ -473,6 +482,9 @@ fn operation(instr: &Instruction) -> Op {
         && !string_form
     {
         return Op::Simd(op);
+    }
+    if let Some((op, _)) = x87_op(instr.mnemonic()) {
+        return Op::X87(op);
     }
     match instr.mnemonic() {
         M::Add => Op::Add,
@@ -768,6 +780,13 @@ fn convert(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuModel) 
     };
     if let Op::Simd(_) = insn.op {
         insn.cond = simd_op(instr.mnemonic()).map_or(16, |(_, lane)| lane);
+    }
+    if let Op::X87(_) = insn.op {
+        insn.cond = x87_op(instr.mnemonic()).map_or(0, |(_, cond)| cond);
+        // FOP: the low three bits of the escape opcode and the ModR/M byte.
+        let at = legacy.len();
+        let escape = u64::from(bytes.get(at).copied().unwrap_or(0) & 7);
+        insn.imm = (escape << 8) | u64::from(bytes.get(at + 1).copied().unwrap_or(0));
     }
     insn.seg2 = far_pointer_segment(instr.mnemonic());
     insn.size = operation_size(instr, insn.op, legacy, bits);

@@ -43,7 +43,11 @@ impl Cpu {
             }
             Operand::Imm(_) => i.imm,
             Operand::Imm2(_) => i.imm2,
-            Operand::None | Operand::Control(_) | Operand::Debug(_) | Operand::Xmm(_) => {
+            Operand::None
+            | Operand::Control(_)
+            | Operand::Debug(_)
+            | Operand::Xmm(_)
+            | Operand::St(_) => {
                 return Err(Fault::UD);
             }
         })
@@ -74,7 +78,8 @@ impl Cpu {
             | Operand::None
             | Operand::Control(_)
             | Operand::Debug(_)
-            | Operand::Xmm(_) => return Err(Fault::UD),
+            | Operand::Xmm(_)
+            | Operand::St(_) => return Err(Fault::UD),
         }
         Ok(())
     }
@@ -482,7 +487,11 @@ impl Cpu {
                         error: None,
                     });
                 }
+                if self.model().has_fpu {
+                    self.pending_x87_error()?;
+                }
             }
+            Op::X87(op) => self.x87(i, op)?,
             Op::EscNoFpu => {
                 if self.state.cr0 & (cr0::EM | cr0::TS) != 0 {
                     return Err(Fault {
@@ -892,6 +901,7 @@ fn operand_size(o: Operand) -> u8 {
         Operand::Seg(_) => 2,
         Operand::Control(_) | Operand::Debug(_) => 8,
         Operand::Xmm(_) => 16,
+        Operand::St(_) => 10,
         Operand::None => 0,
     }
 }

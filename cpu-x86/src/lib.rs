@@ -8,7 +8,7 @@
 //!
 //! It runs real mode as an 80286 does, protected mode with segmentation,
 //! gates, tasks and virtual-8086 mode, paging, and long mode; the integer
-//! instruction set, system instructions, and SSE/SSE2. x87 and MMX are not
+//! instruction set, system instructions, the x87 and SSE/SSE2. MMX is not
 //! here yet. Three oracles check it (see the README): recorded 286 silicon,
 //! the host CPU, and self-checking system programs that also run on QEMU.
 #![deny(missing_docs)]
@@ -29,6 +29,8 @@ pub mod state;
 mod sysinsn;
 pub mod system;
 mod task;
+pub mod x87;
+pub mod x87_float;
 
 pub use cpu::{Cpu, Fault, RunExit};
 pub use model::{CpuModel, Generation};

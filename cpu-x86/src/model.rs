@@ -29,8 +29,6 @@ pub struct CpuModel {
     pub max_instruction_len: u8,
     /// Whether an x87 is attached; without one, ESC instructions do nothing
     /// (unless CR0.EM asks for #NM), as on a 286 board with an empty socket.
-    /// (The interpreter has no x87 yet: with one attached, x87 instructions
-    /// raise #UD, and CPUID does not claim an FPU.)
     pub has_fpu: bool,
 }
 

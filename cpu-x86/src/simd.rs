@@ -188,8 +188,11 @@ pub fn simd_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
         M::Unpckhpd => (S::UnpackHighPd, 8),
         M::Ldmxcsr => (S::LdMxcsr, 4),
         M::Stmxcsr => (S::StMxcsr, 4),
-        M::Fxsave | M::Fxsave64 => (S::FxSave, 16),
-        M::Fxrstor | M::Fxrstor64 => (S::FxRstor, 16),
+        // The lane width tells the REX.W forms, with 64-bit x87 pointers.
+        M::Fxsave => (S::FxSave, 16),
+        M::Fxsave64 => (S::FxSave, 8),
+        M::Fxrstor => (S::FxRstor, 16),
+        M::Fxrstor64 => (S::FxRstor, 8),
         _ => return float_op(m),
     })
 }
@@ -782,8 +785,7 @@ impl Cpu {
         Ok(())
     }
 
-    /// FXSAVE: the 512-byte image (x87 control and status words as they are
-    /// at reset, MXCSR, the XMM registers).
+    /// FXSAVE: the 512-byte image (the x87 state, MXCSR, the XMM registers).
     fn fxsave(&mut self, i: &Insn) -> Result<(), Fault> {
         let ea = self.effective_address(i);
         let linear = self.linear(i.seg, ea, 16, crate::mmu::Access::Write)?;
@@ -791,10 +793,9 @@ impl Cpu {
             return Err(Fault::gp(0));
         }
         let at = |k: u64| ea.wrapping_add(k) & mask(i.addr_size);
-        // FCW 0x037F, FSW 0, abridged tag word 0 (all empty).
-        self.write(i.seg, at(0), 2, 0x037f)?;
-        self.write(i.seg, at(2), 2, 0)?;
-        self.write(i.seg, at(4), 2, 0)?;
+        for (offset, size, value) in self.fxsave_x87(i.cond == 8) {
+            self.write(i.seg, at(offset), size, value)?;
+        }
         self.write(i.seg, at(24), 4, u64::from(self.state.mxcsr))?;
         self.write(i.seg, at(28), 4, u64::from(MXCSR_WRITABLE))?;
         let count = if self.code_bits() == 64 { 16 } else { 8 };
@@ -806,7 +807,8 @@ impl Cpu {
         Ok(())
     }
 
-    /// FXRSTOR: MXCSR and the XMM registers from a 512-byte image.
+    /// FXRSTOR: the x87 state, MXCSR and the XMM registers from a 512-byte
+    /// image.
     fn fxrstor(&mut self, i: &Insn) -> Result<(), Fault> {
         let ea = self.effective_address(i);
         let linear = self.linear(i.seg, ea, 16, crate::mmu::Access::Read)?;
@@ -825,6 +827,12 @@ impl Cpu {
             let high = self.read(i.seg, at(168 + 16 * k), 8)?;
             xmm[k as usize] = u128::from(low) | (u128::from(high) << 64);
         }
+        let mut x87 = [0u8; 160];
+        for (k, chunk) in x87.chunks_mut(8).enumerate() {
+            let v = self.read(i.seg, at(8 * k as u64), 8)?;
+            chunk.copy_from_slice(&v.to_le_bytes());
+        }
+        self.fxrstor_x87(&x87, i.cond == 8);
         self.state.xmm = xmm;
         self.state.mxcsr = mxcsr;
         Ok(())
