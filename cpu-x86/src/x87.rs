@@ -523,8 +523,11 @@ impl Cpu {
                             rounded_up: false,
                         },
                         None => {
+                            // The indefinite takes the new top, whatever
+                            // was there.
                             if self.underflow() {
-                                self.fpush(INDEFINITE);
+                                self.state.x87.top = (self.state.x87.top + 7) & 7;
+                                self.set_st(0, INDEFINITE);
                             }
                             return Ok(());
                         }
@@ -642,8 +645,8 @@ impl Cpu {
                 }
             }
             X::Exchange => {
-                let n = match dst {
-                    Operand::St(n) => n,
+                let n = match (dst, src) {
+                    (_, Operand::St(n)) | (Operand::St(n), Operand::None) => n,
                     _ => 1,
                 };
                 let (a, b) = (self.st(0), self.st(n));
@@ -690,9 +693,11 @@ impl Cpu {
                 };
                 let (x, y) = if reverse { (b.value, a) } else { (a, b.value) };
                 let mut out = num::arithmetic(op, x, y, self.state.x87.fcw);
-                out.flags |= b.flags;
-                if b.flags & fsw::IE != 0 && out.flags & fsw::IE == 0 {
-                    out.flags |= fsw::IE;
+                // Loading the memory operand: a signaling NaN is invalid; a
+                // denormal counts unless a NaN decides the result.
+                out.flags |= b.flags & fsw::IE;
+                if !num::is_nan(a) && !num::is_nan(b.value) {
+                    out.flags |= b.flags & fsw::DE;
                 }
                 if self.raise_outcome(&out) {
                     self.set_st(target, out.value);
@@ -706,9 +711,11 @@ impl Cpu {
                 unordered,
                 int,
             } => {
-                let source = match dst {
-                    Operand::None => Operand::St(1),
-                    o => o,
+                // FCOM m, FCOM ST(i), FCOM ST(0), ST(i) and plain FCOM (ST(1)).
+                let source = match (dst, src) {
+                    (_, Operand::St(_)) => src,
+                    (Operand::None, _) => Operand::St(1),
+                    (o, _) => o,
                 };
                 let b = self.x87_source(i, source, int)?;
                 let (relation, flags) = match (self.st(0), b) {
@@ -734,9 +741,12 @@ impl Cpu {
                 };
                 let (relation, flags) = match (self.st(0), self.st(n)) {
                     (Some(a), Some(b)) => num::compare(a, b, !unordered),
-                    _ => (Compared::Unordered, fsw::IE | fsw::SF),
+                    _ => {
+                        self.state.x87.fsw &= !fsw::C1;
+                        (Compared::Unordered, fsw::IE | fsw::SF)
+                    }
                 };
-                self.state.x87.fsw &= !fsw::C1;
+                // C1 stays as it was (an underflow above cleared it).
                 if !self.raise(flags) || flags & (fsw::IE | fsw::DE) == 0 {
                     let bits = match relation {
                         Compared::Greater => 0,
@@ -820,13 +830,13 @@ impl Cpu {
                 let Some(v) = self.st(0) else {
                     if self.underflow() {
                         self.set_st(0, INDEFINITE);
-                        self.fpush(INDEFINITE);
+                        self.state.x87.top = (self.state.x87.top + 7) & 7;
+                        self.set_st(0, INDEFINITE);
                     }
                     return Ok(());
                 };
                 let (exponent, significand) = num::extract(v);
-                if !self.is_empty(7) {
-                    self.fpush(INDEFINITE);
+                if self.overflows_with_two_results() {
                     return Ok(());
                 }
                 if self.raise_outcome(&exponent) {
@@ -836,12 +846,22 @@ impl Cpu {
             }
             X::Remainder { nearest } => {
                 let (Some(a), Some(b)) = (self.st(0), self.st(1)) else {
+                    self.state.x87.fsw &= !fsw::C2;
                     if self.underflow() {
                         self.set_st(0, INDEFINITE);
                     }
                     return Ok(());
                 };
                 let (out, quotient, partial) = num::partial_remainder(a, b, nearest);
+                if out.flags & fsw::IE != 0 || num::is_nan(out.value) {
+                    // No quotient: C0 and C3 stay as they were, C1 and C2
+                    // clear.
+                    self.state.x87.fsw &= !(fsw::C1 | fsw::C2);
+                    if !self.raise(out.flags) {
+                        self.set_st(0, out.value);
+                    }
+                    return Ok(());
+                }
                 self.state.x87.fsw &= !CONDITION;
                 if self.raise_outcome(&out) {
                     self.state.x87.fsw &= !fsw::C1;
@@ -876,8 +896,7 @@ impl Cpu {
                     return Ok(());
                 }
                 self.state.x87.fsw &= !(fsw::C2 | fsw::C1);
-                if !self.is_empty(7) {
-                    self.fpush(INDEFINITE);
+                if self.overflows_with_two_results() {
                     return Ok(());
                 }
                 let fcw = self.state.x87.fcw;
@@ -903,14 +922,13 @@ impl Cpu {
                 };
                 let p = self.st_physical(n);
                 self.state.x87.used &= !(1 << p);
+                self.state.x87.fsw &= !fsw::C1;
                 if pop {
-                    self.state.x87.top = (self.state.x87.top + 1) & 7;
+                    self.fpop();
                 }
             }
             X::Nop => {}
-            X::Init => {
-                self.state.x87 = X87State::INIT;
-            }
+            X::Init => self.initialize_x87(),
             X::ClearExceptions => {
                 self.state.x87.fsw &= !(fsw::EXCEPTIONS | fsw::SF | fsw::ES | fsw::B);
             }
@@ -945,7 +963,7 @@ impl Cpu {
                         (v >> 64) as u64,
                     )?;
                 }
-                self.state.x87 = X87State::INIT;
+                self.initialize_x87();
             }
             X::Restore => {
                 let ea = self.effective_address(i);
@@ -967,7 +985,6 @@ impl Cpu {
                 let Operand::St(n) = src else {
                     return Err(Fault::UD);
                 };
-                self.state.x87.fsw &= !fsw::C1;
                 match (self.st(0), self.st(n)) {
                     (Some(_), Some(v)) => {
                         if self.condition(i.cond) {
@@ -983,6 +1000,33 @@ impl Cpu {
             }
         }
         Ok(())
+    }
+
+    /// For the instructions that replace ST(0) and push a second result
+    /// (FXTRACT, FSINCOS, FPTAN): when the stack is full, a stack overflow
+    /// whose masked response makes both results the indefinite. True when
+    /// that happened.
+    fn overflows_with_two_results(&mut self) -> bool {
+        if self.is_empty(7) {
+            return false;
+        }
+        self.state.x87.fsw |= fsw::C1;
+        if !self.raise(fsw::IE | fsw::SF) {
+            self.set_st(0, INDEFINITE);
+            self.state.x87.top = (self.state.x87.top + 7) & 7;
+            self.set_st(0, INDEFINITE);
+        }
+        true
+    }
+
+    /// FNINIT: the control, status and tag words as at FNINIT, the
+    /// registers' contents kept.
+    fn initialize_x87(&mut self) {
+        let regs = self.state.x87.regs;
+        self.state.x87 = X87State {
+            regs,
+            ..X87State::INIT
+        };
     }
 
     /// A one-operand instruction on ST(0).
@@ -1039,8 +1083,7 @@ impl Cpu {
             self.state.x87.fsw &= !fsw::C2;
         }
         let out = num::transcendental(f, x, 0, fcw);
-        if f == Transcendental::Tan && !self.is_empty(7) {
-            self.fpush(INDEFINITE);
+        if f == Transcendental::Tan && self.overflows_with_two_results() {
             return Ok(());
         }
         if self.raise_outcome(&out) {

@@ -117,7 +117,8 @@ pub fn negate(v: u128) -> u128 {
     (v ^ SIGN) & ((1 << 80) - 1)
 }
 
-fn is_nan(v: u128) -> bool {
+/// Whether `v` is a NaN (quiet or signaling).
+pub fn is_nan(v: u128) -> bool {
     matches!(classify(v), Class::QuietNan | Class::SignalingNan)
 }
 
@@ -205,16 +206,27 @@ fn to_quad(v: u128) -> Quad {
     x.convert_r(Round::NearestTiesToEven, &mut loses).value
 }
 
-/// The NaN an operation on `a` and `b` gives when either is a NaN: of two,
-/// the one with the larger significand (the first on a tie), quieted; a
-/// signaling NaN raises IE.
+/// The NaN an operation on `a` and `b` gives when either is a NaN: a quiet
+/// one over a signaling one, else the one with the larger significand (the
+/// positive one on a tie), quieted; a signaling NaN raises IE.
 fn nan_operands(a: u128, b: u128) -> Option<Outcome> {
     let (na, nb) = (is_nan(a), is_nan(b));
     if !na && !nb {
         return None;
     }
     let signaling = classify(a) == Class::SignalingNan || classify(b) == Class::SignalingNan;
+    let (qa, qb) = (
+        classify(a) == Class::QuietNan,
+        classify(b) == Class::QuietNan,
+    );
     let pick = match (na, nb) {
+        (true, true) if qa != qb => {
+            if qa {
+                a
+            } else {
+                b
+            }
+        }
         (true, true) => {
             let (sa, sb) = (significand(a) | QUIET_BIT, significand(b) | QUIET_BIT);
             match sa.cmp(&sb) {
@@ -321,9 +333,15 @@ fn largest(precision: u16) -> u128 {
 /// exact result overflowed.
 fn odd(r: rustc_apfloat::StatusAnd<Quad>) -> (Quad, bool, bool) {
     let inexact = r.status.contains(Status::INEXACT);
-    let overflowed = r.status.contains(Status::OVERFLOW);
+    // Rounding toward zero stops at the largest finite value without always
+    // calling it overflow; no quotient, product or sum of 64-bit
+    // significands lands exactly there, so it means overflow.
+    let overflowed =
+        r.status.contains(Status::OVERFLOW) || (inexact && r.value.abs() == Quad::largest());
     let mut v = r.value;
-    if inexact && v.is_finite_non_zero() {
+    if inexact && v.is_finite() {
+        // A zero that lost bits becomes the smallest denormal, still tiny
+        // and inexact.
         v = Quad::from_bits(v.to_bits() | 1);
     }
     (v, inexact, overflowed)
@@ -373,12 +391,16 @@ pub fn arithmetic(op: Arith, a: u128, b: u128, fcw: u16) -> Outcome {
         Arith::Div => x.div_r(y, round),
     };
     let (mut q, inexact, overflowed) = odd(exact);
-    // An exact zero sum of opposite values is −0 only when rounding down.
-    if q.is_zero() && matches!(op, Arith::Add | Arith::Sub) && !zero(ca) | !zero(cb) {
-        let down = rounding(fcw) == Round::TowardNegative;
-        if q.is_negative() != down && !(zero(ca) && zero(cb)) {
-            q = -q;
-        }
+    // An exact zero's sign depends on the rounding mode (x − x is −0 when
+    // rounding down): redo it in the real mode, which is exact.
+    if q.is_zero() {
+        let round = rounding(fcw);
+        q = match op {
+            Arith::Add => x.add_r(y, round).value,
+            Arith::Sub => x.sub_r(y, round).value,
+            Arith::Mul => x.mul_r(y, round).value,
+            Arith::Div => x.div_r(y, round).value,
+        };
     }
     let mut out = round_to_control(q, inexact, overflowed, fcw);
     out.flags |= denormal;
@@ -551,7 +573,8 @@ pub fn to_memory_float(v: u128, bytes: u8, fcw: u16) -> (u64, u16, bool) {
         }
         _ => {}
     }
-    let denormal = denormal_flag(&[v]);
+    // Stores do not report denormal operands.
+    let denormal = 0;
     let q = to_quad(v);
     let round = rounding(fcw);
     let mut loses = false;
@@ -607,7 +630,8 @@ pub fn to_int(v: u128, bytes: u8, fcw: u16, truncate: bool) -> (u64, u16, bool) 
         }
         _ => {}
     }
-    let denormal = denormal_flag(&[v]);
+    // Integer stores do not report denormal operands.
+    let denormal = 0;
     let round = if truncate {
         Round::TowardZero
     } else {

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | 0x0000 | code: (native only) a prologue loading the registers, the body, an epilogue storing them |
 //! | 0x1000 | register blocks in and out, the host stack pointer |
+//! | 0x1800 | FXSAVE images: the x87 state in and out, the host's own |
 //! | 0x2000 | 256 data bytes that memory operands address through RBX |
 //! | 0x3000 | the stack (RSP starts at 0x3800) |
 //!
@@ -18,6 +19,7 @@
 
 use cpu_x86::simd::SimdOp;
 use cpu_x86::sse_float::FloatOp;
+use cpu_x86::x87::X87Op;
 use iced_x86::{
     Decoder, DecoderOptions, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind,
     Register, RflagsBits,
@@ -35,6 +37,11 @@ const SAVED_MXCSR: u64 = STATE + 0x408;
 /// Far pointers (offset, selector) into 32-bit code and back to 64-bit code.
 const FAR_TO_32: u64 = STATE + 0x410;
 const FAR_TO_64: u64 = STATE + 0x418;
+/// FXSAVE images: the case's x87 state going in (loaded first, so the XMM
+/// registers and MXCSR loaded after it win), coming out, and the host's.
+const FX_IN: u64 = REGION + 0x1800;
+const FX_OUT: u64 = REGION + 0x1a00;
+const FX_SAVED: u64 = REGION + 0x1c00;
 /// Linux's user code selectors: 32-bit and 64-bit; its user data selector.
 const USER32_CS: u16 = 0x23;
 const USER64_CS: u16 = 0x33;
@@ -70,6 +77,50 @@ pub struct Registers {
     pub mxcsr: u32,
     /// XMM0 … XMM15.
     pub xmm: [u128; 16],
+    /// The x87 state.
+    pub x87: X87Registers,
+}
+
+/// The x87 state as FXSAVE lays it out (the pointers to the last
+/// instruction left out: they name host addresses).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct X87Registers {
+    /// The control word.
+    pub fcw: u16,
+    /// The status word, TOP included.
+    pub fsw: u16,
+    /// The abridged tag word: bit i set when physical register i is in use.
+    pub tags: u8,
+    /// ST(0) … ST(7), 80 bits each.
+    pub st: [u128; 8],
+}
+
+impl X87Registers {
+    /// Writes these into the first 160 bytes of an FXSAVE image.
+    fn store(&self, out: &mut [u8]) {
+        out[0..2].copy_from_slice(&self.fcw.to_le_bytes());
+        out[2..4].copy_from_slice(&self.fsw.to_le_bytes());
+        out[4] = self.tags;
+        for (k, v) in self.st.iter().enumerate() {
+            out[32 + 16 * k..][..10].copy_from_slice(&v.to_le_bytes()[..10]);
+        }
+    }
+
+    /// Reads them from an FXSAVE image.
+    fn load(image: &[u8]) -> X87Registers {
+        let mut x87 = X87Registers {
+            fcw: u16::from_le_bytes([image[0], image[1]]),
+            fsw: u16::from_le_bytes([image[2], image[3]]),
+            tags: image[4],
+            st: [0; 8],
+        };
+        for (k, v) in x87.st.iter_mut().enumerate() {
+            let mut bytes = [0u8; 16];
+            bytes[..10].copy_from_slice(&image[32 + 16 * k..][..10]);
+            *v = u128::from_le_bytes(bytes);
+        }
+        x87
+    }
 }
 
 impl Registers {
@@ -213,6 +264,65 @@ fn edgy_double(rng: &mut Rng) -> u64 {
     }
 }
 
+/// An 80-bit value drawn towards the cases the x87 treats specially.
+fn edgy_extended(rng: &mut Rng) -> u128 {
+    let sign = u128::from(rng.below(2) == 1) << 79;
+    let integer = 1u64 << 63;
+    let (exp, significand): (u128, u64) = match rng.below(14) {
+        0 => (0, 0),
+        1 => (0x7fff, integer),
+        2 => (0x7fff, integer | (1 << 62) | (rng.bits() >> 2)),
+        3 => (0x7fff, integer | (rng.bits() >> 2).max(1)),
+        4 => (0, rng.bits() >> 1),
+        5 => (0x3fff, integer),
+        6 => (
+            0x3fff + rng.below(64) as u128,
+            integer | (rng.bits() >> (1 + rng.below(63))),
+        ),
+        7 => (0x3fbf + rng.below(64) as u128, integer | (rng.bits() >> 1)),
+        8 => (1, integer | (rng.bits() >> 1)),
+        9 => (0x7ffe, integer | (rng.bits() >> 1)),
+        10 => {
+            // A double widened exactly.
+            let d = f64::from_bits(edgy_double(rng));
+            if d.is_finite() && d != 0.0 && !d.is_subnormal() {
+                let bits = d.to_bits();
+                let e = ((bits >> 52) & 0x7ff) as u128 + 0x3fff - 0x3ff;
+                (e, integer | ((bits & ((1 << 52) - 1)) << 11))
+            } else {
+                (0x4000, integer)
+            }
+        }
+        11 => (
+            0x3ffe + rng.below(4) as u128,
+            integer | (rng.below(1 << 20) << 43),
+        ),
+        12 => (0x403e, integer | (rng.bits() >> 1)),
+        _ => (1 + rng.below(0x7ffd) as u128, integer | (rng.bits() >> 1)),
+    };
+    sign | (exp << 64) | u128::from(significand)
+}
+
+/// An x87 state to start from: any TOP, registers in use or not with edgy
+/// values, flags already raised or not, any rounding and precision
+/// control, every exception masked (a native trap would end the run).
+fn edgy_x87(rng: &mut Rng) -> X87Registers {
+    let precision = [0u16, 2, 3, 3][rng.below(4) as usize];
+    let fcw = 0x7f | (precision << 8) | ((rng.below(4) as u16) << 10);
+    let top = rng.below(8) as u16;
+    let fsw = (rng.bits() as u16 & 0x477f & !0x80) | (top << 11);
+    let tags = match rng.below(4) {
+        0 => 0,
+        1 => 0xff,
+        _ => rng.bits() as u8,
+    };
+    let mut st = [0u128; 8];
+    for v in st.iter_mut() {
+        *v = edgy_extended(rng);
+    }
+    X87Registers { fcw, fsw, tags, st }
+}
+
 /// Whether the instruction is one the generator may use.
 fn allowed(instr: &Instruction) -> bool {
     use Mnemonic as M;
@@ -285,6 +395,23 @@ fn allowed(instr: &Instruction) -> bool {
         let name = format!("{:?}", instr.mnemonic());
         name.starts_with("Set") || name.starts_with("Cmov")
     } || matches!(
+        cpu_x86::x87::x87_op(instr.mnemonic()),
+        Some((op, _)) if !matches!(
+            op,
+            // They load control words that may unmask exceptions, or store
+            // the last instruction's host address.
+            X87Op::LoadControl
+                | X87Op::LoadEnvironment
+                | X87Op::Restore
+                | X87Op::StoreEnvironment
+                | X87Op::Save
+                // Undefined for digits above 9.
+                | X87Op::LoadBcd
+                // 53 bits here, 64 on silicon (see x87_float).
+                | X87Op::Transcendental(_)
+                | X87Op::SinCos
+        )
+    ) || matches!(
         cpu_x86::simd::simd_op(instr.mnemonic()),
         Some((op, _)) if !matches!(
             op,
@@ -456,6 +583,18 @@ const OPCODES: &[&[u8]] = &[
 ];
 
 /// SSE and SSE2 opcodes: the mandatory prefix, then 0F and the opcode.
+/// The x87 escape opcodes; the ModR/M byte picks the instruction.
+const X87_OPCODES: &[&[u8]] = &[
+    &[0xd8],
+    &[0xd9],
+    &[0xda],
+    &[0xdb],
+    &[0xdc],
+    &[0xdd],
+    &[0xde],
+    &[0xdf],
+];
+
 const SSE_OPCODES: &[&[u8]] = &[
     &[0x66, 0x0f, 0x60],
     &[0x66, 0x0f, 0x61],
@@ -783,7 +922,9 @@ pub fn generate(rng: &mut Rng, max_len: usize, bits: u32) -> Case {
         if rng.below(5) == 0 {
             bytes.push(0x66);
         }
-        let opcode = if rng.below(3) == 0 {
+        let opcode = if rng.below(4) == 0 {
+            X87_OPCODES[rng.below(X87_OPCODES.len() as u64) as usize]
+        } else if rng.below(3) == 0 {
             SSE_OPCODES[rng.below(SSE_OPCODES.len() as u64) as usize]
         } else {
             OPCODES[rng.below(OPCODES.len() as u64) as usize]
@@ -841,7 +982,17 @@ pub fn generate(rng: &mut Rng, max_len: usize, bits: u32) -> Case {
             _ => u128::from(edgy_double(rng)) | (u128::from(edgy_double(rng)) << 64),
         };
     }
-    let data = (0..DATA_LEN).map(|_| rng.edgy() as u8).collect();
+    initial.x87 = edgy_x87(rng);
+    let mut data: Vec<u8> = (0..DATA_LEN).map(|_| rng.edgy() as u8).collect();
+    // Some float-shaped data for the x87's memory operands.
+    for _ in 0..4 {
+        let at = rng.below((DATA_LEN - 16) as u64) as usize;
+        match rng.below(3) {
+            0 => data[at..at + 4].copy_from_slice(&edgy_single(rng).to_le_bytes()),
+            1 => data[at..at + 8].copy_from_slice(&edgy_double(rng).to_le_bytes()),
+            _ => data[at..at + 10].copy_from_slice(&edgy_extended(rng).to_le_bytes()[..10]),
+        }
+    }
     let stack = (0..(STACK_HIGH - STACK_LOW))
         .map(|_| rng.bits() as u8)
         .collect();
@@ -909,6 +1060,9 @@ fn native_code(case: &Case) -> (Vec<u8>, usize, usize) {
     e.code
         .extend_from_slice(&[0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57]);
     e.store(RSP, SAVED_RSP);
+    // fxsave [host's]; fxrstor [case's]
+    e.rip_relative(&[0x0f, 0xae, 0x05], FX_SAVED, 0);
+    e.rip_relative(&[0x0f, 0xae, 0x0d], FX_IN, 0);
     // stmxcsr [saved]; ldmxcsr [in]; movdqu xmmN, [in]
     e.rip_relative(&[0x0f, 0xae, 0x1d], SAVED_MXCSR, 0);
     e.rip_relative(&[0x0f, 0xae, 0x15], IN + MXCSR_AT, 0);
@@ -935,6 +1089,7 @@ fn native_code(case: &Case) -> (Vec<u8>, usize, usize) {
         for reg in 0..16 {
             e.store(reg, OUT + 8 * reg as u64);
         }
+        e.rip_relative(&[0x0f, 0xae, 0x05], FX_OUT, 0);
         // pushfq; pop qword [rip+flags]; cld
         e.code.push(0x9c);
         e.rip_relative(&[0x8f, 0x05], OUT + FLAGS_AT, 0);
@@ -943,6 +1098,7 @@ fn native_code(case: &Case) -> (Vec<u8>, usize, usize) {
             e.xmm(0x7f, n, OUT + XMM_AT + 16 * u64::from(n));
         }
         e.rip_relative(&[0x0f, 0xae, 0x1d], OUT + MXCSR_AT, 0);
+        e.rip_relative(&[0x0f, 0xae, 0x0d], FX_SAVED, 0);
         e.rip_relative(&[0x0f, 0xae, 0x15], SAVED_MXCSR, 0);
         e.load(RSP, SAVED_RSP);
         e.code.extend_from_slice(&[
@@ -962,6 +1118,7 @@ fn native_code(case: &Case) -> (Vec<u8>, usize, usize) {
     for reg in 0..8u8 {
         absolute(&mut e, &[0x89, (reg << 3) | 5], OUT + 8 * u64::from(reg));
     }
+    absolute(&mut e, &[0x0f, 0xae, 0x05], FX_OUT);
     // pushfd; pop dword [flags]; cld
     e.code.push(0x9c);
     absolute(&mut e, &[0x8f, 0x05], OUT + FLAGS_AT);
@@ -980,6 +1137,7 @@ fn native_code(case: &Case) -> (Vec<u8>, usize, usize) {
     // xor eax, eax; mov ds, eax; mov es, eax
     e.code
         .extend_from_slice(&[0x31, 0xc0, 0x8e, 0xd8, 0x8e, 0xc0]);
+    e.rip_relative(&[0x0f, 0xae, 0x0d], FX_SAVED, 0);
     e.rip_relative(&[0x0f, 0xae, 0x15], SAVED_MXCSR, 0);
     e.load(RSP, SAVED_RSP);
     e.code.extend_from_slice(&[
@@ -999,6 +1157,8 @@ pub fn region_image(case: &Case) -> (Vec<u8>, usize) {
         image[at(slot) + 4..][..2].copy_from_slice(&selector.to_le_bytes());
     }
     case.initial.store(&mut image[at(IN)..at(IN) + BLOCK_LEN]);
+    case.initial.x87.store(&mut image[at(FX_IN)..]);
+    image[at(FX_IN) + 24..][..4].copy_from_slice(&case.initial.mxcsr.to_le_bytes());
     image[at(DATA)..][..DATA_LEN].copy_from_slice(&case.data);
     image[at(STACK_LOW)..at(STACK_HIGH)].copy_from_slice(&case.stack);
     // The native prologue loads RFLAGS through the stack slot below the top.
@@ -1070,7 +1230,8 @@ pub fn run_native(cases: &[Case]) -> Result<Vec<Outcome>, NativeError> {
         for k in 0..cases.len() {
             // SAFETY: inside the shared mapping, which the child filled.
             let bytes = unsafe { std::slice::from_raw_parts(shared.add(8 + k * slot), slot) };
-            let regs = Registers::load(&bytes[REGION_SIZE..]);
+            let mut regs = Registers::load(&bytes[REGION_SIZE..]);
+            regs.x87 = X87Registers::load(&bytes[(FX_OUT - REGION) as usize..]);
             outcomes.push(outcome_of(&bytes[..REGION_SIZE], regs));
         }
         Ok(outcomes)

@@ -16,7 +16,7 @@ use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl};
 use iced_x86::{Decoder, DecoderOptions, Formatter, NasmFormatter};
 use tests::x86_host::{
     COMPARED_FLAGS, Case, NativeError, Outcome, REGION, REGION_SIZE, Registers, Rng, STACK_LOW,
-    generate, host_is_intel, outcome_of, region_image, run_native,
+    X87Registers, generate, host_is_intel, outcome_of, region_image, run_native,
 };
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -43,6 +43,14 @@ fn emulate(case: &Case) -> Result<Outcome, String> {
     cpu.state.rflags = case.initial.rflags;
     cpu.state.xmm = case.initial.xmm;
     cpu.state.mxcsr = case.initial.mxcsr;
+    let x87 = &case.initial.x87;
+    cpu.state.x87.fcw = x87.fcw;
+    cpu.state.x87.set_status_word(x87.fsw);
+    cpu.state.x87.used = x87.tags;
+    let top = usize::from(cpu.state.x87.top);
+    for (k, v) in x87.st.iter().enumerate() {
+        cpu.state.x87.regs[(top + k) & 7] = *v;
+    }
     let start = REGION + body as u64;
     let end = start + case.body.len() as u64;
     cpu.state.rip = start;
@@ -55,6 +63,7 @@ fn emulate(case: &Case) -> Result<Outcome, String> {
                 rflags: cpu.state.rflags,
                 mxcsr: cpu.state.mxcsr,
                 xmm: cpu.state.xmm,
+                x87: x87_registers(&cpu.state.x87),
             };
             return Ok(outcome_of(&after, regs));
         }
@@ -67,6 +76,17 @@ fn emulate(case: &Case) -> Result<Outcome, String> {
         }
     }
     Err("the interpreter did not reach the end".into())
+}
+
+/// The x87 state as the harness compares it (ST order, as FXSAVE has it).
+fn x87_registers(x87: &cpu_x86::state::X87State) -> X87Registers {
+    let top = usize::from(x87.top);
+    X87Registers {
+        fcw: x87.fcw,
+        fsw: x87.status_word(),
+        tags: x87.used,
+        st: std::array::from_fn(|k| x87.regs[(top + k) & 7]),
+    }
 }
 
 fn disassemble(bytes: &[u8], bits: u32) -> String {
@@ -113,6 +133,19 @@ fn compare(case: &Case, native: &Outcome, ours: &Outcome, intel: bool) -> Vec<St
                 "xmm{i} {:#034x} want {:#034x}",
                 ours.regs.xmm[i], native.regs.xmm[i]
             ));
+        }
+    }
+    let (a, b) = (&ours.regs.x87, &native.regs.x87);
+    if (a.fcw, a.fsw, a.tags) != (b.fcw, b.fsw, b.tags) {
+        diffs.push(format!(
+            "x87 fcw {:#06x} fsw {:#06x} tags {:#04x} want fcw {:#06x} fsw {:#06x} tags {:#04x}",
+            a.fcw, a.fsw, a.tags, b.fcw, b.fsw, b.tags
+        ));
+    }
+    for k in 0..8 {
+        // Empty registers keep their contents too, so they are compared.
+        if a.st[k] != b.st[k] {
+            diffs.push(format!("st{k} {:#022x} want {:#022x}", a.st[k], b.st[k]));
         }
     }
     if native.regs.mxcsr != ours.regs.mxcsr {
