@@ -276,10 +276,13 @@ fn edgy_extended(rng: &mut Rng) -> u128 {
         4 => (0, rng.bits() >> 1),
         5 => (0x3fff, integer),
         6 => (
-            0x3fff + rng.below(64) as u128,
+            0x3fff + u128::from(rng.below(64)),
             integer | (rng.bits() >> (1 + rng.below(63))),
         ),
-        7 => (0x3fbf + rng.below(64) as u128, integer | (rng.bits() >> 1)),
+        7 => (
+            0x3fbf + u128::from(rng.below(64)),
+            integer | (rng.bits() >> 1),
+        ),
         8 => (1, integer | (rng.bits() >> 1)),
         9 => (0x7ffe, integer | (rng.bits() >> 1)),
         10 => {
@@ -287,18 +290,21 @@ fn edgy_extended(rng: &mut Rng) -> u128 {
             let d = f64::from_bits(edgy_double(rng));
             if d.is_finite() && d != 0.0 && !d.is_subnormal() {
                 let bits = d.to_bits();
-                let e = ((bits >> 52) & 0x7ff) as u128 + 0x3fff - 0x3ff;
+                let e = u128::from((bits >> 52) & 0x7ff) + 0x3fff - 0x3ff;
                 (e, integer | ((bits & ((1 << 52) - 1)) << 11))
             } else {
                 (0x4000, integer)
             }
         }
         11 => (
-            0x3ffe + rng.below(4) as u128,
+            0x3ffe + u128::from(rng.below(4)),
             integer | (rng.below(1 << 20) << 43),
         ),
         12 => (0x403e, integer | (rng.bits() >> 1)),
-        _ => (1 + rng.below(0x7ffd) as u128, integer | (rng.bits() >> 1)),
+        _ => (
+            1 + u128::from(rng.below(0x7ffd)),
+            integer | (rng.bits() >> 1),
+        ),
     };
     sign | (exp << 64) | u128::from(significand)
 }
