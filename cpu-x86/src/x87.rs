@@ -532,7 +532,16 @@ impl Cpu {
                             return Ok(());
                         }
                     },
-                    Operand::Mem(bytes) => self.load_float(i, bytes)?,
+                    Operand::Mem(bytes) => {
+                        let mut loaded = self.load_float(i, bytes)?;
+                        // A signaling single or double is quieted on the way
+                        // in (an extended one is loaded as it is).
+                        if bytes != 10 && num::classify(loaded.value) == Class::SignalingNan {
+                            loaded.value = num::quiet(loaded.value);
+                            loaded.flags |= fsw::IE;
+                        }
+                        loaded
+                    }
                     _ => return Err(Fault::UD),
                 };
                 // A full stack is an overflow whatever the value.
@@ -632,13 +641,16 @@ impl Cpu {
                 self.fpush(num::from_bcd(raw));
             }
             X::StoreBcd => {
-                let (bits, flags) = match self.st(0) {
+                let (bits, flags, rounded_up) = match self.st(0) {
                     Some(v) => num::to_bcd(v, self.state.x87.fcw),
-                    None => (0xffff_c000_0000_0000_0000, fsw::IE | fsw::SF),
+                    None => (0xffff_c000_0000_0000_0000, fsw::IE | fsw::SF, false),
                 };
                 let ea = self.effective_address(i);
                 self.linear(i.seg, ea, 10, crate::mmu::Access::Write)?;
                 self.state.x87.fsw &= !fsw::C1;
+                if rounded_up {
+                    self.state.x87.fsw |= fsw::C1;
+                }
                 if !self.raise(flags) || flags & fsw::IE == 0 {
                     self.write_wide(i, 10, bits)?;
                     self.fpop();
@@ -696,7 +708,7 @@ impl Cpu {
                 // Loading the memory operand: a signaling NaN is invalid; a
                 // denormal counts unless a NaN decides the result.
                 out.flags |= b.flags & fsw::IE;
-                if !num::is_nan(a) && !num::is_nan(b.value) {
+                if !num::is_nan(a) && !num::is_nan(b.value) && out.flags & fsw::ZE == 0 {
                     out.flags |= b.flags & fsw::DE;
                 }
                 if self.raise_outcome(&out) {
@@ -721,7 +733,8 @@ impl Cpu {
                 let (relation, flags) = match (self.st(0), b) {
                     (Some(a), Some(b)) => {
                         let (r, f) = num::compare(a, b.value, !unordered);
-                        (r, f | b.flags & fsw::DE | b.flags & fsw::IE)
+                        let nan = num::is_nan(a) || num::is_nan(b.value);
+                        (r, f | if nan { 0 } else { b.flags & fsw::DE })
                     }
                     _ => (Compared::Unordered, fsw::IE | fsw::SF),
                 };

@@ -122,7 +122,8 @@ pub fn is_nan(v: u128) -> bool {
     matches!(classify(v), Class::QuietNan | Class::SignalingNan)
 }
 
-fn quiet(v: u128) -> u128 {
+/// `v` with its quiet bit set.
+pub fn quiet(v: u128) -> u128 {
     v | u128::from(QUIET_BIT)
 }
 
@@ -374,11 +375,12 @@ pub fn arithmetic(op: Arith, a: u128, b: u128, fcw: u16) -> Outcome {
     }
     let denormal = denormal_flag(&[a, b]);
     if op == Arith::Div && zero(cb) && !infinite(ca) {
+        // A denormal dividend goes unreported beside the zero divisor.
         return Outcome {
             value: EXP_MASK
                 | u128::from(INTEGER_BIT)
                 | if negative(a) != negative(b) { SIGN } else { 0 },
-            flags: fsw::ZE | denormal,
+            flags: fsw::ZE,
             rounded_up: false,
         };
     }
@@ -434,26 +436,33 @@ pub fn sqrt(v: u128, fcw: u16) -> Outcome {
         radicand >>= 1;
         e += 1;
     }
-    let (root, rest) = isqrt_with_remainder(radicand);
-    // root = floor(sqrt(radicand)): 64 significant bits with the radicand's
-    // top bit at 127 or 126; the remainder tells whether it is exact.
-    let mut bits = u128::from(root) << 49;
+    // Four more digit pairs of zeros give a root of 67 or 68 bits: more
+    // than the 66 rounding to odd needs for a 64-bit result.
+    const EXTRA: i32 = 4;
+    let (root, rest) = isqrt_with_remainder(radicand, EXTRA as u32);
+    let mut bits = root;
     if rest != 0 {
         bits |= 1;
     }
-    // Build the binary128 value root × 2^(e/2) exactly, rounded to odd.
-    let q = Quad::from_u128(bits).value.scalbn(e / 2 - 49);
+    // The binary128 value root × 2^(e/2 − EXTRA), exact and rounded to odd.
+    let q = Quad::from_u128(bits).value.scalbn(e / 2 - EXTRA);
     let mut out = round_to_control(q, rest != 0, false, fcw);
     out.flags |= denormal;
     out
 }
 
-/// The integer square root of `n` and its remainder `n − root²`.
-fn isqrt_with_remainder(n: u128) -> (u64, u128) {
+/// The integer square root of `n × 4^extra` and its remainder, digit by
+/// digit (the remainder stays below twice the root, so it fits).
+fn isqrt_with_remainder(n: u128, extra: u32) -> (u128, u128) {
     let mut root = 0u128;
     let mut rest = 0u128;
-    for k in (0..64).rev() {
-        rest = (rest << 2) | ((n >> (2 * k)) & 3);
+    for k in (0..64 + extra).rev() {
+        let pair = if k >= extra {
+            (n >> (2 * (k - extra))) & 3
+        } else {
+            0
+        };
+        rest = (rest << 2) | pair;
         let trial = (root << 2) | 1;
         root <<= 1;
         if rest >= trial {
@@ -461,7 +470,7 @@ fn isqrt_with_remainder(n: u128) -> (u64, u128) {
             root |= 1;
         }
     }
-    (root as u64, rest)
+    (root, rest)
 }
 
 /// The result of comparing two values.
@@ -502,7 +511,9 @@ pub fn compare(a: u128, b: u128, quiet_nans_signal: bool) -> (Compared, u16) {
     (relation, flags)
 }
 
-/// A single (`bytes` 4) or double (8) from memory as an extended value.
+/// A single (`bytes` 4) or double (8) from memory as an extended value. A
+/// NaN keeps its quiet bit (so a signaling one is still seen as such by the
+/// operation using it); a denormal raises DE.
 pub fn from_memory_float(bits: u64, bytes: u8) -> Outcome {
     let mut loses = false;
     let (value, denormal) = if bytes == 4 {
@@ -510,7 +521,7 @@ pub fn from_memory_float(bits: u64, bytes: u8) -> Outcome {
         let r: F80 = if x.is_nan() {
             return Outcome {
                 value: nan_widened(bits, 23, 31),
-                flags: if x.is_signaling() { fsw::IE } else { 0 },
+                flags: 0,
                 rounded_up: false,
             };
         } else {
@@ -522,7 +533,7 @@ pub fn from_memory_float(bits: u64, bytes: u8) -> Outcome {
         if x.is_nan() {
             return Outcome {
                 value: nan_widened(bits, 52, 63),
-                flags: if x.is_signaling() { fsw::IE } else { 0 },
+                flags: 0,
                 rounded_up: false,
             };
         }
@@ -536,14 +547,14 @@ pub fn from_memory_float(bits: u64, bytes: u8) -> Outcome {
     }
 }
 
-/// A NaN of a narrower format widened: its fraction moves to the top of the
-/// significand, quieted.
+/// A NaN of a narrower format widened: its fraction (quiet bit included)
+/// moves to the top of the significand.
 fn nan_widened(bits: u64, fraction_bits: u32, sign_at: u32) -> u128 {
     let fraction = bits & ((1 << fraction_bits) - 1);
     let sign = (bits >> sign_at) & 1;
     (u128::from(sign) << 79)
         | EXP_MASK
-        | u128::from(INTEGER_BIT | QUIET_BIT | (fraction << (63 - fraction_bits)))
+        | u128::from(INTEGER_BIT | (fraction << (63 - fraction_bits)))
 }
 
 /// An extended value stored as a single (`bytes` 4) or double (8), rounded by
@@ -722,9 +733,10 @@ pub fn scale(a: u128, b: u128, fcw: u16) -> Outcome {
     let overflowed = scaled.is_infinite();
     let underflowed_to_zero = scaled.is_zero();
     let (q2, inexact) = if underflowed_to_zero {
-        // Lost below binary128's range: a value far below the smallest
-        // extended denormal keeps only its sign and stickiness.
-        (Quad::SMALLEST.scalbn(-2).copy_sign(q), true)
+        // Lost below binary128's range: binary128's smallest denormal, far
+        // below the extended one, stands in with the sign and the
+        // stickiness.
+        (Quad::SMALLEST.copy_sign(q), true)
     } else {
         (scaled, false)
     };
@@ -954,12 +966,12 @@ pub fn from_bcd(bytes: u128) -> u128 {
 
 /// An extended value as 18-digit packed BCD, rounded by the rounding control;
 /// out of range or not a number: the BCD indefinite with IE.
-pub fn to_bcd(v: u128, fcw: u16) -> (u128, u16) {
+pub fn to_bcd(v: u128, fcw: u16) -> (u128, u16, bool) {
     let indefinite = 0xffff_c000_0000_0000_0000u128;
-    let (n, flags, _) = to_int(v, 8, fcw, false);
+    let (n, flags, rounded_up) = to_int(v, 8, fcw, false);
     let n = n as i64;
     if flags & fsw::IE != 0 || n.unsigned_abs() > 999_999_999_999_999_999 {
-        return (indefinite, fsw::IE | (flags & fsw::DE));
+        return (indefinite, fsw::IE, false);
     }
     let mut magnitude = n.unsigned_abs();
     let mut out = 0u128;
@@ -972,7 +984,7 @@ pub fn to_bcd(v: u128, fcw: u16) -> (u128, u16) {
     if negative(v) {
         out |= 1 << 79;
     }
-    (out, flags)
+    (out, flags, rounded_up)
 }
 
 /// The constants FLD1 … FLDZ load, as 66-bit-exact extended values: the
@@ -1085,8 +1097,8 @@ mod tests {
             to_int(f(1e10), 4, 0x37f, false),
             (0x8000_0000, fsw::IE, false)
         );
-        let (bcd, flags) = to_bcd(f(-1234.0), 0x37f);
-        assert_eq!((bcd, flags), ((1 << 79) | 0x1234, 0));
+        let (bcd, flags, up) = to_bcd(f(-1234.0), 0x37f);
+        assert_eq!((bcd, flags, up), ((1 << 79) | 0x1234, 0, false));
         assert_eq!(from_bcd(bcd), f(-1234.0));
     }
 
