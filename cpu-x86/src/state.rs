@@ -460,7 +460,9 @@ impl CpuState {
         }
         // What an operating system enables for its programs: SSE state.
         state.cr4 |= (1 << 9) | (1 << 10);
-        state.cr0 |= cr0::MP;
+        state.cr0 |= cr0::MP | cr0::NE;
+        // And the x87 as FNINIT leaves it (as Linux starts a program).
+        state.x87 = X87State::INIT;
         state.rflags = flags::FIXED1 | flags::IF;
         state
     }

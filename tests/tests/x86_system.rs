@@ -58,3 +58,8 @@ fn hardware_task_switches() {
 fn virtual_8086_mode() {
     check("v86");
 }
+
+#[test]
+fn x87_exceptions_environment_and_state_saving() {
+    check("x87");
+}
