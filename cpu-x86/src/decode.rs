@@ -183,11 +183,13 @@ pub enum Op {
     Wbinvd,
     Stac,
     Clac,
-    /// An SSE or SSE2 instruction; its lane width is [`Insn::cond`].
+    /// An SSE to SSE4.2 instruction; its lane width is [`Insn::cond`].
     Simd(SimdOp),
     /// An x87 instruction; [`Insn::imm`] holds its 11-bit opcode (for FOP)
     /// and [`Insn::cond`] FCMOV's condition.
     X87(X87Op),
+    /// CRC32 (SSE4.2, but an integer instruction).
+    Crc32,
 }
 
 /// Where an operand lives.
@@ -634,6 +636,7 @@ fn operation(instr: &Instruction) -> Op {
         M::Tzcnt => Op::Tzcnt,
         M::Lzcnt => Op::Lzcnt,
         M::Popcnt => Op::Popcnt,
+        M::Crc32 => Op::Crc32,
         M::Shld => Op::Shld,
         M::Shrd => Op::Shrd,
         M::Bswap => Op::Bswap,

@@ -613,6 +613,7 @@ impl Cpu {
             | Op::Stac
             | Op::Clac => self.system_instruction(i)?,
             Op::Simd(op) => self.simd(i, op)?,
+            Op::Crc32 => self.crc32(i)?,
             Op::Bound => {
                 let index = sign_extend(self.read_operand(i, dst)?, size) as i64;
                 let ea = self.effective_address(i);

@@ -8,7 +8,7 @@
 //!
 //! It runs real mode as an 80286 does, protected mode with segmentation,
 //! gates, tasks and virtual-8086 mode, paging, and long mode; the integer
-//! instruction set, system instructions, the x87 and SSE/SSE2. MMX is not
+//! instruction set, system instructions, the x87 and SSE to SSE4.2. MMX is not
 //! here yet. Three oracles check it (see the README): recorded 286 silicon,
 //! the host CPU, and self-checking system programs that also run on QEMU.
 #![deny(missing_docs)]
@@ -24,6 +24,8 @@ pub mod flags;
 pub mod mmu;
 pub mod model;
 pub mod simd;
+pub mod sse4;
+pub mod sse42;
 pub mod sse_float;
 pub mod state;
 mod sysinsn;

@@ -1,14 +1,15 @@
 //! SSE and SSE2: the XMM registers' data movement, logic and packed-integer
-//! instructions, MXCSR, FXSAVE and FXRSTOR.
-//!
-//! Floating-point arithmetic on XMM registers is not here yet: until it is,
-//! those instructions raise #UD and CPUID does not advertise SSE.
+//! instructions, MXCSR, FXSAVE and FXRSTOR. The floating-point arithmetic is
+//! in [`crate::sse_float`]; SSE3 to SSE4.2 are in [`crate::sse4`], whose
+//! packed-integer forms that only widen SSE2's to other lane widths map onto
+//! the operations here.
 
 use crate::cpu::{Cpu, Fault, vector};
 use crate::decode::{Insn, Operand};
 use crate::flags::mask;
 use crate::mmu::cr4;
 use crate::sse_float::{FloatEnv, FloatOp, Width};
+use crate::sse4::Sse4Op;
 use crate::state::cr0;
 
 /// The SIMD operations, by what they do (the lane width is [`Insn::cond`]).
@@ -64,18 +65,18 @@ pub enum SimdOp {
     PUnpackHigh,
     PackSsWb,
     PackSsDw,
-    PackUsWb,
+    PackUs,
     PShufD,
     PShufLw,
     PShufHw,
-    PMinUb,
-    PMaxUb,
-    PMinSw,
-    PMaxSw,
+    PMinUnsigned,
+    PMaxUnsigned,
+    PMinSigned,
+    PMaxSigned,
     PAvg,
     PSadBw,
-    PExtrW,
-    PInsrW,
+    PExtr,
+    PInsr,
     ShufPs,
     ShufPd,
     UnpackLowPs,
@@ -92,6 +93,8 @@ pub enum SimdOp {
         op: FloatOp,
         scalar: bool,
     },
+    /// An SSE3, SSSE3, SSE4.1 or SSE4.2 operation.
+    Ext(Sse4Op),
 }
 
 /// MXCSR bits software may set (no DAZ-less parts are modelled).
@@ -105,6 +108,9 @@ pub fn simd_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
         M::Movaps | M::Movapd | M::Movdqa => (S::Move { aligned: true }, 16),
         M::Movups | M::Movupd | M::Movdqu => (S::Move { aligned: false }, 16),
         M::Movntps | M::Movntpd | M::Movntdq => (S::Move { aligned: true }, 16),
+        // The non-temporal load and the "cache-line split" load are loads.
+        M::Movntdqa => (S::Move { aligned: true }, 16),
+        M::Lddqu => (S::Move { aligned: false }, 16),
         M::Movd => (S::MoveScalarInt, 4),
         M::Movq => (S::MoveLow64, 8),
         M::Movss => (S::MoveScalar, 4),
@@ -139,10 +145,13 @@ pub fn simd_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
         M::Pcmpeqb => (S::PCmpEq, 1),
         M::Pcmpeqw => (S::PCmpEq, 2),
         M::Pcmpeqd => (S::PCmpEq, 4),
+        M::Pcmpeqq => (S::PCmpEq, 8),
         M::Pcmpgtb => (S::PCmpGt, 1),
         M::Pcmpgtw => (S::PCmpGt, 2),
         M::Pcmpgtd => (S::PCmpGt, 4),
+        M::Pcmpgtq => (S::PCmpGt, 8),
         M::Pmullw => (S::PMulLow, 2),
+        M::Pmulld => (S::PMulLow, 4),
         M::Pmulhw => (S::PMulHigh, 2),
         M::Pmulhuw => (S::PMulHighUnsigned, 2),
         M::Pmuludq => (S::PMulUdq, 8),
@@ -167,19 +176,34 @@ pub fn simd_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
         M::Punpckhqdq => (S::PUnpackHigh, 8),
         M::Packsswb => (S::PackSsWb, 2),
         M::Packssdw => (S::PackSsDw, 4),
-        M::Packuswb => (S::PackUsWb, 2),
+        M::Packuswb => (S::PackUs, 2),
+        M::Packusdw => (S::PackUs, 4),
         M::Pshufd => (S::PShufD, 4),
         M::Pshuflw => (S::PShufLw, 2),
         M::Pshufhw => (S::PShufHw, 2),
-        M::Pminub => (S::PMinUb, 1),
-        M::Pmaxub => (S::PMaxUb, 1),
-        M::Pminsw => (S::PMinSw, 2),
-        M::Pmaxsw => (S::PMaxSw, 2),
+        M::Pminub => (S::PMinUnsigned, 1),
+        M::Pminuw => (S::PMinUnsigned, 2),
+        M::Pminud => (S::PMinUnsigned, 4),
+        M::Pmaxub => (S::PMaxUnsigned, 1),
+        M::Pmaxuw => (S::PMaxUnsigned, 2),
+        M::Pmaxud => (S::PMaxUnsigned, 4),
+        M::Pminsb => (S::PMinSigned, 1),
+        M::Pminsw => (S::PMinSigned, 2),
+        M::Pminsd => (S::PMinSigned, 4),
+        M::Pmaxsb => (S::PMaxSigned, 1),
+        M::Pmaxsw => (S::PMaxSigned, 2),
+        M::Pmaxsd => (S::PMaxSigned, 4),
         M::Pavgb => (S::PAvg, 1),
         M::Pavgw => (S::PAvg, 2),
         M::Psadbw => (S::PSadBw, 1),
-        M::Pextrw => (S::PExtrW, 2),
-        M::Pinsrw => (S::PInsrW, 2),
+        M::Pextrb => (S::PExtr, 1),
+        M::Pextrw => (S::PExtr, 2),
+        M::Pextrd | M::Extractps => (S::PExtr, 4),
+        M::Pextrq => (S::PExtr, 8),
+        M::Pinsrb => (S::PInsr, 1),
+        M::Pinsrw => (S::PInsr, 2),
+        M::Pinsrd => (S::PInsr, 4),
+        M::Pinsrq => (S::PInsr, 8),
         M::Shufps => (S::ShufPs, 4),
         M::Shufpd => (S::ShufPd, 8),
         M::Unpcklps => (S::UnpackLowPs, 4),
@@ -193,7 +217,7 @@ pub fn simd_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
         M::Fxsave64 => (S::FxSave, 8),
         M::Fxrstor => (S::FxRstor, 16),
         M::Fxrstor64 => (S::FxRstor, 8),
-        _ => return float_op(m),
+        _ => return float_op(m).or_else(|| crate::sse4::sse4_op(m)),
     })
 }
 
@@ -265,13 +289,13 @@ fn float_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
 }
 
 /// `v` split into lanes of `w` bytes, low lane first.
-fn lanes(v: u128, w: u8) -> impl Iterator<Item = u64> {
+pub(crate) fn lanes(v: u128, w: u8) -> impl Iterator<Item = u64> {
     let bits = u32::from(w) * 8;
     (0..16 / u32::from(w)).map(move |i| ((v >> (i * bits)) as u64) & mask(w))
 }
 
 /// Builds a register from lanes of `w` bytes.
-fn join(values: impl Iterator<Item = u64>, w: u8) -> u128 {
+pub(crate) fn join(values: impl Iterator<Item = u64>, w: u8) -> u128 {
     let bits = u32::from(w) * 8;
     values.enumerate().fold(0, |acc, (i, v)| {
         acc | (u128::from(v & mask(w)) << (i as u32 * bits))
@@ -279,22 +303,22 @@ fn join(values: impl Iterator<Item = u64>, w: u8) -> u128 {
 }
 
 /// Applies `f` lane by lane.
-fn zip(a: u128, b: u128, w: u8, f: impl Fn(u64, u64) -> u64) -> u128 {
+pub(crate) fn zip(a: u128, b: u128, w: u8, f: impl Fn(u64, u64) -> u64) -> u128 {
     join(lanes(a, w).zip(lanes(b, w)).map(|(x, y)| f(x, y)), w)
 }
 
-fn signed(v: u64, w: u8) -> i64 {
+pub(crate) fn signed(v: u64, w: u8) -> i64 {
     crate::flags::sign_extend(v, w) as i64
 }
 
-fn saturate_signed(v: i64, w: u8) -> u64 {
+pub(crate) fn saturate_signed(v: i64, w: u8) -> u64 {
     let bits = u32::from(w) * 8;
     let max = (1i64 << (bits - 1)) - 1;
     let min = -(1i64 << (bits - 1));
     (v.clamp(min, max) as u64) & mask(w)
 }
 
-fn saturate_unsigned(v: i64, w: u8) -> u64 {
+pub(crate) fn saturate_unsigned(v: i64, w: u8) -> u64 {
     v.clamp(0, mask(w) as i64) as u64
 }
 
@@ -310,7 +334,7 @@ fn unpack(a: u128, b: u128, w: u8, high: bool) -> u128 {
 impl Cpu {
     /// #UD or #NM unless SSE may run: CR0.EM clear, CR4.OSFXSR set, CR0.TS
     /// clear.
-    fn sse_available(&self) -> Result<(), Fault> {
+    pub(crate) fn sse_available(&self) -> Result<(), Fault> {
         if self.state.cr0 & cr0::EM != 0 || self.state.cr4 & cr4::OSFXSR == 0 {
             return Err(Fault::UD);
         }
@@ -325,7 +349,7 @@ impl Cpu {
 
     /// Reads a 16-byte memory operand; `aligned` forms raise #GP(0) off a
     /// 16-byte boundary.
-    fn read128(&mut self, i: &Insn, aligned: bool) -> Result<u128, Fault> {
+    pub(crate) fn read128(&mut self, i: &Insn, aligned: bool) -> Result<u128, Fault> {
         let ea = self.effective_address(i);
         let linear = self.linear(i.seg, ea, 16, crate::mmu::Access::Read)?;
         if aligned && linear % 16 != 0 {
@@ -350,7 +374,12 @@ impl Cpu {
     }
 
     /// The 128-bit value of an XMM or memory source.
-    fn xmm_source(&mut self, i: &Insn, o: Operand, aligned: bool) -> Result<u128, Fault> {
+    pub(crate) fn xmm_source(
+        &mut self,
+        i: &Insn,
+        o: Operand,
+        aligned: bool,
+    ) -> Result<u128, Fault> {
         match o {
             Operand::Xmm(n) => Ok(self.state.xmm[usize::from(n)]),
             Operand::Mem(_) => self.read128(i, aligned),
@@ -533,11 +562,11 @@ impl Cpu {
             }
             S::PUnpackLow => packed(self, &|a, b| unpack(a, b, w, false))?,
             S::PUnpackHigh => packed(self, &|a, b| unpack(a, b, w, true))?,
-            S::PackSsWb | S::PackSsDw | S::PackUsWb => packed(self, &|a, b| {
+            S::PackSsWb | S::PackSsDw | S::PackUs => packed(self, &|a, b| {
                 let out = w / 2;
                 let narrow = |v: u64| {
                     let s = signed(v, w);
-                    if op == S::PackUsWb {
+                    if op == S::PackUs {
                         saturate_unsigned(s, out)
                     } else {
                         saturate_signed(s, out)
@@ -563,9 +592,9 @@ impl Cpu {
                     }
                 };
             }
-            S::PMinUb => packed(self, &|a, b| zip(a, b, w, u64::min))?,
-            S::PMaxUb => packed(self, &|a, b| zip(a, b, w, u64::max))?,
-            S::PMinSw => packed(self, &|a, b| {
+            S::PMinUnsigned => packed(self, &|a, b| zip(a, b, w, u64::min))?,
+            S::PMaxUnsigned => packed(self, &|a, b| zip(a, b, w, u64::max))?,
+            S::PMinSigned => packed(self, &|a, b| {
                 zip(
                     a,
                     b,
@@ -573,7 +602,7 @@ impl Cpu {
                     |x, y| if signed(x, w) <= signed(y, w) { x } else { y },
                 )
             })?,
-            S::PMaxSw => packed(self, &|a, b| {
+            S::PMaxSigned => packed(self, &|a, b| {
                 zip(
                     a,
                     b,
@@ -593,18 +622,20 @@ impl Cpu {
                 };
                 u128::from(sum(0)) | (u128::from(sum(1)) << 64)
             })?,
-            S::PExtrW => {
+            // The lane index wraps at the lane count; a wider general
+            // register is zero-extended.
+            S::PExtr => {
                 let s = xmm(src).ok_or(Fault::UD)?;
-                let k = (i.imm & 7) as u32;
-                let v = (self.state.xmm[s] >> (16 * k)) as u64 & 0xffff;
+                let shift = (i.imm as u32 % (16 / u32::from(w))) * u32::from(w) * 8;
+                let v = (self.state.xmm[s] >> shift) as u64 & mask(w);
                 self.write_operand(i, dst, v)?;
             }
-            S::PInsrW => {
+            S::PInsr => {
                 let d = xmm(dst).ok_or(Fault::UD)?;
-                let v = self.read_operand(i, src)? & 0xffff;
-                let k = (i.imm & 7) as u32;
-                let lane = 0xffffu128 << (16 * k);
-                self.state.xmm[d] = (self.state.xmm[d] & !lane) | (u128::from(v) << (16 * k));
+                let v = self.read_operand(i, src)? & mask(w);
+                let shift = (i.imm as u32 % (16 / u32::from(w))) * u32::from(w) * 8;
+                let lane = u128::from(mask(w)) << shift;
+                self.state.xmm[d] = (self.state.xmm[d] & !lane) | (u128::from(v) << shift);
                 let _ = third;
             }
             S::ShufPs | S::ShufPd => {
@@ -639,13 +670,14 @@ impl Cpu {
             S::FxSave => self.fxsave(i)?,
             S::FxRstor => self.fxrstor(i)?,
             S::Float { op, scalar } => self.float(i, op, scalar)?,
+            S::Ext(op) => self.sse4(i, op)?,
         }
         Ok(())
     }
 
     /// The value of a floating-point source: an XMM register, or memory of
     /// the operand's size (16-byte operands aligned).
-    fn float_source(&mut self, i: &Insn, o: Operand) -> Result<u128, Fault> {
+    pub(crate) fn float_source(&mut self, i: &Insn, o: Operand) -> Result<u128, Fault> {
         match o {
             Operand::Xmm(n) => Ok(self.state.xmm[usize::from(n)]),
             Operand::Mem(16) => self.read128(i, true),
@@ -762,6 +794,23 @@ impl Cpu {
                 Out::Xmm(join(values.into_iter(), w))
             }
         };
+        self.float_exceptions(&env)?;
+        match out {
+            Out::Xmm(v) => self.state.xmm[d.ok_or(Fault::UD)?] = v,
+            Out::Gpr(v) => self.write_operand(i, dst, v)?,
+            Out::Flags(f) => {
+                use crate::state::flags::{AF, CF, OF, PF, SF, ZF};
+                let all = ZF | PF | CF | OF | AF | SF;
+                self.state.rflags = (self.state.rflags & !all) | f;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records the flags `env` raised in MXCSR; an exception MXCSR does not
+    /// mask raises #XM (#UD without CR4.OSXMMEXCPT), and the caller then
+    /// leaves its destination alone.
+    pub(crate) fn float_exceptions(&mut self, env: &FloatEnv) -> Result<(), Fault> {
         self.state.mxcsr |= env.flags & 0x3f;
         if env.unmasked() {
             return Err(if self.state.cr4 & cr4::OSXMMEXCPT != 0 {
@@ -772,15 +821,6 @@ impl Cpu {
             } else {
                 Fault::UD
             });
-        }
-        match out {
-            Out::Xmm(v) => self.state.xmm[d.ok_or(Fault::UD)?] = v,
-            Out::Gpr(v) => self.write_operand(i, dst, v)?,
-            Out::Flags(f) => {
-                use crate::state::flags::{AF, CF, OF, PF, SF, ZF};
-                let all = ZF | PF | CF | OF | AF | SF;
-                self.state.rflags = (self.state.rflags & !all) | f;
-            }
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! SSE and SSE2 floating point: scalar and packed arithmetic, square root,
-//! minimum and maximum, compares, and conversions, with MXCSR's rounding,
+//! minimum and maximum, compares, conversions and (for SSE4.1) rounding to
+//! integers, with MXCSR's rounding,
 //! DAZ and FTZ, its sticky flags and its masks.
 //!
 //! The arithmetic is `rustc_apfloat` (IEEE 754 in software, any rounding mode,
@@ -607,6 +608,39 @@ impl FloatEnv {
         self.output(bits, to, status)
     }
 
+    /// ROUNDPS and friends: `a` rounded to an integral value in the
+    /// rounding control `mode` (0–3, as MXCSR.RC), or MXCSR's when `None`.
+    /// Only an SNaN (IE) and an inexact result (PE, unless `suppress_precision`)
+    /// raise flags: a denormal operand is no exception here, though DAZ still
+    /// applies.
+    pub fn round_integral(
+        &mut self,
+        a: u64,
+        w: Width,
+        mode: Option<u8>,
+        suppress_precision: bool,
+    ) -> u64 {
+        if w.is_nan(a) {
+            if w.is_signaling(a) {
+                self.flags |= mxcsr::IE;
+            }
+            return w.quiet(a);
+        }
+        let a = self.zero_if_daz(a, w);
+        let round = match mode {
+            Some(m) => rounding(u32::from(m & 3) << mxcsr::RC_SHIFT),
+            None => self.round(),
+        };
+        let (bits, status) = with_format!(w, F => {
+            let r = F::from_bits(u128::from(a)).round_to_integral(round);
+            (r.value.to_bits() as u64, r.status)
+        });
+        if status.contains(Status::INEXACT) && !suppress_precision {
+            self.flags |= mxcsr::PE;
+        }
+        bits
+    }
+
     /// RCP and RSQRT: the reciprocal (of the square root) to at least 12
     /// bits, as the architecture promises; the exact table a given part uses
     /// differs between vendors and generations.
@@ -816,6 +850,45 @@ mod tests {
             u64::from(2.0f32.to_bits())
         );
         assert_eq!(env.flags, 0);
+    }
+
+    #[test]
+    fn rounding_to_integers_takes_the_immediate_or_mxcsr_mode() {
+        let value = |x: f64| x.to_bits();
+        // -2.5 in each immediate mode: nearest-even, down, up, toward zero.
+        for (mode, want) in [(0, -2.0), (1, -3.0), (2, -2.0), (3, -2.0)] {
+            let mut env = FloatEnv::new(DEFAULT);
+            let r = env.round_integral(value(-2.5), Width::D, Some(mode), false);
+            assert_eq!(f64::from_bits(r), want, "mode {mode}");
+            assert_eq!(env.flags, mxcsr::PE);
+        }
+        // MXCSR's mode (up) when the immediate defers to it; PE suppressed.
+        let mut env = FloatEnv::new(DEFAULT | (2 << mxcsr::RC_SHIFT));
+        let r = env.round_integral(u64::from(1.25f32.to_bits()), Width::S, None, true);
+        assert_eq!(r, u64::from(2.0f32.to_bits()));
+        assert_eq!(env.flags, 0);
+        // Small negatives keep their sign; integers are exact.
+        let mut env = FloatEnv::new(DEFAULT);
+        let r = env.round_integral(value(-0.25), Width::D, Some(0), false);
+        assert_eq!(r, value(-0.0));
+        assert_eq!(
+            env.round_integral(value(7.0), Width::D, Some(1), false),
+            value(7.0)
+        );
+        // A denormal with DAZ is a zero (no DE either way); an SNaN is
+        // quieted with IE.
+        let mut env = FloatEnv::new(DEFAULT | mxcsr::DAZ);
+        assert_eq!(env.round_integral(1, Width::D, Some(2), false), 0);
+        assert_eq!(env.flags, 0);
+        let mut env = FloatEnv::new(DEFAULT);
+        assert_eq!(env.round_integral(1, Width::D, Some(2), false), value(1.0));
+        assert_eq!(env.flags, mxcsr::PE);
+        let snan = 0x7f80_0001;
+        assert_eq!(
+            env.round_integral(snan, Width::S, Some(0), false),
+            0x7fc0_0001
+        );
+        assert_eq!(env.flags, mxcsr::PE | mxcsr::IE);
     }
 
     #[test]
