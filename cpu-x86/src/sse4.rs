@@ -551,6 +551,25 @@ mod tests {
     }
 
     #[test]
+    fn dot_product_nans_come_out_in_the_silicons_order() {
+        // Two quiet NaNs in the products of lanes 0 and 1 (lanes 2 and 3
+        // masked off): lanes 0 and 2 get lane 1's NaN, lane 1 lane 0's, as
+        // a Xeon does.
+        let (x, y) = (0xffff_ffd2u64, 0xffff_ffffu64);
+        let a = join([x, y, 0, 0].into_iter(), 4);
+        let b = singles([1.0, 1.0, 1.0, 1.0]);
+        let mut env = FloatEnv::new(DEFAULT);
+        let r = float_ext(&mut env, Sse4Op::DotProduct, a, b, 4, 0x37);
+        assert_eq!(r, join([y, x, y, 0].into_iter(), 4));
+        // DPPD: each lane adds its own product first.
+        let a = (u128::from(0xfff8_0000_0000_0001u64) << 64) | 0xfff8_0000_0000_0002;
+        let b = (u128::from(1.0f64.to_bits()) << 64) | u128::from(1.0f64.to_bits());
+        let r = float_ext(&mut env, Sse4Op::DotProduct, a, b, 8, 0x33);
+        assert_eq!(r, a);
+        assert_eq!(env.flags, 0);
+    }
+
+    #[test]
     fn alternating_and_horizontal_float() {
         let mut env = FloatEnv::new(DEFAULT);
         let a = singles([1.0, 2.0, 3.0, 4.0]);
