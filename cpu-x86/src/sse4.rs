@@ -205,13 +205,13 @@ pub fn float_ext(env: &mut FloatEnv, op: Sse4Op, a: u128, b: u128, w: u8, imm: u
             }
         }
         Sse4Op::DotProduct => {
-            // Lanes outside the high mask contribute +0.0; the sum goes
-            // pairwise (lanes 0+1, 2+3, then the two sums), each step
-            // rounded. Every output lane sums on its own, and the order of
-            // the operands (which decides which NaN comes out) differs
-            // between lanes as the silicon's does: for DPPS lane k adds its
-            // neighbour's product to its own, then the other pair's sum to
-            // that; for DPPD lane k adds its own product first.
+            // Lanes outside the high mask contribute +0.0 (and raise
+            // nothing); the sum goes pairwise (lanes 0+1, 2+3, then the two
+            // sums), each step rounded. The numbers are the same in every
+            // output lane, but the operand order, which decides which NaN
+            // comes out, is the silicon's: in DPPS lane k's pair sum is
+            // p[k^1] + p[k], and its total that plus lane k^2's pair sum;
+            // in DPPD lane k's is p[k] + p[k^1].
             let mut p = Vec::with_capacity(count);
             for k in 0..count {
                 p.push(if imm >> (4 + k) & 1 != 0 {
