@@ -13,7 +13,7 @@ use iced_x86::{
     ConditionCode, Decoder, DecoderError, DecoderOptions, Instruction, Mnemonic, OpKind, Register,
 };
 
-use crate::model::{CpuModel, Generation};
+use crate::model::{CpuModel, Features, Generation};
 use crate::simd::{SimdOp, simd_op};
 use crate::state::SegReg;
 use crate::x87::{X87Op, x87_op};
@@ -373,7 +373,11 @@ fn has_lock_byte(bytes: &[u8], bits: CodeBits) -> bool {
 /// Whether the instruction needs a later generation than `model`'s.
 fn beyond_model(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuModel) -> bool {
     if model.generation != Generation::I286 {
-        return false;
+        // An optional feature the model does not have.
+        return instr
+            .cpuid_features()
+            .iter()
+            .any(|&f| feature_of(f).is_some_and(|needed| !model.features.has(needed)));
     }
     let (prefixes, _) = prefix_bytes(bytes, bits);
     // FS, GS, operand- and address-size prefixes arrived with the 386.
@@ -393,6 +397,35 @@ fn beyond_model(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuMo
             f,
             F::INTEL8086 | F::INTEL8086_ONLY | F::INTEL186 | F::INTEL286 | F::INTEL286_ONLY
         ) && !is_x87_feature(*f)
+    })
+}
+
+/// The model feature an instruction's CPUID feature stands for, if models
+/// differ in it.
+fn feature_of(f: iced_x86::CpuidFeature) -> Option<Features> {
+    use iced_x86::CpuidFeature as F;
+    Some(match f {
+        F::FPU | F::FPU287 | F::FPU387 => Features::FPU,
+        F::TSC => Features::TSC,
+        F::CX8 => Features::CX8,
+        F::SEP => Features::SEP,
+        F::CMOV => Features::CMOV,
+        F::CLFSH => Features::CLFSH,
+        F::MMX => Features::MMX,
+        F::FXSR => Features::FXSR,
+        F::SSE => Features::SSE,
+        F::SSE2 => Features::SSE2,
+        F::SSE3 => Features::SSE3,
+        F::SSSE3 => Features::SSSE3,
+        F::SSE4_1 => Features::SSE4_1,
+        F::SSE4_2 => Features::SSE4_2,
+        F::CMPXCHG16B => Features::CX16,
+        F::POPCNT => Features::POPCNT,
+        F::SYSCALL => Features::SYSCALL,
+        F::RDTSCP => Features::RDTSCP,
+        F::RDPID => Features::RDPID,
+        F::SMAP => Features::SMAP,
+        _ => return None,
     })
 }
 
@@ -759,6 +792,10 @@ fn convert(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuModel) 
     };
     if insn.op == Op::Invalid {
         return insn;
+    }
+    // LZCNT is REP BSR to a part without it.
+    if insn.op == Op::Lzcnt && !model.features.has(Features::LZCNT) {
+        insn.op = Op::Bsr;
     }
     let a32 = legacy.contains(&0x67);
     insn.addr_size = match (bits, a32) {

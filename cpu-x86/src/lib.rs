@@ -35,5 +35,5 @@ pub mod x87;
 pub mod x87_float;
 
 pub use cpu::{Cpu, Fault, RunExit};
-pub use model::{CpuModel, Generation};
+pub use model::{CpuModel, Features, Generation, Vendor};
 pub use state::{CpuState, SegReg, Segment};

@@ -6,6 +6,7 @@ use crate::cpu::{Cpu, Fault, canonical};
 use crate::decode::{Insn, Op, Operand};
 use crate::flags::mask;
 use crate::mmu::{Access, cr4};
+use crate::model::Vendor;
 use crate::state::flags::{AC, IF, RF, VM, ZF};
 use crate::state::{SegReg, Segment, attrs, cr0, efer, gpr};
 
@@ -514,10 +515,26 @@ impl Cpu {
             self.syscall_pending = true;
             return Ok(());
         }
-        if !self.long_mode() || self.state.efer & efer::SCE == 0 {
+        let amd = self.model().vendor == Vendor::Amd;
+        if self.state.efer & efer::SCE == 0 || self.real_mode() || self.v86() {
+            return Err(Fault::UD);
+        }
+        // Intel parts have SYSCALL in 64-bit mode only; AMD's also in
+        // compatibility mode (through CSTAR) and legacy protected mode.
+        if !amd && self.code_bits() != 64 {
             return Err(Fault::UD);
         }
         let selector = ((self.state.msr.star >> 32) & 0xfffc) as u16;
+        if !self.long_mode() {
+            // Legacy mode: EIP from STAR's low half, ECX the return address.
+            self.set_gpr(gpr::CX, 4, self.next_ip);
+            self.state.rflags &= !(VM | IF | RF);
+            self.state.segs[SegReg::Cs as usize] = Self::flat_segment(selector, true, false, 0);
+            self.state.segs[SegReg::Ss as usize] =
+                Self::flat_segment(selector + 8, false, false, 0);
+            self.next_ip = self.state.msr.star & 0xffff_ffff;
+            return Ok(());
+        }
         let from64 = self.code_bits() == 64;
         self.set_gpr(gpr::CX, 8, self.next_ip);
         self.set_gpr(gpr::R11, 8, self.state.rflags & !RF);
@@ -533,17 +550,29 @@ impl Cpu {
     }
 
     fn sysret(&mut self, i: &Insn) -> Result<(), Fault> {
-        if !self.long_mode() || self.state.efer & efer::SCE == 0 {
+        let amd = self.model().vendor == Vendor::Amd;
+        if self.state.efer & efer::SCE == 0 || self.real_mode() || self.v86() {
             return Err(Fault::UD);
         }
-        if self.code_bits() != 64 {
+        if !amd && self.code_bits() != 64 {
             return Err(Fault::UD);
         }
         self.privileged()?;
-        let to64 = i.size == 8;
         let base = ((self.state.msr.star >> 48) & 0xffff) as u16;
+        if !self.long_mode() {
+            // AMD's legacy-mode SYSRET: back to 32-bit code with IF set.
+            self.state.segs[SegReg::Cs as usize] = Self::flat_segment(base | 3, true, false, 3);
+            self.state.segs[SegReg::Ss as usize] =
+                Self::flat_segment((base + 8) | 3, false, false, 3);
+            self.state.rflags |= IF;
+            self.next_ip = self.state.gpr[gpr::CX] & 0xffff_ffff;
+            return Ok(());
+        }
+        let to64 = i.size == 8;
         let rcx = self.state.gpr[gpr::CX];
-        if to64 && !canonical(rcx) {
+        // A non-canonical return address faults in the kernel on Intel parts;
+        // AMD's return and fault on the fetch, at privilege 3.
+        if to64 && !canonical(rcx) && !amd {
             return Err(Fault::gp(0));
         }
         let cs = if to64 { base + 16 } else { base };
@@ -557,6 +586,10 @@ impl Cpu {
     }
 
     fn sysenter(&mut self) -> Result<(), Fault> {
+        // AMD parts have no SYSENTER in long mode.
+        if self.model().vendor == Vendor::Amd && self.long_mode() {
+            return Err(Fault::UD);
+        }
         if self.real_mode() {
             return Err(Fault::gp(0));
         }
@@ -575,6 +608,9 @@ impl Cpu {
     }
 
     fn sysexit(&mut self, i: &Insn) -> Result<(), Fault> {
+        if self.model().vendor == Vendor::Amd && self.long_mode() {
+            return Err(Fault::UD);
+        }
         if self.real_mode() || self.v86() {
             return Err(Fault::gp(0));
         }
