@@ -331,6 +331,89 @@ fn unpack(a: u128, b: u128, w: u8, high: bool) -> u128 {
     join(la.into_iter().zip(lb).flat_map(|(x, y)| [x, y]), w)
 }
 
+/// The two-operand packed-integer operations as functions of the
+/// destination `a` and the source `b` with lanes of `w` bytes (shared by the
+/// XMM and MMX forms); `None` for the other operations.
+pub(crate) fn packed_integer(op: SimdOp, w: u8, a: u128, b: u128) -> Option<u128> {
+    use SimdOp as S;
+    Some(match op {
+        S::And => a & b,
+        S::AndN => !a & b,
+        S::Or => a | b,
+        S::Xor => a ^ b,
+        S::PAdd => zip(a, b, w, u64::wrapping_add),
+        S::PSub => zip(a, b, w, u64::wrapping_sub),
+        S::PAddSigned => zip(a, b, w, |x, y| {
+            saturate_signed(signed(x, w) + signed(y, w), w)
+        }),
+        S::PSubSigned => zip(a, b, w, |x, y| {
+            saturate_signed(signed(x, w) - signed(y, w), w)
+        }),
+        S::PAddUnsigned => zip(a, b, w, |x, y| saturate_unsigned(x as i64 + y as i64, w)),
+        S::PSubUnsigned => zip(a, b, w, |x, y| saturate_unsigned(x as i64 - y as i64, w)),
+        S::PCmpEq => zip(a, b, w, |x, y| if x == y { u64::MAX } else { 0 }),
+        S::PCmpGt => zip(a, b, w, |x, y| {
+            if signed(x, w) > signed(y, w) {
+                u64::MAX
+            } else {
+                0
+            }
+        }),
+        S::PMulLow => zip(a, b, w, |x, y| (signed(x, w) * signed(y, w)) as u64),
+        S::PMulHigh => zip(a, b, w, |x, y| ((signed(x, w) * signed(y, w)) >> 16) as u64),
+        S::PMulHighUnsigned => zip(a, b, w, |x, y| (x * y) >> 16),
+        S::PMulUdq => zip(a, b, 8, |x, y| (x & 0xffff_ffff) * (y & 0xffff_ffff)),
+        S::PMAddWd => {
+            let products: Vec<i64> = lanes(a, 2)
+                .zip(lanes(b, 2))
+                .map(|(x, y)| signed(x, 2) * signed(y, 2))
+                .collect();
+            join(products.chunks(2).map(|p| (p[0] + p[1]) as u64), 4)
+        }
+        S::PUnpackLow | S::UnpackLowPs | S::UnpackLowPd => unpack(a, b, w, false),
+        S::PUnpackHigh | S::UnpackHighPs | S::UnpackHighPd => unpack(a, b, w, true),
+        S::PackSsWb | S::PackSsDw | S::PackUs => {
+            let out = w / 2;
+            let narrow = |v: u64| {
+                let s = signed(v, w);
+                if op == S::PackUs {
+                    saturate_unsigned(s, out)
+                } else {
+                    saturate_signed(s, out)
+                }
+            };
+            join(lanes(a, w).chain(lanes(b, w)).map(narrow), out)
+        }
+        S::PMinUnsigned => zip(a, b, w, u64::min),
+        S::PMaxUnsigned => zip(a, b, w, u64::max),
+        S::PMinSigned => zip(
+            a,
+            b,
+            w,
+            |x, y| if signed(x, w) <= signed(y, w) { x } else { y },
+        ),
+        S::PMaxSigned => zip(
+            a,
+            b,
+            w,
+            |x, y| if signed(x, w) >= signed(y, w) { x } else { y },
+        ),
+        S::PAvg => zip(a, b, w, |x, y| (x + y + 1) >> 1),
+        S::PSadBw => {
+            let sum = |half: usize| {
+                lanes(a, 1)
+                    .zip(lanes(b, 1))
+                    .skip(half * 8)
+                    .take(8)
+                    .map(|(x, y)| x.abs_diff(y))
+                    .sum::<u64>()
+            };
+            u128::from(sum(0)) | (u128::from(sum(1)) << 64)
+        }
+        _ => return None,
+    })
+}
+
 impl Cpu {
     /// #UD or #NM unless SSE may run: CR0.EM clear, CR4.OSFXSR set, CR0.TS
     /// clear.
@@ -395,13 +478,6 @@ impl Cpu {
         let xmm = |o: Operand| match o {
             Operand::Xmm(n) => Some(usize::from(n)),
             _ => None,
-        };
-        // Two-operand packed forms: dst = f(dst, src), SSE alignment rules.
-        let packed = |cpu: &mut Cpu, f: &dyn Fn(u128, u128) -> u128| -> Result<(), Fault> {
-            let d = xmm(dst).ok_or(Fault::UD)?;
-            let b = cpu.xmm_source(i, src, true)?;
-            cpu.state.xmm[d] = f(cpu.state.xmm[d], b);
-            Ok(())
         };
         use SimdOp as S;
         match op {
@@ -483,57 +559,6 @@ impl Cpu {
                     });
                 self.write_operand(i, dst, bits)?;
             }
-            S::And => packed(self, &|a, b| a & b)?,
-            S::AndN => packed(self, &|a, b| !a & b)?,
-            S::Or => packed(self, &|a, b| a | b)?,
-            S::Xor => packed(self, &|a, b| a ^ b)?,
-            S::PAdd => packed(self, &|a, b| zip(a, b, w, u64::wrapping_add))?,
-            S::PSub => packed(self, &|a, b| zip(a, b, w, u64::wrapping_sub))?,
-            S::PAddSigned => packed(self, &|a, b| {
-                zip(a, b, w, |x, y| {
-                    saturate_signed(signed(x, w) + signed(y, w), w)
-                })
-            })?,
-            S::PSubSigned => packed(self, &|a, b| {
-                zip(a, b, w, |x, y| {
-                    saturate_signed(signed(x, w) - signed(y, w), w)
-                })
-            })?,
-            S::PAddUnsigned => packed(self, &|a, b| {
-                zip(a, b, w, |x, y| saturate_unsigned(x as i64 + y as i64, w))
-            })?,
-            S::PSubUnsigned => packed(self, &|a, b| {
-                zip(a, b, w, |x, y| saturate_unsigned(x as i64 - y as i64, w))
-            })?,
-            S::PCmpEq => packed(self, &|a, b| {
-                zip(a, b, w, |x, y| if x == y { u64::MAX } else { 0 })
-            })?,
-            S::PCmpGt => packed(self, &|a, b| {
-                zip(a, b, w, |x, y| {
-                    if signed(x, w) > signed(y, w) {
-                        u64::MAX
-                    } else {
-                        0
-                    }
-                })
-            })?,
-            S::PMulLow => packed(self, &|a, b| {
-                zip(a, b, w, |x, y| (signed(x, w) * signed(y, w)) as u64)
-            })?,
-            S::PMulHigh => packed(self, &|a, b| {
-                zip(a, b, w, |x, y| ((signed(x, w) * signed(y, w)) >> 16) as u64)
-            })?,
-            S::PMulHighUnsigned => packed(self, &|a, b| zip(a, b, w, |x, y| (x * y) >> 16))?,
-            S::PMulUdq => packed(self, &|a, b| {
-                zip(a, b, 8, |x, y| (x & 0xffff_ffff) * (y & 0xffff_ffff))
-            })?,
-            S::PMAddWd => packed(self, &|a, b| {
-                let products: Vec<i64> = lanes(a, 2)
-                    .zip(lanes(b, 2))
-                    .map(|(x, y)| signed(x, 2) * signed(y, 2))
-                    .collect();
-                join(products.chunks(2).map(|p| (p[0] + p[1]) as u64), 4)
-            })?,
             S::PShiftLeft | S::PShiftRight | S::PShiftRightArithmetic => {
                 let d = xmm(dst).ok_or(Fault::UD)?;
                 let count = match src {
@@ -560,20 +585,6 @@ impl Cpu {
                     (_, n) => a >> n,
                 };
             }
-            S::PUnpackLow => packed(self, &|a, b| unpack(a, b, w, false))?,
-            S::PUnpackHigh => packed(self, &|a, b| unpack(a, b, w, true))?,
-            S::PackSsWb | S::PackSsDw | S::PackUs => packed(self, &|a, b| {
-                let out = w / 2;
-                let narrow = |v: u64| {
-                    let s = signed(v, w);
-                    if op == S::PackUs {
-                        saturate_unsigned(s, out)
-                    } else {
-                        saturate_signed(s, out)
-                    }
-                };
-                join(lanes(a, w).chain(lanes(b, w)).map(narrow), out)
-            })?,
             S::PShufD | S::PShufLw | S::PShufHw => {
                 let d = xmm(dst).ok_or(Fault::UD)?;
                 let v = self.xmm_source(i, src, true)?;
@@ -592,36 +603,6 @@ impl Cpu {
                     }
                 };
             }
-            S::PMinUnsigned => packed(self, &|a, b| zip(a, b, w, u64::min))?,
-            S::PMaxUnsigned => packed(self, &|a, b| zip(a, b, w, u64::max))?,
-            S::PMinSigned => packed(self, &|a, b| {
-                zip(
-                    a,
-                    b,
-                    w,
-                    |x, y| if signed(x, w) <= signed(y, w) { x } else { y },
-                )
-            })?,
-            S::PMaxSigned => packed(self, &|a, b| {
-                zip(
-                    a,
-                    b,
-                    w,
-                    |x, y| if signed(x, w) >= signed(y, w) { x } else { y },
-                )
-            })?,
-            S::PAvg => packed(self, &|a, b| zip(a, b, w, |x, y| (x + y + 1) >> 1))?,
-            S::PSadBw => packed(self, &|a, b| {
-                let sum = |half: usize| {
-                    lanes(a, 1)
-                        .zip(lanes(b, 1))
-                        .skip(half * 8)
-                        .take(8)
-                        .map(|(x, y)| x.abs_diff(y))
-                        .sum::<u64>()
-                };
-                u128::from(sum(0)) | (u128::from(sum(1)) << 64)
-            })?,
             // The lane index wraps at the lane count; a wider general
             // register is zero-extended.
             S::PExtr => {
@@ -657,8 +638,6 @@ impl Cpu {
                     )
                 };
             }
-            S::UnpackLowPs | S::UnpackLowPd => packed(self, &|a, b| unpack(a, b, w, false))?,
-            S::UnpackHighPs | S::UnpackHighPd => packed(self, &|a, b| unpack(a, b, w, true))?,
             S::LdMxcsr => {
                 let v = self.read_operand(i, dst)? as u32;
                 if v & !MXCSR_WRITABLE != 0 {
@@ -671,6 +650,12 @@ impl Cpu {
             S::FxRstor => self.fxrstor(i)?,
             S::Float { op, scalar } => self.float(i, op, scalar)?,
             S::Ext(op) => self.sse4(i, op)?,
+            // The lanewise and interleaving operations.
+            _ => {
+                let d = xmm(dst).ok_or(Fault::UD)?;
+                let b = self.xmm_source(i, src, true)?;
+                self.state.xmm[d] = packed_integer(op, w, self.state.xmm[d], b).ok_or(Fault::UD)?;
+            }
         }
         Ok(())
     }

@@ -323,6 +323,43 @@ fn insert_single(a: u128, value: u64, imm: u8) -> u128 {
     )
 }
 
+/// The SSSE3 integer operations as functions of the destination `a`, the
+/// source `b` (lanes of `w` bytes) and the immediate (shared by the XMM and
+/// MMX forms); `None` for the other operations.
+pub(crate) fn ssse3_integer(op: Sse4Op, w: u8, a: u128, b: u128, imm: u8) -> Option<u128> {
+    use Sse4Op as E;
+    Some(match op {
+        E::PShufB => shuffle_bytes(a, b),
+        E::PHAdd => horizontal(a, b, w, false, false),
+        E::PHAddSaturate => horizontal(a, b, w, false, true),
+        E::PHSub => horizontal(a, b, w, true, false),
+        E::PHSubSaturate => horizontal(a, b, w, true, true),
+        E::PMAddUbSw => {
+            // Unsigned bytes of the destination times signed bytes of
+            // the source, adjacent products summed and saturated.
+            let products: Vec<i64> = lanes(a, 1)
+                .zip(lanes(b, 1))
+                .map(|(x, y)| x as i64 * signed(y, 1))
+                .collect();
+            join(
+                products.chunks(2).map(|p| saturate_signed(p[0] + p[1], 2)),
+                2,
+            )
+        }
+        E::PMulHrSw => zip(a, b, 2, |x, y| {
+            ((((signed(x, 2) * signed(y, 2)) >> 14) + 1) >> 1) as u64
+        }),
+        E::PSign => zip(a, b, w, |x, y| match signed(y, w) {
+            0 => 0,
+            s if s < 0 => x.wrapping_neg(),
+            _ => x,
+        }),
+        E::PAbs => join(lanes(b, w).map(|x| signed(x, w).unsigned_abs()), w),
+        E::PAlignR => align_right(a, b, imm),
+        _ => return None,
+    })
+}
+
 impl Cpu {
     /// Executes an SSE3 to SSE4.2 instruction (SSE is known available).
     pub(crate) fn sse4(&mut self, i: &Insn, op: Sse4Op) -> Result<(), Fault> {
@@ -359,33 +396,6 @@ impl Cpu {
                 join([l[k], l[k], l[k + 2], l[k + 2]].into_iter(), 4)
             }
             E::MovDDup => u128::from(b as u64) * ((1u128 << 64) | 1),
-            E::PShufB => shuffle_bytes(a, b),
-            E::PHAdd => horizontal(a, b, w, false, false),
-            E::PHAddSaturate => horizontal(a, b, w, false, true),
-            E::PHSub => horizontal(a, b, w, true, false),
-            E::PHSubSaturate => horizontal(a, b, w, true, true),
-            E::PMAddUbSw => {
-                // Unsigned bytes of the destination times signed bytes of
-                // the source, adjacent products summed and saturated.
-                let products: Vec<i64> = lanes(a, 1)
-                    .zip(lanes(b, 1))
-                    .map(|(x, y)| x as i64 * signed(y, 1))
-                    .collect();
-                join(
-                    products.chunks(2).map(|p| saturate_signed(p[0] + p[1], 2)),
-                    2,
-                )
-            }
-            E::PMulHrSw => zip(a, b, 2, |x, y| {
-                ((((signed(x, 2) * signed(y, 2)) >> 14) + 1) >> 1) as u64
-            }),
-            E::PSign => zip(a, b, w, |x, y| match signed(y, w) {
-                0 => 0,
-                s if s < 0 => x.wrapping_neg(),
-                _ => x,
-            }),
-            E::PAbs => join(lanes(b, w).map(|x| signed(x, w).unsigned_abs()), w),
-            E::PAlignR => align_right(a, b, imm),
             E::PMulDq => zip(a, b, 8, |x, y| {
                 (i64::from(x as u32 as i32) * i64::from(y as u32 as i32)) as u64
             }),
@@ -432,6 +442,7 @@ impl Cpu {
             E::PhMinPosUw => min_position(b),
             E::MpSadBw => multiple_sad(a, b, imm),
             E::StringCompare { .. } => return Err(Fault::UD),
+            _ => ssse3_integer(op, w, a, b, imm).ok_or(Fault::UD)?,
         };
         self.state.xmm[d] = r;
         Ok(())
