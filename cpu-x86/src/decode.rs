@@ -223,6 +223,8 @@ pub enum Operand {
     Xmm(u8),
     /// The x87 stack register ST(n).
     St(u8),
+    /// MMn.
+    Mmx(u8),
 }
 
 /// No register (for [`Insn::base`] and [`Insn::index`]).
@@ -484,6 +486,9 @@ fn register_operand(reg: Register) -> Option<Operand> {
     }
     if reg.is_xmm() {
         return Some(Operand::Xmm(reg.number() as u8));
+    }
+    if reg.is_mm() {
+        return Some(Operand::Mmx(reg.number() as u8));
     }
     if reg.is_st() {
         return Some(Operand::St(reg.number() as u8));

@@ -47,7 +47,8 @@ impl Cpu {
             | Operand::Control(_)
             | Operand::Debug(_)
             | Operand::Xmm(_)
-            | Operand::St(_) => {
+            | Operand::St(_)
+            | Operand::Mmx(_) => {
                 return Err(Fault::UD);
             }
         })
@@ -79,7 +80,8 @@ impl Cpu {
             | Operand::Control(_)
             | Operand::Debug(_)
             | Operand::Xmm(_)
-            | Operand::St(_) => return Err(Fault::UD),
+            | Operand::St(_)
+            | Operand::Mmx(_) => return Err(Fault::UD),
         }
         Ok(())
     }
@@ -900,7 +902,7 @@ fn operand_size(o: Operand) -> u8 {
         | Operand::Imm2(size) => size,
         Operand::HighByte(_) => 1,
         Operand::Seg(_) => 2,
-        Operand::Control(_) | Operand::Debug(_) => 8,
+        Operand::Control(_) | Operand::Debug(_) | Operand::Mmx(_) => 8,
         Operand::Xmm(_) => 16,
         Operand::St(_) => 10,
         Operand::None => 0,

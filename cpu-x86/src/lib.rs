@@ -22,6 +22,7 @@ pub mod events;
 mod exec;
 pub mod flags;
 pub mod mmu;
+mod mmx;
 pub mod model;
 pub mod simd;
 pub mod sse4;

@@ -95,6 +95,16 @@ pub enum SimdOp {
     },
     /// An SSE3, SSSE3, SSE4.1 or SSE4.2 operation.
     Ext(Sse4Op),
+    /// EMMS: every x87 register empty again.
+    Emms,
+    /// PSHUFW: MMX's word shuffle.
+    PShufW,
+    /// MASKMOVQ: the bytes of the first register whose mask byte (in the
+    /// second) has its top bit set, stored at DS:rDI.
+    MaskMove,
+    /// CVTPI2PS/PD, CVT(T)PS2PI, CVT(T)PD2PI: between two int32s in an MMX
+    /// register (or memory) and two floats in an XMM register.
+    MmxConvert(FloatOp),
 }
 
 /// MXCSR bits software may set (no DAZ-less parts are modelled).
@@ -213,6 +223,17 @@ pub fn simd_op(m: iced_x86::Mnemonic) -> Option<(SimdOp, u8)> {
         M::Ldmxcsr => (S::LdMxcsr, 4),
         M::Stmxcsr => (S::StMxcsr, 4),
         // The lane width tells the REX.W forms, with 64-bit x87 pointers.
+        M::Movntq => (S::MoveLow64, 8),
+        M::Movq2dq | M::Movdq2q => (S::MoveLow64, 8),
+        M::Emms => (S::Emms, 8),
+        M::Pshufw => (S::PShufW, 2),
+        M::Maskmovq => (S::MaskMove, 1),
+        M::Cvtpi2ps => (S::MmxConvert(FloatOp::FromPackedInt), 4),
+        M::Cvtpi2pd => (S::MmxConvert(FloatOp::FromPackedInt), 8),
+        M::Cvtps2pi => (S::MmxConvert(FloatOp::ToPackedInt { truncate: false }), 4),
+        M::Cvttps2pi => (S::MmxConvert(FloatOp::ToPackedInt { truncate: true }), 4),
+        M::Cvtpd2pi => (S::MmxConvert(FloatOp::ToPackedInt { truncate: false }), 8),
+        M::Cvttpd2pi => (S::MmxConvert(FloatOp::ToPackedInt { truncate: true }), 8),
         M::Fxsave => (S::FxSave, 16),
         M::Fxsave64 => (S::FxSave, 8),
         M::Fxrstor => (S::FxRstor, 16),
@@ -329,6 +350,18 @@ fn unpack(a: u128, b: u128, w: u8, high: bool) -> u128 {
     let la: Vec<u64> = lanes(a, w).skip(skip).take(half).collect();
     let lb: Vec<u64> = lanes(b, w).skip(skip).take(half).collect();
     join(la.into_iter().zip(lb).flat_map(|(x, y)| [x, y]), w)
+}
+
+/// PSLL, PSRL and PSRA: every `w`-byte lane of `a` shifted by `count`
+/// (logical shifts past the lane width give zero, arithmetic ones the sign).
+pub(crate) fn shift_lanes(op: SimdOp, w: u8, a: u128, count: u64) -> u128 {
+    let bits = u64::from(w) * 8;
+    match op {
+        SimdOp::PShiftLeft | SimdOp::PShiftRight if count >= bits => 0,
+        SimdOp::PShiftLeft => zip(a, 0, w, |x, _| x << count),
+        SimdOp::PShiftRight => zip(a, 0, w, |x, _| x >> count),
+        _ => zip(a, 0, w, |x, _| (signed(x, w) >> count.min(bits - 1)) as u64),
+    }
 }
 
 /// The two-operand packed-integer operations as functions of the
@@ -472,6 +505,10 @@ impl Cpu {
 
     /// Executes an SSE or SSE2 instruction.
     pub(crate) fn simd(&mut self, i: &Insn, op: SimdOp) -> Result<(), Fault> {
+        let mmx_register = i.operands.iter().any(|o| matches!(o, Operand::Mmx(_)));
+        if mmx_register || matches!(op, SimdOp::Emms | SimdOp::MaskMove | SimdOp::MmxConvert(_)) {
+            return self.mmx(i, op);
+        }
         self.sse_available()?;
         let [dst, src, third] = i.operands;
         let w = i.cond;
@@ -565,15 +602,7 @@ impl Cpu {
                     Operand::Imm(_) => i.imm & 0xff,
                     o => self.xmm_source(i, o, true)? as u64,
                 };
-                let bits = u64::from(w) * 8;
-                let a = self.state.xmm[d];
-                self.state.xmm[d] = match op {
-                    S::PShiftLeft if count >= bits => 0,
-                    S::PShiftRight if count >= bits => 0,
-                    S::PShiftLeft => zip(a, 0, w, |x, _| x << count),
-                    S::PShiftRight => zip(a, 0, w, |x, _| x >> count),
-                    _ => zip(a, 0, w, |x, _| (signed(x, w) >> count.min(bits - 1)) as u64),
-                };
+                self.state.xmm[d] = shift_lanes(op, w, self.state.xmm[d], count);
             }
             S::PSllDq | S::PSrlDq => {
                 let d = xmm(dst).ok_or(Fault::UD)?;

@@ -5,8 +5,8 @@
 //!
 //! The forms that only extend an SSE2 operation to other lane widths (PMINSB,
 //! PCMPEQQ, PACKUSDW, PEXTRB, …) map onto [`SimdOp`]'s existing operations;
-//! what is new is here. The MMX-register forms of SSSE3 are not: their
-//! registers do not decode yet, so they raise #UD.
+//! what is new is here. The MMX-register forms of SSSE3 run in
+//! [`crate::mmx`] on the same operations.
 
 use crate::cpu::{Cpu, Fault};
 use crate::decode::{Insn, Operand};

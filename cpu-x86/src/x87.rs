@@ -708,7 +708,7 @@ impl Cpu {
                 // Loading the memory operand: a signaling NaN is invalid; a
                 // denormal counts unless a NaN decides the result.
                 out.flags |= b.flags & fsw::IE;
-                if !num::is_nan(a) && !num::is_nan(b.value) && out.flags & fsw::ZE == 0 {
+                if num::is_number(a) && num::is_number(b.value) && out.flags & fsw::ZE == 0 {
                     out.flags |= b.flags & fsw::DE;
                 }
                 if self.raise_outcome(&out) {
@@ -733,8 +733,8 @@ impl Cpu {
                 let (relation, flags) = match (self.st(0), b) {
                     (Some(a), Some(b)) => {
                         let (r, f) = num::compare(a, b.value, !unordered);
-                        let nan = num::is_nan(a) || num::is_nan(b.value);
-                        (r, f | if nan { 0 } else { b.flags & fsw::DE })
+                        let numbers = num::is_number(a) && num::is_number(b.value);
+                        (r, f | if numbers { b.flags & fsw::DE } else { 0 })
                     }
                     _ => (Compared::Unordered, fsw::IE | fsw::SF),
                 };

@@ -117,6 +117,14 @@ pub fn negate(v: u128) -> u128 {
     (v ^ SIGN) & ((1 << 80) - 1)
 }
 
+/// Whether `v` is a number: neither a NaN nor an unsupported encoding.
+pub fn is_number(v: u128) -> bool {
+    !matches!(
+        classify(v),
+        Class::QuietNan | Class::SignalingNan | Class::Unsupported
+    )
+}
+
 /// Whether `v` is a NaN (quiet or signaling).
 pub fn is_nan(v: u128) -> bool {
     matches!(classify(v), Class::QuietNan | Class::SignalingNan)

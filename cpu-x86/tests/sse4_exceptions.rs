@@ -1,7 +1,7 @@
 //! SSE3 to SSE4.2 instructions and the exceptions the host differential test
 //! cannot provoke (a native fault would end its run): 16-byte alignment,
 //! #NM and #UD from CR0 and CR4, unmasked floating-point exceptions, and the
-//! MMX forms that do not exist here yet.
+//! MMX forms.
 
 use std::sync::Arc;
 
@@ -118,12 +118,12 @@ fn unmasked_precision_raises_xm_unless_the_immediate_suppresses_it() {
 }
 
 #[test]
-fn the_mmx_forms_of_ssse3_are_not_decoded() {
-    // pshufb mm0, mm1 and palignr mm0, mm1, 1.
-    for code in [
-        &[0x0f, 0x38, 0x00, 0xc1][..],
-        &[0x0f, 0x3a, 0x0f, 0xc1, 0x01],
-    ] {
-        assert_eq!(step(&mut cpu(code, 0)), Some(vector::UD), "{code:02x?}");
-    }
+fn the_mmx_forms_of_ssse3_work_on_mm_registers() {
+    // pshufb mm0, mm1: MM1 = 0 picks byte 0 of MM0 everywhere.
+    let mut c = cpu(&[0x0f, 0x38, 0x00, 0xc1], 0);
+    c.state.x87.set_mmx(0, 0x0807_0605_0403_0201);
+    c.state.x87.set_mmx(1, 0);
+    assert_eq!(step(&mut c), None);
+    assert_eq!(c.state.x87.mmx(0), 0x0101_0101_0101_0101);
+    assert_eq!((c.state.x87.top, c.state.x87.used), (0, 0xff), "MMX state");
 }

@@ -427,6 +427,8 @@ fn allowed(instr: &Instruction) -> bool {
         Some((op, _)) if !matches!(
             op,
             SimdOp::LdMxcsr
+                // It stores through RDI, which points anywhere.
+                | SimdOp::MaskMove
                 | SimdOp::StMxcsr
                 | SimdOp::FxSave
                 | SimdOp::FxRstor
@@ -594,6 +596,25 @@ const OPCODES: &[&[u8]] = &[
 ];
 
 /// SSE and SSE2 opcodes: the mandatory prefix, then 0F and the opcode.
+/// MMX instructions that are not an SSE2 instruction without its 66 prefix.
+const MMX_OPCODES: &[&[u8]] = &[
+    &[0x0f, 0x77],
+    &[0x0f, 0x70],
+    &[0x0f, 0x6e],
+    &[0x0f, 0x7e],
+    &[0x0f, 0x6f],
+    &[0x0f, 0x7f],
+    &[0x0f, 0xe7],
+    &[0x0f, 0x2a],
+    &[0x0f, 0x2c],
+    &[0x0f, 0x2d],
+    &[0x66, 0x0f, 0x2a],
+    &[0x66, 0x0f, 0x2c],
+    &[0x66, 0x0f, 0x2d],
+    &[0xf3, 0x0f, 0xd6],
+    &[0xf2, 0x0f, 0xd6],
+];
+
 /// The x87 escape opcodes; the ModR/M byte picks the instruction.
 const X87_OPCODES: &[&[u8]] = &[
     &[0xd8],
@@ -895,8 +916,6 @@ fn keeps_rules(instr: &Instruction, info: &mut InstructionInfoFactory) -> bool {
             OpKind::Register if instr.op_register(i).full_register() == Register::RSP => {
                 return false;
             }
-            // MMX is not implemented yet.
-            OpKind::Register if instr.op_register(i).is_mm() => return false,
             _ => {}
         }
     }
@@ -1028,7 +1047,13 @@ pub fn generate(rng: &mut Rng, max_len: usize, bits: u32) -> Case {
         let opcode = if rng.below(4) == 0 {
             X87_OPCODES[rng.below(X87_OPCODES.len() as u64) as usize]
         } else if rng.below(3) == 0 {
-            SSE_OPCODES[rng.below(SSE_OPCODES.len() as u64) as usize]
+            let sse = SSE_OPCODES[rng.below(SSE_OPCODES.len() as u64) as usize];
+            match rng.below(4) {
+                // The MMX form of a 66-prefixed SSE2 or SSSE3 instruction.
+                0 if sse[0] == 0x66 => &sse[1..],
+                1 => MMX_OPCODES[rng.below(MMX_OPCODES.len() as u64) as usize],
+                _ => sse,
+            }
         } else {
             OPCODES[rng.below(OPCODES.len() as u64) as usize]
         };
