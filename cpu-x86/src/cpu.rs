@@ -378,10 +378,13 @@ impl Cpu {
                 return self.take_fault(fault);
             }
         }
-        let insn = match self.fetch() {
-            Ok(insn) => insn,
-            Err(fault) => return self.take_fault(fault),
-        };
+        // The decoded instruction is copied into a local through a plain
+        // reference: returning it inside a Result made the compiler move it
+        // field by field with overlapping stores that stalled the pipeline.
+        let mut insn = Insn::invalid(0);
+        if let Err(fault) = self.fetch(&mut insn) {
+            return self.take_fault(fault);
+        }
         let single_step = self.single_stepping();
         let resume = self.state.rflags & flags::RF != 0;
         let ip_mask = self.ip_mask();
@@ -470,7 +473,7 @@ impl Cpu {
     }
 
     /// The decoded instruction at CS:IP.
-    fn fetch(&mut self) -> Result<Insn, Fault> {
+    fn fetch(&mut self, out: &mut Insn) -> Result<(), Fault> {
         let bits = self.code_bits();
         let ip = self.state.rip;
         let cs = *self.state.seg(SegReg::Cs);
@@ -502,7 +505,8 @@ impl Cpu {
             self.last_page = page + 1;
             self.last_index = index;
             if let Some(insn) = decoded.get(slot) {
-                return Ok(*insn);
+                *out = *insn;
+                return Ok(());
             }
         }
         // Gather what can be fetched: up to 15 bytes, no further than the
@@ -551,7 +555,8 @@ impl Cpu {
             }
             decoded.insert(slot, insn);
         }
-        Ok(insn)
+        *out = insn;
+        Ok(())
     }
 
     /// A linear address as the current mode wraps it (32 bits outside
