@@ -29,15 +29,19 @@ mod ecx1 {
     pub const SSE3: u32 = 1 << 0;
     pub const SSSE3: u32 = 1 << 9;
     pub const CX16: u32 = 1 << 13;
+    pub const PCID: u32 = 1 << 17;
     pub const SSE4_1: u32 = 1 << 19;
     pub const SSE4_2: u32 = 1 << 20;
     pub const POPCNT: u32 = 1 << 23;
+    pub const XSAVE: u32 = 1 << 26;
     pub const HYPERVISOR: u32 = 1 << 31;
 }
 
 /// Leaf 7 bits.
 mod leaf7 {
+    pub const EBX_FSGSBASE: u32 = 1 << 0;
     pub const EBX_SMEP: u32 = 1 << 7;
+    pub const EBX_INVPCID: u32 = 1 << 10;
     pub const EBX_SMAP: u32 = 1 << 20;
     pub const ECX_UMIP: u32 = 1 << 2;
     pub const ECX_RDPID: u32 = 1 << 22;
@@ -136,6 +140,8 @@ fn x86_64(model: &CpuModel, leaf: u32, sub: u32) -> [u32; 4] {
                 | bit(model, Features::SSE4_1, ecx1::SSE4_1)
                 | bit(model, Features::SSE4_2, ecx1::SSE4_2)
                 | bit(model, Features::POPCNT, ecx1::POPCNT)
+                | bit(model, Features::PCID, ecx1::PCID)
+                | bit(model, Features::XSAVE, ecx1::XSAVE)
                 | ecx1::HYPERVISOR;
             // CLFLUSH line size 8 × 8 bytes; one logical processor.
             let ebx = (8 << 8) | (1 << 16);
@@ -147,11 +153,14 @@ fn x86_64(model: &CpuModel, leaf: u32, sub: u32) -> [u32; 4] {
         7 if sub == 0 => [
             0,
             bit(model, Features::SMEP, leaf7::EBX_SMEP)
-                | bit(model, Features::SMAP, leaf7::EBX_SMAP),
+                | bit(model, Features::SMAP, leaf7::EBX_SMAP)
+                | bit(model, Features::FSGSBASE, leaf7::EBX_FSGSBASE)
+                | bit(model, Features::PCID, leaf7::EBX_INVPCID),
             bit(model, Features::UMIP, leaf7::ECX_UMIP)
                 | bit(model, Features::RDPID, leaf7::ECX_RDPID),
             0,
         ],
+        0xd if model.features.has(Features::XSAVE) => crate::xsave::cpuid_leaf(sub),
         // Topology: one thread per core, one core per package.
         0xb if model.vendor == Vendor::Intel => match sub {
             0 => [0, 1, 0x100, 0],

@@ -183,6 +183,16 @@ pub enum Op {
     Wbinvd,
     Stac,
     Clac,
+    /// RDFSBASE / RDGSBASE (the segment is [`Insn::seg2`]).
+    ReadSegmentBase,
+    /// WRFSBASE / WRGSBASE.
+    WriteSegmentBase,
+    Invpcid,
+    Xgetbv,
+    Xsetbv,
+    /// XSAVE (XSAVE64 with REX.W, [`Insn::size`] 8).
+    Xsave,
+    Xrstor,
     /// An SSE to SSE4.2 instruction; its lane width is [`Insn::cond`].
     Simd(SimdOp),
     /// An x87 instruction; [`Insn::imm`] holds its 11-bit opcode (for FOP)
@@ -427,6 +437,9 @@ fn feature_of(f: iced_x86::CpuidFeature) -> Option<Features> {
         F::RDTSCP => Features::RDTSCP,
         F::RDPID => Features::RDPID,
         F::SMAP => Features::SMAP,
+        F::FSGSBASE => Features::FSGSBASE,
+        F::INVPCID => Features::PCID,
+        F::XSAVE => Features::XSAVE,
         _ => return None,
     })
 }
@@ -719,6 +732,13 @@ fn operation(instr: &Instruction) -> Op {
         | M::Prefetcht1
         | M::Prefetcht2
         | M::Prefetchw => Op::Nop,
+        M::Rdfsbase | M::Rdgsbase => Op::ReadSegmentBase,
+        M::Wrfsbase | M::Wrgsbase => Op::WriteSegmentBase,
+        M::Invpcid => Op::Invpcid,
+        M::Xgetbv => Op::Xgetbv,
+        M::Xsetbv => Op::Xsetbv,
+        M::Xsave | M::Xsave64 => Op::Xsave,
+        M::Xrstor | M::Xrstor64 => Op::Xrstor,
         M::Stac => Op::Stac,
         M::Clac => Op::Clac,
         _ => Op::Invalid,
@@ -766,6 +786,8 @@ fn is_far(instr: &Instruction) -> bool {
 
 fn far_pointer_segment(m: Mnemonic) -> SegReg {
     match m {
+        Mnemonic::Rdfsbase | Mnemonic::Wrfsbase => SegReg::Fs,
+        Mnemonic::Rdgsbase | Mnemonic::Wrgsbase => SegReg::Gs,
         Mnemonic::Les => SegReg::Es,
         Mnemonic::Lss => SegReg::Ss,
         Mnemonic::Lfs => SegReg::Fs,

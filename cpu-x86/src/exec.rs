@@ -613,7 +613,11 @@ impl Cpu {
             | Op::Sysexit
             | Op::Wbinvd
             | Op::Stac
-            | Op::Clac => self.system_instruction(i)?,
+            | Op::Clac
+            | Op::ReadSegmentBase
+            | Op::WriteSegmentBase
+            | Op::Invpcid => self.system_instruction(i)?,
+            Op::Xgetbv | Op::Xsetbv | Op::Xsave | Op::Xrstor => self.xsave_instruction(i)?,
             Op::Simd(op) => self.simd(i, op)?,
             Op::Crc32 => self.crc32(i)?,
             Op::Bound => {

@@ -34,6 +34,7 @@ pub mod system;
 mod task;
 pub mod x87;
 pub mod x87_float;
+pub mod xsave;
 
 pub use cpu::{Cpu, Fault, RunExit};
 pub use model::{CpuModel, Features, Generation, Vendor};

@@ -63,6 +63,11 @@ impl Features {
     /// PSE, MSR, PAE, MTRR, PGE, PAT, PSE-36: the paging and MSR features
     /// every 64-bit part has.
     pub const PAGING: Features = Features(1 << 27);
+    pub const FSGSBASE: Features = Features(1 << 28);
+    /// Process-context identifiers (CR4.PCIDE) with INVPCID.
+    pub const PCID: Features = Features(1 << 29);
+    /// XSAVE, XRSTOR, XGETBV, XSETBV for the x87 and SSE state.
+    pub const XSAVE: Features = Features(1 << 30);
     pub const NONE: Features = Features(0);
 
     /// Both sets.
@@ -169,7 +174,10 @@ impl CpuModel {
             .with(Features::SMEP)
             .with(Features::SMAP)
             .with(Features::UMIP)
-            .with(Features::RDPID),
+            .with(Features::RDPID)
+            .with(Features::FSGSBASE)
+            .with(Features::PCID)
+            .with(Features::XSAVE),
         address_bits: 40,
         max_instruction_len: 15,
         has_fpu: true,

@@ -234,6 +234,8 @@ pub struct CpuState {
     pub mxcsr: u32,
     /// The x87 FPU, whose data registers are also MMX's.
     pub x87: X87State,
+    /// XCR0: the state components XSAVE manages (bit 0 x87, bit 1 SSE).
+    pub xcr0: u64,
     /// The other model-specific registers.
     pub msr: Msrs,
 }
@@ -408,6 +410,7 @@ impl Default for CpuState {
             xmm: [0; 16],
             mxcsr: 0x1f80,
             x87: X87State::INIT,
+            xcr0: 1,
             msr: Msrs {
                 pat: 0x0007_0406_0007_0406,
                 apic_base: 0xfee0_0900,

@@ -54,7 +54,7 @@ const CR4_IMPLEMENTED: u64 = cr4::VME
 
 impl Cpu {
     /// Raises #GP(0) unless at privilege 0 (and not in virtual-8086 mode).
-    fn privileged(&self) -> Result<(), Fault> {
+    pub(crate) fn privileged(&self) -> Result<(), Fault> {
         if self.cpl() != 0 {
             Err(Fault::gp(0))
         } else {
@@ -239,7 +239,18 @@ impl Cpu {
             Op::Cpuid => {
                 let leaf = self.gpr(gpr::AX, 4) as u32;
                 let sub = self.gpr(gpr::CX, 4) as u32;
-                let [a, b, c, d] = crate::cpuid::cpuid(self.model(), leaf, sub);
+                let [a, mut b, mut c, d] = crate::cpuid::cpuid(self.model(), leaf, sub);
+                // What depends on the CPU's state: OSXSAVE mirrors CR4, and
+                // the XSAVE area's size follows XCR0.
+                if leaf == 1 && self.state.cr4 & cr4::OSXSAVE != 0 {
+                    c |= 1 << 27;
+                }
+                if leaf == 0xd
+                    && sub == 0
+                    && self.model().features.has(crate::model::Features::XSAVE)
+                {
+                    b = crate::xsave::area_size(self.state.xcr0);
+                }
                 self.set_gpr(gpr::AX, 4, u64::from(a));
                 self.set_gpr(gpr::BX, 4, u64::from(b));
                 self.set_gpr(gpr::CX, 4, u64::from(c));
@@ -252,6 +263,44 @@ impl Cpu {
                 self.privileged()?;
                 let gs = &mut self.state.segs[SegReg::Gs as usize].base;
                 std::mem::swap(gs, &mut self.state.msr.kernel_gs_base);
+            }
+            Op::ReadSegmentBase | Op::WriteSegmentBase => {
+                if self.code_bits() != 64 || self.state.cr4 & cr4::FSGSBASE == 0 {
+                    return Err(Fault::UD);
+                }
+                let size = i.size;
+                if i.op == Op::ReadSegmentBase {
+                    let base = self.state.seg(i.seg2).base;
+                    self.write_operand(i, dst, base & mask(size))?;
+                } else {
+                    let base = self.read_operand(i, dst)? & mask(size);
+                    if !canonical(base) {
+                        return Err(Fault::gp(0));
+                    }
+                    self.state.segs[i.seg2 as usize].base = base;
+                }
+            }
+            Op::Invpcid => {
+                self.privileged()?;
+                let kind = self.read_operand(i, dst)?;
+                let ea = self.effective_address(i);
+                let pcid = self.read(i.seg, ea, 8)?;
+                let linear = self.read(i.seg, ea.wrapping_add(8) & mask(i.addr_size), 8)?;
+                if kind > 3 || pcid > 0xfff {
+                    return Err(Fault::gp(0));
+                }
+                // The TLB does not tag entries with PCIDs, so each kind
+                // drops at least what it names (dropping more is allowed).
+                match kind {
+                    0 => {
+                        if !canonical(linear) {
+                            return Err(Fault::gp(0));
+                        }
+                        self.tlb.flush_page(linear);
+                    }
+                    2 => self.tlb.flush_all(),
+                    _ => self.tlb.flush_non_global(),
+                }
             }
             Op::Syscall => self.syscall()?,
             Op::Sysret => self.sysret(i)?,
@@ -351,6 +400,24 @@ impl Cpu {
         }
     }
 
+    /// The CR4 bits software may set on this model.
+    fn cr4_writable(&self) -> u64 {
+        use crate::model::Features as F;
+        let features = self.model().features;
+        let optional = [
+            (F::UMIP, cr4::UMIP),
+            (F::SMEP, cr4::SMEP),
+            (F::SMAP, cr4::SMAP),
+            (F::FSGSBASE, cr4::FSGSBASE),
+            (F::PCID, cr4::PCIDE),
+            (F::XSAVE, cr4::OSXSAVE),
+        ];
+        optional.into_iter().filter(|&(f, _)| features.has(f)).fold(
+            CR4_IMPLEMENTED & !(cr4::UMIP | cr4::SMEP | cr4::SMAP),
+            |m, (_, bit)| m | bit,
+        )
+    }
+
     /// MOV to CRn.
     pub fn write_control_register(&mut self, n: u8, v: u64) -> Result<(), Fault> {
         match n {
@@ -370,6 +437,9 @@ impl Cpu {
                     }
                     self.state.efer |= efer::LMA;
                 }
+                if disabling_paging && self.state.cr4 & cr4::PCIDE != 0 {
+                    return Err(Fault::gp(0));
+                }
                 if disabling_paging && self.long_mode() {
                     if self.code_bits() == 64 {
                         return Err(Fault::gp(0));
@@ -383,18 +453,36 @@ impl Cpu {
             }
             2 => self.state.cr2 = v,
             3 => {
+                // With PCIDs, bit 63 asks to keep the TLB's entries; it is
+                // not stored.
+                let keep = self.state.cr4 & cr4::PCIDE != 0 && v >> 63 != 0;
+                let v = if self.state.cr4 & cr4::PCIDE != 0 {
+                    v & !(1 << 63)
+                } else {
+                    v
+                };
                 if self.long_mode() && v >> 52 != 0 {
                     return Err(Fault::gp(0));
                 }
                 self.state.cr3 = v;
-                self.tlb.flush_non_global();
+                if !keep {
+                    self.tlb.flush_non_global();
+                }
             }
             4 => {
-                if v & !CR4_IMPLEMENTED != 0 || (self.long_mode() && v & cr4::PAE == 0) {
+                if v & !self.cr4_writable() != 0 || (self.long_mode() && v & cr4::PAE == 0) {
                     return Err(Fault::gp(0));
                 }
                 let changed = v ^ self.state.cr4;
-                if changed & (cr4::PGE | cr4::PAE | cr4::PSE | cr4::SMEP | cr4::SMAP) != 0 {
+                // PCIDs only in long mode, and only from PCID 0.
+                if changed & v & cr4::PCIDE != 0
+                    && (!self.long_mode() || self.state.cr3 & 0xfff != 0)
+                {
+                    return Err(Fault::gp(0));
+                }
+                if changed & (cr4::PGE | cr4::PAE | cr4::PSE | cr4::SMEP | cr4::SMAP | cr4::PCIDE)
+                    != 0
+                {
                     self.tlb.flush_all();
                 }
                 self.state.cr4 = v;
