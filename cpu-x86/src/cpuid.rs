@@ -44,6 +44,7 @@ mod leaf7 {
     pub const EBX_INVPCID: u32 = 1 << 10;
     pub const EBX_SMAP: u32 = 1 << 20;
     pub const ECX_UMIP: u32 = 1 << 2;
+    pub const ECX_PKU: u32 = 1 << 3;
     pub const ECX_RDPID: u32 = 1 << 22;
 }
 
@@ -157,10 +158,11 @@ fn x86_64(model: &CpuModel, leaf: u32, sub: u32) -> [u32; 4] {
                 | bit(model, Features::FSGSBASE, leaf7::EBX_FSGSBASE)
                 | bit(model, Features::PCID, leaf7::EBX_INVPCID),
             bit(model, Features::UMIP, leaf7::ECX_UMIP)
-                | bit(model, Features::RDPID, leaf7::ECX_RDPID),
+                | bit(model, Features::RDPID, leaf7::ECX_RDPID)
+                | bit(model, Features::PKU, leaf7::ECX_PKU),
             0,
         ],
-        0xd if model.features.has(Features::XSAVE) => crate::xsave::cpuid_leaf(sub),
+        0xd if model.features.has(Features::XSAVE) => crate::xsave::cpuid_leaf(model, sub),
         // Topology: one thread per core, one core per package.
         0xb if model.vendor == Vendor::Intel => match sub {
             0 => [0, 1, 0x100, 0],

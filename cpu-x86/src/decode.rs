@@ -188,6 +188,8 @@ pub enum Op {
     /// WRFSBASE / WRGSBASE.
     WriteSegmentBase,
     Invpcid,
+    Rdpkru,
+    Wrpkru,
     Xgetbv,
     Xsetbv,
     /// XSAVE (XSAVE64 with REX.W, [`Insn::size`] 8).
@@ -440,6 +442,7 @@ fn feature_of(f: iced_x86::CpuidFeature) -> Option<Features> {
         F::FSGSBASE => Features::FSGSBASE,
         F::INVPCID => Features::PCID,
         F::XSAVE => Features::XSAVE,
+        F::PKU => Features::PKU,
         _ => return None,
     })
 }
@@ -735,6 +738,8 @@ fn operation(instr: &Instruction) -> Op {
         M::Rdfsbase | M::Rdgsbase => Op::ReadSegmentBase,
         M::Wrfsbase | M::Wrgsbase => Op::WriteSegmentBase,
         M::Invpcid => Op::Invpcid,
+        M::Rdpkru => Op::Rdpkru,
+        M::Wrpkru => Op::Wrpkru,
         M::Xgetbv => Op::Xgetbv,
         M::Xsetbv => Op::Xsetbv,
         M::Xsave | M::Xsave64 => Op::Xsave,

@@ -616,7 +616,9 @@ impl Cpu {
             | Op::Clac
             | Op::ReadSegmentBase
             | Op::WriteSegmentBase
-            | Op::Invpcid => self.system_instruction(i)?,
+            | Op::Invpcid
+            | Op::Rdpkru
+            | Op::Wrpkru => self.system_instruction(i)?,
             Op::Xgetbv | Op::Xsetbv | Op::Xsave | Op::Xrstor => self.xsave_instruction(i)?,
             Op::Simd(op) => self.simd(i, op)?,
             Op::Crc32 => self.crc32(i)?,

@@ -45,6 +45,8 @@ pub mod cr4 {
     pub const SMEP: u64 = 1 << 20;
     /// Supervisor-mode access prevention.
     pub const SMAP: u64 = 1 << 21;
+    /// Protection keys for user pages.
+    pub const PKE: u64 = 1 << 22;
 }
 
 /// What an access wants of a page.
@@ -78,6 +80,8 @@ const DIRTY: u64 = 1 << 6;
 const LARGE: u64 = 1 << 7;
 const GLOBAL: u64 = 1 << 8;
 const NO_EXECUTE: u64 = 1 << 63;
+/// The page-fault error code bit for a protection-key violation.
+const PROTECTION_KEY_FAULT: u32 = 1 << 5;
 /// Physical-address bits of a 64-bit entry.
 const ADDRESS: u64 = 0x000f_ffff_ffff_f000;
 
@@ -95,6 +99,8 @@ struct Entry {
     /// Physical page address.
     phys: u64,
     perms: u8,
+    /// The protection key of the page (IA-32e paging).
+    key: u8,
 }
 
 /// The software TLB.
@@ -140,6 +146,7 @@ impl Tlb {
 struct Walk {
     phys: u64,
     perms: u8,
+    key: u8,
 }
 
 impl Cpu {
@@ -158,16 +165,25 @@ impl Cpu {
         let page = linear >> 12;
         let slot = page as usize % ENTRIES;
         let entry = self.tlb.entries[slot];
-        if entry.tag == page + 1 && self.allowed(entry.perms, access, user) {
-            return Ok(self.physical(entry.phys | (linear & 0xfff)));
-        }
-        let walk = self.walk(linear, access, user)?;
-        self.tlb.entries[slot] = Entry {
-            tag: page + 1,
-            phys: walk.phys,
-            perms: walk.perms,
+        let (phys, perms, key) = if entry.tag == page + 1 && self.allowed(entry.perms, access, user)
+        {
+            (entry.phys, entry.perms, entry.key)
+        } else {
+            let walk = self.walk(linear, access, user)?;
+            self.tlb.entries[slot] = Entry {
+                tag: page + 1,
+                phys: walk.phys,
+                perms: walk.perms,
+                key: walk.key,
+            };
+            (walk.phys, walk.perms, walk.key)
         };
-        Ok(self.physical(walk.phys | (linear & 0xfff)))
+        if self.key_blocks(perms, key, access, user) {
+            let mut fault = self.page_fault(linear, access, user, true);
+            fault.error = fault.error.map(|code| code | PROTECTION_KEY_FAULT);
+            return Err(fault);
+        }
+        Ok(self.physical(phys | (linear & 0xfff)))
     }
 
     /// Whether a TLB entry's rights cover the access without a new walk
@@ -188,6 +204,22 @@ impl Cpu {
             }
             _ => !self.smap_blocks(perms, access, user),
         }
+    }
+
+    /// Protection keys: with CR4.PKE in IA-32e paging, a data access to a
+    /// user page whose key PKRU disables faults, and so does a store to a
+    /// key PKRU write-disables (at privilege 3, or anywhere with CR0.WP).
+    fn key_blocks(&self, perms: u8, key: u8, access: Access, user: bool) -> bool {
+        if self.state.cr4 & cr4::PKE == 0
+            || perms & T_USER == 0
+            || access == Access::Fetch
+            || self.state.efer & efer::LMA == 0
+        {
+            return false;
+        }
+        let rights = self.state.pkru >> (2 * u32::from(key));
+        let write_disabled = rights & 2 != 0 && (user || self.state.cr0 & cr0::WP != 0);
+        rights & 1 != 0 || (access.is_write() && write_disabled)
     }
 
     /// SMAP: supervisor data accesses to user pages fault unless RFLAGS.AC
@@ -329,9 +361,11 @@ impl Cpu {
             }
         }
         let _ = wide;
+        let key = if long { ((leaf >> 59) & 0xf) as u8 } else { 0 };
         Ok(Walk {
             phys: phys & !0xfff,
             perms,
+            key,
         })
     }
 }

@@ -68,6 +68,8 @@ impl Features {
     pub const PCID: Features = Features(1 << 29);
     /// XSAVE, XRSTOR, XGETBV, XSETBV for the x87 and SSE state.
     pub const XSAVE: Features = Features(1 << 30);
+    /// Protection keys for user pages (CR4.PKE, PKRU, RDPKRU/WRPKRU).
+    pub const PKU: Features = Features(1 << 31);
     pub const NONE: Features = Features(0);
 
     /// Both sets.
@@ -177,7 +179,8 @@ impl CpuModel {
             .with(Features::RDPID)
             .with(Features::FSGSBASE)
             .with(Features::PCID)
-            .with(Features::XSAVE),
+            .with(Features::XSAVE)
+            .with(Features::PKU),
         address_bits: 40,
         max_instruction_len: 15,
         has_fpu: true,

@@ -234,8 +234,12 @@ pub struct CpuState {
     pub mxcsr: u32,
     /// The x87 FPU, whose data registers are also MMX's.
     pub x87: X87State,
-    /// XCR0: the state components XSAVE manages (bit 0 x87, bit 1 SSE).
+    /// XCR0: the state components XSAVE manages (bit 0 x87, bit 1 SSE, bit 9
+    /// PKRU).
     pub xcr0: u64,
+    /// The protection-key rights register: two bits per key (access
+    /// disable, write disable).
+    pub pkru: u32,
     /// The other model-specific registers.
     pub msr: Msrs,
 }
@@ -411,6 +415,7 @@ impl Default for CpuState {
             mxcsr: 0x1f80,
             x87: X87State::INIT,
             xcr0: 1,
+            pkru: 0,
             msr: Msrs {
                 pat: 0x0007_0406_0007_0406,
                 apic_base: 0xfee0_0900,

@@ -245,6 +245,9 @@ impl Cpu {
                 if leaf == 1 && self.state.cr4 & cr4::OSXSAVE != 0 {
                     c |= 1 << 27;
                 }
+                if leaf == 7 && sub == 0 && self.state.cr4 & cr4::PKE != 0 {
+                    c |= 1 << 4;
+                }
                 if leaf == 0xd
                     && sub == 0
                     && self.model().features.has(crate::model::Features::XSAVE)
@@ -300,6 +303,23 @@ impl Cpu {
                     }
                     2 => self.tlb.flush_all(),
                     _ => self.tlb.flush_non_global(),
+                }
+            }
+            Op::Rdpkru | Op::Wrpkru => {
+                if self.state.cr4 & cr4::PKE == 0 {
+                    return Err(Fault::UD);
+                }
+                if self.gpr(gpr::CX, 4) != 0 {
+                    return Err(Fault::gp(0));
+                }
+                if i.op == Op::Rdpkru {
+                    self.set_gpr(gpr::AX, 4, u64::from(self.state.pkru));
+                    self.set_gpr(gpr::DX, 4, 0);
+                } else {
+                    if self.gpr(gpr::DX, 4) != 0 {
+                        return Err(Fault::gp(0));
+                    }
+                    self.state.pkru = self.gpr(gpr::AX, 4) as u32;
                 }
             }
             Op::Syscall => self.syscall()?,
@@ -411,6 +431,7 @@ impl Cpu {
             (F::FSGSBASE, cr4::FSGSBASE),
             (F::PCID, cr4::PCIDE),
             (F::XSAVE, cr4::OSXSAVE),
+            (F::PKU, cr4::PKE),
         ];
         optional.into_iter().filter(|&(f, _)| features.has(f)).fold(
             CR4_IMPLEMENTED & !(cr4::UMIP | cr4::SMEP | cr4::SMAP),
@@ -480,9 +501,8 @@ impl Cpu {
                 {
                     return Err(Fault::gp(0));
                 }
-                if changed & (cr4::PGE | cr4::PAE | cr4::PSE | cr4::SMEP | cr4::SMAP | cr4::PCIDE)
-                    != 0
-                {
+                let paging = cr4::PGE | cr4::PAE | cr4::PSE | cr4::SMEP | cr4::SMAP | cr4::PCIDE;
+                if changed & (paging | cr4::PKE) != 0 {
                     self.tlb.flush_all();
                 }
                 self.state.cr4 = v;

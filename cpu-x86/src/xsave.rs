@@ -1,7 +1,10 @@
 //! XSAVE: the extended-state instructions (XSAVE, XRSTOR, XGETBV, XSETBV)
-//! for the state components this CPU has, the x87 (component 0) and SSE
-//! (component 1), in the standard (uncompacted) layout: FXSAVE's 512 bytes
-//! followed by the 64-byte XSAVE header.
+//! for the state components this CPU has, the x87 (component 0), SSE
+//! (component 1) and, on models with protection keys, PKRU (component 9),
+//! in the standard (uncompacted) layout: FXSAVE's 512 bytes, the 64-byte
+//! XSAVE header, then PKRU where CPUID leaf 0xD subleaf 9 says (right after
+//! the header: software finds components through CPUID, and without AVX
+//! state there is nothing between).
 //!
 //! Only the plain forms exist: CPUID leaf 0xD subleaf 1 advertises none of
 //! XSAVEOPT, XSAVEC, XGETBV with ECX = 1 or XSAVES, and the iced decoder's
@@ -11,28 +14,50 @@ use crate::cpu::{Cpu, Fault};
 use crate::decode::{Insn, Op};
 use crate::flags::mask;
 use crate::mmu::{Access, cr4};
+use crate::model::{CpuModel, Features};
 use crate::state::{X87State, gpr};
 
-/// The state components supported in XCR0: x87 and SSE.
-pub const SUPPORTED: u64 = 0b11;
+/// The PKRU component's bit in XCR0.
+const PKRU: u64 = 1 << 9;
 /// Where the XSAVE header starts.
 const HEADER: u64 = 512;
-/// The bytes of a standard-format area with the supported components.
-const AREA: u32 = 512 + 64;
+/// Where PKRU is kept, and its size.
+const PKRU_AT: u64 = 576;
+const PKRU_SIZE: u32 = 8;
+/// The bytes of the legacy area and the header.
+const LEGACY_AND_HEADER: u32 = 512 + 64;
+
+/// The state components `model` supports in XCR0.
+pub fn supported(model: &CpuModel) -> u64 {
+    let pkru = if model.features.has(Features::PKU) {
+        PKRU
+    } else {
+        0
+    };
+    0b11 | pkru
+}
 
 /// The size of the XSAVE area for the components in `xcr0` (CPUID leaf 0xD
-/// EBX). With only the legacy components, always the legacy area and header.
-pub fn area_size(_xcr0: u64) -> u32 {
-    AREA
+/// EBX, and ECX for every supported component).
+pub fn area_size(xcr0: u64) -> u32 {
+    if xcr0 & PKRU != 0 {
+        LEGACY_AND_HEADER + PKRU_SIZE
+    } else {
+        LEGACY_AND_HEADER
+    }
 }
 
 /// CPUID leaf 0xD for a model with XSAVE.
-pub fn cpuid_leaf(sub: u32) -> [u32; 4] {
+pub fn cpuid_leaf(model: &CpuModel, sub: u32) -> [u32; 4] {
+    let all = supported(model);
     match sub {
         // Supported XCR0 bits; area size for XCR0 (patched by the CPU) and
         // for every supported component.
-        0 => [SUPPORTED as u32, AREA, AREA, 0],
+        0 => [all as u32, area_size(1), area_size(all), 0],
         // No XSAVEOPT, XSAVEC, XGETBV1 or XSAVES.
+        1 => [0; 4],
+        // PKRU: its size and offset in the standard layout.
+        9 if all & PKRU != 0 => [PKRU_SIZE, PKRU_AT as u32, 0, 0],
         _ => [0; 4],
     }
 }
@@ -56,7 +81,7 @@ impl Cpu {
                 self.privileged()?;
                 let v = (self.gpr(gpr::DX, 4) << 32) | self.gpr(gpr::AX, 4);
                 // x87 state is always on; nothing beyond what is supported.
-                if self.gpr(gpr::CX, 4) != 0 || v & 1 == 0 || v & !SUPPORTED != 0 {
+                if self.gpr(gpr::CX, 4) != 0 || v & 1 == 0 || v & !supported(self.model()) != 0 {
                     return Err(Fault::gp(0));
                 }
                 self.state.xcr0 = v;
@@ -88,7 +113,8 @@ impl Cpu {
             return Err(Fault::gp(0));
         }
         // Every byte must be reachable before anything changes.
-        for offset in (0..u64::from(AREA)).step_by(64) {
+        let size = area_size(self.state.xcr0);
+        for offset in (0..u64::from(size)).step_by(8) {
             self.linear(
                 i.seg,
                 ea.wrapping_add(offset) & mask(i.addr_size),
@@ -118,6 +144,9 @@ impl Cpu {
                 self.write(i.seg, at(160 + 16 * k), 8, v as u64)?;
                 self.write(i.seg, at(168 + 16 * k), 8, (v >> 64) as u64)?;
             }
+        }
+        if rfbm & PKRU != 0 {
+            self.write(i.seg, at(PKRU_AT), 8, u64::from(self.state.pkru))?;
         }
         // XSTATE_BV: the saved components count as in use.
         let before = self.read(i.seg, at(HEADER), 8)?;
@@ -166,6 +195,11 @@ impl Cpu {
                 };
             }
         }
+        let pkru = match (rfbm & PKRU != 0, xstate_bv & PKRU != 0) {
+            (false, _) => None,
+            (true, true) => Some(self.read(i.seg, at(PKRU_AT), 4)? as u32),
+            (true, false) => Some(0),
+        };
         if rfbm & 1 != 0 {
             if xstate_bv & 1 != 0 {
                 let wide = i.size == 8;
@@ -177,6 +211,9 @@ impl Cpu {
         self.state.xmm = xmm;
         if let Some(v) = mxcsr {
             self.state.mxcsr = v;
+        }
+        if let Some(v) = pkru {
+            self.state.pkru = v;
         }
         Ok(())
     }

@@ -147,7 +147,7 @@ fn xsetbv_takes_only_supported_components_and_cpuid_follows() {
     assert_eq!(c.state.gpr[0], 0b11);
 
     // CPUID: leaf 1 says XSAVE and (with CR4.OSXSAVE) OSXSAVE; leaf 0xD the
-    // supported components and the 576-byte area.
+    // supported components and the area's sizes.
     let mut c = cpu(CpuModel::MAX, &[0x0f, 0xa2, 0x0f, 0xa2]);
     c.state.cr4 |= cr4::OSXSAVE;
     c.state.gpr[0] = 1;
@@ -156,9 +156,10 @@ fn xsetbv_takes_only_supported_components_and_cpuid_follows() {
     c.state.gpr[0] = 0xd;
     c.state.gpr[1] = 0;
     assert_eq!(step(&mut c), None);
+    // x87, SSE and PKRU; 576 bytes for XCR0 = x87 + SSE, 584 with PKRU.
     assert_eq!(
         (c.state.gpr[0], c.state.gpr[3], c.state.gpr[1]),
-        (3, 576, 576)
+        (0x203, 576, 584)
     );
 }
 
@@ -192,4 +193,63 @@ fn pcids_need_long_mode_and_cr3_bit_63_is_not_stored() {
     assert_eq!(step(&mut c), None);
     d.state.gpr[2] = 4;
     assert_eq!(step(&mut d), Some(13));
+}
+
+#[test]
+fn protection_keys_guard_user_pages_from_data_accesses() {
+    // mov rax, [rbx]; mov [rbx], rax  (with RBX in a user page of key 1)
+    let code = [0x48, 0x8b, 0x03, 0x48, 0x89, 0x03];
+    let run = |pkru: u32, pke: bool, wp: bool| {
+        let ram = Arc::new(GuestRam::new(1 << 20).expect("RAM"));
+        ram.write_bytes(0x1000, &code);
+        ram.write_bytes(0x2000, &(0x5000u64 | 7).to_le_bytes());
+        // One 1 GiB user page with protection key 1.
+        ram.write_bytes(0x5000, &(0x87u64 | (1 << 59)).to_le_bytes());
+        let bus = Bus::new(GuestPhysAddr(0), ram, Arc::new(RunControl::new())).expect("bus");
+        let mut c = Cpu::new(CpuModel::MAX, Arc::new(bus));
+        c.state = cpu(CpuModel::MAX, &[]).state;
+        c.state.cr0 |= 1 << 31;
+        if wp {
+            c.state.cr0 |= 1 << 16;
+        } else {
+            c.state.cr0 &= !(1 << 16);
+        }
+        c.state.cr4 |= cr4::PAE | if pke { cr4::PKE } else { 0 };
+        c.state.efer |= efer::LME | efer::LMA;
+        c.state.cr3 = 0x2000;
+        c.state.pkru = pkru;
+        let load = step(&mut c);
+        let store = step(&mut c);
+        (load, store, c.last_exception().and_then(|(f, _)| f.error))
+    };
+    // Key 1 access-disabled: the load faults, error code P | PK.
+    let (load, _, error) = run(0b01 << 2, true, true);
+    assert_eq!((load, error), (Some(14), Some(0x21)));
+    // Key 1 write-disabled: the load runs; a supervisor store faults only
+    // under CR0.WP (error code P | W | PK).
+    let (load, store, error) = run(0b10 << 2, true, true);
+    assert_eq!((load, store, error), (None, Some(14), Some(0x23)));
+    let (load, store, _) = run(0b10 << 2, true, false);
+    assert_eq!((load, store), (None, None));
+    // Without CR4.PKE keys mean nothing.
+    let (load, store, _) = run(0b11 << 2, false, true);
+    assert_eq!((load, store), (None, None));
+}
+
+#[test]
+fn pkru_moves_through_eax_under_cr4_pke() {
+    // wrpkru; rdpkru
+    let code = [0x0f, 0x01, 0xef, 0x0f, 0x01, 0xee];
+    let mut c = cpu(CpuModel::MAX, &code);
+    assert_eq!(step(&mut c), Some(6), "#UD without CR4.PKE");
+    let mut c = cpu(CpuModel::MAX, &code);
+    c.state.cr4 |= cr4::PKE;
+    c.state.gpr[0] = 0x5555_0004;
+    c.state.gpr[1] = 0;
+    c.state.gpr[2] = 0;
+    assert_eq!(step(&mut c), None);
+    assert_eq!(c.state.pkru, 0x5555_0004);
+    c.state.gpr[0] = 0;
+    assert_eq!(step(&mut c), None);
+    assert_eq!(c.state.gpr[0], 0x5555_0004);
 }
