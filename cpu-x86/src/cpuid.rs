@@ -40,7 +40,9 @@ mod ecx1 {
 /// Leaf 7 bits.
 mod leaf7 {
     pub const EBX_FSGSBASE: u32 = 1 << 0;
+    pub const EBX_BMI1: u32 = 1 << 3;
     pub const EBX_SMEP: u32 = 1 << 7;
+    pub const EBX_BMI2: u32 = 1 << 8;
     pub const EBX_INVPCID: u32 = 1 << 10;
     pub const EBX_SMAP: u32 = 1 << 20;
     pub const ECX_UMIP: u32 = 1 << 2;
@@ -156,6 +158,8 @@ fn x86_64(model: &CpuModel, leaf: u32, sub: u32) -> [u32; 4] {
             bit(model, Features::SMEP, leaf7::EBX_SMEP)
                 | bit(model, Features::SMAP, leaf7::EBX_SMAP)
                 | bit(model, Features::FSGSBASE, leaf7::EBX_FSGSBASE)
+                | bit(model, Features::BMI1, leaf7::EBX_BMI1)
+                | bit(model, Features::BMI2, leaf7::EBX_BMI2)
                 | bit(model, Features::PCID, leaf7::EBX_INVPCID),
             bit(model, Features::UMIP, leaf7::ECX_UMIP)
                 | bit(model, Features::RDPID, leaf7::ECX_RDPID)

@@ -190,6 +190,19 @@ pub enum Op {
     Invpcid,
     Rdpkru,
     Wrpkru,
+    Andn,
+    Bextr,
+    Blsi,
+    Blsmsk,
+    Blsr,
+    Bzhi,
+    Mulx,
+    Pdep,
+    Pext,
+    Rorx,
+    Sarx,
+    Shlx,
+    Shrx,
     Xgetbv,
     Xsetbv,
     /// XSAVE (XSAVE64 with REX.W, [`Insn::size`] 8).
@@ -443,6 +456,7 @@ fn feature_of(f: iced_x86::CpuidFeature) -> Option<Features> {
         F::INVPCID => Features::PCID,
         F::XSAVE => Features::XSAVE,
         F::PKU => Features::PKU,
+        F::BMI2 => Features::BMI2,
         _ => return None,
     })
 }
@@ -739,6 +753,19 @@ fn operation(instr: &Instruction) -> Op {
         M::Wrfsbase | M::Wrgsbase => Op::WriteSegmentBase,
         M::Invpcid => Op::Invpcid,
         M::Rdpkru => Op::Rdpkru,
+        M::Andn => Op::Andn,
+        M::Bextr => Op::Bextr,
+        M::Blsi => Op::Blsi,
+        M::Blsmsk => Op::Blsmsk,
+        M::Blsr => Op::Blsr,
+        M::Bzhi => Op::Bzhi,
+        M::Mulx => Op::Mulx,
+        M::Pdep => Op::Pdep,
+        M::Pext => Op::Pext,
+        M::Rorx => Op::Rorx,
+        M::Sarx => Op::Sarx,
+        M::Shlx => Op::Shlx,
+        M::Shrx => Op::Shrx,
         M::Wrpkru => Op::Wrpkru,
         M::Xgetbv => Op::Xgetbv,
         M::Xsetbv => Op::Xsetbv,
@@ -828,6 +855,15 @@ fn convert(instr: &Instruction, bytes: &[u8], bits: CodeBits, model: &CpuModel) 
     // LZCNT is REP BSR to a part without it.
     if insn.op == Op::Lzcnt && !model.features.has(Features::LZCNT) {
         insn.op = Op::Bsr;
+    }
+    // And TZCNT is REP BSF to a part without BMI1; BMI1's VEX instructions
+    // are #UD there.
+    if !model.features.has(Features::BMI1) {
+        match insn.op {
+            Op::Tzcnt => insn.op = Op::Bsf,
+            Op::Andn | Op::Bextr | Op::Blsi | Op::Blsmsk | Op::Blsr => return Insn::invalid(len),
+            _ => {}
+        }
     }
     let a32 = legacy.contains(&0x67);
     insn.addr_size = match (bits, a32) {

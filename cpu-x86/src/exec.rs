@@ -544,6 +544,19 @@ impl Cpu {
             }
             Op::Bt | Op::Bts | Op::Btr | Op::Btc => self.bit_test(i)?,
             Op::Bsf | Op::Bsr | Op::Tzcnt | Op::Lzcnt | Op::Popcnt => self.bit_scan(i)?,
+            Op::Andn
+            | Op::Bextr
+            | Op::Blsi
+            | Op::Blsmsk
+            | Op::Blsr
+            | Op::Bzhi
+            | Op::Mulx
+            | Op::Pdep
+            | Op::Pext
+            | Op::Rorx
+            | Op::Sarx
+            | Op::Shlx
+            | Op::Shrx => self.bmi(i)?,
             Op::Shld | Op::Shrd => self.double_shift(i)?,
             Op::Bswap => {
                 let v = self.read_operand(i, dst)?;

@@ -15,6 +15,7 @@
 
 mod atomic;
 mod bitops;
+mod bmi;
 pub mod cpu;
 pub mod cpuid;
 pub mod decode;

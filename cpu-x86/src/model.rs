@@ -70,6 +70,10 @@ impl Features {
     pub const XSAVE: Features = Features(1 << 30);
     /// Protection keys for user pages (CR4.PKE, PKRU, RDPKRU/WRPKRU).
     pub const PKU: Features = Features(1 << 31);
+    /// ANDN, BEXTR, BLSI, BLSMSK, BLSR and TZCNT (which is REP BSF without it).
+    pub const BMI1: Features = Features(1 << 32);
+    /// BZHI, MULX, PDEP, PEXT, RORX, SARX, SHLX, SHRX.
+    pub const BMI2: Features = Features(1 << 33);
     pub const NONE: Features = Features(0);
 
     /// Both sets.
@@ -180,7 +184,9 @@ impl CpuModel {
             .with(Features::FSGSBASE)
             .with(Features::PCID)
             .with(Features::XSAVE)
-            .with(Features::PKU),
+            .with(Features::PKU)
+            .with(Features::BMI1)
+            .with(Features::BMI2),
         address_bits: 40,
         max_instruction_len: 15,
         has_fpu: true,

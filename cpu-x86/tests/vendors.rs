@@ -97,3 +97,26 @@ fn instructions_of_absent_features_raise_invalid_opcode() {
     assert_eq!(c.run(1), RunExit::Budget);
     assert_eq!(vector(&c), None);
 }
+
+#[test]
+fn tzcnt_is_bsf_and_andn_invalid_without_bmi1() {
+    // tzcnt eax, ecx with ECX = 0: 32 with BMI1; BSF leaves EAX alone.
+    let code = [0xf3, 0x0f, 0xbc, 0xc1];
+    for (model, want) in [(CpuModel::MAX, 32), (CpuModel::DEFAULT, 0x77)] {
+        let mut c = cpu(model, 64, &code);
+        c.state.gpr[0] = 0x77;
+        c.state.gpr[1] = 0;
+        assert_eq!(c.run(1), RunExit::Budget);
+        assert_eq!(c.state.gpr[0], want, "{}", model.name);
+    }
+    // andn eax, ebx, ecx
+    let code = [0xc4, 0xe2, 0x60, 0xf2, 0xc1];
+    let mut c = cpu(CpuModel::DEFAULT, 64, &code);
+    c.run(1);
+    assert_eq!(vector(&c), Some(6));
+    let mut c = cpu(CpuModel::MAX, 64, &code);
+    c.state.gpr[3] = 0b1100;
+    c.state.gpr[1] = 0b1010;
+    assert_eq!(c.run(1), RunExit::Budget);
+    assert_eq!(c.state.gpr[0], 0b0010);
+}

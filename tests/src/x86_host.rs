@@ -402,6 +402,19 @@ fn allowed(instr: &Instruction) -> bool {
             | M::Cmpxchg
             | M::Cmpxchg8b
             | M::Cmpxchg16b
+            | M::Andn
+            | M::Bextr
+            | M::Blsi
+            | M::Blsmsk
+            | M::Blsr
+            | M::Bzhi
+            | M::Mulx
+            | M::Pdep
+            | M::Pext
+            | M::Rorx
+            | M::Sarx
+            | M::Shlx
+            | M::Shrx
     ) || {
         let name = format!("{:?}", instr.mnemonic());
         name.starts_with("Set") || name.starts_with("Cmov")
@@ -596,6 +609,44 @@ const OPCODES: &[&[u8]] = &[
 ];
 
 /// SSE and SSE2 opcodes: the mandatory prefix, then 0F and the opcode.
+/// A three-byte VEX prefix and the opcode of a BMI1 or BMI2 instruction
+/// (the ModR/M byte and the rest follow as for any instruction).
+fn bmi_prefix_and_opcode(rng: &mut Rng, bits: u32, out: &mut Vec<u8>) {
+    // (opcode map, implied prefix pp, opcode): ANDN, BEXTR, BLSR/BLSMSK/BLSI,
+    // BZHI, PDEP, PEXT, MULX, RORX, SARX, SHLX, SHRX.
+    const FORMS: [(u8, u8, u8); 11] = [
+        (2, 0, 0xf2),
+        (2, 0, 0xf7),
+        (2, 0, 0xf3),
+        (2, 0, 0xf5),
+        (2, 3, 0xf5),
+        (2, 2, 0xf5),
+        (2, 3, 0xf6),
+        (3, 3, 0xf0),
+        (2, 2, 0xf7),
+        (2, 1, 0xf7),
+        (2, 3, 0xf7),
+    ];
+    let (map, pp, opcode) = FORMS[rng.below(FORMS.len() as u64) as usize];
+    // Outside 64-bit code the inverted R and X bits must be set (else the
+    // bytes are LES) and only registers 0-7 exist.
+    let rxb = if bits == 64 {
+        rng.below(8) as u8
+    } else {
+        0b111
+    };
+    let vvvv = if bits == 64 {
+        rng.below(16) as u8
+    } else {
+        rng.below(8) as u8
+    };
+    let w = rng.below(2) as u8;
+    out.push(0xc4);
+    out.push((rxb << 5) | map);
+    out.push((w << 7) | ((!vvvv & 0xf) << 3) | pp);
+    out.push(opcode);
+}
+
 /// MMX instructions that are not an SSE2 instruction without its 66 prefix.
 const MMX_OPCODES: &[&[u8]] = &[
     &[0x0f, 0x77],
@@ -1041,10 +1092,14 @@ pub fn generate(rng: &mut Rng, max_len: usize, bits: u32) -> Case {
             continue;
         }
         let mut bytes = Vec::with_capacity(16);
-        if rng.below(5) == 0 {
+        if rng.below(16) == 0 {
+            bmi_prefix_and_opcode(rng, bits, &mut bytes);
+        } else if rng.below(5) == 0 {
             bytes.push(0x66);
         }
-        let opcode = if rng.below(4) == 0 {
+        let opcode: &[u8] = if !bytes.is_empty() && bytes[0] == 0xc4 {
+            &[]
+        } else if rng.below(4) == 0 {
             X87_OPCODES[rng.below(X87_OPCODES.len() as u64) as usize]
         } else if rng.below(3) == 0 {
             let sse = SSE_OPCODES[rng.below(SSE_OPCODES.len() as u64) as usize];
@@ -1063,7 +1118,7 @@ pub fn generate(rng: &mut Rng, max_len: usize, bits: u32) -> Case {
             _ => (None, opcode),
         };
         bytes.extend(mandatory);
-        if bits == 64 && rng.below(2) == 0 {
+        if bits == 64 && !opcode.is_empty() && rng.below(2) == 0 {
             bytes.push(0x40 | (rng.below(16) as u8 & 0b1101));
         }
         bytes.extend_from_slice(rest);
