@@ -1,12 +1,21 @@
 //! LOCK: read-modify-write instructions that stay atomic against the other
 //! vCPUs' threads. The update is a compare-and-swap loop on the aligned host
 //! word that holds the operand, so two CPUs incrementing one counter never
-//! lose a count. Locked accesses that straddle an 8-byte boundary or a page,
-//! or that reach something other than RAM, run as one step of this CPU only
-//! (real parts lock the bus for them; here nothing else can see them half
-//! done except another vCPU doing the same rare thing).
+//! lose a count; bit tests and CMPXCHG8B work on that word too. Locked
+//! accesses that straddle an 8-byte boundary or a page, or that reach
+//! something other than RAM, run as one step of this CPU only (real parts
+//! lock the bus for them; here nothing else can see them half done except
+//! another vCPU doing the same rare thing).
+//!
+//! LOCK CMPXCHG16B has no 16-byte host compare-and-swap in stable Rust: every
+//! CPU's locked CMPXCHG16B takes one process-wide lock, so they are atomic
+//! against each other (how kernels use them), though not against an 8-byte
+//! locked instruction another vCPU aims at half of the same 16 bytes.
 
-use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use emu_core::sync::LockRecover;
 
 use emu_core::GuestPhysAddr;
 
@@ -28,6 +37,16 @@ impl Cpu {
             return None;
         };
         // `execute` calls this for LOCK prefixes and XCHG only.
+        match i.op {
+            Op::Bts | Op::Btr | Op::Btc => return Some(self.locked_bit_test(i)),
+            Op::CmpxchgDouble if size == 8 => return self.locked_compare_exchange_8(i),
+            Op::CmpxchgDouble => {
+                static SIXTEEN_BYTE_LOCK: Mutex<()> = Mutex::new(());
+                let _held = SIXTEEN_BYTE_LOCK.lock_recover();
+                return Some(self.compare_exchange_double(i));
+            }
+            _ => {}
+        }
         let supported = matches!(
             i.op,
             Op::Add
@@ -122,6 +141,85 @@ impl Cpu {
         self.note_locked_write(phys, offset + phys % 8, linear, size);
         Some(Ok(()))
     }
+}
+
+impl Cpu {
+    /// LOCK BTS, BTR, BTC: the byte holding the bit updated atomically.
+    fn locked_bit_test(&mut self, i: &Insn) -> Result<(), Fault> {
+        let src = i.operands[1];
+        let offset = self.read_operand(i, src)?;
+        let (ea, bit) = self.bit_address(i, offset);
+        // The whole operand must be writable, as without LOCK.
+        let linear = self.linear(i.seg, ea, i.size, Access::Write)?;
+        let byte_linear = self.wrap_linear(linear.wrapping_add(bit / 8));
+        let phys = self.translate(byte_linear, Access::Write)?;
+        let bus = self.bus().clone();
+        let Some((word, ram_offset)) = bus_word(&bus, phys, 1) else {
+            return self.bit_test(i);
+        };
+        let shift = (phys % 8) * 8 + bit % 8;
+        let old = word
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |current| {
+                let v = u64::from_le(current);
+                let new = match i.op {
+                    Op::Bts => v | (1 << shift),
+                    Op::Btr => v & !(1 << shift),
+                    _ => v ^ (1 << shift),
+                };
+                Some(new.to_le())
+            })
+            .map_or_else(|v| v, |v| v);
+        let set = (u64::from_le(old) >> shift) & 1 != 0;
+        self.set_status(if set { CF } else { 0 }, CF);
+        self.note_locked_write(phys, ram_offset, byte_linear, 1);
+        Ok(())
+    }
+
+    /// LOCK CMPXCHG8B on an aligned quadword: one compare-and-swap.
+    fn locked_compare_exchange_8(&mut self, i: &Insn) -> Option<Result<(), Fault>> {
+        let ea = self.effective_address(i);
+        let linear = match self.linear(i.seg, ea, 8, Access::Write) {
+            Ok(linear) => linear,
+            Err(fault) => return Some(Err(fault)),
+        };
+        let phys = match self.translate(linear, Access::Write) {
+            Ok(phys) => phys,
+            Err(fault) => return Some(Err(fault)),
+        };
+        let bus = self.bus().clone();
+        let (word, ram_offset) = bus_word(&bus, phys, 8)?;
+        let expected = (self.gpr(gpr::DX, 4) << 32) | self.gpr(gpr::AX, 4);
+        let new = (self.gpr(gpr::CX, 4) << 32) | self.gpr(gpr::BX, 4);
+        let result = word.compare_exchange(
+            expected.to_le(),
+            new.to_le(),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+        match result {
+            Ok(_) => self.set_status(ZF, ZF),
+            Err(current) => {
+                let current = u64::from_le(current);
+                self.set_gpr(gpr::AX, 4, current & 0xffff_ffff);
+                self.set_gpr(gpr::DX, 4, current >> 32);
+                self.set_status(0, ZF);
+            }
+        }
+        self.note_locked_write(phys, ram_offset, linear, 8);
+        Some(Ok(()))
+    }
+}
+
+/// The host word holding `len` bytes at physical `phys` for a locked update,
+/// and the byte offset of `phys` in RAM; `None` when the bytes straddle an
+/// 8-byte boundary or are not RAM. (Borrowed from `bus` rather than the CPU,
+/// which stays free to update its registers.)
+fn bus_word(bus: &emu_core::Bus, phys: u64, len: u8) -> Option<(&AtomicU64, u64)> {
+    if phys % 8 + u64::from(len) > 8 {
+        return None;
+    }
+    let offset = bus.writable_offset(GuestPhysAddr(phys & !7), 8)?;
+    Some((bus.ram().atomic_u64(offset)?, offset + phys % 8))
 }
 
 /// A result and its flags, and which flags the operation sets.

@@ -14,16 +14,10 @@ impl Cpu {
         let bits = u64::from(size) * 8;
         let [dst, src, _] = i.operands;
         let offset = self.read_operand(i, src)?;
-        let (value, bit, at) = match (dst, src) {
-            (Operand::Mem(_), Operand::Gpr { .. }) => {
-                let signed = sign_extend(offset, size) as i64;
-                let word = signed.div_euclid(bits as i64);
-                let ea = self
-                    .effective_address(i)
-                    .wrapping_add((word * i64::from(size)) as u64)
-                    & mask(i.addr_size);
-                let value = self.read(i.seg, ea, size)?;
-                (value, signed.rem_euclid(bits as i64) as u64, Some(ea))
+        let (value, bit, at) = match dst {
+            Operand::Mem(_) => {
+                let (ea, bit) = self.bit_address(i, offset);
+                (self.read(i.seg, ea, size)?, bit, Some(ea))
             }
             _ => (self.read_operand(i, dst)?, offset & (bits - 1), None),
         };
@@ -42,6 +36,25 @@ impl Cpu {
         }
         self.set_status(if set { CF } else { 0 }, CF);
         Ok(())
+    }
+
+    /// Where a bit test on memory reaches: the offset of the operand-sized
+    /// word holding the bit, and the bit's index in it. A register bit
+    /// offset is signed and reaches beyond the addressed word; an immediate
+    /// one wraps inside it.
+    pub(crate) fn bit_address(&self, i: &Insn, offset: u64) -> (u64, u64) {
+        let size = i.size;
+        let bits = u64::from(size) * 8;
+        if !matches!(i.operands[1], Operand::Gpr { .. }) {
+            return (self.effective_address(i), offset & (bits - 1));
+        }
+        let signed = sign_extend(offset, size) as i64;
+        let word = signed.div_euclid(bits as i64);
+        let ea = self
+            .effective_address(i)
+            .wrapping_add((word * i64::from(size)) as u64)
+            & mask(i.addr_size);
+        (ea, signed.rem_euclid(bits as i64) as u64)
     }
 
     /// BSF, BSR, TZCNT, LZCNT, POPCNT.
