@@ -168,7 +168,7 @@ impl Cpu {
                 };
                 Some(new.to_le())
             })
-            .map_or_else(|v| v, |v| v);
+            .unwrap_or_else(|v| v);
         let set = (u64::from_le(old) >> shift) & 1 != 0;
         self.set_status(if set { CF } else { 0 }, CF);
         self.note_locked_write(phys, ram_offset, byte_linear, 1);
