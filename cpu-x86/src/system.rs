@@ -68,7 +68,7 @@ impl Descriptor {
         self.access() & attrs::S == 0
     }
 
-    fn kind(&self) -> u8 {
+    pub(crate) fn kind(&self) -> u8 {
         (self.access() & 0xf) as u8
     }
 
@@ -758,7 +758,10 @@ impl Cpu {
             }
         } else if matches!(d.kind(), kind::CALL_GATE | kind::CALL_GATE16) && d.is_system() {
             self.call_gate(selector, &d, call)
-        } else if d.is_system_of(kind::TSS_AVAILABLE) || d.is_system_of(kind::TASK_GATE) {
+        } else if d.is_system_of(kind::TSS_AVAILABLE)
+            || d.is_system_of(kind::TSS16_AVAILABLE)
+            || d.is_system_of(kind::TASK_GATE)
+        {
             if d.dpl() < cpl || d.dpl() < (selector & 3) as u8 {
                 return Err(Fault::gp(selector_error(selector)));
             }

@@ -1,7 +1,8 @@
-//! Hardware task switches (32-bit TSS): JMP and CALL to a TSS or a task gate,
-//! interrupts through task gates, and IRET with NT set back to the previous
-//! task. The outgoing task's registers go into its TSS, the incoming task's
-//! come from its own, busy bits and the back link say who is nested in whom.
+//! Hardware task switches (32-bit and the 286's 16-bit TSS): JMP and CALL to
+//! a TSS or a task gate, interrupts through task gates, and IRET with NT set
+//! back to the previous task. The outgoing task's registers go into its TSS
+//! (in its own format), the incoming task's come from its own, busy bits and
+//! the back link say who is nested in whom.
 
 use crate::cpu::{Cpu, Fault};
 use crate::mmu::Access;
@@ -19,21 +20,60 @@ pub(crate) enum TaskSwitch {
     Return,
 }
 
-/// 32-bit TSS field offsets.
-mod tss {
-    pub const LINK: u64 = 0;
-    pub const CR3: u64 = 28;
-    pub const EIP: u64 = 32;
-    pub const EFLAGS: u64 = 36;
-    pub const GPR: u64 = 40;
-    pub const SEG: u64 = 72;
-    pub const LDT: u64 = 96;
-    /// The smallest limit a 32-bit TSS may have.
-    pub const MIN_LIMIT: u32 = 0x67;
+/// Where a TSS format keeps the task's state.
+#[derive(Clone, Copy)]
+struct Layout {
+    /// Register width in the TSS (2 or 4 bytes), and the stride between
+    /// segment selectors.
+    width: u8,
+    cr3: Option<u64>,
+    ip: u64,
+    flags: u64,
+    gpr: u64,
+    seg: u64,
+    /// How many segment registers it holds (ES, CS, SS, DS, and FS, GS).
+    segs: usize,
+    ldt: u64,
+    /// The smallest limit a TSS of the format may have.
+    min_limit: u32,
 }
 
+const TSS32: Layout = Layout {
+    width: 4,
+    cr3: Some(28),
+    ip: 32,
+    flags: 36,
+    gpr: 40,
+    seg: 72,
+    segs: 6,
+    ldt: 96,
+    min_limit: 0x67,
+};
+
+const TSS16: Layout = Layout {
+    width: 2,
+    cr3: None,
+    ip: 14,
+    flags: 16,
+    gpr: 18,
+    seg: 34,
+    segs: 4,
+    ldt: 42,
+    min_limit: 0x2b,
+};
+
+/// The back link's offset, the same in both formats.
+const LINK: u64 = 0;
+
+const TSS16_AVAILABLE: u8 = 0x1;
+const TSS16_BUSY: u8 = 0x3;
 const TSS_AVAILABLE: u8 = 0x9;
 const TSS_BUSY: u8 = 0xb;
+
+/// The layout of a TSS descriptor type.
+fn layout_of(kind: u8) -> Layout {
+    if kind & 8 != 0 { TSS32 } else { TSS16 }
+}
 
 fn ts(selector: u16) -> Fault {
     Fault {
@@ -64,11 +104,11 @@ impl Cpu {
         }
         let d: Descriptor = self.read_descriptor(selector)?;
         let wanted = if reason == TaskSwitch::Return {
-            TSS_BUSY
+            [TSS_BUSY, TSS16_BUSY]
         } else {
-            TSS_AVAILABLE
+            [TSS_AVAILABLE, TSS16_AVAILABLE]
         };
-        if !d.is_system_of(wanted) {
+        if !wanted.iter().any(|&t| d.is_system_of(t)) {
             return Err(if reason == TaskSwitch::Return {
                 ts(selector)
             } else {
@@ -82,12 +122,14 @@ impl Cpu {
             });
         }
         let new = d.segment(selector);
-        if new.limit < tss::MIN_LIMIT {
+        let incoming = layout_of(d.kind());
+        if new.limit < incoming.min_limit {
             return Err(ts(selector));
         }
-        // Save the outgoing task.
+        // Save the outgoing task, in its TSS's own format.
         let old = self.state.tr;
-        if old.limit < tss::MIN_LIMIT {
+        let outgoing = layout_of((old.attrs & 0xf) as u8);
+        if old.limit < outgoing.min_limit {
             return Err(ts(old.selector));
         }
         let mut saved_flags = self.state.rflags;
@@ -97,21 +139,23 @@ impl Cpu {
         let w = |cpu: &mut Cpu, off: u64, len: u8, v: u64| {
             cpu.write_linear(old.base + off, len, v, Access::SystemWrite)
         };
-        w(self, tss::EIP, 4, return_ip)?;
-        w(self, tss::EFLAGS, 4, saved_flags)?;
+        let width = outgoing.width;
+        w(self, outgoing.ip, width, return_ip)?;
+        w(self, outgoing.flags, width, saved_flags)?;
         for r in 0..8 {
-            w(self, tss::GPR + 4 * r as u64, 4, self.state.gpr[r])?;
+            let at = outgoing.gpr + u64::from(width) * r as u64;
+            w(self, at, width, self.state.gpr[r])?;
         }
-        for seg in SegReg::ALL {
+        for seg in SegReg::ALL.into_iter().take(outgoing.segs) {
             let v = u64::from(self.state.seg(seg).selector);
-            w(self, tss::SEG + 4 * seg as u64, 2, v)?;
+            w(self, outgoing.seg + u64::from(width) * seg as u64, 2, v)?;
         }
         if reason != TaskSwitch::Call {
             self.set_busy(old.selector, false)?;
         }
         if reason == TaskSwitch::Call {
             self.write_linear(
-                new.base + tss::LINK,
+                new.base + LINK,
                 2,
                 u64::from(old.selector),
                 Access::SystemWrite,
@@ -124,32 +168,41 @@ impl Cpu {
         let r = |cpu: &mut Cpu, off: u64, len: u8| {
             cpu.read_linear(new.base + off, len, Access::SystemRead)
         };
-        let cr3 = r(self, tss::CR3, 4)?;
-        let eip = r(self, tss::EIP, 4)?;
-        let mut eflags = r(self, tss::EFLAGS, 4)?;
+        let width = incoming.width;
+        let cr3 = match incoming.cr3 {
+            Some(at) => Some(r(self, at, 4)?),
+            None => None,
+        };
+        let eip = r(self, incoming.ip, width)?;
+        let mut eflags = r(self, incoming.flags, width)?;
+        // A 16-bit TSS fills the low halves; the high halves read as ones,
+        // as QEMU has them.
+        let high = if width == 2 { 0xffff_0000 } else { 0 };
         let mut regs = [0u64; 8];
         for (k, v) in regs.iter_mut().enumerate() {
-            *v = r(self, tss::GPR + 4 * k as u64, 4)?;
+            *v = r(self, incoming.gpr + u64::from(width) * k as u64, width)? | high;
         }
+        // FS and GS, which a 16-bit TSS does not hold, become null.
         let mut selectors = [0u16; 6];
-        for (k, v) in selectors.iter_mut().enumerate() {
-            *v = r(self, tss::SEG + 4 * k as u64, 2)? as u16;
+        for (k, v) in selectors.iter_mut().enumerate().take(incoming.segs) {
+            *v = r(self, incoming.seg + u64::from(width) * k as u64, 2)? as u16;
         }
-        let ldt = r(self, tss::LDT, 2)? as u16;
+        let ldt = r(self, incoming.ldt, 2)? as u16;
         // From here the switch has happened: faults belong to the new task.
         let mut tr = new;
         tr.attrs |= 2;
         self.state.tr = tr;
         self.state.cr0 |= cr0::TS;
-        if self.state.cr0 & cr0::PG != 0 {
-            self.write_control_register(3, cr3)?;
-        } else {
-            self.state.cr3 = cr3;
+        match cr3 {
+            Some(cr3) if self.state.cr0 & cr0::PG != 0 => self.write_control_register(3, cr3)?,
+            Some(cr3) => self.state.cr3 = cr3,
+            None => {}
         }
         if reason == TaskSwitch::Call {
             eflags |= flags::NT;
         }
-        self.state.rflags = (eflags & 0x003f_7fd7) | flags::FIXED1;
+        let kept = if width == 2 { 0x7fd7 } else { 0x003f_7fd7 };
+        self.state.rflags = (eflags & kept) | flags::FIXED1;
         for (k, v) in regs.iter().enumerate() {
             self.state.gpr[k] = *v & 0xffff_ffff;
         }
@@ -187,7 +240,7 @@ impl Cpu {
 
     /// IRET with NT set: back to the task in the current TSS's back link.
     pub(crate) fn return_from_task(&mut self) -> Result<(), Fault> {
-        let link = self.read_linear(self.state.tr.base + tss::LINK, 2, Access::SystemRead)? as u16;
+        let link = self.read_linear(self.state.tr.base + LINK, 2, Access::SystemRead)? as u16;
         self.switch_task(link, TaskSwitch::Return, self.next_ip)
     }
 }
