@@ -101,6 +101,9 @@ pub enum RunExit {
     /// A device asked the machine to stop (power-off, reset): the slice ends
     /// after the instruction that told it.
     Stopped,
+    /// A debugger's breakpoint or watchpoint stopped the CPU; why is in
+    /// [`Cpu::take_debug_stop`].
+    Debug,
 }
 
 const PAGE_SIZE: u64 = 4096;
@@ -183,6 +186,11 @@ pub struct Cpu {
     pub(crate) data_hits: u64,
     /// A device write asked the machine to stop.
     pub(crate) device_stop: bool,
+    /// A debugger's breakpoints and watchpoints; `None` (the usual case)
+    /// keeps the run loop free of their checks.
+    pub(crate) debug: Option<Box<crate::debug::DebugState>>,
+    /// Whether a debugger watches data: every linear access is checked then.
+    pub(crate) gdb_watching: bool,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -223,6 +231,8 @@ impl Cpu {
             breakpoints: Vec::new(),
             data_hits: 0,
             device_stop: false,
+            debug: None,
+            gdb_watching: false,
         };
         cpu.reset();
         cpu
@@ -340,26 +350,43 @@ impl Cpu {
             return RunExit::Halted;
         }
         self.drop_written_code();
+        if self.debug.is_some() {
+            return self.run_debugged(budget);
+        }
         for _ in 0..budget {
             if self.interrupts.is_some() {
                 self.take_external_interrupt();
             }
             self.step();
-            if self.shutdown {
-                return RunExit::Shutdown;
-            }
-            if self.halted {
-                return RunExit::Halted;
-            }
-            if self.syscall_pending {
-                self.syscall_pending = false;
-                return RunExit::Syscall;
-            }
-            if self.device_stop {
-                self.device_stop = false;
-                return RunExit::Stopped;
+            if let Some(exit) = self.step_exit() {
+                return exit;
             }
         }
+        self.budget_exit()
+    }
+
+    /// Why the run must end after the instruction just executed, if it must.
+    #[inline(always)]
+    pub(crate) fn step_exit(&mut self) -> Option<RunExit> {
+        if self.shutdown {
+            return Some(RunExit::Shutdown);
+        }
+        if self.halted {
+            return Some(RunExit::Halted);
+        }
+        if self.syscall_pending {
+            self.syscall_pending = false;
+            return Some(RunExit::Syscall);
+        }
+        if self.device_stop {
+            self.device_stop = false;
+            return Some(RunExit::Stopped);
+        }
+        None
+    }
+
+    /// How a run that used its whole budget ends.
+    pub(crate) fn budget_exit(&self) -> RunExit {
         if self.bus.control().stop_requested() {
             return RunExit::Stopped;
         }
@@ -367,7 +394,7 @@ impl Cpu {
     }
 
     /// Executes one instruction, or takes the exception it raises.
-    fn step(&mut self) {
+    pub(crate) fn step(&mut self) {
         self.executed += 1;
         if !self.breakpoints.is_empty() {
             let cs = self.state.seg(SegReg::Cs).base;
@@ -416,6 +443,46 @@ impl Cpu {
             self.forget_page(phys / PAGE_SIZE);
         }
         self.watch_access(linear, len, true);
+        if self.gdb_watching {
+            // A locked cycle reads and writes.
+            self.debug_watch(linear, len, true);
+            self.debug_watch(linear, len, false);
+        }
+    }
+
+    /// What a debugger's store of `len` bytes at RAM offset `ram_offset`
+    /// (physical `phys`) owes: decoded code of the pages it touched dropped
+    /// here and on other CPUs.
+    pub(crate) fn note_debug_write(&mut self, phys: u64, ram_offset: u64, len: u64) {
+        let ram = self.bus.ram().clone();
+        let end = phys + len;
+        let mut at = phys;
+        while at < end {
+            let next = (at / PAGE_SIZE + 1) * PAGE_SIZE;
+            let n = next.min(end) - at;
+            let offset = ram_offset + (at - phys);
+            if ram.is_code_page(offset) {
+                ram.note_write(offset, n, Some(&self.inbox));
+                self.forget_page(at / PAGE_SIZE);
+            }
+            at += n;
+        }
+    }
+
+    /// Whether a triple fault stopped the CPU.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shutdown
+    }
+
+    /// The linear address of CS:IP (CS's base counts for nothing in 64-bit
+    /// code).
+    pub(crate) fn pc_linear(&self) -> u64 {
+        if self.code_bits() == 64 {
+            self.state.rip
+        } else {
+            let cs = self.state.seg(SegReg::Cs).base;
+            self.wrap_linear(cs.wrapping_add(self.state.rip))
+        }
     }
 
     /// Ends the slice after this instruction if a device write asked the
@@ -446,7 +513,7 @@ impl Cpu {
     }
 
     /// Forgets the decoded instructions of physical page `page`.
-    fn forget_page(&mut self, page: u64) {
+    pub(crate) fn forget_page(&mut self, page: u64) {
         let Some(index) = self.code.remove(&page) else {
             return;
         };
@@ -459,7 +526,7 @@ impl Cpu {
     }
 
     /// Forgets decoded instructions of pages other CPUs or devices wrote.
-    fn drop_written_code(&mut self) {
+    pub(crate) fn drop_written_code(&mut self) {
         if let Some(pages) = self.inbox.take() {
             for offset in pages {
                 self.forget_page(offset / PAGE_SIZE);
@@ -599,6 +666,9 @@ impl Cpu {
         len: u8,
         access: Access,
     ) -> Result<u64, Fault> {
+        if self.gdb_watching {
+            self.debug_watch(linear, len, false);
+        }
         let phys = self.translate(linear, access)?;
         let len64 = u64::from(len);
         if phys % PAGE_SIZE + len64 <= PAGE_SIZE
@@ -625,6 +695,9 @@ impl Cpu {
         value: u64,
         access: Access,
     ) -> Result<(), Fault> {
+        if self.gdb_watching {
+            self.debug_watch(linear, len, true);
+        }
         let phys = self.translate(linear, access)?;
         let len64 = u64::from(len);
         if phys % PAGE_SIZE + len64 <= PAGE_SIZE
@@ -778,6 +851,7 @@ impl emu_core::cpu::Vcpu for Cpu {
             }
             // A system call for the host has no meaning on a machine.
             RunExit::Syscall => SliceEnd::Stopped,
+            RunExit::Debug => SliceEnd::Debug,
         }
     }
 
