@@ -12,8 +12,8 @@
 //! The packet starts with gdb's own register order for the architecture
 //! (the core registers, then SSE), so it reads the same as gdbserver's; what
 //! follows is QEMU's extra system state: the FS and GS bases (in gdb's
-//! `org.gnu.gdb.i386.segments` feature), the kernel GS base, CR0, CR2, CR3,
-//! CR4, CR8 and EFER.
+//! `org.gnu.gdb.i386.segments` feature on amd64), the kernel GS base, CR0,
+//! CR2, CR3, CR4, CR8 and EFER (CR0–CR4 only on i386).
 
 use std::sync::OnceLock;
 
@@ -180,8 +180,11 @@ fn build_registers(layout: Layout) -> Vec<RegInfo> {
         add(Reg::Xmm(i), name, 128, "vec128", None, SSE);
     }
     add(Reg::Mxcsr, "mxcsr", 32, "i386_mxcsr", Some("vector"), SSE);
-    add(Reg::FsBase, "fs_base", word, "int", None, SEGMENTS);
-    add(Reg::GsBase, "gs_base", word, "int", None, SEGMENTS);
+    // gdb 13 fails an internal assertion on an i386 description with the
+    // segments feature; the bases go with the system registers there.
+    let bases = if wide { SEGMENTS } else { SYS };
+    add(Reg::FsBase, "fs_base", word, "int", None, bases);
+    add(Reg::GsBase, "gs_base", word, "int", None, bases);
     if wide {
         add(
             Reg::KernelGsBase,

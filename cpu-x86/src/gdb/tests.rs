@@ -190,7 +190,7 @@ fn the_layouts_are_gdbs_own_then_the_system_registers() {
         }
         assert!(cpu.read_register(expected.len()).is_none());
         // The features gdb validates are there, with the types gdb knows.
-        for feature in [CORE, SSE, SEGMENTS] {
+        for feature in [CORE, SSE] {
             assert!(xml.contains(&format!("<feature name=\"{feature}\">")));
         }
         assert!(xml.contains("<union id=\"vec128\">"));
