@@ -191,6 +191,9 @@ pub struct Cpu {
     pub(crate) debug: Option<Box<crate::debug::DebugState>>,
     /// Whether a debugger watches data: every linear access is checked then.
     pub(crate) gdb_watching: bool,
+    /// Whether data accesses must be looked at at all (DR7 arms a breakpoint
+    /// or a debugger watches): the one test the common path makes.
+    pub(crate) watch_data: bool,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -233,6 +236,7 @@ impl Cpu {
             device_stop: false,
             debug: None,
             gdb_watching: false,
+            watch_data: false,
         };
         cpu.reset();
         cpu
@@ -249,6 +253,7 @@ impl Cpu {
         self.shutdown = false;
         self.interrupt_shadow = false;
         self.breakpoints.clear();
+        self.update_data_watch();
         self.tlb.flush_all();
         self.last_page = 0;
     }
@@ -444,8 +449,7 @@ impl Cpu {
         }
         self.watch_access(linear, len, true);
         if self.gdb_watching {
-            // A locked cycle reads and writes.
-            self.debug_watch(linear, len, true);
+            // A locked cycle reads too.
             self.debug_watch(linear, len, false);
         }
     }
@@ -641,7 +645,7 @@ impl Cpu {
     pub(crate) fn read(&mut self, seg: SegReg, offset: u64, len: u8) -> Result<u64, Fault> {
         let linear = self.linear(seg, offset, len, Access::Read)?;
         self.watch_access(linear, len, false);
-        self.read_linear(linear, len, Access::Read)
+        self.load_linear(linear, len, Access::Read)
     }
 
     /// Writes the low `len` bytes of `value` at `offset` in `seg`.
@@ -654,12 +658,12 @@ impl Cpu {
     ) -> Result<(), Fault> {
         let linear = self.linear(seg, offset, len, Access::Write)?;
         self.watch_access(linear, len, true);
-        self.write_linear(linear, len, value, Access::Write)
+        self.store_linear(linear, len, value, Access::Write)
     }
 
-    /// Reads at a linear address; an access that crosses a page translates
-    /// both pages before reading anything.
-    #[inline]
+    /// The processor's own read at a linear address (descriptor tables, the
+    /// TSS, gates): a debugger's watchpoints see it, the guest's data
+    /// breakpoints do not.
     pub(crate) fn read_linear(
         &mut self,
         linear: u64,
@@ -669,6 +673,28 @@ impl Cpu {
         if self.gdb_watching {
             self.debug_watch(linear, len, false);
         }
+        self.load_linear(linear, len, access)
+    }
+
+    /// The processor's own write at a linear address (accessed bits, the
+    /// TSS, an interrupt's stack frame): a debugger's watchpoints see it.
+    pub(crate) fn write_linear(
+        &mut self,
+        linear: u64,
+        len: u8,
+        value: u64,
+        access: Access,
+    ) -> Result<(), Fault> {
+        if self.gdb_watching {
+            self.debug_watch(linear, len, true);
+        }
+        self.store_linear(linear, len, value, access)
+    }
+
+    /// Reads at a linear address; an access that crosses a page translates
+    /// both pages before reading anything.
+    #[inline]
+    fn load_linear(&mut self, linear: u64, len: u8, access: Access) -> Result<u64, Fault> {
         let phys = self.translate(linear, access)?;
         let len64 = u64::from(len);
         if phys % PAGE_SIZE + len64 <= PAGE_SIZE
@@ -688,16 +714,13 @@ impl Cpu {
 
     /// Writes at a linear address; an access that crosses a page translates
     /// both pages before writing anything.
-    pub(crate) fn write_linear(
+    fn store_linear(
         &mut self,
         linear: u64,
         len: u8,
         value: u64,
         access: Access,
     ) -> Result<(), Fault> {
-        if self.gdb_watching {
-            self.debug_watch(linear, len, true);
-        }
         let phys = self.translate(linear, access)?;
         let len64 = u64::from(len);
         if phys % PAGE_SIZE + len64 <= PAGE_SIZE

@@ -1,10 +1,13 @@
 //! Debugger support: breakpoints, watchpoints and exact single steps for the
 //! gdbstub, and memory as the debugger sees it.
 //!
-//! A CPU with no debugger state pays one `Option` check per [`Cpu::run`] call
-//! and one flag test per data access; with breakpoints or watchpoints set it
-//! runs [`Cpu::run_debugged`], which checks the breakpoints before each
-//! instruction.
+//! A CPU with no debugger state pays one `Option` check per [`Cpu::run`]
+//! call; a data access tests one flag, the one the guest's own data
+//! breakpoints needed already (it now also covers the debugger's
+//! watchpoints), and only the processor's own accesses (descriptor tables,
+//! TSS, interrupt frames) test a second. With breakpoints or watchpoints set
+//! the CPU runs [`Cpu::run_debugged`], which checks the breakpoints before
+//! each instruction.
 //!
 //! Addresses are linear, as QEMU's gdbstub has them on x86: a breakpoint is
 //! compared with CS.base + RIP (RIP alone in 64-bit code), a watchpoint with
@@ -68,6 +71,7 @@ impl Cpu {
             .debug
             .as_ref()
             .is_some_and(|d| !d.watchpoints.is_empty());
+        self.update_data_watch();
     }
 
     /// Stops before executing the instruction at linear address `addr`.
@@ -189,7 +193,9 @@ impl Cpu {
 
     /// The run loop while a debugger has breakpoints or watchpoints set:
     /// [`Cpu::run`]'s, with a breakpoint check before each instruction and a
-    /// watchpoint check after it.
+    /// watchpoint check after it. Kept out of [`Cpu::run`]'s body, which
+    /// stays as it was without a debugger.
+    #[inline(never)]
     pub(crate) fn run_debugged(&mut self, budget: u64) -> RunExit {
         for _ in 0..budget {
             if self.interrupts.is_some() {
