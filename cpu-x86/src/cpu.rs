@@ -103,6 +103,9 @@ pub enum RunExit {
     /// A device asked the machine to stop (power-off, reset): the slice ends
     /// after the instruction that told it.
     Stopped,
+    /// A debugger's breakpoint or watchpoint stopped the CPU; why is in
+    /// [`Cpu::take_debug_stop`].
+    Debug,
 }
 
 const PAGE_SIZE: u64 = 4096;
@@ -185,6 +188,14 @@ pub struct Cpu {
     pub(crate) data_hits: u64,
     /// A device write asked the machine to stop.
     pub(crate) device_stop: bool,
+    /// A debugger's breakpoints and watchpoints; `None` (the usual case)
+    /// keeps the run loop free of their checks.
+    pub(crate) debug: Option<Box<crate::debug::DebugState>>,
+    /// Whether a debugger watches data: every linear access is checked then.
+    pub(crate) gdb_watching: bool,
+    /// Whether data accesses must be looked at at all (DR7 arms a breakpoint
+    /// or a debugger watches): the one test the common path makes.
+    pub(crate) watch_data: bool,
 }
 
 impl std::fmt::Debug for Cpu {
@@ -225,6 +236,9 @@ impl Cpu {
             breakpoints: Vec::new(),
             data_hits: 0,
             device_stop: false,
+            debug: None,
+            gdb_watching: false,
+            watch_data: false,
         };
         cpu.reset();
         cpu
@@ -241,6 +255,7 @@ impl Cpu {
         self.shutdown = false;
         self.interrupt_shadow = false;
         self.breakpoints.clear();
+        self.update_data_watch();
         self.tlb.flush_all();
         self.last_page = 0;
     }
@@ -342,26 +357,43 @@ impl Cpu {
             return RunExit::Halted;
         }
         self.drop_written_code();
+        if self.debug.is_some() {
+            return self.run_debugged(budget);
+        }
         for _ in 0..budget {
             if self.interrupts.is_some() {
                 self.take_external_interrupt();
             }
             self.step();
-            if self.shutdown {
-                return RunExit::Shutdown;
-            }
-            if self.halted {
-                return RunExit::Halted;
-            }
-            if self.syscall_pending {
-                self.syscall_pending = false;
-                return RunExit::Syscall;
-            }
-            if self.device_stop {
-                self.device_stop = false;
-                return RunExit::Stopped;
+            if let Some(exit) = self.step_exit() {
+                return exit;
             }
         }
+        self.budget_exit()
+    }
+
+    /// Why the run must end after the instruction just executed, if it must.
+    #[inline(always)]
+    pub(crate) fn step_exit(&mut self) -> Option<RunExit> {
+        if self.shutdown {
+            return Some(RunExit::Shutdown);
+        }
+        if self.halted {
+            return Some(RunExit::Halted);
+        }
+        if self.syscall_pending {
+            self.syscall_pending = false;
+            return Some(RunExit::Syscall);
+        }
+        if self.device_stop {
+            self.device_stop = false;
+            return Some(RunExit::Stopped);
+        }
+        None
+    }
+
+    /// How a run that used its whole budget ends.
+    pub(crate) fn budget_exit(&self) -> RunExit {
         if self.bus.control().stop_requested() {
             return RunExit::Stopped;
         }
@@ -369,7 +401,7 @@ impl Cpu {
     }
 
     /// Executes one instruction, or takes the exception it raises.
-    fn step(&mut self) {
+    pub(crate) fn step(&mut self) {
         self.executed += 1;
         if !self.breakpoints.is_empty() {
             let cs = self.state.seg(SegReg::Cs).base;
@@ -421,6 +453,45 @@ impl Cpu {
             self.forget_page(phys / PAGE_SIZE);
         }
         self.watch_access(linear, len, true);
+        if self.gdb_watching {
+            // A locked cycle reads too.
+            self.debug_watch(linear, len, false);
+        }
+    }
+
+    /// What a debugger's store of `len` bytes at RAM offset `ram_offset`
+    /// (physical `phys`) owes: decoded code of the pages it touched dropped
+    /// here and on other CPUs.
+    pub(crate) fn note_debug_write(&mut self, phys: u64, ram_offset: u64, len: u64) {
+        let ram = self.bus.ram().clone();
+        let end = phys + len;
+        let mut at = phys;
+        while at < end {
+            let next = (at / PAGE_SIZE + 1) * PAGE_SIZE;
+            let n = next.min(end) - at;
+            let offset = ram_offset + (at - phys);
+            if ram.is_code_page(offset) {
+                ram.note_write(offset, n, Some(&self.inbox));
+                self.forget_page(at / PAGE_SIZE);
+            }
+            at += n;
+        }
+    }
+
+    /// Whether a triple fault stopped the CPU.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shutdown
+    }
+
+    /// The linear address of CS:IP (CS's base counts for nothing in 64-bit
+    /// code).
+    pub(crate) fn pc_linear(&self) -> u64 {
+        if self.code_bits() == 64 {
+            self.state.rip
+        } else {
+            let cs = self.state.seg(SegReg::Cs).base;
+            self.wrap_linear(cs.wrapping_add(self.state.rip))
+        }
     }
 
     /// Ends the slice after this instruction if a device write asked the
@@ -451,7 +522,7 @@ impl Cpu {
     }
 
     /// Forgets the decoded instructions of physical page `page`.
-    fn forget_page(&mut self, page: u64) {
+    pub(crate) fn forget_page(&mut self, page: u64) {
         let Some(index) = self.code.remove(&page) else {
             return;
         };
@@ -464,7 +535,7 @@ impl Cpu {
     }
 
     /// Forgets decoded instructions of pages other CPUs or devices wrote.
-    fn drop_written_code(&mut self) {
+    pub(crate) fn drop_written_code(&mut self) {
         if let Some(pages) = self.inbox.take() {
             for offset in pages {
                 self.forget_page(offset / PAGE_SIZE);
@@ -581,7 +652,7 @@ impl Cpu {
     pub(crate) fn read(&mut self, seg: SegReg, offset: u64, len: u8) -> Result<u64, Fault> {
         let linear = self.linear(seg, offset, len, Access::Read)?;
         self.watch_access(linear, len, false);
-        self.read_linear(linear, len, Access::Read)
+        self.load_linear(linear, len, Access::Read)
     }
 
     /// Writes the low `len` bytes of `value` at `offset` in `seg`.
@@ -594,18 +665,43 @@ impl Cpu {
     ) -> Result<(), Fault> {
         let linear = self.linear(seg, offset, len, Access::Write)?;
         self.watch_access(linear, len, true);
-        self.write_linear(linear, len, value, Access::Write)
+        self.store_linear(linear, len, value, Access::Write)
     }
 
-    /// Reads at a linear address; an access that crosses a page translates
-    /// both pages before reading anything.
-    #[inline]
+    /// The processor's own read at a linear address (descriptor tables, the
+    /// TSS, gates): a debugger's watchpoints see it, the guest's data
+    /// breakpoints do not.
     pub(crate) fn read_linear(
         &mut self,
         linear: u64,
         len: u8,
         access: Access,
     ) -> Result<u64, Fault> {
+        if self.gdb_watching {
+            self.debug_watch(linear, len, false);
+        }
+        self.load_linear(linear, len, access)
+    }
+
+    /// The processor's own write at a linear address (accessed bits, the
+    /// TSS, an interrupt's stack frame): a debugger's watchpoints see it.
+    pub(crate) fn write_linear(
+        &mut self,
+        linear: u64,
+        len: u8,
+        value: u64,
+        access: Access,
+    ) -> Result<(), Fault> {
+        if self.gdb_watching {
+            self.debug_watch(linear, len, true);
+        }
+        self.store_linear(linear, len, value, access)
+    }
+
+    /// Reads at a linear address; an access that crosses a page translates
+    /// both pages before reading anything.
+    #[inline]
+    fn load_linear(&mut self, linear: u64, len: u8, access: Access) -> Result<u64, Fault> {
         let phys = self.translate(linear, access)?;
         let len64 = u64::from(len);
         if phys % PAGE_SIZE + len64 <= PAGE_SIZE
@@ -625,7 +721,7 @@ impl Cpu {
 
     /// Writes at a linear address; an access that crosses a page translates
     /// both pages before writing anything.
-    pub(crate) fn write_linear(
+    fn store_linear(
         &mut self,
         linear: u64,
         len: u8,
@@ -785,6 +881,7 @@ impl emu_core::cpu::Vcpu for Cpu {
             }
             // A system call for the host has no meaning on a machine.
             RunExit::Syscall => SliceEnd::Stopped,
+            RunExit::Debug => SliceEnd::Debug,
         }
     }
 

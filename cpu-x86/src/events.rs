@@ -93,6 +93,12 @@ impl Cpu {
     /// Re-reads DR7 after a write to a debug register.
     pub(crate) fn rearm_breakpoints(&mut self) {
         self.breakpoints = armed(&self.state.dr);
+        self.update_data_watch();
+    }
+
+    /// Re-reads whether data accesses must be looked at.
+    pub(crate) fn update_data_watch(&mut self) {
+        self.watch_data = !self.breakpoints.is_empty() || self.gdb_watching;
     }
 
     /// An instruction breakpoint at `linear` (before the instruction runs),
@@ -117,11 +123,17 @@ impl Cpu {
     }
 
     /// Notes a data access to `[linear, linear + len)` for data breakpoints
-    /// (they trap after the instruction).
+    /// (they trap after the instruction) and a debugger's watchpoints.
     #[inline]
     pub(crate) fn watch_access(&mut self, linear: u64, len: u8, write: bool) {
-        if self.breakpoints.is_empty() {
-            return;
+        if self.watch_data {
+            self.note_data_access(linear, len, write);
+        }
+    }
+
+    fn note_data_access(&mut self, linear: u64, len: u8, write: bool) {
+        if self.gdb_watching {
+            self.debug_watch(linear, len, write);
         }
         let end = linear + u64::from(len);
         for b in &self.breakpoints {

@@ -369,3 +369,96 @@ impl Cpu {
         })
     }
 }
+
+/// One level of a debugger's page walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkLevel {
+    /// The table's name (PML4E, PDPTE, PDE, PTE).
+    pub name: &'static str,
+    /// The physical address of the entry.
+    pub at: u64,
+    /// The entry (`None` when it is not in memory).
+    pub entry: Option<u64>,
+}
+
+/// A debugger's walk of the page tables for one linear address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DebugWalk {
+    /// The entries read, from the root down.
+    pub levels: Vec<WalkLevel>,
+    /// The physical address, when the tables map it.
+    pub phys: Option<u64>,
+}
+
+impl Cpu {
+    /// Translates `linear` as the CPU would now, for a debugger: no
+    /// accessed or dirty bits, no CR2, no TLB fill, and no rights checks
+    /// (a debugger reads supervisor pages from user code too).
+    pub fn debug_walk(&self, linear: u64) -> DebugWalk {
+        let mut walk = DebugWalk::default();
+        let long = self.state.efer & efer::LMA != 0;
+        let linear = if long { linear } else { linear & 0xffff_ffff };
+        if self.state.cr0 & cr0::PG == 0 {
+            walk.phys = Some(self.physical(linear));
+            return walk;
+        }
+        if long && !crate::cpu::canonical(linear) {
+            return walk;
+        }
+        let entry_at = |walk: &mut DebugWalk, name, at: u64, wide: bool| {
+            let at = self.physical(at);
+            let size = if wide { 8 } else { 4 };
+            let entry = self
+                .bus()
+                .ram_offset(emu_core::GuestPhysAddr(at), size)
+                .and_then(|offset| match wide {
+                    true => self.bus().ram().read_u64(offset),
+                    false => self.bus().ram().read_u32(offset).map(u64::from),
+                });
+            walk.levels.push(WalkLevel { name, at, entry });
+            entry.filter(|e| e & PRESENT != 0)
+        };
+        const NAMES: [&str; 4] = ["PTE", "PDE", "PDPTE", "PML4E"];
+        let phys = if long || self.state.cr4 & cr4::PAE != 0 {
+            let (mut table, mut shift) = if long {
+                (self.state.cr3 & ADDRESS, 39u32)
+            } else {
+                let at = (self.state.cr3 & 0xffff_ffe0) + ((linear >> 30) & 3) * 8;
+                let Some(pdpte) = entry_at(&mut walk, "PDPTE", at, true) else {
+                    return walk;
+                };
+                (pdpte & ADDRESS, 21u32)
+            };
+            loop {
+                let at = table + ((linear >> shift) & 0x1ff) * 8;
+                let name = NAMES[((shift - 12) / 9) as usize];
+                let Some(entry) = entry_at(&mut walk, name, at, true) else {
+                    return walk;
+                };
+                if shift == 12 || (shift < 39 && entry & LARGE != 0) {
+                    let offset_mask = (1u64 << shift) - 1;
+                    break (entry & ADDRESS & !offset_mask) | (linear & offset_mask);
+                }
+                table = entry & ADDRESS;
+                shift -= 9;
+            }
+        } else {
+            let pde_at = (self.state.cr3 & 0xffff_f000) + ((linear >> 22) & 0x3ff) * 4;
+            let Some(pde) = entry_at(&mut walk, "PDE", pde_at, false) else {
+                return walk;
+            };
+            if pde & LARGE != 0 && self.state.cr4 & cr4::PSE != 0 {
+                let high = ((pde >> 13) & 0xff) << 32;
+                (pde & 0xffc0_0000) | high | (linear & 0x003f_ffff)
+            } else {
+                let pte_at = (pde & 0xffff_f000) + ((linear >> 12) & 0x3ff) * 4;
+                let Some(pte) = entry_at(&mut walk, "PTE", pte_at, false) else {
+                    return walk;
+                };
+                (pte & 0xffff_f000) | (linear & 0xfff)
+            }
+        };
+        walk.phys = Some(self.physical(phys));
+        walk
+    }
+}

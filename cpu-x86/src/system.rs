@@ -47,6 +47,11 @@ mod kind {
 }
 
 impl Descriptor {
+    /// A code or data descriptor from its 8 bytes.
+    pub(crate) fn from_low(low: u64) -> Descriptor {
+        Descriptor { low, high: 0 }
+    }
+
     fn access(&self) -> u16 {
         ((self.low >> 40) & 0xff) as u16
     }

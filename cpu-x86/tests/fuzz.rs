@@ -144,7 +144,7 @@ fn run_case(seed: u64) {
     while executed < STEPS {
         let before = cpu.executed();
         match cpu.run(STEPS - executed) {
-            RunExit::Budget | RunExit::Syscall | RunExit::Stopped => {}
+            RunExit::Budget | RunExit::Syscall | RunExit::Stopped | RunExit::Debug => {}
             // Wake a halted CPU by hand and go on elsewhere; start over after
             // a shutdown, as a PC resets.
             RunExit::Halted | RunExit::Shutdown => {

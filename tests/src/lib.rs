@@ -4,6 +4,7 @@
 
 pub mod images;
 pub mod moo;
+pub mod x86_debug;
 #[cfg(target_arch = "x86_64")]
 pub mod x86_host;
 pub mod x86_machine;

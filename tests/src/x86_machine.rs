@@ -54,88 +54,149 @@ impl std::io::Write for SharedOutput {
     }
 }
 
+/// The test machine: one CPU, its bus and devices.
+pub struct X86TestMachine {
+    /// The CPU.
+    pub cpu: Cpu,
+    /// Its bus.
+    pub bus: Arc<Bus>,
+    /// Stop requests (isa-debug-exit's power-off).
+    pub control: Arc<RunControl>,
+    /// Virtual time for the devices.
+    pub clock: VirtualClock,
+    serial: Arc<Mutex<Vec<u8>>>,
+    post: Arc<AtomicU32>,
+}
+
+impl std::fmt::Debug for X86TestMachine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("X86TestMachine")
+            .field("cpu", &self.cpu)
+            .finish_non_exhaustive()
+    }
+}
+
+impl X86TestMachine {
+    /// The machine with the BIOS image `rom` (64 KiB) and a CPU of `model`,
+    /// at reset.
+    pub fn new(rom: &[u8], model: CpuModel) -> X86TestMachine {
+        assert_eq!(rom.len(), ROM_SIZE, "a test BIOS is 64 KiB");
+        let backing = Arc::new(GuestRam::new(RAM_END + 2 * ROM_SIZE as u64).expect("guest RAM"));
+        let control = Arc::new(RunControl::new());
+        let mut bus = Bus::with_backing(backing, control.clone());
+        bus.map_ram("low ram", GuestPhysAddr(0), 0, 0xa_0000)
+            .expect("map low RAM");
+        bus.map_ram(
+            "ram",
+            GuestPhysAddr(0x10_0000),
+            0x10_0000,
+            RAM_END - 0x10_0000,
+        )
+        .expect("map RAM");
+        bus.map_rom("bios", GuestPhysAddr(0xf_0000), RAM_END, rom)
+            .expect("map the BIOS");
+        bus.map_rom(
+            "bios (high alias)",
+            GuestPhysAddr(0xffff_0000),
+            RAM_END + ROM_SIZE as u64,
+            rom,
+        )
+        .expect("map the BIOS alias");
+        let serial = Arc::new(Mutex::new(Vec::new()));
+        let uart = Uart16550::new(Box::new(SharedOutput(serial.clone())), None);
+        bus.map_pio("com1", PioPort(0x3f8), 8, Box::new(PortWindow(uart)))
+            .expect("map COM1");
+        let post = Arc::new(AtomicU32::new(0));
+        bus.map_pio(
+            "post",
+            PioPort(0x80),
+            1,
+            Box::new(PostPort::new(post.clone())),
+        )
+        .expect("map the POST port");
+        bus.map_pio(
+            "isa-debug-exit",
+            PioPort(0xf4),
+            4,
+            Box::new(IsaDebugExit::new(control.clone())),
+        )
+        .expect("map isa-debug-exit");
+        let bus = Arc::new(bus);
+        X86TestMachine {
+            cpu: Cpu::new(model, bus.clone()),
+            bus,
+            control,
+            clock: VirtualClock::host(1_000_000_000),
+            serial,
+            post,
+        }
+    }
+
+    /// What the guest wrote to COM1 so far.
+    pub fn serial(&self) -> String {
+        String::from_utf8_lossy(&self.serial.lock().map(|s| s.clone()).unwrap_or_default())
+            .into_owned()
+    }
+
+    /// The last POST code.
+    pub fn post(&self) -> u32 {
+        self.post.load(Ordering::Relaxed)
+    }
+
+    /// Runs the machine's own loop, as a real machine's: the CPU as a
+    /// `Vcpu`, devices ticked between slices, until the guest stops it or
+    /// `limits` pass.
+    pub fn run_limited(&mut self, limits: RunLimits) -> RunEnd<()> {
+        let parts = MachineParts {
+            bus: &self.bus,
+            clock: &self.clock,
+            control: &self.control,
+        };
+        run_interleaved(
+            std::slice::from_mut(&mut self.cpu),
+            parts,
+            limits,
+            &mut || None::<()>,
+        )
+    }
+
+    /// How a run that ended with `end` went.
+    pub fn outcome(&self, end: RunEnd<()>) -> X86Outcome {
+        let cpu = &self.cpu;
+        let (exit, stopped) = match end {
+            RunEnd::Stop(StopReason::PowerOff(code)) => (Some(code), None),
+            RunEnd::Stop(StopReason::Reset) => (None, Some("reset (a triple fault)".to_owned())),
+            other => (
+                None,
+                Some(format!(
+                    "{other:?} after {} instructions, at {:#x}",
+                    cpu.executed(),
+                    cpu.state.rip
+                )),
+            ),
+        };
+        X86Outcome {
+            exit,
+            post: self.post(),
+            serial: self.serial(),
+            stopped,
+            last_exception: cpu.last_exception().map(|(f, at)| (f.vector, f.error, at)),
+        }
+    }
+}
+
 /// Runs the BIOS image `rom` (64 KiB) on the test machine with a CPU of
 /// `model`, for at most `limit` instructions.
 pub fn run_x86_rom(rom: &[u8], model: CpuModel, limit: u64) -> X86Outcome {
-    assert_eq!(rom.len(), ROM_SIZE, "a test BIOS is 64 KiB");
-    let backing = Arc::new(GuestRam::new(RAM_END + 2 * ROM_SIZE as u64).expect("guest RAM"));
-    let control = Arc::new(RunControl::new());
-    let mut bus = Bus::with_backing(backing, control.clone());
-    bus.map_ram("low ram", GuestPhysAddr(0), 0, 0xa_0000)
-        .expect("map low RAM");
-    bus.map_ram(
-        "ram",
-        GuestPhysAddr(0x10_0000),
-        0x10_0000,
-        RAM_END - 0x10_0000,
-    )
-    .expect("map RAM");
-    bus.map_rom("bios", GuestPhysAddr(0xf_0000), RAM_END, rom)
-        .expect("map the BIOS");
-    bus.map_rom(
-        "bios (high alias)",
-        GuestPhysAddr(0xffff_0000),
-        RAM_END + ROM_SIZE as u64,
-        rom,
-    )
-    .expect("map the BIOS alias");
-    let serial = Arc::new(Mutex::new(Vec::new()));
-    let uart = Uart16550::new(Box::new(SharedOutput(serial.clone())), None);
-    bus.map_pio("com1", PioPort(0x3f8), 8, Box::new(PortWindow(uart)))
-        .expect("map COM1");
-    let post = Arc::new(AtomicU32::new(0));
-    bus.map_pio(
-        "post",
-        PioPort(0x80),
-        1,
-        Box::new(PostPort::new(post.clone())),
-    )
-    .expect("map the POST port");
-    bus.map_pio(
-        "isa-debug-exit",
-        PioPort(0xf4),
-        4,
-        Box::new(IsaDebugExit::new(control.clone())),
-    )
-    .expect("map isa-debug-exit");
-    let bus = Arc::new(bus);
-    let clock = VirtualClock::host(1_000_000_000);
-    let mut cpus = [Cpu::new(model, bus.clone())];
-    let parts = MachineParts {
-        bus: &bus,
-        clock: &clock,
-        control: &control,
-    };
-    // The machine's own run loop, as a real machine's: the CPU as a `Vcpu`,
-    // devices ticked between slices. A CPU halted with interrupts off never
-    // wakes, so the wall-clock limit ends such a run.
+    let mut machine = X86TestMachine::new(rom, model);
+    // A CPU halted with interrupts off never wakes, so the wall-clock limit
+    // ends such a run.
     let limits = RunLimits {
         wall: Some(Duration::from_secs(30)),
         executed: Some(limit),
     };
-    let end = run_interleaved(&mut cpus, parts, limits, &mut || None::<()>);
-    let cpu = &cpus[0];
-    let (exit, stopped) = match end {
-        RunEnd::Stop(StopReason::PowerOff(code)) => (Some(code), None),
-        RunEnd::Stop(StopReason::Reset) => (None, Some("reset (a triple fault)".to_owned())),
-        other => (
-            None,
-            Some(format!(
-                "{other:?} after {} instructions, at {:#x}",
-                cpu.executed(),
-                cpu.state.rip
-            )),
-        ),
-    };
-    let serial =
-        String::from_utf8_lossy(&serial.lock().map(|s| s.clone()).unwrap_or_default()).into_owned();
-    X86Outcome {
-        exit,
-        post: post.load(Ordering::Relaxed),
-        serial,
-        stopped,
-        last_exception: cpu.last_exception().map(|(f, at)| (f.vector, f.error, at)),
-    }
+    let end = machine.run_limited(limits);
+    machine.outcome(end)
 }
 
 /// Assembles `tests/guest/x86/<name>.asm` into a 64 KiB ROM image with nasm.
