@@ -241,47 +241,26 @@ impl Hart {
     /// Reads RAM at virtual address `va` into `buf`; returns how many bytes could
     /// be read (stopping at the first unmapped or non-RAM byte).
     pub fn debug_read(&mut self, va: u64, buf: &mut [u8]) -> usize {
-        let mut done = 0;
-        while done < buf.len() {
-            let at = va.wrapping_add(done as u64);
-            let in_page = (4096 - (at & 0xfff)) as usize;
-            let chunk = in_page.min(buf.len() - done);
-            let Ok(pa) = self.debug_translate(at) else {
-                break;
-            };
-            if self.debug_read_phys(pa, &mut buf[done..done + chunk]) != chunk {
-                break;
-            }
-            done += chunk;
-        }
-        done
+        emu_core::debug::read_by_pages(va, buf, |at, part| {
+            self.debug_translate(at)
+                .is_ok_and(|pa| self.debug_read_phys(pa, part) == part.len())
+        })
     }
 
     /// Writes `data` to RAM at virtual address `va`; false if some byte is not
     /// mapped RAM (nothing is written then). Decoded and translated code there
     /// is dropped.
     pub fn debug_write(&mut self, va: u64, data: &[u8]) -> bool {
-        let mut pages = Vec::new();
-        let mut done = 0;
-        while done < data.len() {
-            let at = va.wrapping_add(done as u64);
-            let chunk = ((4096 - (at & 0xfff)) as usize).min(data.len() - done);
-            let Ok(pa) = self.debug_translate(at) else {
-                return false;
-            };
-            if self
-                .bus
-                .ram_offset(GuestPhysAddr(pa), chunk as u64)
-                .is_none()
-            {
-                return false;
-            }
-            pages.push((pa, done, chunk));
-            done += chunk;
-        }
-        pages
-            .into_iter()
-            .all(|(pa, from, len)| self.debug_write_phys(pa, &data[from..from + len]))
+        let plan = emu_core::debug::plan_write_by_pages(va, data.len(), |at, len| {
+            let pa = self.debug_translate(at).ok()?;
+            let memory = self.bus.ram_offset(GuestPhysAddr(pa), len as u64).is_some();
+            memory.then_some(pa)
+        });
+        plan.is_some_and(|parts| {
+            parts
+                .into_iter()
+                .all(|(pa, range)| self.debug_write_phys(pa, &data[range]))
+        })
     }
 
     /// Reads RAM at physical address `pa`; returns the bytes read (0 if not RAM).

@@ -249,46 +249,30 @@ impl Cpu {
     /// Reads RAM or ROM at linear address `linear`; returns how many bytes
     /// could be read (stopping at the first unmapped or non-memory byte).
     pub fn debug_read(&self, linear: u64, buf: &mut [u8]) -> usize {
-        let mut done = 0;
-        while done < buf.len() {
-            let at = linear.wrapping_add(done as u64);
-            let chunk = ((4096 - (at & 0xfff)) as usize).min(buf.len() - done);
-            let Some(phys) = self.debug_walk(at).phys else {
-                break;
-            };
-            if self.debug_read_phys(phys, &mut buf[done..done + chunk]) != chunk {
-                break;
-            }
-            done += chunk;
-        }
-        done
+        emu_core::debug::read_by_pages(linear, buf, |at, part| {
+            self.debug_walk(at)
+                .phys
+                .is_some_and(|phys| self.debug_read_phys(phys, part) == part.len())
+        })
     }
 
     /// Writes `data` to RAM (or ROM, as a debugger patching firmware may) at
     /// linear address `linear`; false if some byte is not mapped memory
     /// (nothing is written then). Decoded instructions there are dropped.
     pub fn debug_write(&mut self, linear: u64, data: &[u8]) -> bool {
-        let mut chunks = Vec::new();
-        let mut done = 0;
-        while done < data.len() {
-            let at = linear.wrapping_add(done as u64);
-            let chunk = ((4096 - (at & 0xfff)) as usize).min(data.len() - done);
-            let Some(phys) = self.debug_walk(at).phys else {
-                return false;
-            };
-            if self
+        let plan = emu_core::debug::plan_write_by_pages(linear, data.len(), |at, len| {
+            let phys = self.debug_walk(at).phys?;
+            let memory = self
                 .bus()
-                .ram_offset(GuestPhysAddr(phys), chunk as u64)
-                .is_none()
-            {
-                return false;
-            }
-            chunks.push((phys, done, chunk));
-            done += chunk;
-        }
-        chunks
-            .into_iter()
-            .all(|(phys, from, len)| self.debug_write_phys(phys, &data[from..from + len]))
+                .ram_offset(GuestPhysAddr(phys), len as u64)
+                .is_some();
+            memory.then_some(phys)
+        });
+        plan.is_some_and(|parts| {
+            parts
+                .into_iter()
+                .all(|(phys, range)| self.debug_write_phys(phys, &data[range]))
+        })
     }
 
     /// Reads RAM or ROM at physical address `phys`; returns the bytes read

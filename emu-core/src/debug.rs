@@ -77,3 +77,44 @@ pub trait DebugCpu {
     /// Help lines for [`DebugCpu::monitor_command`]'s commands.
     fn monitor_help(&self) -> Vec<String>;
 }
+
+/// Reads `buf` from virtual (or linear) address `addr` a page at a time:
+/// `read_page(address, part)` translates one page's address and fills the
+/// part of `buf` in that page, false when it cannot. Returns how many bytes
+/// were read, stopping at the first page that could not be.
+pub fn read_by_pages(
+    addr: u64,
+    buf: &mut [u8],
+    mut read_page: impl FnMut(u64, &mut [u8]) -> bool,
+) -> usize {
+    let mut done = 0;
+    while done < buf.len() {
+        let at = addr.wrapping_add(done as u64);
+        let chunk = ((4096 - (at & 0xfff)) as usize).min(buf.len() - done);
+        if !read_page(at, &mut buf[done..done + chunk]) {
+            break;
+        }
+        done += chunk;
+    }
+    done
+}
+
+/// Plans a write of `len` bytes at virtual (or linear) address `addr`:
+/// `translate(address, bytes)` gives the physical address of one page's
+/// part if it is memory that can take it. Returns every part's physical
+/// address and range of the data, or `None` (write nothing) if one fails.
+pub fn plan_write_by_pages(
+    addr: u64,
+    len: usize,
+    mut translate: impl FnMut(u64, usize) -> Option<u64>,
+) -> Option<Vec<(u64, std::ops::Range<usize>)>> {
+    let mut parts = Vec::new();
+    let mut done = 0;
+    while done < len {
+        let at = addr.wrapping_add(done as u64);
+        let chunk = ((4096 - (at & 0xfff)) as usize).min(len - done);
+        parts.push((translate(at, chunk)?, done..done + chunk));
+        done += chunk;
+    }
+    Some(parts)
+}
