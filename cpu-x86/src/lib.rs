@@ -36,6 +36,7 @@ mod sysinsn;
 pub mod system;
 mod task;
 pub mod x87;
+mod x87_env;
 pub mod x87_float;
 pub mod xsave;
 
