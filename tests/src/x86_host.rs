@@ -20,13 +20,13 @@
 use cpu_x86::simd::SimdOp;
 use cpu_x86::sse_float::FloatOp;
 use cpu_x86::x87::X87Op;
-
-mod opcodes;
 use iced_x86::{
     Decoder, DecoderOptions, Instruction, InstructionInfoFactory, Mnemonic, OpAccess, OpKind,
     Register, RflagsBits,
 };
 use opcodes::{MMX_OPCODES, OPCODES, SSE_OPCODES, X87_OPCODES};
+
+mod opcodes;
 
 /// Where the region sits, natively and in the guest.
 pub const REGION: u64 = 0x3000_0000;
