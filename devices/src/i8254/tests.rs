@@ -214,14 +214,15 @@ fn mode3_is_a_square_wave_counting_down_by_two() {
     let mut pc = Pc::new();
     pc.outb(0x61, P61_GATE2);
     pc.program(2, 0xb6, 5);
-    let outs: Vec<bool> = (0..10)
+    let seen: Vec<(bool, u16)> = (0..10)
         .map(|clock| {
             pc.at_clock(clock);
-            pc.out2()
+            (pc.out2(), pc.latched_count(2))
         })
         .collect();
-    let expected = [true, true, true, false, false];
-    assert_eq!(outs, [expected, expected].concat());
+    // High: 5, then down by 1, then by 2; low: 5, then down by 3, then by 2.
+    let expected = [(true, 5), (true, 4), (true, 2), (false, 5), (false, 2)];
+    assert_eq!(seen, [expected, expected].concat());
 }
 
 #[test]
