@@ -6,6 +6,8 @@
 pub mod clint;
 pub mod framebuffer;
 pub mod goldfish_rtc;
+pub mod i8254;
+pub mod i8259;
 pub mod isa_debug_exit;
 pub mod pci;
 pub mod plic;
@@ -21,6 +23,8 @@ pub mod virtio;
 pub use clint::Clint;
 pub use framebuffer::{Framebuffer, FramebufferHandle};
 pub use goldfish_rtc::GoldfishRtc;
+pub use i8254::{I8254, PitPorts, SpeakerPort};
+pub use i8259::{I8259, PicPorts};
 pub use isa_debug_exit::IsaDebugExit;
 pub use plic::Plic;
 pub use port_window::PortWindow;
