@@ -5,6 +5,7 @@
 
 pub mod clint;
 pub mod framebuffer;
+pub mod fw_cfg;
 pub mod goldfish_rtc;
 pub mod isa_debug_exit;
 pub mod mc146818;
@@ -21,6 +22,7 @@ pub mod virtio;
 
 pub use clint::Clint;
 pub use framebuffer::{Framebuffer, FramebufferHandle};
+pub use fw_cfg::FwCfg;
 pub use goldfish_rtc::GoldfishRtc;
 pub use isa_debug_exit::IsaDebugExit;
 pub use mc146818::Mc146818;
