@@ -5,10 +5,13 @@
 
 pub mod clint;
 pub mod framebuffer;
+pub mod fw_cfg;
 pub mod goldfish_rtc;
 pub mod i8254;
 pub mod i8259;
 pub mod isa_debug_exit;
+pub mod mc146818;
+pub mod pc_ports;
 pub mod pci;
 pub mod plic;
 pub mod port_window;
@@ -22,10 +25,13 @@ pub mod virtio;
 
 pub use clint::Clint;
 pub use framebuffer::{Framebuffer, FramebufferHandle};
+pub use fw_cfg::FwCfg;
 pub use goldfish_rtc::GoldfishRtc;
 pub use i8254::{I8254, PitPorts, SpeakerPort};
 pub use i8259::{I8259, PicPorts};
 pub use isa_debug_exit::IsaDebugExit;
+pub use mc146818::Mc146818;
+pub use pc_ports::{A20Gate, ResetControl, SystemControlA, WithResetControl};
 pub use plic::Plic;
 pub use port_window::PortWindow;
 pub use post_port::PostPort;
