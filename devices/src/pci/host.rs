@@ -270,6 +270,18 @@ impl PciHost {
         }
     }
 
+    /// A host whose function at 00.0 is `bridge` rather than the gpex bridge
+    /// (on a PC, the [`super::I440fx`]); otherwise as [`PciHost::new`].
+    pub fn with_host_bridge(
+        bridge: Box<dyn PciFunction>,
+        intx: [Box<dyn IrqLine>; INTX_LINES],
+        msi: Option<Arc<dyn MsiTarget>>,
+    ) -> PciHost {
+        let mut host = PciHost::new(intx, msi);
+        host.slots[0] = Some(bridge);
+        host
+    }
+
     /// Plugs `function` into the first free slot from 1; returns the slot.
     pub fn add(&mut self, function: Box<dyn PciFunction>) -> Result<u8, PciError> {
         let slot = (1..SLOTS)
@@ -1406,6 +1418,24 @@ pub(crate) mod tests {
         assert_eq!(ecam.save_state().kind, WINDOW_KIND);
         assert_refuses_foreign_states(&mut ports);
         assert_refuses_foreign_states(&mut ecam);
+    }
+
+    #[test]
+    fn a_pc_host_answers_with_the_i440fx_through_0xcf8() {
+        let (_, wires) = lines();
+        let host = SharedPciHost::new(PciHost::with_host_bridge(
+            Box::new(super::super::I440fx::new()),
+            wires,
+            None,
+        ));
+        let mut ports = host.config_ports().with_lifecycle(Lifecycle::Owner);
+        // Mechanism #1: enable bit, bus 0, device 0, function 0, register 0.
+        ports.write(0, 4, 0x8000_0000);
+        assert_eq!(ports.read(4, 4), 0x1237_8086);
+        // PAM0 through a byte write at 0xcfd + (0x59 & 3).
+        ports.write(0, 4, 0x8000_0058);
+        ports.write(4 + 1, 1, 0x30);
+        assert_eq!(ports.read(4 + 1, 1), 0x30);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! - [`PciFunction`]: what a function model implements: configuration and BAR
 //!   accesses, time, and the [`Device`] lifecycle.
 //! - [`PciHost`] ([`host`]): a host bridge like QEMU's `gpex` on its `virt` boards:
-//!   bus 0, the bridge itself at 00.0, functions at slots 1 to 31. It answers an
+//!   bus 0, the bridge itself at 00.0, functions at slots 1 to 31; on a PC the
+//!   bridge at 00.0 is the [`I440fx`] ([`i440fx`]) with its PAM registers. It answers an
 //!   ECAM window, a memory window and an I/O window, swizzles INTx onto four
 //!   lines and hands functions an [`MsiTarget`] for MSI-X.
 //! - Thin adapters put a shared host on a bus: [`PciEcamWindow`],
@@ -69,6 +70,7 @@
 
 pub mod config;
 pub mod host;
+pub mod i440fx;
 pub mod msix;
 
 use std::sync::Arc;
@@ -81,6 +83,7 @@ pub use host::{
     Lifecycle, PciConfigPorts, PciEcamWindow, PciHost, PciHostBridge, PciMmioWindow, PciPioPorts,
     PciPioWindow, SharedPciHost,
 };
+pub use i440fx::{I440fx, PamMode};
 pub use msix::{Msix, MsixEntry, MsixState};
 
 /// Errors building PCI functions and the host: configuration mistakes of the
