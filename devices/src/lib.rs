@@ -3,6 +3,7 @@
 //! onto a bus and wire the lines.
 #![deny(missing_docs)]
 
+pub mod acpi_pm;
 pub mod clint;
 pub mod framebuffer;
 pub mod fw_cfg;
@@ -23,6 +24,7 @@ mod testing;
 pub mod uart16550;
 pub mod virtio;
 
+pub use acpi_pm::AcpiPm;
 pub use clint::Clint;
 pub use framebuffer::{Framebuffer, FramebufferHandle};
 pub use fw_cfg::FwCfg;
