@@ -9,7 +9,8 @@
 //!   accesses, time, and the [`Device`] lifecycle.
 //! - [`PciHost`] ([`host`]): a host bridge like QEMU's `gpex` on its `virt` boards:
 //!   bus 0, the bridge itself at 00.0, functions at slots 1 to 31; on a PC the
-//!   bridge at 00.0 is the [`I440fx`] ([`i440fx`]) with its PAM registers. It answers an
+//!   bridge at 00.0 is the [`I440fx`] ([`i440fx`]) with its PAM registers, and
+//!   the [`Piix3`] ISA bridge ([`piix3`]) routes PCI interrupts to ISA IRQs. It answers an
 //!   ECAM window, a memory window and an I/O window, swizzles INTx onto four
 //!   lines and hands functions an [`MsiTarget`] for MSI-X.
 //! - Thin adapters put a shared host on a bus: [`PciEcamWindow`],
@@ -72,6 +73,7 @@ pub mod config;
 pub mod host;
 pub mod i440fx;
 pub mod msix;
+pub mod piix3;
 
 use std::sync::Arc;
 
@@ -85,6 +87,7 @@ pub use host::{
 };
 pub use i440fx::{I440fx, PamMode};
 pub use msix::{Msix, MsixEntry, MsixState};
+pub use piix3::Piix3;
 
 /// Errors building PCI functions and the host: configuration mistakes of the
 /// machine definition, never guest actions.
