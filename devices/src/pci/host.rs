@@ -1,7 +1,8 @@
 //! A PCI Express host bridge like QEMU's `gpex` (the `virt` boards' PCIe host).
 //!
 //! One bus (bus 0): the host bridge function at 00.0 with QEMU's IDs, devices at
-//! slots 1 to 31, function 0 each. The host serves three windows:
+//! slots 1 to 31, each with function 0 and, for multi-function devices (a
+//! PC's PIIX3 at slot 1), functions 1 to 7. The host serves three windows:
 //! - ECAM: `offset = bus << 20 | device << 15 | function << 12 | register`;
 //!   functions that are not there read as all ones and ignore writes.
 //! - Memory: accesses carry guest-physical addresses (each [`PciMmioWindow`]
@@ -35,6 +36,8 @@ use crate::state::{NoState, invalid};
 
 /// Slots on bus 0 (slot 0 is the host bridge).
 pub const SLOTS: usize = 32;
+/// Functions per slot.
+pub const FUNCTIONS: usize = 8;
 /// INTx lines out of the host: INTA, INTB, INTC, INTD.
 pub const INTX_LINES: usize = 4;
 /// Size of an ECAM window covering all 256 buses.
@@ -67,7 +70,8 @@ const CONFIG_DATA: u16 = 4;
 
 /// Model names and layout versions in saved states.
 const HOST_KIND: &str = "pci-host";
-const HOST_VERSION: u32 = 1;
+/// Version 2 keys saved functions by device and function (`devfn`).
+const HOST_VERSION: u32 = 2;
 const WINDOW_KIND: &str = "pci-host-window";
 const WINDOW_VERSION: u32 = 1;
 const BRIDGE_KIND: &str = "pci-host-bridge";
@@ -157,27 +161,31 @@ impl PciFunction for PciHostBridge {
     fn bar_write(&mut self, _bar: usize, _offset: u64, _size: u8, _value: u64) {}
 }
 
-/// The four INTx lines and which slots assert each.
+/// The four INTx lines and which functions assert each.
 struct IntxRouter {
     lines: [Box<dyn IrqLine>; INTX_LINES],
-    /// Per line, a bit per slot driving it high.
-    asserted: Mutex<[u32; INTX_LINES]>,
+    /// Per line, a bit per function (`devfn`, 256 of them) driving it high.
+    asserted: Mutex<[u256; INTX_LINES]>,
 }
 
+/// A 256-bit set, one bit per `devfn`.
+#[allow(non_camel_case_types, reason = "named like the integer it stands for")]
+type u256 = [u64; 4];
+
 impl IntxRouter {
-    fn drive(&self, line: usize, slot: usize, high: bool) {
+    fn drive(&self, line: usize, devfn: usize, high: bool) {
         let mut asserted = self.asserted.lock_recover();
         let Some(bits) = asserted.get_mut(line) else {
             return;
         };
-        let was = *bits != 0;
-        let bit = 1u32 << (slot % SLOTS);
+        let was = bits.iter().any(|&w| w != 0);
+        let (word, bit) = ((devfn / 64) % 4, 1u64 << (devfn % 64));
         if high {
-            *bits |= bit;
+            bits[word] |= bit;
         } else {
-            *bits &= !bit;
+            bits[word] &= !bit;
         }
-        let now = *bits != 0;
+        let now = bits.iter().any(|&w| w != 0);
         if now != was {
             // Under the lock, so two functions sharing a line drive it in order.
             self.lines[line].set_level(now);
@@ -188,10 +196,10 @@ impl IntxRouter {
     fn reset(&self) {
         let mut asserted = self.asserted.lock_recover();
         for (bits, line) in asserted.iter_mut().zip(&self.lines) {
-            if *bits != 0 {
+            if bits.iter().any(|&w| w != 0) {
                 line.set_level(false);
             }
-            *bits = 0;
+            *bits = [0; 4];
         }
     }
 
@@ -199,7 +207,7 @@ impl IntxRouter {
         self.asserted
             .lock_recover()
             .get(line)
-            .is_some_and(|&bits| bits != 0)
+            .is_some_and(|bits| bits.iter().any(|&w| w != 0))
     }
 }
 
@@ -207,19 +215,20 @@ impl IntxRouter {
 struct IntxRoute {
     router: Arc<IntxRouter>,
     line: usize,
-    slot: usize,
+    devfn: usize,
 }
 
 impl IrqLine for IntxRoute {
     fn set_level(&self, high: bool) {
-        self.router.drive(self.line, self.slot, high);
+        self.router.drive(self.line, self.devfn, high);
     }
 }
 
-/// A function's saved state, under its slot.
+/// A function's saved state, under its device and function number
+/// (`slot * 8 + function`).
 #[derive(Serialize, Deserialize)]
 struct SlotState {
-    slot: u8,
+    devfn: u8,
     state: DeviceState,
 }
 
@@ -232,6 +241,7 @@ struct PciHostState {
 
 /// The host bridge and the functions on its bus.
 pub struct PciHost {
+    /// Every function of bus 0 by `devfn` (`slot * 8 + function`).
     slots: Vec<Option<Box<dyn PciFunction>>>,
     intx: Arc<IntxRouter>,
     msi: Option<Arc<dyn MsiTarget>>,
@@ -241,7 +251,7 @@ pub struct PciHost {
 
 impl fmt::Debug for PciHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let slots: Vec<usize> = self.occupied().map(|(slot, _)| slot).collect();
+        let slots: Vec<usize> = self.occupied().map(|(devfn, _)| devfn).collect();
         f.debug_struct("PciHost")
             .field("slots", &slots)
             .field("msi", &self.msi.is_some())
@@ -257,13 +267,14 @@ impl PciHost {
     /// Lines and the target are driven while the host is locked (from a guest
     /// access or a tick): they must not call back into the host.
     pub fn new(intx: [Box<dyn IrqLine>; INTX_LINES], msi: Option<Arc<dyn MsiTarget>>) -> PciHost {
-        let mut slots: Vec<Option<Box<dyn PciFunction>>> = (0..SLOTS).map(|_| None).collect();
+        let mut slots: Vec<Option<Box<dyn PciFunction>>> =
+            (0..SLOTS * FUNCTIONS).map(|_| None).collect();
         slots[0] = Some(Box::new(PciHostBridge::new()));
         PciHost {
             slots,
             intx: Arc::new(IntxRouter {
                 lines: intx,
-                asserted: Mutex::new([0; INTX_LINES]),
+                asserted: Mutex::new([[0; 4]; INTX_LINES]),
             }),
             msi,
             config_address: 0,
@@ -285,7 +296,7 @@ impl PciHost {
     /// Plugs `function` into the first free slot from 1; returns the slot.
     pub fn add(&mut self, function: Box<dyn PciFunction>) -> Result<u8, PciError> {
         let slot = (1..SLOTS)
-            .find(|&slot| self.slots[slot].is_none())
+            .find(|&slot| self.slots[slot * FUNCTIONS].is_none())
             .ok_or(PciError::NoFreeSlot)?;
         // Below SLOTS (32).
         let slot = slot as u8;
@@ -295,37 +306,72 @@ impl PciHost {
 
     /// Plugs `function` into `slot` (1 to 31), wiring its INTx pin (swizzled by
     /// slot) and the MSI target.
-    pub fn add_at(&mut self, slot: u8, mut function: Box<dyn PciFunction>) -> Result<(), PciError> {
+    pub fn add_at(&mut self, slot: u8, function: Box<dyn PciFunction>) -> Result<(), PciError> {
+        self.add_function(slot, 0, function)
+    }
+
+    /// Plugs `function` in as function `number` (0 to 7) of `slot` (1 to 31):
+    /// functions beyond 0 make a multi-function device, whose function 0 says
+    /// so in its header type. The INTx pin is swizzled by slot, as on PCI.
+    pub fn add_function(
+        &mut self,
+        slot: u8,
+        number: u8,
+        mut function: Box<dyn PciFunction>,
+    ) -> Result<(), PciError> {
         let index = usize::from(slot);
-        if index == 0 || index >= SLOTS {
+        if index == 0 || index >= SLOTS || usize::from(number) >= FUNCTIONS {
             return Err(PciError::BadSlot(slot));
         }
-        if self.slots[index].is_some() {
+        let devfn = index * FUNCTIONS + usize::from(number);
+        if self.slots[devfn].is_some() {
             return Err(PciError::SlotTaken(slot));
         }
         let intx = intx_swizzle(slot, function.config().interrupt_pin()).map(|line| {
             Box::new(IntxRoute {
                 router: self.intx.clone(),
                 line,
-                slot: index,
+                devfn,
             }) as Box<dyn IrqLine>
         });
         function.connect_interrupts(PciInterrupts {
             intx,
             msi: self.msi.clone(),
         });
-        self.slots[index] = Some(function);
+        self.slots[devfn] = Some(function);
         Ok(())
     }
 
-    /// The function in `slot`, if any (slot 0 is the host bridge).
+    /// Function 0 of `slot`, if any (slot 0 is the host bridge).
     pub fn function(&self, slot: u8) -> Option<&dyn PciFunction> {
-        self.slots.get(usize::from(slot))?.as_deref()
+        self.function_at(slot, 0)
     }
 
-    /// The function in `slot`, mutably.
+    /// Function 0 of `slot`, mutably.
     pub fn function_mut(&mut self, slot: u8) -> Option<&mut (dyn PciFunction + 'static)> {
-        self.slots.get_mut(usize::from(slot))?.as_deref_mut()
+        self.function_at_mut(slot, 0)
+    }
+
+    /// Function `number` of `slot`, if any.
+    pub fn function_at(&self, slot: u8, number: u8) -> Option<&dyn PciFunction> {
+        if usize::from(number) >= FUNCTIONS {
+            return None;
+        }
+        let devfn = usize::from(slot) * FUNCTIONS + usize::from(number);
+        self.slots.get(devfn)?.as_deref()
+    }
+
+    /// Function `number` of `slot`, mutably.
+    pub fn function_at_mut(
+        &mut self,
+        slot: u8,
+        number: u8,
+    ) -> Option<&mut (dyn PciFunction + 'static)> {
+        if usize::from(number) >= FUNCTIONS {
+            return None;
+        }
+        let devfn = usize::from(slot) * FUNCTIONS + usize::from(number);
+        self.slots.get_mut(devfn)?.as_deref_mut()
     }
 
     /// The level of INTx line `line` (0 = INTA).
@@ -333,11 +379,12 @@ impl PciHost {
         self.intx.level(line)
     }
 
+    /// Every present function with its `devfn`.
     fn occupied(&self) -> impl Iterator<Item = (usize, &dyn PciFunction)> {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(slot, f)| Some((slot, f.as_deref()?)))
+            .filter_map(|(devfn, f)| Some((devfn, f.as_deref()?)))
     }
 
     fn locate(
@@ -346,10 +393,10 @@ impl PciHost {
         device: u8,
         function: u8,
     ) -> Option<&mut (dyn PciFunction + 'static)> {
-        if bus != 0 || function != 0 {
+        if bus != 0 {
             return None;
         }
-        self.function_mut(device)
+        self.function_at_mut(device, function)
     }
 
     /// A configuration read of `size` bytes (1, 2 or 4) at `register` of
@@ -525,9 +572,9 @@ impl Device for PciHost {
     fn save_state(&self) -> DeviceState {
         let functions = self
             .occupied()
-            .map(|(slot, f)| SlotState {
-                // Below SLOTS (32).
-                slot: slot as u8,
+            .map(|(devfn, f)| SlotState {
+                // Below SLOTS * FUNCTIONS (256).
+                devfn: devfn as u8,
                 state: f.save_state(),
             })
             .collect();
@@ -543,26 +590,26 @@ impl Device for PciHost {
     /// go back to what they were, so an error changes nothing.
     fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
         let saved: PciHostState = state.decode(HOST_KIND, HOST_VERSION)?;
-        let ours: Vec<usize> = self.occupied().map(|(slot, _)| slot).collect();
+        let ours: Vec<usize> = self.occupied().map(|(devfn, _)| devfn).collect();
         let theirs: Vec<usize> = saved
             .functions
             .iter()
-            .map(|s| usize::from(s.slot))
+            .map(|s| usize::from(s.devfn))
             .collect();
         if ours != theirs {
             return Err(invalid(
                 HOST_KIND,
-                format!("functions saved in slots {theirs:?}, the host has {ours:?}"),
+                format!("functions saved at devfn {theirs:?}, the host has {ours:?}"),
             ));
         }
         let backup: Vec<DeviceState> = self.occupied().map(|(_, f)| f.save_state()).collect();
         for (i, s) in saved.functions.iter().enumerate() {
-            let Some(f) = self.slots[usize::from(s.slot)].as_mut() else {
+            let Some(f) = self.slots[usize::from(s.devfn)].as_mut() else {
                 continue;
             };
             if let Err(e) = f.restore_state(&s.state) {
                 for (old, s) in backup.iter().zip(&saved.functions).take(i) {
-                    if let Some(f) = self.slots[usize::from(s.slot)].as_mut() {
+                    if let Some(f) = self.slots[usize::from(s.devfn)].as_mut() {
                         // The function took this very state a moment ago.
                         let _ = f.restore_state(old);
                     }
@@ -1418,6 +1465,54 @@ pub(crate) mod tests {
         assert_eq!(ecam.save_state().kind, WINDOW_KIND);
         assert_refuses_foreign_states(&mut ports);
         assert_refuses_foreign_states(&mut ecam);
+    }
+
+    #[test]
+    fn functions_beyond_0_make_multi_function_devices() {
+        let (_, wires) = lines();
+        let mut host = PciHost::new(wires, None);
+        host.add_function(1, 0, Box::new(super::super::Piix3::new()))
+            .unwrap();
+        host.add_function(1, 3, Box::new(Toy::new(1))).unwrap();
+        assert_eq!(
+            host.add_function(1, 3, Box::new(Toy::new(1))),
+            Err(PciError::SlotTaken(1))
+        );
+        assert_eq!(
+            host.add_function(1, 8, Box::new(Toy::new(1))),
+            Err(PciError::BadSlot(1))
+        );
+        assert_eq!(host.config_read(0, 1, 0, 0, 4), 0x7000_8086);
+        assert_eq!(host.config_read(0, 1, 0, 0x0e, 1), 0x80, "multi-function");
+        assert_eq!(
+            host.config_read(0, 1, 3, 0, 4),
+            host.function_at(1, 3).unwrap().config().read(0, 4)
+        );
+        assert_eq!(host.config_read(0, 1, 2, 0, 4), 0xffff_ffff);
+        // The next free slot skips slot 1 as a whole.
+        assert_eq!(host.add(Box::new(Toy::new(1))).unwrap(), 2);
+        // Saved and restored by devfn.
+        let saved = host.save_state();
+        host.restore_state(&saved).unwrap();
+    }
+
+    #[test]
+    fn functions_of_one_slot_share_its_intx_line() {
+        let (irqs, wires) = lines();
+        let mut host = PciHost::new(wires, None);
+        host.add_function(3, 0, Box::new(Toy::new(1))).unwrap();
+        host.add_function(3, 1, Box::new(Toy::new(1))).unwrap();
+        // INTA of slot 3 is line (3 + 1 - 1) % 4 = 3.
+        let mut request = |function: u8, on: bool| {
+            let f = host.function_at_mut(3, function).unwrap();
+            f.bar_write(0, 0, 4, u64::from(on));
+        };
+        request(0, true);
+        request(1, true);
+        request(0, false);
+        assert!(irqs[3].level(), "function 1 still asserts it");
+        request(1, false);
+        assert!(!irqs[3].level());
     }
 
     #[test]
