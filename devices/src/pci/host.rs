@@ -30,7 +30,7 @@ use emu_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::config::{PciConfigSpace, PciConfigState, PciIds};
+use super::config::{PciConfigSpace, PciIds};
 use super::{PciError, PciFunction, PciInterrupts};
 use crate::state::{NoState, invalid};
 
@@ -128,38 +128,7 @@ impl PciHostBridge {
     }
 }
 
-impl Device for PciHostBridge {
-    fn reset(&mut self) {
-        self.config.reset();
-    }
-
-    fn save_state(&self) -> DeviceState {
-        DeviceState::encode(BRIDGE_KIND, BRIDGE_VERSION, &self.config.state())
-    }
-
-    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
-        let config: PciConfigState = state.decode(BRIDGE_KIND, BRIDGE_VERSION)?;
-        self.config
-            .restore(&config)
-            .map_err(|reason| invalid(BRIDGE_KIND, reason))
-    }
-}
-
-impl PciFunction for PciHostBridge {
-    fn config(&self) -> &PciConfigSpace {
-        &self.config
-    }
-
-    fn config_write(&mut self, offset: u16, size: u8, value: u32) {
-        self.config.write(offset, size, value);
-    }
-
-    fn bar_read(&mut self, _bar: usize, _offset: u64, size: u8) -> u64 {
-        ones64(size)
-    }
-
-    fn bar_write(&mut self, _bar: usize, _offset: u64, _size: u8, _value: u64) {}
-}
+super::config_only_function!(PciHostBridge, BRIDGE_KIND, BRIDGE_VERSION);
 
 /// The four INTx lines and which functions assert each.
 struct IntxRouter {
@@ -974,6 +943,7 @@ pub(crate) mod tests {
     use emu_core::{Bus, GuestRam, PioPort, RunControl};
 
     use super::*;
+    use crate::pci::PciConfigState;
     use crate::pci::PciIntx;
     use crate::pci::config::{BarKind, bar_offset, command, reg};
     use crate::testing::{TestIrq, assert_refuses_foreign_states};

@@ -5,11 +5,7 @@
 //! and write-protects it through them, so the machine must remap those
 //! blocks when they change: [`I440fx::pam`] says how each block is set.
 
-use emu_core::{Device, DeviceState, StateError};
-
-use super::PciFunction;
-use super::config::{PciConfigSpace, PciConfigState, PciIds};
-use crate::state::invalid;
+use super::config::{PciConfigSpace, PciIds};
 
 /// Intel's vendor ID.
 pub const INTEL_VENDOR_ID: u16 = 0x8086;
@@ -99,46 +95,13 @@ impl I440fx {
     }
 }
 
-impl Device for I440fx {
-    fn reset(&mut self) {
-        self.config.reset();
-    }
-
-    fn save_state(&self) -> DeviceState {
-        DeviceState::encode(KIND, VERSION, &self.config.state())
-    }
-
-    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
-        let config: PciConfigState = state.decode(KIND, VERSION)?;
-        self.config
-            .restore(&config)
-            .map_err(|reason| invalid(KIND, reason))
-    }
-}
-
-impl PciFunction for I440fx {
-    fn config(&self) -> &PciConfigSpace {
-        &self.config
-    }
-
-    fn config_write(&mut self, offset: u16, size: u8, value: u32) {
-        self.config.write(offset, size, value);
-    }
-
-    fn bar_read(&mut self, _bar: usize, _offset: u64, size: u8) -> u64 {
-        if size >= 8 {
-            u64::MAX
-        } else {
-            (1u64 << (u32::from(size) * 8)) - 1
-        }
-    }
-
-    fn bar_write(&mut self, _bar: usize, _offset: u64, _size: u8, _value: u64) {}
-}
+super::config_only_function!(I440fx, KIND, VERSION);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pci::PciFunction;
+    use emu_core::Device;
 
     #[test]
     fn ids_are_qemus() {

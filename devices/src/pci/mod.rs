@@ -69,6 +69,55 @@
 //! without ECAM (an x86 PC using `0xcf8` only) makes that adapter the owner with
 //! `with_lifecycle(Lifecycle::Owner)`.
 
+/// The [`Device`] and [`PciFunction`] of a function that is nothing but its
+/// configuration space (a bridge: no BARs, no interrupt): reset and saved
+/// state are the configuration space's, BAR accesses read as all ones.
+/// `$model` has a `config: PciConfigSpace` field.
+macro_rules! config_only_function {
+    ($model:ty, $kind:expr, $version:expr) => {
+        impl emu_core::Device for $model {
+            fn reset(&mut self) {
+                self.config.reset();
+            }
+
+            fn save_state(&self) -> emu_core::DeviceState {
+                emu_core::DeviceState::encode($kind, $version, &self.config.state())
+            }
+
+            fn restore_state(
+                &mut self,
+                state: &emu_core::DeviceState,
+            ) -> Result<(), emu_core::StateError> {
+                let config: $crate::pci::PciConfigState = state.decode($kind, $version)?;
+                self.config
+                    .restore(&config)
+                    .map_err(|reason| $crate::state::invalid($kind, reason))
+            }
+        }
+
+        impl $crate::pci::PciFunction for $model {
+            fn config(&self) -> &$crate::pci::PciConfigSpace {
+                &self.config
+            }
+
+            fn config_write(&mut self, offset: u16, size: u8, value: u32) {
+                self.config.write(offset, size, value);
+            }
+
+            fn bar_read(&mut self, _bar: usize, _offset: u64, size: u8) -> u64 {
+                if size >= 8 {
+                    u64::MAX
+                } else {
+                    (1u64 << (u32::from(size) * 8)) - 1
+                }
+            }
+
+            fn bar_write(&mut self, _bar: usize, _offset: u64, _size: u8, _value: u64) {}
+        }
+    };
+}
+pub(crate) use config_only_function;
+
 pub mod config;
 pub mod host;
 pub mod i440fx;

@@ -5,12 +5,8 @@
 //! machine reads the routing ([`Piix3::pirq_route`]) to connect the host's
 //! INTx lines to the i8259 inputs.
 
-use emu_core::{Device, DeviceState, StateError};
-
-use super::PciFunction;
-use super::config::{PciConfigSpace, PciConfigState, PciIds};
+use super::config::{PciConfigSpace, PciIds};
 use super::i440fx::INTEL_VENDOR_ID;
-use crate::state::invalid;
 
 /// The 82371SB PIIX3 ISA bridge's device ID.
 pub const PIIX3_ISA_DEVICE_ID: u16 = 0x7000;
@@ -75,46 +71,13 @@ impl Piix3 {
     }
 }
 
-impl Device for Piix3 {
-    fn reset(&mut self) {
-        self.config.reset();
-    }
-
-    fn save_state(&self) -> DeviceState {
-        DeviceState::encode(KIND, VERSION, &self.config.state())
-    }
-
-    fn restore_state(&mut self, state: &DeviceState) -> Result<(), StateError> {
-        let config: PciConfigState = state.decode(KIND, VERSION)?;
-        self.config
-            .restore(&config)
-            .map_err(|reason| invalid(KIND, reason))
-    }
-}
-
-impl PciFunction for Piix3 {
-    fn config(&self) -> &PciConfigSpace {
-        &self.config
-    }
-
-    fn config_write(&mut self, offset: u16, size: u8, value: u32) {
-        self.config.write(offset, size, value);
-    }
-
-    fn bar_read(&mut self, _bar: usize, _offset: u64, size: u8) -> u64 {
-        if size >= 8 {
-            u64::MAX
-        } else {
-            (1u64 << (u32::from(size) * 8)) - 1
-        }
-    }
-
-    fn bar_write(&mut self, _bar: usize, _offset: u64, _size: u8, _value: u64) {}
-}
+super::config_only_function!(Piix3, KIND, VERSION);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pci::PciFunction;
+    use emu_core::Device;
 
     #[test]
     fn ids_class_and_multi_function_header() {
