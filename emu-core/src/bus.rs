@@ -8,8 +8,14 @@
 //! regions are dispatched by offset. Accesses that hit nothing return
 //! [`BusFault::Unmapped`], which each CPU turns into its own access fault.
 //!
+//! A [`SwitchableMemory`] region (a PC's shadow RAM) is memory too, each block
+//! reading and writing the RAM or the ROM side the chipset chose.
+//!
 //! Beside the memory map sits a 64 KiB port-I/O space (x86 `in`/`out`, PCI I/O
-//! BARs), a second map of the same kind; a port nobody decodes reads as all ones.
+//! BARs), a second map of the same kind. Ports no range claims go to the
+//! background device, if the machine has one (a PC's PCI bus, where I/O BARs
+//! and chipset functions decode what the fixed ISA devices leave), and
+//! otherwise read as all ones.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +26,7 @@ use thiserror::Error;
 use crate::addr::{GuestPhysAddr, PioPort};
 use crate::device::{DeviceState, MmioDevice, PioDevice, RunControl, StateError};
 use crate::memory::GuestRam;
+use crate::switchable::{SwitchableBlock, SwitchableMemory};
 use crate::sync::LockRecover;
 
 /// A failed bus access, reported to the guest as an access fault.
@@ -68,6 +75,8 @@ enum RegionKind {
         writable: bool,
     },
     Mmio(Mutex<Box<dyn MmioDevice>>),
+    /// Blocks switching between RAM and ROM.
+    Switchable(Arc<SwitchableMemory>),
 }
 
 /// A RAM or ROM region for the fast path: guest `[base, base + size)` is the
@@ -163,6 +172,10 @@ pub struct Bus {
     memory: Vec<MemoryWindow>,
     regions: RangeMap<RegionKind>,
     ports: RangeMap<Mutex<Box<dyn PioDevice>>>,
+    /// At most one range covering the whole port space: what `ports` leaves.
+    background_ports: RangeMap<Mutex<Box<dyn PioDevice>>>,
+    /// Switchable regions, also in `regions`, looked at after `memory`.
+    switchable: Vec<Arc<SwitchableMemory>>,
     control: Arc<RunControl>,
 }
 
@@ -178,7 +191,7 @@ impl fmt::Debug for Bus {
                 region.name, region.base, region.end
             ));
         }
-        for range in self.ports.iter() {
+        for range in self.port_devices() {
             list.entry(&format_args!(
                 "{} ports [{:#x}, {:#x})",
                 range.name, range.base, range.end
@@ -217,6 +230,8 @@ impl Bus {
             memory: Vec::new(),
             regions: RangeMap::new(),
             ports: RangeMap::new(),
+            background_ports: RangeMap::new(),
+            switchable: Vec::new(),
             control,
         }
     }
@@ -289,6 +304,53 @@ impl Bus {
         Ok(())
     }
 
+    /// Maps equal blocks of `block_size` bytes from `base` on, each switching
+    /// between the RAM and the ROM at its two backing offsets (page-aligned,
+    /// inside the backing). They start reading the ROM and dropping writes; the
+    /// returned handle switches them.
+    pub fn map_switchable(
+        &mut self,
+        name: &str,
+        base: GuestPhysAddr,
+        block_size: u64,
+        blocks: &[SwitchableBlock],
+    ) -> Result<Arc<SwitchableMemory>, BusError> {
+        let invalid = || BusError::InvalidRange {
+            name: name.to_owned(),
+            base: base.raw(),
+            size: block_size * blocks.len() as u64,
+        };
+        let page = crate::memory::PAGE_SIZE;
+        let fits = |offset: u64| {
+            offset.is_multiple_of(page)
+                && offset
+                    .checked_add(block_size)
+                    .is_some_and(|end| end <= self.ram.len())
+        };
+        if block_size == 0
+            || !block_size.is_multiple_of(page)
+            || !blocks
+                .iter()
+                .all(|b| fits(b.ram_offset) && fits(b.rom_offset))
+        {
+            return Err(invalid());
+        }
+        let memory = Arc::new(SwitchableMemory::new(
+            base.raw(),
+            block_size,
+            blocks,
+            self.ram.clone(),
+        ));
+        self.insert(
+            name,
+            base.raw(),
+            memory.size(),
+            RegionKind::Switchable(memory.clone()),
+        )?;
+        self.switchable.push(memory.clone());
+        Ok(memory)
+    }
+
     fn insert(
         &mut self,
         name: &str,
@@ -316,6 +378,29 @@ impl Bus {
         )
     }
 
+    /// Maps the device that answers every port no range of [`Bus::map_pio`]
+    /// claims, at its own port numbers (offset = port). One per bus.
+    pub fn map_background_pio(
+        &mut self,
+        name: &str,
+        device: Box<dyn PioDevice>,
+    ) -> Result<(), BusError> {
+        self.background_ports
+            .insert(name, 0, PIO_SPACE, PIO_SPACE, Mutex::new(device))
+    }
+
+    /// The port range holding `addr`: a claimed one, else the background.
+    fn port_range(&self, addr: u64) -> Option<&Range<Mutex<Box<dyn PioDevice>>>> {
+        self.ports
+            .find(addr)
+            .or_else(|| self.background_ports.find(addr))
+    }
+
+    /// Every port device, claimed ranges first.
+    fn port_devices(&self) -> impl Iterator<Item = &Range<Mutex<Box<dyn PioDevice>>>> {
+        self.ports.iter().chain(self.background_ports.iter())
+    }
+
     /// Reads `size` bytes (1, 2 or 4) at `port`. Ports nobody decodes, and accesses
     /// running past the end of a device's range, read as all ones.
     pub fn pio_read(&self, port: PioPort, size: u8) -> u32 {
@@ -325,7 +410,7 @@ impl Bus {
             _ => u32::MAX,
         };
         let addr = u64::from(port.raw());
-        match self.ports.find(addr) {
+        match self.port_range(addr) {
             Some(range) if range.end - addr >= u64::from(size) => {
                 let offset = (addr - range.base) as u16;
                 range.kind.lock_recover().read(offset, size) & ones
@@ -338,7 +423,7 @@ impl Bus {
     /// ports nobody decodes are dropped.
     pub fn pio_write(&self, port: PioPort, size: u8, value: u32) {
         let addr = u64::from(port.raw());
-        if let Some(range) = self.ports.find(addr)
+        if let Some(range) = self.port_range(addr)
             && range.end - addr >= u64::from(size)
         {
             let offset = (addr - range.base) as u16;
@@ -375,6 +460,11 @@ impl Bus {
         self.memory
             .iter()
             .find_map(|w| w.offset_of(addr.raw(), len))
+            .or_else(|| {
+                self.switchable
+                    .iter()
+                    .find_map(|s| s.read_offset(addr.raw(), len))
+            })
     }
 
     /// The backing offset of `[addr, addr+len)`, when all of it is in one RAM
@@ -385,6 +475,11 @@ impl Bus {
             .iter()
             .filter(|w| w.writable)
             .find_map(|w| w.offset_of(addr.raw(), len))
+            .or_else(|| {
+                self.switchable
+                    .iter()
+                    .find_map(|s| s.write_offset(addr.raw(), len))
+            })
     }
 
     fn region(&self, addr: u64) -> Option<&Range<RegionKind>> {
@@ -400,16 +495,12 @@ impl Bus {
             return Err(BusFault::Unmapped);
         }
         match &region.kind {
-            RegionKind::Memory { offset: at, .. } => {
-                let offset = at + offset;
-                let value = match size {
-                    1 => self.ram.read_u8(offset).map(u64::from),
-                    2 => self.ram.read_u16(offset).map(u64::from),
-                    4 => self.ram.read_u32(offset).map(u64::from),
-                    8 => self.ram.read_u64(offset),
-                    _ => None,
-                };
-                value.ok_or(BusFault::Unsupported)
+            RegionKind::Memory { offset: at, .. } => self.read_backing(at + offset, size),
+            RegionKind::Switchable(memory) => {
+                let at = memory
+                    .read_offset(addr, u64::from(size))
+                    .ok_or(BusFault::Unsupported)?;
+                self.read_backing(at, size)
             }
             RegionKind::Mmio(device) => device.lock_recover().read(offset, size),
         }
@@ -429,22 +520,40 @@ impl Bus {
             RegionKind::Memory {
                 writable: false, ..
             } => Err(BusFault::ReadOnly),
-            RegionKind::Memory { offset: at, .. } => {
-                let offset = at + offset;
-                let ok = match size {
-                    1 => self.ram.write_u8(offset, value as u8),
-                    2 => self.ram.write_u16(offset, value as u16),
-                    4 => self.ram.write_u32(offset, value as u32),
-                    8 => self.ram.write_u64(offset, value),
-                    _ => false,
-                };
-                if ok {
-                    Ok(())
-                } else {
-                    Err(BusFault::Unsupported)
-                }
-            }
+            RegionKind::Memory { offset: at, .. } => self.write_backing(at + offset, size, value),
+            RegionKind::Switchable(memory) => match memory.write_offset(addr, u64::from(size)) {
+                Some(at) => self.write_backing(at, size, value),
+                None => Err(BusFault::ReadOnly),
+            },
             RegionKind::Mmio(device) => device.lock_recover().write(offset, size, value),
+        }
+    }
+
+    /// Reads `size` bytes at backing offset `offset`.
+    fn read_backing(&self, offset: u64, size: u8) -> Result<u64, BusFault> {
+        let value = match size {
+            1 => self.ram.read_u8(offset).map(u64::from),
+            2 => self.ram.read_u16(offset).map(u64::from),
+            4 => self.ram.read_u32(offset).map(u64::from),
+            8 => self.ram.read_u64(offset),
+            _ => None,
+        };
+        value.ok_or(BusFault::Unsupported)
+    }
+
+    /// Writes the low `size` bytes of `value` at backing offset `offset`.
+    fn write_backing(&self, offset: u64, size: u8, value: u64) -> Result<(), BusFault> {
+        let ok = match size {
+            1 => self.ram.write_u8(offset, value as u8),
+            2 => self.ram.write_u16(offset, value as u16),
+            4 => self.ram.write_u32(offset, value as u32),
+            8 => self.ram.write_u64(offset, value),
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(BusFault::Unsupported)
         }
     }
 
@@ -467,8 +576,7 @@ impl Bus {
             _ => None,
         });
         let pio = self
-            .ports
-            .iter()
+            .port_devices()
             .filter_map(|r| r.kind.lock_recover().tick(now));
         mmio.chain(pio).min()
     }
@@ -480,7 +588,7 @@ impl Bus {
                 device.lock_recover().reset();
             }
         }
-        for range in self.ports.iter() {
+        for range in self.port_devices() {
             range.kind.lock_recover().reset();
         }
     }
@@ -492,7 +600,7 @@ impl Bus {
             RegionKind::Mmio(device) => Some((r.name.clone(), device.lock_recover().save_state())),
             _ => None,
         });
-        let pio = self.ports.iter().map(|r| {
+        let pio = self.port_devices().map(|r| {
             (
                 format!("pio:{}", r.name),
                 r.kind.lock_recover().save_state(),
@@ -519,8 +627,7 @@ impl Bus {
         for (name, state) in states {
             let found = match name.strip_prefix("pio:") {
                 Some(port_name) => self
-                    .ports
-                    .iter()
+                    .port_devices()
                     .find(|r| r.name == port_name)
                     .map(|r| r.kind.lock_recover().restore_state(state)),
                 None => self
@@ -736,6 +843,98 @@ mod tests {
             bus.map_pio("top", PioPort(0xffff), 1, Box::new(PortToy::default()))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn background_ports_take_what_no_range_claims() {
+        let mut bus = bus();
+        bus.map_pio("toy", PioPort(0x60), 4, Box::new(PortToy::default()))
+            .unwrap();
+        bus.map_background_pio("pci", Box::new(PortToy::default()))
+            .unwrap();
+        // Port 0 of the background device is port 0: its latch.
+        bus.pio_write(PioPort(0), 1, 0x33);
+        assert_eq!(bus.pio_read(PioPort(0), 1), 0x33);
+        // The claimed range keeps its own latch.
+        assert_eq!(bus.pio_read(PioPort(0x60), 1), 0);
+        assert_eq!(bus.pio_read(PioPort(2), 2), 1);
+        assert!(matches!(
+            bus.map_background_pio("second", Box::new(PortToy::default())),
+            Err(BusError::Overlap { .. })
+        ));
+        // The background device has a lifecycle like the others.
+        let saved = bus.save_devices();
+        assert!(saved.iter().any(|(name, _)| name == "pio:pci"));
+        bus.reset_devices();
+        assert_eq!(bus.pio_read(PioPort(0), 1), 0);
+        bus.restore_devices(&saved).unwrap();
+        assert_eq!(bus.pio_read(PioPort(0), 1), 0x33);
+    }
+
+    #[test]
+    fn switchable_blocks_read_and_write_the_side_chosen() {
+        use crate::switchable::SwitchMode;
+        let page = crate::memory::PAGE_SIZE;
+        let ram = Arc::new(GuestRam::new(8 * page).unwrap());
+        let mut bus = Bus::with_backing(ram.clone(), Arc::new(RunControl::new()));
+        // Two blocks at 0x10000: RAM at offsets 0 and 1 page, ROM at 4 and 5.
+        let blocks = [0, 1].map(|k| SwitchableBlock {
+            ram_offset: k * page,
+            rom_offset: (4 + k) * page,
+        });
+        let shadow = bus
+            .map_switchable("shadow", GuestPhysAddr(0x10000), page, &blocks)
+            .unwrap();
+        ram.write_bytes(4 * page, &[0xaa; 8]);
+        ram.write_bytes(0, &[0x11; 8]);
+        let at = GuestPhysAddr(0x10000);
+        // Power-on: reads the ROM, writes are dropped.
+        assert_eq!(bus.read(at, 1), Ok(0xaa));
+        assert_eq!(bus.ram_offset(at, 4), Some(4 * page));
+        assert_eq!(bus.writable_offset(at, 4), None);
+        assert_eq!(bus.write(at, 1, 0x22), Err(BusFault::ReadOnly));
+        // Write RAM while reading ROM: the copy SeaBIOS makes of itself.
+        let inbox = ram.watch_code_writes();
+        shadow.set_mode(
+            0,
+            SwitchMode {
+                read_ram: false,
+                write_ram: true,
+            },
+        );
+        assert!(!inbox.has_pending(), "reads did not change sides");
+        bus.write(at, 1, 0x22).unwrap();
+        assert_eq!(bus.read(at, 1), Ok(0xaa));
+        assert_eq!(bus.writable_offset(at, 1), Some(0));
+        // Read RAM: the copy shows, and CPUs drop all their decoded code.
+        shadow.set_mode(
+            0,
+            SwitchMode {
+                read_ram: true,
+                write_ram: false,
+            },
+        );
+        assert!(inbox.has_pending());
+        assert_eq!(inbox.take(), None, "everything is to be dropped");
+        assert_eq!(bus.read(at, 2), Ok(0x1122));
+        // The second block is untouched; accesses across blocks miss the fast path.
+        assert_eq!(
+            bus.ram_offset(GuestPhysAddr(0x10000 + page), 1),
+            Some(5 * page)
+        );
+        assert_eq!(bus.ram_offset(GuestPhysAddr(0x10000 + page - 2), 4), None);
+        shadow.reset();
+        assert_eq!(shadow.mode(0), SwitchMode::default());
+        assert_eq!(bus.read(at, 1), Ok(0xaa));
+        // Blocks must be page-aligned windows inside the backing.
+        let outside = [SwitchableBlock {
+            ram_offset: 8 * page,
+            rom_offset: 0,
+        }];
+        assert!(matches!(
+            bus.map_switchable("bad", GuestPhysAddr(0x40000), page, &outside),
+            Err(BusError::InvalidRange { .. })
+        ));
     }
 
     #[test]

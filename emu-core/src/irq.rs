@@ -28,6 +28,18 @@ pub trait IrqLine: Send + Sync {
     }
 }
 
+/// A shared line is a line: devices given an `Arc` of a controller's input
+/// (an i8259 input, say) hold it as any other.
+impl<T: IrqLine + ?Sized> IrqLine for std::sync::Arc<T> {
+    fn set_level(&self, high: bool) {
+        (**self).set_level(high);
+    }
+
+    fn pulse(&self) {
+        (**self).pulse();
+    }
+}
+
 /// How a controller input reacts to its wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trigger {

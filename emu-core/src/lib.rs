@@ -16,6 +16,7 @@ pub mod debug;
 pub mod device;
 pub mod irq;
 pub mod memory;
+pub mod switchable;
 pub mod sync;
 
 pub use addr::{GuestPhysAddr, PioPort};

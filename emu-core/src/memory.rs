@@ -75,6 +75,12 @@ impl CodeWriteInbox {
         pages.replace(Vec::new())
     }
 
+    /// Asks the CPU to drop all the code it decoded.
+    fn post_everything(&self) {
+        *self.pages.lock_recover() = None;
+        self.pending.store(true, Ordering::Release);
+    }
+
     fn post(&self, written: &[u64]) {
         let mut pages = self.pages.lock_recover();
         if let Some(list) = pages.as_mut() {
@@ -327,6 +333,15 @@ impl GuestRam {
                 continue;
             }
             inbox.post(&pages);
+        }
+    }
+
+    /// Tells every CPU to drop all the code it decoded: the bytes behind some
+    /// addresses changed without a store (a chipset remapped memory).
+    pub fn drop_all_code(&self) {
+        let watchers = self.watchers.lock_recover();
+        for inbox in watchers.iter().filter_map(Weak::upgrade) {
+            inbox.post_everything();
         }
     }
 
