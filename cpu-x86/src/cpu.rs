@@ -146,6 +146,9 @@ impl DecodedPage {
     }
 }
 
+/// Whether the chipset's A20 gate is open now (see [`Cpu::connect_a20`]).
+pub type A20Line = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// One x86 CPU.
 pub struct Cpu {
     /// The architectural state.
@@ -178,6 +181,8 @@ pub struct Cpu {
     pub(crate) syscall_pending: bool,
     /// The interrupt controller whose pin the CPU samples.
     pub(crate) interrupts: Option<Arc<dyn emu_core::InterruptAcknowledge>>,
+    /// The chipset's A20 gate, read after each port or device write.
+    a20_line: Option<A20Line>,
     /// The boundary after STI or MOV SS: no interrupt is taken here.
     pub(crate) interrupt_shadow: bool,
     /// Set by STI and MOV/POP SS for the next instruction.
@@ -231,6 +236,7 @@ impl Cpu {
             user_syscalls: false,
             syscall_pending: false,
             interrupts: None,
+            a20_line: None,
             interrupt_shadow: false,
             shadow_next: false,
             breakpoints: Vec::new(),
@@ -303,6 +309,14 @@ impl Cpu {
     /// they wrap at 1 MiB as on an 8086.
     pub fn set_a20(&mut self, open: bool) {
         self.a20_mask = if open { u64::MAX } else { !(1 << 20) };
+    }
+
+    /// Connects the chipset's A20 gate: the CPU reads it now and after every
+    /// port or device write, so an `out` that opens the gate takes effect at
+    /// the next instruction, as on a PC.
+    pub fn connect_a20(&mut self, line: A20Line) {
+        self.set_a20(line());
+        self.a20_line = Some(line);
     }
 
     /// Writes FLAGS as POPF at privilege 0 would: bits software cannot set in
@@ -500,6 +514,15 @@ impl Cpu {
         if self.bus.control().stop_requested() {
             self.device_stop = true;
         }
+        // A chipset register may have remapped memory (a PC's shadow RAM)
+        // or moved the A20 gate: the next instruction sees the change.
+        self.drop_written_code();
+        if let Some(line) = &self.a20_line {
+            let open = line();
+            if open != (self.a20_mask == u64::MAX) {
+                self.set_a20(open);
+            }
+        }
     }
 
     /// Ends a HLT.
@@ -536,9 +559,20 @@ impl Cpu {
 
     /// Forgets decoded instructions of pages other CPUs or devices wrote.
     pub(crate) fn drop_written_code(&mut self) {
-        if let Some(pages) = self.inbox.take() {
-            for offset in pages {
-                self.forget_page(offset / PAGE_SIZE);
+        if !self.inbox.has_pending() {
+            return;
+        }
+        match self.inbox.take() {
+            Some(pages) => {
+                for offset in pages {
+                    self.forget_page(offset / PAGE_SIZE);
+                }
+            }
+            // Too many pages to list, or memory was remapped: drop everything.
+            None => {
+                self.code.clear();
+                self.pages.clear();
+                self.last_page = 0;
             }
         }
     }

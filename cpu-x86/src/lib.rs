@@ -40,6 +40,6 @@ mod x87_env;
 pub mod x87_float;
 pub mod xsave;
 
-pub use cpu::{Cpu, Fault, RunExit};
+pub use cpu::{A20Line, Cpu, Fault, RunExit};
 pub use model::{CpuModel, Features, Generation, Vendor};
 pub use state::{CpuState, SegReg, Segment};
