@@ -5,6 +5,7 @@
 
 pub mod acpi_pm;
 pub mod clint;
+pub mod debugcon;
 pub mod framebuffer;
 pub mod fw_cfg;
 pub mod goldfish_rtc;
@@ -26,6 +27,7 @@ pub mod virtio;
 
 pub use acpi_pm::AcpiPm;
 pub use clint::Clint;
+pub use debugcon::DebugCon;
 pub use framebuffer::{Framebuffer, FramebufferHandle};
 pub use fw_cfg::FwCfg;
 pub use goldfish_rtc::GoldfishRtc;

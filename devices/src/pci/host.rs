@@ -472,7 +472,7 @@ impl PciHost {
             return ones;
         }
         for f in self.slots.iter_mut().flatten() {
-            if let Some((bar, offset)) = f.config().decode_pio(port, u64::from(size)) {
+            if let Some((bar, offset)) = f.decode_pio(port, u64::from(size)) {
                 // At most four bytes were asked for.
                 return (f.bar_read(bar, offset, size) as u32) & ones;
             }
@@ -486,7 +486,7 @@ impl PciHost {
             return;
         }
         for f in self.slots.iter_mut().flatten() {
-            if let Some((bar, offset)) = f.config().decode_pio(port, u64::from(size)) {
+            if let Some((bar, offset)) = f.decode_pio(port, u64::from(size)) {
                 f.bar_write(bar, offset, size, u64::from(value & ones32(size)));
                 return;
             }

@@ -2,8 +2,14 @@
 //! its IDs, and the Programmable Attribute Map registers (PAM0–PAM6) that
 //! decide whether each block of the BIOS area (0xC0000–0xFFFFF) reads and
 //! writes RAM or the ROM behind it. Firmware (SeaBIOS) copies itself to RAM
-//! and write-protects it through them, so the machine must remap those
-//! blocks when they change: [`I440fx::pam`] says how each block is set.
+//! and write-protects it through them: a bridge made with
+//! [`I440fx::with_shadow`] switches the machine's [`SwitchableMemory`] (16 KiB
+//! blocks from 0xC0000) whenever they change; [`I440fx::pam`] says how each
+//! block is set.
+
+use std::sync::Arc;
+
+use emu_core::switchable::{SwitchMode, SwitchableMemory};
 
 use super::config::{PciConfigSpace, PciIds};
 
@@ -19,6 +25,12 @@ pub const SMRAM_OFFSET: u16 = 0x72;
 /// nibble), then twelve 16 KiB blocks from 0xC0000 to 0xEFFFF (PAM1–PAM6,
 /// low nibble first).
 pub const PAM_BLOCKS: usize = 13;
+/// Where the shadowed BIOS area starts.
+pub const SHADOW_BASE: u64 = 0xc_0000;
+/// The shadow memory's block size: PAM's smallest block.
+pub const SHADOW_BLOCK: u64 = 0x4000;
+/// 16 KiB blocks from 0xC0000 to 0xFFFFF.
+pub const SHADOW_BLOCKS: usize = 16;
 
 const KIND: &str = "i440fx";
 const VERSION: u32 = 1;
@@ -54,6 +66,8 @@ pub fn pam_block(index: usize) -> (u64, u64) {
 #[derive(Debug)]
 pub struct I440fx {
     config: PciConfigSpace,
+    /// The BIOS area's blocks the PAM registers switch, if wired to a machine.
+    shadow: Option<Arc<SwitchableMemory>>,
 }
 
 impl Default for I440fx {
@@ -79,7 +93,38 @@ impl I440fx {
         // SMRAM: D_OPEN, D_CLS, D_LCK, G_SMRAME; the low bits read 0b010.
         config.set_initial(SMRAM_OFFSET, &[0x02]);
         config.set_writable(SMRAM_OFFSET, &[0x78]);
-        I440fx { config }
+        I440fx {
+            config,
+            shadow: None,
+        }
+    }
+
+    /// The bridge steering `shadow`: [`SHADOW_BLOCKS`] blocks of
+    /// [`SHADOW_BLOCK`] bytes from [`SHADOW_BASE`], set from the PAM
+    /// registers now and after every change.
+    pub fn with_shadow(shadow: Arc<SwitchableMemory>) -> I440fx {
+        let mut bridge = I440fx::new();
+        bridge.shadow = Some(shadow);
+        bridge.apply_pam();
+        bridge
+    }
+
+    /// Sets each shadow block as its PAM register says.
+    fn apply_pam(&mut self) {
+        let Some(shadow) = &self.shadow else {
+            return;
+        };
+        for (k, mode) in self.pam().into_iter().enumerate() {
+            let (base, len) = pam_block(k);
+            let first = ((base - SHADOW_BASE) / SHADOW_BLOCK) as usize;
+            let mode = SwitchMode {
+                read_ram: mode.read_ram,
+                write_ram: mode.write_ram,
+            };
+            for index in first..first + (len / SHADOW_BLOCK) as usize {
+                shadow.set_mode(index, mode);
+            }
+        }
     }
 
     /// How each of the [`PAM_BLOCKS`] blocks is decoded now.
@@ -95,7 +140,7 @@ impl I440fx {
     }
 }
 
-super::config_only_function!(I440fx, KIND, VERSION);
+super::config_only_function!(I440fx, KIND, VERSION, I440fx::apply_pam);
 
 #[cfg(test)]
 mod tests {
@@ -147,6 +192,45 @@ mod tests {
         assert_eq!(pam_block(12), (0xe_c000, 0x4000));
         b.reset();
         assert_eq!(b.config_read(PAM_OFFSET, 1), 0);
+    }
+
+    #[test]
+    fn pam_writes_switch_the_shadow_memory() {
+        use emu_core::switchable::SwitchableBlock;
+        use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl};
+        let ram = Arc::new(GuestRam::new(0x20_0000).unwrap());
+        let mut bus = Bus::with_backing(ram.clone(), Arc::new(RunControl::new()));
+        let blocks: Vec<SwitchableBlock> = (0..SHADOW_BLOCKS as u64)
+            .map(|k| SwitchableBlock {
+                ram_offset: SHADOW_BASE + k * SHADOW_BLOCK,
+                rom_offset: 0x10_0000 + k * SHADOW_BLOCK,
+            })
+            .collect();
+        let shadow = bus
+            .map_switchable("shadow", GuestPhysAddr(SHADOW_BASE), SHADOW_BLOCK, &blocks)
+            .unwrap();
+        ram.write_bytes(0x10_0000 + 0x3_fff0, &[0xea]);
+        let mut b = I440fx::with_shadow(shadow.clone());
+        let reset_vector = GuestPhysAddr(0xf_fff0);
+        assert_eq!(bus.read(reset_vector, 1), Ok(0xea));
+        // 0xF0000-0xFFFFF read/write RAM: all four of its 16 KiB blocks.
+        b.config_write(PAM_OFFSET, 1, 0x30);
+        for index in 12..16 {
+            assert_eq!(
+                shadow.mode(index),
+                SwitchMode {
+                    read_ram: true,
+                    write_ram: true
+                }
+            );
+        }
+        assert_eq!(bus.read(reset_vector, 1), Ok(0));
+        // PAM6's high nibble is 0xEC000-0xEFFFF, block 11.
+        b.config_write(PAM_OFFSET + 6, 1, 0x10);
+        assert!(shadow.mode(11).read_ram && !shadow.mode(11).write_ram);
+        assert_eq!(shadow.mode(10), SwitchMode::default());
+        b.reset();
+        assert!((0..SHADOW_BLOCKS).all(|k| shadow.mode(k) == SwitchMode::default()));
     }
 
     #[test]

@@ -72,12 +72,19 @@
 /// The [`Device`] and [`PciFunction`] of a function that is nothing but its
 /// configuration space (a bridge: no BARs, no interrupt): reset and saved
 /// state are the configuration space's, BAR accesses read as all ones.
-/// `$model` has a `config: PciConfigSpace` field.
+/// `$model` has a `config: PciConfigSpace` field. With a fourth argument,
+/// `$apply(&mut self)` runs after every configuration write, reset and
+/// restore, for a function whose registers steer the machine (PAM, PIRQ
+/// routing).
 macro_rules! config_only_function {
     ($model:ty, $kind:expr, $version:expr) => {
+        $crate::pci::config_only_function!($model, $kind, $version, |_: &mut $model| {});
+    };
+    ($model:ty, $kind:expr, $version:expr, $apply:expr) => {
         impl emu_core::Device for $model {
             fn reset(&mut self) {
                 self.config.reset();
+                ($apply)(self);
             }
 
             fn save_state(&self) -> emu_core::DeviceState {
@@ -91,7 +98,9 @@ macro_rules! config_only_function {
                 let config: $crate::pci::PciConfigState = state.decode($kind, $version)?;
                 self.config
                     .restore(&config)
-                    .map_err(|reason| $crate::state::invalid($kind, reason))
+                    .map_err(|reason| $crate::state::invalid($kind, reason))?;
+                ($apply)(self);
+                Ok(())
             }
         }
 
@@ -102,6 +111,7 @@ macro_rules! config_only_function {
 
             fn config_write(&mut self, offset: u16, size: u8, value: u32) {
                 self.config.write(offset, size, value);
+                ($apply)(self);
             }
 
             fn bar_read(&mut self, _bar: usize, _offset: u64, size: u8) -> u64 {
@@ -123,6 +133,7 @@ pub mod host;
 pub mod i440fx;
 pub mod msix;
 pub mod piix3;
+pub mod piix4_pm;
 
 use std::sync::Arc;
 
@@ -136,7 +147,8 @@ pub use host::{
 };
 pub use i440fx::{I440fx, PamMode};
 pub use msix::{Msix, MsixEntry, MsixState};
-pub use piix3::Piix3;
+pub use piix3::{Piix3, PirqRouter};
+pub use piix4_pm::Piix4Pm;
 
 /// Errors building PCI functions and the host: configuration mistakes of the
 /// machine definition, never guest actions.
@@ -210,6 +222,14 @@ pub trait PciFunction: Device {
 
     /// A configuration write of the low `size` bytes of `value` at `offset`.
     fn config_write(&mut self, offset: u16, size: u8, value: u32);
+
+    /// The window and offset an I/O access at `port` of `len` bytes falls in:
+    /// by default one of the function's enabled I/O BARs. Functions with I/O
+    /// windows of their own (the PIIX4's PMBASE) add them with indexes above
+    /// the BARs'.
+    fn decode_pio(&self, port: u64, len: u64) -> Option<(usize, u64)> {
+        self.config().decode_pio(port, len)
+    }
 
     /// A read of `size` bytes (1, 2, 4 or 8) at `offset` into BAR `bar`.
     fn bar_read(&mut self, bar: usize, offset: u64, size: u8) -> u64;

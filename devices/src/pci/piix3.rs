@@ -1,9 +1,14 @@
 //! The PIIX3 PCI-to-ISA bridge (function 0 of QEMU's `pc` slot 1): its IDs,
 //! the multi-function header (IDE and power management follow as functions
 //! 1 and 3), and the PIRQ route control registers (0x60–0x63) through which
-//! firmware steers PCI interrupt lines PIRQA–PIRQD onto ISA IRQs. The
-//! machine reads the routing ([`Piix3::pirq_route`]) to connect the host's
-//! INTx lines to the i8259 inputs.
+//! firmware steers PCI interrupt lines PIRQA–PIRQD onto ISA IRQs. A bridge
+//! made with [`Piix3::with_router`] keeps a [`PirqRouter`] up to date, which
+//! carries the PCI host's lines to the i8259 inputs they are steered to.
+
+use std::sync::{Arc, Mutex};
+
+use emu_core::IrqLine;
+use emu_core::sync::LockRecover;
 
 use super::config::{PciConfigSpace, PciIds};
 use super::i440fx::INTEL_VENDOR_ID;
@@ -21,10 +26,100 @@ const MULTI_FUNCTION: u8 = 0x80;
 const KIND: &str = "piix3-isa";
 const VERSION: u32 = 1;
 
+/// PCI interrupt lines PIRQA–PIRQD.
+pub const PIRQS: usize = 4;
+/// ISA interrupt lines the router drives.
+pub const ISA_IRQS: usize = 16;
+
+#[derive(Debug, Default)]
+struct RouterState {
+    routes: [Option<u8>; PIRQS],
+    levels: [bool; PIRQS],
+    /// The level each ISA line was last driven to by the router.
+    driven: [bool; ISA_IRQS],
+}
+
+/// Carries PIRQA–PIRQD to the ISA IRQs the PIIX3's route registers name: an
+/// ISA line is high while any PIRQ routed to it is (PCI lines are shared and
+/// level-triggered), as QEMU's PIIX3 drives its PIC inputs.
+pub struct PirqRouter {
+    state: Mutex<RouterState>,
+    isa: Vec<Arc<dyn IrqLine>>,
+}
+
+impl std::fmt::Debug for PirqRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PirqRouter")
+            .field("state", &*self.state.lock_recover())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PirqRouter {
+    /// A router driving `isa` (ISA IRQ 0 first; missing ones are not driven),
+    /// every route disabled.
+    pub fn new(isa: Vec<Arc<dyn IrqLine>>) -> Arc<PirqRouter> {
+        Arc::new(PirqRouter {
+            state: Mutex::new(RouterState::default()),
+            isa,
+        })
+    }
+
+    /// The input for PIRQ `pirq` (0 = PIRQA), for the PCI host.
+    pub fn pirq_line(self: &Arc<Self>, pirq: usize) -> Box<dyn IrqLine> {
+        Box::new(PirqLine {
+            router: self.clone(),
+            pirq: pirq % PIRQS,
+        })
+    }
+
+    fn set_routes(&self, routes: [Option<u8>; PIRQS]) {
+        let mut state = self.state.lock_recover();
+        state.routes = routes;
+        self.drive(&mut state);
+    }
+
+    fn set_level(&self, pirq: usize, high: bool) {
+        let mut state = self.state.lock_recover();
+        state.levels[pirq] = high;
+        self.drive(&mut state);
+    }
+
+    /// Drives each ISA line that changed to the OR of the PIRQs routed to it.
+    fn drive(&self, state: &mut RouterState) {
+        let mut wanted = [false; ISA_IRQS];
+        for (route, &level) in state.routes.iter().zip(&state.levels) {
+            if let Some(irq) = route {
+                wanted[usize::from(*irq)] |= level;
+            }
+        }
+        for (irq, &level) in wanted.iter().enumerate() {
+            if state.driven[irq] != level {
+                state.driven[irq] = level;
+                if let Some(line) = self.isa.get(irq) {
+                    line.set_level(level);
+                }
+            }
+        }
+    }
+}
+
+struct PirqLine {
+    router: Arc<PirqRouter>,
+    pirq: usize,
+}
+
+impl IrqLine for PirqLine {
+    fn set_level(&self, high: bool) {
+        self.router.set_level(self.pirq, high);
+    }
+}
+
 /// The PIIX3 ISA bridge function.
 #[derive(Debug)]
 pub struct Piix3 {
     config: PciConfigSpace,
+    router: Option<Arc<PirqRouter>>,
 }
 
 impl Default for Piix3 {
@@ -57,7 +152,24 @@ impl Piix3 {
         config.set_initial(0x76, &[0x0c, 0x0c]);
         config.set_writable(0x76, &[0x8f, 0x8f]);
         config.set_writable(0x80, &[0x7f]);
-        Piix3 { config }
+        Piix3 {
+            config,
+            router: None,
+        }
+    }
+
+    /// The bridge keeping `router`'s routes as its registers say.
+    pub fn with_router(router: Arc<PirqRouter>) -> Piix3 {
+        let mut bridge = Piix3::new();
+        bridge.router = Some(router);
+        bridge.apply_routes();
+        bridge
+    }
+
+    fn apply_routes(&mut self) {
+        if let Some(router) = &self.router {
+            router.set_routes(std::array::from_fn(|pirq| self.pirq_route(pirq)));
+        }
     }
 
     /// The ISA IRQ PIRQ line `pirq` (0 = PIRQA) is routed to, if routing is
@@ -71,7 +183,7 @@ impl Piix3 {
     }
 }
 
-super::config_only_function!(Piix3, KIND, VERSION);
+super::config_only_function!(Piix3, KIND, VERSION, Piix3::apply_routes);
 
 #[cfg(test)]
 mod tests {
@@ -111,5 +223,39 @@ mod tests {
         assert_eq!(b.pirq_route(4), None);
         b.reset();
         assert_eq!(b.config_read(PIRQ_ROUTE_OFFSET, 4), 0x8080_8080);
+    }
+
+    #[test]
+    fn the_router_drives_the_isa_line_each_pirq_is_steered_to() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        #[derive(Default)]
+        struct Level(AtomicBool);
+        impl IrqLine for Level {
+            fn set_level(&self, high: bool) {
+                self.0.store(high, Ordering::SeqCst);
+            }
+        }
+        let isa: Vec<Arc<Level>> = (0..ISA_IRQS).map(|_| Arc::default()).collect();
+        let router = PirqRouter::new(isa.iter().map(|l| l.clone() as Arc<dyn IrqLine>).collect());
+        let high = |irq: usize| isa[irq].0.load(Ordering::SeqCst);
+        let mut b = Piix3::with_router(router.clone());
+        let (a, bline) = (router.pirq_line(0), router.pirq_line(1));
+        // Unrouted: nothing moves.
+        a.set_level(true);
+        assert!((0..ISA_IRQS).all(|irq| !high(irq)));
+        // PIRQA and PIRQB both to IRQ 10: routing brings the waiting level.
+        b.config_write(PIRQ_ROUTE_OFFSET, 2, 0x0a0a);
+        assert!(high(10));
+        bline.set_level(true);
+        a.set_level(false);
+        assert!(high(10), "PIRQB still holds the shared line");
+        bline.set_level(false);
+        assert!(!high(10));
+        // Moving a route while its line is high moves the interrupt.
+        a.set_level(true);
+        b.config_write(PIRQ_ROUTE_OFFSET, 1, 0x0b);
+        assert!(!high(10) && high(11));
+        b.reset();
+        assert!(!high(11));
     }
 }
