@@ -481,12 +481,16 @@ pub struct MachineSpec {
     pub kernel: Option<PathBuf>,
     /// Firmware.
     pub bios: Option<BiosChoice>,
+    /// CPU model, e.g. `max` (machines that have models).
+    pub cpu: Option<String>,
     /// Guest RAM size.
     pub memory: Option<ByteSize>,
     /// Number of CPUs.
     pub smp: Option<u32>,
     /// Serial console backend.
     pub serial: Option<SerialBackend>,
+    /// Debug console (QEMU's `-debugcon`: the port firmware logs to) backend.
+    pub debugcon: Option<SerialBackend>,
     /// Wall-clock limit in seconds.
     pub timeout: Option<f64>,
     /// Initial RAM disk for a Linux kernel.
@@ -579,9 +583,11 @@ impl MachineSpec {
             machine: over.machine.or(self.machine),
             kernel: over.kernel.or(self.kernel),
             bios: over.bios.or(self.bios),
+            cpu: over.cpu.or(self.cpu),
             memory: over.memory.or(self.memory),
             smp: over.smp.or(self.smp),
             serial: over.serial.or(self.serial),
+            debugcon: over.debugcon.or(self.debugcon),
             timeout: over.timeout.or(self.timeout),
             initrd: over.initrd.or(self.initrd),
             append: over.append.or(self.append),
@@ -633,9 +639,11 @@ impl MachineSpec {
             machine: self.machine.unwrap_or_else(|| "riscv-virt".to_owned()),
             kernel: self.kernel,
             bios: self.bios,
+            cpu: self.cpu,
             memory,
             smp,
             serial: self.serial.unwrap_or(SerialBackend::Stdio),
+            debugcon: self.debugcon.unwrap_or(SerialBackend::Null),
             timeout: self.timeout,
             initrd: self.initrd,
             append: self.append,
@@ -658,12 +666,16 @@ pub struct MachineConfig {
     pub kernel: Option<PathBuf>,
     /// Firmware; `None` when not given (the machine picks a default).
     pub bios: Option<BiosChoice>,
+    /// CPU model; `None` when not given (the machine's default).
+    pub cpu: Option<String>,
     /// Guest RAM in bytes.
     pub memory: u64,
     /// Number of CPUs.
     pub smp: u32,
     /// Serial console backend.
     pub serial: SerialBackend,
+    /// Debug console backend (`null` unless asked for).
+    pub debugcon: SerialBackend,
     /// Wall-clock limit in seconds.
     pub timeout: Option<f64>,
     /// Initial RAM disk for a Linux kernel.

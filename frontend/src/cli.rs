@@ -73,6 +73,9 @@ pub struct RunArgs {
     /// Firmware image, or `none` to start the kernel directly in M-mode.
     #[arg(long, value_name = "FILE|none")]
     pub bios: Option<BiosChoice>,
+    /// CPU model (machines with models: `--machine pc --cpu help` lists them).
+    #[arg(long, value_name = "MODEL")]
+    pub cpu: Option<String>,
     /// Guest RAM size, e.g. 256M or 1G.
     #[arg(long, value_name = "SIZE")]
     pub memory: Option<ByteSize>,
@@ -82,6 +85,10 @@ pub struct RunArgs {
     /// Serial console: stdio, file:PATH or null.
     #[arg(long, value_name = "BACKEND")]
     pub serial: Option<SerialBackend>,
+    /// Debug console, where firmware logs (port 0x402 on pc, as QEMU's
+    /// -debugcon): stdio, file:PATH or null (the default).
+    #[arg(long, value_name = "BACKEND")]
+    pub debugcon: Option<SerialBackend>,
     /// Stop after this many seconds of wall time with exit code 124.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<f64>,
@@ -180,9 +187,11 @@ impl RunArgs {
             machine: self.machine.clone(),
             kernel: self.kernel.clone(),
             bios: self.bios.clone(),
+            cpu: self.cpu.clone(),
             memory: self.memory,
             smp: self.smp,
             serial: self.serial.clone(),
+            debugcon: self.debugcon.clone(),
             timeout: self.timeout,
             initrd: self.initrd.clone(),
             append: self.append.clone(),

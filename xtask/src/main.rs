@@ -50,6 +50,8 @@ const PACKAGES: &[&str] = &[
     // to check that they pass on real-hardware behaviour too.
     "nasm",
     "qemu-system-x86",
+    // The PC's default firmware (`bios-256k.bin`) and VGA BIOSes.
+    "seabios",
 ];
 
 fn main() -> ExitCode {

@@ -5,6 +5,7 @@
 //! `Box<dyn Machine>` and never names a particular machine. Adding a machine is a
 //! new file and one line in [`MACHINES`].
 
+pub mod pc;
 pub mod riscv_virt;
 
 use std::sync::Arc;
@@ -24,7 +25,10 @@ pub type MachineBuilder =
     fn(&MachineConfig, Console, Arc<RunControl>, &[u8]) -> Result<Box<dyn Machine>, MachineError>;
 
 /// The machines `--machine` accepts, by name.
-pub const MACHINES: &[(&str, MachineBuilder)] = &[("riscv-virt", riscv_virt::build_machine)];
+pub const MACHINES: &[(&str, MachineBuilder)] = &[
+    ("riscv-virt", riscv_virt::build_machine),
+    ("pc", pc::build_machine),
+];
 
 /// The names of [`MACHINES`], comma-separated, for messages.
 pub fn machine_names() -> String {

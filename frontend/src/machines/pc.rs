@@ -1,0 +1,757 @@
+//! `pc`: an x86 PC modelled on QEMU's `pc` machine (i440FX host bridge and
+//! PIIX3), so the same firmware and guests run on both.
+//!
+//! | what | where |
+//! |---|---|
+//! | RAM | 0 to 640 KiB, 1 MiB up to the PCI hole (3 GiB when RAM reaches 3.5 GiB), the rest from 4 GiB |
+//! | BIOS area 0xC0000–0xFFFFF | shadow RAM or ROM block by block, as the i440FX's PAM registers say; the ROM side is zeros with the BIOS's last 128 KiB at its top |
+//! | BIOS ROM | its whole image ending at 4 GiB (the reset vector) |
+//! | PCI memory | from the end of low RAM to 0xFEC0_0000 |
+//! | i8259 pair | ports 0x20, 0xA0, ELCR 0x4D0 |
+//! | i8254 PIT, speaker gate | 0x40, 0x61 |
+//! | MC146818 RTC/CMOS | 0x70, IRQ 8 |
+//! | POST port | 0x80 |
+//! | port A (A20, fast reset) | 0x92 |
+//! | COM1 | 0x3F8, IRQ 4 |
+//! | debug console | 0x402 (`--debugcon`) |
+//! | fw_cfg with DMA | 0x510 |
+//! | PCI configuration, reset control | 0xCF8, 0xCF9 |
+//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9) |
+//!
+//! Ports nobody claims go to the PCI bus, whose I/O BARs and PMBASE decode
+//! them (a PIIX's subtractive decoding, the other way round). The CPU starts
+//! at the reset vector in the BIOS: by default Debian's SeaBIOS, which logs on
+//! the debug console.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cpu_x86::{Cpu, CpuModel, RunExit};
+use devices::fw_cfg::{self, FwCfg};
+use devices::mc146818::pc_layout::PcRamSplit;
+use devices::pci::i440fx::{SHADOW_BASE, SHADOW_BLOCK, SHADOW_BLOCKS};
+use devices::pci::{I440fx, Piix3, Piix4Pm, PirqRouter, SharedPciHost, piix3};
+use devices::virtio::{Display, GuestMemoryHandle, InputHandle};
+use devices::{
+    A20Gate, AcpiPm, DebugCon, I8254, I8259, IsaDebugExit, Mc146818, PortWindow, PostPort,
+    ResetControl, SystemControlA, Uart16550, WithResetControl, debugcon, goldfish_rtc, i8254,
+    i8259, mc146818, pc_ports,
+};
+use emu_core::config::{BiosChoice, MachineConfig, SerialBackend};
+use emu_core::cpu::{self, MachineParts, RunEnd, RunLimits};
+use emu_core::debug::DebugCpu;
+use emu_core::switchable::SwitchableBlock;
+use emu_core::{Bus, GuestPhysAddr, GuestRam, PioPort, RunControl, StopReason, VirtualClock};
+
+use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
+use crate::console::Console;
+
+/// Debian's SeaBIOS, the firmware `pc` boots without `--bios`.
+pub const DEFAULT_BIOS: &str = "/usr/share/seabios/bios-256k.bin";
+/// Where the PCI hole ends: the I/O APIC, HPET, local APIC and BIOS live above.
+const PCI_HOLE_END: u64 = 0xfec0_0000;
+/// Four GiB: the BIOS image ends here, and high RAM starts here.
+const FOUR_GIB: u64 = 1 << 32;
+/// The legacy VGA window starts here; low RAM ends here.
+const LOW_RAM_END: u64 = 0xa_0000;
+/// Extended memory starts here.
+const HIGH_RAM_START: u64 = 0x10_0000;
+/// The BIOS's last bytes appear below 1 MiB, up to this many.
+const ISA_BIOS_MAX: u64 = 0x2_0000;
+/// The device clock's frequency: nanoseconds.
+const CLOCK_HZ: u64 = 1_000_000_000;
+/// Guest instructions per nanosecond of virtual time in a deterministic run.
+const DETERMINISTIC_INSNS_PER_TICK: u64 = 1;
+/// A deterministic run's RTC starts at 2026-01-01T00:00:00Z plus up to a year
+/// chosen by the seed.
+const DETERMINISTIC_EPOCH_SECONDS: u64 = 1_767_225_600;
+/// ISA IRQs of the fixed devices, as on every PC.
+const PIT_IRQ: usize = 0;
+const COM1_IRQ: usize = 4;
+const RTC_IRQ: usize = 8;
+/// The PIIX4's SCI, as QEMU wires it.
+const SCI_IRQ: usize = 9;
+/// The PIIX3's slot (function 0 the ISA bridge, 3 the PM function).
+const PIIX_SLOT: u8 = 1;
+const PIIX_PM_FUNCTION: u8 = 3;
+/// Instructions per CPU between looks at the debugger's connection.
+const DEBUG_SLICE: u64 = 1 << 12;
+/// Longest idle sleep under a debugger.
+const DEBUG_IDLE: Duration = Duration::from_millis(2);
+
+/// A built PC.
+pub struct Pc {
+    cpus: Vec<Cpu>,
+    bus: Arc<Bus>,
+    clock: Arc<VirtualClock>,
+    control: Arc<RunControl>,
+    keyboard: InputHandle,
+    tablet: InputHandle,
+}
+
+impl std::fmt::Debug for Pc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pc")
+            .field("cpus", &self.cpus.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the memory map puts RAM and the firmware in the one backing.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    split: PcRamSplit,
+    /// Backing offset of the BIOS image (mapped below 4 GiB).
+    bios_offset: u64,
+    /// Backing offset of the ROM side of the BIOS area (0xC0000–0xFFFFF).
+    shadow_rom_offset: u64,
+    /// Bytes in the backing.
+    backing: u64,
+}
+
+impl Layout {
+    fn new(memory: u64, bios_len: u64) -> Layout {
+        let page = emu_core::memory::PAGE_SIZE;
+        let split = PcRamSplit::for_ram_size(memory);
+        let bios_offset = memory.next_multiple_of(page);
+        let shadow_rom_offset = (bios_offset + bios_len).next_multiple_of(page);
+        Layout {
+            split,
+            bios_offset,
+            shadow_rom_offset,
+            backing: shadow_rom_offset + SHADOW_BLOCK * SHADOW_BLOCKS as u64,
+        }
+    }
+}
+
+/// Reads the firmware image: `--bios FILE`, or SeaBIOS from Debian's package.
+fn read_bios(choice: Option<&BiosChoice>) -> Result<(PathBuf, Vec<u8>), MachineError> {
+    let path = match choice {
+        None => {
+            let path = PathBuf::from(DEFAULT_BIOS);
+            if !path.exists() {
+                return Err(MachineError::Setup(format!(
+                    "no firmware: {DEFAULT_BIOS} is missing; install Debian's seabios package (cargo xtask setup does) or give --bios FILE"
+                )));
+            }
+            path
+        }
+        Some(BiosChoice::File(path)) => path.clone(),
+        Some(BiosChoice::None) => {
+            return Err(MachineError::Setup(
+                "--bios none: the pc machine starts in its BIOS; give a firmware file".to_owned(),
+            ));
+        }
+    };
+    let data = std::fs::read(&path).map_err(|e| {
+        MachineError::Setup(format!("cannot read firmware {}: {e}", path.display()))
+    })?;
+    // QEMU's rule: the image is whole 64 KiB units, and ends at 4 GiB below
+    // the I/O APIC's window.
+    if data.is_empty() || data.len() % 0x1_0000 != 0 || data.len() > 16 << 20 {
+        return Err(MachineError::Setup(format!(
+            "firmware {} is {} bytes: a PC BIOS is a multiple of 64 KiB, at most 16 MiB",
+            path.display(),
+            data.len()
+        )));
+    }
+    Ok((path, data))
+}
+
+/// Opens an output-only backend (the debug console).
+fn open_output(backend: &SerialBackend) -> Result<Box<dyn Write + Send>, MachineError> {
+    Ok(match backend {
+        SerialBackend::Stdio => Box::new(std::io::stdout()),
+        SerialBackend::Null => Box::new(std::io::sink()),
+        SerialBackend::File(path) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    MachineError::Setup(format!(
+                        "cannot open debug console file {}: {e}",
+                        path.display()
+                    ))
+                })?,
+        ),
+    })
+}
+
+/// The `etc/e820` file QEMU gives firmware: each RAM range as a 64-bit
+/// address, a 64-bit length and a 32-bit type (1, RAM).
+fn e820_table(split: PcRamSplit) -> Vec<u8> {
+    let mut table = Vec::new();
+    let mut entry = |addr: u64, len: u64| {
+        table.extend_from_slice(&addr.to_le_bytes());
+        table.extend_from_slice(&len.to_le_bytes());
+        table.extend_from_slice(&1u32.to_le_bytes());
+    };
+    entry(0, split.below_4g);
+    if split.above_4g > 0 {
+        entry(FOUR_GIB, split.above_4g);
+    }
+    table
+}
+
+/// The CPU model `--cpu` names, or the default; `help` lists them.
+fn cpu_model(name: Option<&str>) -> Result<CpuModel, MachineError> {
+    let names = || {
+        CpuModel::ALL
+            .iter()
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match name {
+        None => Ok(CpuModel::DEFAULT),
+        Some(name) => CpuModel::by_name(name).ok_or_else(|| {
+            MachineError::Setup(format!(
+                "unknown CPU model '{name}' for pc (available: {})",
+                names()
+            ))
+        }),
+    }
+}
+
+/// Refuses what the PC does not have yet, naming it.
+fn check_supported(config: &MachineConfig) -> Result<(), MachineError> {
+    let refuse = |what: &str| {
+        Err(MachineError::Setup(format!(
+            "{what} is not supported on the pc machine yet"
+        )))
+    };
+    if config.kernel.is_some() || config.initrd.is_some() || config.append.is_some() {
+        return refuse("--kernel/--initrd/--append");
+    }
+    if !config.drives.is_empty() {
+        return refuse("--drive");
+    }
+    if config.smp != 1 {
+        return refuse("--smp above 1");
+    }
+    Ok(())
+}
+
+impl Pc {
+    /// Builds the machine described by `config` with its serial console on
+    /// `console`.
+    pub fn build(
+        config: &MachineConfig,
+        console: Console,
+        control: Arc<RunControl>,
+    ) -> Result<Pc, MachineError> {
+        check_supported(config)?;
+        let model = cpu_model(config.cpu.as_deref())?;
+        let (_, bios) = read_bios(config.bios.as_ref())?;
+        let layout = Layout::new(config.memory, bios.len() as u64);
+        let split = layout.split;
+        let ram = Arc::new(GuestRam::new(layout.backing)?);
+        let clock = Arc::new(if config.deterministic {
+            VirtualClock::instruction_counted(CLOCK_HZ, DETERMINISTIC_INSNS_PER_TICK)
+        } else {
+            VirtualClock::host(CLOCK_HZ)
+        });
+        let mut bus = Bus::with_backing(ram.clone(), control.clone());
+        bus.map_ram("ram (low)", GuestPhysAddr(0), 0, LOW_RAM_END)?;
+        bus.map_ram(
+            "ram",
+            GuestPhysAddr(HIGH_RAM_START),
+            HIGH_RAM_START,
+            split.below_4g - HIGH_RAM_START,
+        )?;
+        if split.above_4g > 0 {
+            bus.map_ram(
+                "ram (above 4 GiB)",
+                GuestPhysAddr(FOUR_GIB),
+                split.below_4g,
+                split.above_4g,
+            )?;
+        }
+        let bios_len = bios.len() as u64;
+        bus.map_rom(
+            "bios",
+            GuestPhysAddr(FOUR_GIB - bios_len),
+            layout.bios_offset,
+            &bios,
+        )?;
+        // The ROM side of the BIOS area: zeros (QEMU's pc.rom), with the
+        // BIOS's last 128 KiB (or all of a smaller one) ending at 1 MiB.
+        let isa_bios = &bios[bios.len() - bios_len.min(ISA_BIOS_MAX) as usize..];
+        let shadow_size = SHADOW_BLOCK * SHADOW_BLOCKS as u64;
+        ram.write_bytes(
+            layout.shadow_rom_offset + shadow_size - isa_bios.len() as u64,
+            isa_bios,
+        );
+        let blocks: Vec<SwitchableBlock> = (0..SHADOW_BLOCKS as u64)
+            .map(|k| SwitchableBlock {
+                ram_offset: SHADOW_BASE + k * SHADOW_BLOCK,
+                rom_offset: layout.shadow_rom_offset + k * SHADOW_BLOCK,
+            })
+            .collect();
+        let shadow = bus.map_switchable(
+            "bios area",
+            GuestPhysAddr(SHADOW_BASE),
+            SHADOW_BLOCK,
+            &blocks,
+        )?;
+
+        // Interrupts: the i8259 pair, which the CPU asks for vectors.
+        let pic = Arc::new(I8259::new(control.clone()));
+        let map_pio = |bus: &mut Bus, name: &str, port: u16, len: u32, device| {
+            bus.map_pio(name, PioPort(port), len, device)
+        };
+        map_pio(
+            &mut bus,
+            "pic (master)",
+            i8259::MASTER_PORT,
+            i8259::PORT_COUNT,
+            Box::new(pic.master_ports()),
+        )?;
+        map_pio(
+            &mut bus,
+            "pic (slave)",
+            i8259::SLAVE_PORT,
+            i8259::PORT_COUNT,
+            Box::new(pic.slave_ports()),
+        )?;
+        map_pio(
+            &mut bus,
+            "elcr",
+            i8259::ELCR_PORT,
+            i8259::PORT_COUNT,
+            Box::new(pic.elcr_ports()),
+        )?;
+        let pit = I8254::new(clock.clone(), pic.input(PIT_IRQ));
+        map_pio(
+            &mut bus,
+            "pit",
+            i8254::PIT_PORT,
+            i8254::PIT_PORT_COUNT,
+            Box::new(pit.ports()),
+        )?;
+        map_pio(
+            &mut bus,
+            "port 61",
+            i8254::SPEAKER_PORT,
+            i8254::SPEAKER_PORT_COUNT,
+            Box::new(pit.speaker_port()),
+        )?;
+        let mut rtc = Mc146818::new(rtc_time(config, clock.clone()));
+        rtc.set_irq(Box::new(pic.input(RTC_IRQ)));
+        rtc.set_pc_memory(split);
+        rtc.set_pc_cpu_count(config.smp);
+        rtc.set_pc_floppy_drives([None, None]);
+        // QEMU's default boot order: disk, floppy, CD-ROM.
+        rtc.set_pc_boot_order("cad", true)
+            .map_err(|e| MachineError::Setup(e.to_string()))?;
+        map_pio(
+            &mut bus,
+            "rtc",
+            mc146818::PORT_BASE,
+            u32::from(mc146818::PORT_COUNT),
+            Box::new(rtc),
+        )?;
+        map_pio(
+            &mut bus,
+            "post",
+            0x80,
+            1,
+            Box::new(PostPort::new(Default::default())),
+        )?;
+        let a20 = A20Gate::new(true);
+        map_pio(
+            &mut bus,
+            "port a",
+            pc_ports::SYSTEM_CONTROL_A_PORT,
+            1,
+            Box::new(SystemControlA::new(a20.clone(), control.clone())),
+        )?;
+        let mut uart = Uart16550::new(console.output, console.input);
+        uart.set_irq(Box::new(pic.input(COM1_IRQ)));
+        map_pio(&mut bus, "com1", 0x3f8, 8, Box::new(PortWindow(uart)))?;
+        map_pio(
+            &mut bus,
+            "debugcon",
+            debugcon::SEABIOS_PORT,
+            1,
+            Box::new(DebugCon::new(open_output(&config.debugcon)?)),
+        )?;
+        for device in &config.devices {
+            match device.driver.as_str() {
+                "isa-debug-exit" => {
+                    device
+                        .check_options(&["iobase", "iosize"])
+                        .map_err(MachineError::Setup)?;
+                    let number = |key: &str, default: u32| -> Result<u32, MachineError> {
+                        device.option(key).map_or(Ok(default), |text| {
+                            parse_number(text).ok_or_else(|| {
+                                MachineError::Setup(format!(
+                                    "isa-debug-exit: invalid {key} '{text}'"
+                                ))
+                            })
+                        })
+                    };
+                    let base = u16::try_from(number("iobase", 0x501)?).map_err(|_| {
+                        MachineError::Setup("isa-debug-exit: iobase above 0xffff".to_owned())
+                    })?;
+                    let size = number("iosize", 2)?;
+                    map_pio(
+                        &mut bus,
+                        "isa-debug-exit",
+                        base,
+                        size,
+                        Box::new(IsaDebugExit::new(control.clone())),
+                    )?;
+                }
+                other => {
+                    return Err(MachineError::Setup(format!(
+                        "unknown device '{other}' for pc (available: isa-debug-exit)"
+                    )));
+                }
+            }
+        }
+
+        // fw_cfg: what SeaBIOS learns of the machine.
+        let memory = GuestMemoryHandle::with_len(ram.clone(), 0, split.below_4g)
+            .map_err(|e| MachineError::Setup(e.to_string()))?;
+        let mut fw = FwCfg::new(Some(memory));
+        let cpus = u16::try_from(config.smp).unwrap_or(u16::MAX);
+        let fw_err = |e: fw_cfg::FwCfgError| MachineError::Setup(format!("fw_cfg: {e}"));
+        fw.set_u64(fw_cfg::key::RAM_SIZE, config.memory)
+            .map_err(fw_err)?;
+        fw.set_u16(fw_cfg::key::NB_CPUS, cpus).map_err(fw_err)?;
+        fw.set_u16(fw_cfg::key::MAX_CPUS, cpus).map_err(fw_err)?;
+        fw.set_u16(fw_cfg::key::NOGRAPHIC, 0).map_err(fw_err)?;
+        fw.set_u16(fw_cfg::key::BOOT_MENU, 0).map_err(fw_err)?;
+        fw.add_file("etc/e820", e820_table(split)).map_err(fw_err)?;
+        map_pio(
+            &mut bus,
+            "fw_cfg",
+            fw_cfg::PORT_BASE,
+            u32::from(fw_cfg::PORT_COUNT),
+            Box::new(fw),
+        )?;
+
+        // PCI: the i440FX at 00.0, the PIIX3 and its PM function at 01.x. The
+        // host swizzles INTx as gpex does, `(slot + pin - 1) % 4`; the PIIX
+        // wants `(slot + pin - 2) % 4`, so host line k is PIRQ (k + 3) % 4.
+        let router = PirqRouter::new(
+            (0..piix3::ISA_IRQS)
+                .map(|irq| pic.input(irq) as Arc<dyn emu_core::IrqLine>)
+                .collect(),
+        );
+        let intx: [Box<dyn emu_core::IrqLine>; 4] =
+            std::array::from_fn(|line| router.pirq_line((line + 3) % 4));
+        let mut pci = devices::pci::PciHost::with_host_bridge(
+            Box::new(I440fx::with_shadow(shadow)),
+            intx,
+            None,
+        );
+        let pci_error = |e: devices::pci::PciError| MachineError::Setup(e.to_string());
+        pci.add_function(PIIX_SLOT, 0, Box::new(Piix3::with_router(router)))
+            .map_err(pci_error)?;
+        let pm_clock = clock.clone();
+        let pm = AcpiPm::new(
+            Box::new(move || pm_clock.now()),
+            CLOCK_HZ,
+            control.clone(),
+            Some(Box::new(pic.input(SCI_IRQ))),
+        );
+        pci.add_function(PIIX_SLOT, PIIX_PM_FUNCTION, Box::new(Piix4Pm::new(pm)))
+            .map_err(pci_error)?;
+        let pci = SharedPciHost::new(pci);
+        map_pio(
+            &mut bus,
+            "pci config",
+            pc_ports::PCI_CONFIG_PORT,
+            devices::pci::host::CONFIG_PORTS_SIZE,
+            Box::new(WithResetControl {
+                config: pci
+                    .config_ports()
+                    .with_lifecycle(devices::pci::host::Lifecycle::Owner),
+                reset_control: ResetControl::new(control.clone()),
+            }),
+        )?;
+        bus.map_background_pio("pci i/o", Box::new(pci.pio_ports(0)))?;
+        bus.map_mmio(
+            "pci memory",
+            GuestPhysAddr(split.below_4g),
+            PCI_HOLE_END - split.below_4g,
+            Box::new(pci.mmio_window(split.below_4g)),
+        )?;
+
+        let bus = Arc::new(bus);
+        let mut cpu = Cpu::new(model, bus.clone());
+        cpu.connect_interrupt_controller(pic);
+        cpu.connect_a20(Arc::new(move || a20.is_open()));
+        let mut machine = Pc {
+            cpus: vec![cpu],
+            bus,
+            clock,
+            control,
+            keyboard: InputHandle::default(),
+            tablet: InputHandle::default(),
+        };
+        machine.reset_cpus();
+        Ok(machine)
+    }
+
+    /// Every CPU at the reset vector.
+    fn reset_cpus(&mut self) {
+        for cpu in &mut self.cpus {
+            cpu.reset();
+        }
+    }
+
+    /// Runs until the guest powers off, a limit passes or the host stops it;
+    /// a reset (the guest's or a triple fault) resets every device and CPU
+    /// and the run goes on.
+    fn run_watched(
+        &mut self,
+        limit: Option<Duration>,
+        max_instructions: Option<u64>,
+        watch: &mut dyn FnMut() -> Option<RunOutcome>,
+    ) -> Result<RunOutcome, MachineError> {
+        let deadline = limit.map(|l| Instant::now() + l);
+        loop {
+            let parts = MachineParts {
+                bus: &self.bus,
+                clock: &self.clock,
+                control: &self.control,
+            };
+            let limits = RunLimits {
+                wall: deadline.map(|d| d.saturating_duration_since(Instant::now())),
+                executed: max_instructions,
+            };
+            let end = cpu::run_interleaved(&mut self.cpus, parts, limits, watch);
+            return Ok(match end {
+                RunEnd::Stop(StopReason::PowerOff(code)) => RunOutcome::PoweredOff(code),
+                RunEnd::Stop(StopReason::HostRequest) => RunOutcome::Stopped,
+                RunEnd::Stop(StopReason::Reset) => {
+                    self.control.clear();
+                    Machine::reset(self)?;
+                    continue;
+                }
+                RunEnd::Watched(outcome) => outcome,
+                RunEnd::InstructionLimit => RunOutcome::InstructionLimit,
+                RunEnd::TimedOut => RunOutcome::TimedOut,
+            });
+        }
+    }
+}
+
+/// The RTC's wall clock: the host's, or in a deterministic run a seeded start
+/// advancing with virtual time.
+fn rtc_time(config: &MachineConfig, clock: Arc<VirtualClock>) -> goldfish_rtc::TimeSource {
+    if config.deterministic {
+        let start_ns = (DETERMINISTIC_EPOCH_SECONDS + config.seed % (365 * 86_400)) * 1_000_000_000;
+        Box::new(move || start_ns + clock.now())
+    } else {
+        goldfish_rtc::host_time()
+    }
+}
+
+/// A number as QEMU's options take it: decimal or 0x-prefixed hexadecimal.
+fn parse_number(text: &str) -> Option<u32> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+/// Builds `pc` for [`super::MACHINES`]. A PC has no built-in demo: it boots
+/// its BIOS.
+pub fn build_machine(
+    config: &MachineConfig,
+    console: Console,
+    control: Arc<RunControl>,
+    _demo: &[u8],
+) -> Result<Box<dyn Machine>, MachineError> {
+    Ok(Box::new(Pc::build(config, console, control)?))
+}
+
+impl Machine for Pc {
+    fn run(
+        &mut self,
+        limit: Option<Duration>,
+        max_instructions: Option<u64>,
+        watch: &mut dyn FnMut() -> Option<RunOutcome>,
+    ) -> Result<RunOutcome, MachineError> {
+        self.run_watched(limit, max_instructions, watch)
+    }
+
+    fn reset(&mut self) -> Result<(), MachineError> {
+        // RAM keeps its contents over a reset, as on a PC; the chipset's
+        // reset puts the BIOS area back to ROM.
+        self.bus.reset_devices();
+        self.reset_cpus();
+        Ok(())
+    }
+
+    fn screen_source(&self) -> ScreenSource {
+        // No display adapter yet: an empty screen.
+        ScreenSource::new(Display::default)
+    }
+
+    fn keyboard(&self) -> InputHandle {
+        self.keyboard.clone()
+    }
+
+    fn tablet(&self) -> InputHandle {
+        self.tablet.clone()
+    }
+
+    fn device_tree(&self) -> Option<&[u8]> {
+        None
+    }
+
+    fn enable_jit(&mut self, _threshold: u32) -> Result<(), String> {
+        // The x86 CPU has no translator yet: it interprets.
+        tracing::info!("pc: the x86 CPU interprets (no JIT yet)");
+        Ok(())
+    }
+
+    fn instructions_retired(&self) -> u64 {
+        self.cpus.iter().map(Cpu::executed).sum()
+    }
+
+    fn traps_taken(&self) -> u64 {
+        0
+    }
+
+    fn jit_report(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn translation_seconds(&self) -> f64 {
+        0.0
+    }
+
+    fn where_report(&mut self, _count: usize) -> String {
+        let mut report = String::new();
+        for (index, cpu) in self.cpus.iter().enumerate() {
+            let cs = cpu.state.seg(cpu_x86::SegReg::Cs);
+            report += &format!(
+                "  cpu {index}: {:04x}:{:x} (linear {:#x}), {}{}\n",
+                cs.selector,
+                cpu.state.rip,
+                cs.base.wrapping_add(cpu.state.rip),
+                if cpu.long_mode() {
+                    "long mode"
+                } else if cpu.real_mode() {
+                    "real mode"
+                } else {
+                    "protected mode"
+                },
+                if cpu.is_halted() { ", halted" } else { "" },
+            );
+            if let Some((fault, at)) = cpu.last_exception() {
+                report += &format!("    last exception: vector {} at {at:#x}\n", fault.vector);
+            }
+        }
+        report
+    }
+
+    fn cpu_count(&self) -> usize {
+        self.cpus.len()
+    }
+
+    fn debug_cpu(&mut self, index: usize) -> Option<&mut dyn DebugCpu> {
+        self.cpus.get_mut(index).map(|cpu| cpu as &mut dyn DebugCpu)
+    }
+
+    fn debug_slice(&mut self, step: Option<usize>) -> Result<DebugEvent, MachineError> {
+        let mut event = DebugEvent::Ran;
+        let mut all_halted = step.is_none();
+        match step {
+            Some(index) => {
+                let cpu = self
+                    .cpus
+                    .get_mut(index)
+                    .ok_or_else(|| MachineError::Setup(format!("no cpu {index}")))?;
+                if cpu.debug_step() == RunExit::Shutdown {
+                    self.control.request_stop(StopReason::Reset);
+                }
+                event = match cpu.take_debug_stop() {
+                    Some(stop) => DebugEvent::Stopped { cpu: index, stop },
+                    None => DebugEvent::Stepped(index),
+                };
+            }
+            None => {
+                for (index, cpu) in self.cpus.iter_mut().enumerate() {
+                    let exit = cpu.run(DEBUG_SLICE);
+                    if exit != RunExit::Halted {
+                        all_halted = false;
+                    }
+                    if exit == RunExit::Shutdown {
+                        self.control.request_stop(StopReason::Reset);
+                    }
+                    if exit == RunExit::Debug
+                        && let Some(stop) = cpu.take_debug_stop()
+                    {
+                        event = DebugEvent::Stopped { cpu: index, stop };
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(reason) = self.control.stop_reason() {
+            match reason {
+                StopReason::PowerOff(code) => return Ok(DebugEvent::PoweredOff(code)),
+                StopReason::HostRequest => return Ok(DebugEvent::PoweredOff(0)),
+                StopReason::Reset => {
+                    self.control.clear();
+                    Machine::reset(self)?;
+                }
+            }
+        }
+        let next = self.bus.tick_devices(self.clock.now());
+        if all_halted {
+            self.clock.idle_until(next, DEBUG_IDLE);
+            self.bus.tick_devices(self.clock.now());
+        }
+        Ok(event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e820_lists_ram_below_and_above_4g() {
+        let table = e820_table(PcRamSplit::for_ram_size(128 << 20));
+        assert_eq!(table.len(), 20);
+        assert_eq!(&table[8..16], &(128u64 << 20).to_le_bytes());
+        let big = e820_table(PcRamSplit::for_ram_size(4 << 30));
+        assert_eq!(big.len(), 40);
+        assert_eq!(&big[20..28], &FOUR_GIB.to_le_bytes());
+    }
+
+    #[test]
+    fn layout_keeps_ram_then_bios_then_the_rom_side() {
+        let layout = Layout::new(128 << 20, 256 << 10);
+        assert_eq!(layout.bios_offset, 128 << 20);
+        assert_eq!(layout.shadow_rom_offset, (128 << 20) + (256 << 10));
+        assert_eq!(layout.backing, layout.shadow_rom_offset + (256 << 10));
+    }
+
+    #[test]
+    fn options_take_qemus_numbers() {
+        assert_eq!(parse_number("0xf4"), Some(0xf4));
+        assert_eq!(parse_number("4"), Some(4));
+        assert_eq!(parse_number("x"), None);
+        assert!(cpu_model(Some("nope")).is_err());
+        assert_eq!(cpu_model(None).unwrap().name, CpuModel::DEFAULT.name);
+    }
+
+    #[test]
+    fn a_missing_bios_file_is_named() {
+        let choice = BiosChoice::File(PathBuf::from("/nonexistent/bios.bin"));
+        let err = read_bios(Some(&choice)).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/bios.bin"), "{err}");
+    }
+}

@@ -1,0 +1,156 @@
+//! `--machine pc` with Debian's SeaBIOS: the firmware runs through its whole
+//! start-up on Turing as on `qemu-system-x86_64 -M pc` (the reference), and
+//! logs the same milestones on the debug console at port 0x402.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use tests::{require_tool, turing_command};
+
+const SEABIOS: &str = "/usr/share/seabios/bios-256k.bin";
+/// What SeaBIOS prints once it has tried every boot device.
+const NO_BOOT_DEVICE: &str = "No bootable device.";
+const BOOT: Duration = Duration::from_secs(60);
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Runs `child` until `log` holds `marker` or `limit` passes, then stops it;
+/// returns the log and how long the marker took.
+fn log_until(mut child: Child, log: &Path, marker: &str, limit: Duration) -> (String, Duration) {
+    let start = Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains(marker) {
+            break text;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no '{marker}' within {limit:?}; the log so far:\n{text}");
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the emulator ended ({status}) before '{marker}'; the log:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = start.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    (text, took)
+}
+
+/// The log lines both emulators must show, in this order: the banner, QEMU
+/// detected through the i440FX and fw_cfg with DMA, RAM from `etc/e820`, the
+/// PCI functions initialised with their IDs, the PIIX's interrupt routing,
+/// the PM timer found through the PIIX4's PMBASE, the tables SeaBIOS
+/// installs, and its boot attempts.
+const MILESTONES: &[&str] = &[
+    "SeaBIOS (version",
+    "Running on QEMU (i440fx)",
+    "QEMU fw_cfg DMA interface supported",
+    "qemu/e820: addr 0x0000000000000000 len 0x0000000008000000 [RAM]",
+    "PCI: init bdf=00:00.0 id=8086:1237",
+    "PCI: init bdf=00:01.0 id=8086:7000",
+    "PIIX3/PIIX4 init: elcr=00 0c",
+    "PCI: init bdf=00:01.3 id=8086:7113",
+    "Using pmtimer, ioport 0x",
+    "Copying SMBIOS",
+    "Turning on vga text mode console",
+    "Booting from Hard Disk...",
+    NO_BOOT_DEVICE,
+];
+
+fn assert_milestones(who: &str, log: &str) {
+    let mut rest = log;
+    for milestone in MILESTONES {
+        match rest.find(milestone) {
+            Some(at) => rest = &rest[at + milestone.len()..],
+            None => panic!("{who}: '{milestone}' missing or out of order in:\n{log}"),
+        }
+    }
+}
+
+#[test]
+fn seabios_starts_up_as_on_qemu() {
+    require_tool("qemu-system-x86_64");
+    assert!(
+        Path::new(SEABIOS).exists(),
+        "{SEABIOS} is missing: run `cargo xtask setup`"
+    );
+    let qemu_log = scratch("qemu-seabios.log");
+    let qemu = Command::new("qemu-system-x86_64")
+        .args(["-M", "pc", "-m", "128M", "-nodefaults", "-display", "none"])
+        .arg("-chardev")
+        .arg(format!("file,id=dbg,path={}", qemu_log.display()))
+        .args(["-device", "isa-debugcon,iobase=0x402,chardev=dbg"])
+        .spawn()
+        .expect("start qemu-system-x86_64");
+    let (qemu_text, qemu_took) = log_until(qemu, &qemu_log, NO_BOOT_DEVICE, BOOT);
+    assert_milestones("QEMU", &qemu_text);
+
+    let log = scratch("turing-seabios.log");
+    let turing = turing_command()
+        .args([
+            "run",
+            "--machine",
+            "pc",
+            "--memory",
+            "128M",
+            "--serial",
+            "null",
+        ])
+        .arg("--debugcon")
+        .arg(format!("file:{}", log.display()))
+        .spawn()
+        .expect("start turing");
+    let (text, took) = log_until(turing, &log, NO_BOOT_DEVICE, BOOT);
+    println!("SeaBIOS to '{NO_BOOT_DEVICE}': Turing {took:?}, QEMU {qemu_took:?}");
+    assert_milestones("Turing", &text);
+}
+
+#[test]
+fn bad_firmware_and_options_are_named() {
+    let run = |args: &[&str]| {
+        let out = turing_command()
+            .args([
+                "run",
+                "--machine",
+                "pc",
+                "--serial",
+                "null",
+                "--timeout",
+                "5",
+            ])
+            .args(args)
+            .output()
+            .expect("run turing");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&["--bios", "/nonexistent/bios.bin"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("/nonexistent/bios.bin"), "{err}");
+    let odd = scratch("odd-size.bin");
+    std::fs::write(&odd, [0u8; 1000]).unwrap();
+    let (code, err) = run(&["--bios", odd.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("multiple of 64 KiB"), "{err}");
+    let (code, err) = run(&["--cpu", "pentium9"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        err.contains("unknown CPU model 'pentium9'") && err.contains("x86-64-v2"),
+        "{err}"
+    );
+    let (code, err) = run(&["--device", "sound-card"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("unknown device 'sound-card'"), "{err}");
+}
