@@ -236,6 +236,15 @@ impl CpuModel {
         }
     }
 
+    /// The FLAGS bits above the 286's that POPF and IRET write: AC (the 486
+    /// on) and ID (whose toggling is how software finds CPUID).
+    pub fn extended_flags(&self) -> u64 {
+        match self.generation {
+            Generation::I286 => 0,
+            Generation::X86_64 => crate::state::flags::AC | crate::state::flags::ID,
+        }
+    }
+
     /// How OF comes out of multi-bit shifts and rotates.
     pub fn shift_overflow(&self) -> crate::flags::ShiftOverflow {
         match self.generation {

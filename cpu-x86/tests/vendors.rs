@@ -120,3 +120,20 @@ fn tzcnt_is_bsf_and_andn_invalid_without_bmi1() {
     assert_eq!(c.run(1), RunExit::Budget);
     assert_eq!(c.state.gpr[0], 0b0010);
 }
+
+/// Linux's boot code finds a 486 by toggling AC and CPUID by toggling ID
+/// with PUSHFD/POPFD in real mode.
+#[test]
+fn popfd_toggles_ac_and_id_in_real_mode() {
+    // pushfd; pop eax; xor eax, 0x240000; push eax; popfd; pushfd; pop ebx
+    let code = [
+        0x66, 0x9c, 0x66, 0x58, 0x66, 0x35, 0x00, 0x00, 0x24, 0x00, 0x66, 0x50, 0x66, 0x9d, 0x66,
+        0x9c, 0x66, 0x5b,
+    ];
+    let mut cpu = cpu(CpuModel::X86_64_V2, 16, &code);
+    cpu.state.cr0 &= !1;
+    assert!(cpu.real_mode());
+    cpu.run(7);
+    assert_eq!(vector(&cpu), None);
+    assert_eq!(cpu.state.gpr[3] & 0x24_0000, 0x24_0000, "AC and ID set");
+}
