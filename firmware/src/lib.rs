@@ -1,10 +1,12 @@
 //! What platform firmware does for a guest: loading program images into guest
-//! memory ([`loader`]), describing the machine in a device tree ([`fdt`]), and the
+//! memory ([`loader`]), preparing an x86 Linux kernel by its boot protocol
+//! ([`x86_linux`]), describing the machine in a device tree ([`fdt`]), and the
 //! built-in demo guest ([`DEMO_GUEST`]).
 #![deny(missing_docs)]
 
 pub mod fdt;
 pub mod loader;
+pub mod x86_linux;
 
 /// The built-in demo guest: a raw RV64GC program for riscv-virt that prints a
 /// banner and runs a tiny interactive shell on the serial console. Source and build

@@ -50,8 +50,10 @@ const PACKAGES: &[&str] = &[
     // to check that they pass on real-hardware behaviour too.
     "nasm",
     "qemu-system-x86",
-    // The PC's default firmware (`bios-256k.bin`) and VGA BIOSes.
+    // The PC's default firmware (`bios-256k.bin`) and VGA BIOSes, and QEMU's
+    // option ROM that boots a --kernel through fw_cfg.
     "seabios",
+    "qemu-system-data",
 ];
 
 fn main() -> ExitCode {

@@ -44,12 +44,19 @@ use emu_core::cpu::{self, MachineParts, RunEnd, RunLimits};
 use emu_core::debug::DebugCpu;
 use emu_core::switchable::SwitchableBlock;
 use emu_core::{Bus, GuestPhysAddr, GuestRam, PioPort, RunControl, StopReason, VirtualClock};
+use firmware::x86_linux::{self, LinuxBoot};
 
 use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
 use crate::console::Console;
 
 /// Debian's SeaBIOS, the firmware `pc` boots without `--bios`.
 pub const DEFAULT_BIOS: &str = "/usr/share/seabios/bios-256k.bin";
+/// QEMU's option ROM that loads a kernel through fw_cfg (DMA) and starts it,
+/// from Debian's `qemu-system-data`; SeaBIOS runs it as a boot device.
+pub const LINUXBOOT_ROM: &str = "/usr/share/qemu/linuxboot_dma.bin";
+/// RAM at the top of low memory the firmware keeps for its tables: an initrd
+/// goes below it.
+const FIRMWARE_RESERVED_TOP: u64 = 0x4_0000;
 /// Where the PCI hole ends: the I/O APIC, HPET, local APIC and BIOS live above.
 const PCI_HOLE_END: u64 = 0xfec0_0000;
 /// Four GiB: the BIOS image ends here, and high RAM starts here.
@@ -223,8 +230,10 @@ fn check_supported(config: &MachineConfig) -> Result<(), MachineError> {
             "{what} is not supported on the pc machine yet"
         )))
     };
-    if config.kernel.is_some() || config.initrd.is_some() || config.append.is_some() {
-        return refuse("--kernel/--initrd/--append");
+    if config.kernel.is_none() && (config.initrd.is_some() || config.append.is_some()) {
+        return Err(MachineError::Setup(
+            "--initrd and --append need --kernel".to_owned(),
+        ));
     }
     if !config.drives.is_empty() {
         return refuse("--drive");
@@ -427,6 +436,9 @@ impl Pc {
         fw.set_u16(fw_cfg::key::NOGRAPHIC, 0).map_err(fw_err)?;
         fw.set_u16(fw_cfg::key::BOOT_MENU, 0).map_err(fw_err)?;
         fw.add_file("etc/e820", e820_table(split)).map_err(fw_err)?;
+        if let Some(kernel) = &config.kernel {
+            add_linux_boot(&mut fw, config, kernel, split.below_4g)?;
+        }
         map_pio(
             &mut bus,
             "fw_cfg",
@@ -552,6 +564,69 @@ fn rtc_time(config: &MachineConfig, clock: Arc<VirtualClock>) -> goldfish_rtc::T
     } else {
         goldfish_rtc::host_time()
     }
+}
+
+/// Puts a Linux kernel (and initrd and command line) into fw_cfg as QEMU's
+/// `-kernel` does, with the option ROM that boots it.
+fn add_linux_boot(
+    fw: &mut FwCfg,
+    config: &MachineConfig,
+    kernel: &std::path::Path,
+    ram_end: u64,
+) -> Result<(), MachineError> {
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| MachineError::Setup(format!("cannot read {what} {}: {e}", path.display())))
+    };
+    let image = read(kernel, "kernel")?;
+    let initrd = config
+        .initrd
+        .as_deref()
+        .map(|path| read(path, "initrd"))
+        .transpose()?;
+    let boot = LinuxBoot::new(
+        &image,
+        config.append.as_deref().unwrap_or(""),
+        initrd.as_ref().map(|i| i.len() as u64),
+        ram_end,
+        FIRMWARE_RESERVED_TOP,
+    )
+    .map_err(|e| MachineError::Setup(format!("kernel {}: {e}", kernel.display())))?;
+    let rom = std::fs::read(LINUXBOOT_ROM).map_err(|e| {
+        MachineError::Setup(format!(
+            "cannot read {LINUXBOOT_ROM} ({e}): install Debian's qemu-system-data package (cargo xtask setup does)"
+        ))
+    })?;
+    let fw_err = |e: fw_cfg::FwCfgError| MachineError::Setup(format!("fw_cfg: {e}"));
+    let len = |data: &[u8]| u32::try_from(data.len()).unwrap_or(u32::MAX);
+    use fw_cfg::key;
+    fw.set_u32(key::KERNEL_ADDR, x86_linux::KERNEL_ADDR)
+        .map_err(fw_err)?;
+    fw.set_u32(key::KERNEL_SIZE, len(&boot.kernel))
+        .map_err(fw_err)?;
+    fw.set_item(key::KERNEL_DATA, boot.kernel).map_err(fw_err)?;
+    fw.set_u32(key::SETUP_ADDR, x86_linux::REAL_MODE_ADDR)
+        .map_err(fw_err)?;
+    fw.set_u32(key::SETUP_SIZE, len(&boot.setup))
+        .map_err(fw_err)?;
+    fw.set_item(key::SETUP_DATA, boot.setup).map_err(fw_err)?;
+    fw.set_u32(key::CMDLINE_ADDR, x86_linux::CMDLINE_ADDR)
+        .map_err(fw_err)?;
+    fw.set_u32(key::CMDLINE_SIZE, len(&boot.cmdline))
+        .map_err(fw_err)?;
+    fw.set_item(key::CMDLINE_DATA, boot.cmdline)
+        .map_err(fw_err)?;
+    if let (Some(addr), Some(initrd)) = (boot.initrd_addr, initrd) {
+        fw.set_u32(key::INITRD_ADDR, addr).map_err(fw_err)?;
+        fw.set_u32(key::INITRD_SIZE, len(&initrd)).map_err(fw_err)?;
+        fw.set_item(key::INITRD_DATA, initrd).map_err(fw_err)?;
+    }
+    fw.add_file("genroms/linuxboot_dma.bin", rom)
+        .map_err(fw_err)?;
+    // Boot the kernel first, as QEMU's -kernel does.
+    fw.add_file("bootorder", b"/rom@genroms/linuxboot_dma.bin\n".to_vec())
+        .map_err(fw_err)?;
+    Ok(())
 }
 
 /// A number as QEMU's options take it: decimal or 0x-prefixed hexadecimal.
