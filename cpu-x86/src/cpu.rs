@@ -183,6 +183,8 @@ pub struct Cpu {
     pub(crate) interrupts: Option<Arc<dyn emu_core::InterruptAcknowledge>>,
     /// The chipset's A20 gate, read after each port or device write.
     a20_line: Option<A20Line>,
+    /// The clock the TSC counts, if the machine connected one.
+    pub(crate) tsc_clock: Option<Arc<emu_core::VirtualClock>>,
     /// The boundary after STI or MOV SS: no interrupt is taken here.
     pub(crate) interrupt_shadow: bool,
     /// Set by STI and MOV/POP SS for the next instruction.
@@ -237,6 +239,7 @@ impl Cpu {
             syscall_pending: false,
             interrupts: None,
             a20_line: None,
+            tsc_clock: None,
             interrupt_shadow: false,
             shadow_next: false,
             breakpoints: Vec::new(),

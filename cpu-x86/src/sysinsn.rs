@@ -14,6 +14,8 @@ use crate::state::{SegReg, Segment, attrs, cr0, efer, gpr};
 mod msr {
     pub const TSC: u32 = 0x10;
     pub const APIC_BASE: u32 = 0x1b;
+    /// The microcode update signature: the loaded revision (none here).
+    pub const BIOS_SIGN_ID: u32 = 0x8b;
     pub const MTRR_CAP: u32 = 0xfe;
     pub const SYSENTER_CS: u32 = 0x174;
     pub const SYSENTER_ESP: u32 = 0x175;
@@ -80,10 +82,25 @@ impl Cpu {
         }
     }
 
-    /// The time-stamp counter: instructions executed plus the offset WRMSR
-    /// set, so runs repeat exactly.
+    /// The time-stamp counter plus the offset WRMSR set: the machine's clock
+    /// in its ticks when one is connected ([`Cpu::connect_time_stamp_clock`]),
+    /// else instructions executed, so bare runs repeat exactly.
     pub fn tsc(&self) -> u64 {
-        self.executed().wrapping_add(self.state.msr.tsc_offset)
+        let count = match &self.tsc_clock {
+            Some(clock) => clock.now(),
+            None => self.executed(),
+        };
+        count.wrapping_add(self.state.msr.tsc_offset)
+    }
+
+    /// Makes the TSC count `clock`'s ticks, so it runs at the clock's
+    /// frequency as the machine's timers do (Linux calibrates it against the
+    /// PIT and watches it against them).
+    pub fn connect_time_stamp_clock(&mut self, clock: std::sync::Arc<emu_core::VirtualClock>) {
+        // The counter carries on from where it was.
+        let now = self.tsc();
+        self.state.msr.tsc_offset = now.wrapping_sub(clock.now());
+        self.tsc_clock = Some(clock);
     }
 
     /// Executes a system instruction.
@@ -524,6 +541,7 @@ impl Cpu {
         Ok(match index {
             msr::TSC => self.tsc(),
             msr::APIC_BASE => m.apic_base,
+            msr::BIOS_SIGN_ID => 0,
             // Eight variable ranges, fixed ranges, write-combining.
             msr::MTRR_CAP => 0x508,
             msr::SYSENTER_CS => m.sysenter_cs,
@@ -559,10 +577,12 @@ impl Cpu {
         if need_canonical && !canonical(v) {
             return Err(Fault::gp(0));
         }
-        let executed = self.executed();
+        let count = self.tsc().wrapping_sub(self.state.msr.tsc_offset);
         let m = &mut self.state.msr;
         match index {
-            msr::TSC => m.tsc_offset = v.wrapping_sub(executed),
+            msr::TSC => m.tsc_offset = v.wrapping_sub(count),
+            // Writing 0 asks the next CPUID to report the revision.
+            msr::BIOS_SIGN_ID => {}
             msr::APIC_BASE => m.apic_base = v & 0x000f_ffff_ffff_fd00,
             msr::SYSENTER_CS => m.sysenter_cs = v & 0xffff,
             msr::SYSENTER_ESP => m.sysenter_esp = v,
