@@ -126,6 +126,17 @@ impl AcpiPm {
         }
     }
 
+    /// Sets or clears SCI_EN: what the chipset does when firmware or an OS
+    /// asks through the APM control port to enter or leave ACPI mode.
+    pub fn set_sci_enabled(&mut self, on: bool) {
+        if on {
+            self.state.control |= control::SCI_EN;
+        } else {
+            self.state.control &= !control::SCI_EN;
+        }
+        self.update_sci();
+    }
+
     /// A press of the power button: PWRBTN_STS, and the SCI if enabled.
     pub fn press_power_button(&mut self) {
         self.state.status |= pm1::PWRBTN;

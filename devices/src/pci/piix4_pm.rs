@@ -5,7 +5,10 @@
 //! 0x600), and the SMBus base and host configuration registers firmware
 //! writes (the SMBus controller itself is not modelled: its registers float).
 //! The machine has no System Management Mode, so device activity B reports
-//! the APM SMI as already set up, as QEMU's does without SMM.
+//! the APM SMI as already set up, as QEMU's does without SMM; the APM control
+//! port (0xB2) does what QEMU's SMI handler would for the ACPI enable and
+//! disable commands the FADT names (0xF1, 0xF0): set or clear SCI_EN. The
+//! APM status port (0xB3) is a scratch byte.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,6 +35,15 @@ pub const SMBHSTCFG_OFFSET: u16 = 0xd2;
 /// The window index [`PciFunction::decode_pio`] gives the PM registers (above
 /// the six BARs).
 pub const PM_WINDOW: usize = 6;
+/// The window index of the APM control and status ports.
+pub const APM_WINDOW: usize = 7;
+/// The APM control port; status follows.
+pub const APM_CONTROL_PORT: u16 = 0xb2;
+/// The commands that enter and leave ACPI mode (the FADT's ACPI_ENABLE and
+/// ACPI_DISABLE).
+pub const ACPI_ENABLE: u8 = 0xf1;
+/// See [`ACPI_ENABLE`].
+pub const ACPI_DISABLE: u8 = 0xf0;
 /// PMBA keeps bits 15:6: the block is 64 bytes, 64-byte aligned.
 const PMBA_MASK: u32 = 0xffc0;
 
@@ -42,6 +54,7 @@ const VERSION: u32 = 1;
 struct Piix4PmState {
     config: PciConfigState,
     pm: DeviceState,
+    apm: [u8; 2],
 }
 
 /// The PIIX4 PM function with its ACPI PM registers.
@@ -49,6 +62,8 @@ struct Piix4PmState {
 pub struct Piix4Pm {
     config: PciConfigSpace,
     pm: AcpiPm,
+    /// APM control and status.
+    apm: [u8; 2],
 }
 
 impl Piix4Pm {
@@ -76,7 +91,11 @@ impl Piix4Pm {
         config.set_writable(SMBBA_OFFSET, &[0xf0, 0xff]);
         config.set_initial(SMBHSTCFG_OFFSET, &[0x09]);
         config.set_writable(SMBHSTCFG_OFFSET, &[0x0f]);
-        Piix4Pm { config, pm }
+        Piix4Pm {
+            config,
+            pm,
+            apm: [0; 2],
+        }
     }
 
     /// The first port of the PM registers, when PM I/O is enabled.
@@ -95,12 +114,14 @@ impl Device for Piix4Pm {
     fn reset(&mut self) {
         self.config.reset();
         self.pm.reset();
+        self.apm = [0; 2];
     }
 
     fn save_state(&self) -> DeviceState {
         let state = Piix4PmState {
             config: self.config.state(),
             pm: self.pm.save_state(),
+            apm: self.apm,
         };
         DeviceState::encode(KIND, VERSION, &state)
     }
@@ -110,6 +131,7 @@ impl Device for Piix4Pm {
         self.config
             .restore(&state.config)
             .map_err(|reason| invalid(KIND, reason))?;
+        self.apm = state.apm;
         self.pm.restore_state(&state.pm)
     }
 }
@@ -131,19 +153,45 @@ impl PciFunction for Piix4Pm {
                 return Some((PM_WINDOW, into));
             }
         }
+        let apm = port.wrapping_sub(u64::from(APM_CONTROL_PORT));
+        if apm < 2 && 2 - apm >= len {
+            return Some((APM_WINDOW, apm));
+        }
         self.config.decode_pio(port, len)
     }
 
     fn bar_read(&mut self, bar: usize, offset: u64, size: u8) -> u64 {
         match bar {
             PM_WINDOW => u64::from(self.pm.read(offset as u16, size)),
+            APM_WINDOW => {
+                let bytes = &self.apm[offset as usize..];
+                bytes
+                    .iter()
+                    .take(usize::from(size))
+                    .rev()
+                    .fold(0, |v, &b| v << 8 | u64::from(b))
+            }
             _ => u64::MAX >> (64 - 8 * u32::from(size.clamp(1, 8))),
         }
     }
 
     fn bar_write(&mut self, bar: usize, offset: u64, size: u8, value: u64) {
-        if bar == PM_WINDOW {
-            self.pm.write(offset as u16, size, value as u32);
+        match bar {
+            PM_WINDOW => self.pm.write(offset as u16, size, value as u32),
+            APM_WINDOW => {
+                for (k, slot) in (offset as usize..2).take(usize::from(size)).enumerate() {
+                    let byte = (value >> (8 * k)) as u8;
+                    self.apm[slot] = byte;
+                    if slot == 0 {
+                        match byte {
+                            ACPI_ENABLE => self.pm.set_sci_enabled(true),
+                            ACPI_DISABLE => self.pm.set_sci_enabled(false),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
@@ -203,6 +251,24 @@ mod tests {
         assert_eq!(control.stop_reason(), Some(StopReason::PowerOff(0)));
         f.reset();
         assert_eq!(f.pm_base(), None);
+    }
+
+    #[test]
+    fn the_apm_port_enters_and_leaves_acpi_mode() {
+        let (mut f, _, _) = function();
+        f.config_write(PMBA_OFFSET, 4, 0x600);
+        f.config_write(PMREGMISC_OFFSET, 1, 1);
+        assert_eq!(f.decode_pio(0xb2, 1), Some((APM_WINDOW, 0)));
+        assert_eq!(f.decode_pio(0xb3, 1), Some((APM_WINDOW, 1)));
+        // PM1 control's SCI_EN (bit 0) follows the FADT's commands.
+        assert_eq!(f.bar_read(PM_WINDOW, 4, 2) & 1, 0);
+        f.bar_write(APM_WINDOW, 0, 1, u64::from(ACPI_ENABLE));
+        assert_eq!(f.bar_read(PM_WINDOW, 4, 2) & 1, 1);
+        assert_eq!(f.bar_read(APM_WINDOW, 0, 1), u64::from(ACPI_ENABLE));
+        f.bar_write(APM_WINDOW, 1, 1, 0x5a);
+        assert_eq!(f.bar_read(APM_WINDOW, 0, 2), 0x5af1);
+        f.bar_write(APM_WINDOW, 0, 1, u64::from(ACPI_DISABLE));
+        assert_eq!(f.bar_read(PM_WINDOW, 4, 2) & 1, 0);
     }
 
     #[test]
