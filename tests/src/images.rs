@@ -119,6 +119,43 @@ pub fn programs_image() -> PathBuf {
     disk
 }
 
+/// Paths of the Debian amd64 guest images `cargo xtask images` builds for the PC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcImages {
+    /// Debian's amd64 kernel (a bzImage).
+    pub kernel: PathBuf,
+    /// busybox and an `/init` that prints [`READY_MARKER`] and starts a shell.
+    pub initramfs: PathBuf,
+}
+
+/// Reads ~/.cache/turing/images/x86/current.toml; panics with "run `cargo xtask
+/// images`" if it or a file it names is missing.
+pub fn pc_images() -> PcImages {
+    let manifest = current_manifest()
+        .with_file_name("x86")
+        .join("current.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap_or_else(|e| {
+        panic!(
+            "no x86 guest images ({}: {e}): run `cargo xtask images`",
+            manifest.display()
+        )
+    });
+    let values = parse_strings(&text);
+    let path = |key: &str| -> PathBuf {
+        let path = PathBuf::from(values.get(key).cloned().unwrap_or_default());
+        assert!(
+            path.is_file(),
+            "`{key}` of {} is missing: run `cargo xtask images`",
+            manifest.display()
+        );
+        path
+    };
+    PcImages {
+        kernel: path("kernel"),
+        initramfs: path("initramfs"),
+    }
+}
+
 /// The `key = "value"` lines of a small TOML file (other lines are skipped).
 fn parse_strings(text: &str) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();

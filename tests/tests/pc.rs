@@ -154,3 +154,34 @@ fn bad_firmware_and_options_are_named() {
     assert_ne!(code, Some(0));
     assert!(err.contains("unknown device 'sound-card'"), "{err}");
 }
+
+/// Debian's amd64 kernel, booted with `--kernel` through SeaBIOS and QEMU's
+/// linuxboot option ROM as `qemu-system-x86_64 -kernel` boots it, reaches the
+/// busybox shell on COM1 and powers the machine off through ACPI (PM1
+/// control, found by the kernel in the tables SeaBIOS built).
+#[test]
+fn debian_amd64_kernel_boots_to_a_shell_and_powers_off() {
+    let images = tests::images::pc_images();
+    let kernel = images.kernel.display().to_string();
+    let initrd = images.initramfs.display().to_string();
+    let started = Instant::now();
+    let mut guest = tests::GuestSession::start(&[
+        "--machine",
+        "pc",
+        "--memory",
+        "256M",
+        "--kernel",
+        &kernel,
+        "--initrd",
+        &initrd,
+        "--append",
+        "console=ttyS0",
+    ]);
+    guest.expect(tests::images::READY_MARKER, Duration::from_secs(1500));
+    println!("PC: Linux to /init in {:?}", started.elapsed());
+    guest.expect("# ", Duration::from_secs(60));
+    guest.send_line("uname -m");
+    guest.expect("x86_64", Duration::from_secs(60));
+    guest.send_line("poweroff -f");
+    assert_eq!(guest.wait(Duration::from_secs(120)), 0);
+}

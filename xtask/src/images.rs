@@ -166,7 +166,7 @@ pub(crate) fn write_file(path: &Path, data: impl AsRef<[u8]>) -> Result<(), Stri
     fs::write(path, data).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, String> {
     fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
@@ -202,7 +202,7 @@ pub(crate) fn run(command: &mut Command) -> Result<Vec<u8>, String> {
     }
 }
 
-fn describe(command: &Command) -> String {
+pub(crate) fn describe(command: &Command) -> String {
     let mut text = command.get_program().to_string_lossy().into_owned();
     for arg in command.get_args() {
         text.push(' ');
@@ -242,7 +242,7 @@ pub(crate) struct Package {
 
 impl Package {
     /// The file name `apt-get download` gives it.
-    fn deb_name(&self) -> String {
+    pub(crate) fn deb_name(&self) -> String {
         format!(
             "{}_{}_{}.deb",
             self.name,
@@ -341,16 +341,16 @@ impl Resolved {
 }
 
 /// A TOML `key = "value"` line.
-fn toml_line(key: &str, value: &str) -> String {
+pub(crate) fn toml_line(key: &str, value: &str) -> String {
     format!("{key} = {}\n", toml_string(value))
 }
 
-fn toml_string(value: &str) -> String {
+pub(crate) fn toml_string(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The `key = "value"` lines of a small TOML file (other lines are skipped).
-fn parse_toml_strings(text: &str) -> BTreeMap<String, String> {
+pub(crate) fn parse_toml_strings(text: &str) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     for line in text.lines() {
         let Some((key, value)) = line.split_once('=') else {
@@ -375,7 +375,11 @@ pub(crate) struct Apt {
 
 impl Apt {
     pub(crate) fn new(dirs: &Dirs) -> Result<Self, String> {
-        let root = &dirs.apt;
+        Apt::at(&dirs.apt, "riscv64")
+    }
+
+    /// An apt rooted at `root` for Debian's `arch` packages.
+    pub(crate) fn at(root: &Path, arch: &str) -> Result<Self, String> {
         for sub in [
             "etc/apt.conf.d",
             "etc/preferences.d",
@@ -401,8 +405,8 @@ impl Apt {
              Dir::State::status \"{status}\";\n\
              Dir::Cache \"{cache}\";\n\
              Dir::Log \"{log}\";\n\
-             APT::Architecture \"riscv64\";\n\
-             APT::Architectures {{ \"riscv64\"; }};\n\
+             APT::Architecture \"{arch}\";\n\
+             APT::Architectures {{ \"{arch}\"; }};\n\
              APT::Install-Recommends \"false\";\n\
              Acquire::Languages \"none\";\n\
              Acquire::Check-Valid-Until \"false\";\n\
@@ -424,7 +428,13 @@ impl Apt {
         })
     }
 
-    fn command(&self, program: &str) -> Command {
+    /// Uses the one source line `line` from now on.
+    pub(crate) fn set_source(&mut self, line: &str) -> Result<(), String> {
+        self.updated = true;
+        write_atomic(&self.sources, line)
+    }
+
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut command = Command::new(program);
         command
             .env("APT_CONFIG", &self.config)
@@ -469,7 +479,7 @@ impl Apt {
         ))
     }
 
-    fn update(&self) -> Result<(), String> {
+    pub(crate) fn update(&self) -> Result<(), String> {
         let output = self
             .command("apt-get")
             .args(["-q", "update"])
@@ -498,7 +508,7 @@ impl Apt {
     }
 
     /// `apt-cache show` of the candidate version, as field name -> value.
-    fn show(&self, package: &str) -> Result<BTreeMap<String, String>, String> {
+    pub(crate) fn show(&self, package: &str) -> Result<BTreeMap<String, String>, String> {
         let stdout = run(self
             .command("apt-cache")
             .args(["show", "--no-all-versions", package]))?;
@@ -509,7 +519,7 @@ impl Apt {
         Ok(fields)
     }
 
-    fn package(&self, name: &str) -> Result<Package, String> {
+    pub(crate) fn package(&self, name: &str) -> Result<Package, String> {
         let fields = self.show(name)?;
         let field = |key: &str| {
             fields
@@ -579,7 +589,7 @@ fn parse_control(text: &str) -> BTreeMap<String, String> {
 }
 
 /// The package names in a `Depends` field (each alternative's first choice).
-fn depends(fields: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn depends(fields: &BTreeMap<String, String>) -> Vec<String> {
     fields
         .get("Depends")
         .map(|d| {
@@ -856,7 +866,7 @@ pub(crate) fn set_executable(path: &Path) -> Result<(), String> {
 
 /// Downloads `packages` (exact versions) into `debs`, through a private partial
 /// folder so an interrupted download leaves no half file behind.
-fn fetch_debs(apt: &Apt, debs: &Path, packages: &[&Package]) -> Result<(), String> {
+pub(crate) fn fetch_debs(apt: &Apt, debs: &Path, packages: &[&Package]) -> Result<(), String> {
     if packages.is_empty() {
         return Ok(());
     }
@@ -891,7 +901,7 @@ fn fetch_debs(apt: &Apt, debs: &Path, packages: &[&Package]) -> Result<(), Strin
 }
 
 /// Writes the file tree of a `.deb` as a plain tar file.
-fn fsys_tar(deb: &Path, tar: &Path) -> Result<PathBuf, String> {
+pub(crate) fn fsys_tar(deb: &Path, tar: &Path) -> Result<PathBuf, String> {
     let file =
         fs::File::create(tar).map_err(|e| format!("cannot create {}: {e}", tar.display()))?;
     let mut command = Command::new("dpkg-deb");
@@ -906,7 +916,7 @@ fn fsys_tar(deb: &Path, tar: &Path) -> Result<PathBuf, String> {
     }
 }
 
-fn tar_list(tar: &Path) -> Result<Vec<String>, String> {
+pub(crate) fn tar_list(tar: &Path) -> Result<Vec<String>, String> {
     let stdout = run(Command::new("tar").arg("-tf").arg(tar))?;
     Ok(String::from_utf8_lossy(&stdout)
         .lines()
@@ -928,7 +938,7 @@ fn tar_extract(tar: &Path, dir: &Path, members: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-fn extract_one(tar: &Path, member: &str, dir: &Path) -> Result<Vec<u8>, String> {
+pub(crate) fn extract_one(tar: &Path, member: &str, dir: &Path) -> Result<Vec<u8>, String> {
     tar_extract(tar, dir, &[member])?;
     read_file(&dir.join(member))
 }
@@ -961,7 +971,7 @@ fn check_riscv64_elf(data: &[u8], what: &str) -> Result<(), String> {
 
 /// One kernel module, decompressed, with what its `.modinfo` says.
 #[derive(Debug)]
-struct Module {
+pub(crate) struct Module {
     name: String,
     ko: Vec<u8>,
     depends: Vec<String>,
@@ -1227,7 +1237,7 @@ poweroff -f
 }
 
 /// The initramfs as an uncompressed newc cpio archive.
-fn initramfs(release: &str, busybox: &[u8], modules: &[Module]) -> Vec<u8> {
+pub(crate) fn initramfs(release: &str, busybox: &[u8], modules: &[Module]) -> Vec<u8> {
     let mut cpio = Cpio::default();
     let module_dir = format!("lib/modules/{release}");
     for dir in [
@@ -1326,7 +1336,7 @@ impl Cpio {
 }
 
 /// `gzip -9 -n`: no name or time stamp in the header, so the output is reproducible.
-fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn gzip(data: &[u8]) -> Result<Vec<u8>, String> {
     let mut child = Command::new("gzip")
         .args(["-9", "-n", "-c"])
         .stdin(Stdio::piped())

@@ -11,6 +11,7 @@
 mod apt_sources;
 mod images;
 mod programs;
+mod x86_images;
 
 use std::process::{Command, ExitCode};
 
@@ -161,6 +162,7 @@ fn test() -> Result<(), String> {
         "warnings",
     ])?;
     images::build()?;
+    x86_images::build()?;
     cargo_test(&["test", "--workspace", "--", "--nocapture"])
 }
 
@@ -207,10 +209,10 @@ fn count_before(text: &str, label: &str) -> u64 {
 
 fn images(args: &[String]) -> Result<(), String> {
     match args {
-        [] => images::build(),
-        [flag] if flag == "--programs" => {
-            images::build().and_then(|()| programs::build().map(drop))
-        }
+        [] => images::build().and_then(|()| x86_images::build()),
+        [flag] if flag == "--programs" => images::build()
+            .and_then(|()| x86_images::build())
+            .and_then(|()| programs::build().map(drop)),
         _ => Err(format!(
             "unknown images arguments '{}': expected nothing or --programs",
             args.join(" ")

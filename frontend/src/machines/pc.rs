@@ -499,6 +499,7 @@ impl Pc {
         let mut cpu = Cpu::new(model, bus.clone());
         cpu.connect_interrupt_controller(pic);
         cpu.connect_a20(Arc::new(move || a20.is_open()));
+        cpu.connect_time_stamp_clock(clock.clone());
         let mut machine = Pc {
             cpus: vec![cpu],
             bus,
