@@ -30,8 +30,14 @@ mod reg {
 pub mod pm1 {
     /// The PM timer's bit 23 changed.
     pub const TMR: u16 = 1 << 0;
+    /// The global lock was released (enable only: firmware has no lock here).
+    pub const GBL: u16 = 1 << 5;
     /// The power button was pressed.
     pub const PWRBTN: u16 = 1 << 8;
+    /// The RTC alarm fired (enable only: the alarm wakes nothing here).
+    pub const RTC: u16 = 1 << 10;
+    /// The enable bits a PIIX4 has; all read back as written.
+    pub const ENABLE_BITS: u16 = TMR | GBL | PWRBTN | RTC;
     /// The system woke (status only).
     pub const WAK: u16 = 1 << 15;
 }
@@ -213,7 +219,8 @@ impl PioDevice for AcpiPm {
                 self.update_sci();
             }
             reg::PM1_ENABLE => {
-                self.state.enable = v & (pm1::TMR | pm1::PWRBTN);
+                // Operating systems check that an enable bit stuck.
+                self.state.enable = v & pm1::ENABLE_BITS;
                 self.update_sci();
             }
             reg::PM1_CONTROL => self.write_control(v),
@@ -306,6 +313,16 @@ mod tests {
             u32::from(control::SCI_EN),
             "SLP_EN reads as 0"
         );
+    }
+
+    #[test]
+    fn enable_bits_read_back_as_written() {
+        let (mut pm, _, _, sci) = setup();
+        // Linux enables the global lock and RTC events and reads them back.
+        pm.write(reg::PM1_ENABLE, 2, 0xffff);
+        assert_eq!(pm.read(reg::PM1_ENABLE, 2), u32::from(pm1::ENABLE_BITS));
+        assert_eq!(pm1::ENABLE_BITS, 0x0521);
+        assert!(!sci.load(Ordering::SeqCst), "nothing pending");
     }
 
     #[test]
