@@ -51,22 +51,8 @@ impl PioDevice for DebugCon {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
-
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testing::Sink;
 
     #[test]
     fn bytes_written_reach_the_host_and_reads_give_the_readback_value() {
@@ -76,7 +62,7 @@ mod tests {
             con.write(0, 1, u32::from(*b));
         }
         con.write(0, 2, 0x4121);
-        assert_eq!(out.0.lock().unwrap().as_slice(), b"SeaBIOS\n!");
+        assert_eq!(out.bytes(), b"SeaBIOS\n!");
         assert_eq!(con.read(0, 1), 0xe9);
     }
 }

@@ -22,6 +22,31 @@ impl IrqLine for TestIrq {
     }
 }
 
+/// Output a device writes (a UART's, a debug console's), kept for tests to read.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Sink(pub(crate) Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Sink {
+    /// Everything written so far.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        self.0.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("sink poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Checks that `device` refuses a state saved by another model and a state of its
 /// own model with another layout version, and that a refused restore changes
 /// nothing.

@@ -273,21 +273,7 @@ impl MmioDevice for Uart16550 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{TestIrq, assert_refuses_foreign_states};
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testing::{Sink, TestIrq, assert_refuses_foreign_states};
 
     #[test]
     fn transmits_and_receives() {
@@ -297,7 +283,7 @@ mod tests {
         for &b in b"hi\n" {
             uart.write(RBR_THR, 1, u64::from(b)).unwrap();
         }
-        assert_eq!(sink.0.lock().unwrap().as_slice(), b"hi\n");
+        assert_eq!(sink.bytes(), b"hi\n");
         assert_eq!(uart.read(LSR, 1).unwrap() as u8 & LSR_DATA_READY, 0);
         tx.send(b'x').unwrap();
         assert_eq!(
@@ -318,7 +304,7 @@ mod tests {
         assert_eq!(uart.read(RBR_THR, 1).unwrap(), 1);
         assert_eq!(uart.read(IER, 1).unwrap(), 2);
         uart.write(LCR, 1, 0x03).unwrap();
-        assert!(sink.0.lock().unwrap().is_empty());
+        assert!(sink.bytes().is_empty());
         assert_eq!(uart.read(IER, 1).unwrap(), 0);
     }
 
@@ -393,8 +379,8 @@ mod tests {
         }
         assert_eq!(a.save_state(), b.save_state());
         assert_eq!(irq_a.level(), irq_b.level());
-        assert_eq!(sink_a.0.lock().unwrap().as_slice(), b"!");
-        assert_eq!(sink_b.0.lock().unwrap().as_slice(), b"!");
+        assert_eq!(sink_a.bytes(), b"!");
+        assert_eq!(sink_b.bytes(), b"!");
     }
 
     #[test]

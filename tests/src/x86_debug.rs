@@ -101,14 +101,6 @@ impl Machine for DebuggableX86 {
         0
     }
 
-    fn jit_report(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    fn translation_seconds(&self) -> f64 {
-        0.0
-    }
-
     fn where_report(&mut self, _count: usize) -> String {
         format!("cpu 0 at rip {:#x}", self.machine.cpu.state.rip)
     }

@@ -213,6 +213,35 @@ pub(crate) fn describe(command: &Command) -> String {
 
 /// Removes what an interrupted run left: folders named `.tmp-<pid>-...` or
 /// `.download-<pid>` whose process is gone.
+/// Builds a cache entry: `fill` writes into a fresh temporary folder beside
+/// `entry`, which is then renamed to `entry` (replacing an older one), so an
+/// interrupted build leaves no half entry; the folder goes if anything fails.
+pub(crate) fn build_into(
+    entry: &Path,
+    fill: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let parent = entry.parent().ok_or("a cache entry has a parent folder")?;
+    let name = entry
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("bad cache entry name")?;
+    remove_stale(parent, ".tmp-");
+    let tmp = parent.join(format!(".tmp-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    create_dir(&tmp)?;
+    let result = fill(&tmp).and_then(|()| {
+        if entry.exists() {
+            fs::remove_dir_all(entry)
+                .map_err(|e| format!("cannot remove {}: {e}", entry.display()))?;
+        }
+        rename(&tmp, entry)
+    });
+    if result.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    result
+}
+
 pub(crate) fn remove_stale(dir: &Path, prefix: &str) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
@@ -688,29 +717,10 @@ fn build_entry(
     debs: &Debs,
     entry: &Path,
 ) -> Result<(), String> {
-    remove_stale(&dirs.images, ".tmp-");
-    let name = entry
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or("bad cache entry name")?;
-    let tmp = dirs
-        .images
-        .join(format!(".tmp-{}-{name}", std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    create_dir(&tmp)?;
-    let result = fill_entry(resolved, debs, &tmp, entry)
-        .and_then(|()| build_sysroot(apt, &dirs.debs, &tmp.join("sysroot")));
-    let result = result.and_then(|()| {
-        if entry.exists() {
-            fs::remove_dir_all(entry)
-                .map_err(|e| format!("cannot remove {}: {e}", entry.display()))?;
-        }
-        rename(&tmp, entry)
-    });
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    result
+    build_into(entry, |tmp| {
+        fill_entry(resolved, debs, tmp, entry)
+            .and_then(|()| build_sysroot(apt, &dirs.debs, &tmp.join("sysroot")))
+    })
 }
 
 fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Result<(), String> {

@@ -18,8 +18,8 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::images::{
-    Apt, Dirs, Package, create_dir, dependency_closure, package_lines, remove_stale, rename, run,
-    say, set_executable, unpack_packages, write_atomic, write_file,
+    Apt, Dirs, Package, build_into, create_dir, dependency_closure, package_lines, run, say,
+    set_executable, unpack_packages, write_atomic, write_file,
 };
 
 /// Bump when the way the image is made changes.
@@ -56,21 +56,7 @@ pub fn build() -> Result<PathBuf, String> {
     let entry = cache.join(format!("{key:016x}"));
     let image = entry.join("programs.img");
     if !image.is_file() {
-        remove_stale(&cache, ".tmp-");
-        let tmp = cache.join(format!(".tmp-{}-{key:016x}", std::process::id()));
-        let _ = fs::remove_dir_all(&tmp);
-        create_dir(&tmp)?;
-        let result = fill(&apt, &dirs.debs, &packages, &tasks, &tmp).and_then(|()| {
-            if entry.exists() {
-                fs::remove_dir_all(&entry)
-                    .map_err(|e| format!("cannot remove {}: {e}", entry.display()))?;
-            }
-            rename(&tmp, &entry)
-        });
-        if result.is_err() {
-            let _ = fs::remove_dir_all(&tmp);
-        }
-        result?;
+        build_into(&entry, |tmp| fill(&apt, &dirs.debs, &packages, &tasks, tmp))?;
         remove_older(&cache, &entry);
     }
     let manifest = format!(

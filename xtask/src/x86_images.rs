@@ -18,9 +18,9 @@ use std::time::Instant;
 
 use crate::apt_sources;
 use crate::images::{
-    Apt, Package, READY_MARKER, create_dir, depends, extract_one, fetch_debs, fsys_tar, gzip,
-    initramfs, parse_toml_strings, read_file, remove_stale, rename, say, tar_list, toml_line,
-    write_atomic, write_file,
+    Apt, Package, READY_MARKER, build_into, create_dir, depends, extract_one, fetch_debs, fsys_tar,
+    gzip, initramfs, parse_toml_strings, read_file, say, tar_list, toml_line, write_atomic,
+    write_file,
 };
 
 /// Bump when the way the images are made changes.
@@ -127,25 +127,7 @@ pub fn build() -> Result<(), String> {
     write_atomic(&resolved_file, resolved.to_toml())?;
 
     let entry = images.join(resolved.entry_name());
-    remove_stale(&images, ".tmp-");
-    let tmp = images.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        resolved.entry_name()
-    ));
-    let _ = fs::remove_dir_all(&tmp);
-    create_dir(&tmp)?;
-    let result = fill(&resolved, &debs, &tmp, &entry).and_then(|()| {
-        if entry.exists() {
-            fs::remove_dir_all(&entry)
-                .map_err(|e| format!("cannot remove {}: {e}", entry.display()))?;
-        }
-        rename(&tmp, &entry)
-    });
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    result?;
+    build_into(&entry, |tmp| fill(&resolved, &debs, tmp, &entry))?;
     publish(&images, &entry)?;
     say(format!(
         "x86 images ready in {:.1} s: {}",

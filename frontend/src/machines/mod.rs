@@ -126,9 +126,13 @@ pub trait Machine: Send {
     fn traps_taken(&self) -> u64;
     /// Lines about the translator (compiled blocks, time, invalidations) for
     /// `--stats` and gdb's `monitor stats`; empty without a JIT.
-    fn jit_report(&self) -> Vec<String>;
+    fn jit_report(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Seconds all CPUs spent translating code (0 without a JIT), for `--stats`.
-    fn translation_seconds(&self) -> f64;
+    fn translation_seconds(&self) -> f64 {
+        0.0
+    }
     /// Runs each CPU `count` more instructions, recording them, and reports where
     /// each one was (for a time-out's report).
     fn where_report(&mut self, count: usize) -> String;
@@ -139,6 +143,34 @@ pub trait Machine: Send {
     /// Runs one short slice for a debugger: every CPU (`step` = None), or exactly
     /// one instruction of CPU `step`; then devices and time.
     fn debug_slice(&mut self, step: Option<usize>) -> Result<DebugEvent, MachineError>;
+}
+
+/// What's left of a run's limits at the start of one pass of a machine's run
+/// loop (a reset starts another pass): the wall time to `deadline`, and the
+/// instruction limit, which counts from power-on.
+pub(crate) fn limits_left(
+    deadline: Option<std::time::Instant>,
+    max_instructions: Option<u64>,
+) -> emu_core::cpu::RunLimits {
+    emu_core::cpu::RunLimits {
+        wall: deadline.map(|d| d.saturating_duration_since(std::time::Instant::now())),
+        executed: max_instructions,
+    }
+}
+
+/// How a pass of a machine's run loop ended, as the run's outcome; `None` for
+/// a reset, after which the machine resets itself and runs on.
+pub(crate) fn outcome_of(end: emu_core::cpu::RunEnd<RunOutcome>) -> Option<RunOutcome> {
+    use emu_core::StopReason;
+    use emu_core::cpu::RunEnd;
+    Some(match end {
+        RunEnd::Stop(StopReason::PowerOff(code)) => RunOutcome::PoweredOff(code),
+        RunEnd::Stop(StopReason::HostRequest) => RunOutcome::Stopped,
+        RunEnd::Stop(StopReason::Reset) => return None,
+        RunEnd::Watched(outcome) => outcome,
+        RunEnd::InstructionLimit => RunOutcome::InstructionLimit,
+        RunEnd::TimedOut => RunOutcome::TimedOut,
+    })
 }
 
 /// Errors building or starting a machine; each is one line for the user.

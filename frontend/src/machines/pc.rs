@@ -40,7 +40,7 @@ use devices::{
     i8259, mc146818, pc_ports,
 };
 use emu_core::config::{BiosChoice, MachineConfig, SerialBackend};
-use emu_core::cpu::{self, MachineParts, RunEnd, RunLimits};
+use emu_core::cpu::{self, MachineParts};
 use emu_core::debug::DebugCpu;
 use emu_core::switchable::SwitchableBlock;
 use emu_core::{Bus, GuestPhysAddr, GuestRam, PioPort, RunControl, StopReason, VirtualClock};
@@ -535,23 +535,15 @@ impl Pc {
                 clock: &self.clock,
                 control: &self.control,
             };
-            let limits = RunLimits {
-                wall: deadline.map(|d| d.saturating_duration_since(Instant::now())),
-                executed: max_instructions,
-            };
+            let limits = super::limits_left(deadline, max_instructions);
             let end = cpu::run_interleaved(&mut self.cpus, parts, limits, watch);
-            return Ok(match end {
-                RunEnd::Stop(StopReason::PowerOff(code)) => RunOutcome::PoweredOff(code),
-                RunEnd::Stop(StopReason::HostRequest) => RunOutcome::Stopped,
-                RunEnd::Stop(StopReason::Reset) => {
+            match super::outcome_of(end) {
+                Some(outcome) => return Ok(outcome),
+                None => {
                     self.control.clear();
                     Machine::reset(self)?;
-                    continue;
                 }
-                RunEnd::Watched(outcome) => outcome,
-                RunEnd::InstructionLimit => RunOutcome::InstructionLimit,
-                RunEnd::TimedOut => RunOutcome::TimedOut,
-            });
+            }
         }
     }
 }
@@ -696,14 +688,6 @@ impl Machine for Pc {
 
     fn traps_taken(&self) -> u64 {
         0
-    }
-
-    fn jit_report(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    fn translation_seconds(&self) -> f64 {
-        0.0
     }
 
     fn where_report(&mut self, _count: usize) -> String {

@@ -462,7 +462,7 @@ impl RiscvVirt {
         max_instructions: Option<u64>,
         watch: &mut dyn FnMut() -> Option<RunOutcome>,
     ) -> Result<RunOutcome, MachineError> {
-        use emu_core::cpu::{self, MachineParts, RunEnd, RunLimits};
+        use emu_core::cpu::{self, MachineParts};
         // The time limit covers the whole call, resets included.
         let deadline = limit.map(|l| Instant::now() + l);
         loop {
@@ -471,10 +471,7 @@ impl RiscvVirt {
                 clock: &self.clock,
                 control: &self.control,
             };
-            let limits = RunLimits {
-                wall: deadline.map(|d| d.saturating_duration_since(Instant::now())),
-                executed: max_instructions,
-            };
+            let limits = super::limits_left(deadline, max_instructions);
             let end = if self.threaded(max_instructions) {
                 cpu::run_threaded(&mut self.harts, parts, limits, watch).map_err(|e| {
                     MachineError::Setup(format!("cannot start a thread for each hart: {e}"))
@@ -482,18 +479,13 @@ impl RiscvVirt {
             } else {
                 cpu::run_interleaved(&mut self.harts, parts, limits, watch)
             };
-            return Ok(match end {
-                RunEnd::Stop(StopReason::PowerOff(code)) => RunOutcome::PoweredOff(code),
-                RunEnd::Stop(StopReason::HostRequest) => RunOutcome::Stopped,
-                RunEnd::Stop(StopReason::Reset) => {
+            match super::outcome_of(end) {
+                Some(outcome) => return Ok(outcome),
+                None => {
                     self.control.clear();
                     self.reset()?;
-                    continue;
                 }
-                RunEnd::Watched(outcome) => outcome,
-                RunEnd::InstructionLimit => RunOutcome::InstructionLimit,
-                RunEnd::TimedOut => RunOutcome::TimedOut,
-            });
+            }
         }
     }
 
