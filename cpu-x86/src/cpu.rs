@@ -935,4 +935,10 @@ impl emu_core::cpu::Vcpu for Cpu {
     fn executed(&self) -> u64 {
         self.executed
     }
+
+    /// The interpreter runs some 20 to 60 million instructions a second:
+    /// 16Ki of them take under a millisecond.
+    fn slice_len(&self) -> u64 {
+        1 << 14
+    }
 }

@@ -50,6 +50,12 @@ pub trait Vcpu: Send {
     /// Instructions retired plus traps taken so far: what instruction limits
     /// count, so a CPU stuck in a fault loop still reaches its limit.
     fn executed(&self) -> u64;
+    /// Instructions per slice: about a millisecond of this CPU's work, so the
+    /// machine ticks its devices often enough that a periodic timer's edges
+    /// (a PC's PIT at 4 ms) are not lost between two ticks.
+    fn slice_len(&self) -> u64 {
+        SLICE
+    }
 }
 
 /// When a run stops by itself.
@@ -104,9 +110,10 @@ pub fn run_interleaved<V: Vcpu, W>(
     loop {
         let mut all_idle = true;
         // Near the instruction limit, run only what is left of it.
-        let slice = limits.executed.map_or(SLICE, |max| {
+        let per_slice = vcpus.iter().map(Vcpu::slice_len).min().unwrap_or(SLICE);
+        let slice = limits.executed.map_or(per_slice, |max| {
             let left = max.saturating_sub(executed_total(vcpus));
-            left.div_ceil(count).clamp(1, SLICE)
+            left.div_ceil(count).clamp(1, per_slice)
         });
         for vcpu in vcpus.iter_mut() {
             let end = vcpu.run_slice(slice);
@@ -212,7 +219,8 @@ fn vcpu_thread<V: Vcpu>(vcpu: &mut V, control: &RunControl, shared: &Shared) {
         // Read before the slice: a line raised during it ends the wait below.
         let epoch = control.irq_epoch();
         let before = vcpu.executed();
-        let end = vcpu.run_slice(SLICE);
+        let slice = vcpu.slice_len();
+        let end = vcpu.run_slice(slice);
         let delta = vcpu.executed().wrapping_sub(before);
         let total = shared.executed.fetch_add(delta, Ordering::Relaxed) + delta;
         if total >= shared.limit {
