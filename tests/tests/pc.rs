@@ -50,7 +50,7 @@ fn log_until(mut child: Child, log: &Path, marker: &str, limit: Duration) -> (St
 /// detected through the i440FX and fw_cfg with DMA, RAM from `etc/e820`, the
 /// PCI functions initialised with their IDs, the PIIX's interrupt routing,
 /// the PM timer found through the PIIX4's PMBASE, the tables SeaBIOS
-/// installs, and its boot attempts.
+/// installs, the keyboard behind the i8042, and its boot attempts.
 const MILESTONES: &[&str] = &[
     "SeaBIOS (version",
     "Running on QEMU (i440fx)",
@@ -63,6 +63,7 @@ const MILESTONES: &[&str] = &[
     "Using pmtimer, ioport 0x",
     "Copying SMBIOS",
     "Turning on vga text mode console",
+    "PS2 keyboard initialized",
     "Booting from Hard Disk...",
     NO_BOOT_DEVICE,
 ];

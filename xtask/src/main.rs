@@ -230,6 +230,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         "turing",
     ])?;
     images::build()?;
+    x86_images::build()?;
     programs::build()?;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let turing = root.join("target/release/turing");
@@ -241,6 +242,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         "user_programs_vs_qemu",
         "programs_vs_qemu",
         "x86_interpreter_vs_qemu",
+        "pc_vs_qemu",
     ] {
         let mut full = vec!["bench", "--package", "benches", "--bench", bench, "--"];
         full.extend(args.iter().map(String::as_str));

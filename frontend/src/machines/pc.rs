@@ -9,6 +9,7 @@
 //! | PCI memory | from the end of low RAM to 0xFEC0_0000 |
 //! | i8259 pair | ports 0x20, 0xA0, ELCR 0x4D0 |
 //! | i8254 PIT, speaker gate | 0x40, 0x61 |
+//! | i8042 keyboard controller, PS/2 keyboard and mouse | 0x60, 0x64, IRQ 1 and 12 |
 //! | MC146818 RTC/CMOS | 0x70, IRQ 8 |
 //! | POST port | 0x80 |
 //! | port A (A20, fast reset) | 0x92 |
@@ -35,9 +36,9 @@ use devices::pci::i440fx::{SHADOW_BASE, SHADOW_BLOCK, SHADOW_BLOCKS};
 use devices::pci::{I440fx, Piix3, Piix4Pm, PirqRouter, SharedPciHost, piix3};
 use devices::virtio::{Display, GuestMemoryHandle, InputHandle};
 use devices::{
-    A20Gate, AcpiPm, DebugCon, I8254, I8259, IsaDebugExit, Mc146818, PortWindow, PostPort,
-    ResetControl, SystemControlA, Uart16550, WithResetControl, debugcon, goldfish_rtc, i8254,
-    i8259, mc146818, pc_ports,
+    A20Gate, AcpiPm, DebugCon, I8042, I8254, I8259, IsaDebugExit, Mc146818, PortWindow, PostPort,
+    ResetControl, SystemControlA, Uart16550, WithResetControl, debugcon, goldfish_rtc, i8042,
+    i8254, i8259, mc146818, pc_ports,
 };
 use emu_core::config::{BiosChoice, MachineConfig, SerialBackend};
 use emu_core::cpu::{self, MachineParts};
@@ -377,6 +378,26 @@ impl Pc {
             pc_ports::SYSTEM_CONTROL_A_PORT,
             1,
             Box::new(SystemControlA::new(a20.clone(), control.clone())),
+        )?;
+        let keyboard_controller = I8042::new(
+            Box::new(pic.input(i8042::KEYBOARD_IRQ)),
+            Box::new(pic.input(i8042::MOUSE_IRQ)),
+            a20.clone(),
+            control.clone(),
+        );
+        map_pio(
+            &mut bus,
+            "i8042 data",
+            i8042::DATA_PORT,
+            i8042::PORT_COUNT,
+            Box::new(keyboard_controller.data_port()),
+        )?;
+        map_pio(
+            &mut bus,
+            "i8042 command",
+            i8042::COMMAND_PORT,
+            i8042::PORT_COUNT,
+            Box::new(keyboard_controller.command_port()),
         )?;
         let mut uart = Uart16550::new(console.output, console.input);
         uart.set_irq(Box::new(pic.input(COM1_IRQ)));
