@@ -331,14 +331,7 @@ impl Cpu {
     /// Sets the FLAGS bits in `writable` from `value`.
     pub(crate) fn set_flags(&mut self, value: u64, writable: u64) {
         // RF comes back through IRET (POPF's mask leaves it out).
-        let mut allowed = flags::STATUS
-            | flags::TF
-            | flags::IF
-            | flags::DF
-            | flags::IOPL
-            | flags::NT
-            | flags::RF
-            | self.model.extended_flags();
+        let mut allowed = flags::WRITABLE_286 | self.model.extended_flags();
         if self.real_mode() {
             allowed &= !self.model.real_mode_fixed_zero_flags();
         }

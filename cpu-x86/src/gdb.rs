@@ -332,18 +332,8 @@ fn tag_word(x87: &X87State) -> u16 {
 }
 
 /// The RFLAGS bits a debugger may change (the rest are fixed or reserved).
-const EFLAGS_WRITABLE: u64 = flags::STATUS
-    | flags::TF
-    | flags::IF
-    | flags::DF
-    | flags::IOPL
-    | flags::NT
-    | flags::RF
-    | flags::VM
-    | flags::AC
-    | flags::VIF
-    | flags::VIP
-    | flags::ID;
+const EFLAGS_WRITABLE: u64 =
+    flags::WRITABLE_286 | flags::VM | flags::AC | flags::VIF | flags::VIP | flags::ID;
 
 impl Cpu {
     fn layout(&self) -> Layout {

@@ -100,6 +100,9 @@ pub mod flags {
     pub const ID: u64 = 1 << 21;
     /// The arithmetic status flags.
     pub const STATUS: u64 = CF | PF | AF | ZF | SF | OF;
+    /// The 286's flags that POPF and IRET may write (with RF, which IRET
+    /// restores); later models add AC and ID.
+    pub const WRITABLE_286: u64 = STATUS | TF | IF | DF | IOPL | NT | RF;
 }
 
 /// A segment register with its hidden descriptor cache.

@@ -6,6 +6,7 @@
 
 pub mod fdt;
 pub mod loader;
+pub mod multiboot;
 pub mod x86_linux;
 
 /// The built-in demo guest: a raw RV64GC program for riscv-virt that prints a

@@ -84,6 +84,14 @@ pub struct LinuxBoot {
     pub initrd_addr: Option<u32>,
 }
 
+/// Whether `image` has the boot protocol's header (boot sector signature and
+/// "HdrS"): a bzImage, or a zImage.
+pub fn is_bzimage(image: &[u8]) -> bool {
+    image.len() >= 0x250
+        && u16_at(image, BOOT_FLAG) == 0xaa55
+        && &image[HEADER_MAGIC..HEADER_MAGIC + 4] == b"HdrS"
+}
+
 fn u16_at(data: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([data[at], data[at + 1]])
 }
@@ -107,10 +115,7 @@ impl LinuxBoot {
         ram_end: u64,
         reserved_top: u64,
     ) -> Result<LinuxBoot, BzImageError> {
-        if image.len() < 0x250
-            || u16_at(image, BOOT_FLAG) != 0xaa55
-            || &image[HEADER_MAGIC..HEADER_MAGIC + 4] != b"HdrS"
-        {
+        if !is_bzimage(image) {
             return Err(BzImageError::NotBzImage);
         }
         let version = u16_at(image, VERSION);

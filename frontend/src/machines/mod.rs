@@ -173,6 +173,35 @@ pub(crate) fn outcome_of(end: emu_core::cpu::RunEnd<RunOutcome>) -> Option<RunOu
     })
 }
 
+/// Longest idle sleep of a debugger's slice (a Ctrl-C must be seen promptly).
+const DEBUG_IDLE: Duration = Duration::from_millis(2);
+
+/// What a stop request means to a debugger's slice: the power-off event
+/// that ends the session, or `None` for a reset, which the machine does at
+/// once before going on.
+pub(crate) fn debug_power_off(reason: emu_core::StopReason) -> Option<DebugEvent> {
+    use emu_core::StopReason;
+    match reason {
+        StopReason::PowerOff(code) => Some(DebugEvent::PoweredOff(code)),
+        StopReason::HostRequest => Some(DebugEvent::PoweredOff(0)),
+        StopReason::Reset => None,
+    }
+}
+
+/// The end of a debugger's slice: devices and time advance, and while every
+/// CPU waits for an interrupt, host time passes up to the next deadline.
+pub(crate) fn tick_after_debug_slice(
+    bus: &emu_core::Bus,
+    clock: &emu_core::VirtualClock,
+    all_waiting: bool,
+) {
+    let next = bus.tick_devices(clock.now());
+    if all_waiting {
+        clock.idle_until(next, DEBUG_IDLE);
+        bus.tick_devices(clock.now());
+    }
+}
+
 /// Errors building or starting a machine; each is one line for the user.
 #[derive(Debug, Error)]
 pub enum MachineError {

@@ -45,6 +45,7 @@ use emu_core::cpu::{self, MachineParts};
 use emu_core::debug::DebugCpu;
 use emu_core::switchable::SwitchableBlock;
 use emu_core::{Bus, GuestPhysAddr, GuestRam, PioPort, RunControl, StopReason, VirtualClock};
+use firmware::multiboot::{self, MultibootBoot};
 use firmware::x86_linux::{self, LinuxBoot};
 
 use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
@@ -52,9 +53,10 @@ use crate::console::Console;
 
 /// Debian's SeaBIOS, the firmware `pc` boots without `--bios`.
 pub const DEFAULT_BIOS: &str = "/usr/share/seabios/bios-256k.bin";
-/// QEMU's option ROM that loads a kernel through fw_cfg (DMA) and starts it,
-/// from Debian's `qemu-system-data`; SeaBIOS runs it as a boot device.
-pub const LINUXBOOT_ROM: &str = "/usr/share/qemu/linuxboot_dma.bin";
+/// Where Debian's `qemu-system-data` keeps QEMU's option ROMs: the ones that
+/// load a `--kernel` through fw_cfg (DMA) and start it, which SeaBIOS runs as
+/// a boot device.
+pub const OPTION_ROMS: &str = "/usr/share/qemu";
 /// RAM at the top of low memory the firmware keeps for its tables: an initrd
 /// goes below it.
 const FIRMWARE_RESERVED_TOP: u64 = 0x4_0000;
@@ -86,8 +88,6 @@ const PIIX_SLOT: u8 = 1;
 const PIIX_PM_FUNCTION: u8 = 3;
 /// Instructions per CPU between looks at the debugger's connection.
 const DEBUG_SLICE: u64 = 1 << 12;
-/// Longest idle sleep under a debugger.
-const DEBUG_IDLE: Duration = Duration::from_millis(2);
 
 /// A built PC.
 pub struct Pc {
@@ -458,7 +458,7 @@ impl Pc {
         fw.set_u16(fw_cfg::key::BOOT_MENU, 0).map_err(fw_err)?;
         fw.add_file("etc/e820", e820_table(split)).map_err(fw_err)?;
         if let Some(kernel) = &config.kernel {
-            add_linux_boot(&mut fw, config, kernel, split.below_4g)?;
+            add_kernel(&mut fw, config, kernel, split.below_4g)?;
         }
         map_pio(
             &mut bus,
@@ -580,66 +580,119 @@ fn rtc_time(config: &MachineConfig, clock: Arc<VirtualClock>) -> goldfish_rtc::T
     }
 }
 
-/// Puts a Linux kernel (and initrd and command line) into fw_cfg as QEMU's
-/// `-kernel` does, with the option ROM that boots it.
-fn add_linux_boot(
+/// Reads a file named on the command line.
+fn read_input(path: &std::path::Path, what: &str) -> Result<Vec<u8>, MachineError> {
+    std::fs::read(path)
+        .map_err(|e| MachineError::Setup(format!("cannot read {what} {}: {e}", path.display())))
+}
+
+/// Reads one of QEMU's option ROMs, naming the package on failure.
+fn read_option_rom(path: &str) -> Result<Vec<u8>, MachineError> {
+    std::fs::read(path).map_err(|e| {
+        MachineError::Setup(format!(
+            "cannot read {path} ({e}): install Debian's qemu-system-data package (cargo xtask setup does)"
+        ))
+    })
+}
+
+/// Puts `--kernel` (with `--initrd` and `--append`) into fw_cfg as QEMU's
+/// `-kernel` does, with the option ROM that boots it, made first in the boot
+/// order: a Linux bzImage through `linuxboot_dma.bin`, a Multiboot kernel
+/// through `multiboot_dma.bin`.
+fn add_kernel(
     fw: &mut FwCfg,
     config: &MachineConfig,
     kernel: &std::path::Path,
     ram_end: u64,
 ) -> Result<(), MachineError> {
-    let read = |path: &std::path::Path, what: &str| {
-        std::fs::read(path)
-            .map_err(|e| MachineError::Setup(format!("cannot read {what} {}: {e}", path.display())))
-    };
-    let image = read(kernel, "kernel")?;
-    let initrd = config
-        .initrd
-        .as_deref()
-        .map(|path| read(path, "initrd"))
-        .transpose()?;
-    let boot = LinuxBoot::new(
-        &image,
-        config.append.as_deref().unwrap_or(""),
-        initrd.as_ref().map(|i| i.len() as u64),
-        ram_end,
-        FIRMWARE_RESERVED_TOP,
-    )
-    .map_err(|e| MachineError::Setup(format!("kernel {}: {e}", kernel.display())))?;
-    let rom = std::fs::read(LINUXBOOT_ROM).map_err(|e| {
-        MachineError::Setup(format!(
-            "cannot read {LINUXBOOT_ROM} ({e}): install Debian's qemu-system-data package (cargo xtask setup does)"
-        ))
-    })?;
+    let image = read_input(kernel, "kernel")?;
+    let append = config.append.as_deref().unwrap_or("");
     let fw_err = |e: fw_cfg::FwCfgError| MachineError::Setup(format!("fw_cfg: {e}"));
     let len = |data: &[u8]| u32::try_from(data.len()).unwrap_or(u32::MAX);
     use fw_cfg::key;
-    fw.set_u32(key::KERNEL_ADDR, x86_linux::KERNEL_ADDR)
-        .map_err(fw_err)?;
-    fw.set_u32(key::KERNEL_SIZE, len(&boot.kernel))
-        .map_err(fw_err)?;
-    fw.set_item(key::KERNEL_DATA, boot.kernel).map_err(fw_err)?;
-    fw.set_u32(key::SETUP_ADDR, x86_linux::REAL_MODE_ADDR)
-        .map_err(fw_err)?;
-    fw.set_u32(key::SETUP_SIZE, len(&boot.setup))
-        .map_err(fw_err)?;
-    fw.set_item(key::SETUP_DATA, boot.setup).map_err(fw_err)?;
-    fw.set_u32(key::CMDLINE_ADDR, x86_linux::CMDLINE_ADDR)
-        .map_err(fw_err)?;
-    fw.set_u32(key::CMDLINE_SIZE, len(&boot.cmdline))
-        .map_err(fw_err)?;
-    fw.set_item(key::CMDLINE_DATA, boot.cmdline)
-        .map_err(fw_err)?;
-    if let (Some(addr), Some(initrd)) = (boot.initrd_addr, initrd) {
-        fw.set_u32(key::INITRD_ADDR, addr).map_err(fw_err)?;
-        fw.set_u32(key::INITRD_SIZE, len(&initrd)).map_err(fw_err)?;
-        fw.set_item(key::INITRD_DATA, initrd).map_err(fw_err)?;
-    }
-    fw.add_file("genroms/linuxboot_dma.bin", rom)
+    let rom_name = if x86_linux::is_bzimage(&image) {
+        let initrd = config
+            .initrd
+            .as_deref()
+            .map(|path| read_input(path, "initrd"))
+            .transpose()?;
+        let boot = LinuxBoot::new(
+            &image,
+            append,
+            initrd.as_ref().map(|i| i.len() as u64),
+            ram_end,
+            FIRMWARE_RESERVED_TOP,
+        )
+        .map_err(|e| MachineError::Setup(format!("kernel {}: {e}", kernel.display())))?;
+        fw.set_u32(key::KERNEL_ADDR, x86_linux::KERNEL_ADDR)
+            .map_err(fw_err)?;
+        fw.set_u32(key::KERNEL_SIZE, len(&boot.kernel))
+            .map_err(fw_err)?;
+        fw.set_item(key::KERNEL_DATA, boot.kernel).map_err(fw_err)?;
+        fw.set_u32(key::SETUP_ADDR, x86_linux::REAL_MODE_ADDR)
+            .map_err(fw_err)?;
+        fw.set_u32(key::SETUP_SIZE, len(&boot.setup))
+            .map_err(fw_err)?;
+        fw.set_item(key::SETUP_DATA, boot.setup).map_err(fw_err)?;
+        fw.set_u32(key::CMDLINE_ADDR, x86_linux::CMDLINE_ADDR)
+            .map_err(fw_err)?;
+        fw.set_u32(key::CMDLINE_SIZE, len(&boot.cmdline))
+            .map_err(fw_err)?;
+        fw.set_item(key::CMDLINE_DATA, boot.cmdline)
+            .map_err(fw_err)?;
+        if let (Some(addr), Some(initrd)) = (boot.initrd_addr, initrd) {
+            fw.set_u32(key::INITRD_ADDR, addr).map_err(fw_err)?;
+            fw.set_u32(key::INITRD_SIZE, len(&initrd)).map_err(fw_err)?;
+            fw.set_item(key::INITRD_DATA, initrd).map_err(fw_err)?;
+        }
+        "linuxboot_dma.bin"
+    } else if multiboot::find_header(&image).is_some() {
+        // --initrd lists the modules, comma-separated, each a path and
+        // then its arguments, as QEMU takes them.
+        let modules = match config.initrd.as_deref() {
+            None => Vec::new(),
+            Some(list) => list
+                .to_string_lossy()
+                .split(',')
+                .map(|text| {
+                    let path = text.split(' ').next().unwrap_or(text);
+                    Ok(multiboot::Module {
+                        cmdline: text.to_owned(),
+                        data: read_input(std::path::Path::new(path), "module")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, MachineError>>()?,
+        };
+        let boot = MultibootBoot::new(&image, &kernel.to_string_lossy(), append, &modules)
+            .map_err(|e| MachineError::Setup(format!("kernel {}: {e}", kernel.display())))?;
+        fw.set_u32(key::KERNEL_ENTRY, boot.entry).map_err(fw_err)?;
+        fw.set_u32(key::KERNEL_ADDR, boot.load_addr)
+            .map_err(fw_err)?;
+        fw.set_u32(key::KERNEL_SIZE, len(&boot.image))
+            .map_err(fw_err)?;
+        fw.set_item(key::KERNEL_DATA, boot.image).map_err(fw_err)?;
+        fw.set_u32(key::INITRD_ADDR, multiboot::INFO_ADDR)
+            .map_err(fw_err)?;
+        fw.set_u32(key::INITRD_SIZE, len(&boot.info))
+            .map_err(fw_err)?;
+        fw.set_item(key::INITRD_DATA, boot.info.to_vec())
+            .map_err(fw_err)?;
+        "multiboot_dma.bin"
+    } else {
+        return Err(MachineError::Setup(format!(
+            "kernel {}: neither a Linux bzImage nor a Multiboot kernel",
+            kernel.display()
+        )));
+    };
+    let rom = read_option_rom(&format!("{OPTION_ROMS}/{rom_name}"))?;
+    fw.add_file(&format!("genroms/{rom_name}"), rom)
         .map_err(fw_err)?;
     // Boot the kernel first, as QEMU's -kernel does.
-    fw.add_file("bootorder", b"/rom@genroms/linuxboot_dma.bin\n".to_vec())
-        .map_err(fw_err)?;
+    fw.add_file(
+        "bootorder",
+        format!("/rom@genroms/{rom_name}\n").into_bytes(),
+    )
+    .map_err(fw_err)?;
     Ok(())
 }
 
@@ -780,20 +833,13 @@ impl Machine for Pc {
             }
         }
         if let Some(reason) = self.control.stop_reason() {
-            match reason {
-                StopReason::PowerOff(code) => return Ok(DebugEvent::PoweredOff(code)),
-                StopReason::HostRequest => return Ok(DebugEvent::PoweredOff(0)),
-                StopReason::Reset => {
-                    self.control.clear();
-                    Machine::reset(self)?;
-                }
+            if let Some(off) = super::debug_power_off(reason) {
+                return Ok(off);
             }
+            self.control.clear();
+            Machine::reset(self)?;
         }
-        let next = self.bus.tick_devices(self.clock.now());
-        if all_halted {
-            self.clock.idle_until(next, DEBUG_IDLE);
-            self.bus.tick_devices(self.clock.now());
-        }
+        super::tick_after_debug_slice(&self.bus, &self.clock, all_halted);
         Ok(event)
     }
 }

@@ -39,7 +39,7 @@ use devices::{
 };
 use emu_core::config::{BiosChoice, MachineConfig};
 use emu_core::sync::LockRecover;
-use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl, StopReason, VirtualClock};
+use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl, VirtualClock};
 use firmware::fdt::{FdtDevice, FdtPciHost, RiscvVirtFdt};
 use firmware::loader::{self, ImageKind, ProgramImage};
 
@@ -126,8 +126,6 @@ const DETERMINISTIC_INSNS_PER_TICK: u64 = 10;
 const DETERMINISTIC_EPOCH_SECONDS: u64 = 1_767_225_600;
 /// Instructions per hart between looks at the debugger's connection.
 const DEBUG_SLICE: u64 = 1 << 12;
-/// Longest idle sleep under a debugger (a Ctrl-C must be seen promptly).
-const DEBUG_IDLE: Duration = Duration::from_millis(2);
 
 /// The RTC of a deterministic run: a seeded start time advancing with virtual time.
 fn deterministic_rtc(clock: Arc<VirtualClock>, seed: u64) -> goldfish_rtc::TimeSource {
@@ -535,20 +533,13 @@ impl RiscvVirt {
             }
         }
         if let Some(reason) = self.control.stop_reason() {
-            match reason {
-                StopReason::PowerOff(code) => return Ok(DebugEvent::PoweredOff(code)),
-                StopReason::HostRequest => return Ok(DebugEvent::PoweredOff(0)),
-                StopReason::Reset => {
-                    self.control.clear();
-                    self.reset()?;
-                }
+            if let Some(off) = super::debug_power_off(reason) {
+                return Ok(off);
             }
+            self.control.clear();
+            self.reset()?;
         }
-        let next = self.bus.tick_devices(self.clock.now());
-        if all_waiting {
-            self.clock.idle_until(next, DEBUG_IDLE);
-            self.bus.tick_devices(self.clock.now());
-        }
+        super::tick_after_debug_slice(&self.bus, &self.clock, all_waiting);
         Ok(event)
     }
 
