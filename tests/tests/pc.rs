@@ -151,6 +151,9 @@ fn bad_firmware_and_options_are_named() {
         err.contains("unknown CPU model 'pentium9'") && err.contains("x86-64-v2"),
         "{err}"
     );
+    let (code, err) = run(&["--memory", "2M"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("too little for the pc machine"), "{err}");
     let (code, err) = run(&["--device", "sound-card"]);
     assert_ne!(code, Some(0));
     assert!(err.contains("unknown device 'sound-card'"), "{err}");

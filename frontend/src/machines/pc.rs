@@ -60,6 +60,9 @@ pub const OPTION_ROMS: &str = "/usr/share/qemu";
 /// RAM at the top of low memory the firmware keeps for its tables: an initrd
 /// goes below it.
 const FIRMWARE_RESERVED_TOP: u64 = 0x4_0000;
+/// The least RAM the PC takes: SeaBIOS relocates itself and keeps its tables
+/// above 1 MiB, and QEMU's `pc` boots it with no less.
+const MIN_MEMORY: u64 = 8 << 20;
 /// Where the PCI hole ends: the I/O APIC, HPET, local APIC and BIOS live above.
 const PCI_HOLE_END: u64 = 0xfec0_0000;
 /// Four GiB: the BIOS image ends here, and high RAM starts here.
@@ -235,6 +238,13 @@ fn check_supported(config: &MachineConfig) -> Result<(), MachineError> {
         return Err(MachineError::Setup(
             "--initrd and --append need --kernel".to_owned(),
         ));
+    }
+    if config.memory < MIN_MEMORY {
+        return Err(MachineError::Setup(format!(
+            "--memory {} MiB is too little for the pc machine: SeaBIOS needs at least {} MiB",
+            config.memory >> 20,
+            MIN_MEMORY >> 20
+        )));
     }
     if !config.drives.is_empty() {
         return refuse("--drive");
