@@ -190,49 +190,87 @@ fn debian_amd64_kernel_boots_to_a_shell_and_powers_off() {
     assert_eq!(guest.wait(Duration::from_secs(120)), 0);
 }
 
-/// A Multiboot kernel (`tests/guest/x86/multiboot.asm`) booted with
-/// `--kernel`, a module from `--initrd` and a command line, as QEMU's
-/// `-kernel` boots one: it checks the magic, the information block (memory,
-/// command line "<path> hello", the module and its arguments, the memory
-/// map), its zeroed bss and flat protected mode, and reports through
-/// isa-debug-exit; it must pass on QEMU too.
+/// The Multiboot test kernel as an i386 ELF linked at 1 MiB (the usual form
+/// of a Multiboot kernel: the loader takes its segments).
+fn multiboot_elf() -> PathBuf {
+    require_tool("nasm");
+    require_tool("ld");
+    let source = tests::repo_root().join("tests/guest/x86/multiboot.asm");
+    let object = scratch("multiboot.o");
+    let elf = scratch("multiboot.elf");
+    let ok = Command::new("nasm")
+        .args(["-f", "elf32", "-DELF", "-w+all", "-o"])
+        .arg(&object)
+        .arg(&source)
+        .status()
+        .expect("run nasm")
+        .success()
+        && Command::new("ld")
+            .args(["-m", "elf_i386", "-N", "--no-warn-rwx-segments"])
+            .args(["-Ttext=0x100000", "-e", "start", "-o"])
+            .arg(&elf)
+            .arg(&object)
+            .status()
+            .expect("run ld")
+            .success();
+    assert!(ok, "building {} as an ELF failed", source.display());
+    elf
+}
+
+/// The Multiboot test kernel (`tests/guest/x86/multiboot.asm`), flat with the
+/// load addresses in its header and as an ELF, booted with `--kernel`, a
+/// module from `--initrd` and a command line, as QEMU's `-kernel` boots one:
+/// it checks the magic, the information block (memory, command line "<path>
+/// hello", the module and its arguments, the memory map), its zeroed bss and
+/// flat protected mode, and reports through isa-debug-exit; both forms must
+/// pass on QEMU too.
 #[test]
 fn a_multiboot_kernel_gets_its_module_command_line_and_memory_map() {
-    let kernel = tests::x86_machine::build_x86_rom("multiboot");
     let module = scratch("module1");
     std::fs::write(&module, b"MOD1 module data").unwrap();
     let initrd = format!("{} arg", module.display());
     const PASS: i32 = (0x10 << 1) | 1;
-    let qemu = Command::new("qemu-system-x86_64")
-        .args(["-M", "pc", "-m", "128M", "-nodefaults", "-display", "none"])
-        .arg("-kernel")
-        .arg(&kernel)
-        .args(["-initrd", &initrd, "-append", "hello"])
-        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .status()
-        .expect("run qemu-system-x86_64");
-    assert_eq!(qemu.code(), Some(PASS), "the test kernel fails on QEMU");
-    let turing = turing_command()
-        .args([
-            "run",
-            "--machine",
-            "pc",
-            "--memory",
-            "128M",
-            "--serial",
-            "null",
-        ])
-        .args(["--timeout", "60", "--kernel"])
-        .arg(&kernel)
-        .args(["--initrd", &initrd, "--append", "hello"])
-        .args(["--device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .output()
-        .expect("run turing");
-    assert_eq!(
-        turing.status.code(),
-        Some(PASS),
-        "status {:?} ((code << 1) | 1; 0x20 + n is check n failing): {}",
-        turing.status.code(),
-        String::from_utf8_lossy(&turing.stderr)
-    );
+    for kernel in [
+        tests::x86_machine::build_x86_rom("multiboot"),
+        multiboot_elf(),
+    ] {
+        let qemu = Command::new("qemu-system-x86_64")
+            .args(["-M", "pc", "-m", "128M", "-nodefaults", "-display", "none"])
+            .arg("-kernel")
+            .arg(&kernel)
+            .args(["-initrd", &initrd, "-append", "hello"])
+            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+            .status()
+            .expect("run qemu-system-x86_64");
+        assert_eq!(
+            qemu.code(),
+            Some(PASS),
+            "{} fails on QEMU",
+            kernel.display()
+        );
+        let turing = turing_command()
+            .args([
+                "run",
+                "--machine",
+                "pc",
+                "--memory",
+                "128M",
+                "--serial",
+                "null",
+            ])
+            .args(["--timeout", "60", "--kernel"])
+            .arg(&kernel)
+            .args(["--initrd", &initrd, "--append", "hello"])
+            .args(["--device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+            .output()
+            .expect("run turing");
+        assert_eq!(
+            turing.status.code(),
+            Some(PASS),
+            "{}: status {:?} ((code << 1) | 1; 0x20 + n is check n failing): {}",
+            kernel.display(),
+            turing.status.code(),
+            String::from_utf8_lossy(&turing.stderr)
+        );
+    }
 }

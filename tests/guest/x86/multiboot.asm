@@ -3,13 +3,21 @@
 ; (exit status 33), 0x20 + the number of the failed check otherwise.
 ; Booted with `-kernel multiboot.bin -initrd "MODULE arg" -append hello` on
 ; QEMU's PC and on Turing's; the module must start with "MOD1".
+; Assembled flat (`nasm -f bin`), the header gives the load addresses; with
+; -DELF (`nasm -f elf32`, linked at 1 MiB) the loader takes the ELF's segments.
 
 bits 32
-org 0x100000
 
 MAGIC equ 0x1BADB002
-; Page-aligned modules, memory information, load addresses in this header.
+%ifdef ELF
+; Page-aligned modules, memory information.
+FLAGS equ 0x00000003
+section .text
+%else
+; The same, and the load addresses in this header.
 FLAGS equ 0x00010003
+org 0x100000
+%endif
 
 header:
     dd MAGIC
@@ -25,6 +33,7 @@ header:
     j%1 fail_%2
 %endmacro
 
+global start
 start:
     cmp eax, 0x2BADB002
     check ne, 1
@@ -79,8 +88,8 @@ start:
     cmp dword [esi + 20], 1
     check ne, 11
     ; The bss is zero.
-    mov edi, file_end
-    mov ecx, (bss_end - file_end) / 4
+    mov edi, bss_start
+    mov ecx, (bss_end - bss_start) / 4
     xor eax, eax
     repe scasd
     check ne, 12
@@ -106,6 +115,13 @@ report:
     hlt
     jmp .halt
 
+%ifdef ELF
+section .bss
+bss_start:
+    resb 0x2000
+bss_end:
+%else
 align 4
-file_end:
-bss_end equ file_end + 0x2000
+bss_start:
+bss_end equ bss_start + 0x2000
+%endif
