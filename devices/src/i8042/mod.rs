@@ -55,6 +55,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::pc_ports::A20Gate;
 use crate::state::{NoState, invalid};
+use crate::virtio::{HostInput, InputHandle, input::ABS_MAX};
 
 #[cfg(test)]
 mod tests;
@@ -1217,7 +1218,25 @@ struct Inner {
     levels: (bool, bool),
     a20: A20Gate,
     control: Arc<RunControl>,
+    /// Where the host's keys and pointer come from, if connected.
+    host: Option<HostSources>,
 }
+
+/// The host's keyboard and pointer, drained at each device tick; the pointer
+/// gives absolute positions, which the PS/2 mouse reports as movements.
+#[derive(Debug)]
+struct HostSources {
+    keyboard: InputHandle,
+    pointer: InputHandle,
+    /// The pointer's last position in [`POINTER_WIDTH`] x [`POINTER_HEIGHT`]
+    /// units.
+    last: Option<(i32, i32)>,
+}
+
+/// The screen the host pointer's absolute positions are scaled to before
+/// they become movements: a VGA screen's pixels.
+const POINTER_WIDTH: i64 = 640;
+const POINTER_HEIGHT: i64 = 480;
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1229,6 +1248,59 @@ impl std::fmt::Debug for Inner {
 }
 
 impl Inner {
+    fn mouse_button(&mut self, code: u16, pressed: bool) {
+        let bit = match code {
+            BTN_LEFT => MOUSE_LEFT,
+            BTN_RIGHT => MOUSE_RIGHT,
+            BTN_MIDDLE => MOUSE_MIDDLE,
+            _ => return,
+        };
+        let buttons = self.state.mouse.buttons;
+        let buttons = if pressed {
+            buttons | bit
+        } else {
+            buttons & !bit
+        };
+        self.state.mouse.set_buttons(buttons);
+    }
+
+    /// Feeds what the host pushed since the last tick.
+    fn take_host_input(&mut self) {
+        let Some(host) = self.host.as_mut() else {
+            return;
+        };
+        let keys = host.keyboard.take();
+        let pointer = host.pointer.take();
+        let mut moves = Vec::new();
+        let mut buttons = Vec::new();
+        for event in pointer {
+            match event {
+                HostInput::Key { code, pressed } => buttons.push((code, pressed)),
+                HostInput::PointerAt { x, y } => {
+                    let scale =
+                        |v: u32, size: i64| (i64::from(v) * size / i64::from(ABS_MAX)) as i32;
+                    let at = (scale(x, POINTER_WIDTH), scale(y, POINTER_HEIGHT));
+                    if let Some(last) = host.last {
+                        moves.push((at.0 - last.0, at.1 - last.1));
+                    }
+                    host.last = Some(at);
+                }
+            }
+        }
+        for event in keys {
+            if let HostInput::Key { code, pressed } = event {
+                self.state.keyboard.key(code, pressed);
+            }
+        }
+        for (dx, dy) in moves {
+            self.state.mouse.motion(dx, dy.saturating_neg(), 0);
+        }
+        for (code, pressed) in buttons {
+            self.mouse_button(code, pressed);
+        }
+        self.settle();
+    }
+
     /// Drives the two lines to what the output buffer says; `force` drives
     /// them even where they seem unchanged (after a reset or restore).
     fn drive(&mut self, force: bool) {
@@ -1363,6 +1435,7 @@ impl I8042 {
             levels: (false, false),
             a20,
             control,
+            host: None,
         };
         inner.drive(true);
         I8042 {
@@ -1398,6 +1471,19 @@ impl I8042 {
         inner.settle();
     }
 
+    /// Takes keys from `keyboard` and pointer moves and buttons from
+    /// `pointer` (the handles a window fills) at each device tick, as if
+    /// [`I8042::key`], [`I8042::mouse_motion`] and [`I8042::mouse_button`]
+    /// were called; absolute pointer positions become movements on a
+    /// 640x480 screen.
+    pub fn connect_host(&self, keyboard: InputHandle, pointer: InputHandle) {
+        self.inner.lock_recover().host = Some(HostSources {
+            keyboard,
+            pointer,
+            last: None,
+        });
+    }
+
     /// The host mouse moved by `dx` (right positive) and `dy` (down
     /// positive, as screen coordinates run) and turned its wheel by `wheel`
     /// notches (away from the user positive, as Linux's `REL_WHEEL`).
@@ -1416,20 +1502,8 @@ impl I8042 {
     /// A host mouse button went down or up: `code` is Linux's `BTN_LEFT`,
     /// `BTN_RIGHT` or `BTN_MIDDLE` (other buttons are ignored).
     pub fn mouse_button(&self, code: u16, pressed: bool) {
-        let bit = match code {
-            BTN_LEFT => MOUSE_LEFT,
-            BTN_RIGHT => MOUSE_RIGHT,
-            BTN_MIDDLE => MOUSE_MIDDLE,
-            _ => return,
-        };
         let mut inner = self.inner.lock_recover();
-        let buttons = inner.state.mouse.buttons;
-        let buttons = if pressed {
-            buttons | bit
-        } else {
-            buttons & !bit
-        };
-        inner.state.mouse.set_buttons(buttons);
+        inner.mouse_button(code, pressed);
         inner.settle();
     }
 
@@ -1526,5 +1600,13 @@ impl PioDevice for I8042Ports {
             Window::Data => inner.write_data(value as u8),
             Window::Command => inner.write_command(value as u8),
         }
+    }
+
+    /// The data port takes the host's input (the command port leaves it).
+    fn tick(&mut self, _now: u64) -> Option<u64> {
+        if self.window == Window::Data {
+            self.inner.lock_recover().take_host_input();
+        }
+        None
     }
 }

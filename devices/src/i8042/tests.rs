@@ -852,3 +852,44 @@ fn no_guest_or_host_input_panics_or_floods() {
         other.data.restore_state(&saved).unwrap();
     }
 }
+
+/// What a window pushes into the machine's keyboard and tablet handles
+/// reaches the guest at the next device tick: keys as set 1 bytes, the
+/// absolute pointer as PS/2 movements (on a 640x480 scale), buttons as
+/// button bits.
+#[test]
+fn host_input_handles_are_drained_at_each_tick() {
+    let mut pc = Pc::new();
+    pc.seabios_init();
+    pc.write_ctr(CB_KBD_INT | CB_AUX_INT | CB_SYSTEM | CB_TRANSLATE);
+    assert_eq!(pc.aux(&[0xf4]), [0xfa]);
+    let keyboard = InputHandle::default();
+    let tablet = InputHandle::default();
+    pc.kbc.connect_host(keyboard.clone(), tablet.clone());
+
+    keyboard.key(KEY_A, true);
+    keyboard.key(KEY_A, false);
+    assert_eq!(pc.drain(), NOTHING, "nothing before the tick");
+    pc.data.tick(0);
+    assert_eq!(pc.drain(), [0x1e, 0x9e]);
+
+    // The first position only sets where the pointer is.
+    tablet.move_to(0, 0);
+    pc.data.tick(0);
+    assert_eq!(pc.drain_aux(), NOTHING);
+    // A tenth of the width right and down: 64 and 48 on 640x480.
+    tablet.move_to(ABS_MAX / 10 + 1, ABS_MAX / 10 + 1);
+    tablet.key(0x110, true);
+    pc.data.tick(0);
+    assert_eq!(
+        pc.drain_aux(),
+        [0x28, 0x40, 0xd0, 0x09, 0x00, 0x00],
+        "a move (y up is negative), then the left button"
+    );
+    // The command port leaves the handles alone.
+    keyboard.key(KEY_A, true);
+    pc.command.tick(0);
+    assert_eq!(pc.drain(), NOTHING);
+    pc.data.tick(0);
+    assert_eq!(pc.drain(), [0x1e]);
+}

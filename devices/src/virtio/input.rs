@@ -53,6 +53,26 @@ pub enum InputKind {
     Tablet,
 }
 
+/// An event the host pushed, as a device model other than virtio-input reads
+/// it (a PC's PS/2 keyboard and mouse).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostInput {
+    /// A key or button (a Linux code) went down or up.
+    Key {
+        /// `KEY_*` or `BTN_*`.
+        code: u16,
+        /// Down, or up.
+        pressed: bool,
+    },
+    /// The pointer moved to (`x`, `y`), each from 0 to [`ABS_MAX`].
+    PointerAt {
+        /// Across.
+        x: u32,
+        /// Down.
+        y: u32,
+    },
+}
+
 /// Where the host pushes events for one device.
 #[derive(Clone, Debug, Default)]
 pub struct InputHandle(Arc<Mutex<VecDeque<[u8; 8]>>>);
@@ -86,6 +106,31 @@ impl InputHandle {
 
     fn is_empty(&self) -> bool {
         self.queue().is_empty()
+    }
+
+    /// Takes every event pushed so far, in order, for a device model that is
+    /// not virtio-input (which reads the queue itself).
+    pub fn take(&self) -> Vec<HostInput> {
+        let raw: Vec<[u8; 8]> = self.queue().drain(..).collect();
+        let mut taken = Vec::new();
+        let (mut x, mut y) = (None, None);
+        for event in raw.into_iter().map(InputEvent::from_bytes) {
+            match (event.kind, event.code) {
+                (EV_KEY, code) => taken.push(HostInput::Key {
+                    code,
+                    pressed: event.value != 0,
+                }),
+                (EV_ABS, ABS_X) => x = Some(event.value),
+                (EV_ABS, ABS_Y) => y = Some(event.value),
+                (EV_SYN, _) => {
+                    if let (Some(x), Some(y)) = (x.take(), y.take()) {
+                        taken.push(HostInput::PointerAt { x, y });
+                    }
+                }
+                _ => {}
+            }
+        }
+        taken
     }
 
     fn pop(&self) -> Option<[u8; 8]> {

@@ -69,7 +69,7 @@ pub mod transport;
 
 pub use blk::{BlkError, VirtioBlk};
 pub use gpu::{DEVICE_ID_GPU, Display, DisplayHandle, VirtioGpu};
-pub use input::{DEVICE_ID_INPUT, InputHandle, InputKind, VirtioInput};
+pub use input::{DEVICE_ID_INPUT, HostInput, InputHandle, InputKind, VirtioInput};
 pub use memory::{GuestMemoryHandle, MemoryHandleError, VirtioMemory};
 pub use mmio::{MMIO_SIZE, VirtioMmio, VirtioMmioState};
 pub use pci::VirtioPci;

@@ -395,6 +395,10 @@ impl Pc {
             a20.clone(),
             control.clone(),
         );
+        // The window's keys and pointer go to the PS/2 keyboard and mouse.
+        let keyboard = InputHandle::default();
+        let tablet = InputHandle::default();
+        keyboard_controller.connect_host(keyboard.clone(), tablet.clone());
         map_pio(
             &mut bus,
             "i8042 data",
@@ -536,8 +540,8 @@ impl Pc {
             bus,
             clock,
             control,
-            keyboard: InputHandle::default(),
-            tablet: InputHandle::default(),
+            keyboard,
+            tablet,
         };
         machine.reset_cpus();
         Ok(machine)
