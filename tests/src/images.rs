@@ -119,13 +119,17 @@ pub fn programs_image() -> PathBuf {
     disk
 }
 
-/// Paths of the Debian amd64 guest images `cargo xtask images` builds for the PC.
+/// Paths of the Debian x86 guest images `cargo xtask images` builds for the PC.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PcImages {
     /// Debian's amd64 kernel (a bzImage).
     pub kernel: PathBuf,
-    /// busybox and an `/init` that prints [`READY_MARKER`] and starts a shell.
+    /// amd64 busybox and an `/init` that prints [`READY_MARKER`] and starts a shell.
     pub initramfs: PathBuf,
+    /// Debian bookworm's i386 kernel (`linux-image-686`, a bzImage).
+    pub kernel_686: PathBuf,
+    /// The same initramfs with i386 busybox.
+    pub initramfs_i386: PathBuf,
 }
 
 /// Reads ~/.cache/turing/images/x86/current.toml; panics with "run `cargo xtask
@@ -153,6 +157,8 @@ pub fn pc_images() -> PcImages {
     PcImages {
         kernel: path("kernel"),
         initramfs: path("initramfs"),
+        kernel_686: path("kernel_686"),
+        initramfs_i386: path("initramfs_i386"),
     }
 }
 

@@ -159,15 +159,14 @@ fn bad_firmware_and_options_are_named() {
     assert!(err.contains("unknown device 'sound-card'"), "{err}");
 }
 
-/// Debian's amd64 kernel, booted with `--kernel` through SeaBIOS and QEMU's
-/// linuxboot option ROM as `qemu-system-x86_64 -kernel` boots it, reaches the
-/// busybox shell on COM1 and powers the machine off through ACPI (PM1
-/// control, found by the kernel in the tables SeaBIOS built).
-#[test]
-fn debian_amd64_kernel_boots_to_a_shell_and_powers_off() {
-    let images = tests::images::pc_images();
-    let kernel = images.kernel.display().to_string();
-    let initrd = images.initramfs.display().to_string();
+/// Boots Debian's `kernel` with `initramfs` on `pc` with `--kernel`, through
+/// SeaBIOS and QEMU's linuxboot option ROM as `qemu-system-x86_64 -kernel`
+/// boots it, to the busybox shell on COM1; checks `uname -m` says `machine`,
+/// and that `poweroff -f` powers the machine off through ACPI (PM1 control,
+/// found by the kernel in the tables SeaBIOS built).
+fn boot_to_shell_and_power_off(kernel: &Path, initramfs: &Path, machine: &str) {
+    let kernel = kernel.display().to_string();
+    let initrd = initramfs.display().to_string();
     let started = Instant::now();
     let mut guest = tests::GuestSession::start(&[
         "--machine",
@@ -182,12 +181,26 @@ fn debian_amd64_kernel_boots_to_a_shell_and_powers_off() {
         "console=ttyS0",
     ]);
     guest.expect(tests::images::READY_MARKER, Duration::from_secs(1500));
-    println!("PC: Linux to /init in {:?}", started.elapsed());
+    println!("PC: {machine} Linux to /init in {:?}", started.elapsed());
     guest.expect("# ", Duration::from_secs(60));
     guest.send_line("uname -m");
-    guest.expect("x86_64", Duration::from_secs(60));
+    guest.expect(machine, Duration::from_secs(60));
     guest.send_line("poweroff -f");
     assert_eq!(guest.wait(Duration::from_secs(120)), 0);
+}
+
+#[test]
+fn debian_amd64_kernel_boots_to_a_shell_and_powers_off() {
+    let images = tests::images::pc_images();
+    boot_to_shell_and_power_off(&images.kernel, &images.initramfs, "x86_64");
+}
+
+/// Bookworm's i386 kernel (`linux-image-686`: 32-bit paging without PAE, no
+/// long mode) on the same machine and CPU model.
+#[test]
+fn debian_i386_kernel_boots_to_a_shell_and_powers_off() {
+    let images = tests::images::pc_images();
+    boot_to_shell_and_power_off(&images.kernel_686, &images.initramfs_i386, "i686");
 }
 
 /// The Multiboot test kernel as an i386 ELF linked at 1 MiB (the usual form

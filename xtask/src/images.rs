@@ -398,17 +398,25 @@ pub(crate) fn parse_toml_strings(text: &str) -> BTreeMap<String, String> {
 pub(crate) struct Apt {
     config: PathBuf,
     sources: PathBuf,
+    /// The native architecture: other packages are named `name:arch`.
+    native: String,
     /// Whether this run has updated the package index.
     updated: bool,
 }
 
 impl Apt {
     pub(crate) fn new(dirs: &Dirs) -> Result<Self, String> {
-        Apt::at(&dirs.apt, "riscv64")
+        Apt::at(&dirs.apt, &["riscv64"])
     }
 
-    /// An apt rooted at `root` for Debian's `arch` packages.
-    pub(crate) fn at(root: &Path, arch: &str) -> Result<Self, String> {
+    /// An apt rooted at `root` for Debian's packages of `arches` (the first is
+    /// the native one: package names without `:arch` mean it).
+    pub(crate) fn at(root: &Path, arches: &[&str]) -> Result<Self, String> {
+        let arch = arches.first().ok_or("an apt needs an architecture")?;
+        let all = arches
+            .iter()
+            .map(|a| format!("\"{a}\"; "))
+            .collect::<String>();
         for sub in [
             "etc/apt.conf.d",
             "etc/preferences.d",
@@ -435,7 +443,7 @@ impl Apt {
              Dir::Cache \"{cache}\";\n\
              Dir::Log \"{log}\";\n\
              APT::Architecture \"{arch}\";\n\
-             APT::Architectures {{ \"{arch}\"; }};\n\
+             APT::Architectures {{ {all}}};\n\
              APT::Install-Recommends \"false\";\n\
              Acquire::Languages \"none\";\n\
              Acquire::Check-Valid-Until \"false\";\n\
@@ -453,6 +461,7 @@ impl Apt {
         Ok(Self {
             config: path,
             sources: root.join("etc/sources.list"),
+            native: (*arch).to_owned(),
             updated: false,
         })
     }
@@ -536,20 +545,25 @@ impl Apt {
         }
     }
 
-    /// `apt-cache show` of the candidate version, as field name -> value.
+    /// `apt-cache show` of the candidate version, as field name -> value;
+    /// `package` may name a foreign architecture's (`name:arch`).
     pub(crate) fn show(&self, package: &str) -> Result<BTreeMap<String, String>, String> {
         let stdout = run(self
             .command("apt-cache")
             .args(["show", "--no-all-versions", package]))?;
         let fields = parse_control(&String::from_utf8_lossy(&stdout));
-        if fields.get("Package").map(String::as_str) != Some(package) {
+        let name = package.split(':').next().unwrap_or(package);
+        if fields.get("Package").map(String::as_str) != Some(name) {
             return Err(format!("apt-cache show {package} gave no such package"));
         }
         Ok(fields)
     }
 
+    /// The candidate version of package `name` (`name:arch` for a foreign
+    /// architecture's).
     pub(crate) fn package(&self, name: &str) -> Result<Package, String> {
         let fields = self.show(name)?;
+        let name = name.split(':').next().unwrap_or(name);
         let field = |key: &str| {
             fields
                 .get(key)
@@ -882,7 +896,13 @@ pub(crate) fn fetch_debs(apt: &Apt, debs: &Path, packages: &[&Package]) -> Resul
     }
     let names: Vec<String> = packages
         .iter()
-        .map(|p| format!("{}={}", p.name, p.version))
+        .map(|p| {
+            if p.arch == apt.native || p.arch == "all" {
+                format!("{}={}", p.name, p.version)
+            } else {
+                format!("{}:{}={}", p.name, p.arch, p.version)
+            }
+        })
         .collect();
     say(format!("downloading {}", names.join(" ")));
     let started = Instant::now();

@@ -1,11 +1,13 @@
-//! `cargo xtask images` for the PC: Debian's amd64 kernel with an initramfs
-//! of Debian's static amd64 busybox, from Debian bookworm (whose i386 kernels
-//! will join them), through an apt configuration private to the project
+//! `cargo xtask images` for the PC: Debian's amd64 kernel and its i386 one
+//! (`linux-image-686`), each with an initramfs of Debian's static busybox for
+//! its architecture, from Debian bookworm (the last release with i386
+//! kernels), through an apt configuration private to the project
 //! (`~/.cache/turing/x86/apt/`), cached under `~/.cache/turing/images/x86/<versions>/`:
 //!
-//! - `vmlinuz`: the bzImage, as `--kernel` takes it;
-//! - `initramfs.cpio.gz`: busybox and an `/init` that prints `TURING-INIT-READY`
-//!   and starts a shell on the console (the riscv64 images' init, without modules);
+//! - `vmlinuz` and `vmlinuz-686`: the bzImages, as `--kernel` takes them;
+//! - `initramfs.cpio.gz` and `initramfs-i386.cpio.gz`: busybox and an `/init`
+//!   that prints `TURING-INIT-READY` and starts a shell on the console (the
+//!   riscv64 images' init, without modules);
 //! - `manifest.toml`, copied to `~/.cache/turing/images/x86/current.toml`.
 //!
 //! The versions resolved once are kept in `resolved.toml` beside the apt state,
@@ -24,39 +26,61 @@ use crate::images::{
 };
 
 /// Bump when the way the images are made changes.
-const RECIPE: u32 = 1;
+const RECIPE: u32 = 2;
 const SUITE: &str = "bookworm";
-const ARCH: &str = "amd64";
+/// The native architecture, then the foreign one.
+const ARCHES: [&str; 2] = ["amd64", "i386"];
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
-/// Linux x86 machine type in ELF headers.
+/// ELF machine types: x86-64 and i386.
 const EM_X86_64: u16 = 62;
-const FILES: [&str; 3] = ["vmlinuz", "initramfs.cpio.gz", "manifest.toml"];
+const EM_386: u16 = 3;
+const FILES: [&str; 5] = [
+    "vmlinuz",
+    "initramfs.cpio.gz",
+    "vmlinuz-686",
+    "initramfs-i386.cpio.gz",
+    "manifest.toml",
+];
 
 /// The packages chosen.
 struct Resolved {
     release: String,
     kernel: Package,
     busybox: Package,
+    release_686: String,
+    kernel_686: Package,
+    busybox_i386: Package,
 }
 
 impl Resolved {
     fn entry_name(&self) -> String {
         let bare = |v: &str| v.split_once(':').map_or(v, |(_, v)| v).to_owned();
         format!(
-            "linux-{}_busybox-{}_r{RECIPE}",
+            "linux-{}_686-{}_busybox-{}_r{RECIPE}",
             bare(&self.kernel.version),
+            bare(&self.kernel_686.version),
             bare(&self.busybox.version)
         )
     }
 
     fn to_toml(&self) -> String {
         let mut text = toml_line("release", &self.release);
-        for (key, package) in [("kernel", &self.kernel), ("busybox", &self.busybox)] {
+        text += &toml_line("release_686", &self.release_686);
+        for (key, package) in self.packages() {
             text += &toml_line(&format!("{key}_name"), &package.name);
             text += &toml_line(&format!("{key}_version"), &package.version);
             text += &toml_line(&format!("{key}_arch"), &package.arch);
         }
         text
+    }
+
+    fn packages(&self) -> [(&'static str, &Package); 4] {
+        [
+            ("kernel", &self.kernel),
+            ("busybox", &self.busybox),
+            ("kernel_686", &self.kernel_686),
+            ("busybox_i386", &self.busybox_i386),
+        ]
     }
 
     fn load(path: &Path) -> Option<Resolved> {
@@ -72,6 +96,9 @@ impl Resolved {
             release: values.get("release")?.clone(),
             kernel: package("kernel")?,
             busybox: package("busybox")?,
+            release_686: values.get("release_686")?.clone(),
+            kernel_686: package("kernel_686")?,
+            busybox_i386: package("busybox_i386")?,
         })
     }
 }
@@ -104,23 +131,26 @@ pub fn build() -> Result<(), String> {
             return Ok(());
         }
     }
-    let mut apt = Apt::at(&apt_root, ARCH)?;
+    let mut apt = Apt::at(&apt_root, &ARCHES)?;
     let resolved = match saved {
         Some(resolved) => resolved,
         None => {
             let mirror = apt_sources::debian_mirror()?;
+            let arches = ARCHES.join(",");
             say(format!(
-                "updating the package index of Debian {SUITE} ({ARCH}) from {mirror}"
+                "updating the package index of Debian {SUITE} ({arches}) from {mirror}"
             ));
             apt.set_source(&format!(
-                "deb [arch={ARCH} signed-by={KEYRING}] {mirror} {SUITE} main\n"
+                "deb [arch={arches} signed-by={KEYRING}] {mirror} {SUITE} main\n"
             ))?;
             apt.update()?;
             resolve(&apt)?
         }
     };
-    let missing: Vec<&Package> = [&resolved.kernel, &resolved.busybox]
+    let missing: Vec<&Package> = resolved
+        .packages()
         .into_iter()
+        .map(|(_, p)| p)
         .filter(|p| !debs.join(p.deb_name()).is_file())
         .collect();
     fetch_debs(&apt, &debs, &missing)?;
@@ -137,17 +167,30 @@ pub fn build() -> Result<(), String> {
     Ok(())
 }
 
-/// Follows `linux-image-amd64` to the package holding the kernel.
-fn resolve(apt: &Apt) -> Result<Resolved, String> {
-    let meta = apt.show("linux-image-amd64")?;
-    let image = depends(&meta)
+/// Follows the meta package `meta` to the package holding the kernel; its
+/// release and package.
+fn resolve_kernel(apt: &Apt, meta: &str, arch: &str) -> Result<(String, Package), String> {
+    let fields = apt.show(meta)?;
+    let image = depends(&fields)
         .into_iter()
         .find(|d| d.starts_with("linux-image-"))
-        .ok_or("linux-image-amd64 depends on no linux-image-<version> package")?;
+        .ok_or(format!(
+            "{meta} depends on no linux-image-<version> package"
+        ))?;
+    let release = image["linux-image-".len()..].to_owned();
+    Ok((release, apt.package(&format!("{image}:{arch}"))?))
+}
+
+fn resolve(apt: &Apt) -> Result<Resolved, String> {
+    let (release, kernel) = resolve_kernel(apt, "linux-image-amd64", "amd64")?;
+    let (release_686, kernel_686) = resolve_kernel(apt, "linux-image-686:i386", "i386")?;
     Ok(Resolved {
-        release: image["linux-image-".len()..].to_owned(),
-        kernel: apt.package(&image)?,
+        release,
+        kernel,
         busybox: apt.package("busybox-static")?,
+        release_686,
+        kernel_686,
+        busybox_i386: apt.package("busybox-static:i386")?,
     })
 }
 
@@ -166,47 +209,91 @@ fn publish(images: &Path, entry: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn fill(resolved: &Resolved, debs: &Path, out: &Path, entry: &Path) -> Result<(), String> {
-    let work = out.join("work");
-    create_dir(&work)?;
-    let release = &resolved.release;
+/// Writes `kernel_file` (the bzImage of `kernel`, release `release`) and
+/// `initramfs_file` (busybox from `busybox`, an ELF of `machine`).
+fn fill_kernel(
+    debs: &Path,
+    work: &Path,
+    out: &Path,
+    (release, kernel, busybox): (&str, &Package, &Package),
+    machine: u16,
+    (kernel_file, initramfs_file): (&str, &str),
+) -> Result<(), String> {
     let deb = |p: &Package| -> PathBuf { debs.join(p.deb_name()) };
-
-    let kernel_tar = fsys_tar(&deb(&resolved.kernel), &work.join("kernel.tar"))?;
+    let kernel_tar = fsys_tar(&deb(kernel), &work.join(format!("{kernel_file}.tar")))?;
     let member = format!("./boot/vmlinuz-{release}");
-    let image = extract_one(&kernel_tar, &member, &work.join("kernel"))?;
+    let image = extract_one(&kernel_tar, &member, &work.join(kernel_file))?;
     if image.get(0x202..0x206) != Some(b"HdrS".as_slice()) {
         return Err(format!("{member} is not a bzImage (no HdrS header)"));
     }
-    write_file(&out.join("vmlinuz"), &image)?;
-    say(format!("vmlinuz: {} bytes, from {member}", image.len()));
+    write_file(&out.join(kernel_file), &image)?;
+    say(format!(
+        "{kernel_file}: {} bytes, from {member}",
+        image.len()
+    ));
 
-    let busybox_tar = fsys_tar(&deb(&resolved.busybox), &work.join("busybox.tar"))?;
+    let busybox_tar = fsys_tar(&deb(busybox), &work.join(format!("{initramfs_file}.tar")))?;
     let members = tar_list(&busybox_tar)?;
     let member = ["./usr/bin/busybox", "./bin/busybox"]
         .into_iter()
         .find(|c| members.iter().any(|m| m == c))
-        .ok_or(format!("{} has no busybox binary", resolved.busybox.name))?;
-    let busybox = extract_one(&busybox_tar, member, &work.join("busybox"))?;
-    let machine = busybox
+        .ok_or(format!("{} has no busybox binary", busybox.name))?;
+    let program = extract_one(&busybox_tar, member, &work.join(initramfs_file))?;
+    let found = program
         .get(18..20)
         .map(|b| u16::from_le_bytes([b[0], b[1]]));
-    if !busybox.starts_with(b"\x7fELF") || machine != Some(EM_X86_64) {
-        return Err(format!("{member} is not an x86-64 ELF program"));
+    if !program.starts_with(b"\x7fELF") || found != Some(machine) {
+        return Err(format!(
+            "{member} of {} is not an ELF program for machine {machine}",
+            busybox.name
+        ));
     }
-    let cpio = initramfs(release, &busybox, &[]);
+    let cpio = initramfs(release, &program, &[]);
     let gz = gzip(&cpio)?;
-    write_file(&out.join("initramfs.cpio.gz"), &gz)?;
-    say(format!("initramfs.cpio.gz: {} bytes", gz.len()));
+    write_file(&out.join(initramfs_file), &gz)?;
+    say(format!("{initramfs_file}: {} bytes", gz.len()));
+    Ok(())
+}
 
-    let mut manifest = String::from("# Debian amd64 guest images built by `cargo xtask images`.\n");
-    for (key, file) in [("kernel", "vmlinuz"), ("initramfs", "initramfs.cpio.gz")] {
+fn fill(resolved: &Resolved, debs: &Path, out: &Path, entry: &Path) -> Result<(), String> {
+    let work = out.join("work");
+    create_dir(&work)?;
+    fill_kernel(
+        debs,
+        &work,
+        out,
+        (&resolved.release, &resolved.kernel, &resolved.busybox),
+        EM_X86_64,
+        ("vmlinuz", "initramfs.cpio.gz"),
+    )?;
+    fill_kernel(
+        debs,
+        &work,
+        out,
+        (
+            &resolved.release_686,
+            &resolved.kernel_686,
+            &resolved.busybox_i386,
+        ),
+        EM_386,
+        ("vmlinuz-686", "initramfs-i386.cpio.gz"),
+    )?;
+
+    let mut manifest = String::from("# Debian x86 guest images built by `cargo xtask images`.\n");
+    for (key, file) in [
+        ("kernel", "vmlinuz"),
+        ("initramfs", "initramfs.cpio.gz"),
+        ("kernel_686", "vmlinuz-686"),
+        ("initramfs_i386", "initramfs-i386.cpio.gz"),
+    ] {
         manifest += &toml_line(key, &entry.join(file).to_string_lossy());
     }
     manifest += &toml_line("suite", SUITE);
-    manifest += &toml_line("kernel_release", release);
-    manifest += &toml_line("kernel_version", &resolved.kernel.version);
-    manifest += &toml_line("busybox_version", &resolved.busybox.version);
+    manifest += &toml_line("kernel_release", &resolved.release);
+    manifest += &toml_line("kernel_686_release", &resolved.release_686);
+    for (key, package) in resolved.packages() {
+        manifest += &toml_line(&format!("{key}_version"), &package.version);
+    }
     manifest += &toml_line("ready_marker", READY_MARKER);
     manifest += &format!("recipe = {RECIPE}\n");
     write_file(&out.join("manifest.toml"), manifest)?;
