@@ -68,6 +68,21 @@ const MILESTONES: &[&str] = &[
     NO_BOOT_DEVICE,
 ];
 
+/// `turing run` on a 128 MiB PC with its serial console discarded.
+fn pc_command() -> Command {
+    let mut command = turing_command();
+    command.args([
+        "run",
+        "--machine",
+        "pc",
+        "--memory",
+        "128M",
+        "--serial",
+        "null",
+    ]);
+    command
+}
+
 fn assert_milestones(who: &str, log: &str) {
     let mut rest = log;
     for milestone in MILESTONES {
@@ -97,16 +112,7 @@ fn seabios_starts_up_as_on_qemu() {
     assert_milestones("QEMU", &qemu_text);
 
     let log = scratch("turing-seabios.log");
-    let turing = turing_command()
-        .args([
-            "run",
-            "--machine",
-            "pc",
-            "--memory",
-            "128M",
-            "--serial",
-            "null",
-        ])
+    let turing = pc_command()
         .arg("--debugcon")
         .arg(format!("file:{}", log.display()))
         .spawn()
@@ -261,16 +267,7 @@ fn a_multiboot_kernel_gets_its_module_command_line_and_memory_map() {
             "{} fails on QEMU",
             kernel.display()
         );
-        let turing = turing_command()
-            .args([
-                "run",
-                "--machine",
-                "pc",
-                "--memory",
-                "128M",
-                "--serial",
-                "null",
-            ])
+        let turing = pc_command()
             .args(["--timeout", "60", "--kernel"])
             .arg(&kernel)
             .args(["--initrd", &initrd, "--append", "hello"])
