@@ -15,8 +15,15 @@ use tests::{CROSS_GCC, build_dir, repo_root, require_tool, turing_command};
 
 const ENGINES: [&str; 2] = ["interp", "jit"];
 
-/// The debuggee (tests/guest/gdb/debuggee.c) built with symbols.
+/// The debuggee (tests/guest/gdb/debuggee.c) built with symbols, once per
+/// test process: the tests run at once, and one rebuilding the file while
+/// another's gdb reads it made gdb find no executable.
 fn debuggee() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(build_debuggee).clone()
+}
+
+fn build_debuggee() -> PathBuf {
     require_tool(CROSS_GCC);
     let root = repo_root();
     let out = build_dir("gdb").join("debuggee.elf");
