@@ -309,12 +309,7 @@ impl Resolved {
 
     /// The cache folder's name: every version that goes into the images.
     fn entry_name(&self) -> String {
-        let bare = |version: &str| {
-            version
-                .split_once(':')
-                .map_or(version, |(_, v)| v)
-                .to_owned()
-        };
+        let bare = bare_version;
         let mut name = format!("linux-{}", bare(&self.kernel.version));
         if self.modules.version != self.kernel.version {
             name.push_str(&format!("_modules-{}", bare(&self.modules.version)));
@@ -370,6 +365,15 @@ impl Resolved {
 }
 
 /// A TOML `key = "value"` line.
+/// A Debian version without its epoch (`1:1.35.0-4` -> `1.35.0-4`), for
+/// cache folder names.
+pub(crate) fn bare_version(version: &str) -> String {
+    version
+        .split_once(':')
+        .map_or(version, |(_, v)| v)
+        .to_owned()
+}
+
 pub(crate) fn toml_line(key: &str, value: &str) -> String {
     format!("{key} = {}\n", toml_string(value))
 }

@@ -20,9 +20,9 @@ use std::time::Instant;
 
 use crate::apt_sources;
 use crate::images::{
-    Apt, Package, READY_MARKER, build_into, create_dir, depends, extract_one, fetch_debs, fsys_tar,
-    gzip, initramfs, parse_toml_strings, read_file, say, tar_list, toml_line, write_atomic,
-    write_file,
+    Apt, Package, READY_MARKER, bare_version, build_into, create_dir, depends, extract_one,
+    fetch_debs, fsys_tar, gzip, initramfs, parse_toml_strings, read_file, say, tar_list, toml_line,
+    write_atomic, write_file,
 };
 
 /// Bump when the way the images are made changes.
@@ -54,7 +54,7 @@ struct Resolved {
 
 impl Resolved {
     fn entry_name(&self) -> String {
-        let bare = |v: &str| v.split_once(':').map_or(v, |(_, v)| v).to_owned();
+        let bare = bare_version;
         format!(
             "linux-{}_686-{}_busybox-{}_r{RECIPE}",
             bare(&self.kernel.version),
