@@ -338,6 +338,29 @@ impl GuestSession {
         String::from_utf8_lossy(&self.output.lock_recover()).into_owned()
     }
 
+    /// Like [`GuestSession::expect`], but `None` after `timeout` with the guest
+    /// still running, for a test that acts again when the guest missed an input.
+    pub fn try_expect(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            {
+                let out = self.output.lock_recover();
+                let text =
+                    String::from_utf8_lossy(&out[self.consumed.min(out.len())..]).into_owned();
+                if let Some(at) = text.find(needle) {
+                    let end = at + needle.len();
+                    self.consumed += text[..end].len();
+                    return Some(text[..end].to_owned());
+                }
+            }
+            if std::time::Instant::now() >= deadline || matches!(self.child.try_wait(), Ok(Some(_)))
+            {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until `needle` appears in output not consumed yet; returns the text up
     /// to and including it. Panics with the transcript after `timeout`.
     pub fn expect(&mut self, needle: &str, timeout: Duration) -> String {
