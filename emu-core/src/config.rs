@@ -162,21 +162,68 @@ impl<'de> Deserialize<'de> for BiosChoice {
     }
 }
 
-/// A disk: `--drive [id=ID,]file=PATH[,format=raw][,readonly=on][,if=virtio|none]`,
+/// A disk: `--drive [id=ID,]file=PATH[,format=raw][,readonly=on][,if=IF][,media=disk|cdrom][,index=N]`,
 /// as QEMU spells it. With `if=none` the disk is only a backend, which a
-/// `--device ...,drive=ID` attaches; otherwise the machine gives it a disk
-/// controller of its own (a virtio slot on riscv-virt).
+/// `--device ...,drive=ID` attaches; otherwise the machine gives it a
+/// controller: the one `if=` names, or the machine's own kind of disk (a
+/// virtio slot on riscv-virt, IDE on the PC).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DriveSpec {
     /// The name `--device ...,drive=ID` refers to it by.
     pub id: Option<String>,
     /// Host image file.
     pub file: PathBuf,
-    /// Whether the guest may only read.
+    /// Whether the guest may only read (always so for a CD-ROM).
     pub read_only: bool,
-    /// Whether the machine attaches it by itself (`if=virtio`, the default) or
-    /// leaves that to a `--device` (`if=none`).
-    pub attach: bool,
+    /// The controller the machine attaches it to, if any.
+    pub interface: DriveInterface,
+    /// A disk or a CD-ROM.
+    pub media: DriveMedia,
+    /// Position on its controller (`index=`; on IDE, 2 × bus + unit), when the
+    /// user chose one.
+    pub index: Option<u32>,
+}
+
+/// Where a drive is attached: QEMU's `if=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriveInterface {
+    /// No `if=`: the machine's usual disk interface.
+    MachineDefault,
+    /// `if=virtio`: a virtio-blk device of the machine's kind.
+    Virtio,
+    /// `if=ide`: the IDE controller.
+    Ide,
+    /// `if=none`: only a backend for a `--device`.
+    None,
+}
+
+/// What a drive is to the guest: QEMU's `media=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriveMedia {
+    /// A hard disk.
+    Disk,
+    /// A CD-ROM drive with the image as its disc.
+    Cdrom,
+}
+
+impl DriveSpec {
+    /// Whether the machine attaches the drive itself (anything but `if=none`).
+    pub fn attach(&self) -> bool {
+        self.interface != DriveInterface::None
+    }
+
+    /// The drive QEMU's `-cdrom FILE` makes: a CD-ROM at IDE index 2, the
+    /// secondary channel's master.
+    pub fn cdrom(file: PathBuf) -> DriveSpec {
+        DriveSpec {
+            id: None,
+            file,
+            read_only: true,
+            interface: DriveInterface::MachineDefault,
+            media: DriveMedia::Cdrom,
+            index: Some(2),
+        }
+    }
 }
 
 /// Parses `on|off` style switches as QEMU accepts them.
@@ -195,7 +242,9 @@ impl FromStr for DriveSpec {
         let mut file = None;
         let mut id = None;
         let mut read_only = false;
-        let mut attach = true;
+        let mut interface = DriveInterface::MachineDefault;
+        let mut media = DriveMedia::Disk;
+        let mut index = None;
         for option in text.split(',') {
             let (key, value) = option.split_once('=').unwrap_or((option, ""));
             match (key, value) {
@@ -213,22 +262,36 @@ impl FromStr for DriveSpec {
                     ));
                 }
                 ("readonly", value) => read_only = switch("readonly", value)?,
-                ("if", "none") => attach = false,
-                ("if", "virtio") => attach = true,
+                ("if", "none") => interface = DriveInterface::None,
+                ("if", "virtio") => interface = DriveInterface::Virtio,
+                ("if", "ide") => interface = DriveInterface::Ide,
                 ("if", other) => {
                     return Err(format!(
-                        "unsupported drive interface if={other}: expected virtio or none"
+                        "unsupported drive interface if={other}: expected virtio, ide or none"
                     ));
+                }
+                ("media", "disk") => media = DriveMedia::Disk,
+                ("media", "cdrom") => media = DriveMedia::Cdrom,
+                ("media", other) => {
+                    return Err(format!(
+                        "invalid drive media={other}: expected disk or cdrom"
+                    ));
+                }
+                ("index", number) => {
+                    index =
+                        Some(number.parse::<u32>().map_err(|_| {
+                            format!("invalid drive index={number}: expected a number")
+                        })?);
                 }
                 _ => {
                     return Err(format!(
-                        "unknown drive option '{option}' in '{text}': expected id=ID, file=PATH, format=raw, readonly=on|off or if=virtio|none"
+                        "unknown drive option '{option}' in '{text}': expected id=ID, file=PATH, format=raw, readonly=on|off, if=virtio|ide|none, media=disk|cdrom or index=N"
                     ));
                 }
             }
         }
         let file = file.ok_or_else(|| format!("drive '{text}' has no file=PATH"))?;
-        if !attach && id.is_none() {
+        if interface == DriveInterface::None && id.is_none() {
             return Err(format!(
                 "drive '{text}' has if=none but no id=ID for a --device to use"
             ));
@@ -236,8 +299,10 @@ impl FromStr for DriveSpec {
         Ok(DriveSpec {
             id,
             file,
-            read_only,
-            attach,
+            read_only: read_only || media == DriveMedia::Cdrom,
+            interface,
+            media,
+            index,
         })
     }
 }
@@ -249,11 +314,20 @@ impl fmt::Display for DriveSpec {
             write!(f, "id={id},")?;
         }
         write!(f, "file={}", self.file.display())?;
-        if self.read_only {
+        if self.read_only && self.media != DriveMedia::Cdrom {
             write!(f, ",readonly=on")?;
         }
-        if !self.attach {
-            write!(f, ",if=none")?;
+        match self.interface {
+            DriveInterface::MachineDefault => {}
+            DriveInterface::Virtio => write!(f, ",if=virtio")?,
+            DriveInterface::Ide => write!(f, ",if=ide")?,
+            DriveInterface::None => write!(f, ",if=none")?,
+        }
+        if self.media == DriveMedia::Cdrom {
+            write!(f, ",media=cdrom")?;
+        }
+        if let Some(index) = self.index {
+            write!(f, ",index={index}")?;
         }
         Ok(())
     }
@@ -774,11 +848,24 @@ mod tests {
                 id: None,
                 file: "disk.img".into(),
                 read_only: true,
-                attach: true,
+                interface: DriveInterface::MachineDefault,
+                media: DriveMedia::Disk,
+                index: None,
             }
         );
         let d: DriveSpec = "id=d0,file=x.img,if=none".parse().unwrap();
-        assert_eq!((d.id.as_deref(), d.attach), (Some("d0"), false));
+        assert_eq!((d.id.as_deref(), d.attach()), (Some("d0"), false));
+        let d: DriveSpec = "file=x.iso,if=ide,media=cdrom,index=3".parse().unwrap();
+        assert_eq!(
+            (d.interface, d.media, d.index, d.read_only),
+            (DriveInterface::Ide, DriveMedia::Cdrom, Some(3), true)
+        );
+        assert_eq!(
+            DriveSpec::cdrom("x.iso".into()).to_string(),
+            "file=x.iso,media=cdrom,index=2"
+        );
+        assert!("file=x,media=tape".parse::<DriveSpec>().is_err());
+        assert!("file=x,index=one".parse::<DriveSpec>().is_err());
         assert!(
             "file=x.img,if=none"
                 .parse::<DriveSpec>()
@@ -786,8 +873,13 @@ mod tests {
                 .contains("no id=ID")
         );
         assert!("id=0bad,file=x".parse::<DriveSpec>().is_err());
-        assert!("file=x,if=ide".parse::<DriveSpec>().is_err());
-        for text in ["file=a.img", "id=d0,file=b c.img,readonly=on,if=none"] {
+        assert!("file=x,if=scsi".parse::<DriveSpec>().is_err());
+        for text in [
+            "file=a.img",
+            "id=d0,file=b c.img,readonly=on,if=none",
+            "file=c.img,if=ide,index=1",
+            "file=d.img,if=virtio",
+        ] {
             assert_eq!(text.parse::<DriveSpec>().unwrap().to_string(), text);
         }
         assert!(
@@ -839,7 +931,7 @@ mod tests {
         .unwrap();
         let drives = spec.drive.clone().unwrap();
         assert_eq!(drives[0].id.as_deref(), Some("d0"));
-        assert!(drives[0].read_only && !drives[0].attach);
+        assert!(drives[0].read_only && !drives[0].attach());
         let devices = spec.device.clone().unwrap();
         assert_eq!(devices.len(), 2);
         assert_eq!(devices[0].option("drive"), Some("d0"));

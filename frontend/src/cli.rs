@@ -98,10 +98,16 @@ pub struct RunArgs {
     /// Kernel command line.
     #[arg(long, value_name = "ARGS")]
     pub append: Option<String>,
-    /// A disk: [id=ID,]file=PATH[,format=raw][,readonly=on][,if=virtio|none].
-    /// With if=none, a --device attaches it. Repeatable.
+    /// A disk: [id=ID,]file=PATH[,format=raw][,readonly=on][,if=virtio|ide|none]
+    /// [,media=disk|cdrom][,index=N]. Without if=, the machine's own kind of disk
+    /// (virtio on riscv-virt, IDE on pc); with if=none, a --device attaches it.
+    /// Repeatable.
     #[arg(long, value_name = "SPEC")]
     pub drive: Vec<DriveSpec>,
+    /// A CD-ROM image, as QEMU's -cdrom: the same as
+    /// --drive file=FILE,media=cdrom,index=2.
+    #[arg(long, value_name = "FILE")]
+    pub cdrom: Option<PathBuf>,
     /// Add a device: DRIVER[,key=value]... (virtio-blk-device,drive=ID,
     /// virtio-rng-device). Repeatable.
     #[arg(long, value_name = "DRIVER[,OPTS]")]
@@ -195,7 +201,15 @@ impl RunArgs {
             timeout: self.timeout,
             initrd: self.initrd.clone(),
             append: self.append.clone(),
-            drive: (!self.drive.is_empty()).then(|| self.drive.clone()),
+            drive: {
+                let drives: Vec<DriveSpec> = self
+                    .drive
+                    .iter()
+                    .cloned()
+                    .chain(self.cdrom.clone().map(DriveSpec::cdrom))
+                    .collect();
+                (!drives.is_empty()).then_some(drives)
+            },
             device: (!self.device.is_empty()).then(|| self.device.clone()),
             accel: self.accel,
             deterministic: self.deterministic.then_some(true),

@@ -130,6 +130,11 @@ pub struct PcImages {
     pub kernel_686: PathBuf,
     /// The same initramfs with i386 busybox.
     pub initramfs_i386: PathBuf,
+    /// A hard disk image (MBR, GRUB, a FAT partition) whose GRUB menu boots
+    /// `kernel` with `initramfs` and the console on COM1.
+    pub grub_disk: PathBuf,
+    /// The same as an El Torito CD-ROM image.
+    pub grub_cdrom: PathBuf,
 }
 
 /// Reads ~/.cache/turing/images/x86/current.toml; panics with "run `cargo xtask
@@ -159,6 +164,8 @@ pub fn pc_images() -> PcImages {
         initramfs: path("initramfs"),
         kernel_686: path("kernel_686"),
         initramfs_i386: path("initramfs_i386"),
+        grub_disk: path("grub_disk"),
+        grub_cdrom: path("grub_cdrom"),
     }
 }
 

@@ -172,7 +172,9 @@ fn run_on_turing_with(
         id: None,
         file: path.to_owned(),
         read_only: false,
-        attach: true,
+        interface: emu_core::config::DriveInterface::MachineDefault,
+        media: emu_core::config::DriveMedia::Disk,
+        index: None,
     });
     let args = frontend::cli::RunArgs {
         drive: drive.into_iter().collect(),

@@ -830,7 +830,7 @@ fn fill_entry(resolved: &Resolved, debs: &Debs, out: &Path, entry: &Path) -> Res
 
     // Modules.
     let step = Instant::now();
-    let modules = resolve_modules(&modules_tar, release, &work.join("modules"))?;
+    let modules = resolve_modules(&modules_tar, release, &work.join("modules"), ROOT_MODULES)?;
     let names: Vec<&str> = modules.iter().map(|m| m.name.as_str()).collect();
     say(format!(
         "modules in load order: {} ({:.1} s)",
@@ -1022,7 +1022,12 @@ fn module_name(text: &str) -> String {
 /// ships no `modules.dep`: that is made by `depmod` when installed), from each
 /// module's `.modinfo`: `depends=` and the `pre:` part of `softdep=`. Returns them in
 /// load order, dependencies first. Extracts only the modules it looks at.
-fn resolve_modules(tar: &Path, release: &str, dir: &Path) -> Result<Vec<Module>, String> {
+pub(crate) fn resolve_modules(
+    tar: &Path,
+    release: &str,
+    dir: &Path,
+    roots: &[&str],
+) -> Result<Vec<Module>, String> {
     let prefix = format!("./usr/lib/modules/{release}/kernel/");
     let old_prefix = format!("./lib/modules/{release}/kernel/");
     let mut index: BTreeMap<String, String> = BTreeMap::new();
@@ -1044,7 +1049,7 @@ fn resolve_modules(tar: &Path, release: &str, dir: &Path) -> Result<Vec<Module>,
 
     let mut loaded: BTreeMap<String, Module> = BTreeMap::new();
     let mut wanted: BTreeSet<String> = BTreeSet::new();
-    for root in ROOT_MODULES {
+    for root in roots {
         if index.contains_key(*root) {
             wanted.insert((*root).to_owned());
         } else {
@@ -1129,7 +1134,7 @@ fn resolve_modules(tar: &Path, release: &str, dir: &Path) -> Result<Vec<Module>,
     }
     let mut order = Vec::new();
     let mut visiting = BTreeSet::new();
-    for root in ROOT_MODULES {
+    for root in roots {
         visit(root, &loaded, &mut order, &mut visiting);
     }
     Ok(order

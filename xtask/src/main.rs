@@ -9,6 +9,7 @@
 //!   QEMU
 
 mod apt_sources;
+mod grub_images;
 mod images;
 mod programs;
 mod x86_images;
@@ -55,6 +56,11 @@ const PACKAGES: &[&str] = &[
     // option ROM that boots a --kernel through fw_cfg.
     "seabios",
     "qemu-system-data",
+    // The PC's bootable GRUB disk and CD-ROM images: GRUB's BIOS platform,
+    // mtools for the FAT partition and xorriso for the ISO.
+    "grub-pc-bin",
+    "mtools",
+    "xorriso",
 ];
 
 fn main() -> ExitCode {

@@ -7,7 +7,11 @@
 //! - `vmlinuz` and `vmlinuz-686`: the bzImages, as `--kernel` takes them;
 //! - `initramfs.cpio.gz` and `initramfs-i386.cpio.gz`: busybox and an `/init`
 //!   that prints `TURING-INIT-READY` and starts a shell on the console (the
-//!   riscv64 images' init, without modules);
+//!   riscv64 images' init); the amd64 one loads [`AMD64_MODULES`] first (the
+//!   PC's disk, CD-ROM and entropy drivers), the i386 one no module, so its boot
+//!   stays short;
+//! - `grub-disk.img` and `grub-cdrom.iso`: a hard disk and a CD-ROM that boot
+//!   the amd64 kernel and initramfs through GRUB (see [`crate::grub_images`]);
 //! - `manifest.toml`, copied to `~/.cache/turing/images/x86/current.toml`.
 //!
 //! The versions resolved once are kept in `resolved.toml` beside the apt state,
@@ -18,15 +22,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::apt_sources;
 use crate::images::{
     Apt, Package, READY_MARKER, bare_version, build_into, create_dir, depends, extract_one,
-    fetch_debs, fsys_tar, gzip, initramfs, parse_toml_strings, read_file, say, tar_list, toml_line,
-    write_atomic, write_file,
+    fetch_debs, fsys_tar, gzip, initramfs, parse_toml_strings, read_file, resolve_modules, say,
+    tar_list, toml_line, write_atomic, write_file,
 };
+use crate::{apt_sources, grub_images};
 
 /// Bump when the way the images are made changes.
-const RECIPE: u32 = 2;
+const RECIPE: u32 = 3;
 const SUITE: &str = "bookworm";
 /// The native architecture, then the foreign one.
 const ARCHES: [&str; 2] = ["amd64", "i386"];
@@ -34,11 +38,24 @@ const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 /// ELF machine types: x86-64 and i386.
 const EM_X86_64: u16 = 62;
 const EM_386: u16 = 3;
-const FILES: [&str; 5] = [
+/// Modules the amd64 initramfs loads, with what they depend on: the drivers of
+/// the PC's PIIX IDE disk and CD-ROM and of its virtio-pci devices.
+pub const AMD64_MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_rng",
+    "ata_piix",
+    "sd_mod",
+    "sr_mod",
+    "isofs",
+];
+const FILES: [&str; 7] = [
     "vmlinuz",
     "initramfs.cpio.gz",
     "vmlinuz-686",
     "initramfs-i386.cpio.gz",
+    "grub-disk.img",
+    "grub-cdrom.iso",
     "manifest.toml",
 ];
 
@@ -53,13 +70,14 @@ struct Resolved {
 }
 
 impl Resolved {
-    fn entry_name(&self) -> String {
+    fn entry_name(&self, grub: &str) -> String {
         let bare = bare_version;
         format!(
-            "linux-{}_686-{}_busybox-{}_r{RECIPE}",
+            "linux-{}_686-{}_busybox-{}_grub-{}_r{RECIPE}",
             bare(&self.kernel.version),
             bare(&self.kernel_686.version),
-            bare(&self.busybox.version)
+            bare(&self.busybox.version),
+            bare(grub)
         )
     }
 
@@ -123,8 +141,9 @@ pub fn build() -> Result<(), String> {
     } else {
         Resolved::load(&resolved_file)
     };
+    let grub = grub_images::grub_version()?;
     if let Some(resolved) = &saved {
-        let entry = images.join(resolved.entry_name());
+        let entry = images.join(resolved.entry_name(&grub));
         if complete(&entry) {
             publish(&images, &entry)?;
             say(format!("x86 up to date: {}", entry.display()));
@@ -156,8 +175,8 @@ pub fn build() -> Result<(), String> {
     fetch_debs(&apt, &debs, &missing)?;
     write_atomic(&resolved_file, resolved.to_toml())?;
 
-    let entry = images.join(resolved.entry_name());
-    build_into(&entry, |tmp| fill(&resolved, &debs, tmp, &entry))?;
+    let entry = images.join(resolved.entry_name(&grub));
+    build_into(&entry, |tmp| fill(&resolved, &debs, tmp, &entry, &grub))?;
     publish(&images, &entry)?;
     say(format!(
         "x86 images ready in {:.1} s: {}",
@@ -218,6 +237,7 @@ fn fill_kernel(
     (release, kernel, busybox): (&str, &Package, &Package),
     machine: u16,
     (kernel_file, initramfs_file): (&str, &str),
+    module_roots: &[&str],
 ) -> Result<(), String> {
     let deb = |p: &Package| -> PathBuf { debs.join(p.deb_name()) };
     let kernel_tar = fsys_tar(&deb(kernel), &work.join(format!("{kernel_file}.tar")))?;
@@ -248,14 +268,26 @@ fn fill_kernel(
             busybox.name
         ));
     }
-    let cpio = initramfs(release, &program, &[]);
+    let modules = resolve_modules(
+        &kernel_tar,
+        release,
+        &work.join(format!("{kernel_file}-modules")),
+        module_roots,
+    )?;
+    let cpio = initramfs(release, &program, &modules);
     let gz = gzip(&cpio)?;
     write_file(&out.join(initramfs_file), &gz)?;
     say(format!("{initramfs_file}: {} bytes", gz.len()));
     Ok(())
 }
 
-fn fill(resolved: &Resolved, debs: &Path, out: &Path, entry: &Path) -> Result<(), String> {
+fn fill(
+    resolved: &Resolved,
+    debs: &Path,
+    out: &Path,
+    entry: &Path,
+    grub: &str,
+) -> Result<(), String> {
     let work = out.join("work");
     create_dir(&work)?;
     fill_kernel(
@@ -265,7 +297,15 @@ fn fill(resolved: &Resolved, debs: &Path, out: &Path, entry: &Path) -> Result<()
         (&resolved.release, &resolved.kernel, &resolved.busybox),
         EM_X86_64,
         ("vmlinuz", "initramfs.cpio.gz"),
+        AMD64_MODULES,
     )?;
+    grub_images::build(
+        &out.join("vmlinuz"),
+        &out.join("initramfs.cpio.gz"),
+        &work.join("grub"),
+        out,
+    )?;
+    say("grub-disk.img, grub-cdrom.iso: GRUB with the amd64 kernel");
     fill_kernel(
         debs,
         &work,
@@ -277,6 +317,7 @@ fn fill(resolved: &Resolved, debs: &Path, out: &Path, entry: &Path) -> Result<()
         ),
         EM_386,
         ("vmlinuz-686", "initramfs-i386.cpio.gz"),
+        &[],
     )?;
 
     let mut manifest = String::from("# Debian x86 guest images built by `cargo xtask images`.\n");
@@ -285,6 +326,8 @@ fn fill(resolved: &Resolved, debs: &Path, out: &Path, entry: &Path) -> Result<()
         ("initramfs", "initramfs.cpio.gz"),
         ("kernel_686", "vmlinuz-686"),
         ("initramfs_i386", "initramfs-i386.cpio.gz"),
+        ("grub_disk", "grub-disk.img"),
+        ("grub_cdrom", "grub-cdrom.iso"),
     ] {
         manifest += &toml_line(key, &entry.join(file).to_string_lossy());
     }
@@ -294,6 +337,7 @@ fn fill(resolved: &Resolved, debs: &Path, out: &Path, entry: &Path) -> Result<()
     for (key, package) in resolved.packages() {
         manifest += &toml_line(&format!("{key}_version"), &package.version);
     }
+    manifest += &toml_line("grub_version", grub);
     manifest += &toml_line("ready_marker", READY_MARKER);
     manifest += &format!("recipe = {RECIPE}\n");
     write_file(&out.join("manifest.toml"), manifest)?;

@@ -225,7 +225,8 @@ impl VirtioPciVectors {
 #[derive(Serialize, Deserialize)]
 struct SavedVirtioPci {
     config: PciConfigState,
-    msix: MsixState,
+    /// `None` for a function without MSI-X.
+    msix: Option<MsixState>,
     vectors: VirtioPciVectors,
     registers: VirtioTransportState,
     device: DeviceState,
@@ -234,7 +235,8 @@ struct SavedVirtioPci {
 /// A virtio device behind the modern virtio-pci interface.
 pub struct VirtioPci {
     config: PciConfigSpace,
-    msix: Msix,
+    /// `None` with QEMU's `vectors=0`: no MSI-X capability, INTx only.
+    msix: Option<Msix>,
     core: VirtioTransportCore,
     vectors: VirtioPciVectors,
     /// Offset of the PCI_CFG capability.
@@ -293,15 +295,36 @@ impl VirtioPci {
         device: Box<dyn VirtioDevice>,
         mem: GuestMemoryHandle,
     ) -> Result<VirtioPci, PciError> {
+        VirtioPci::build(device, mem, true)
+    }
+
+    /// The same function without MSI-X (no capability, no BAR 1), as QEMU's
+    /// `vectors=0` makes it: the device interrupts through INTx alone. For a
+    /// machine whose interrupt controllers cannot take MSI messages, where a
+    /// driver would otherwise try MSI-X first and fail.
+    pub fn without_msix(
+        device: Box<dyn VirtioDevice>,
+        mem: GuestMemoryHandle,
+    ) -> Result<VirtioPci, PciError> {
+        VirtioPci::build(device, mem, false)
+    }
+
+    fn build(
+        device: Box<dyn VirtioDevice>,
+        mem: GuestMemoryHandle,
+        with_msix: bool,
+    ) -> Result<VirtioPci, PciError> {
         let mut config = PciConfigSpace::new(virtio_pci_ids(device.device_type()));
         config.set_interrupt_pin(1);
-        config.add_bar(
-            MSIX_BAR,
-            BarKind::Memory32 {
-                prefetchable: false,
-            },
-            MSIX_BAR_SIZE,
-        )?;
+        if with_msix {
+            config.add_bar(
+                MSIX_BAR,
+                BarKind::Memory32 {
+                    prefetchable: false,
+                },
+                MSIX_BAR_SIZE,
+            )?;
+        }
         config.add_bar(
             MODERN_BAR,
             BarKind::Memory64 { prefetchable: true },
@@ -329,12 +352,16 @@ impl VirtioPci {
         let queues = device.queue_max_sizes().len();
         // At most MAX_VECTORS (128).
         let vectors = (queues + 1).min(MAX_VECTORS) as u16;
-        let msix = Msix::new(
-            &mut config,
-            vectors,
-            (MSIX_BAR, MSIX_TABLE_OFFSET),
-            (MSIX_BAR, MSIX_PBA_OFFSET),
-        )?;
+        let msix = if with_msix {
+            Some(Msix::new(
+                &mut config,
+                vectors,
+                (MSIX_BAR, MSIX_TABLE_OFFSET),
+                (MSIX_BAR, MSIX_PBA_OFFSET),
+            )?)
+        } else {
+            None
+        };
         let mut core = VirtioTransportCore::new(device, Some(mem));
         core.set_dma_enabled(false);
         Ok(VirtioPci {
@@ -379,11 +406,16 @@ impl VirtioPci {
         }
     }
 
+    /// Whether MSI-X is there and enabled.
+    fn msix_enabled(&self) -> bool {
+        self.msix.as_ref().is_some_and(|m| m.enabled(&self.config))
+    }
+
     /// Signals what the core raised: MSI-X vectors when enabled, else ISR bits.
     fn signal(&mut self) {
         let events = self.core.take_events();
         if !events.is_empty() {
-            if self.msix.enabled(&self.config) {
+            if let Some(msix) = self.msix.as_mut().filter(|m| m.enabled(&self.config)) {
                 let target = VirtioPci::msi_target(&self.config, &self.msi);
                 let queue_vectors = events
                     .used_queues
@@ -393,7 +425,7 @@ impl VirtioPci {
                 let raised: Vec<u16> = queue_vectors.chain(config_vector).collect();
                 for vector in raised {
                     if vector != NO_VECTOR {
-                        self.msix.notify(vector, &self.config, target.as_deref());
+                        msix.notify(vector, &self.config, target.as_deref());
                     }
                 }
             } else {
@@ -405,12 +437,12 @@ impl VirtioPci {
 
     /// INTx is asserted while the ISR holds bits and MSI-X is off.
     fn update_intx(&mut self) {
-        let pending = self.core.interrupt_status() != 0 && !self.msix.enabled(&self.config);
+        let pending = self.core.interrupt_status() != 0 && !self.msix_enabled();
         self.intx.update(&mut self.config, pending);
     }
 
     fn valid_vector(&self, vector: u16) -> u16 {
-        if vector < self.msix.vectors() {
+        if vector < self.msix.as_ref().map_or(0, Msix::vectors) {
             vector
         } else {
             NO_VECTOR
@@ -565,7 +597,9 @@ impl Device for VirtioPci {
     /// the device model; INTx low.
     fn reset(&mut self) {
         self.config.reset();
-        self.msix.reset();
+        if let Some(msix) = &mut self.msix {
+            msix.reset();
+        }
         self.core.reset();
         self.core.set_dma_enabled(false);
         self.vectors = VirtioPciVectors::none(self.core.num_queues());
@@ -575,7 +609,7 @@ impl Device for VirtioPci {
     fn save_state(&self) -> DeviceState {
         let saved = SavedVirtioPci {
             config: self.config.state(),
-            msix: self.msix.state(),
+            msix: self.msix.as_ref().map(Msix::state),
             vectors: self.vectors.clone(),
             registers: self.core.state(),
             device: self.core.save_device(),
@@ -594,8 +628,13 @@ impl Device for VirtioPci {
             .restore(&saved.config)
             .map_err(|reason| invalid(&kind, reason))?;
         let mut msix = self.msix.clone();
-        msix.restore(&saved.msix)
-            .map_err(|reason| invalid(&kind, reason))?;
+        match (&mut msix, &saved.msix) {
+            (Some(msix), Some(saved)) => msix
+                .restore(saved)
+                .map_err(|reason| invalid(&kind, reason))?,
+            (None, None) => {}
+            _ => return Err(invalid(&kind, "MSI-X on one side only")),
+        }
         if saved.vectors.queues.len() != self.core.num_queues() {
             return Err(invalid(&kind, "MSI-X vectors for another number of queues"));
         }
@@ -604,7 +643,7 @@ impl Device for VirtioPci {
         self.msix = msix;
         self.vectors = saved.vectors;
         self.core.set_dma_enabled(self.config.bus_master());
-        let pending = self.core.interrupt_status() != 0 && !self.msix.enabled(&self.config);
+        let pending = self.core.interrupt_status() != 0 && !self.msix_enabled();
         self.intx.redrive(&mut self.config, pending);
         Ok(())
     }
@@ -639,7 +678,9 @@ impl PciFunction for VirtioPci {
         }
         self.core.set_dma_enabled(self.config.bus_master());
         let target = VirtioPci::msi_target(&self.config, &self.msi);
-        self.msix.config_written(&self.config, target.as_deref());
+        if let Some(msix) = &mut self.msix {
+            msix.config_written(&self.config, target.as_deref());
+        }
         self.update_intx();
     }
 
@@ -648,7 +689,10 @@ impl PciFunction for VirtioPci {
             return ones(size);
         }
         let value = match bar {
-            MSIX_BAR => self.msix.read(bar, offset, size).unwrap_or(0),
+            MSIX_BAR => match &self.msix {
+                Some(msix) => msix.read(bar, offset, size).unwrap_or(0),
+                None => ones(size),
+            },
             MODERN_BAR => self.read_modern(offset, size),
             _ => ones(size),
         };
@@ -663,8 +707,9 @@ impl PciFunction for VirtioPci {
         match bar {
             MSIX_BAR => {
                 let target = VirtioPci::msi_target(&self.config, &self.msi);
-                self.msix
-                    .write(bar, offset, size, value, &self.config, target.as_deref());
+                if let Some(msix) = &mut self.msix {
+                    msix.write(bar, offset, size, value, &self.config, target.as_deref());
+                }
             }
             MODERN_BAR => self.write_modern(offset, size, value),
             _ => {}
@@ -1223,6 +1268,30 @@ mod tests {
     }
 
     #[test]
+    fn without_msix_there_is_no_capability_and_intx_signals() {
+        let (mem, _ram) = test_memory();
+        let mut dev = VirtioPci::without_msix(Box::new(VirtioRng::seeded(1)), mem.clone()).unwrap();
+        let mut at = dev.config_read(reg::CAPABILITIES_POINTER, 1) as u16;
+        let mut ids = Vec::new();
+        while at != 0 {
+            ids.push(dev.config_read(at, 1) as u8);
+            at = dev.config_read(at + 1, 1) as u16;
+        }
+        assert!(!ids.is_empty() && !ids.contains(&cap_id::MSIX), "{ids:x?}");
+        // BAR 1 is not implemented: sizing it reads back zero.
+        dev.config_write(bar_offset(MSIX_BAR), 4, 0xffff_ffff);
+        assert_eq!(dev.config_read(bar_offset(MSIX_BAR), 4), 0);
+        assert_eq!(dev.bar_read(MSIX_BAR, 0, 4), 0xffff_ffff);
+        // Vectors cannot be chosen: the common configuration reads NO_VECTOR.
+        assert_eq!(dev.valid_vector(0), NO_VECTOR);
+        // A state saved without MSI-X goes back into such a function only.
+        let saved = dev.save_state();
+        dev.restore_state(&saved).unwrap();
+        let mut with = VirtioPci::new(Box::new(VirtioRng::seeded(1)), mem).unwrap();
+        assert!(with.restore_state(&saved).is_err());
+    }
+
+    #[test]
     fn foreign_and_damaged_states_are_refused() {
         let (mem, _ram) = test_memory();
         let mut dev = VirtioPci::new(Box::new(VirtioRng::seeded(1)), mem.clone()).unwrap();
@@ -1238,8 +1307,9 @@ mod tests {
             tampered(&|s| s.config.bytes[0] = 0),
             tampered(&|s| s.config.bytes.truncate(64)),
             tampered(&|s| {
-                s.msix.entries.pop();
+                s.msix.as_mut().unwrap().entries.pop();
             }),
+            tampered(&|s| s.msix = None),
             tampered(&|s| s.vectors.queues.push(0)),
             tampered(&|s| {
                 let queue = &mut s.registers.queues[0];

@@ -7,6 +7,7 @@
 
 pub mod pc;
 pub mod riscv_virt;
+mod virtio_devices;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -17,7 +17,7 @@
 //! | debug console | 0x402 (`--debugcon`) |
 //! | fw_cfg with DMA | 0x510 |
 //! | PCI configuration, reset control | 0xCF8, 0xCF9 |
-//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9) |
+//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9); from 02.0 the user's `virtio-blk-pci` (or `--drive if=virtio`) and `virtio-rng-pci`, INTx only |
 //!
 //! Ports nobody claims go to the PCI bus, whose I/O BARs and PMBASE decode
 //! them (a PIIX's subtractive decoding, the other way round). The CPU starts
@@ -34,13 +34,13 @@ use devices::fw_cfg::{self, FwCfg};
 use devices::mc146818::pc_layout::PcRamSplit;
 use devices::pci::i440fx::{SHADOW_BASE, SHADOW_BLOCK, SHADOW_BLOCKS};
 use devices::pci::{I440fx, Piix3, Piix4Pm, PirqRouter, SharedPciHost, piix3};
-use devices::virtio::{Display, GuestMemoryHandle, InputHandle};
+use devices::virtio::{Display, GuestMemoryHandle, InputHandle, VirtioPci};
 use devices::{
     A20Gate, AcpiPm, DebugCon, I8042, I8254, I8259, IsaDebugExit, Mc146818, PortWindow, PostPort,
     ResetControl, SystemControlA, Uart16550, WithResetControl, debugcon, goldfish_rtc, i8042,
     i8254, i8259, mc146818, pc_ports,
 };
-use emu_core::config::{BiosChoice, MachineConfig, SerialBackend};
+use emu_core::config::{BiosChoice, DriveInterface, MachineConfig, SerialBackend};
 use emu_core::cpu::{self, MachineParts};
 use emu_core::debug::DebugCpu;
 use emu_core::switchable::SwitchableBlock;
@@ -48,9 +48,12 @@ use emu_core::{Bus, GuestPhysAddr, GuestRam, PioPort, RunControl, StopReason, Vi
 use firmware::multiboot::{self, MultibootBoot};
 use firmware::x86_linux::{self, LinuxBoot};
 
+use super::virtio_devices::{UserVirtio, VirtioChooser, unknown_device};
 use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
 use crate::console::Console;
 
+/// The virtio devices `--device` can add: PCI ones only, as on QEMU's pc.
+const VIRTIO_DEVICES: &[&str] = &["virtio-blk-pci", "virtio-rng-pci"];
 /// Debian's SeaBIOS, the firmware `pc` boots without `--bios`.
 pub const DEFAULT_BIOS: &str = "/usr/share/seabios/bios-256k.bin";
 /// Where Debian's `qemu-system-data` keeps QEMU's option ROMs: the ones that
@@ -246,8 +249,13 @@ fn check_supported(config: &MachineConfig) -> Result<(), MachineError> {
             MIN_MEMORY >> 20
         )));
     }
-    if !config.drives.is_empty() {
-        return refuse("--drive");
+    for drive in config.drives.iter().filter(|d| d.attach()) {
+        if drive.interface != DriveInterface::Virtio {
+            return Err(MachineError::Setup(format!(
+                "drive {}: IDE is not emulated on the pc machine yet (use if=virtio, or if=none with --device virtio-blk-pci)",
+                drive.file.display()
+            )));
+        }
     }
     if config.smp != 1 {
         return refuse("--smp above 1");
@@ -423,7 +431,18 @@ impl Pc {
             1,
             Box::new(DebugCon::new(open_output(&config.debugcon)?)),
         )?;
+        let mut user_virtio = config
+            .drives
+            .iter()
+            .filter(|d| d.interface == DriveInterface::Virtio)
+            .map(|drive| UserVirtio::disk(drive, true))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut chooser = VirtioChooser::default();
         for device in &config.devices {
+            if let Some(user) = chooser.choose(config, device, VIRTIO_DEVICES)? {
+                user_virtio.push(user);
+                continue;
+            }
             match device.driver.as_str() {
                 "isa-debug-exit" => {
                     device
@@ -451,9 +470,11 @@ impl Pc {
                     )?;
                 }
                 other => {
-                    return Err(MachineError::Setup(format!(
-                        "unknown device '{other}' for pc (available: isa-debug-exit)"
-                    )));
+                    let available: Vec<&str> = ["isa-debug-exit"]
+                        .into_iter()
+                        .chain(VIRTIO_DEVICES.iter().copied())
+                        .collect();
+                    return Err(unknown_device("pc", other, &available));
                 }
             }
         }
@@ -461,7 +482,7 @@ impl Pc {
         // fw_cfg: what SeaBIOS learns of the machine.
         let memory = GuestMemoryHandle::with_len(ram.clone(), 0, split.below_4g)
             .map_err(|e| MachineError::Setup(e.to_string()))?;
-        let mut fw = FwCfg::new(Some(memory));
+        let mut fw = FwCfg::new(Some(memory.clone()));
         let cpus = u16::try_from(config.smp).unwrap_or(u16::MAX);
         let fw_err = |e: fw_cfg::FwCfgError| MachineError::Setup(format!("fw_cfg: {e}"));
         fw.set_u64(fw_cfg::key::RAM_SIZE, config.memory)
@@ -509,6 +530,16 @@ impl Pc {
         );
         pci.add_function(PIIX_SLOT, PIIX_PM_FUNCTION, Box::new(Piix4Pm::new(pm)))
             .map_err(pci_error)?;
+        // The user's devices take the free slots from 2 in command-line order,
+        // as on QEMU's pc without its default VGA and NIC. They reach RAM below
+        // 4 GiB (DMA above it is not modelled yet). Without a local APIC no
+        // MSI can be delivered, so they have no MSI-X (QEMU's `vectors=0`):
+        // Linux would try it first and warn.
+        for user in &user_virtio {
+            let function =
+                VirtioPci::without_msix(user.open(config)?, memory.clone()).map_err(pci_error)?;
+            pci.add(Box::new(function)).map_err(pci_error)?;
+        }
         let pci = SharedPciHost::new(pci);
         map_pio(
             &mut bus,

@@ -30,19 +30,20 @@ use cpu_riscv::{Hart, RunExit, TraceEntry};
 use devices::clint::{Clint, ClintHart};
 use devices::pci::{PciHost, SharedPciHost};
 use devices::virtio::{
-    GuestMemoryHandle, InputHandle, InputKind, VirtioBlk, VirtioDevice, VirtioGpu, VirtioInput,
-    VirtioMmio, VirtioPci, VirtioRng, host_entropy, seeded_entropy,
+    GuestMemoryHandle, InputHandle, InputKind, VirtioDevice, VirtioGpu, VirtioInput, VirtioMmio,
+    VirtioPci, VirtioRng, host_entropy, seeded_entropy,
 };
 use devices::{
     Framebuffer, FramebufferHandle, GoldfishRtc, Plic, SifiveTest, Uart16550, clint, goldfish_rtc,
     plic, sifive_test, uart16550,
 };
-use emu_core::config::{BiosChoice, MachineConfig};
+use emu_core::config::{BiosChoice, DriveInterface, MachineConfig};
 use emu_core::sync::LockRecover;
 use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl, VirtualClock};
 use firmware::fdt::{FdtDevice, FdtPciHost, RiscvVirtFdt};
 use firmware::loader::{self, ImageKind, ProgramImage};
 
+use super::virtio_devices::{UserVirtio, VirtioChooser, unknown_device};
 use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
 use crate::console::Console;
 
@@ -723,109 +724,33 @@ impl Machine for RiscvVirt {
     }
 }
 
-/// The devices `--device` can add to riscv-virt, each with the options it takes.
-const USER_DEVICES: &[(&str, &[&str])] = &[
-    ("virtio-blk-device", &["drive"]),
-    ("virtio-rng-device", &[]),
-    ("virtio-blk-pci", &["drive"]),
-    ("virtio-rng-pci", &[]),
+/// The devices `--device` can add to riscv-virt.
+const USER_DEVICES: &[&str] = &[
+    "virtio-blk-device",
+    "virtio-rng-device",
+    "virtio-blk-pci",
+    "virtio-rng-pci",
 ];
-
-/// What a user-added virtio device is.
-enum UserVirtioKind {
-    /// A disk on this drive.
-    Disk(emu_core::config::DriveSpec),
-    /// The n-th user-added entropy device.
-    Entropy(usize),
-}
-
-/// A virtio device the user asked for, on virtio-mmio or on PCI.
-struct UserVirtio {
-    kind: UserVirtioKind,
-    pci: bool,
-}
-
-impl UserVirtio {
-    /// Opens the device model (a disk's image file, an entropy source).
-    fn open(&self, config: &MachineConfig) -> Result<Box<dyn VirtioDevice>, MachineError> {
-        Ok(match &self.kind {
-            UserVirtioKind::Disk(drive) => Box::new(
-                VirtioBlk::open(&drive.file, drive.read_only)
-                    .map_err(|e| MachineError::Setup(e.to_string()))?,
-            ),
-            UserVirtioKind::Entropy(index) => {
-                let seed = config.seed ^ 0x0e47_0000_0000_0000 ^ (*index as u64);
-                let source = if config.deterministic {
-                    seeded_entropy(seed)
-                } else {
-                    host_entropy()
-                };
-                Box::new(VirtioRng::new(source))
-            }
-        })
-    }
-}
 
 /// The user's virtio devices in slot order: drives the machine attaches itself
 /// (`--drive file=...`), then each `--device`. Unknown devices, options and
 /// drive ids are one-line errors.
 fn choose_virtio_devices(config: &MachineConfig) -> Result<Vec<UserVirtio>, MachineError> {
-    let mut chosen: Vec<UserVirtio> = config
-        .drives
-        .iter()
-        .filter(|d| d.attach)
-        .map(|d| UserVirtio {
-            kind: UserVirtioKind::Disk(d.clone()),
-            pci: false,
-        })
-        .collect();
-    let mut used_drives: Vec<&str> = Vec::new();
-    let mut entropy = 0;
-    for device in &config.devices {
-        let Some((_, options)) = USER_DEVICES.iter().find(|(name, _)| *name == device.driver)
-        else {
-            let names: Vec<&str> = USER_DEVICES.iter().map(|(name, _)| *name).collect();
+    let mut chosen = Vec::new();
+    for drive in config.drives.iter().filter(|d| d.attach()) {
+        if drive.interface == DriveInterface::Ide {
             return Err(MachineError::Setup(format!(
-                "unknown device '{}' for riscv-virt (available: {})",
-                device.driver,
-                names.join(", ")
+                "drive {}: riscv-virt has no IDE controller (use if=virtio)",
+                drive.file.display()
             )));
-        };
-        device.check_options(options).map_err(MachineError::Setup)?;
-        let pci = device.driver.ends_with("-pci");
-        match device.driver.as_str() {
-            "virtio-blk-device" | "virtio-blk-pci" => {
-                let id = device.option("drive").ok_or_else(|| {
-                    MachineError::Setup(format!("device {} needs drive=ID", device.driver))
-                })?;
-                let drive = config
-                    .drives
-                    .iter()
-                    .find(|d| d.id.as_deref() == Some(id))
-                    .ok_or_else(|| {
-                        MachineError::Setup(format!(
-                            "device {}: no --drive with id={id}",
-                            device.driver
-                        ))
-                    })?;
-                if drive.attach || used_drives.contains(&id) {
-                    return Err(MachineError::Setup(format!(
-                        "drive {id} is already attached (give it if=none and one --device)"
-                    )));
-                }
-                used_drives.push(id);
-                chosen.push(UserVirtio {
-                    kind: UserVirtioKind::Disk(drive.clone()),
-                    pci,
-                });
-            }
-            _ => {
-                chosen.push(UserVirtio {
-                    kind: UserVirtioKind::Entropy(entropy),
-                    pci,
-                });
-                entropy += 1;
-            }
+        }
+        chosen.push(UserVirtio::disk(drive, false)?);
+    }
+    let mut chooser = VirtioChooser::default();
+    for device in &config.devices {
+        match chooser.choose(config, device, USER_DEVICES)? {
+            Some(user) => chosen.push(user),
+            None => return Err(unknown_device("riscv-virt", &device.driver, USER_DEVICES)),
         }
     }
     Ok(chosen)
