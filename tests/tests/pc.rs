@@ -165,16 +165,22 @@ fn bad_firmware_and_options_are_named() {
     assert!(err.contains("unknown device 'sound-card'"), "{err}");
 }
 
-/// Boots Debian's `kernel` with `initramfs` on `pc` with `--kernel`, through
-/// SeaBIOS and QEMU's linuxboot option ROM as `qemu-system-x86_64 -kernel`
-/// boots it, to the busybox shell on COM1; checks `uname -m` says `machine`,
-/// and that `poweroff -f` powers the machine off through ACPI (PM1 control,
-/// found by the kernel in the tables SeaBIOS built).
-fn boot_to_shell_and_power_off(kernel: &Path, initramfs: &Path, machine: &str) {
+/// Boots Debian's `kernel` with `initramfs` on `pc` with `--kernel` and
+/// `extra` options, through SeaBIOS and QEMU's linuxboot option ROM as
+/// `qemu-system-x86_64 -kernel` boots it, to the busybox shell on COM1; checks
+/// `uname -m` says `machine`, runs `at_shell`, and checks that `poweroff -f`
+/// powers the machine off through ACPI (PM1 control, found by the kernel in
+/// the tables SeaBIOS built).
+fn boot_to_shell_and_power_off(
+    (kernel, initramfs): (&Path, &Path),
+    machine: &str,
+    extra: &[String],
+    at_shell: impl FnOnce(&mut tests::GuestSession),
+) {
     let kernel = kernel.display().to_string();
     let initrd = initramfs.display().to_string();
     let started = Instant::now();
-    let mut guest = tests::GuestSession::start(&[
+    let mut args: Vec<String> = [
         "--machine",
         "pc",
         "--memory",
@@ -185,20 +191,203 @@ fn boot_to_shell_and_power_off(kernel: &Path, initramfs: &Path, machine: &str) {
         &initrd,
         "--append",
         "console=ttyS0",
-    ]);
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    args.extend(extra.iter().cloned());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut guest = tests::GuestSession::start(&args);
     guest.expect(tests::images::READY_MARKER, Duration::from_secs(1500));
     println!("PC: {machine} Linux to /init in {:?}", started.elapsed());
     guest.expect("# ", Duration::from_secs(60));
     guest.send_line("uname -m");
     guest.expect(machine, Duration::from_secs(60));
+    at_shell(&mut guest);
     guest.send_line("poweroff -f");
     assert_eq!(guest.wait(Duration::from_secs(120)), 0);
 }
 
+/// Shell commands that print each PCI function Linux found as `PCI <address>
+/// <vendor> <device> <class>`, then `PCI-END-42`.
+const LIST_PCI: &str = "for d in /sys/bus/pci/devices/*; do \
+    echo PCI $(basename $d) $(cat $d/vendor $d/device $d/class); done; echo PCI-END-$((6*7))";
+
+/// The `PCI ...` lines [`LIST_PCI`] printed.
+fn pci_functions(guest: &mut tests::GuestSession) -> Vec<String> {
+    guest.send_line(LIST_PCI);
+    let text = guest.expect("PCI-END-42", Duration::from_secs(120));
+    text.lines()
+        .map(str::trim)
+        .filter(|line| line.starts_with("PCI 0000:"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What the guest shows of the devices the PCI test adds: the disk's first
+/// bytes, the entropy source, and how many lines of the kernel log speak of a
+/// timeout.
+fn check_devices(guest: &mut tests::GuestSession) {
+    guest.send_line("head -c 16 /dev/vda");
+    guest.expect(DISK_MARK, Duration::from_secs(120));
+    guest.send_line("cat /sys/class/misc/hw_random/rng_available");
+    guest.expect("virtio_rng.0", Duration::from_secs(60));
+    guest.send_line("echo TIMEOUTS=$(dmesg | grep -ciE 'time(d )?out')");
+    guest.expect("TIMEOUTS=0", Duration::from_secs(60));
+}
+
+/// The first bytes of the PCI test's disk.
+const DISK_MARK: &str = "TURING-PCI-DISK";
+
+/// The devices both emulators get in the PCI test, as QEMU spells them (and
+/// Turing takes them).
+fn pci_test_devices(disk: &Path) -> Vec<String> {
+    [
+        "--drive".to_owned(),
+        format!("if=none,id=d0,format=raw,file={}", disk.display()),
+        "--device".to_owned(),
+        "virtio-blk-pci,drive=d0".to_owned(),
+        "--device".to_owned(),
+        "virtio-rng-pci".to_owned(),
+    ]
+    .to_vec()
+}
+
+/// The amd64 kernel on `pc` with a virtio-blk-pci disk and a virtio-rng-pci
+/// device: Linux finds the same PCI functions (addresses, vendor and device
+/// IDs, classes) as on `qemu-system-x86_64 -M pc` with the same options (no
+/// VGA and no NIC on either: Turing's PC has neither yet), reads the disk and
+/// takes entropy from the device, and its log reports no timeout.
 #[test]
-fn debian_amd64_kernel_boots_to_a_shell_and_powers_off() {
+fn debian_amd64_kernel_finds_qemus_pci_devices_and_powers_off() {
+    require_tool("qemu-system-x86_64");
     let images = tests::images::pc_images();
-    boot_to_shell_and_power_off(&images.kernel, &images.initramfs, "x86_64");
+    let disk = scratch("pci-disk.img");
+    let mut image = vec![0u8; 1 << 20];
+    image[..DISK_MARK.len()].copy_from_slice(DISK_MARK.as_bytes());
+    std::fs::write(&disk, &image).unwrap();
+    let qemu_disk = scratch("pci-disk-qemu.img");
+    std::fs::write(&qemu_disk, &image).unwrap();
+
+    let mut qemu = Command::new("qemu-system-x86_64");
+    qemu.args([
+        "-M",
+        "pc",
+        "-m",
+        "256M",
+        "-nographic",
+        "-vga",
+        "none",
+        "-nic",
+        "none",
+    ])
+    .arg("-kernel")
+    .arg(&images.kernel)
+    .arg("-initrd")
+    .arg(&images.initramfs)
+    .args(["-append", "console=ttyS0"])
+    .args(pci_test_devices(&qemu_disk).iter().map(|a| {
+        // QEMU's long options take one dash.
+        a.strip_prefix('-').unwrap_or(a)
+    }));
+    let mut reference = tests::GuestSession::spawn(qemu);
+    reference.expect(tests::images::READY_MARKER, Duration::from_secs(300));
+    reference.expect("# ", Duration::from_secs(60));
+    let qemu_functions = pci_functions(&mut reference);
+    check_devices(&mut reference);
+    reference.send_line("poweroff -f");
+    let _ = reference.wait(Duration::from_secs(60));
+    assert!(qemu_functions.len() >= 5, "QEMU's list: {qemu_functions:?}");
+
+    boot_to_shell_and_power_off(
+        (&images.kernel, &images.initramfs),
+        "x86_64",
+        &pci_test_devices(&disk),
+        |guest| {
+            let functions = pci_functions(guest);
+            assert_eq!(
+                functions, qemu_functions,
+                "Turing's PCI functions, then QEMU's"
+            );
+            check_devices(guest);
+        },
+    );
+}
+
+/// A copy of `image` in the scratch folder, for one test's guest to own.
+fn scratch_copy(image: &Path, name: &str) -> PathBuf {
+    let copy = scratch(name);
+    std::fs::copy(image, &copy).unwrap();
+    copy
+}
+
+/// What GRUB prints on the serial console as it starts the menu entry.
+const GRUB_BOOTS: &str = "Booting `Debian GNU/Linux (Turing guest)'";
+
+/// Starts `pc` without `--kernel` with `args` (its boot devices): SeaBIOS
+/// boots the first device, whose GRUB boots Linux from its menu; waits until
+/// the kernel prints its banner.
+fn boot_through_grub(args: &[String]) -> tests::GuestSession {
+    let mut all: Vec<&str> = vec!["--machine", "pc", "--memory", "256M"];
+    all.extend(args.iter().map(String::as_str));
+    let started = Instant::now();
+    let mut guest = tests::GuestSession::start(&all);
+    guest.expect(GRUB_BOOTS, Duration::from_secs(600));
+    println!(
+        "PC: SeaBIOS to GRUB's menu entry in {:?}",
+        started.elapsed()
+    );
+    guest.expect("Linux version 6.", Duration::from_secs(600));
+    println!("PC: GRUB to the kernel's banner in {:?}", started.elapsed());
+    guest
+}
+
+/// The GRUB disk on the PIIX IDE controller (`--drive file=...`, IDE being
+/// the PC's default interface): SeaBIOS boots it, GRUB loads the kernel and
+/// initramfs from its FAT partition through the BIOS, and Linux's `ata_piix`
+/// finds the same disk, as QEMU's, from which it reads the boot sector.
+#[test]
+fn the_grub_disk_boots_from_ide_to_the_shell() {
+    let images = tests::images::pc_images();
+    let disk = scratch_copy(&images.grub_disk, "grub-ide.img");
+    let mut guest = boot_through_grub(&[
+        "--drive".to_owned(),
+        format!("file={},format=raw", disk.display()),
+    ]);
+    guest.expect(tests::images::READY_MARKER, Duration::from_secs(1500));
+    guest.expect("# ", Duration::from_secs(60));
+    guest.send_line("cat /sys/block/sda/device/model");
+    guest.expect("QEMU HARDDISK", Duration::from_secs(60));
+    // The boot sector's signature, read through Linux's driver.
+    guest.send_line("echo MBR=$(head -c 512 /dev/sda | tail -c 2 | od -An -tx1)");
+    guest.expect("MBR= 55 aa", Duration::from_secs(60));
+    guest.send_line("poweroff -f");
+    assert_eq!(guest.wait(Duration::from_secs(120)), 0);
+}
+
+/// The same disk as a virtio-blk-pci device: SeaBIOS's virtio driver boots
+/// it, and GRUB reaches the kernel through the BIOS disk services.
+#[test]
+fn the_grub_disk_boots_from_virtio_blk_pci() {
+    let images = tests::images::pc_images();
+    let disk = scratch_copy(&images.grub_disk, "grub-virtio.img");
+    boot_through_grub(&[
+        "--drive".to_owned(),
+        format!("if=none,id=boot,format=raw,file={}", disk.display()),
+        "--device".to_owned(),
+        "virtio-blk-pci,drive=boot".to_owned(),
+    ]);
+}
+
+/// The GRUB CD-ROM (El Torito) in the IDE CD-ROM drive, `--cdrom` as QEMU
+/// spells it: SeaBIOS boots it through ATAPI and GRUB the kernel from it.
+#[test]
+fn an_iso_boots_from_the_cdrom() {
+    let images = tests::images::pc_images();
+    boot_through_grub(&[
+        "--cdrom".to_owned(),
+        images.grub_cdrom.display().to_string(),
+    ]);
 }
 
 /// Bookworm's i386 kernel (`linux-image-686`: 32-bit paging without PAE, no
@@ -206,7 +395,12 @@ fn debian_amd64_kernel_boots_to_a_shell_and_powers_off() {
 #[test]
 fn debian_i386_kernel_boots_to_a_shell_and_powers_off() {
     let images = tests::images::pc_images();
-    boot_to_shell_and_power_off(&images.kernel_686, &images.initramfs_i386, "i686");
+    boot_to_shell_and_power_off(
+        (&images.kernel_686, &images.initramfs_i386),
+        "i686",
+        &[],
+        |_| {},
+    );
 }
 
 /// The Multiboot test kernel as an i386 ELF linked at 1 MiB (the usual form
