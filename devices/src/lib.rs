@@ -4,6 +4,7 @@
 #![deny(missing_docs)]
 
 pub mod acpi_pm;
+pub mod block;
 pub mod clint;
 pub mod debugcon;
 pub mod framebuffer;
@@ -12,6 +13,7 @@ pub mod goldfish_rtc;
 pub mod i8042;
 pub mod i8254;
 pub mod i8259;
+pub mod ide;
 pub mod isa_debug_exit;
 pub mod mc146818;
 pub mod pc_ports;
@@ -27,6 +29,7 @@ pub mod uart16550;
 pub mod virtio;
 
 pub use acpi_pm::AcpiPm;
+pub use block::{BlkError, BlockBackend, open_raw};
 pub use clint::Clint;
 pub use debugcon::DebugCon;
 pub use framebuffer::{Framebuffer, FramebufferHandle};
@@ -35,6 +38,7 @@ pub use goldfish_rtc::GoldfishRtc;
 pub use i8042::{I8042, I8042Ports};
 pub use i8254::{I8254, PitPorts, SpeakerPort};
 pub use i8259::{I8259, PicPorts};
+pub use ide::{IdeChannel, IdeDrive};
 pub use isa_debug_exit::IsaDebugExit;
 pub use mc146818::Mc146818;
 pub use pc_ports::{A20Gate, ResetControl, SystemControlA, WithResetControl};

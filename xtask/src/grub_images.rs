@@ -51,14 +51,15 @@ const PARTITION_TABLE: usize = 0x1be;
 /// (LBA: 8 bytes, sectors: 2 bytes, segment: 2 bytes) 12 bytes before its end.
 const BLOCK_LIST: usize = SECTOR - 12;
 /// GRUB's menu: boot the kernel at once, console on the serial port and the
-/// screen alike.
+/// screen alike. The kernel's early console on COM1 shows its decompressor
+/// and early boot, long before the serial driver takes over.
 const GRUB_CFG: &str = "\
 serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
 set timeout=1
 menuentry 'Debian GNU/Linux (Turing guest)' {
-    linux /boot/vmlinuz console=ttyS0
+    linux /boot/vmlinuz console=ttyS0 earlyprintk=serial,ttyS0,115200
     initrd /boot/initramfs.cpio.gz
 }
 ";

@@ -30,7 +30,7 @@ use crate::images::{
 use crate::{apt_sources, grub_images};
 
 /// Bump when the way the images are made changes.
-const RECIPE: u32 = 3;
+const RECIPE: u32 = 4;
 const SUITE: &str = "bookworm";
 /// The native architecture, then the foreign one.
 const ARCHES: [&str; 2] = ["amd64", "i386"];

@@ -134,6 +134,7 @@ pub mod i440fx;
 pub mod msix;
 pub mod piix3;
 pub mod piix4_pm;
+pub mod piix_ide;
 
 use std::sync::Arc;
 
@@ -147,6 +148,7 @@ pub use host::{
 };
 pub use i440fx::{I440fx, PamMode};
 pub use msix::{Msix, MsixEntry, MsixState};
+pub use piix_ide::PiixIde;
 pub use piix3::{Piix3, PirqRouter};
 pub use piix4_pm::Piix4Pm;
 

@@ -12,13 +12,10 @@
 //! read-only disk, a host I/O error) complete with `VIRTIO_BLK_S_IOERR`; unknown
 //! types with `VIRTIO_BLK_S_UNSUPP`.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{self, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use emu_core::{DeviceState, StateError};
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 
 use super::queue::{Chain, QueueAccess};
 use super::{
@@ -26,6 +23,8 @@ use super::{
     copy_config,
 };
 use crate::state::invalid;
+
+pub use crate::block::{BlkError, BlockBackend};
 
 /// Bytes per sector, the unit of request offsets and of the capacity.
 pub const SECTOR_SIZE: u64 = 512;
@@ -66,104 +65,6 @@ pub const VIRTIO_BLK_S_OK: u8 = 0;
 pub const VIRTIO_BLK_S_IOERR: u8 = 1;
 /// Request status: unknown request type.
 pub const VIRTIO_BLK_S_UNSUPP: u8 = 2;
-
-/// Errors opening a disk image; each names the file in one line.
-#[derive(Debug, Error)]
-pub enum BlkError {
-    /// The image could not be opened (missing, no permission...).
-    #[error("cannot open disk image {}: {source}", .path.display())]
-    Open {
-        /// The image.
-        path: PathBuf,
-        /// The host error.
-        source: io::Error,
-    },
-    /// The path names a directory.
-    #[error("disk image {} is a directory", .path.display())]
-    IsDirectory {
-        /// The image.
-        path: PathBuf,
-    },
-    /// Another process (another Turing) holds a conflicting lock on the image.
-    #[error("disk image {} is locked by another process", .path.display())]
-    Locked {
-        /// The image.
-        path: PathBuf,
-    },
-    /// Locking failed for another reason.
-    #[error("cannot lock disk image {}: {source}", .path.display())]
-    Lock {
-        /// The image.
-        path: PathBuf,
-        /// The host error.
-        source: io::Error,
-    },
-    /// The image size could not be read.
-    #[error("cannot read the size of disk image {}: {source}", .path.display())]
-    Size {
-        /// The image.
-        path: PathBuf,
-        /// The host error.
-        source: io::Error,
-    },
-}
-
-/// Storage behind a virtio-blk device: a raw image today, other formats later.
-pub trait BlockBackend: Send {
-    /// Size in bytes.
-    fn len(&self) -> u64;
-    /// Whether the size is zero.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Fills `buf` from byte `offset`; `offset + buf.len()` is within `len()`.
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
-    /// Writes `data` at byte `offset`; `offset + data.len()` is within `len()`.
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()>;
-    /// Makes every completed write durable.
-    fn flush(&mut self) -> io::Result<()>;
-}
-
-/// A raw image file: guest sector n is at byte 512·n of the file.
-#[derive(Debug)]
-struct RawFile {
-    file: File,
-    len: u64,
-}
-
-impl BlockBackend for RawFile {
-    fn len(&self) -> u64 {
-        self.len
-    }
-
-    #[cfg(unix)]
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
-    }
-
-    #[cfg(unix)]
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(&self.file, data, offset)
-    }
-
-    #[cfg(not(unix))]
-    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        use std::io::Read;
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.file.read_exact(buf)
-    }
-
-    #[cfg(not(unix))]
-    fn write_at(&mut self, offset: u64, data: &[u8]) -> io::Result<()> {
-        use std::io::Write;
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.file.write_all(data)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-}
 
 /// The disk's guest-visible state, apart from its backing storage.
 ///
@@ -214,50 +115,11 @@ impl VirtioBlk {
     /// users may share an image nobody writes). The serial (GET_ID) defaults to the
     /// file name, cut to 20 bytes.
     pub fn open(path: &Path, read_only: bool) -> Result<VirtioBlk, BlkError> {
-        let owned = || path.to_path_buf();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(!read_only)
-            .open(path)
-            .map_err(|source| BlkError::Open {
-                path: owned(),
-                source,
-            })?;
-        let is_dir = file.metadata().map(|m| m.is_dir()).unwrap_or(false);
-        if is_dir {
-            return Err(BlkError::IsDirectory { path: owned() });
-        }
-        let locked = if read_only {
-            file.try_lock_shared()
-        } else {
-            file.try_lock()
-        };
-        match locked {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(BlkError::Locked { path: owned() }),
-            // Some file systems (old NFS, some FUSE) cannot lock; run unprotected.
-            Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
-                tracing::warn!("disk image {} cannot be locked: {e}", path.display());
-            }
-            Err(TryLockError::Error(source)) => {
-                return Err(BlkError::Lock {
-                    path: owned(),
-                    source,
-                });
-            }
-        }
-        // Seeking to the end also sizes block devices, whose metadata says 0.
-        let len = file
-            .seek(SeekFrom::End(0))
-            .map_err(|source| BlkError::Size {
-                path: owned(),
-                source,
-            })?;
+        let backend = crate::block::open_raw(path, read_only)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let backend = Box::new(RawFile { file, len });
         Ok(VirtioBlk::with_backend(backend, read_only).with_serial(&name))
     }
 
@@ -477,6 +339,7 @@ impl VirtioDevice for VirtioBlk {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;

@@ -17,7 +17,7 @@
 //! | debug console | 0x402 (`--debugcon`) |
 //! | fw_cfg with DMA | 0x510 |
 //! | PCI configuration, reset control | 0xCF8, 0xCF9 |
-//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9); from 02.0 the user's `virtio-blk-pci` (or `--drive if=virtio`) and `virtio-rng-pci`, INTx only |
+//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.1 PIIX3 IDE (ports 0x1F0/0x3F6 on IRQ 14, 0x170/0x376 on IRQ 15; `--drive` disks and `--cdrom`, an empty CD-ROM drive at index 2 otherwise), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9); from 02.0 the user's `virtio-blk-pci` (or `--drive if=virtio`) and `virtio-rng-pci`, INTx only |
 //!
 //! Ports nobody claims go to the PCI bus, whose I/O BARs and PMBASE decode
 //! them (a PIIX's subtractive decoding, the other way round). The CPU starts
@@ -33,14 +33,16 @@ use cpu_x86::{Cpu, CpuModel, RunExit};
 use devices::fw_cfg::{self, FwCfg};
 use devices::mc146818::pc_layout::PcRamSplit;
 use devices::pci::i440fx::{SHADOW_BASE, SHADOW_BLOCK, SHADOW_BLOCKS};
-use devices::pci::{I440fx, Piix3, Piix4Pm, PirqRouter, SharedPciHost, piix3};
+use devices::pci::{I440fx, Piix3, Piix4Pm, PiixIde, PirqRouter, SharedPciHost, piix3};
 use devices::virtio::{Display, GuestMemoryHandle, InputHandle, VirtioPci};
 use devices::{
-    A20Gate, AcpiPm, DebugCon, I8042, I8254, I8259, IsaDebugExit, Mc146818, PortWindow, PostPort,
-    ResetControl, SystemControlA, Uart16550, WithResetControl, debugcon, goldfish_rtc, i8042,
-    i8254, i8259, mc146818, pc_ports,
+    A20Gate, AcpiPm, DebugCon, I8042, I8254, I8259, IdeDrive, IsaDebugExit, Mc146818, PortWindow,
+    PostPort, ResetControl, SystemControlA, Uart16550, WithResetControl, debugcon, goldfish_rtc,
+    i8042, i8254, i8259, mc146818, pc_ports,
 };
-use emu_core::config::{BiosChoice, DriveInterface, MachineConfig, SerialBackend};
+use emu_core::config::{
+    BiosChoice, DriveInterface, DriveMedia, DriveSpec, MachineConfig, SerialBackend,
+};
 use emu_core::cpu::{self, MachineParts};
 use emu_core::debug::DebugCpu;
 use emu_core::switchable::SwitchableBlock;
@@ -89,9 +91,17 @@ const COM1_IRQ: usize = 4;
 const RTC_IRQ: usize = 8;
 /// The PIIX4's SCI, as QEMU wires it.
 const SCI_IRQ: usize = 9;
-/// The PIIX3's slot (function 0 the ISA bridge, 3 the PM function).
+/// The IDE channels' ISA IRQs: primary, secondary.
+const IDE_IRQS: [usize; 2] = [14, 15];
+/// The PIIX3's slot (function 0 the ISA bridge, 1 IDE, 3 the PM function).
 const PIIX_SLOT: u8 = 1;
+const PIIX_IDE_FUNCTION: u8 = 1;
 const PIIX_PM_FUNCTION: u8 = 3;
+/// IDE positions (2 × channel + unit): four drives on two channels.
+const IDE_POSITIONS: usize = 4;
+/// Where QEMU's pc puts its CD-ROM drive (empty unless `--cdrom`): the
+/// secondary channel's master.
+const DEFAULT_CDROM_INDEX: usize = 2;
 /// Instructions per CPU between looks at the debugger's connection.
 const DEBUG_SLICE: u64 = 1 << 12;
 
@@ -230,6 +240,62 @@ fn cpu_model(name: Option<&str>) -> Result<CpuModel, MachineError> {
     }
 }
 
+/// The IDE drives: `--drive` with `if=ide` or no `if=` at its `index=` or
+/// the next free position in command-line order (QEMU's rule), and an empty
+/// CD-ROM drive at index 2 when nothing else is there, as QEMU's pc has.
+fn ide_drives(config: &MachineConfig) -> Result<[[Option<IdeDrive>; 2]; 2], MachineError> {
+    let mut placed: [Option<&DriveSpec>; IDE_POSITIONS] = [None; IDE_POSITIONS];
+    let on_ide = config.drives.iter().filter(|d| {
+        matches!(
+            d.interface,
+            DriveInterface::Ide | DriveInterface::MachineDefault
+        )
+    });
+    // Drives with an index first, so the others fill around them.
+    let (fixed, free): (Vec<&DriveSpec>, Vec<&DriveSpec>) = on_ide.partition(|d| d.index.is_some());
+    for drive in fixed {
+        let index = drive.index.unwrap_or_default() as usize;
+        let slot = placed.get_mut(index).ok_or_else(|| {
+            MachineError::Setup(format!(
+                "drive {}: index={index} is beyond the IDE controller's {IDE_POSITIONS} drives",
+                drive.file.display()
+            ))
+        })?;
+        if slot.is_some() {
+            return Err(MachineError::Setup(format!(
+                "drive {}: IDE index {index} is taken by another drive",
+                drive.file.display()
+            )));
+        }
+        *slot = Some(drive);
+    }
+    for drive in free {
+        let slot = placed.iter_mut().find(|s| s.is_none()).ok_or_else(|| {
+            MachineError::Setup(format!(
+                "drive {}: the IDE controller has room for {IDE_POSITIONS} drives",
+                drive.file.display()
+            ))
+        })?;
+        *slot = Some(drive);
+    }
+    let mut drives: [[Option<IdeDrive>; 2]; 2] = Default::default();
+    for (index, spec) in placed.iter().enumerate() {
+        let open = |spec: &DriveSpec| {
+            devices::open_raw(&spec.file, spec.read_only)
+                .map_err(|e| MachineError::Setup(e.to_string()))
+        };
+        drives[index / 2][index % 2] = match spec {
+            Some(spec) if spec.media == DriveMedia::Cdrom => {
+                Some(IdeDrive::cdrom(Some(open(spec)?)))
+            }
+            Some(spec) => Some(IdeDrive::disk(open(spec)?, spec.read_only)),
+            None if index == DEFAULT_CDROM_INDEX => Some(IdeDrive::cdrom(None)),
+            None => None,
+        };
+    }
+    Ok(drives)
+}
+
 /// Refuses what the PC does not have yet, naming it.
 fn check_supported(config: &MachineConfig) -> Result<(), MachineError> {
     let refuse = |what: &str| {
@@ -248,14 +314,6 @@ fn check_supported(config: &MachineConfig) -> Result<(), MachineError> {
             config.memory >> 20,
             MIN_MEMORY >> 20
         )));
-    }
-    for drive in config.drives.iter().filter(|d| d.attach()) {
-        if drive.interface != DriveInterface::Virtio {
-            return Err(MachineError::Setup(format!(
-                "drive {}: IDE is not emulated on the pc machine yet (use if=virtio, or if=none with --device virtio-blk-pci)",
-                drive.file.display()
-            )));
-        }
     }
     if config.smp != 1 {
         return refuse("--smp above 1");
@@ -529,6 +587,14 @@ impl Pc {
             Some(Box::new(pic.input(SCI_IRQ))),
         );
         pci.add_function(PIIX_SLOT, PIIX_PM_FUNCTION, Box::new(Piix4Pm::new(pm)))
+            .map_err(pci_error)?;
+        let ide = PiixIde::new(
+            ide_drives(config)?,
+            IDE_IRQS.map(|irq| Box::new(pic.input(irq)) as Box<dyn emu_core::IrqLine>),
+            memory.clone(),
+        )
+        .map_err(pci_error)?;
+        pci.add_function(PIIX_SLOT, PIIX_IDE_FUNCTION, Box::new(ide))
             .map_err(pci_error)?;
         // The user's devices take the free slots from 2 in command-line order,
         // as on QEMU's pc without its default VGA and NIC. They reach RAM below
