@@ -135,6 +135,8 @@ pub struct PcImages {
     pub grub_disk: PathBuf,
     /// The same as an El Torito CD-ROM image.
     pub grub_cdrom: PathBuf,
+    /// memtest86+ (64-bit), booted as a Linux kernel.
+    pub memtest: PathBuf,
 }
 
 /// Reads ~/.cache/turing/images/x86/current.toml; panics with "run `cargo xtask
@@ -166,6 +168,7 @@ pub fn pc_images() -> PcImages {
         initramfs_i386: path("initramfs_i386"),
         grub_disk: path("grub_disk"),
         grub_cdrom: path("grub_cdrom"),
+        memtest: path("memtest"),
     }
 }
 

@@ -162,7 +162,30 @@ fn bad_firmware_and_options_are_named() {
     assert!(err.contains("too little for the pc machine"), "{err}");
     let (code, err) = run(&["--device", "sound-card"]);
     assert_ne!(code, Some(0));
-    assert!(err.contains("unknown device 'sound-card'"), "{err}");
+    assert!(
+        err.contains("unknown device 'sound-card'") && err.contains("virtio-blk-pci"),
+        "{err}"
+    );
+    let (code, err) = run(&["--drive", "file=/nonexistent/disk.img"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("/nonexistent/disk.img"), "{err}");
+    let image = scratch("small.img");
+    std::fs::write(&image, [0u8; 4096]).unwrap();
+    let image = image.display().to_string();
+    let (code, err) = run(&["--drive", &format!("file={image},index=4")]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("index=4"), "{err}");
+    let (code, err) = run(&[
+        "--drive",
+        &format!("file={image},index=2"),
+        "--cdrom",
+        &image,
+    ]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("IDE index 2 is taken"), "{err}");
+    let (code, err) = run(&["--drive", &format!("file={image},if=virtio,media=cdrom")]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("cannot be a CD-ROM"), "{err}");
 }
 
 /// Boots Debian's `kernel` with `initramfs` on `pc` with `--kernel` and
@@ -392,6 +415,37 @@ fn an_iso_boots_from_the_cdrom() {
         "--cdrom".to_owned(),
         images.grub_cdrom.display().to_string(),
     ]);
+}
+
+/// Debian's memtest86+ booted as QEMU boots it (`-kernel memtest86+x64.bin
+/// -append console=ttyS0,115200`): it finds the CPU and memory, and its
+/// screen, mirrored on COM1, goes through its first tests with no error.
+#[test]
+fn memtest86_runs_its_first_tests_without_errors() {
+    let images = tests::images::pc_images();
+    let memtest = images.memtest.display().to_string();
+    let mut guest = tests::GuestSession::start(&[
+        "--machine",
+        "pc",
+        "--memory",
+        "32M",
+        "--kernel",
+        &memtest,
+        "--append",
+        "console=ttyS0,115200",
+    ]);
+    guest.expect("Memtest86+ v6", Duration::from_secs(120));
+    guest.expect("#0  [Address test, walking ones", Duration::from_secs(120));
+    // Test 3 starts once tests 0 to 2 are through.
+    guest.expect("#3  [Moving inversions", Duration::from_secs(600));
+    let screen = guest.transcript();
+    assert!(screen.contains("Errors: 0"), "{screen}");
+    let errors: Vec<&str> = screen
+        .match_indices("Errors: ")
+        .map(|(at, _)| screen[at + 8..].split_whitespace().next().unwrap_or(""))
+        .filter(|count| *count != "0")
+        .collect();
+    assert!(errors.is_empty(), "memtest86+ reported errors: {errors:?}");
 }
 
 /// Bookworm's i386 kernel (`linux-image-686`: 32-bit paging without PAE, no

@@ -12,6 +12,8 @@
 //!   stays short;
 //! - `grub-disk.img` and `grub-cdrom.iso`: a hard disk and a CD-ROM that boot
 //!   the amd64 kernel and initramfs through GRUB (see [`crate::grub_images`]);
+//! - `memtest86+x64.bin`: memtest86+ (package `memtest86+`), which boots as a
+//!   Linux kernel does (`--kernel`);
 //! - `manifest.toml`, copied to `~/.cache/turing/images/x86/current.toml`.
 //!
 //! The versions resolved once are kept in `resolved.toml` beside the apt state,
@@ -49,15 +51,19 @@ pub const AMD64_MODULES: &[&str] = &[
     "sr_mod",
     "isofs",
 ];
-const FILES: [&str; 7] = [
+const FILES: [&str; 8] = [
     "vmlinuz",
     "initramfs.cpio.gz",
     "vmlinuz-686",
     "initramfs-i386.cpio.gz",
     "grub-disk.img",
     "grub-cdrom.iso",
+    "memtest86+x64.bin",
     "manifest.toml",
 ];
+
+/// memtest86+'s 64-bit image with the Linux boot header, in its package.
+const MEMTEST_MEMBER: &str = "./boot/memtest86+x64.bin";
 
 /// The packages chosen.
 struct Resolved {
@@ -67,17 +73,19 @@ struct Resolved {
     release_686: String,
     kernel_686: Package,
     busybox_i386: Package,
+    memtest: Package,
 }
 
 impl Resolved {
     fn entry_name(&self, grub: &str) -> String {
         let bare = bare_version;
         format!(
-            "linux-{}_686-{}_busybox-{}_grub-{}_r{RECIPE}",
+            "linux-{}_686-{}_busybox-{}_grub-{}_memtest-{}_r{RECIPE}",
             bare(&self.kernel.version),
             bare(&self.kernel_686.version),
             bare(&self.busybox.version),
-            bare(grub)
+            bare(grub),
+            bare(&self.memtest.version)
         )
     }
 
@@ -92,12 +100,13 @@ impl Resolved {
         text
     }
 
-    fn packages(&self) -> [(&'static str, &Package); 4] {
+    fn packages(&self) -> [(&'static str, &Package); 5] {
         [
             ("kernel", &self.kernel),
             ("busybox", &self.busybox),
             ("kernel_686", &self.kernel_686),
             ("busybox_i386", &self.busybox_i386),
+            ("memtest", &self.memtest),
         ]
     }
 
@@ -117,6 +126,7 @@ impl Resolved {
             release_686: values.get("release_686")?.clone(),
             kernel_686: package("kernel_686")?,
             busybox_i386: package("busybox_i386")?,
+            memtest: package("memtest")?,
         })
     }
 }
@@ -210,6 +220,7 @@ fn resolve(apt: &Apt) -> Result<Resolved, String> {
         release_686,
         kernel_686,
         busybox_i386: apt.package("busybox-static:i386")?,
+        memtest: apt.package("memtest86+")?,
     })
 }
 
@@ -306,6 +317,16 @@ fn fill(
         out,
     )?;
     say("grub-disk.img, grub-cdrom.iso: GRUB with the amd64 kernel");
+    let memtest_tar = fsys_tar(
+        &debs.join(resolved.memtest.deb_name()),
+        &work.join("memtest.tar"),
+    )?;
+    let memtest = extract_one(&memtest_tar, MEMTEST_MEMBER, &work.join("memtest"))?;
+    if memtest.get(0x202..0x206) != Some(b"HdrS".as_slice()) {
+        return Err(format!("{MEMTEST_MEMBER} has no Linux boot header (HdrS)"));
+    }
+    write_file(&out.join("memtest86+x64.bin"), &memtest)?;
+    say(format!("memtest86+x64.bin: {} bytes", memtest.len()));
     fill_kernel(
         debs,
         &work,
@@ -328,6 +349,7 @@ fn fill(
         ("initramfs_i386", "initramfs-i386.cpio.gz"),
         ("grub_disk", "grub-disk.img"),
         ("grub_cdrom", "grub-cdrom.iso"),
+        ("memtest", "memtest86+x64.bin"),
     ] {
         manifest += &toml_line(key, &entry.join(file).to_string_lossy());
     }
