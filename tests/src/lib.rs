@@ -340,20 +340,23 @@ impl GuestSession {
         String::from_utf8_lossy(&self.output.lock_recover()).into_owned()
     }
 
+    /// The output not consumed yet up to and including `needle`, consumed,
+    /// if `needle` is there.
+    fn take_through(&mut self, needle: &str) -> Option<String> {
+        let out = self.output.lock_recover();
+        let text = String::from_utf8_lossy(&out[self.consumed.min(out.len())..]).into_owned();
+        let end = text.find(needle)? + needle.len();
+        self.consumed += text[..end].len();
+        Some(text[..end].to_owned())
+    }
+
     /// Like [`GuestSession::expect`], but `None` after `timeout` with the guest
     /// still running, for a test that acts again when the guest missed an input.
     pub fn try_expect(&mut self, needle: &str, timeout: Duration) -> Option<String> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            {
-                let out = self.output.lock_recover();
-                let text =
-                    String::from_utf8_lossy(&out[self.consumed.min(out.len())..]).into_owned();
-                if let Some(at) = text.find(needle) {
-                    let end = at + needle.len();
-                    self.consumed += text[..end].len();
-                    return Some(text[..end].to_owned());
-                }
+            if let Some(text) = self.take_through(needle) {
+                return Some(text);
             }
             if std::time::Instant::now() >= deadline || matches!(self.child.try_wait(), Ok(Some(_)))
             {
@@ -368,15 +371,8 @@ impl GuestSession {
     pub fn expect(&mut self, needle: &str, timeout: Duration) -> String {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            {
-                let out = self.output.lock_recover();
-                let text =
-                    String::from_utf8_lossy(&out[self.consumed.min(out.len())..]).into_owned();
-                if let Some(at) = text.find(needle) {
-                    let end = at + needle.len();
-                    self.consumed += text[..end].len();
-                    return text[..end].to_owned();
-                }
+            if let Some(text) = self.take_through(needle) {
+                return text;
             }
             if std::time::Instant::now() >= deadline {
                 let _ = self.child.kill();
