@@ -3,6 +3,7 @@
 //! onto a bus and wire the lines.
 #![deny(missing_docs)]
 
+pub mod acpi_hotplug;
 pub mod acpi_pm;
 pub mod block;
 pub mod clint;
@@ -26,6 +27,7 @@ mod state;
 #[cfg(test)]
 mod testing;
 pub mod uart16550;
+pub mod vga;
 pub mod virtio;
 
 pub use acpi_pm::AcpiPm;
@@ -47,3 +49,4 @@ pub use port_window::PortWindow;
 pub use post_port::PostPort;
 pub use sifive_test::SifiveTest;
 pub use uart16550::Uart16550;
+pub use vga::{Vga, VgaHandle, VgaMemoryWindow};

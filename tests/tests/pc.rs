@@ -120,6 +120,93 @@ fn seabios_starts_up_as_on_qemu() {
     let (text, took) = log_until(turing, &log, NO_BOOT_DEVICE, BOOT);
     println!("SeaBIOS to '{NO_BOOT_DEVICE}': Turing {took:?}, QEMU {qemu_took:?}");
     assert_milestones("Turing", &text);
+    // Nor does it reboot to try again (QEMU's `etc/boot-fail-wait`).
+    assert!(!text.contains("Retrying in"), "{text}");
+}
+
+/// The RGB pixels of a binary PPM (`P6`, as QEMU's `screendump` writes).
+fn read_ppm(path: &Path) -> (usize, usize, Vec<u8>) {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while data[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !data[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8_lossy(&data[start..at]).into_owned());
+    }
+    assert_eq!(fields[0], "P6", "{} is not a binary PPM", path.display());
+    let (width, height): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    let pixels = data[at + 1..].to_vec();
+    assert_eq!(pixels.len(), width * height * 3);
+    (width, height, pixels)
+}
+
+/// SeaBIOS's banner on the VGA text screen, drawn by Debian's VGA BIOS
+/// (`vgabios-stdvga.bin`) on the standard VGA at 02.0: the screenshot's first
+/// text row is pixel for pixel QEMU's `screendump` of the same moment (the
+/// rows below show the boot attempts, whose order differs: see the closing
+/// notes).
+#[test]
+fn the_seabios_banner_shows_on_the_vga_text_screen_as_on_qemu() {
+    require_tool("qemu-system-x86_64");
+    let dump = scratch("qemu-screen.ppm");
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args(["-M", "pc", "-m", "128M", "-display", "none", "-nic", "none"])
+        .args(["-monitor", "stdio"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start qemu-system-x86_64");
+    std::thread::sleep(Duration::from_secs(2));
+    {
+        use std::io::Write;
+        let stdin = qemu.stdin.as_mut().expect("QEMU's monitor");
+        writeln!(stdin, "screendump {}", dump.display()).unwrap();
+        writeln!(stdin, "quit").unwrap();
+    }
+    let _ = qemu.wait();
+    let (width, height, reference) = read_ppm(&dump);
+    assert_eq!((width, height), (720, 400), "QEMU's text screen");
+
+    let shot = scratch("turing-screen.png");
+    let status = pc_command()
+        .arg("--screenshot")
+        .arg(&shot)
+        .args(["--screenshot-at", "2"])
+        .status()
+        .expect("run turing");
+    assert!(status.success());
+    let (w, h, pixels) = tests::read_png(&shot);
+    assert_eq!(
+        (w, h),
+        (720, 400),
+        "Turing's text screen (9×16 cells, 80×25)"
+    );
+    // The first row of 16-pixel-high character cells.
+    let row = 720 * 16 * 3;
+    assert_eq!(pixels.len(), reference.len());
+    let lit = pixels[..row]
+        .chunks(3)
+        .filter(|p| p.iter().any(|&c| c > 0x40))
+        .count();
+    assert!(
+        lit > 500,
+        "no banner on the first text row ({lit} lit pixels)"
+    );
+    let differ = pixels[..row]
+        .chunks(3)
+        .zip(reference[..row].chunks(3))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(
+        differ, 0,
+        "pixels of the banner row that differ from QEMU's"
+    );
 }
 
 #[test]
@@ -278,9 +365,9 @@ fn pci_test_devices(disk: &Path) -> Vec<String> {
 
 /// The amd64 kernel on `pc` with a virtio-blk-pci disk and a virtio-rng-pci
 /// device: Linux finds the same PCI functions (addresses, vendor and device
-/// IDs, classes) as on `qemu-system-x86_64 -M pc` with the same options (no
-/// VGA and no NIC on either: Turing's PC has neither yet), reads the disk and
-/// takes entropy from the device, and its log reports no timeout.
+/// IDs, classes) as on `qemu-system-x86_64 -M pc` with the same options (and
+/// QEMU's default VGA, but no NIC: Turing's PC has none yet), reads the disk
+/// and takes entropy from the device, and its log reports no timeout.
 #[test]
 fn debian_amd64_kernel_finds_qemus_pci_devices_and_powers_off() {
     require_tool("qemu-system-x86_64");
@@ -293,26 +380,16 @@ fn debian_amd64_kernel_finds_qemus_pci_devices_and_powers_off() {
     std::fs::write(&qemu_disk, &image).unwrap();
 
     let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args([
-        "-M",
-        "pc",
-        "-m",
-        "256M",
-        "-nographic",
-        "-vga",
-        "none",
-        "-nic",
-        "none",
-    ])
-    .arg("-kernel")
-    .arg(&images.kernel)
-    .arg("-initrd")
-    .arg(&images.initramfs)
-    .args(["-append", "console=ttyS0"])
-    .args(pci_test_devices(&qemu_disk).iter().map(|a| {
-        // QEMU's long options take one dash.
-        a.strip_prefix('-').unwrap_or(a)
-    }));
+    qemu.args(["-M", "pc", "-m", "256M", "-nographic", "-nic", "none"])
+        .arg("-kernel")
+        .arg(&images.kernel)
+        .arg("-initrd")
+        .arg(&images.initramfs)
+        .args(["-append", "console=ttyS0"])
+        .args(pci_test_devices(&qemu_disk).iter().map(|a| {
+            // QEMU's long options take one dash.
+            a.strip_prefix('-').unwrap_or(a)
+        }));
     let mut reference = tests::GuestSession::spawn(qemu);
     reference.expect(tests::images::READY_MARKER, Duration::from_secs(300));
     reference.expect("# ", Duration::from_secs(60));

@@ -23,6 +23,12 @@ pub const CONFIG_SPACE_SIZE: usize = 0x100;
 pub const EXTENDED_CONFIG_SPACE_SIZE: usize = 0x1000;
 /// Number of BARs in a type-0 header.
 pub const BAR_COUNT: usize = 6;
+/// The window index [`PciConfigSpace::decode_mmio`] gives the expansion ROM:
+/// the first one above the BARs.
+pub const ROM_BAR: usize = BAR_COUNT;
+/// The smallest expansion ROM the register can describe: its address bits
+/// start at bit 11 (PCI Local Bus 3.0 §6.2.5.2).
+pub const MIN_ROM_SIZE: u64 = 0x800;
 
 /// Offsets of the type-0 header registers.
 pub mod reg {
@@ -54,7 +60,8 @@ pub mod reg {
     pub const SUBSYSTEM_VENDOR_ID: u16 = 0x2c;
     /// Subsystem ID (16 bits).
     pub const SUBSYSTEM_ID: u16 = 0x2e;
-    /// Expansion ROM base address (none here: reads as zero).
+    /// Expansion ROM base address: reads as zero unless the function declared
+    /// a ROM with [`super::PciConfigSpace::add_expansion_rom`].
     pub const EXPANSION_ROM: u16 = 0x30;
     /// Offset of the first capability (8 bits), valid when
     /// [`super::status::CAPABILITIES_LIST`] is set.
@@ -110,6 +117,10 @@ const BAR_MEM_64: u32 = 0x4;
 const BAR_PREFETCHABLE: u32 = 0x8;
 const BAR_IO_ADDRESS_MASK: u64 = !0x3;
 const BAR_MEM_ADDRESS_MASK: u64 = !0xf;
+/// The expansion ROM register's decode enable bit.
+const ROM_ENABLE: u32 = 0x1;
+/// The expansion ROM register's address bits.
+const ROM_ADDRESS_MASK: u32 = !(MIN_ROM_SIZE as u32 - 1);
 
 /// What a BAR maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +201,8 @@ pub struct PciConfigSpace {
     /// Read-only bits the model changes at run time (not checked on restore).
     volatile: Vec<u8>,
     bars: [Option<Bar>; BAR_COUNT],
+    /// The expansion ROM's size, when the function has one.
+    rom_size: Option<u64>,
     /// Where the next capability goes.
     next_capability: u16,
     /// The last capability in the list, whose `next` pointer a new one fills.
@@ -225,6 +238,7 @@ impl PciConfigSpace {
             w1cmask: vec![0; size],
             volatile: vec![0; size],
             bars: [None; BAR_COUNT],
+            rom_size: None,
             next_capability: reg::HEADER_END,
             last_capability: None,
         };
@@ -403,19 +417,68 @@ impl PciConfigSpace {
         (base != 0 && last < limit).then_some((base, bar.size))
     }
 
+    /// Declares an expansion ROM of `size` bytes (a power of two from
+    /// [`MIN_ROM_SIZE`] to 16 MiB): the register at 0x30 then sizes like a
+    /// 32-bit memory BAR, and decodes at [`ROM_BAR`] while its enable bit and
+    /// the command register's memory space bit are both set.
+    pub fn add_expansion_rom(&mut self, size: u64) -> Result<(), PciError> {
+        if self.rom_size.is_some() {
+            return Err(PciError::BadBar {
+                index: ROM_BAR,
+                reason: "already declared".to_owned(),
+            });
+        }
+        if !size.is_power_of_two() || !(MIN_ROM_SIZE..=1 << 24).contains(&size) {
+            return Err(PciError::BadBar {
+                index: ROM_BAR,
+                reason: "expansion ROM size is not a power of two in range".to_owned(),
+            });
+        }
+        // Below 16 MiB: the mask fits in 32 bits.
+        let writable = (!(size - 1) as u32 & ROM_ADDRESS_MASK) | ROM_ENABLE;
+        self.set_writable(reg::EXPANSION_ROM, &writable.to_le_bytes());
+        self.rom_size = Some(size);
+        Ok(())
+    }
+
+    /// The expansion ROM's size, if the function has one.
+    pub fn expansion_rom_size(&self) -> Option<u64> {
+        self.rom_size
+    }
+
+    /// Where the expansion ROM decodes now: `(base, size)` when its enable bit
+    /// and memory decoding are on and its address is usable (not 0, and not
+    /// past 4 GiB, as after sizing).
+    pub fn expansion_rom_mapping(&self) -> Option<(u64, u64)> {
+        let size = self.rom_size?;
+        let value = self.get_u32(reg::EXPANSION_ROM);
+        if value & ROM_ENABLE == 0 || self.command() & command::MEMORY_SPACE == 0 {
+            return None;
+        }
+        let base = u64::from(value & ROM_ADDRESS_MASK);
+        let last = base.checked_add(size - 1)?;
+        (base != 0 && last < u64::from(u32::MAX)).then_some((base, size))
+    }
+
     fn decode(&self, io: bool, addr: u64, len: u64) -> Option<(usize, u64)> {
-        (0..BAR_COUNT).find_map(|index| {
+        let within = |index: usize, (base, size): (u64, u64)| {
+            let offset = addr.checked_sub(base)?;
+            (offset.checked_add(len)? <= size).then_some((index, offset))
+        };
+        let bars = (0..BAR_COUNT).find_map(|index| {
             if self.bar(index)?.kind.is_io() != io {
                 return None;
             }
-            let (base, size) = self.bar_mapping(index)?;
-            let offset = addr.checked_sub(base)?;
-            (offset.checked_add(len)? <= size).then_some((index, offset))
-        })
+            within(index, self.bar_mapping(index)?)
+        });
+        if io {
+            return bars;
+        }
+        bars.or_else(|| within(ROM_BAR, self.expansion_rom_mapping()?))
     }
 
-    /// The memory BAR and offset an access of `len` bytes at `addr` falls in
-    /// entirely, when memory decoding is enabled.
+    /// The memory BAR (or [`ROM_BAR`]) and offset an access of `len` bytes at
+    /// `addr` falls in entirely, when memory decoding is enabled.
     pub fn decode_mmio(&self, addr: u64, len: u64) -> Option<(usize, u64)> {
         self.decode(false, addr, len)
     }
@@ -718,6 +781,53 @@ mod tests {
         assert_eq!(sized(&mut plain, 5), 0);
         plain.write(reg::EXPANSION_ROM, 4, u32::MAX);
         assert_eq!(plain.read(reg::EXPANSION_ROM, 4), 0);
+    }
+
+    #[test]
+    fn the_expansion_rom_sizes_and_decodes_like_a_bar() {
+        let mut config = PciConfigSpace::new(ids());
+        config
+            .add_bar(
+                0,
+                BarKind::Memory32 {
+                    prefetchable: false,
+                },
+                0x1000,
+            )
+            .unwrap();
+        assert!(config.add_expansion_rom(0x400).is_err(), "below 2 KiB");
+        assert!(config.add_expansion_rom(0x3000).is_err());
+        config.add_expansion_rom(0x1_0000).unwrap();
+        assert!(config.add_expansion_rom(0x1_0000).is_err());
+        assert_eq!(config.expansion_rom_size(), Some(0x1_0000));
+        // SeaBIOS sizes with all ones but the enable bit, as Linux does.
+        config.write(reg::EXPANSION_ROM, 4, 0xffff_f800);
+        assert_eq!(config.read(reg::EXPANSION_ROM, 4), 0xffff_0000);
+        config.write(reg::EXPANSION_ROM, 4, 0xfebc_0000 | 1);
+        config.write(bar_offset(0), 4, 0xfebd_0000);
+        assert_eq!(config.decode_mmio(0xfebc_0010, 4), None, "memory space off");
+        config.write(reg::COMMAND, 2, u32::from(command::MEMORY_SPACE));
+        assert_eq!(
+            config.expansion_rom_mapping(),
+            Some((0xfebc_0000, 0x1_0000))
+        );
+        assert_eq!(config.decode_mmio(0xfebc_0010, 4), Some((ROM_BAR, 0x10)));
+        assert_eq!(
+            config.decode_mmio(0xfebc_fffe, 4),
+            None,
+            "runs past the end"
+        );
+        assert_eq!(config.decode_mmio(0xfebd_0004, 4), Some((0, 4)));
+        assert_eq!(config.decode_pio(0xfebc_0010, 1), None);
+        // The enable bit alone turns it off; the address stays.
+        config.write(reg::EXPANSION_ROM, 4, 0xfebc_0000);
+        assert_eq!(config.decode_mmio(0xfebc_0010, 4), None);
+        assert_eq!(config.read(reg::EXPANSION_ROM, 4), 0xfebc_0000);
+        let saved = config.state();
+        config.reset();
+        assert_eq!(config.read(reg::EXPANSION_ROM, 4), 0);
+        config.restore(&saved).unwrap();
+        assert_eq!(config.read(reg::EXPANSION_ROM, 4), 0xfebc_0000);
     }
 
     #[test]

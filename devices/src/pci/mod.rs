@@ -135,6 +135,7 @@ pub mod msix;
 pub mod piix3;
 pub mod piix4_pm;
 pub mod piix_ide;
+pub mod std_vga;
 
 use std::sync::Arc;
 
@@ -151,6 +152,7 @@ pub use msix::{Msix, MsixEntry, MsixState};
 pub use piix_ide::PiixIde;
 pub use piix3::{Piix3, PirqRouter};
 pub use piix4_pm::Piix4Pm;
+pub use std_vga::StdVga;
 
 /// Errors building PCI functions and the host: configuration mistakes of the
 /// machine definition, never guest actions.

@@ -16,6 +16,7 @@
 //! | COM1 | 0x3F8, IRQ 4 |
 //! | debug console | 0x402 (`--debugcon`) |
 //! | fw_cfg with DMA | 0x510 |
+//! | ACPI GPE0, PCI and CPU hotplug registers (nothing hot-plugged) | 0xAFE0, 0xAE00, 0xAF00 |
 //! | PCI configuration, reset control | 0xCF8, 0xCF9 |
 //! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.1 PIIX3 IDE (ports 0x1F0/0x3F6 on IRQ 14, 0x170/0x376 on IRQ 15; `--drive` disks and `--cdrom`, an empty CD-ROM drive at index 2 otherwise), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9); from 02.0 the user's `virtio-blk-pci` (or `--drive if=virtio`) and `virtio-rng-pci`, INTx only |
 //!
@@ -33,12 +34,12 @@ use cpu_x86::{Cpu, CpuModel, RunExit};
 use devices::fw_cfg::{self, FwCfg};
 use devices::mc146818::pc_layout::PcRamSplit;
 use devices::pci::i440fx::{SHADOW_BASE, SHADOW_BLOCK, SHADOW_BLOCKS};
-use devices::pci::{I440fx, Piix3, Piix4Pm, PiixIde, PirqRouter, SharedPciHost, piix3};
-use devices::virtio::{Display, GuestMemoryHandle, InputHandle, VirtioPci};
+use devices::pci::{I440fx, Piix3, Piix4Pm, PiixIde, PirqRouter, SharedPciHost, StdVga, piix3};
+use devices::virtio::{GuestMemoryHandle, InputHandle, VirtioPci};
 use devices::{
     A20Gate, AcpiPm, DebugCon, I8042, I8254, I8259, IdeDrive, IsaDebugExit, Mc146818, PortWindow,
-    PostPort, ResetControl, SystemControlA, Uart16550, WithResetControl, debugcon, goldfish_rtc,
-    i8042, i8254, i8259, mc146818, pc_ports,
+    PostPort, ResetControl, SystemControlA, Uart16550, VgaHandle, WithResetControl, acpi_hotplug,
+    debugcon, goldfish_rtc, i8042, i8254, i8259, mc146818, pc_ports,
 };
 use emu_core::config::{
     BiosChoice, DriveInterface, DriveMedia, DriveSpec, MachineConfig, SerialBackend,
@@ -56,6 +57,8 @@ use crate::console::Console;
 
 /// The virtio devices `--device` can add: PCI ones only, as on QEMU's pc.
 const VIRTIO_DEVICES: &[&str] = &["virtio-blk-pci", "virtio-rng-pci"];
+/// Debian's VGA BIOS for QEMU's standard VGA (package `seabios`).
+const VGA_BIOS: &str = "/usr/share/seabios/vgabios-stdvga.bin";
 /// Debian's SeaBIOS, the firmware `pc` boots without `--bios`.
 pub const DEFAULT_BIOS: &str = "/usr/share/seabios/bios-256k.bin";
 /// Where Debian's `qemu-system-data` keeps QEMU's option ROMs: the ones that
@@ -113,6 +116,8 @@ pub struct Pc {
     control: Arc<RunControl>,
     keyboard: InputHandle,
     tablet: InputHandle,
+    /// The VGA, which the window and screenshots show.
+    vga: VgaHandle,
 }
 
 impl std::fmt::Debug for Pc {
@@ -537,6 +542,29 @@ impl Pc {
             }
         }
 
+        // The PIIX4's hotplug registers, which SeaBIOS's ACPI tables read.
+        map_pio(
+            &mut bus,
+            "acpi gpe0",
+            acpi_hotplug::GPE0_PORT,
+            acpi_hotplug::GPE0_LEN,
+            Box::new(acpi_hotplug::GpeBlock::new()),
+        )?;
+        map_pio(
+            &mut bus,
+            "acpi pci hotplug",
+            acpi_hotplug::PCI_HOTPLUG_PORT,
+            acpi_hotplug::PCI_HOTPLUG_LEN,
+            Box::new(acpi_hotplug::PciHotplug),
+        )?;
+        map_pio(
+            &mut bus,
+            "acpi cpu hotplug",
+            acpi_hotplug::CPU_HOTPLUG_PORT,
+            acpi_hotplug::CPU_HOTPLUG_LEN,
+            Box::new(acpi_hotplug::CpuHotplug::new(config.smp)),
+        )?;
+
         // fw_cfg: what SeaBIOS learns of the machine.
         let memory = GuestMemoryHandle::with_len(ram.clone(), 0, split.below_4g)
             .map_err(|e| MachineError::Setup(e.to_string()))?;
@@ -550,6 +578,10 @@ impl Pc {
         fw.set_u16(fw_cfg::key::NOGRAPHIC, 0).map_err(fw_err)?;
         fw.set_u16(fw_cfg::key::BOOT_MENU, 0).map_err(fw_err)?;
         fw.add_file("etc/e820", e820_table(split)).map_err(fw_err)?;
+        // QEMU's -boot reboot-timeout default: with no boot device, SeaBIOS
+        // waits rather than rebooting after 60 s.
+        fw.add_file("etc/boot-fail-wait", u32::MAX.to_le_bytes().to_vec())
+            .map_err(fw_err)?;
         if let Some(kernel) = &config.kernel {
             add_kernel(&mut fw, config, kernel, split.below_4g)?;
         }
@@ -596,8 +628,25 @@ impl Pc {
         .map_err(pci_error)?;
         pci.add_function(PIIX_SLOT, PIIX_IDE_FUNCTION, Box::new(ide))
             .map_err(pci_error)?;
-        // The user's devices take the free slots from 2 in command-line order,
-        // as on QEMU's pc without its default VGA and NIC. They reach RAM below
+        // The VGA at 02.0 as QEMU's `-vga std`, with Debian's VGA BIOS as its
+        // option ROM, which SeaBIOS runs; its legacy window at 0xA0000 (its
+        // ports come through the PCI bus like any unclaimed port).
+        let vga_bios = read_input(
+            std::path::Path::new(VGA_BIOS),
+            "the VGA BIOS (package seabios)",
+        )?;
+        let vga_function =
+            StdVga::new(vga_bios, devices::vga::DEFAULT_VRAM_SIZE).map_err(pci_error)?;
+        let vga = vga_function.handle();
+        pci.add(Box::new(vga_function)).map_err(pci_error)?;
+        bus.map_mmio(
+            "vga window",
+            GuestPhysAddr(devices::vga::MEMORY_WINDOW_BASE),
+            devices::vga::MEMORY_WINDOW_SIZE,
+            Box::new(vga.memory_window()),
+        )?;
+        // The user's devices take the free slots from 3 in command-line order,
+        // as on QEMU's pc without its default NIC. They reach RAM below
         // 4 GiB (DMA above it is not modelled yet). Without a local APIC no
         // MSI can be delivered, so they have no MSI-X (QEMU's `vectors=0`):
         // Linux would try it first and warn.
@@ -639,6 +688,7 @@ impl Pc {
             control,
             keyboard,
             tablet,
+            vga,
         };
         machine.reset_cpus();
         Ok(machine)
@@ -845,8 +895,8 @@ impl Machine for Pc {
     }
 
     fn screen_source(&self) -> ScreenSource {
-        // No display adapter yet: an empty screen.
-        ScreenSource::new(Display::default)
+        let vga = self.vga.clone();
+        ScreenSource::new(move || vga.snapshot())
     }
 
     fn keyboard(&self) -> InputHandle {
