@@ -323,15 +323,17 @@ fn boot_to_shell_and_power_off(
 const LIST_PCI: &str = "for d in /sys/bus/pci/devices/*; do \
     echo PCI $(basename $d) $(cat $d/vendor $d/device $d/class); done; echo PCI-END-$((6*7))";
 
-/// The `PCI ...` lines [`LIST_PCI`] printed.
-fn pci_functions(guest: &mut tests::GuestSession) -> Vec<String> {
+/// The `PCI ...` lines [`LIST_PCI`] printed, and all it printed.
+fn pci_functions(guest: &mut tests::GuestSession) -> (Vec<String>, String) {
     guest.send_line(LIST_PCI);
     let text = guest.expect("PCI-END-42", Duration::from_secs(120));
-    text.lines()
+    let functions = text
+        .lines()
         .map(str::trim)
         .filter(|line| line.starts_with("PCI 0000:"))
         .map(str::to_owned)
-        .collect()
+        .collect();
+    (functions, text)
 }
 
 /// What the guest shows of the devices the PCI test adds: the disk's first
@@ -393,7 +395,7 @@ fn debian_amd64_kernel_finds_qemus_pci_devices_and_powers_off() {
     let mut reference = tests::GuestSession::spawn(qemu);
     reference.expect(tests::images::READY_MARKER, Duration::from_secs(300));
     reference.expect("# ", Duration::from_secs(60));
-    let qemu_functions = pci_functions(&mut reference);
+    let (qemu_functions, _) = pci_functions(&mut reference);
     check_devices(&mut reference);
     reference.send_line("poweroff -f");
     let _ = reference.wait(Duration::from_secs(60));
@@ -404,10 +406,10 @@ fn debian_amd64_kernel_finds_qemus_pci_devices_and_powers_off() {
         "x86_64",
         &pci_test_devices(&disk),
         |guest| {
-            let functions = pci_functions(guest);
+            let (functions, printed) = pci_functions(guest);
             assert_eq!(
                 functions, qemu_functions,
-                "Turing's PCI functions, then QEMU's"
+                "Turing's PCI functions, then QEMU's; Turing's guest printed:\n{printed}"
             );
             check_devices(guest);
         },
