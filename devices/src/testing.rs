@@ -75,3 +75,44 @@ pub(crate) fn assert_refuses_foreign_states(device: &mut dyn Device) {
         "a refused restore changed the device"
     );
 }
+
+/// A seeded xorshift generator for the fuzz-style tests, so a failing run can
+/// be replayed from its seed.
+pub(crate) struct FuzzRng {
+    state: u64,
+    seed: u64,
+}
+
+impl FuzzRng {
+    /// The generator and the iteration count for the test whose variables are
+    /// `TURING_<name>_FUZZ_SEED` (default `seed`) and
+    /// `TURING_<name>_FUZZ_ITERATIONS` (default `iterations`).
+    pub(crate) fn from_env(name: &str, seed: u64, iterations: u64) -> (FuzzRng, u64) {
+        let var = |what: &str, default: u64| {
+            std::env::var(format!("TURING_{name}_FUZZ_{what}"))
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let seed = var("SEED", seed);
+        // Zero is xorshift's fixed point.
+        let rng = FuzzRng {
+            state: seed | 1,
+            seed,
+        };
+        (rng, var("ITERATIONS", iterations))
+    }
+
+    /// The seed it started from, for messages that let a failure be replayed.
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The next 64 random bits.
+    pub(crate) fn next(&mut self) -> u64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state
+    }
+}

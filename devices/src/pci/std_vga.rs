@@ -536,21 +536,13 @@ mod tests {
     /// a seed.
     #[test]
     fn random_function_accesses_never_panic() {
-        let seed: u64 = std::env::var("TURING_VGA_FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0x0bad_5eed);
-        let mut state = seed | 1;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let (mut rng, iterations) = crate::testing::FuzzRng::from_env("VGA", 0x0bad_5eed, 20_000);
+        let seed = rng.seed();
+        let mut next = move || rng.next();
         let mut f = StdVga::new(rom(), 1 << 20).unwrap();
         let vga = f.handle();
         let mut window = vga.memory_window();
-        for step in 0..20_000u32 {
+        for step in 0..iterations {
             let x = next();
             let size = [1u8, 2, 4, 8][(x >> 60) as usize & 3];
             let value = next();

@@ -664,33 +664,14 @@ fn state_round_trips_and_refuses_other_sizes() {
     assert!(w.vram.iter().all(|&b| b == 0));
 }
 
-/// A seeded xorshift, so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Random port, VBE, window and framebuffer accesses with snapshots between:
 /// nothing panics and every snapshot has as many pixels as it claims.
 /// `TURING_VGA_FUZZ_ITERATIONS` runs longer and `TURING_VGA_FUZZ_SEED`
 /// replays a seed.
 #[test]
 fn random_register_traffic_never_panics() {
-    let iterations: u64 = std::env::var("TURING_VGA_FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
-    let seed: u64 = std::env::var("TURING_VGA_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_0f76);
-    let mut rng = Rng(seed | 1);
+    let (mut rng, iterations) = crate::testing::FuzzRng::from_env("VGA", 0x5eed_0f76, 20_000);
+    let seed = rng.seed();
     let mut v = vga();
     for step in 0..iterations {
         let x = rng.next();

@@ -892,32 +892,13 @@ fn hostile_dma_and_phases_do_not_hurt_the_host() {
     r.write(PRI + 5, 2, 0xffff);
 }
 
-/// A seeded xorshift, so a failing run can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Random accesses to every port and PRD tables of random bytes: nothing
 /// panics, every access returns. `TURING_IDE_FUZZ_ITERATIONS` runs longer and
 /// `TURING_IDE_FUZZ_SEED` replays a seed.
 #[test]
 fn random_port_traffic_never_panics() {
-    let iterations: u64 = std::env::var("TURING_IDE_FUZZ_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
-    let seed: u64 = std::env::var("TURING_IDE_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x1de_5eed);
-    let mut rng = Rng(seed);
+    let (mut rng, iterations) = crate::testing::FuzzRng::from_env("IDE", 0x1de_5eed, 20_000);
+    let seed = rng.seed();
     let mut r = rig();
     let mut junk = vec![0u8; 0x2000];
     for b in &mut junk {
