@@ -31,7 +31,7 @@ use emu_core::{
 use serde::{Deserialize, Serialize};
 
 use super::config::{PciConfigSpace, PciIds};
-use super::{PciError, PciFunction, PciInterrupts};
+use super::{PciError, PciFunction, PciInterrupts, ones64};
 use crate::state::{NoState, invalid};
 
 /// Slots on bus 0 (slot 0 is the host bridge).
@@ -82,15 +82,6 @@ fn ones32(size: u8) -> u32 {
         1 => 0xff,
         2 => 0xffff,
         _ => u32::MAX,
-    }
-}
-
-fn ones64(size: u8) -> u64 {
-    match size {
-        1 => 0xff,
-        2 => 0xffff,
-        4 => 0xffff_ffff,
-        _ => u64::MAX,
     }
 }
 

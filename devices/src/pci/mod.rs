@@ -69,6 +69,25 @@
 //! without ECAM (an x86 PC using `0xcf8` only) makes that adapter the owner with
 //! `with_lifecycle(Lifecycle::Owner)`.
 
+/// The bits an access of `size` bytes (1, 2, 4 or 8) carries.
+pub(crate) fn ones64(size: u8) -> u64 {
+    match size {
+        1 => 0xff,
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    }
+}
+
+/// The offset of an access of `len` bytes at `port` into a fixed window of
+/// `size` ports at `base`, when the access falls inside it entirely: how a
+/// function decodes I/O ports of its own beside its BARs (the PIIX4's PMBASE
+/// and APM ports, the IDE and VGA legacy ports).
+pub(crate) fn window_offset(port: u64, len: u64, base: u64, size: u64) -> Option<u64> {
+    let into = port.checked_sub(base)?;
+    (into < size && size - into >= len).then_some(into)
+}
+
 /// The [`Device`] and [`PciFunction`] of a function that is nothing but its
 /// configuration space (a bridge: no BARs, no interrupt): reset and saved
 /// state are the configuration space's, BAR accesses read as all ones.

@@ -16,7 +16,7 @@ use emu_core::{Device, DeviceState, PioDevice, StateError};
 
 use super::config::{PciConfigSpace, PciConfigState, PciIds};
 use super::i440fx::INTEL_VENDOR_ID;
-use super::{PciFunction, host};
+use super::{PciFunction, host, window_offset};
 use crate::acpi_pm::{self, AcpiPm};
 use crate::state::invalid;
 
@@ -146,16 +146,14 @@ impl PciFunction for Piix4Pm {
     }
 
     fn decode_pio(&self, port: u64, len: u64) -> Option<(usize, u64)> {
-        if let Some(base) = self.pm_base() {
-            let into = port.wrapping_sub(u64::from(base));
-            if into < u64::from(acpi_pm::PORT_COUNT) && u64::from(acpi_pm::PORT_COUNT) - into >= len
-            {
-                return Some((PM_WINDOW, into));
-            }
+        let pm = self.pm_base().and_then(|base| {
+            window_offset(port, len, u64::from(base), u64::from(acpi_pm::PORT_COUNT))
+        });
+        if let Some(into) = pm {
+            return Some((PM_WINDOW, into));
         }
-        let apm = port.wrapping_sub(u64::from(APM_CONTROL_PORT));
-        if apm < 2 && 2 - apm >= len {
-            return Some((APM_WINDOW, apm));
+        if let Some(into) = window_offset(port, len, u64::from(APM_CONTROL_PORT), 2) {
+            return Some((APM_WINDOW, into));
         }
         self.config.decode_pio(port, len)
     }

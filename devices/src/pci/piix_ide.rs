@@ -22,7 +22,7 @@ use emu_core::{Device, DeviceState, IrqLine, StateError};
 
 use super::config::{BarKind, PciConfigSpace, PciConfigState, PciIds, command};
 use super::i440fx::INTEL_VENDOR_ID;
-use super::{PciError, PciFunction, host};
+use super::{PciError, PciFunction, host, ones64, window_offset};
 use crate::ide::{IdeChannel, IdeChannelState, IdeDrive};
 use crate::state::invalid;
 use crate::virtio::GuestMemoryHandle;
@@ -182,8 +182,7 @@ impl PciFunction for PiixIde {
             if !self.legacy_decode(index) {
                 continue;
             }
-            let into = port.wrapping_sub(u64::from(command));
-            if into < 8 && 8 - into >= len {
+            if let Some(into) = window_offset(port, len, u64::from(command), 8) {
                 return Some((PRIMARY_COMMAND_WINDOW + 2 * index, into));
             }
             // One port only: the next one (0x3F7) is the floppy controller's.
@@ -195,7 +194,7 @@ impl PciFunction for PiixIde {
     }
 
     fn bar_read(&mut self, bar: usize, offset: u64, size: u8) -> u64 {
-        let ones = u64::MAX >> (64 - 8 * u32::from(size.clamp(1, 8)));
+        let ones = ones64(size);
         let value = match bar {
             BMDMA_BAR => {
                 let channel = (offset >> 3) as usize & 1;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use emu_core::{Device, DeviceState, StateError};
 
 use super::config::{BarKind, PciConfigSpace, PciConfigState, PciIds, ROM_BAR};
-use super::{PciError, PciFunction, host};
+use super::{PciError, PciFunction, host, ones64, window_offset};
 use crate::state::invalid;
 use crate::vga::{self, Vga, VgaHandle, vbe};
 
@@ -67,10 +67,6 @@ pub struct StdVga {
     vga: VgaHandle,
     /// The expansion ROM, padded with zeros to a power of two.
     rom: Vec<u8>,
-}
-
-fn ones(size: u8) -> u64 {
-    u64::MAX >> (64 - 8 * u32::from(size.clamp(1, 8)))
 }
 
 impl StdVga {
@@ -163,7 +159,7 @@ impl StdVga {
                     value |= (word >> shift) << (8 * k);
                     k += 2 - (at & 1);
                 }
-                value & ones(size)
+                value & ones64(size)
             }
             o if o == MMIO_QEXT => u64::from(QEXT_SIZE),
             o if o == MMIO_QEXT + 4 => u64::from(QEXT_LITTLE_ENDIAN),
@@ -233,18 +229,15 @@ impl PciFunction for StdVga {
     }
 
     fn decode_pio(&self, port: u64, len: u64) -> Option<(usize, u64)> {
-        // The whole access inside ports first..=last.
-        let within = |first: u64, last: u64| {
-            len > 0 && port >= first && port.checked_add(len).is_some_and(|end| end <= last + 1)
-        };
-        if within(u64::from(vga::FIRST_PORT), u64::from(vga::LAST_PORT))
+        let first = u64::from(vga::FIRST_PORT);
+        let count = u64::from(vga::LAST_PORT) + 1 - first;
+        if let Some(into) = window_offset(port, len, first, count)
             && (port..port + len).all(|p| vga::port::decoded(p as u16))
         {
-            return Some((VGA_PORT_WINDOW, port - u64::from(vga::FIRST_PORT)));
+            return Some((VGA_PORT_WINDOW, into));
         }
-        let vbe_first = u64::from(vbe::INDEX_PORT);
-        if within(vbe_first, vbe_first + 2) {
-            return Some((VBE_PORT_WINDOW, port - vbe_first));
+        if let Some(into) = window_offset(port, len, u64::from(vbe::INDEX_PORT), 3) {
+            return Some((VBE_PORT_WINDOW, into));
         }
         self.config.decode_pio(port, len)
     }
@@ -267,8 +260,8 @@ impl PciFunction for StdVga {
                     .enumerate()
                     .fold(0, |v, (k, b)| v | u64::from(b) << (8 * k))
             }
-            VBE_PORT_WINDOW => u64::from(self.vga.lock().vbe_read(offset != 0)) & ones(size),
-            _ => ones(size),
+            VBE_PORT_WINDOW => u64::from(self.vga.lock().vbe_read(offset != 0)) & ones64(size),
+            _ => ones64(size),
         }
     }
 

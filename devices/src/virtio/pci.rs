@@ -43,7 +43,7 @@ use super::transport::{VirtioTransportCore, VirtioTransportState, set_high, set_
 use super::{DEVICE_ID_BLOCK, DEVICE_ID_ENTROPY, DEVICE_ID_GPU, DEVICE_ID_INPUT, VirtioDevice};
 use crate::pci::config::{BarKind, PciConfigSpace, PciConfigState, PciIds, cap_id};
 use crate::pci::msix::{Msix, MsixState};
-use crate::pci::{PciError, PciFunction, PciInterrupts, PciIntx};
+use crate::pci::{PciError, PciFunction, PciInterrupts, PciIntx, ones64};
 use crate::state::invalid;
 
 /// Vendor ID of virtio PCI devices (and their subsystem vendor ID).
@@ -275,15 +275,6 @@ fn add_virtio_cap(
 
 fn valid_size(size: u8) -> bool {
     matches!(size, 1 | 2 | 4 | 8)
-}
-
-fn ones(size: u8) -> u64 {
-    match size {
-        1 => 0xff,
-        2 => 0xffff,
-        4 => 0xffff_ffff,
-        _ => u64::MAX,
-    }
 }
 
 impl VirtioPci {
@@ -686,24 +677,24 @@ impl PciFunction for VirtioPci {
 
     fn bar_read(&mut self, bar: usize, offset: u64, size: u8) -> u64 {
         if !valid_size(size) {
-            return ones(size);
+            return ones64(size);
         }
         let value = match bar {
             MSIX_BAR => match &self.msix {
                 Some(msix) => msix.read(bar, offset, size).unwrap_or(0),
-                None => ones(size),
+                None => ones64(size),
             },
             MODERN_BAR => self.read_modern(offset, size),
-            _ => ones(size),
+            _ => ones64(size),
         };
-        value & ones(size)
+        value & ones64(size)
     }
 
     fn bar_write(&mut self, bar: usize, offset: u64, size: u8, value: u64) {
         if !valid_size(size) {
             return;
         }
-        let value = value & ones(size);
+        let value = value & ones64(size);
         match bar {
             MSIX_BAR => {
                 let target = VirtioPci::msi_target(&self.config, &self.msi);
