@@ -5,6 +5,7 @@
 
 pub mod acpi_hotplug;
 pub mod acpi_pm;
+pub mod apic;
 pub mod block;
 pub mod clint;
 pub mod debugcon;

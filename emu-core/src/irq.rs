@@ -40,6 +40,24 @@ impl<T: IrqLine + ?Sized> IrqLine for std::sync::Arc<T> {
     }
 }
 
+/// One wire into several controller inputs: a PC's ISA interrupt lines
+/// reach both the i8259 pair and the I/O APIC.
+pub struct IrqFanout(pub Vec<std::sync::Arc<dyn IrqLine>>);
+
+impl std::fmt::Debug for IrqFanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("IrqFanout").field(&self.0.len()).finish()
+    }
+}
+
+impl IrqLine for IrqFanout {
+    fn set_level(&self, high: bool) {
+        for input in &self.0 {
+            input.set_level(high);
+        }
+    }
+}
+
 /// How a controller input reacts to its wire.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trigger {
@@ -115,6 +133,47 @@ pub trait InterruptAcknowledge: Send + Sync {
     /// interrupt, which a real i8259 answers with vector 7 of its base: a
     /// controller model that wants that behaviour returns it here).
     fn acknowledge(&self) -> Option<u8>;
+}
+
+/// What a CPU's local interrupt controller tells it besides vectored
+/// interrupts: x86's INIT and start-up IPIs and non-maskable interrupts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CpuSignal {
+    /// INIT: the CPU resets and (an application processor) waits for a
+    /// start-up IPI.
+    Init,
+    /// A start-up IPI: a CPU waiting after INIT starts in real mode at
+    /// `vector << 12`.
+    Startup {
+        /// The page number of the start address.
+        vector: u8,
+    },
+    /// A non-maskable interrupt (vector 2).
+    Nmi,
+}
+
+/// An x86 CPU's local APIC as that CPU sees it: the register page only it
+/// reaches at its APIC base, the interrupt pin, the signals other CPUs send,
+/// and the model-specific registers that belong to the APIC.
+pub trait LocalApicPort: InterruptAcknowledge {
+    /// Reads the 32-bit register at `offset` in the APIC's page.
+    fn read_register(&self, offset: u32) -> u32;
+    /// Writes the 32-bit register at `offset` in the APIC's page.
+    fn write_register(&self, offset: u32, value: u32);
+    /// Whether a signal ([`CpuSignal`]) waits; a cheap check made between
+    /// instructions.
+    fn signal_pending(&self) -> bool;
+    /// Takes the oldest waiting signal.
+    fn take_signal(&self) -> Option<CpuSignal>;
+    /// IA32_APIC_BASE's global enable bit changed.
+    fn set_hardware_enabled(&self, enabled: bool);
+    /// IA32_TSC_DEADLINE was written: the timer fires when the machine's
+    /// clock reaches `clock_deadline` (`None`: disarmed). Ignored unless the
+    /// timer is in TSC-deadline mode, as on hardware.
+    fn set_tsc_deadline(&self, clock_deadline: Option<u64>);
+    /// The armed TSC deadline in clock ticks, `None` once it fired or when
+    /// it was never armed.
+    fn tsc_deadline(&self) -> Option<u64>;
 }
 
 #[cfg(test)]

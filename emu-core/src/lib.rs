@@ -23,5 +23,8 @@ pub use addr::{GuestPhysAddr, PioPort};
 pub use bus::{Bus, BusError, BusFault};
 pub use clock::VirtualClock;
 pub use device::{Device, DeviceState, MmioDevice, PioDevice, RunControl, StateError, StopReason};
-pub use irq::{InterruptAcknowledge, IrqInput, IrqLine, MsiMessage, MsiTarget, Trigger};
+pub use irq::{
+    CpuSignal, InterruptAcknowledge, IrqFanout, IrqInput, IrqLine, LocalApicPort, MsiMessage,
+    MsiTarget, Trigger,
+};
 pub use memory::{CodeWriteInbox, GuestRam, SharedPages};
