@@ -20,6 +20,8 @@ pub mod vector {
     pub const DE: u8 = 0;
     /// Debug.
     pub const DB: u8 = 1;
+    /// Non-maskable interrupt.
+    pub const NMI: u8 = 2;
     /// Breakpoint (INT3).
     pub const BP: u8 = 3;
     /// Overflow (INTO).
@@ -161,11 +163,11 @@ pub struct Cpu {
     code: FxHashMap<u64, usize>,
     /// The page the last instruction came from (its number + 1, 0 for none)
     /// and its index in `pages`: most fetches hit it and skip the map.
-    last_page: u64,
+    pub(crate) last_page: u64,
     last_index: usize,
     /// Where execution continues after the current instruction.
     pub(crate) next_ip: u64,
-    halted: bool,
+    pub(crate) halted: bool,
     shutdown: bool,
     /// Instructions retired plus exceptions taken.
     executed: u64,
@@ -181,6 +183,20 @@ pub struct Cpu {
     pub(crate) syscall_pending: bool,
     /// The interrupt controller whose pin the CPU samples.
     pub(crate) interrupts: Option<Arc<dyn emu_core::InterruptAcknowledge>>,
+    /// The CPU's local APIC, if the machine has one (then also
+    /// `interrupts`).
+    pub(crate) apic: Option<Arc<dyn emu_core::LocalApicPort>>,
+    /// The initial APIC ID CPUID reports.
+    pub(crate) apic_id: u8,
+    /// The bootstrap processor starts at the reset vector; the others wait
+    /// for a start-up IPI.
+    pub(crate) bootstrap: bool,
+    /// After INIT: waiting for a start-up IPI (halted until one comes).
+    pub(crate) waiting_for_startup: bool,
+    /// An NMI waits to be taken.
+    pub(crate) nmi_pending: bool,
+    /// An NMI handler runs: further NMIs wait for its IRET.
+    pub(crate) nmi_blocked: bool,
     /// The chipset's A20 gate, read after each port or device write.
     a20_line: Option<A20Line>,
     /// The clock the TSC counts, if the machine connected one.
@@ -193,8 +209,12 @@ pub struct Cpu {
     pub(crate) breakpoints: Vec<crate::events::Breakpoint>,
     /// Data breakpoints the current instruction hit (DR6 bits).
     pub(crate) data_hits: u64,
-    /// A device write asked the machine to stop.
+    /// A device write asked the machine to stop, or PAUSE ended the turn.
     pub(crate) device_stop: bool,
+    /// PAUSE ends this CPU's turn ([`Cpu::set_yield_on_pause`]).
+    pub(crate) yield_on_pause: bool,
+    /// PAUSE ended the turn: the run ends as if its budget were spent.
+    pub(crate) yielded: bool,
     /// A debugger's breakpoints and watchpoints; `None` (the usual case)
     /// keeps the run loop free of their checks.
     pub(crate) debug: Option<Box<crate::debug::DebugState>>,
@@ -238,6 +258,12 @@ impl Cpu {
             user_syscalls: false,
             syscall_pending: false,
             interrupts: None,
+            apic: None,
+            apic_id: 0,
+            bootstrap: true,
+            waiting_for_startup: false,
+            nmi_pending: false,
+            nmi_blocked: false,
             a20_line: None,
             tsc_clock: None,
             interrupt_shadow: false,
@@ -245,6 +271,8 @@ impl Cpu {
             breakpoints: Vec::new(),
             data_hits: 0,
             device_stop: false,
+            yield_on_pause: false,
+            yielded: false,
             debug: None,
             gdb_watching: false,
             watch_data: false,
@@ -263,10 +291,29 @@ impl Cpu {
         self.halted = false;
         self.shutdown = false;
         self.interrupt_shadow = false;
+        self.nmi_pending = false;
+        self.nmi_blocked = false;
+        self.waiting_for_startup = false;
+        if !self.bootstrap {
+            self.state.msr.apic_base &= !crate::sysinsn::APIC_BASE_BSP;
+            // An application processor waits for its start-up IPI.
+            if self.apic.is_some() {
+                self.waiting_for_startup = true;
+                self.halted = true;
+            }
+        }
         self.breakpoints.clear();
         self.update_data_watch();
         self.tlb.flush_all();
         self.last_page = 0;
+    }
+
+    /// Makes PAUSE end [`Cpu::run`] early (as if the budget were spent):
+    /// for machines whose CPUs take turns on one thread, where a CPU
+    /// spinning on a lock would otherwise spin out its whole turn while the
+    /// holder waits, or forever when the turns line up with the spin loop.
+    pub fn set_yield_on_pause(&mut self, on: bool) {
+        self.yield_on_pause = on;
     }
 
     /// Makes SYSCALL end [`Cpu::run`] with [`RunExit::Syscall`] instead of
@@ -379,6 +426,10 @@ impl Cpu {
         for _ in 0..budget {
             if self.interrupts.is_some() {
                 self.take_external_interrupt();
+                // INIT leaves an application processor waiting.
+                if self.halted {
+                    return RunExit::Halted;
+                }
             }
             self.step();
             if let Some(exit) = self.step_exit() {
@@ -403,6 +454,9 @@ impl Cpu {
         }
         if self.device_stop {
             self.device_stop = false;
+            if std::mem::take(&mut self.yielded) {
+                return Some(RunExit::Budget);
+            }
             return Some(RunExit::Stopped);
         }
         None
@@ -798,6 +852,9 @@ impl Cpu {
                 return value;
             }
         }
+        if let Some(offset) = self.apic_register(phys) {
+            return self.read_apic(offset, len);
+        }
         self.bus.read(addr, len).unwrap_or(mask(len))
     }
 
@@ -820,6 +877,10 @@ impl Cpu {
                 }
                 return;
             }
+        }
+        if let Some(offset) = self.apic_register(phys) {
+            self.write_apic(offset, len, value);
+            return;
         }
         // ROM and holes ignore writes on a PC.
         let _ = self.bus.write(addr, len, value);

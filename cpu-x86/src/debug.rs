@@ -200,6 +200,9 @@ impl Cpu {
         for _ in 0..budget {
             if self.interrupts.is_some() {
                 self.take_external_interrupt();
+                if self.halted {
+                    return RunExit::Halted;
+                }
             }
             if self.breakpoint_here() {
                 return RunExit::Debug;

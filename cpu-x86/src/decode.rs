@@ -118,6 +118,8 @@ pub enum Op {
     Std,
     Hlt,
     Nop,
+    /// PAUSE: a spin-wait hint.
+    Pause,
     Wait,
     /// LDS, LES, LSS, LFS, LGS: the segment is [`Insn::seg2`].
     LoadFarPointer,
@@ -662,7 +664,8 @@ fn operation(instr: &Instruction) -> Op {
         M::Bound => Op::Bound,
         M::Movsxd => Op::Movsx,
         // ENDBR is a NOP on parts without CET.
-        M::Pause | M::Endbr64 | M::Endbr32 => Op::Nop,
+        M::Pause => Op::Pause,
+        M::Endbr64 | M::Endbr32 => Op::Nop,
         M::Seto
         | M::Setno
         | M::Setb

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use emu_core::InterruptAcknowledge;
+use emu_core::{CpuSignal, InterruptAcknowledge, LocalApicPort};
 
 use crate::cpu::{Cpu, Fault, vector};
 use crate::state::flags::{IF, RF, TF};
@@ -59,21 +59,151 @@ impl Cpu {
         self.interrupts = Some(controller);
     }
 
+    /// Connects this CPU's local APIC, with the ID CPUID reports: the APIC
+    /// is then the controller the CPU takes interrupts from, its register
+    /// page appears at IA32_APIC_BASE for this CPU only, and it brings INIT,
+    /// start-up IPIs and NMIs. A CPU that is not the bootstrap processor
+    /// waits for a start-up IPI after every reset.
+    pub fn connect_local_apic(&mut self, apic: Arc<dyn LocalApicPort>, id: u8, bootstrap: bool) {
+        self.interrupts = Some(apic.clone());
+        self.apic = Some(apic);
+        self.apic_id = id;
+        self.bootstrap = bootstrap;
+        self.reset();
+    }
+
+    /// Whether the CPU waits for a start-up IPI (after INIT, or an
+    /// application processor after reset).
+    pub fn waiting_for_startup(&self) -> bool {
+        self.waiting_for_startup
+    }
+
     /// Whether an interrupt would be taken now: pending at the controller,
-    /// IF set, no interrupt shadow.
+    /// IF set, no interrupt shadow; or an NMI or an APIC signal waits.
     pub fn interrupt_deliverable(&self) -> bool {
+        if self.apic.as_ref().is_some_and(|apic| apic.signal_pending())
+            || (self.nmi_pending && !self.nmi_blocked && !self.waiting_for_startup)
+        {
+            return true;
+        }
         self.state.rflags & IF != 0
             && !self.interrupt_shadow
+            && !self.waiting_for_startup
             && self
                 .interrupts
                 .as_ref()
                 .is_some_and(|c| c.interrupt_pending())
     }
 
+    /// The APIC register at physical `phys`, when it is in this CPU's APIC
+    /// page and the APIC is enabled.
+    #[inline]
+    pub(crate) fn apic_register(&self, phys: u64) -> Option<u32> {
+        let base = self.state.msr.apic_base;
+        (self.apic.is_some()
+            && base & crate::sysinsn::APIC_BASE_ENABLE != 0
+            && (phys ^ base) & !0xfff & 0x000f_ffff_ffff_f000 == 0)
+            .then_some((phys & 0xfff) as u32)
+    }
+
+    /// Reads the APIC's registers: each is 32 bits at a 16-byte boundary;
+    /// narrower reads take part of one.
+    pub(crate) fn read_apic(&self, offset: u32, len: u8) -> u64 {
+        let Some(apic) = &self.apic else {
+            return 0;
+        };
+        let value = u64::from(apic.read_register(offset & !0xf));
+        let shift = 8 * (offset & 3);
+        let value = value >> shift;
+        match len {
+            1 => value & 0xff,
+            2 => value & 0xffff,
+            4 => value,
+            // A 64-bit read sees the register and the reserved dword after.
+            _ => value & 0xffff_ffff,
+        }
+    }
+
+    /// Writes an APIC register: only whole, aligned dword writes count.
+    pub(crate) fn write_apic(&mut self, offset: u32, len: u8, value: u64) {
+        if len >= 4
+            && offset & 0xf == 0
+            && let Some(apic) = &self.apic
+        {
+            apic.write_register(offset, value as u32);
+        }
+        // An IPI to this CPU or a changed priority shows at the next
+        // boundary; a write may also have asked the machine to stop.
+        self.note_device_stop();
+    }
+
+    /// Takes what the APIC signals: INIT resets the CPU (an application
+    /// processor then waits), a start-up IPI starts a waiting CPU in real
+    /// mode at `vector << 12`, an NMI is latched for delivery. Returns
+    /// whether the CPU's state changed.
+    fn take_signal(&mut self) -> bool {
+        let Some(signal) = self.apic.as_ref().and_then(|apic| apic.take_signal()) else {
+            return false;
+        };
+        match signal {
+            CpuSignal::Init => {
+                // INIT keeps the MSRs (the APIC base, MTRRs, PAT) and the
+                // time-stamp counter; the rest is as after reset.
+                let msr = self.state.msr.clone();
+                let bootstrap = self.bootstrap;
+                self.bootstrap = false;
+                self.reset();
+                self.bootstrap = bootstrap;
+                if bootstrap {
+                    // The bootstrap processor restarts at the reset vector.
+                    self.waiting_for_startup = false;
+                    self.halted = false;
+                }
+                self.state.msr = msr;
+                !self.waiting_for_startup
+            }
+            CpuSignal::Startup { vector } if self.waiting_for_startup => {
+                self.waiting_for_startup = false;
+                self.halted = false;
+                let cs = &mut self.state.segs[crate::state::SegReg::Cs as usize];
+                cs.selector = u16::from(vector) << 8;
+                cs.base = u64::from(vector) << 12;
+                self.state.rip = 0;
+                self.last_page = 0;
+                true
+            }
+            // A start-up IPI to a running CPU is ignored.
+            CpuSignal::Startup { .. } => false,
+            CpuSignal::Nmi => {
+                self.nmi_pending = true;
+                false
+            }
+        }
+    }
+
     /// Takes a pending external interrupt, if one may be taken: returns
     /// whether one was (it also ends a HLT).
     pub(crate) fn take_external_interrupt(&mut self) -> bool {
-        if !self.interrupt_deliverable() {
+        // INIT and a start-up IPI often arrive together: take all waiting.
+        while self.apic.as_ref().is_some_and(|apic| apic.signal_pending()) {
+            if self.take_signal() {
+                return true;
+            }
+        }
+        if self.nmi_pending && !self.nmi_blocked && !self.waiting_for_startup {
+            self.nmi_pending = false;
+            self.nmi_blocked = true;
+            self.wake();
+            let ip = self.state.rip;
+            if self
+                .interrupt(vector::NMI, ip, None, InterruptKind::External)
+                .is_err()
+            {
+                self.take_fault(Fault::gp(u32::from(vector::NMI) * 8 + 2 + 1));
+            }
+            return true;
+        }
+        if !self.interrupt_deliverable() || self.waiting_for_startup {
             return false;
         }
         let Some(vector) = self.interrupts.as_ref().and_then(|c| c.acknowledge()) else {

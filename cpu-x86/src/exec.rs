@@ -482,6 +482,15 @@ impl Cpu {
                 self.halt();
             }
             Op::Nop => {}
+            // A CPU spinning on a lock another CPU holds: when CPUs take
+            // turns on one host thread, its turn ends here so the holder
+            // can run (QEMU's round-robin TCG does the same).
+            Op::Pause => {
+                if self.yield_on_pause {
+                    self.yielded = true;
+                    self.device_stop = true;
+                }
+            }
             Op::Wait => {
                 if self.state.cr0 & (cr0::MP | cr0::TS) == cr0::MP | cr0::TS {
                     return Err(Fault {

@@ -36,7 +36,13 @@ mod msr {
     pub const GS_BASE: u32 = 0xc000_0101;
     pub const KERNEL_GS_BASE: u32 = 0xc000_0102;
     pub const TSC_AUX: u32 = 0xc000_0103;
+    pub const TSC_DEADLINE: u32 = 0x6e0;
 }
+
+/// IA32_APIC_BASE's bootstrap-processor flag.
+pub(crate) const APIC_BASE_BSP: u64 = 1 << 8;
+/// IA32_APIC_BASE's global enable.
+pub(crate) const APIC_BASE_ENABLE: u64 = 1 << 11;
 
 /// CR4 bits this CPU implements; setting others raises #GP.
 const CR4_IMPLEMENTED: u64 = cr4::VME
@@ -256,7 +262,7 @@ impl Cpu {
             Op::Cpuid => {
                 let leaf = self.gpr(gpr::AX, 4) as u32;
                 let sub = self.gpr(gpr::CX, 4) as u32;
-                let [a, mut b, mut c, d] = crate::cpuid::cpuid(self.model(), leaf, sub);
+                let [a, mut b, mut c, mut d] = crate::cpuid::cpuid(self.model(), leaf, sub);
                 // What depends on the CPU's state: OSXSAVE mirrors CR4, and
                 // the XSAVE area's size follows XCR0.
                 if leaf == 1 && self.state.cr4 & cr4::OSXSAVE != 0 {
@@ -264,6 +270,18 @@ impl Cpu {
                 }
                 if leaf == 7 && sub == 0 && self.state.cr4 & cr4::PKE != 0 {
                     c |= 1 << 4;
+                }
+                // A local APIC, while IA32_APIC_BASE enables it: its ID,
+                // the APIC bit and the TSC-deadline timer.
+                if self.apic.is_some() && self.state.msr.apic_base & APIC_BASE_ENABLE != 0 {
+                    if leaf == 1 {
+                        b |= u32::from(self.apic_id) << 24;
+                        c |= 1 << 24;
+                        d |= 1 << 9;
+                    }
+                    if leaf == 0xb && matches!(self.model().vendor, Vendor::Intel) {
+                        d = u32::from(self.apic_id);
+                    }
                 }
                 if leaf == 0xd
                     && sub == 0
@@ -563,6 +581,12 @@ impl Cpu {
             msr::GS_BASE => self.state.seg(SegReg::Gs).base,
             msr::KERNEL_GS_BASE => m.kernel_gs_base,
             msr::TSC_AUX => m.tsc_aux,
+            msr::TSC_DEADLINE => match &self.apic {
+                Some(apic) => apic
+                    .tsc_deadline()
+                    .map_or(0, |due| due.wrapping_add(m.tsc_offset)),
+                None => return Err(Fault::gp(0)),
+            },
             _ => return Err(Fault::gp(0)),
         })
     }
@@ -583,7 +607,15 @@ impl Cpu {
             msr::TSC => m.tsc_offset = v.wrapping_sub(count),
             // Writing 0 asks the next CPUID to report the revision.
             msr::BIOS_SIGN_ID => {}
-            msr::APIC_BASE => m.apic_base = v & 0x000f_ffff_ffff_fd00,
+            msr::APIC_BASE => {
+                let old = m.apic_base;
+                m.apic_base = v & 0x000f_ffff_ffff_fd00;
+                if let Some(apic) = &self.apic
+                    && (old ^ m.apic_base) & APIC_BASE_ENABLE != 0
+                {
+                    apic.set_hardware_enabled(m.apic_base & APIC_BASE_ENABLE != 0);
+                }
+            }
             msr::SYSENTER_CS => m.sysenter_cs = v & 0xffff,
             msr::SYSENTER_ESP => m.sysenter_esp = v,
             msr::SYSENTER_EIP => m.sysenter_eip = v,
@@ -616,6 +648,13 @@ impl Cpu {
             msr::GS_BASE => self.state.segs[SegReg::Gs as usize].base = v,
             msr::KERNEL_GS_BASE => m.kernel_gs_base = v,
             msr::TSC_AUX => m.tsc_aux = v & 0xffff_ffff,
+            // The deadline in TSC counts becomes one on the machine's clock.
+            msr::TSC_DEADLINE => match &self.apic {
+                Some(apic) => {
+                    apic.set_tsc_deadline((v != 0).then(|| v.wrapping_sub(m.tsc_offset)));
+                }
+                None => return Err(Fault::gp(0)),
+            },
             _ => return Err(Fault::gp(0)),
         }
         Ok(())

@@ -1000,6 +1000,9 @@ impl Cpu {
         let result = self.interrupt_return_inner(size);
         if result.is_err() {
             self.state.gpr[gpr::SP] = saved_sp;
+        } else {
+            // IRET ends an NMI handler's block on further NMIs.
+            self.nmi_blocked = false;
         }
         result
     }
