@@ -7,7 +7,10 @@
 //! | BIOS area 0xC0000–0xFFFFF | shadow RAM or ROM block by block, as the i440FX's PAM registers say; the ROM side is zeros with the BIOS's last 128 KiB at its top |
 //! | BIOS ROM | its whole image ending at 4 GiB (the reset vector) |
 //! | PCI memory | from the end of low RAM to 0xFEC0_0000 |
-//! | i8259 pair | ports 0x20, 0xA0, ELCR 0x4D0 |
+//! | i8259 pair | ports 0x20, 0xA0, ELCR 0x4D0; to the bootstrap CPU's LINT0 |
+//! | I/O APIC (24 pins: the ISA IRQs, IRQ 0 on pin 2) | 0xFEC0_0000 |
+//! | local APIC per CPU (`--smp N`, IDs 0 up, TSC-deadline timer) | each CPU's IA32_APIC_BASE, 0xFEE0_0000 |
+//! | MSI window (device writes become APIC messages) | 0xFEE0_0000–0xFEEF_FFFF |
 //! | i8254 PIT, speaker gate | 0x40, 0x61 |
 //! | i8042 keyboard controller, PS/2 keyboard and mouse | 0x60, 0x64, IRQ 1 and 12 |
 //! | MC146818 RTC/CMOS | 0x70, IRQ 8 |
@@ -19,12 +22,14 @@
 //! | ACPI GPE0, PCI and CPU hotplug registers (nothing hot-plugged) | 0xAFE0, 0xAE00, 0xAF00 |
 //! | PCI configuration, reset control | 0xCF8, 0xCF9 |
 //! | VGA memory window | 0xA0000–0xBFFFF (the VGA's) |
-//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.1 PIIX3 IDE (ports 0x1F0/0x3F6 on IRQ 14, 0x170/0x376 on IRQ 15; `--drive` disks and `--cdrom`, an empty CD-ROM drive at index 2 otherwise), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9); 02.0 the standard VGA (Bochs VBE, `vgabios-stdvga.bin` as its ROM); from 03.0 the user's `virtio-blk-pci` (or `--drive if=virtio`) and `virtio-rng-pci`, INTx only |
+//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.1 PIIX3 IDE (ports 0x1F0/0x3F6 on IRQ 14, 0x170/0x376 on IRQ 15; `--drive` disks and `--cdrom`, an empty CD-ROM drive at index 2 otherwise), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9); 02.0 the standard VGA (Bochs VBE, `vgabios-stdvga.bin` as its ROM); from 03.0 the user's `virtio-blk-pci` (or `--drive if=virtio`) and `virtio-rng-pci`, with MSI-X |
 //!
 //! Ports nobody claims go to the PCI bus, whose I/O BARs and PMBASE decode
-//! them (a PIIX's subtractive decoding, the other way round). The CPU starts
-//! at the reset vector in the BIOS: by default Debian's SeaBIOS, which logs on
-//! the debug console.
+//! them (a PIIX's subtractive decoding, the other way round). The bootstrap
+//! CPU starts at the reset vector in the BIOS: by default Debian's SeaBIOS,
+//! which logs on the debug console, wakes the other CPUs with INIT and
+//! start-up IPIs and lists them in its MADT and MP table. All CPUs run on
+//! one host thread, a slice each in turn.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -32,6 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cpu_x86::{Cpu, CpuModel, RunExit};
+use devices::apic::{self, ApicBus, IoApic};
 use devices::fw_cfg::{self, FwCfg};
 use devices::mc146818::pc_layout::PcRamSplit;
 use devices::pci::i440fx::{SHADOW_BASE, SHADOW_BLOCK, SHADOW_BLOCKS};
@@ -48,7 +54,9 @@ use emu_core::config::{
 use emu_core::cpu::{self, MachineParts};
 use emu_core::debug::DebugCpu;
 use emu_core::switchable::SwitchableBlock;
-use emu_core::{Bus, GuestPhysAddr, GuestRam, PioPort, RunControl, StopReason, VirtualClock};
+use emu_core::{
+    Bus, GuestPhysAddr, GuestRam, IrqFanout, PioPort, RunControl, StopReason, VirtualClock,
+};
 use firmware::multiboot::{self, MultibootBoot};
 use firmware::x86_linux::{self, LinuxBoot};
 
@@ -93,6 +101,12 @@ const DETERMINISTIC_EPOCH_SECONDS: u64 = 1_767_225_600;
 const PIT_IRQ: usize = 0;
 const COM1_IRQ: usize = 4;
 const RTC_IRQ: usize = 8;
+/// The I/O APIC pin the PIT reaches (the MADT's interrupt source override
+/// for IRQ 0, which fw_cfg tells SeaBIOS to write).
+const IO_APIC_PIT_PIN: usize = 2;
+/// The most CPUs `--smp` takes: every CPU runs on one host thread in turn,
+/// so more only slow the guest down.
+const MAX_CPUS: u32 = 16;
 /// The PIIX4's SCI, as QEMU wires it.
 const SCI_IRQ: usize = 9;
 /// The IDE channels' ISA IRQs: primary, secondary.
@@ -302,13 +316,8 @@ fn ide_drives(config: &MachineConfig) -> Result<[[Option<IdeDrive>; 2]; 2], Mach
     Ok(drives)
 }
 
-/// Refuses what the PC does not have yet, naming it.
+/// Refuses options the PC cannot take, naming them.
 fn check_supported(config: &MachineConfig) -> Result<(), MachineError> {
-    let refuse = |what: &str| {
-        Err(MachineError::Setup(format!(
-            "{what} is not supported on the pc machine yet"
-        )))
-    };
     if config.kernel.is_none() && (config.initrd.is_some() || config.append.is_some()) {
         return Err(MachineError::Setup(
             "--initrd and --append need --kernel".to_owned(),
@@ -321,8 +330,11 @@ fn check_supported(config: &MachineConfig) -> Result<(), MachineError> {
             MIN_MEMORY >> 20
         )));
     }
-    if config.smp != 1 {
-        return refuse("--smp above 1");
+    if !(1..=MAX_CPUS).contains(&config.smp) {
+        return Err(MachineError::Setup(format!(
+            "--smp {}: the pc machine takes 1 to {MAX_CPUS} CPUs",
+            config.smp
+        )));
     }
     Ok(())
 }
@@ -390,8 +402,37 @@ impl Pc {
             &blocks,
         )?;
 
-        // Interrupts: the i8259 pair, which the CPU asks for vectors.
+        // Interrupts: the i8259 pair and the I/O APIC both take the ISA
+        // lines (IRQ 0 on the I/O APIC's pin 2, as the MADT's override
+        // says); each CPU's local APIC delivers to it, the bootstrap
+        // processor's with the i8259 behind LINT0.
         let pic = Arc::new(I8259::new(control.clone()));
+        let apic_bus = ApicBus::new(
+            config.smp as usize,
+            Some(pic.clone() as Arc<dyn emu_core::InterruptAcknowledge>),
+            clock.clone(),
+            control.clone(),
+        );
+        let io_apic = IoApic::new(apic_bus.clone());
+        bus.map_mmio(
+            "ioapic",
+            GuestPhysAddr(apic::IO_APIC_BASE),
+            apic::IO_APIC_SIZE,
+            Box::new(io_apic.registers()),
+        )?;
+        bus.map_mmio(
+            "apic messages",
+            GuestPhysAddr(apic::LOCAL_APIC_BASE),
+            apic::MSI_WINDOW_SIZE,
+            Box::new(apic_bus.msi_window()),
+        )?;
+        let isa_irq = |irq: usize| -> Arc<dyn emu_core::IrqLine> {
+            let pin = if irq == PIT_IRQ { IO_APIC_PIT_PIN } else { irq };
+            Arc::new(IrqFanout(vec![
+                pic.input(irq),
+                Arc::new(io_apic.input(pin)),
+            ]))
+        };
         let map_pio = |bus: &mut Bus, name: &str, port: u16, len: u32, device| {
             bus.map_pio(name, PioPort(port), len, device)
         };
@@ -416,7 +457,7 @@ impl Pc {
             i8259::PORT_COUNT,
             Box::new(pic.elcr_ports()),
         )?;
-        let pit = I8254::new(clock.clone(), pic.input(PIT_IRQ));
+        let pit = I8254::new(clock.clone(), isa_irq(PIT_IRQ));
         map_pio(
             &mut bus,
             "pit",
@@ -432,7 +473,7 @@ impl Pc {
             Box::new(pit.speaker_port()),
         )?;
         let mut rtc = Mc146818::new(rtc_time(config, clock.clone()));
-        rtc.set_irq(Box::new(pic.input(RTC_IRQ)));
+        rtc.set_irq(Box::new(isa_irq(RTC_IRQ)));
         rtc.set_pc_memory(split);
         rtc.set_pc_cpu_count(config.smp);
         rtc.set_pc_floppy_drives([None, None]);
@@ -462,8 +503,8 @@ impl Pc {
             Box::new(SystemControlA::new(a20.clone(), control.clone())),
         )?;
         let keyboard_controller = I8042::new(
-            Box::new(pic.input(i8042::KEYBOARD_IRQ)),
-            Box::new(pic.input(i8042::MOUSE_IRQ)),
+            Box::new(isa_irq(i8042::KEYBOARD_IRQ)),
+            Box::new(isa_irq(i8042::MOUSE_IRQ)),
             a20.clone(),
             control.clone(),
         );
@@ -486,7 +527,7 @@ impl Pc {
             Box::new(keyboard_controller.command_port()),
         )?;
         let mut uart = Uart16550::new(console.output, console.input);
-        uart.set_irq(Box::new(pic.input(COM1_IRQ)));
+        uart.set_irq(Box::new(isa_irq(COM1_IRQ)));
         map_pio(&mut bus, "com1", 0x3f8, 8, Box::new(PortWindow(uart)))?;
         map_pio(
             &mut bus,
@@ -577,6 +618,9 @@ impl Pc {
         fw.set_u16(fw_cfg::key::NB_CPUS, cpus).map_err(fw_err)?;
         fw.set_u16(fw_cfg::key::MAX_CPUS, cpus).map_err(fw_err)?;
         fw.set_u16(fw_cfg::key::NOGRAPHIC, 0).map_err(fw_err)?;
+        // The PIT reaches the I/O APIC on pin 2: SeaBIOS's MADT says so.
+        fw.set_u32(fw_cfg::key::X86_IRQ0_OVERRIDE, 1)
+            .map_err(fw_err)?;
         fw.set_u16(fw_cfg::key::BOOT_MENU, 0).map_err(fw_err)?;
         fw.add_file("etc/e820", e820_table(split)).map_err(fw_err)?;
         // QEMU's -boot reboot-timeout default: with no boot device, SeaBIOS
@@ -597,17 +641,13 @@ impl Pc {
         // PCI: the i440FX at 00.0, the PIIX3 and its PM function at 01.x. The
         // host swizzles INTx as gpex does, `(slot + pin - 1) % 4`; the PIIX
         // wants `(slot + pin - 2) % 4`, so host line k is PIRQ (k + 3) % 4.
-        let router = PirqRouter::new(
-            (0..piix3::ISA_IRQS)
-                .map(|irq| pic.input(irq) as Arc<dyn emu_core::IrqLine>)
-                .collect(),
-        );
+        let router = PirqRouter::new((0..piix3::ISA_IRQS).map(isa_irq).collect());
         let intx: [Box<dyn emu_core::IrqLine>; 4] =
             std::array::from_fn(|line| router.pirq_line((line + 3) % 4));
         let mut pci = devices::pci::PciHost::with_host_bridge(
             Box::new(I440fx::with_shadow(shadow)),
             intx,
-            None,
+            Some(apic_bus.clone() as Arc<dyn emu_core::MsiTarget>),
         );
         let pci_error = |e: devices::pci::PciError| MachineError::Setup(e.to_string());
         pci.add_function(PIIX_SLOT, 0, Box::new(Piix3::with_router(router)))
@@ -617,13 +657,13 @@ impl Pc {
             Box::new(move || pm_clock.now()),
             CLOCK_HZ,
             control.clone(),
-            Some(Box::new(pic.input(SCI_IRQ))),
+            Some(Box::new(isa_irq(SCI_IRQ))),
         );
         pci.add_function(PIIX_SLOT, PIIX_PM_FUNCTION, Box::new(Piix4Pm::new(pm)))
             .map_err(pci_error)?;
         let ide = PiixIde::new(
             ide_drives(config)?,
-            IDE_IRQS.map(|irq| Box::new(pic.input(irq)) as Box<dyn emu_core::IrqLine>),
+            IDE_IRQS.map(|irq| Box::new(isa_irq(irq)) as Box<dyn emu_core::IrqLine>),
             memory.clone(),
         )
         .map_err(pci_error)?;
@@ -648,12 +688,10 @@ impl Pc {
         )?;
         // The user's devices take the free slots from 3 in command-line order,
         // as on QEMU's pc without its default NIC. They reach RAM below
-        // 4 GiB (DMA above it is not modelled yet). Without a local APIC no
-        // MSI can be delivered, so they have no MSI-X (QEMU's `vectors=0`):
-        // Linux would try it first and warn.
+        // 4 GiB (DMA above it is not modelled yet), and interrupt through
+        // MSI-X to the local APICs or INTx.
         for user in &user_virtio {
-            let function =
-                VirtioPci::without_msix(user.open(config)?, memory.clone()).map_err(pci_error)?;
+            let function = VirtioPci::new(user.open(config)?, memory.clone()).map_err(pci_error)?;
             pci.add(Box::new(function)).map_err(pci_error)?;
         }
         let pci = SharedPciHost::new(pci);
@@ -678,12 +716,23 @@ impl Pc {
         )?;
 
         let bus = Arc::new(bus);
-        let mut cpu = Cpu::new(model, bus.clone());
-        cpu.connect_interrupt_controller(pic);
-        cpu.connect_a20(Arc::new(move || a20.is_open()));
-        cpu.connect_time_stamp_clock(clock.clone());
+        let cpus = apic_bus
+            .local_apics()
+            .iter()
+            .enumerate()
+            .map(|(index, local_apic)| {
+                let mut cpu = Cpu::new(model, bus.clone());
+                cpu.connect_local_apic(local_apic.clone(), index as u8, index == 0);
+                let a20 = a20.clone();
+                cpu.connect_a20(Arc::new(move || a20.is_open()));
+                cpu.connect_time_stamp_clock(clock.clone());
+                // The CPUs take turns: a spinning one gives its turn up.
+                cpu.set_yield_on_pause(config.smp > 1);
+                cpu
+            })
+            .collect();
         let mut machine = Pc {
-            cpus: vec![cpu],
+            cpus,
             bus,
             clock,
             control,
