@@ -96,7 +96,9 @@ fn text(vga: &Vga) -> Display {
     let cell_height = u32::from(r.cr[cr::MAX_SCAN] & 0x1f) + 1;
     let cols = u32::from(r.cr[cr::H_DISP]) + 1;
     let rows = crtc_height(vga) / cell_height;
-    if cols * rows > MAX_TEXT_CELLS || rows == 0 {
+    // A screen of one cell or none is a CRTC not yet programmed (QEMU draws
+    // nothing for it either).
+    if cols * rows > MAX_TEXT_CELLS || cols * rows <= 1 {
         return Display::default();
     }
     let scale = if wide { 2 } else { 1 };
