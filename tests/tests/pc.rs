@@ -338,14 +338,53 @@ fn pci_functions(guest: &mut tests::GuestSession) -> (Vec<String>, String) {
 
 /// What the guest shows of the devices the PCI test adds: the disk's first
 /// bytes, the entropy source, and how many lines of the kernel log speak of a
-/// timeout.
-fn check_devices(guest: &mut tests::GuestSession) {
+/// timeout. Returns which CPUs are online, to compare between the
+/// emulators, and checks that the virtio devices interrupt through MSI-X
+/// (QEMU gives virtio-blk a queue per CPU, Turing one, so the counts of
+/// MSI sources differ).
+fn check_devices(guest: &mut tests::GuestSession) -> String {
     guest.send_line("head -c 16 /dev/vda");
     guest.expect(DISK_MARK, Duration::from_secs(120));
     guest.send_line("cat /sys/class/misc/hw_random/rng_available");
     guest.expect("virtio_rng.0", Duration::from_secs(60));
     guest.send_line("echo TIMEOUTS=$(dmesg | grep -ciE 'time(d )?out')");
     guest.expect("TIMEOUTS=0", Duration::from_secs(60));
+    guest.send_line(
+        "echo SMP-CPUS=$(cat /sys/devices/system/cpu/online) \
+         SUMMARY-$((6*7))",
+    );
+    let text = guest.expect("SUMMARY-42", Duration::from_secs(60));
+    let summary = text
+        .lines()
+        .rev()
+        .find(|line| line.contains("SMP-CPUS=") && line.contains("SUMMARY-42"))
+        .expect("the CPU summary line")
+        .trim()
+        .to_owned();
+    // Each CPU's local APIC timer has ticked, and both devices interrupt
+    // through MSI-X.
+    guest.send_line("grep -E 'LOC:|PCI-MSI' /proc/interrupts; echo LOC-END-$((6*7))");
+    let text = guest.expect("LOC-END-42", Duration::from_secs(60));
+    for device in ["virtio0", "virtio1"] {
+        assert!(
+            text.lines()
+                .any(|line| line.contains("PCI-MSI") && line.contains(device)),
+            "{device} has no MSI-X interrupt:\n{text}"
+        );
+    }
+    let counts: Vec<u64> = text
+        .lines()
+        .find(|line| line.trim_start().starts_with("LOC:"))
+        .expect("the local timer line")
+        .split_whitespace()
+        .skip(1)
+        .map_while(|field| field.parse().ok())
+        .collect();
+    assert!(
+        counts.len() == 2 && counts.iter().all(|&n| n > 0),
+        "local timer interrupts per CPU: {counts:?}"
+    );
+    summary
 }
 
 /// The first bytes of the PCI test's disk.
@@ -382,36 +421,49 @@ fn debian_amd64_kernel_finds_qemus_pci_devices_and_powers_off() {
     std::fs::write(&qemu_disk, &image).unwrap();
 
     let mut qemu = Command::new("qemu-system-x86_64");
-    qemu.args(["-M", "pc", "-m", "256M", "-nographic", "-nic", "none"])
-        .arg("-kernel")
-        .arg(&images.kernel)
-        .arg("-initrd")
-        .arg(&images.initramfs)
-        .args(["-append", "console=ttyS0"])
-        .args(pci_test_devices(&qemu_disk).iter().map(|a| {
-            // QEMU's long options take one dash.
-            a.strip_prefix('-').unwrap_or(a)
-        }));
+    qemu.args([
+        "-M",
+        "pc",
+        "-m",
+        "256M",
+        "-smp",
+        "2",
+        "-nographic",
+        "-nic",
+        "none",
+    ])
+    .arg("-kernel")
+    .arg(&images.kernel)
+    .arg("-initrd")
+    .arg(&images.initramfs)
+    .args(["-append", "console=ttyS0"])
+    .args(pci_test_devices(&qemu_disk).iter().map(|a| {
+        // QEMU's long options take one dash.
+        a.strip_prefix('-').unwrap_or(a)
+    }));
     let mut reference = tests::GuestSession::spawn(qemu);
     reference.expect(tests::images::READY_MARKER, Duration::from_secs(300));
     reference.expect("# ", Duration::from_secs(60));
     let (qemu_functions, _) = pci_functions(&mut reference);
-    check_devices(&mut reference);
+    let qemu_summary = check_devices(&mut reference);
     reference.send_line("poweroff -f");
     let _ = reference.wait(Duration::from_secs(60));
     assert!(qemu_functions.len() >= 5, "QEMU's list: {qemu_functions:?}");
+    assert!(qemu_summary.contains("SMP-CPUS=0-1"), "{qemu_summary}");
 
+    let mut args = pci_test_devices(&disk);
+    args.extend(["--smp".to_owned(), "2".to_owned()]);
     boot_to_shell_and_power_off(
         (&images.kernel, &images.initramfs),
         "x86_64",
-        &pci_test_devices(&disk),
+        &args,
         |guest| {
             let (functions, printed) = pci_functions(guest);
             assert_eq!(
                 functions, qemu_functions,
                 "Turing's PCI functions, then QEMU's; Turing's guest printed:\n{printed}"
             );
-            check_devices(guest);
+            assert_eq!(check_devices(guest), qemu_summary, "Turing, then QEMU");
         },
     );
 }
@@ -498,11 +550,17 @@ fn an_iso_boots_from_the_cdrom() {
 
 /// Debian's memtest86+ booted as QEMU boots it (`-kernel memtest86+x64.bin
 /// -append console=ttyS0,115200`): it finds the CPU and memory, and its
-/// screen, mirrored on COM1, goes through its first tests with no error.
+/// screen, mirrored on COM1, goes through its first tests with no error. The
+/// VGA text screen (`--screenshot` as test 3 starts) is QEMU's `screendump`
+/// of memtest's, pixel for pixel, in every cell that does not show a
+/// measurement or what differs between the two machines.
 #[test]
 fn memtest86_runs_its_first_tests_without_errors() {
+    require_tool("qemu-system-x86_64");
     let images = tests::images::pc_images();
     let memtest = images.memtest.display().to_string();
+    let shot = scratch("memtest-screen.png");
+    let shot_arg = shot.display().to_string();
     let mut guest = tests::GuestSession::start(&[
         "--machine",
         "pc",
@@ -512,10 +570,14 @@ fn memtest86_runs_its_first_tests_without_errors() {
         &memtest,
         "--append",
         "console=ttyS0,115200",
+        "--screenshot",
+        &shot_arg,
+        // Test 3 starts once tests 0 to 2 are through.
+        "--screenshot-after",
+        r"#3  \[Moving inversions",
     ]);
     guest.expect("Memtest86+ v6", Duration::from_secs(120));
     guest.expect("#0  [Address test, walking ones", Duration::from_secs(120));
-    // Test 3 starts once tests 0 to 2 are through.
     guest.expect("#3  [Moving inversions", Duration::from_secs(600));
     let screen = guest.transcript();
     assert!(screen.contains("Errors: 0"), "{screen}");
@@ -525,6 +587,121 @@ fn memtest86_runs_its_first_tests_without_errors() {
         .filter(|count| *count != "0")
         .collect();
     assert!(errors.is_empty(), "memtest86+ reported errors: {errors:?}");
+    assert_eq!(
+        guest.wait(Duration::from_secs(60)),
+        0,
+        "turing after the screenshot"
+    );
+
+    let (w, h, pixels) = tests::read_png(&shot);
+    assert_eq!((w, h), (720, 400), "memtest's 80×25 text screen");
+    let reference = memtest_on_qemu(&images.memtest);
+    assert_eq!(pixels.len(), reference.len());
+    let cell = |pixels: &[u8], row: usize, col: usize| -> Vec<u8> {
+        (row * 16..row * 16 + 16)
+            .flat_map(|y| pixels[(y * 720 + col * 9) * 3..][..9 * 3].to_vec())
+            .collect()
+    };
+    let mut differ = Vec::new();
+    for &(row, ref cols) in MEMTEST_STATIC_CELLS {
+        for col in cols.clone() {
+            if cell(&pixels, row, col) != cell(&reference, row, col) {
+                differ.push((row, col));
+            }
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "text cells (row, column) of memtest's screen that differ from QEMU's: {differ:?} \
+         (Turing's screenshot in {})",
+        shot.display()
+    );
+    // A blank or single-colour screen on both sides would compare equal: the
+    // title bar is memtest's reversed video on its blue screen.
+    let title = cell(&reference, 0, 8);
+    let background = cell(&reference, 12, 40);
+    assert_ne!(title, background, "QEMU's screen shows no memtest title");
+}
+
+/// The text cells (row, columns) of memtest86+ v6's screen that show the same
+/// on Turing as on QEMU, whatever the moment in test 3 or later: the title
+/// bar, the labels, the frame, the CPU count and the error count, the empty
+/// middle and the key help at the bottom. Left out: the CPU's name and clock,
+/// the cache and memory sizes, the progress, the clock and the spinner, and
+/// the board's name (SMBIOS).
+const MEMTEST_STATIC_CELLS: &[(usize, std::ops::Range<usize>)] = &[
+    (0, 0..30),
+    (1, 0..9),
+    (1, 28..35),
+    (2, 0..9),
+    (2, 28..35),
+    (3, 0..9),
+    (3, 28..35),
+    (4, 0..9),
+    (4, 28..35),
+    (5, 0..9),
+    (5, 28..35),
+    (6, 0..80),
+    (7, 0..48),
+    (8, 0..80),
+    (9, 0..80),
+    (10, 0..80),
+    (11, 0..80),
+    (12, 0..80),
+    (13, 0..80),
+    (14, 0..80),
+    (15, 0..80),
+    (16, 0..80),
+    (17, 0..80),
+    (18, 0..80),
+    (19, 0..80),
+    (20, 0..80),
+    (21, 0..80),
+    (22, 0..80),
+    (24, 0..80),
+];
+
+/// QEMU's `screendump` (RGB, 720×400) of `memtest` once a moving-inversions
+/// test (3 or 4) runs: by then memtest uses all cores and has drawn every
+/// static part of its screen.
+fn memtest_on_qemu(memtest: &Path) -> Vec<u8> {
+    let serial = scratch("qemu-memtest-serial.log");
+    let dump = scratch("qemu-memtest-screen.ppm");
+    let mut qemu = Command::new("qemu-system-x86_64")
+        .args(["-M", "pc", "-m", "32M", "-display", "none", "-nic", "none"])
+        .arg("-kernel")
+        .arg(memtest)
+        .args(["-append", "console=ttyS0,115200", "-serial"])
+        .arg(format!("file:{}", serial.display()))
+        .args(["-monitor", "stdio"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start qemu-system-x86_64");
+    // memtest mirrors only what changed on its screen to the serial port, so
+    // the test's number may come apart from its name there.
+    let started = Instant::now();
+    while !std::fs::read_to_string(&serial)
+        .unwrap_or_default()
+        .contains("[Moving inversions")
+    {
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = qemu.kill();
+            let _ = qemu.wait();
+            panic!("memtest on QEMU did not reach a moving-inversions test");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    {
+        use std::io::Write;
+        let stdin = qemu.stdin.as_mut().expect("QEMU's monitor");
+        writeln!(stdin, "screendump {}", dump.display()).unwrap();
+        writeln!(stdin, "quit").unwrap();
+    }
+    let _ = qemu.wait();
+    let (width, height, pixels) = read_ppm(&dump);
+    assert_eq!((width, height), (720, 400), "QEMU's memtest screen");
+    pixels
 }
 
 /// Bookworm's i386 kernel (`linux-image-686`: 32-bit paging without PAE, no
