@@ -416,15 +416,6 @@ impl App {
         if !force && frame == self.shown {
             return;
         }
-        // The guest changed its mode: the window takes the new size, as
-        // QEMU's does (the window manager may refuse; the image is then
-        // letterboxed).
-        let size = frame_size(&frame);
-        if size != frame_size(&self.shown)
-            && let Some(window) = &self.window
-        {
-            let _ = window.request_inner_size(PhysicalSize::new(size.0, size.1));
-        }
         self.shown = frame;
         self.draw(event_loop);
     }

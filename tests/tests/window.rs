@@ -469,9 +469,14 @@ fn keys_typed_into_the_pc_window_reach_the_shell_on_the_vga_console() {
     session.send_line(AWAIT_TTY1_SHELL);
     session.expect("TTY1-SHELL-42", Duration::from_secs(60));
     let window = display.find_window("Turing: pc");
-    // The window follows the guest's mode, as QEMU's does: it opened before
-    // SeaBIOS set one and now has the 80×25 text mode's 720×400, each dot a
-    // pixel (the capture below checks the size).
+    // The window keeps the size it opened at, before SeaBIOS set a mode; at
+    // the 80×25 text mode's own size it shows each dot as one pixel.
+    let resized = display
+        .tool("xdotool")
+        .args(["windowsize", "--sync", &window, "720", "400"])
+        .status()
+        .expect("run xdotool");
+    assert!(resized.success());
     type_into_window(&display, &window, &mut session);
     // Kernel messages would change the screen between the dump and the
     // capture: keep them off the console.
