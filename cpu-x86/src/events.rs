@@ -102,7 +102,7 @@ impl Cpu {
         let base = self.state.msr.apic_base;
         (self.apic.is_some()
             && base & crate::sysinsn::APIC_BASE_ENABLE != 0
-            && (phys ^ base) & !0xfff & 0x000f_ffff_ffff_f000 == 0)
+            && (phys ^ base) & 0x000f_ffff_ffff_f000 == 0)
             .then_some((phys & 0xfff) as u32)
     }
 
@@ -193,22 +193,24 @@ impl Cpu {
         if self.nmi_pending && !self.nmi_blocked && !self.waiting_for_startup {
             self.nmi_pending = false;
             self.nmi_blocked = true;
-            self.wake();
-            let ip = self.state.rip;
-            if self
-                .interrupt(vector::NMI, ip, None, InterruptKind::External)
-                .is_err()
-            {
-                self.take_fault(Fault::gp(u32::from(vector::NMI) * 8 + 2 + 1));
-            }
+            self.deliver_external(vector::NMI);
             return true;
         }
-        if !self.interrupt_deliverable() || self.waiting_for_startup {
+        // Past the signals and the NMI, only a maskable interrupt makes this
+        // true, and that already requires the CPU not to wait for a SIPI.
+        if !self.interrupt_deliverable() {
             return false;
         }
         let Some(vector) = self.interrupts.as_ref().and_then(|c| c.acknowledge()) else {
             return false;
         };
+        self.deliver_external(vector);
+        true
+    }
+
+    /// Enters the handler of an external interrupt or NMI; a vector whose
+    /// gate cannot be used raises #GP with the IDT error code (EXT set).
+    fn deliver_external(&mut self, vector: u8) {
         self.wake();
         let ip = self.state.rip;
         if self
@@ -217,7 +219,6 @@ impl Cpu {
         {
             self.take_fault(Fault::gp(u32::from(vector) * 8 + 2 + 1));
         }
-        true
     }
 
     /// Re-reads DR7 after a write to a debug register.

@@ -161,6 +161,31 @@ fn window_run(display: &VirtualDisplay, args: &[&str], vulkan: bool) -> Command 
     command
 }
 
+/// Boots Linux in a window with its console on the display and the serial
+/// port, and waits until a shell runs on tty1 (the display) as well: that
+/// shell runs what is typed into the window and writes to the serial port.
+fn linux_on_tty1(
+    display: &VirtualDisplay,
+    machine: &[&str],
+    (kernel, initramfs): (&Path, &Path),
+    boot_timeout: Duration,
+) -> GuestSession {
+    let mut args = machine.to_vec();
+    args.extend(["--append", "console=tty0 console=ttyS0"]);
+    let mut command = window_run(display, &args, true);
+    command
+        .arg("--kernel")
+        .arg(kernel)
+        .arg("--initrd")
+        .arg(initramfs);
+    let mut session = GuestSession::spawn(command);
+    session.expect(READY_MARKER, boot_timeout);
+    session.expect("# ", Duration::from_secs(60));
+    session.send_line(AWAIT_TTY1_SHELL);
+    session.expect("TTY1-SHELL-42", Duration::from_secs(60));
+    session
+}
+
 /// Captures the window until `check` accepts the capture (the window redraws at
 /// about 30 Hz, so the first capture may predate the guest's last drawing).
 fn capture_until(
@@ -299,30 +324,12 @@ fn keys_typed_into_the_window_reach_the_linux_shell_on_the_display() {
     require_tool("xdotool");
     let images = debian_images();
     let display = VirtualDisplay::start();
-    let mut command = window_run(
+    let mut session = linux_on_tty1(
         &display,
-        &[
-            "--memory",
-            "512M",
-            "--timeout",
-            "300",
-            "--append",
-            "console=tty0 console=ttyS0",
-        ],
-        true,
+        &["--memory", "512M", "--timeout", "300"],
+        (&images.kernel, &images.initramfs),
+        Duration::from_secs(240),
     );
-    command
-        .arg("--kernel")
-        .arg(&images.kernel)
-        .arg("--initrd")
-        .arg(&images.initramfs);
-    let mut session = GuestSession::spawn(command);
-    session.expect(READY_MARKER, Duration::from_secs(240));
-    session.expect("# ", Duration::from_secs(60));
-    // The shell on tty1 (the display) runs what is typed into the window and
-    // writes to the serial port.
-    session.send_line(AWAIT_TTY1_SHELL);
-    session.expect("TTY1-SHELL-42", Duration::from_secs(60));
     let window = display.find_window("Turing: riscv-virt");
     type_into_window(&display, &window, &mut session);
     // The console is on the display: fbcon's text is there, and a pattern the
@@ -442,32 +449,17 @@ fn keys_typed_into_the_pc_window_reach_the_shell_on_the_vga_console() {
     require_tool("xdotool");
     let images = pc_images();
     let display = VirtualDisplay::start();
-    let mut command = window_run(
-        &display,
-        &[
-            "--machine",
-            "pc",
-            "--memory",
-            "256M",
-            "--timeout",
-            "2400",
-            "--append",
-            "console=tty0 console=ttyS0",
-        ],
-        true,
-    );
-    command
-        .arg("--kernel")
-        .arg(&images.kernel)
-        .arg("--initrd")
-        .arg(&images.initramfs);
     let started = Instant::now();
-    let mut session = GuestSession::spawn(command);
-    session.expect(READY_MARKER, Duration::from_secs(1500));
-    println!("window test: PC Linux to /init in {:?}", started.elapsed());
-    session.expect("# ", Duration::from_secs(60));
-    session.send_line(AWAIT_TTY1_SHELL);
-    session.expect("TTY1-SHELL-42", Duration::from_secs(60));
+    let mut session = linux_on_tty1(
+        &display,
+        &["--machine", "pc", "--memory", "256M", "--timeout", "2400"],
+        (&images.kernel, &images.initramfs),
+        Duration::from_secs(1500),
+    );
+    println!(
+        "window test: PC Linux to the tty1 shell in {:?}",
+        started.elapsed()
+    );
     let window = display.find_window("Turing: pc");
     // The window keeps the size it opened at, before SeaBIOS set a mode; at
     // the 80×25 text mode's own size it shows each dot as one pixel.

@@ -1099,7 +1099,7 @@ impl Unit {
             },
             Err(DmaFail::Io) => DmaOutcome {
                 irq: if cd {
-                    self.atapi_error(super::atapi::sense::MEDIUM_ERROR, 0x11, 0)
+                    self.atapi_read_error()
                 } else {
                     self.abort()
                 },

@@ -12,7 +12,7 @@ use super::{STATUS_DRDY, STATUS_DRQ, STATUS_DSC, STATUS_ERR};
 use crate::ide::ata::{DmaFail, Media};
 
 /// Sense keys.
-pub(super) mod sense {
+mod sense {
     pub const NO_SENSE: u8 = 0x00;
     pub const NOT_READY: u8 = 0x02;
     pub const MEDIUM_ERROR: u8 = 0x03;
@@ -119,6 +119,12 @@ impl Unit {
         self.state.buf.clear();
         self.state.pos = 0;
         true
+    }
+
+    /// Ends an ATAPI command whose medium could not be read (MEDIUM ERROR,
+    /// unrecovered read error), as when the image file fails under DMA.
+    pub(super) fn atapi_read_error(&mut self) -> bool {
+        self.atapi_error(sense::MEDIUM_ERROR, 0x11, 0)
     }
 
     /// Ends an ATAPI command with CHECK CONDITION: the sense key in the error
