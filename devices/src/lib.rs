@@ -18,6 +18,7 @@ pub mod i8259;
 pub mod ide;
 pub mod isa_debug_exit;
 pub mod mc146818;
+pub mod net;
 pub mod pc_ports;
 pub mod pci;
 pub mod plic;
