@@ -495,6 +495,106 @@ impl<'de> Deserialize<'de> for DeviceSpec {
     }
 }
 
+/// A network backend: `--netdev TYPE,id=ID[,key=value]...`, as QEMU spells it
+/// (`--netdev user,id=n0,hostfwd=tcp::8080-:80`,
+/// `--netdev stream,id=n0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=5555`).
+/// A `--device virtio-net-pci,netdev=ID` gives a NIC to it. Which types and
+/// keys exist is the network code's business: it refuses what it does not
+/// have, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetdevSpec {
+    /// The backend type: `user`, `stream`, `dgram`.
+    pub kind: String,
+    /// The name a NIC's `netdev=` refers to it by.
+    pub id: String,
+    /// The other options, in the order given.
+    pub options: Vec<(String, String)>,
+}
+
+impl FromStr for NetdevSpec {
+    type Err = String;
+
+    /// QEMU's `-netdev` argument: `TYPE,id=ID,key=value,...`, where a comma
+    /// inside a value is written twice (`,,`), as QEMU's option parser reads
+    /// it. Keys may repeat (`hostfwd=`); the backend decides.
+    fn from_str(text: &str) -> Result<NetdevSpec, String> {
+        let mut parts = split_doubled_commas(text).into_iter();
+        let kind = parts.next().unwrap_or_default();
+        if kind.is_empty() || kind.contains('=') {
+            return Err(format!(
+                "netdev '{text}' is not TYPE,id=ID[,key=value]... (e.g. user,id=n0)"
+            ));
+        }
+        let mut id = None;
+        let mut options = Vec::new();
+        for part in parts {
+            let Some((key, value)) = part.split_once('=') else {
+                return Err(format!(
+                    "netdev option '{part}' in '{text}' is not key=value"
+                ));
+            };
+            if key == "id" {
+                id = Some(value.to_owned());
+            } else {
+                options.push((key.to_owned(), value.to_owned()));
+            }
+        }
+        let id = id.ok_or_else(|| format!("netdev '{text}' has no id=ID"))?;
+        if !valid_id(&id) {
+            return Err(format!(
+                "netdev id '{id}' must start with a letter and hold only letters, digits, '-', '_' and '.'"
+            ));
+        }
+        Ok(NetdevSpec { kind, id, options })
+    }
+}
+
+/// Splits at single commas; `,,` stands for a comma in a value.
+fn split_doubled_commas(text: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != ',' {
+            part.push(c);
+        } else if chars.peek() == Some(&',') {
+            chars.next();
+            part.push(',');
+        } else {
+            parts.push(std::mem::take(&mut part));
+        }
+    }
+    parts.push(part);
+    parts
+}
+
+/// The `--netdev` text that parses back to the same backend.
+impl fmt::Display for NetdevSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{},id={}", self.kind, self.id)?;
+        for (key, value) in &self.options {
+            write!(f, ",{key}={value}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for NetdevSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<NetdevSpec, D::Error> {
+        let text = match DeviceEntry::deserialize(deserializer)? {
+            DeviceEntry::Text(text) => text,
+            DeviceEntry::Table(mut table) => {
+                let kind = table
+                    .remove("type")
+                    .map(|d| d.text())
+                    .ok_or_else(|| serde::de::Error::custom("netdev table has no type key"))?;
+                options_text(Some(kind), &table)
+            }
+        };
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Which CPU engine runs guest code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Accel {
@@ -575,6 +675,8 @@ pub struct MachineSpec {
     pub drive: Option<Vec<DriveSpec>>,
     /// Devices added to the machine's own.
     pub device: Option<Vec<DeviceSpec>>,
+    /// Network backends, for NICs among the devices.
+    pub netdev: Option<Vec<NetdevSpec>>,
     /// CPU engine.
     pub accel: Option<Accel>,
     /// Repeatable run: virtual time follows retired instructions, and entropy and
@@ -667,6 +769,7 @@ impl MachineSpec {
             append: over.append.or(self.append),
             drive: over.drive.or(self.drive),
             device: over.device.or(self.device),
+            netdev: over.netdev.or(self.netdev),
             accel: over.accel.or(self.accel),
             deterministic: over.deterministic.or(self.deterministic),
             seed: over.seed.or(self.seed),
@@ -709,6 +812,15 @@ impl MachineSpec {
                 return Err(ConfigError::Value(format!("two drives have id={id}")));
             }
         }
+        let netdevs = self.netdev.unwrap_or_default();
+        for (index, netdev) in netdevs.iter().enumerate() {
+            if netdevs[..index].iter().any(|n| n.id == netdev.id) {
+                return Err(ConfigError::Value(format!(
+                    "two netdevs have id={}",
+                    netdev.id
+                )));
+            }
+        }
         Ok(MachineConfig {
             machine: self.machine.unwrap_or_else(|| "riscv-virt".to_owned()),
             kernel: self.kernel,
@@ -723,6 +835,7 @@ impl MachineSpec {
             append: self.append,
             drives,
             devices: self.device.unwrap_or_default(),
+            netdevs,
             accel: self.accel.unwrap_or_default(),
             deterministic: self.deterministic.unwrap_or(false) || self.seed.is_some(),
             seed: self.seed.unwrap_or(0),
@@ -760,6 +873,8 @@ pub struct MachineConfig {
     pub drives: Vec<DriveSpec>,
     /// Devices added to the machine's own, in order.
     pub devices: Vec<DeviceSpec>,
+    /// Network backends, in order.
+    pub netdevs: Vec<NetdevSpec>,
     /// CPU engine.
     pub accel: Accel,
     /// Virtual time from retired instructions; entropy and RTC from `seed`.
@@ -909,6 +1024,60 @@ mod tests {
         );
         assert!("file:".parse::<SerialBackend>().is_err());
         assert!("tcp:1".parse::<SerialBackend>().is_err());
+    }
+
+    #[test]
+    fn netdevs_from_flags_and_toml_tables() {
+        let n: NetdevSpec = "stream,id=n0,server=on,addr.type=unix,addr.path=/tmp/s"
+            .parse()
+            .unwrap();
+        assert_eq!((n.kind.as_str(), n.id.as_str()), ("stream", "n0"));
+        assert_eq!(n.options[1], ("addr.type".to_owned(), "unix".to_owned()));
+        assert_eq!(
+            n.to_string(),
+            "stream,id=n0,server=on,addr.type=unix,addr.path=/tmp/s"
+        );
+        let n: NetdevSpec = "stream,id=n0,addr.type=unix,addr.path=/tmp/a,,b"
+            .parse()
+            .unwrap();
+        assert_eq!(n.options[1].1, "/tmp/a,b");
+        let n: NetdevSpec = "user,id=n0,hostfwd=tcp::1-:2,hostfwd=tcp::3-:4"
+            .parse()
+            .unwrap();
+        assert_eq!(n.options.len(), 2);
+        assert!(
+            "stream,id=n0,oops"
+                .parse::<NetdevSpec>()
+                .unwrap_err()
+                .contains("'oops'")
+        );
+        let err = "user,hostfwd=tcp::1-:2".parse::<NetdevSpec>().unwrap_err();
+        assert_eq!(err, "netdev 'user,hostfwd=tcp::1-:2' has no id=ID");
+        assert!(
+            "id=n0"
+                .parse::<NetdevSpec>()
+                .unwrap_err()
+                .contains("TYPE,id=ID")
+        );
+        assert!(
+            "user,id=0n"
+                .parse::<NetdevSpec>()
+                .unwrap_err()
+                .contains("must start with a letter")
+        );
+        let spec = MachineSpec::from_toml("netdev = [\"user,id=a\"]\n").unwrap();
+        assert_eq!(spec.netdev.as_ref().unwrap()[0].kind, "user");
+        let spec = MachineSpec::from_toml(
+            "[[netdev]]\ntype = \"stream\"\nid = \"n1\"\nserver = true\n\"addr.port\" = 5555\n",
+        )
+        .unwrap();
+        let n = &spec.netdev.as_ref().unwrap()[0];
+        assert_eq!(n.to_string(), "stream,id=n1,addr.port=5555,server=on");
+        let twice = MachineSpec::from_toml("netdev = [\"user,id=a\", \"dgram,id=a\"]\n")
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert_eq!(twice.to_string(), "two netdevs have id=a");
     }
 
     #[test]

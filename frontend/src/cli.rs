@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use emu_core::RunControl;
 use emu_core::config::{
-    Accel, BiosChoice, ByteSize, DeviceSpec, DriveSpec, MachineSpec, SerialBackend,
+    Accel, BiosChoice, ByteSize, DeviceSpec, DriveSpec, MachineSpec, NetdevSpec, SerialBackend,
 };
 
 use crate::console::Console;
@@ -58,6 +58,8 @@ pub enum Command {
     Test(crate::suite::TestArgs),
     /// Run a riscv64 Linux program directly on the host (user-mode emulation).
     User(crate::user::UserArgs),
+    /// Run a learning Ethernet switch on a UNIX socket for VMs' stream netdevs.
+    Switch(crate::switch::SwitchArgs),
 }
 
 /// Flags of `turing run`; each overrides the same key of `--config`.
@@ -109,9 +111,18 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub cdrom: Option<PathBuf>,
     /// Add a device: DRIVER[,key=value]... (virtio-blk-device,drive=ID,
-    /// virtio-rng-device). Repeatable.
+    /// virtio-net-pci,netdev=ID[,mac=MAC], virtio-rng-device). Repeatable.
     #[arg(long, value_name = "DRIVER[,OPTS]")]
     pub device: Vec<DeviceSpec>,
+    /// A network backend for a NIC's netdev=ID, as QEMU spells it:
+    /// user,id=ID[,hostfwd=tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT]...[,restrict=on]
+    /// (NAT, DHCP from 10.0.2.15, DNS at 10.0.2.3);
+    /// stream,id=ID,server=on|off,addr.type=inet|unix,addr.host=H,addr.port=P|addr.path=PATH
+    /// (length-prefixed frames, to another VM or `turing switch`);
+    /// dgram,id=ID,local.*=...,remote.*=... (a frame per datagram). Each takes
+    /// pcap=FILE to capture its frames. Repeatable.
+    #[arg(long, value_name = "TYPE,id=ID[,OPTS]")]
+    pub netdev: Vec<NetdevSpec>,
     /// CPU engine: jit (the default: Cranelift for hot blocks) or interp.
     #[arg(long, value_name = "ENGINE")]
     pub accel: Option<Accel>,
@@ -211,6 +222,7 @@ impl RunArgs {
                 (!drives.is_empty()).then_some(drives)
             },
             device: (!self.device.is_empty()).then(|| self.device.clone()),
+            netdev: (!self.netdev.is_empty()).then(|| self.netdev.clone()),
             accel: self.accel,
             deterministic: self.deterministic.then_some(true),
             seed: self.seed,
@@ -277,6 +289,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run(&args),
         Command::Test(args) => crate::suite::test(&args),
         Command::User(args) => crate::user::user(&args),
+        Command::Switch(args) => crate::switch::switch(&args),
     };
     match result {
         Ok(code) => code,
@@ -465,7 +478,11 @@ pub fn run_measured(args: &RunArgs) -> Result<RunReport, String> {
                 "turing: stats: {retired} instructions in {elapsed:.3} s, {:.1} MIPS",
                 retired as f64 / elapsed.max(1e-9) / 1e6
             );
-            for line in machine.jit_report() {
+            for line in machine
+                .jit_report()
+                .into_iter()
+                .chain(machine.device_report())
+            {
                 eprintln!("turing: stats: {line}");
             }
             let translating = machine.translation_seconds();

@@ -11,5 +11,6 @@ pub mod machines;
 pub mod screenshot;
 pub mod script;
 pub mod suite;
+pub mod switch;
 pub mod user;
 pub mod window;

@@ -35,7 +35,7 @@ use std::time::Instant;
 use crate::apt_sources;
 
 /// Bump when the way the images are made changes, so cached entries are rebuilt.
-const RECIPE: u32 = 8;
+const RECIPE: u32 = 9;
 /// Debian suites tried in order; the first whose index loads and resolves is used.
 const SUITES: &[&str] = &["sid", "forky"];
 const KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -47,6 +47,7 @@ const ROOT_MODULES: &[&str] = &[
     "ext4",
     "virtio_gpu",
     "virtio_input",
+    "virtio_net",
 ];
 /// Size of `disk.img`, as `mke2fs` takes it.
 const DISK_SIZE: &str = "32M";
@@ -1275,6 +1276,27 @@ poweroff -f
     )
 }
 
+/// What busybox's `udhcpc` runs on each lease event: it configures the
+/// interface, the default route and the resolver from the lease.
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+# Written by `cargo xtask images`: apply a DHCP lease.
+case "$1" in
+deconfig)
+    ifconfig "$interface" 0.0.0.0 up
+    ;;
+bound|renew)
+    ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up
+    if [ -n "$router" ]; then
+        while route del default dev "$interface" 2>/dev/null; do :; done
+        for r in $router; do route add default gw "$r" dev "$interface"; done
+    fi
+    : > /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    ;;
+esac
+exit 0
+"#;
+
 /// The initramfs as an uncompressed newc cpio archive.
 pub(crate) fn initramfs(release: &str, busybox: &[u8], modules: &[Module]) -> Vec<u8> {
     let mut cpio = Cpio::default();
@@ -1298,12 +1320,14 @@ pub(crate) fn initramfs(release: &str, busybox: &[u8], modules: &[Module]) -> Ve
     ] {
         cpio.dir(dir, 0o755);
     }
+    cpio.dir("etc/udhcpc", 0o755);
     cpio.dir("tmp", 0o1777);
     cpio.node("dev/console", 0o020_600, (5, 1));
     cpio.node("dev/null", 0o020_666, (1, 3));
     cpio.file("bin/busybox", 0o755, busybox);
     cpio.symlink("bin/sh", "busybox");
     cpio.file("init", 0o755, init_script(release, modules).as_bytes());
+    cpio.file("etc/udhcpc/default.script", 0o755, UDHCPC_SCRIPT.as_bytes());
     for module in modules {
         cpio.file(
             &format!("{module_dir}/{}.ko", module.name),

@@ -61,6 +61,8 @@ const PACKAGES: &[&str] = &[
     "grub-pc-bin",
     "mtools",
     "xorriso",
+    // Networks: tcpdump reads the captures NICs write (pcap=FILE).
+    "tcpdump",
 ];
 
 fn main() -> ExitCode {

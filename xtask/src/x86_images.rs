@@ -32,7 +32,7 @@ use crate::images::{
 use crate::{apt_sources, grub_images};
 
 /// Bump when the way the images are made changes.
-const RECIPE: u32 = 4;
+const RECIPE: u32 = 5;
 const SUITE: &str = "bookworm";
 /// The native architecture, then the foreign one.
 const ARCHES: [&str; 2] = ["amd64", "i386"];
@@ -46,6 +46,7 @@ pub const AMD64_MODULES: &[&str] = &[
     "virtio_pci",
     "virtio_blk",
     "virtio_rng",
+    "virtio_net",
     "ata_piix",
     "sd_mod",
     "sr_mod",

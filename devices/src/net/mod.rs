@@ -13,19 +13,25 @@
 //! Either end may record every frame in a pcap capture ([`pcap`]), and the
 //! backend reports its link state, which the NIC shows the guest.
 //!
-//! The backends, each opened from a [`NetdevSpec`] as QEMU spells it:
+//! The backends, each opened by [`open_netdev`] from a
+//! [`emu_core::config::NetdevSpec`] as QEMU spells it ([`spec`]):
+//! - `user` ([`user`]): user-mode networking with NAT, DHCP, DNS and
+//!   forwarded host ports, as QEMU's `-netdev user`;
 //! - `stream` ([`stream`]): a TCP or UNIX stream socket, as server or client;
 //!   each frame is sent after its length as a 4-byte big-endian integer,
 //!   QEMU's `-netdev stream` format, so Turing VMs link to each other, to QEMU
 //!   VMs and to `turing switch`.
 //! - `dgram` ([`dgram`]): a UDP or UNIX datagram socket, one frame per
 //!   datagram, as QEMU's `-netdev dgram`.
+//!
+//! [`switch`] is `turing switch`: a learning Ethernet switch that stream
+//! clients join over a UNIX socket.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use emu_core::sync::LockRecover;
 
@@ -86,7 +92,7 @@ impl NetStats {
 
 /// What both ports share.
 struct Shared {
-    stats: NetStats,
+    stats: Arc<NetStats>,
     link_up: AtomicBool,
     /// Bumped on every link change, so the NIC sees a change it missed.
     link_epoch: AtomicU64,
@@ -145,7 +151,7 @@ pub fn port_pair(capture: Option<pcap::PcapWriter>) -> (NetPort, BackendPort) {
     let (to_backend, from_nic) = crossbeam_channel::bounded(QUEUE_FRAMES);
     let (to_nic, from_backend) = crossbeam_channel::bounded(QUEUE_FRAMES);
     let shared = Arc::new(Shared {
-        stats: NetStats::default(),
+        stats: Arc::default(),
         link_up: AtomicBool::new(true),
         link_epoch: AtomicU64::new(0),
         waker: Mutex::new(None),
@@ -201,10 +207,7 @@ impl NetPort {
 
     /// The next frame from the network, if one waits.
     pub fn try_recv(&self) -> Option<Frame> {
-        match self.from_backend.try_recv() {
-            Ok(frame) => Some(frame),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
-        }
+        self.from_backend.try_recv().ok()
     }
 
     /// Whether a frame from the network waits.
@@ -226,6 +229,11 @@ impl NetPort {
     /// A number that changes whenever the link went up or down.
     pub fn link_epoch(&self) -> u64 {
         self.shared.link_epoch.load(Ordering::Acquire)
+    }
+
+    /// The counters, to read after the NIC is gone into its machine.
+    pub fn stats_handle(&self) -> Arc<NetStats> {
+        self.shared.stats.clone()
     }
 
     /// Called (on a backend thread) whenever frames arrive or the link changes.
@@ -301,13 +309,25 @@ impl BackendPort {
         }
     }
 
+    /// The counters.
+    pub fn stats(&self) -> &NetStats {
+        &self.shared.stats
+    }
+
     /// Whether the NIC's port still exists.
     pub fn nic_present(&self) -> bool {
         !self.shared.nic_gone.load(Ordering::Acquire)
     }
 }
 
+pub mod dgram;
 pub mod pcap;
+pub mod spec;
+pub mod stream;
+pub mod switch;
+pub mod user;
+
+pub use spec::open_netdev;
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,8 @@
 //! - [`VirtioPci`] ([`pci`]) is the modern PCI transport (§4.1), a
 //!   [`crate::pci::PciFunction`] for [`crate::pci::PciHost`]: capabilities in
 //!   configuration space, registers in BAR 4, MSI-X in BAR 1, INTx otherwise.
-//! - [`VirtioBlk`] (device ID 2) serves a host disk image; [`VirtioRng`] (device ID 4)
+//! - [`VirtioNet`] (device ID 1) is a NIC on a network backend ([`crate::net`]);
+//!   [`VirtioBlk`] (device ID 2) serves a host disk image; [`VirtioRng`] (device ID 4)
 //!   serves entropy from a pluggable [`EntropySource`].
 //! - [`GuestMemoryHandle`] is the devices' view of guest RAM: a `vm-memory` region over
 //!   Turing's own RAM mapping (no copy), which rust-vmm's `virtio-queue` walks.
@@ -62,6 +63,7 @@ pub mod gpu;
 pub mod input;
 pub mod memory;
 pub mod mmio;
+pub mod net;
 pub mod pci;
 pub mod queue;
 pub mod rng;
@@ -72,6 +74,7 @@ pub use gpu::{DEVICE_ID_GPU, Display, DisplayHandle, VirtioGpu};
 pub use input::{DEVICE_ID_INPUT, HostInput, InputHandle, InputKind, VirtioInput};
 pub use memory::{GuestMemoryHandle, MemoryHandleError, VirtioMemory};
 pub use mmio::{MMIO_SIZE, VirtioMmio, VirtioMmioState};
+pub use net::{DEVICE_ID_NET, VirtioNet};
 pub use pci::VirtioPci;
 pub use queue::{Chain, DescBuf, QueueAccess, QueueError};
 pub use rng::{EntropySource, VirtioRng, host_entropy, seeded_entropy};
@@ -163,6 +166,13 @@ pub trait VirtioDevice: Send {
     /// the transport to run at its next tick (input events, for example).
     fn pending_queues(&self) -> u32 {
         0
+    }
+
+    /// Whether the device's configuration changed by itself since the last
+    /// call (a NIC's link went up or down), for the transport to raise a
+    /// configuration-change interrupt at its next tick.
+    fn poll_config_change(&mut self) -> bool {
+        false
     }
 
     /// Handles a notification of queue `index`: takes available chains, does the

@@ -229,6 +229,13 @@ impl<'a> QueueAccess<'a> {
         Ok(Some(chain))
     }
 
+    /// Puts the last `count` chains taken by [`QueueAccess::pop`] back in the
+    /// available ring, unused: the device found it could not use them yet.
+    pub fn give_back(&mut self, count: u16) {
+        let next = self.queue.next_avail().wrapping_sub(count);
+        self.queue.set_next_avail(next);
+    }
+
     /// Returns a chain to the driver, with `len` bytes written into its buffers.
     pub fn add_used(&mut self, head: u16, len: u32) -> Result<(), QueueError> {
         self.queue

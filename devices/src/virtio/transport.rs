@@ -364,8 +364,13 @@ impl VirtioTransportCore {
         }
     }
 
-    /// Runs the queues the device has host-side work for (input events...).
+    /// Raises the device's own configuration changes and runs the queues it
+    /// has host-side work for (input events, received frames...).
     pub fn tick(&mut self) {
+        if self.device.poll_config_change() && self.state.status & status::DRIVER_OK != 0 {
+            self.state.config_generation = self.state.config_generation.wrapping_add(1);
+            self.events.config_changed = true;
+        }
         let pending = self.device.pending_queues();
         for index in 0..32 {
             if pending & (1 << index) != 0 && index < self.queues.len() {

@@ -125,6 +125,10 @@ pub trait Machine: Send {
     /// counts these with the retired instructions, so a CPU faulting on every
     /// fetch still reaches the limit.
     fn traps_taken(&self) -> u64;
+    /// Lines about devices (each NIC's frames, bytes and drops) for `--stats`.
+    fn device_report(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// Lines about the translator (compiled blocks, time, invalidations) for
     /// `--stats` and gdb's `monitor stats`; empty without a JIT.
     fn jit_report(&self) -> Vec<String> {

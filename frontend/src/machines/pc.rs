@@ -60,12 +60,12 @@ use emu_core::{
 use firmware::multiboot::{self, MultibootBoot};
 use firmware::x86_linux::{self, LinuxBoot};
 
-use super::virtio_devices::{UserVirtio, VirtioChooser, unknown_device};
+use super::virtio_devices::{NicCounters, UserVirtio, VirtioChooser, unknown_device};
 use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
 use crate::console::Console;
 
 /// The virtio devices `--device` can add: PCI ones only, as on QEMU's pc.
-const VIRTIO_DEVICES: &[&str] = &["virtio-blk-pci", "virtio-rng-pci"];
+const VIRTIO_DEVICES: &[&str] = &["virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci"];
 /// Debian's VGA BIOS for QEMU's standard VGA (package `seabios`).
 const VGA_BIOS: &str = "/usr/share/seabios/vgabios-stdvga.bin";
 /// Debian's SeaBIOS, the firmware `pc` boots without `--bios`.
@@ -133,6 +133,8 @@ pub struct Pc {
     tablet: InputHandle,
     /// The VGA, which the window and screenshots show.
     vga: VgaHandle,
+    /// The user's NICs' counters.
+    nics: Vec<NicCounters>,
 }
 
 impl std::fmt::Debug for Pc {
@@ -583,6 +585,7 @@ impl Pc {
                 }
             }
         }
+        chooser.check_netdevs_used(config)?;
 
         // The PIIX4's hotplug registers, which SeaBIOS's ACPI tables read.
         map_pio(
@@ -690,8 +693,10 @@ impl Pc {
         // as on QEMU's pc without its default NIC. They reach RAM below
         // 4 GiB (DMA above it is not modelled yet), and interrupt through
         // MSI-X to the local APICs or INTx.
+        let mut nics = Vec::new();
         for user in &user_virtio {
-            let function = VirtioPci::new(user.open(config)?, memory.clone()).map_err(pci_error)?;
+            let device = user.open(config, &control, &mut nics)?;
+            let function = VirtioPci::new(device, memory.clone()).map_err(pci_error)?;
             pci.add(Box::new(function)).map_err(pci_error)?;
         }
         let pci = SharedPciHost::new(pci);
@@ -739,6 +744,7 @@ impl Pc {
             keyboard,
             tablet,
             vga,
+            nics,
         };
         machine.reset_cpus();
         Ok(machine)
@@ -927,6 +933,10 @@ pub fn build_machine(
 }
 
 impl Machine for Pc {
+    fn device_report(&self) -> Vec<String> {
+        self.nics.iter().map(NicCounters::line).collect()
+    }
+
     fn run(
         &mut self,
         limit: Option<Duration>,

@@ -43,7 +43,7 @@ use emu_core::{Bus, GuestPhysAddr, GuestRam, RunControl, VirtualClock};
 use firmware::fdt::{FdtDevice, FdtPciHost, RiscvVirtFdt};
 use firmware::loader::{self, ImageKind, ProgramImage};
 
-use super::virtio_devices::{UserVirtio, VirtioChooser, unknown_device};
+use super::virtio_devices::{NicCounters, UserVirtio, VirtioChooser, unknown_device};
 use super::{DebugEvent, Machine, MachineError, RunOutcome, ScreenSource};
 use crate::console::Console;
 
@@ -168,6 +168,8 @@ pub struct RiscvVirt {
     gpu_display: devices::virtio::DisplayHandle,
     keyboard: InputHandle,
     tablet: InputHandle,
+    /// The user's NICs' counters.
+    nics: Vec<NicCounters>,
 }
 
 impl std::fmt::Debug for RiscvVirt {
@@ -278,10 +280,11 @@ impl RiscvVirt {
         let guest_memory = GuestMemoryHandle::with_len(bus.ram().clone(), RAM_BASE, config.memory)
             .map_err(|e| MachineError::Setup(e.to_string()))?;
         let mut device_entropy = Some(device_entropy);
+        let mut nics = Vec::new();
         for slot in 0..ALL_VIRTIO_SLOTS {
             let irq = Box::new(plic.source(virtio_irq(slot) as usize));
             let device: Option<Box<dyn VirtioDevice>> = match on_mmio.get(slot as usize) {
-                Some(user) => Some(user.open(config)?),
+                Some(user) => Some(user.open(config, &control, &mut nics)?),
                 None if slot == GPU_SLOT => Some(Box::new(VirtioGpu::new(
                     FRAMEBUFFER_WIDTH,
                     FRAMEBUFFER_HEIGHT,
@@ -321,8 +324,11 @@ impl RiscvVirt {
         });
         let mut pci = PciHost::new(intx, None);
         for user in &on_pci {
-            let function = VirtioPci::new(user.open(config)?, guest_memory.clone())
-                .map_err(|e| MachineError::Setup(e.to_string()))?;
+            let function = VirtioPci::new(
+                user.open(config, &control, &mut nics)?,
+                guest_memory.clone(),
+            )
+            .map_err(|e| MachineError::Setup(e.to_string()))?;
             pci.add(Box::new(function))
                 .map_err(|e| MachineError::Setup(e.to_string()))?;
         }
@@ -406,6 +412,7 @@ impl RiscvVirt {
                 fdt_addr,
             },
             framebuffer: framebuffer_handle,
+            nics,
             gpu_display,
             keyboard,
             tablet,
@@ -670,6 +677,10 @@ impl Machine for RiscvVirt {
             .map_or(0.0, |jit| jit.compile_time.as_secs_f64())
     }
 
+    fn device_report(&self) -> Vec<String> {
+        self.nics.iter().map(NicCounters::line).collect()
+    }
+
     fn jit_report(&self) -> Vec<String> {
         self.jit_stats()
             .map(|jit| vec![jit.to_string()])
@@ -727,8 +738,10 @@ impl Machine for RiscvVirt {
 /// The devices `--device` can add to riscv-virt.
 const USER_DEVICES: &[&str] = &[
     "virtio-blk-device",
+    "virtio-net-device",
     "virtio-rng-device",
     "virtio-blk-pci",
+    "virtio-net-pci",
     "virtio-rng-pci",
 ];
 
@@ -753,6 +766,7 @@ fn choose_virtio_devices(config: &MachineConfig) -> Result<Vec<UserVirtio>, Mach
             None => return Err(unknown_device("riscv-virt", &device.driver, USER_DEVICES)),
         }
     }
+    chooser.check_netdevs_used(config)?;
     Ok(chosen)
 }
 

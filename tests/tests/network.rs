@@ -1,0 +1,427 @@
+//! Networks of VMs: Debian riscv64 guests with virtio-net NICs, linked by
+//! `--netdev stream` (QEMU's length-prefixed frames) to each other and to a
+//! QEMU VM, ping each other and move data with busybox `nc`, checksums
+//! checked; a NIC's capture reads back with `tcpdump -r`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use tests::GuestSession;
+use tests::images::{READY_MARKER, debian_images};
+
+/// Generous: a JIT boot takes seconds, but two VMs share two cores.
+const BOOT: Duration = Duration::from_secs(300);
+const COMMAND: Duration = Duration::from_secs(60);
+/// Making, hashing and sending 64 MiB on shared cores.
+const WORK: Duration = Duration::from_secs(600);
+const PROMPT: &str = "~ # ";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("network");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// The kernel, initramfs and options both emulators boot with, spelled for
+/// Turing (`--memory`) or for QEMU (`-m`).
+fn linux_args(turing: bool) -> Vec<String> {
+    let images = debian_images();
+    let flag = |qemu: &str, ours: &str| {
+        if turing {
+            ours.to_owned()
+        } else {
+            qemu.to_owned()
+        }
+    };
+    vec![
+        flag("-kernel", "--kernel"),
+        images.kernel.display().to_string(),
+        flag("-initrd", "--initrd"),
+        images.initramfs.display().to_string(),
+        flag("-append", "--append"),
+        "console=ttyS0 quiet".to_owned(),
+        flag("-m", "--memory"),
+        "512M".to_owned(),
+    ]
+}
+
+/// A Turing riscv-virt VM with `net` arguments; its shell is not waited for.
+fn start_turing(net: &[&str]) -> GuestSession {
+    let mut command = tests::turing_command();
+    command.arg("run").args(linux_args(true));
+    command.args(["--timeout", "900"]).args(net);
+    GuestSession::spawn(command)
+}
+
+fn wait_for_shell(guest: &mut GuestSession) {
+    guest.expect(READY_MARKER, BOOT);
+    guest.expect(PROMPT, COMMAND);
+}
+
+/// Runs a shell command and returns its output up to the next prompt.
+fn shell(guest: &mut GuestSession, command: &str, timeout: Duration) -> String {
+    guest.send_line(command);
+    guest.expect(PROMPT, timeout)
+}
+
+/// Gives eth0 `address`/24 and waits until the kernel reports the link up.
+fn configure(guest: &mut GuestSession, address: &str) {
+    let out = shell(
+        guest,
+        &format!(
+            "ip addr add {address}/24 dev eth0 && ip link set eth0 up && \
+             until grep -q 1 /sys/class/net/eth0/carrier; do sleep 0.2; done; \
+             echo LINK-$((6*7))"
+        ),
+        COMMAND,
+    );
+    assert!(out.contains("LINK-42"), "eth0 did not come up:\n{out}");
+}
+
+fn assert_pings(guest: &mut GuestSession, peer: &str) {
+    let out = shell(guest, &format!("ping -c 3 -W 5 {peer}"), COMMAND);
+    assert!(
+        out.contains("3 packets transmitted, 3 packets received"),
+        "ping {peer}:\n{out}"
+    );
+}
+
+/// The first SHA-256 (64 hex digits) in `text`.
+fn sha256_in(text: &str) -> String {
+    text.split_whitespace()
+        .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no SHA-256 in:\n{text}"))
+        .to_owned()
+}
+
+/// Sends `mib` MiB of random bytes from `sender` to `receiver` (at
+/// `receiver_ip`) with busybox `nc` and checks both ends hash the same.
+fn transfer(sender: &mut GuestSession, receiver: &mut GuestSession, receiver_ip: &str, mib: u32) {
+    receiver.send_line("nc -l -p 5000 | sha256sum; echo RECEIVED-$((6*7))");
+    let made = shell(
+        sender,
+        &format!(
+            "dd if=/dev/urandom of=/tmp/blob bs=1M count={mib} 2>/dev/null; sha256sum /tmp/blob"
+        ),
+        WORK,
+    );
+    let sent = sha256_in(&made);
+    // Give the listener a moment to bind before connecting.
+    let out = shell(
+        sender,
+        &format!("sleep 1; nc {receiver_ip} 5000 < /tmp/blob; echo SENT-$((6*7))"),
+        WORK,
+    );
+    assert!(out.contains("SENT-42"), "nc: {out}");
+    let got = receiver.expect("RECEIVED-42", WORK);
+    assert_eq!(sha256_in(&got), sent, "the receiver's SHA-256 differs");
+    receiver.expect(PROMPT, COMMAND);
+}
+
+fn power_off(mut guest: GuestSession) {
+    guest.send_line("poweroff -f");
+    assert_eq!(guest.wait(COMMAND), 0, "poweroff -f must end the VM with 0");
+}
+
+/// Two Turing VMs, one serving a UNIX stream socket on virtio-mmio and one
+/// connecting on virtio-pci: ping both ways, then 64 MiB with nc. The
+/// server's capture holds the pings, as `tcpdump -r` reads them.
+#[test]
+fn two_turing_vms_on_a_stream_link_ping_and_move_64_mib() {
+    let socket = scratch("link.sock");
+    let capture = scratch("server.pcap");
+    let server_net = format!(
+        "stream,id=n0,server=on,addr.type=unix,addr.path={},pcap={}",
+        socket.display(),
+        capture.display()
+    );
+    let mut server = start_turing(&[
+        "--netdev",
+        &server_net,
+        "--device",
+        "virtio-net-device,netdev=n0,mac=52:54:00:00:00:01",
+    ]);
+    // The server binds before the guest starts; wait for the socket file.
+    for _ in 0..600 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        socket.exists(),
+        "the server did not create {}",
+        socket.display()
+    );
+    let client_net = format!(
+        "stream,id=n0,server=off,addr.type=unix,addr.path={}",
+        socket.display()
+    );
+    let mut client = start_turing(&[
+        "--netdev",
+        &client_net,
+        "--device",
+        "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02",
+    ]);
+    wait_for_shell(&mut server);
+    wait_for_shell(&mut client);
+    configure(&mut server, "10.0.0.1");
+    configure(&mut client, "10.0.0.2");
+    assert_pings(&mut client, "10.0.0.1");
+    assert_pings(&mut server, "10.0.0.2");
+    transfer(&mut client, &mut server, "10.0.0.1", 64);
+    power_off(client);
+    power_off(server);
+
+    tests::require_tool("tcpdump");
+    let read = Command::new("tcpdump")
+        .args(["-n", "-r"])
+        .arg(&capture)
+        .output()
+        .expect("run tcpdump");
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        read.status.success(),
+        "tcpdump -r failed: {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert!(
+        text.contains("10.0.0.2 > 10.0.0.1: ICMP echo request")
+            && text.contains("10.0.0.1 > 10.0.0.2: ICMP echo reply"),
+        "the capture lacks the pings:\n{}",
+        text.lines().take(40).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// A QEMU VM serves a TCP stream link, a Turing VM connects to it: they ping
+/// each other and move 16 MiB each way.
+#[test]
+fn a_turing_vm_and_a_qemu_vm_share_a_stream_link() {
+    tests::require_tool("qemu-system-riscv64");
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let mut qemu = Command::new("qemu-system-riscv64");
+    qemu.args(["-M", "virt", "-nographic"])
+        .args(linux_args(false))
+        .args([
+            "-netdev",
+            &format!("stream,id=n0,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port={port}"),
+            "-device",
+            "virtio-net-device,netdev=n0,mac=52:54:00:00:00:11",
+        ]);
+    let mut qemu = GuestSession::spawn(qemu);
+    // QEMU listens before it runs the guest: its first output comes after.
+    qemu.expect("OpenSBI", BOOT);
+    let net =
+        format!("stream,id=n0,server=off,addr.type=inet,addr.host=127.0.0.1,addr.port={port}");
+    let mut turing = start_turing(&[
+        "--netdev",
+        &net,
+        "--device",
+        "virtio-net-device,netdev=n0,mac=52:54:00:00:00:12",
+    ]);
+    wait_for_shell(&mut qemu);
+    wait_for_shell(&mut turing);
+    configure(&mut qemu, "10.0.1.1");
+    configure(&mut turing, "10.0.1.2");
+    assert_pings(&mut turing, "10.0.1.1");
+    assert_pings(&mut qemu, "10.0.1.2");
+    transfer(&mut turing, &mut qemu, "10.0.1.1", 16);
+    transfer(&mut qemu, &mut turing, "10.0.1.2", 16);
+    power_off(turing);
+    qemu.send_line("poweroff -f");
+    qemu.wait(COMMAND);
+}
+
+/// The SHA-256 of `bytes`, by the host's `sha256sum`.
+fn host_sha256(bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sha256sum");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    sha256_in(&String::from_utf8_lossy(
+        &child.wait_with_output().unwrap().stdout,
+    ))
+}
+
+/// Serves `body` over HTTP/1.0 on the host's loopback until the test ends;
+/// returns the port.
+fn serve_http(body: Vec<u8>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let body = body.clone();
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    request.push(byte[0]);
+                }
+                let head = format!(
+                    "HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+    port
+}
+
+/// User networking: DHCP gives 10.0.2.15, the resolver answers with the
+/// host's, `wget` fetches a file from a host server through the gateway,
+/// and a forwarded host port reaches the guest's `httpd`. The capture shows
+/// the DHCP exchange.
+#[test]
+fn user_networking_gives_dhcp_dns_nat_and_forwarded_ports() {
+    let body: Vec<u8> = (0..4u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let expected = host_sha256(&body);
+    let port = serve_http(body);
+    let forwarded = {
+        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let capture = scratch("user.pcap");
+    let net = format!(
+        "user,id=n0,hostfwd=tcp:127.0.0.1:{forwarded}-:80,pcap={}",
+        capture.display()
+    );
+    let mut guest = start_turing(&["--netdev", &net, "--device", "virtio-net-pci,netdev=n0"]);
+    let started = std::time::Instant::now();
+    wait_for_shell(&mut guest);
+    println!("user network: shell in {:?}", started.elapsed());
+    let out = shell(
+        &mut guest,
+        "ip link set eth0 up && udhcpc -i eth0 -n -q -t 10 2>&1; ip -4 addr show eth0",
+        WORK,
+    );
+    assert!(out.contains("inet 10.0.2.15/24"), "no DHCP lease:\n{out}");
+    let out = shell(&mut guest, "cat /etc/resolv.conf; ip route", COMMAND);
+    assert!(out.contains("nameserver 10.0.2.3"), "{out}");
+    assert!(out.contains("default via 10.0.2.2"), "{out}");
+    let out = shell(&mut guest, "nslookup localhost", COMMAND);
+    assert!(out.contains("127.0.0.1"), "nslookup localhost:\n{out}");
+    let out = shell(&mut guest, "ping -c 2 10.0.2.2", COMMAND);
+    assert!(
+        out.contains("2 packets received"),
+        "ping the gateway:\n{out}"
+    );
+    let fetch = std::time::Instant::now();
+    let out = shell(
+        &mut guest,
+        &format!("wget -q -O - http://10.0.2.2:{port}/file | sha256sum"),
+        WORK,
+    );
+    assert_eq!(sha256_in(&out), expected, "wget through the NAT");
+    println!("user network: wget of 4 MiB in {:?}", fetch.elapsed());
+    // The guest serves, the host fetches through hostfwd.
+    shell(
+        &mut guest,
+        "mkdir -p /tmp/www && echo served-by-the-guest-$((6*7)) > /tmp/www/index.html && httpd -p 80 -h /tmp/www",
+        COMMAND,
+    );
+    let mut page = String::new();
+    {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", forwarded)).unwrap();
+        stream.set_read_timeout(Some(COMMAND)).unwrap();
+        stream
+            .write_all(b"GET /index.html HTTP/1.0\r\n\r\n")
+            .unwrap();
+        stream.read_to_string(&mut page).unwrap();
+    }
+    assert!(page.contains("served-by-the-guest-42"), "hostfwd:\n{page}");
+    power_off(guest);
+
+    tests::require_tool("tcpdump");
+    let read = Command::new("tcpdump")
+        .args(["-n", "-r"])
+        .arg(&capture)
+        .output()
+        .expect("run tcpdump");
+    let text = String::from_utf8_lossy(&read.stdout);
+    assert!(
+        text.contains("BOOTP/DHCP, Request") && text.contains("BOOTP/DHCP, Reply"),
+        "the capture lacks the DHCP exchange:\n{}",
+        text.lines().take(20).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// Bad netdev options end Turing before the guest runs, with one line.
+#[test]
+fn bad_netdevs_are_one_line_errors() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "--netdev",
+                "bogus,id=n0",
+                "--device",
+                "virtio-net-device,netdev=n0",
+            ],
+            "netdev n0: unknown kind 'bogus'",
+        ),
+        (&["--netdev", "stream,id=n0"], "netdev n0"),
+        (
+            &["--device", "virtio-net-device,netdev=n9"],
+            "no --netdev with id=n9",
+        ),
+        (
+            &[
+                "--netdev",
+                "dgram,id=n0,remote.type=inet,remote.host=127.0.0.1,remote.port=9",
+            ],
+            "netdev n0 has no NIC",
+        ),
+        (
+            &[
+                "--netdev",
+                "stream,id=n0,addr.type=inet,addr.host=127.0.0.1,addr.port=1",
+                "--device",
+                "virtio-net-pci,netdev=n0",
+            ],
+            "netdev n0: cannot connect to 127.0.0.1:1",
+        ),
+        (
+            &[
+                "--netdev",
+                "stream,id=n0,addr.type=unix,addr.path=/nonexistent/s",
+                "--device",
+                "virtio-net-pci,netdev=n0,mac=01:00:00:00:00:01",
+            ],
+            "multicast",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = tests::turing_command()
+            .arg("run")
+            .args(*args)
+            .output()
+            .expect("run turing");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(expected),
+            "{args:?}: expected '{expected}' in:\n{stderr}"
+        );
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{args:?}: not one line:\n{stderr}"
+        );
+    }
+}
