@@ -253,6 +253,54 @@ fn host_sha256(bytes: &[u8]) -> String {
     ))
 }
 
+/// `turing switch` joins three VMs on one LAN: each pings the other two.
+#[test]
+fn three_vms_on_a_turing_switch_reach_each_other() {
+    let socket = scratch("switch.sock");
+    let mut switch = tests::turing_command()
+        .arg("switch")
+        .arg(&socket)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start turing switch");
+    for _ in 0..600 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        socket.exists(),
+        "the switch did not listen on {}",
+        socket.display()
+    );
+    let net = format!("stream,id=n0,addr.type=unix,addr.path={}", socket.display());
+    let mut vms: Vec<GuestSession> = (1..=3)
+        .map(|n| {
+            start_turing(&[
+                "--netdev",
+                &net,
+                "--device",
+                &format!("virtio-net-pci,netdev=n0,mac=52:54:00:00:03:0{n}"),
+            ])
+        })
+        .collect();
+    for (n, vm) in vms.iter_mut().enumerate() {
+        wait_for_shell(vm);
+        configure(vm, &format!("10.0.3.{}", n + 1));
+    }
+    for (n, vm) in vms.iter_mut().enumerate() {
+        for peer in (1..=3).filter(|&p| p != n + 1) {
+            assert_pings(vm, &format!("10.0.3.{peer}"));
+        }
+    }
+    for vm in vms {
+        power_off(vm);
+    }
+    let _ = switch.kill();
+    let _ = switch.wait();
+}
+
 /// Serves `body` over HTTP/1.0 on the host's loopback until the test ends;
 /// returns the port.
 fn serve_http(body: Vec<u8>) -> u16 {

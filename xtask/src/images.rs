@@ -7,8 +7,8 @@
 //! them this builds, under `~/.cache/turing/images/<versions>/`:
 //!
 //! - `Image`: the uncompressed RISC-V kernel Image,
-//! - `initramfs.cpio.gz`: busybox, the modules for virtio-mmio, virtio-blk, virtio-rng
-//!   and ext4 (decompressed, loaded in dependency order by `/init`), and an `/init` that
+//! - `initramfs.cpio.gz`: busybox, the modules for virtio-mmio, virtio-blk, virtio-rng,
+//!   virtio-net and ext4 (decompressed, loaded in dependency order by `/init`), and an `/init` that
 //!   prints `TURING-INIT-READY` and starts a shell on the console,
 //! - `disk.img`: a small ext4 file system holding `/hello.txt`,
 //! - `fw_dynamic.bin`: OpenSBI for QEMU's `virt` machine,
