@@ -251,6 +251,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         "programs_vs_qemu",
         "x86_interpreter_vs_qemu",
         "pc_vs_qemu",
+        "network_vs_qemu",
     ] {
         let mut full = vec!["bench", "--package", "benches", "--bench", bench, "--"];
         full.extend(args.iter().map(String::as_str));
