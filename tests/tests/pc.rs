@@ -347,6 +347,17 @@ fn check_devices(guest: &mut tests::GuestSession) -> String {
     guest.expect(DISK_MARK, Duration::from_secs(120));
     guest.send_line("cat /sys/class/misc/hw_random/rng_available");
     guest.expect("virtio_rng.0", Duration::from_secs(60));
+    // The NIC on user networking: a DHCP lease and the gateway's echo.
+    guest.send_line(
+        "ip link set eth0 up; udhcpc -i eth0 -n -q -t 10 >/dev/null 2>&1; \
+         ip -4 addr show eth0 | grep -o 'inet [0-9./]*'; \
+         ping -c 2 10.0.2.2 | grep -o '[0-9] packets received'; echo NET-END-$((6*7))",
+    );
+    let text = guest.expect("NET-END-42", Duration::from_secs(300));
+    assert!(
+        text.contains("inet 10.0.2.15/24") && text.contains("2 packets received"),
+        "no lease or no echo from the gateway:\n{text}"
+    );
     guest.send_line("echo TIMEOUTS=$(dmesg | grep -ciE 'time(d )?out')");
     guest.expect("TIMEOUTS=0", Duration::from_secs(60));
     guest.send_line(
@@ -361,11 +372,11 @@ fn check_devices(guest: &mut tests::GuestSession) -> String {
         .expect("the CPU summary line")
         .trim()
         .to_owned();
-    // Each CPU's local APIC timer has ticked, and both devices interrupt
+    // Each CPU's local APIC timer has ticked, and the three devices interrupt
     // through MSI-X.
     guest.send_line("grep -E 'LOC:|PCI-MSI' /proc/interrupts; echo LOC-END-$((6*7))");
     let text = guest.expect("LOC-END-42", Duration::from_secs(60));
-    for device in ["virtio0", "virtio1"] {
+    for device in ["virtio0", "virtio1", "virtio2"] {
         assert!(
             text.lines()
                 .any(|line| line.contains("PCI-MSI") && line.contains(device)),
@@ -400,15 +411,21 @@ fn pci_test_devices(disk: &Path) -> Vec<String> {
         "virtio-blk-pci,drive=d0".to_owned(),
         "--device".to_owned(),
         "virtio-rng-pci".to_owned(),
+        "--netdev".to_owned(),
+        "user,id=n0".to_owned(),
+        "--device".to_owned(),
+        "virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56".to_owned(),
     ]
     .to_vec()
 }
 
-/// The amd64 kernel on `pc` with a virtio-blk-pci disk and a virtio-rng-pci
-/// device: Linux finds the same PCI functions (addresses, vendor and device
-/// IDs, classes) as on `qemu-system-x86_64 -M pc` with the same options (and
-/// QEMU's default VGA, but no NIC: Turing's PC has none yet), reads the disk
-/// and takes entropy from the device, and its log reports no timeout.
+/// The amd64 kernel on `pc` with a virtio-blk-pci disk, a virtio-rng-pci
+/// device and a virtio-net-pci NIC on user networking: Linux finds the same
+/// PCI functions (addresses, vendor and device IDs, classes) as on
+/// `qemu-system-x86_64 -M pc` with the same options (and QEMU's default VGA,
+/// but not its default NIC), reads the disk, takes entropy from the device,
+/// gets a DHCP lease and an echo from the gateway, and its log reports no
+/// timeout.
 #[test]
 fn debian_amd64_kernel_finds_qemus_pci_devices_and_powers_off() {
     require_tool("qemu-system-x86_64");

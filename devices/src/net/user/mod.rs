@@ -55,6 +55,13 @@ const DNS_PORT: u16 = 53;
 const IDLE_POLL: Duration = Duration::from_millis(2);
 /// A UDP mapping nothing used for this long is closed.
 const UDP_IDLE: Duration = Duration::from_secs(120);
+/// Limits on what a guest can make the host hold, so that a guest flooding
+/// SYNs, DNS queries or UDP ports costs it refusals, not the host threads,
+/// descriptors and memory without bound. Beyond them, SYNs are refused,
+/// queries dropped and the least recently used UDP mapping closed.
+const MAX_CONNECTS_IN_FLIGHT: usize = 64;
+const MAX_DNS_IN_FLIGHT: usize = 16;
+const MAX_UDP_MAPPINGS: usize = 256;
 
 /// A `hostfwd=` rule: `[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,6 +288,8 @@ struct Network {
     connected: Channel<(ConnectionKey, std::io::Result<std::net::TcpStream>)>,
     /// DNS answers from the resolving threads, with the guest endpoint asking.
     dns_answers: Channel<(Endpoint, Vec<u8>)>,
+    /// Queries whose threads have not answered yet.
+    dns_in_flight: usize,
     connections: Connections,
 }
 
@@ -325,6 +334,7 @@ impl Network {
             pending: HashMap::new(),
             connected: crossbeam_channel::unbounded(),
             dns_answers: crossbeam_channel::unbounded(),
+            dns_in_flight: 0,
             connections: Connections::new(tcp_listeners),
         }
     }
@@ -430,7 +440,9 @@ impl Network {
         }
         if dst == (RESOLVER, DNS_PORT) {
             match dns::parse(payload) {
+                Ok(Some(_)) if self.dns_in_flight >= MAX_DNS_IN_FLIGHT => {}
                 Ok(Some(query)) => {
+                    self.dns_in_flight += 1;
                     let answers = self.dns_answers.0.clone();
                     let message = payload.to_vec();
                     // getaddrinfo blocks: off this thread, one per query.
@@ -440,6 +452,7 @@ impl Network {
                             let _ = answers.send((src, dns::resolve(&message, &query)));
                         });
                     if let Err(error) = spawned {
+                        self.dns_in_flight -= 1;
                         tracing::warn!("user network: no thread for a DNS query: {error}");
                     }
                 }
@@ -456,6 +469,12 @@ impl Network {
         let Some(target) = self.host_destination(dst) else {
             return;
         };
+        if !self.udp.contains_key(&src.1)
+            && self.udp.len() >= MAX_UDP_MAPPINGS
+            && let Some((&oldest, _)) = self.udp.iter().min_by_key(|(_, m)| m.last_used)
+        {
+            self.udp.remove(&oldest);
+        }
         let mapping = match self.udp.entry(src.1) {
             std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
             std::collections::hash_map::Entry::Vacant(entry) => {
@@ -518,6 +537,12 @@ impl Network {
             self.refuse(src, dst, &syn);
             return;
         };
+        if self.pending.len() >= MAX_CONNECTS_IN_FLIGHT
+            || self.connections.len() >= tcp::MAX_CONNECTIONS
+        {
+            self.refuse(src, dst, &syn);
+            return;
+        }
         self.pending.insert(key, PendingConnect { syn });
         let answer = self.connected.0.clone();
         let spawned = std::thread::Builder::new()
@@ -568,6 +593,7 @@ impl Network {
             }
         }
         while let Ok((to, answer)) = self.dns_answers.1.try_recv() {
+            self.dns_in_flight = self.dns_in_flight.saturating_sub(1);
             self.send_udp((RESOLVER, DNS_PORT), to, &answer);
         }
         let mut buffer = [0u8; 65_536];

@@ -24,6 +24,8 @@ const SOCKET_BUFFER: usize = 256 * 1024;
 const CHUNK: usize = 64 * 1024;
 /// How long a connection may take to be established before it is dropped.
 const HANDSHAKE: Duration = Duration::from_secs(30);
+/// Connections open at once, at most: each holds two socket buffers.
+pub(crate) const MAX_CONNECTIONS: usize = 512;
 /// The first local port of connections to forwarded guest ports.
 const FIRST_EPHEMERAL: u16 = 49_152;
 
@@ -77,6 +79,11 @@ impl Connections {
             open: Vec::new(),
             next_port: FIRST_EPHEMERAL,
         }
+    }
+
+    /// How many connections are open.
+    pub(crate) fn len(&self) -> usize {
+        self.open.len()
     }
 
     /// Whether no connection is open.
@@ -150,7 +157,10 @@ impl Connections {
     ) -> bool {
         let mut accepted = Vec::new();
         for (listener, guest) in &self.listeners {
-            while let Ok((stream, peer)) = listener.accept() {
+            // Past the limit, connections wait in the host's backlog.
+            while self.open.len() + accepted.len() < MAX_CONNECTIONS
+                && let Ok((stream, peer)) = listener.accept()
+            {
                 tracing::debug!("user network: {peer} connects to the guest's {guest:?}");
                 accepted.push((stream, *guest));
             }
