@@ -49,6 +49,17 @@ fn linux_args(turing: bool) -> Vec<String> {
     ]
 }
 
+/// Waits up to a minute for `who` to create the UNIX socket `socket`.
+fn wait_for_socket(socket: &Path, who: &str) {
+    for _ in 0..600 {
+        if socket.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("{who} did not listen on {}", socket.display());
+}
+
 /// A Turing riscv-virt VM with `net` arguments; its shell is not waited for.
 fn start_turing(net: &[&str]) -> GuestSession {
     let mut command = tests::turing_command();
@@ -88,6 +99,18 @@ fn assert_pings(guest: &mut GuestSession, peer: &str) {
         out.contains("3 packets transmitted, 3 packets received"),
         "ping {peer}:\n{out}"
     );
+}
+
+/// Waits for both VMs' shells, gives each its address and has each ping the
+/// other.
+fn link_and_ping(a: (&mut GuestSession, &str), b: (&mut GuestSession, &str)) {
+    let ((a, a_ip), (b, b_ip)) = (a, b);
+    wait_for_shell(a);
+    wait_for_shell(b);
+    configure(a, a_ip);
+    configure(b, b_ip);
+    assert_pings(b, a_ip);
+    assert_pings(a, b_ip);
 }
 
 /// The first SHA-256 (64 hex digits) in `text`.
@@ -145,18 +168,8 @@ fn two_turing_vms_on_a_stream_link_ping_and_move_64_mib() {
         "--device",
         "virtio-net-device,netdev=n0,mac=52:54:00:00:00:01",
     ]);
-    // The server binds before the guest starts; wait for the socket file.
-    for _ in 0..600 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        socket.exists(),
-        "the server did not create {}",
-        socket.display()
-    );
+    // The server binds before the guest starts.
+    wait_for_socket(&socket, "the server");
     let client_net = format!(
         "stream,id=n0,server=off,addr.type=unix,addr.path={}",
         socket.display()
@@ -167,12 +180,7 @@ fn two_turing_vms_on_a_stream_link_ping_and_move_64_mib() {
         "--device",
         "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02",
     ]);
-    wait_for_shell(&mut server);
-    wait_for_shell(&mut client);
-    configure(&mut server, "10.0.0.1");
-    configure(&mut client, "10.0.0.2");
-    assert_pings(&mut client, "10.0.0.1");
-    assert_pings(&mut server, "10.0.0.2");
+    link_and_ping((&mut server, "10.0.0.1"), (&mut client, "10.0.0.2"));
     transfer(&mut client, &mut server, "10.0.0.1", 64);
     power_off(client);
     power_off(server);
@@ -226,12 +234,7 @@ fn a_turing_vm_and_a_qemu_vm_share_a_stream_link() {
         "--device",
         "virtio-net-device,netdev=n0,mac=52:54:00:00:00:12",
     ]);
-    wait_for_shell(&mut qemu);
-    wait_for_shell(&mut turing);
-    configure(&mut qemu, "10.0.1.1");
-    configure(&mut turing, "10.0.1.2");
-    assert_pings(&mut turing, "10.0.1.1");
-    assert_pings(&mut qemu, "10.0.1.2");
+    link_and_ping((&mut qemu, "10.0.1.1"), (&mut turing, "10.0.1.2"));
     transfer(&mut turing, &mut qemu, "10.0.1.1", 64);
     transfer(&mut qemu, &mut turing, "10.0.1.2", 16);
     power_off(turing);
@@ -344,17 +347,7 @@ fn three_vms_on_a_turing_switch_reach_each_other() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start turing switch");
-    for _ in 0..600 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        socket.exists(),
-        "the switch did not listen on {}",
-        socket.display()
-    );
+    wait_for_socket(&socket, "the switch");
     let net = format!("stream,id=n0,addr.type=unix,addr.path={}", socket.display());
     let mut vms: Vec<GuestSession> = (1..=3)
         .map(|n| {

@@ -297,16 +297,7 @@ pub fn io_reason(error: &io::Error) -> String {
 mod tests {
     use super::*;
 
-    fn options(id: &str, kind: &str, pairs: &[(&str, &str)]) -> NetdevSpec {
-        NetdevSpec {
-            id: id.into(),
-            kind: kind.into(),
-            options: pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        }
-    }
+    use crate::net::stream::tests::spec as options;
 
     #[test]
     fn unknown_kinds_and_options_are_one_line_errors() {

@@ -113,6 +113,17 @@ impl Guest {
         }
     }
 
+    /// A socket from the guest's `local` port to the gateway's `port`.
+    fn connect_to_gateway(&mut self, port: u16, local: u16) -> smoltcp::iface::SocketHandle {
+        let handle = self.tcp_socket();
+        let context = self.iface.context();
+        self.sockets
+            .get_mut::<Socket>(handle)
+            .connect(context, (IpAddress::Ipv4(GATEWAY), port), local)
+            .unwrap();
+        handle
+    }
+
     fn tcp_socket(&mut self) -> smoltcp::iface::SocketHandle {
         self.sockets.add(Socket::new(
             SocketBuffer::new(vec![0; 65536]),
@@ -213,13 +224,7 @@ fn guest_tcp_reaches_a_host_server_through_the_gateway_and_both_close() {
         got.len()
     });
     let mut guest = Guest::new(&[]);
-    let handle = guest.tcp_socket();
-    let context = guest.iface.context();
-    guest
-        .sockets
-        .get_mut::<Socket>(handle)
-        .connect(context, (IpAddress::Ipv4(GATEWAY), port), 40_000)
-        .unwrap();
+    let handle = guest.connect_to_gateway(port, 40_000);
     // 1 MiB out, then the guest closes its side; the echo comes back and the
     // host closes.
     let data: Vec<u8> = (0..1 << 20).map(|i: u32| (i * 31 % 251) as u8).collect();
@@ -254,13 +259,7 @@ fn a_refused_connection_resets_the_guests_syn() {
         probe.local_addr().unwrap().port()
     };
     let mut guest = Guest::new(&[]);
-    let handle = guest.tcp_socket();
-    let context = guest.iface.context();
-    guest
-        .sockets
-        .get_mut::<Socket>(handle)
-        .connect(context, (IpAddress::Ipv4(GATEWAY), closed_port), 40_001)
-        .unwrap();
+    let handle = guest.connect_to_gateway(closed_port, 40_001);
     guest.until("the reset", |g| {
         g.sockets.get_mut::<Socket>(handle).state() == State::Closed
     });
@@ -272,13 +271,7 @@ fn restrict_keeps_the_guest_off_the_host() {
     server.set_nonblocking(true).unwrap();
     let port = server.local_addr().unwrap().port();
     let mut guest = Guest::new(&[("restrict", "on")]);
-    let handle = guest.tcp_socket();
-    let context = guest.iface.context();
-    guest
-        .sockets
-        .get_mut::<Socket>(handle)
-        .connect(context, (IpAddress::Ipv4(GATEWAY), port), 40_002)
-        .unwrap();
+    let handle = guest.connect_to_gateway(port, 40_002);
     guest.until("the reset", |g| {
         g.sockets.get_mut::<Socket>(handle).state() == State::Closed
     });
@@ -366,15 +359,7 @@ fn the_gateway_and_the_resolver_answer_pings_and_others_do_not() {
         ArpOperation, EthernetFrame, EthernetProtocol, EthernetRepr, Icmpv4Packet, Icmpv4Repr,
         IpProtocol, Ipv4Packet, Ipv4Repr,
     };
-    let mut guest = Guest::new(&[]);
-    // The guest learns the gateway's MAC by ARP through its own stack.
-    let handle = guest.tcp_socket();
-    let context = guest.iface.context();
-    let _ = guest.sockets.get_mut::<Socket>(handle).connect(
-        context,
-        (IpAddress::Ipv4(GATEWAY), 9),
-        40_003,
-    );
+    let guest = Guest::new(&[]);
     let ping = |to: Ipv4Addr| {
         let echo = Icmpv4Repr::EchoRequest {
             ident: 1,
