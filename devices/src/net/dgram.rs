@@ -20,8 +20,8 @@ use std::thread;
 use crossbeam_channel::{Receiver, Sender, select};
 
 use super::spec::{NetdevArgs, SocketSpec, io_reason};
-use super::stream::{POLL_INTERVAL, STOP_WAIT};
 use super::{BackendPort, MAX_FRAME};
+use super::{POLL_INTERVAL, STOP_WAIT};
 
 /// The options `-netdev dgram` takes (besides `id` and `pcap`).
 pub const OPTIONS: &[&str] = &[
@@ -301,7 +301,7 @@ impl Socket {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::spec::open_netdev;
+    use crate::net::open::open_netdev;
     use crate::net::stream::tests::{eventually, recv_within, spec};
     use std::time::Duration;
 

@@ -13,7 +13,7 @@
 //! Either end may record every frame in a pcap capture ([`pcap`]), and the
 //! backend reports its link state, which the NIC shows the guest.
 //!
-//! The backends, each opened by [`open_netdev`] from a
+//! The backends, each opened by [`open::open_netdev`] from a
 //! [`emu_core::config::NetdevSpec`] as QEMU spells it ([`spec`]):
 //! - `user` ([`user`]): user-mode networking with NAT, DHCP, DNS and
 //!   forwarded host ports, as QEMU's `-netdev user`;
@@ -50,6 +50,16 @@ pub const QUEUE_FRAMES: usize = 1024;
 /// and room for the 64 KiB frames of segmentation offload, which QEMU peers
 /// may send.
 pub const MAX_FRAME: usize = 65_536 + 18;
+
+/// How often a backend thread that cannot be woken (a listener waiting for a
+/// peer) looks whether it should stop; bounds how long a dropped backend
+/// lingers.
+pub(crate) const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long dropping a backend waits for its threads to end. They end within
+/// [`POLL_INTERVAL`] unless stuck in a TCP connect to an unreachable host,
+/// which must not hold up the machine's exit.
+pub(crate) const STOP_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Counters a NIC and its backend share (`--stats`).
 #[derive(Debug, Default)]
@@ -321,13 +331,12 @@ impl BackendPort {
 }
 
 pub mod dgram;
+pub mod open;
 pub mod pcap;
 pub mod spec;
 pub mod stream;
 pub mod switch;
 pub mod user;
-
-pub use spec::open_netdev;
 
 #[cfg(test)]
 mod tests {

@@ -25,7 +25,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
 use emu_core::sync::LockRecover;
 
 use super::spec::{NetdevArgs, SocketSpec, io_reason};
-use super::{BackendPort, Frame, MAX_FRAME};
+use super::{BackendPort, Frame, MAX_FRAME, POLL_INTERVAL, STOP_WAIT};
 
 /// The options `-netdev stream` takes (besides `id` and `pcap`).
 pub const OPTIONS: &[&str] = &[
@@ -36,15 +36,6 @@ pub const OPTIONS: &[&str] = &[
     "addr.path",
     "reconnect",
 ];
-
-/// How often a thread that cannot be woken (a listener waiting for a peer)
-/// looks whether it should stop; bounds how long a dropped backend lingers.
-pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
-
-/// How long dropping a backend waits for its threads to end. They end within
-/// [`POLL_INTERVAL`] unless stuck in a TCP connect to an unreachable host,
-/// which must not hold up the machine's exit.
-pub(crate) const STOP_WAIT: Duration = Duration::from_millis(500);
 
 /// How long a TCP connect may take before the host counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -588,7 +579,7 @@ impl Listener {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::net::spec::open_netdev;
+    use crate::net::open::open_netdev;
     use crate::net::{NetPort, port_pair};
     use emu_core::config::NetdevSpec;
     use std::sync::atomic::AtomicUsize;

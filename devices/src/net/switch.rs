@@ -24,8 +24,9 @@ use crossbeam_channel::{Sender, TrySendError};
 
 use emu_core::sync::LockRecover;
 
+use super::POLL_INTERVAL;
 use super::spec::io_reason;
-use super::stream::{POLL_INTERVAL, read_frame, write_frame};
+use super::stream::{read_frame, write_frame};
 use super::{Frame, MAX_FRAME};
 
 /// Frames each client's queue holds before the switch drops new ones for it.
@@ -284,7 +285,7 @@ impl Drop for Switch {
 mod tests {
     use super::*;
     use crate::net::NetPort;
-    use crate::net::spec::open_netdev;
+    use crate::net::open::open_netdev;
     use crate::net::stream::tests::{eventually, recv_within, spec};
     use std::time::Duration;
 

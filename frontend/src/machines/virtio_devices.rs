@@ -103,7 +103,7 @@ impl UserVirtio {
                 Box::new(VirtioRng::new(source))
             }
             UserVirtioKind::Nic { netdev, mac } => {
-                let port = devices::net::open_netdev(netdev).map_err(MachineError::Setup)?;
+                let port = devices::net::open::open_netdev(netdev).map_err(MachineError::Setup)?;
                 let control = control.clone();
                 port.set_waker(Arc::new(move || control.wake_all()));
                 nics.push(NicCounters {

@@ -9,7 +9,7 @@
 //! library (libslirp would, and unsafe callbacks with it) nor privileges,
 //! and its any-IP mode lets one interface answer for every address the
 //! guest talks to. What smoltcp does not do is done here beside it:
-//! - DHCP ([`dhcp`]) and DNS ([`dns`]) servers, answered from frames the
+//! - DHCP (`dhcp.rs`) and DNS (`dns.rs`) servers, answered from frames the
 //!   guest sends to 10.0.2.2:67 and 10.0.2.3:53;
 //! - UDP, relayed datagram by datagram through a host socket per guest port;
 //! - the start of each TCP connection: the guest's SYN waits until the host
@@ -17,7 +17,7 @@
 //!   reset, as from a host that refuses.
 //!
 //! Everything runs on one thread per netdev, which sleeps on the NIC's frames
-//! and polls the host sockets (non-blocking) at most [`IDLE_POLL`] apart.
+//! and polls the host sockets (non-blocking) at most `IDLE_POLL` (2 ms) apart.
 
 mod dhcp;
 mod dns;
