@@ -126,7 +126,7 @@ impl IdeDrive {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdeChannelState {
     units: [ata::UnitState; 2],
-    /// What each position holds ("disk:<sectors>", "cdrom", "none"), checked
+    /// What each position holds (`"disk:<sectors>"`, `"cdrom"`, `"none"`), checked
     /// on restore: a state saved with other drives does not fit.
     shape: [String; 2],
     selected: u8,
