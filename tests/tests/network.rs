@@ -256,6 +256,40 @@ fn host_sha256(bytes: &[u8]) -> String {
     ))
 }
 
+/// Two Turing VMs on a `--netdev dgram` link over UDP on loopback, a frame per
+/// datagram as QEMU sends them, ping each other.
+#[test]
+fn two_turing_vms_on_a_dgram_link_ping_each_other() {
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        })
+        .collect();
+    let net = |local: u16, remote: u16| {
+        format!(
+            "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={local},\
+             remote.type=inet,remote.host=127.0.0.1,remote.port={remote}"
+        )
+    };
+    let (a_net, b_net) = (net(ports[0], ports[1]), net(ports[1], ports[0]));
+    let mut a = start_turing(&[
+        "--netdev",
+        &a_net,
+        "--device",
+        "virtio-net-device,netdev=n0,mac=52:54:00:00:05:01",
+    ]);
+    let mut b = start_turing(&[
+        "--netdev",
+        &b_net,
+        "--device",
+        "virtio-net-pci,netdev=n0,mac=52:54:00:00:05:02",
+    ]);
+    link_and_ping((&mut a, "10.0.5.1"), (&mut b, "10.0.5.2"));
+    power_off(a);
+    power_off(b);
+}
+
 /// Starts a Turing VM serving a stream link on `socket`, at its shell, with
 /// eth0 at `address`.
 fn start_link_server(socket: &Path, address: &str) -> GuestSession {

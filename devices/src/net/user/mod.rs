@@ -496,13 +496,12 @@ impl Network {
 
     /// A datagram to the guest from `src`, addressed to `dst`.
     fn send_udp(&self, src: Endpoint, dst: Endpoint, payload: &[u8]) {
+        // Until the guest has sent a frame its MAC is unknown: an Ethernet
+        // broadcast still reaches it.
         let to_mac = if dst.0.is_broadcast() {
             EthernetAddress::BROADCAST
         } else {
-            match self.guest_mac {
-                Some(mac) => mac,
-                None => return,
-            }
+            self.guest_mac.unwrap_or(EthernetAddress::BROADCAST)
         };
         self.deliver(frames::udp_frame(HOST_MAC, to_mac, src, dst, payload));
     }
@@ -560,10 +559,10 @@ impl Network {
 
     /// Answers the guest's SYN with a reset, as a host refusing would.
     fn refuse(&self, src: Endpoint, dst: Endpoint, syn: &[u8]) {
-        let (Some(guest_mac), Some((seq, len, _))) = (self.guest_mac, frames::tcp_sequence(syn))
-        else {
+        let Some((seq, len, _)) = frames::tcp_sequence(syn) else {
             return;
         };
+        let guest_mac = self.guest_mac.unwrap_or(EthernetAddress::BROADCAST);
         self.deliver(frames::tcp_reset(HOST_MAC, guest_mac, dst, src, seq, len));
     }
 

@@ -478,3 +478,58 @@ fn arp_frame(
     repr.emit(&mut ArpPacket::new_unchecked(&mut out[14..]));
     out
 }
+
+#[test]
+fn guest_udp_goes_out_through_the_nat_and_replies_come_back() {
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1500];
+        if let Ok((len, from)) = echo.recv_from(&mut buffer) {
+            buffer[..len].reverse();
+            let _ = echo.send_to(&buffer[..len], from);
+        }
+    });
+    let mut guest = Guest::new(&[]);
+    let reply = guest.udp_exchange(40_100, (GATEWAY, port), b"abc");
+    assert_eq!(reply, b"cba");
+}
+
+#[test]
+fn a_forwarded_udp_port_reaches_the_guest_and_its_reply_goes_back() {
+    let port = {
+        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let rule = format!("udp:127.0.0.1:{port}-:5353");
+    let mut guest = Guest::new(&[("hostfwd", &rule)]);
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    peer.send_to(b"question", ("127.0.0.1", port)).unwrap();
+    // The datagram reaches the guest's port 5353 from the host's loopback,
+    // which the guest sees as the gateway.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (from, payload) = loop {
+        assert!(Instant::now() < deadline, "the datagram did not arrive");
+        if let Some(frame) = guest.nic.try_recv()
+            && let (_, GuestFrame::Udp { src, dst, payload }) = frames::classify(&frame)
+            && dst == (GUEST, 5353)
+        {
+            break (src, payload.to_vec());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(payload, b"question");
+    assert_eq!(from.0, GATEWAY);
+    guest.nic.send(frames::udp_frame(
+        GUEST_MAC,
+        HOST_MAC,
+        (GUEST, 5353),
+        from,
+        b"answer",
+    ));
+    let mut buffer = [0u8; 64];
+    let (len, _) = peer.recv_from(&mut buffer).expect("the guest's reply");
+    assert_eq!(&buffer[..len], b"answer");
+}
