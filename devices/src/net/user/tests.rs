@@ -481,7 +481,7 @@ fn arp_frame(
 
 #[test]
 fn guest_udp_goes_out_through_the_nat_and_replies_come_back() {
-    let echo = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = echo.local_addr().unwrap().port();
     std::thread::spawn(move || {
         let mut buffer = [0u8; 1500];
@@ -498,12 +498,12 @@ fn guest_udp_goes_out_through_the_nat_and_replies_come_back() {
 #[test]
 fn a_forwarded_udp_port_reaches_the_guest_and_its_reply_goes_back() {
     let port = {
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
     let rule = format!("udp:127.0.0.1:{port}-:5353");
     let mut guest = Guest::new(&[("hostfwd", &rule)]);
-    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     peer.send_to(b"question", ("127.0.0.1", port)).unwrap();
