@@ -502,7 +502,7 @@ fn a_forwarded_udp_port_reaches_the_guest_and_its_reply_goes_back() {
         probe.local_addr().unwrap().port()
     };
     let rule = format!("udp:127.0.0.1:{port}-:5353");
-    let mut guest = Guest::new(&[("hostfwd", &rule)]);
+    let guest = Guest::new(&[("hostfwd", &rule)]);
     let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
