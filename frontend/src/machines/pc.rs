@@ -22,7 +22,7 @@
 //! | ACPI GPE0, PCI and CPU hotplug registers (nothing hot-plugged) | 0xAFE0, 0xAE00, 0xAF00 |
 //! | PCI configuration, reset control | 0xCF8, 0xCF9 |
 //! | VGA memory window | 0xA0000–0xBFFFF (the VGA's) |
-//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.1 PIIX3 IDE (ports 0x1F0/0x3F6 on IRQ 14, 0x170/0x376 on IRQ 15; `--drive` disks and `--cdrom`, an empty CD-ROM drive at index 2 otherwise), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9); 02.0 the standard VGA (Bochs VBE, `vgabios-stdvga.bin` as its ROM); from 03.0 the user's `virtio-blk-pci` (or `--drive if=virtio`) and `virtio-rng-pci`, with MSI-X |
+//! | PCI devices | 00.0 i440FX, 01.0 PIIX3 (PIRQA–D to the i8259 as firmware routes them), 01.1 PIIX3 IDE (ports 0x1F0/0x3F6 on IRQ 14, 0x170/0x376 on IRQ 15; `--drive` disks and `--cdrom`, an empty CD-ROM drive at index 2 otherwise), 01.3 PIIX4 PM (ACPI PM registers where firmware puts them, SCI on IRQ 9); 02.0 the standard VGA (Bochs VBE, `vgabios-stdvga.bin` as its ROM); from 03.0 the user's `virtio-blk-pci` (or `--drive if=virtio`), `virtio-net-pci` and `virtio-rng-pci`, with MSI-X |
 //!
 //! Ports nobody claims go to the PCI bus, whose I/O BARs and PMBASE decode
 //! them (a PIIX's subtractive decoding, the other way round). The bootstrap
