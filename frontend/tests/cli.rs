@@ -280,8 +280,12 @@ fn devices_and_drives_by_id() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let run = |device: &str| turing(&["run", "--drive", &drive, "--device", device], b"");
     assert_usage_error(
+        &run("virtio-sound-device"),
+        "unknown device 'virtio-sound-device' for riscv-virt (available: virtio-blk-device, virtio-net-device, virtio-rng-device, virtio-blk-pci, virtio-net-pci, virtio-rng-pci)",
+    );
+    assert_usage_error(
         &run("virtio-net-device"),
-        "unknown device 'virtio-net-device' for riscv-virt (available: virtio-blk-device, virtio-rng-device, virtio-blk-pci, virtio-rng-pci)",
+        "device virtio-net-device needs netdev=ID",
     );
     assert_usage_error(&run("virtio-blk-device,drive=d1"), "no --drive with id=d1");
     assert_usage_error(
