@@ -150,6 +150,22 @@ fn power_off(mut guest: GuestSession) {
     assert_eq!(guest.wait(COMMAND), 0, "poweroff -f must end the VM with 0");
 }
 
+/// What `tcpdump -n -r` prints of the capture `path`, which it must read.
+fn read_capture(path: &Path) -> String {
+    tests::require_tool("tcpdump");
+    let read = Command::new("tcpdump")
+        .args(["-n", "-r"])
+        .arg(path)
+        .output()
+        .expect("run tcpdump");
+    assert!(
+        read.status.success(),
+        "tcpdump -r failed: {}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    String::from_utf8_lossy(&read.stdout).into_owned()
+}
+
 /// Two Turing VMs, one serving a UNIX stream socket on virtio-mmio and one
 /// connecting on virtio-pci: ping both ways, then 64 MiB with nc. The
 /// server's capture holds the pings, as `tcpdump -r` reads them.
@@ -185,18 +201,7 @@ fn two_turing_vms_on_a_stream_link_ping_and_move_64_mib() {
     power_off(client);
     power_off(server);
 
-    tests::require_tool("tcpdump");
-    let read = Command::new("tcpdump")
-        .args(["-n", "-r"])
-        .arg(&capture)
-        .output()
-        .expect("run tcpdump");
-    let text = String::from_utf8_lossy(&read.stdout);
-    assert!(
-        read.status.success(),
-        "tcpdump -r failed: {}",
-        String::from_utf8_lossy(&read.stderr)
-    );
+    let text = read_capture(&capture);
     assert!(
         text.contains("10.0.0.2 > 10.0.0.1: ICMP echo request")
             && text.contains("10.0.0.1 > 10.0.0.2: ICMP echo reply"),
@@ -504,13 +509,7 @@ fn user_networking_gives_dhcp_dns_nat_and_forwarded_ports() {
     assert!(page.contains("served-by-the-guest-42"), "hostfwd:\n{page}");
     power_off(guest);
 
-    tests::require_tool("tcpdump");
-    let read = Command::new("tcpdump")
-        .args(["-n", "-r"])
-        .arg(&capture)
-        .output()
-        .expect("run tcpdump");
-    let text = String::from_utf8_lossy(&read.stdout);
+    let text = read_capture(&capture);
     assert!(
         text.contains("BOOTP/DHCP, Request") && text.contains("BOOTP/DHCP, Reply"),
         "the capture lacks the DHCP exchange:\n{}",
