@@ -26,7 +26,6 @@ mod stats;
 mod worker;
 
 use rustc_hash::FxHashSet as HashSet;
-use std::time::Instant;
 
 pub use arena::CodeFill;
 pub use backend::{BlockFn, CodeModule, Trampoline, block_signature};
@@ -147,9 +146,9 @@ impl Engine {
         unsafe { self.make_room() };
         match &mut self.compiler {
             Compiler::Here(code) => {
-                let started = Instant::now();
+                let started = stats::thread_cpu_time();
                 let entry = emit(code);
-                self.cache.stats.compile_time += started.elapsed();
+                self.cache.stats.compile_time += stats::thread_cpu_time() - started;
                 take_in(&mut self.cache, what, entry)
             }
             Compiler::Background(_) if self.in_flight.len() >= MAX_IN_FLIGHT => {

@@ -10,7 +10,7 @@
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{BlockFn, BlockKey, CodeModule, CodeSpan, Trampoline};
 
@@ -151,12 +151,12 @@ fn compile_loop(mut module: CodeModule, jobs: &Receiver<Job>, done: &Sender<Fini
                 module_generation,
                 era,
             } => {
-                let started = Instant::now();
+                let started = crate::stats::thread_cpu_time();
                 let entry = emit(&mut module);
                 let finished = Finished {
                     what,
                     entry,
-                    compile_time: started.elapsed(),
+                    compile_time: crate::stats::thread_cpu_time() - started,
                     module_generation,
                     era,
                 };

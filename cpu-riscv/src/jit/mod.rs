@@ -10,11 +10,13 @@
 //! inline; atomic and system instructions, and FP cases off the fast path, call
 //! the interpreter's `execute` for that one instruction, with the registers
 //! written back around the call. Guest registers
-//! live in Cranelift variables and are written back at every exit. Loads and
-//! stores use the hart's software TLB inline (one compare of tag and alignment,
-//! host pointer add); misses, unaligned accesses, MMIO and faults call back into
-//! the interpreter's memory path, and a fault leaves the exact pc and registers of
-//! the faulting instruction.
+//! live in Cranelift variables; an exit writes back only those that may differ
+//! from the hart's copy there (written since the last write-back on the way,
+//! or anywhere in a region that loops). Loads and stores use the hart's
+//! software TLB inline (one compare of tag and alignment, host pointer add);
+//! misses, unaligned accesses, MMIO and faults write the registers back and
+//! call the interpreter's memory path, which on a fault also sets the exact pc
+//! and retired count, so the block's exit there is a bare return.
 //!
 //! Chaining: an exit with a known target in the same page jumps straight into the
 //! target's translation (a Cranelift tail call through a chain slot); indirect and

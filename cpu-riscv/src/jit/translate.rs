@@ -19,7 +19,7 @@ use jit_core::{
 mod exits;
 mod fp;
 mod helpers;
-use helpers::{jit_load, jit_next_block, jit_store};
+use helpers::{SlowAccess, jit_load, jit_next_block, jit_store};
 mod integer;
 mod memory;
 
@@ -125,6 +125,27 @@ fn drop_unused_loads(func: &mut Function, loads: &[Inst]) {
         if !used.contains(&result) {
             func.layout.remove_inst(load);
         }
+    }
+}
+
+/// Whether a translation of `region` may jump from one of its basic blocks to
+/// another (or to itself): a region of several blocks keeps only those on loops
+/// through its entry, and a return the region predicts goes back into it.
+fn region_loops(region: &[Vec<(u64, Insn)>], returns: &[(u64, u64)]) -> bool {
+    let [block] = region else {
+        return true;
+    };
+    if !returns.is_empty() {
+        return true;
+    }
+    let start = block[0].0;
+    let (pc, last) = block[block.len() - 1];
+    let target = pc.wrapping_add(i64::from(last.imm) as u64);
+    let next = pc.wrapping_add(u64::from(last.len));
+    use Op::*;
+    match last.op {
+        Jal | Beq | Bne | Blt | Bge | Bltu | Bgeu => target == start || next == start,
+        _ => next == start,
     }
 }
 
@@ -238,6 +259,15 @@ struct Emitter<'a, 'b> {
     vars: [Variable; 32],
     /// Registers some instruction of the region writes (every rd).
     may_write: [bool; 32],
+    /// Registers whose value in host code may differ from the hart's copy in
+    /// memory here: what an exit must write back. Written registers join it;
+    /// a helper call, which writes them all back, empties it. A basic block
+    /// starts with none when the region has no jumps inside it (its one basic
+    /// block is only entered from the prologue), and with every register the
+    /// region writes when it does (a jump back may come from anywhere in it).
+    dirty: [bool; 32],
+    /// The region has jumps between its basic blocks (see `dirty`).
+    loops: bool,
     /// For registers last set by a shift by a constant in this basic block: the
     /// shifted value, the direction and amount. Two complementary shifts of one
     /// value combined by or/add/xor are a rotate (compilers write rotates that
@@ -303,6 +333,7 @@ impl Emitter<'_, '_> {
         debug_assert!(r == 0 || self.may_write[usize::from(r)], "x{r} written");
         if r != 0 {
             self.shifts[usize::from(r)] = None;
+            self.dirty[usize::from(r)] = true;
             self.b.def_var(self.vars[usize::from(r)], v);
         }
     }
@@ -329,9 +360,12 @@ pub(super) fn compile(
     let sig = block_signature(ptr);
     let config = code.start_function(sig.clone())?;
     debug_assert_eq!(config.pointer_type(), ptr, "a 64-bit host");
+    // Memory slow paths: (hart, va, [value,] pc, SlowAccess) -> value or
+    // status; see `jit_load` and `jit_store`.
     let mut load_sig = Signature::new(call_conv);
     load_sig.params.extend([
         AbiParam::new(ptr),
+        AbiParam::new(types::I64),
         AbiParam::new(types::I64),
         AbiParam::new(types::I64),
     ]);
@@ -342,7 +376,9 @@ pub(super) fn compile(
         AbiParam::new(types::I64),
         AbiParam::new(types::I64),
         AbiParam::new(types::I64),
+        AbiParam::new(types::I64),
     ]);
+    store_sig.returns.push(AbiParam::new(types::I64));
     let mut exec_sig = Signature::new(call_conv);
     exec_sig.params.extend([
         AbiParam::new(ptr),
@@ -385,6 +421,7 @@ pub(super) fn compile(
             }
         }
         may_write[0] = false;
+        let loops = region_loops(region, returns);
         let mut prologue_loads = Vec::new();
         for r in 1..32 {
             let v = if used[r] {
@@ -419,6 +456,8 @@ pub(super) fn compile(
             shifts: [None; 32],
             checked: Vec::new(),
             may_write,
+            dirty: [false; 32],
+            loops,
             ram_base: at.ram_base,
             direct_bits: at.direct_window.map(u64::trailing_zeros),
             load_sig,
@@ -449,6 +488,7 @@ pub(super) fn compile(
             e.checked.clear();
             e.fpu_checked = false;
             e.fs_dirty = false;
+            e.dirty = if e.loops { e.may_write } else { [false; 32] };
             let mut open = true;
             for (index, (pc, insn)) in block.iter().enumerate() {
                 if !e.insn(insn, *pc, index as u64) {

@@ -23,12 +23,11 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// Stores every register the region may have changed: not only those changed
-    /// so far on this path, since a jump back inside the region (a loop) may
-    /// already have changed any of them in an earlier iteration.
+    /// Stores the registers that may differ from the hart's copy here (see
+    /// `Emitter::dirty`).
     pub(super) fn spill(&mut self) {
         for r in 1..32u8 {
-            if self.may_write[usize::from(r)] {
+            if self.dirty[usize::from(r)] {
                 let v = self.b.use_var(self.vars[usize::from(r)]);
                 self.b
                     .ins()
@@ -40,6 +39,15 @@ impl Emitter<'_, '_> {
     /// Writes back registers, pc and the retired count; returns `status`.
     pub(super) fn exit(&mut self, pc: Value, retired: u64, status: i64) {
         self.write_back(Some(pc), retired);
+        self.ret(status);
+    }
+
+    /// Like `exit`, where the registers were written back on the way here
+    /// (before a call into Rust): stores pc and the retired count only.
+    pub(super) fn leave(&mut self, pc: Option<Value>, retired: u64, status: i64) {
+        let dirty = std::mem::take(&mut self.dirty);
+        self.write_back(pc, retired);
+        self.dirty = dirty;
         self.ret(status);
     }
 
@@ -66,8 +74,8 @@ impl Emitter<'_, '_> {
         }
         let slot = self.slots.alloc() as i64;
         let check = self.b.create_block();
-        let done = self.b.create_block();
-        self.within_chain_limit(check, done);
+        let unlinked = self.b.create_block();
+        self.within_chain_limit(check, unlinked);
 
         self.b.switch_to_block(check);
         let slot_v = self.b.ins().iconst(types::I64, slot);
@@ -79,7 +87,6 @@ impl Emitter<'_, '_> {
             .load(types::I64, flags(), slot_v, OFF_SLOT_GENERATION);
         let valid = self.b.ins().icmp(IntCC::Equal, current, linked);
         let follow = self.b.create_block();
-        let unlinked = self.b.create_block();
         self.b.ins().brif(valid, follow, &[], unlinked, &[]);
 
         self.b.switch_to_block(follow);
@@ -89,13 +96,14 @@ impl Emitter<'_, '_> {
             .load(types::I64, flags(), slot_v, OFF_SLOT_ENTRY);
         self.chain_into(entry);
 
+        // Back to dispatch, which links the slot (again, when the chain budget
+        // ran out with the slot linked: harmless, and one exit for both keeps
+        // translations small).
         self.b.switch_to_block(unlinked);
+        let slot_v = self.b.ins().iconst(types::I64, slot);
         self.b
             .ins()
             .store(flags(), slot_v, self.hart, OFF_CHAIN_FROM);
-        self.ret(0);
-
-        self.b.switch_to_block(done);
         self.ret(0);
     }
 
@@ -128,6 +136,11 @@ impl Emitter<'_, '_> {
         let synced = self.instret_synced;
         self.sync_instret(retired);
         self.instret_synced = synced;
+        if !self.loops {
+            // Blocks of a region without jumps inside start with nothing to
+            // write back: keep it so (`region_loops` should rule this out).
+            self.spill();
+        }
         if target > self.at_pc {
             self.b.ins().jump(inside, &[]);
             return;

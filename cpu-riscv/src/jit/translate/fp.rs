@@ -334,13 +334,19 @@ impl Emitter<'_, '_> {
         let join = self.b.create_block();
         self.b.ins().brif(ok, then_block, &[], otherwise_block, &[]);
 
+        // What may need writing back after the join is what may after either.
+        let before = self.dirty;
         self.b.switch_to_block(then_block);
         then(self);
         self.b.ins().jump(join, &[]);
+        let after_then = std::mem::replace(&mut self.dirty, before);
 
         self.b.switch_to_block(otherwise_block);
         otherwise(self);
         self.b.ins().jump(join, &[]);
+        for (dirty, then) in self.dirty.iter_mut().zip(after_then) {
+            *dirty |= then;
+        }
 
         self.b.switch_to_block(join);
     }
@@ -817,10 +823,9 @@ impl Emitter<'_, '_> {
         self.b.ins().brif(is_trap, trapped, &[], ran, &[]);
         self.b.switch_to_block(trapped);
         let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        self.exit(pc_v, index, 1);
+        self.leave(Some(pc_v), index, 1);
         self.b.switch_to_block(ran);
-        self.write_back(None, index + 1);
-        self.ret(0);
+        self.leave(None, index + 1, 0);
 
         self.b.switch_to_block(on);
     }

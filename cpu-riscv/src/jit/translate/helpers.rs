@@ -4,6 +4,7 @@
 //! exits.
 
 use super::*;
+use crate::trap::Trap;
 
 impl Emitter<'_, '_> {
     /// Writes the registers back and runs the instruction at `index` in the
@@ -34,6 +35,7 @@ impl Emitter<'_, '_> {
         let status = self.call_interpreter(pc, index);
         // Memory now holds every register; the instruction changed at most its
         // integer destination.
+        self.dirty = [false; 32];
         if insn.rd != 0 && writes_integer_rd(insn.op) {
             let v = self.b.ins().load(
                 types::I64,
@@ -51,12 +53,11 @@ impl Emitter<'_, '_> {
 
         self.b.switch_to_block(fault);
         let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        self.exit(pc_v, index, 1);
+        self.leave(Some(pc_v), index, 1);
 
         self.b.switch_to_block(go_on);
         if ends {
-            self.write_back(None, index + 1);
-            self.ret(0);
+            self.leave(None, index + 1, 0);
             return;
         }
         let leave = self.b.create_block();
@@ -64,8 +65,7 @@ impl Emitter<'_, '_> {
         self.b.ins().brif(status, leave, &[], next, &[]);
 
         self.b.switch_to_block(leave);
-        self.write_back(None, index + 1);
-        self.ret(0);
+        self.leave(None, index + 1, 0);
 
         self.b.switch_to_block(next);
     }
@@ -102,35 +102,93 @@ pub(super) extern "C" fn jit_exec(hart: *mut Hart, insn: *const Insn, pc: u64) -
     }
 }
 
+/// Where a memory slow path's access stands in its block, so that when the
+/// block must leave at it the helper itself sets the pc and retired count
+/// (translated code then only returns, which keeps the exits of its many
+/// accesses small). Packed into one argument: the instructions retired since
+/// `instret` was last written in bits 15..8, the instruction's length in bits
+/// 7..4 and the access size in bits 3..0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SlowAccess {
+    pub(super) unsynced: u8,
+    pub(super) len: u8,
+    pub(super) size: u8,
+}
+
+impl SlowAccess {
+    pub(super) fn pack(self) -> u64 {
+        debug_assert!(self.len <= 15 && self.size <= 15);
+        u64::from(self.unsynced) << 8 | u64::from(self.len) << 4 | u64::from(self.size)
+    }
+
+    fn unpack(packed: u64) -> SlowAccess {
+        SlowAccess {
+            unsynced: (packed >> 8) as u8,
+            len: ((packed >> 4) & 15) as u8,
+            size: (packed & 15) as u8,
+        }
+    }
+}
+
+impl Hart {
+    /// Leaves a translated block at the access at `pc` (which faulted with
+    /// `trap`, or, with `None`, asked the machine to look up after it):
+    /// sets the pc and retired count the translation would have.
+    fn leave_block_at(&mut self, pc: u64, at: SlowAccess, trap: Option<Trap>) {
+        let after = u64::from(trap.is_none());
+        self.state.pc = pc.wrapping_add(after * u64::from(at.len));
+        self.state.instret = self
+            .state
+            .instret
+            .wrapping_add(u64::from(at.unsynced) + after);
+        self.jit_fault = 1;
+        self.jit_trap = trap;
+    }
+}
+
 /// Slow-path load called from translated code: the interpreter's memory path.
-/// A fault is parked in the hart and flagged for the block to exit.
-pub(super) extern "C" fn jit_load(hart: *mut Hart, va: u64, size: u64) -> u64 {
+/// On a fault the block must leave: the trap is parked in the hart, the pc
+/// and retired count set, and `jit_fault` flagged; the registers were written
+/// back before the call.
+pub(super) extern "C" fn jit_load(hart: *mut Hart, va: u64, pc: u64, packed: u64) -> u64 {
     // SAFETY: translated code passes the pointer it was called with, which the
     // dispatch loop derived from `&mut Hart` and keeps exclusive during the call.
     let hart = unsafe { &mut *hart };
-    match hart.load(va, size as u8) {
+    let at = SlowAccess::unpack(packed);
+    match hart.load(va, at.size) {
         Ok(value) => value,
         Err(trap) => {
-            hart.jit_trap = Some(trap);
-            hart.jit_fault = 1;
+            hart.leave_block_at(pc, at, Some(trap));
             0
         }
     }
 }
 
 /// Slow-path store called from translated code (misses, MMIO, code pages).
-pub(super) extern "C" fn jit_store(hart: *mut Hart, va: u64, size: u64, value: u64) {
+/// Returns 0 to go on, else the status the block returns: 1 after a fault, 0
+/// with the pc after the store when the machine must look up (a device
+/// interrupt, power-off), as `jit_load` leaves it.
+pub(super) extern "C" fn jit_store(
+    hart: *mut Hart,
+    va: u64,
+    value: u64,
+    pc: u64,
+    packed: u64,
+) -> u64 {
     // SAFETY: as for `jit_load`.
     let hart = unsafe { &mut *hart };
-    match hart.store(va, size as u8, value) {
+    let at = SlowAccess::unpack(packed);
+    match hart.store(va, at.size, value) {
         Ok(()) => {
             if hart.exit.is_some() || hart.irq_check {
-                hart.jit_fault = 2;
+                hart.leave_block_at(pc, at, None);
+                return 2;
             }
+            0
         }
         Err(trap) => {
-            hart.jit_trap = Some(trap);
-            hart.jit_fault = 1;
+            hart.leave_block_at(pc, at, Some(trap));
+            1
         }
     }
 }

@@ -121,15 +121,15 @@ impl Emitter<'_, '_> {
         self.b.ins().jump(join, &[value.into()]);
 
         self.b.switch_to_block(slow);
+        let (pc_v, at_v) = self.slow_access(insn, pc, index, size);
         let callee = self
             .b
             .ins()
             .iconst(types::I64, jit_load as *const () as i64);
-        let size_v = self.b.ins().iconst(types::I64, i64::from(size));
         let call = self
             .b
             .ins()
-            .call_indirect(self.load_sig, callee, &[self.hart, va, size_v]);
+            .call_indirect(self.load_sig, callee, &[self.hart, va, pc_v, at_v]);
         let raw = self.b.inst_results(call)[0];
         let value = if size == 8 {
             raw
@@ -145,12 +145,27 @@ impl Emitter<'_, '_> {
         self.b.seal_block(fault);
         self.b.seal_block(join);
 
+        // The helper set the pc and retired count.
         self.b.switch_to_block(fault);
-        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        self.exit(pc_v, index, 1);
+        self.ret(1);
 
         self.b.switch_to_block(join);
         self.b.block_params(join)[0]
+    }
+
+    /// Before a slow-path call, which may leave the block at this access:
+    /// writes the registers back and returns the call's pc and `SlowAccess`
+    /// arguments.
+    fn slow_access(&mut self, insn: &Insn, pc: u64, index: u64, size: u8) -> (Value, Value) {
+        self.spill();
+        let at = SlowAccess {
+            unsynced: u8::try_from(index - self.instret_synced).expect("blocks are short"),
+            len: insn.len,
+            size,
+        };
+        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
+        let at_v = self.b.ins().iconst(types::I64, at.pack() as i64);
+        (pc_v, at_v)
     }
 
     pub(super) fn store(&mut self, insn: &Insn, pc: u64, index: u64, size: u8) {
@@ -176,8 +191,7 @@ impl Emitter<'_, '_> {
         let (ok, host) = self.tlb_lookup(self.tlb_write, va, size);
         let fast = self.b.create_block();
         let slow = self.b.create_block();
-        let fault = self.b.create_block();
-        let stop = self.b.create_block();
+        let leave = self.b.create_block();
         let join = self.b.create_block();
         self.b.ins().brif(ok, fast, &[], slow, &[]);
         self.b.seal_block(fast);
@@ -189,37 +203,26 @@ impl Emitter<'_, '_> {
         self.b.ins().jump(join, &[]);
 
         self.b.switch_to_block(slow);
+        let (pc_v, at_v) = self.slow_access(insn, pc, index, size);
         let callee = self
             .b
             .ins()
             .iconst(types::I64, jit_store as *const () as i64);
-        let size_v = self.b.ins().iconst(types::I64, i64::from(size));
-        self.b
-            .ins()
-            .call_indirect(self.store_sig, callee, &[self.hart, va, size_v, value]);
-        let flag = self.b.ins().load(types::I8, flags(), self.hart, OFF_FAULT);
-        let is_fault = self.b.ins().icmp_imm_s(IntCC::Equal, flag, 1);
-        let stop_or_join = self.b.create_block();
-        self.b.ins().brif(is_fault, fault, &[], stop_or_join, &[]);
-        self.b.seal_block(fault);
-        self.b.seal_block(stop_or_join);
-        self.b.switch_to_block(stop_or_join);
-        self.b.ins().brif(flag, stop, &[], join, &[]);
-        self.b.seal_block(stop);
+        let call =
+            self.b
+                .ins()
+                .call_indirect(self.store_sig, callee, &[self.hart, va, value, pc_v, at_v]);
+        let left = self.b.inst_results(call)[0];
+        self.b.ins().brif(left, leave, &[], join, &[]);
+        self.b.seal_block(leave);
         self.b.seal_block(join);
 
-        self.b.switch_to_block(fault);
-        let pc_v = self.b.ins().iconst(types::I64, pc as i64);
-        self.exit(pc_v, index, 1);
-
-        // The store asked the machine to look up (device interrupt, power-off):
-        // leave the block after this instruction.
-        self.b.switch_to_block(stop);
-        let next = self
-            .b
-            .ins()
-            .iconst(types::I64, (pc + u64::from(insn.len)) as i64);
-        self.exit(next, index + 1, 0);
+        // 1: the store faulted; 2: it asked the machine to look up (a device
+        // interrupt, power-off), and the block leaves after it with status 0.
+        // The helper set the pc and retired count.
+        self.b.switch_to_block(leave);
+        let status = self.b.ins().band_imm_s(left, 1);
+        self.b.ins().return_(&[status]);
 
         self.b.switch_to_block(join);
     }
